@@ -1,0 +1,17 @@
+//! Platica's domain: the words every other crate speaks.
+//!
+//! This crate is pure (no I/O, no async). It owns:
+//! - [`ids`]: typed identifiers, so a team id can never be passed where a prospect id is expected;
+//! - [`role`]: user roles and the [`Viewer`] (who is asking);
+//! - [`visibility`]: the one rule that decides what a viewer may see, as a Rust predicate and as
+//!   the equivalent SQL predicate;
+//! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
+
+pub mod ids;
+pub mod role;
+pub mod validate;
+pub mod visibility;
+
+pub use ids::{ConversationId, MessageId, ProspectId, TeamId, TenantId, UserId};
+pub use role::{Role, Viewer};
+pub use visibility::Placement;

@@ -1,0 +1,148 @@
+//! Checks on user input. Each returns the normalised value or an [`Invalid`] naming the field.
+
+/// A rejected input value: which field, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Invalid { field, message: message.into() }
+    }
+}
+
+/// Longest accepted name (prospect, user, team), in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest accepted message body, in characters (WhatsApp's own limit for text is 4,096).
+pub const MAX_BODY_CHARS: usize = 4096;
+
+/// A phone number in E.164: `+` then 8 to 15 digits, the first not zero. Spaces, dashes, dots and
+/// parentheses are accepted as separators and removed.
+pub fn phone(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let mut out = String::with_capacity(16);
+    let mut chars = raw.trim().chars();
+    match chars.next() {
+        Some('+') => out.push('+'),
+        _ => return Err(Invalid::new(field, "must be in E.164 form, starting with + and the country code")),
+    }
+    for c in chars {
+        match c {
+            '0'..='9' => out.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return Err(Invalid::new(field, format!("unexpected character {c:?} in phone number"))),
+        }
+    }
+    let digits = out.len() - 1;
+    if !(8..=15).contains(&digits) {
+        return Err(Invalid::new(field, format!("must have 8 to 15 digits, has {digits}")));
+    }
+    if out.as_bytes()[1] == b'0' {
+        return Err(Invalid::new(field, "country code cannot start with 0"));
+    }
+    Ok(out)
+}
+
+/// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    text(field, raw, MAX_NAME_CHARS)
+}
+
+/// A message body: trimmed of surrounding blank lines, 1 to [`MAX_BODY_CHARS`] characters;
+/// newlines and tabs are kept, other control characters refused.
+pub fn body(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    text(field, raw, MAX_BODY_CHARS)
+}
+
+fn text(field: &'static str, raw: &str, max: usize) -> Result<String, Invalid> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    let chars = trimmed.chars().count();
+    if chars > max {
+        return Err(Invalid::new(field, format!("must be at most {max} characters, has {chars}")));
+    }
+    if let Some(c) = trimmed.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t' && *c != '\r') {
+        return Err(Invalid::new(field, format!("must not contain control character U+{:04X}", c as u32)));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An e-mail address, lower-cased: one `@` with text on both sides, a dot in the domain, at most
+/// 254 characters, no spaces.
+pub fn email(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let e = raw.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match e.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if ok { Ok(e) } else { Err(Invalid::new(field, "must be an e-mail address like name@example.com")) }
+}
+
+/// A new password: 8 to 1,024 characters.
+pub fn password(field: &'static str, raw: &str) -> Result<(), Invalid> {
+    let n = raw.chars().count();
+    if n < 8 {
+        return Err(Invalid::new(field, "must be at least 8 characters"));
+    }
+    if n > 1024 {
+        return Err(Invalid::new(field, "must be at most 1024 characters"));
+    }
+    Ok(())
+}
+
+/// A search prefix: trimmed, at most 100 characters; `None` when empty.
+pub fn search_prefix(field: &'static str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if s.chars().count() > 100 => Err(Invalid::new(field, "must be at most 100 characters")),
+        Some(s) if s.chars().any(char::is_control) => Err(Invalid::new(field, "must not contain control characters")),
+        Some(s) => Ok(Some(s.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        assert_eq!(phone("phone", "+52 55 1234-5678").as_deref(), Ok("+525512345678"));
+        assert_eq!(phone("phone", " +5215512345678 ").as_deref(), Ok("+5215512345678"));
+        assert!(phone("phone", "5512345678").is_err());
+        assert!(phone("phone", "+0512345678").is_err());
+        assert!(phone("phone", "+12").is_err());
+        assert!(phone("phone", "+1234567890123456").is_err());
+        assert!(phone("phone", "+52abc12345678").is_err());
+        assert!(phone("phone", "+52'; drop table prospects;--").is_err());
+    }
+
+    #[test]
+    fn names_and_bodies() {
+        assert_eq!(name("name", "  José Ñúñez  ").as_deref(), Ok("José Ñúñez"));
+        assert!(name("name", "   ").is_err());
+        assert!(name("name", &"x".repeat(201)).is_err());
+        assert!(name("name", "a\u{0007}b").is_err());
+        assert_eq!(body("body", "hola\nqué tal").as_deref(), Ok("hola\nqué tal"));
+        assert!(body("body", &"y".repeat(4097)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("email", " Ana@Example.COM ").as_deref(), Ok("ana@example.com"));
+        for bad in ["", "ana", "ana@", "@x.com", "ana@x", "a b@x.com", "a@b@c.com", "ana@x."] {
+            assert!(email("email", bad).is_err(), "{bad} accepted");
+        }
+    }
+}

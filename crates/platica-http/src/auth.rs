@@ -1,0 +1,134 @@
+//! Who is calling: the [`Auth`] extractor, and the login rate limits.
+//!
+//! A request authenticates with `Authorization: Bearer <token>` (a session or API token) or with
+//! the `platica_session` cookie set at login. Every handler that takes [`Auth`] gets the
+//! [`Viewer`] the visibility rule needs; handlers that take [`Admin`] also require the admin role.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use platica_domain::{Role, Viewer};
+use platica_store::auth::Principal;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The login cookie's name.
+pub const SESSION_COOKIE: &str = "platica_session";
+
+/// The authenticated caller.
+pub struct Auth(pub Principal);
+
+impl Auth {
+    pub fn viewer(&self) -> &Viewer {
+        &self.0.viewer
+    }
+}
+
+/// The authenticated caller, who must be an admin.
+pub struct Admin(pub Principal);
+
+impl Admin {
+    pub fn viewer(&self) -> &Viewer {
+        &self.0.viewer
+    }
+}
+
+/// The token a request presents, if any: the Bearer header wins over the cookie.
+pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = presented_token(&parts.headers)
+            .ok_or_else(|| ApiError::unauthorized("log in first: send Authorization: Bearer <token>"))?;
+        let principal = platica_store::auth::authenticate(&state.pool, &token)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
+        let span = tracing::Span::current();
+        span.record("tenant_id", principal.viewer.tenant_id.0);
+        span.record("user_id", principal.viewer.user_id.0);
+        Ok(Auth(principal))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Auth(principal) = Auth::from_request_parts(parts, state).await?;
+        if principal.viewer.role != Role::Admin {
+            return Err(ApiError::forbidden("only admins may do this"));
+        }
+        Ok(Admin(principal))
+    }
+}
+
+/// Login attempt limits: per account (tenant + e-mail) and per client address.
+pub struct LoginLimits {
+    account: DefaultKeyedRateLimiter<String>,
+    address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+/// Attempts an account may make in a burst, then one more per `ACCOUNT_PERIOD_SECS`.
+pub const ACCOUNT_BURST: u32 = 10;
+const ACCOUNT_PERIOD_SECS: u64 = 30;
+/// Attempts one address may make in a burst, then one more per second.
+pub const ADDRESS_BURST: u32 = 60;
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        let burst = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let account = Quota::with_period(std::time::Duration::from_secs(ACCOUNT_PERIOD_SECS))
+            .map(|q| q.allow_burst(burst(ACCOUNT_BURST)))
+            .unwrap_or_else(|| Quota::per_minute(burst(2)));
+        let address = Quota::per_second(burst(1)).allow_burst(burst(ADDRESS_BURST));
+        LoginLimits { account: RateLimiter::keyed(account), address: RateLimiter::keyed(address) }
+    }
+}
+
+impl LoginLimits {
+    /// Counts one attempt; refuses with 429 and a `Retry-After` when a limit is exceeded.
+    pub fn check(&self, account: &str, address: IpAddr) -> Result<(), ApiError> {
+        if self.account.len() > 100_000 {
+            self.account.retain_recent();
+            self.address.retain_recent();
+        }
+        let clock = governor::clock::DefaultClock::default();
+        let refuse = |wait: std::time::Duration| {
+            let mut err = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "too many login attempts: wait and try again",
+            );
+            err.retry_after = Some(wait.as_secs().max(1));
+            err
+        };
+        use governor::clock::Clock;
+        if let Err(not_until) = self.address.check_key(&address) {
+            return Err(refuse(not_until.wait_time_from(clock.now())));
+        }
+        if let Err(not_until) = self.account.check_key(&account.to_owned()) {
+            return Err(refuse(not_until.wait_time_from(clock.now())));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! The one error type of the API and its JSON shape:
+//! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use platica_domain::validate::Invalid;
+use platica_store::StoreError;
+use serde::Serialize;
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    /// Seconds, for 429 and 503.
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found`, `invalid_input`.
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None, retry_after: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message).with_field(field)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; it has been logged")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, field: self.field } };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        ApiError::invalid(e.field, format!("{}: {}", e.field, e.message))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { message, field } => {
+                let err = ApiError::not_found(message);
+                match field {
+                    Some(f) => err.with_field(f),
+                    None => err,
+                }
+            }
+            StoreError::Forbidden(m) => ApiError::forbidden(m),
+            StoreError::Conflict { message, field } => {
+                let err = ApiError::new(StatusCode::CONFLICT, "conflict", message);
+                match field {
+                    Some(f) => err.with_field(f),
+                    None => err,
+                }
+            }
+            StoreError::Invalid(i) => i.into(),
+            StoreError::Config(m) => {
+                tracing::error!(error = %m, "configuration error");
+                ApiError::internal()
+            }
+            StoreError::Database(e) => {
+                if let sqlx::Error::PoolTimedOut = e {
+                    tracing::warn!("database pool exhausted");
+                    let mut err =
+                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy, try again");
+                    err.retry_after = Some(1);
+                    return err;
+                }
+                tracing::error!(error = %e, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("malformed JSON: {}", source_text(&e))),
+            JsonRejection::JsonDataError(e) => {
+                let text = source_text(&e);
+                // serde_path_to_error renders "<path>: <message>".
+                let (field, message) = match text.split_once(": ") {
+                    Some((path, msg)) if !path.contains(' ') && path != "." => (Some(path.to_owned()), msg.to_owned()),
+                    _ => (None, text.clone()),
+                };
+                let mut err =
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("invalid body: {text}"));
+                if let Some(f) = field.or_else(|| unknown_field(&message)) {
+                    err = err.with_field(f);
+                }
+                err
+            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than the limit of {} bytes", crate::app::BODY_LIMIT),
+            ),
+            other => ApiError::bad_request(other.body_text()),
+        }
+    }
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(src) = inner.source() {
+        inner = src;
+    }
+    inner.to_string()
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let text = match &r {
+            QueryRejection::FailedToDeserializeQueryString(e) => source_text(e),
+            other => other.body_text(),
+        };
+        let mut err = ApiError::bad_request(format!("invalid query string: {text}"));
+        if let Some(f) = unknown_field(&text) {
+            err = err.with_field(f);
+        }
+        err
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        let text = match &r {
+            PathRejection::FailedToDeserializePathParams(e) => e.body_text(),
+            other => other.body_text(),
+        };
+        ApiError::bad_request(format!("invalid path: {text}"))
+    }
+}

@@ -1,0 +1,19 @@
+//! Platica's HTTP API (`/api/v1`), built with axum.
+//!
+//! - [`app`]: the router, its middleware (request ids, tracing, body limit, panic guard) and the
+//!   OpenAPI document;
+//! - [`routes`]: one module per resource;
+//! - [`auth`]: the authentication extractors and login rate limits;
+//! - [`error`]: the one error type and its JSON shape;
+//! - [`extract`]: extractors whose rejections use that shape;
+//! - [`state`]: what handlers share.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+pub use app::{openapi, router};
+pub use state::AppState;

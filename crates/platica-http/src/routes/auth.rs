@@ -1,0 +1,151 @@
+//! Login, logout and "who am I".
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use platica_domain::{Role, validate};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Auth, SESSION_COOKIE, presented_token};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(login)).routes(routes!(logout)).routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The tenant's slug; may be left out when the e-mail exists in only one tenant.
+    pub tenant: Option<String>,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub tenant_id: i64,
+    pub user_id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Teams the user coordinates (coordinators).
+    pub team_ids: Vec<i64>,
+}
+
+impl Me {
+    fn of(p: &platica_store::auth::Principal) -> Me {
+        Me {
+            tenant_id: p.viewer.tenant_id.0,
+            user_id: p.viewer.user_id.0,
+            email: p.email.clone(),
+            display_name: p.display_name.clone(),
+            role: p.viewer.role,
+            team_ids: p.viewer.teams.iter().map(|t| t.0).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`; also set as an HttpOnly cookie.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: Me,
+}
+
+/// The client's address, for rate limiting.
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        Ok(ClientIp(ip))
+    }
+}
+
+/// Logs in with e-mail and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    let email = validate::email("email", &req.email)?;
+    if req.password.is_empty() || req.password.len() > 4096 {
+        return Err(ApiError::invalid("password", "password must be 1 to 4096 bytes"));
+    }
+    let tenant = req.tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    state.login_limits.check(&format!("{}|{email}", tenant.unwrap_or("")), ip)?;
+    let candidate = platica_store::auth::find_login(&state.pool, tenant, &email).await?;
+    let hash = candidate
+        .as_ref()
+        .map(|c| c.password_hash.clone())
+        .unwrap_or_else(|| platica_store::password::dummy_hash().to_owned());
+    let password = req.password;
+    let ok = tokio::task::spawn_blocking(move || platica_store::password::verify(&password, &hash))
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let refuse = || ApiError::unauthorized("wrong e-mail or password");
+    let candidate = match candidate {
+        Some(c) if ok && c.active => c,
+        _ => {
+            tracing::info!(%email, %ip, "login refused");
+            return Err(refuse());
+        }
+    };
+    let tenant_id = platica_domain::TenantId(candidate.tenant_id);
+    let user_id = platica_domain::UserId(candidate.user_id);
+    let (token, expires_at) = platica_store::auth::create_session(&state.pool, tenant_id, user_id).await?;
+    let principal = platica_store::auth::authenticate(&state.pool, &token).await?.ok_or_else(refuse)?;
+    tracing::info!(tenant_id = tenant_id.0, user_id = user_id.0, "login");
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        platica_store::auth::SESSION_TTL.num_seconds(),
+        if state.secure_cookies { "; Secure" } else { "" }
+    );
+    let body = LoginResponse { token, expires_at, user: Me::of(&principal) };
+    let mut resp = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// Ends the current session (its token stops working) and clears the cookie.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn logout(State(state): State<AppState>, _auth: Auth, headers: axum::http::HeaderMap) -> ApiResult<Response> {
+    if let Some(token) = presented_token(&headers) {
+        platica_store::auth::revoke_session(&state.pool, &token).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// The logged-in user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+async fn me(auth: Auth) -> Json<Me> {
+    Json(Me::of(&auth.0))
+}

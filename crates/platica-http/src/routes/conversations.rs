@@ -1,0 +1,154 @@
+//! Conversations: the inbox list, one conversation, its messages, sending and marking read.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use platica_domain::{ConversationId, validate};
+use platica_store::conversations::{self, Cursor, InboxFilter, InboxPage, InboxRow};
+use platica_store::messages::{self, MarkedRead, Message, MessagePage};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path, Query, limit};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get, update))
+        .routes(routes!(list_messages, send))
+        .routes(routes!(mark_read))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    pub team_id: Option<i64>,
+    pub executive_id: Option<i64>,
+    /// `true`: only conversations with unread messages; `false`: only without.
+    pub unread: Option<bool>,
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// Prospect name prefix, or phone prefix when it starts with `+` or a digit.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+fn check_status(s: &str) -> ApiResult<()> {
+    if s == "open" || s == "closed" {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("status", "status must be open or closed"))
+    }
+}
+
+/// Visible conversations by last activity, newest first (keyset pages), with counts.
+#[utoipa::path(get, path = "/conversations", tag = "conversations", params(InboxQuery),
+    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQuery>) -> ApiResult<Json<InboxPage>> {
+    let limit = limit(q.limit, 50, 200)?;
+    if let Some(s) = &q.status {
+        check_status(s)?;
+    }
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+            ApiError::bad_request("invalid cursor: pass next_cursor from the previous page").with_field("cursor")
+        })?),
+    };
+    let filter = InboxFilter {
+        team_id: q.team_id,
+        executive_id: q.executive_id,
+        unread: q.unread,
+        status: q.status,
+        q: validate::search_prefix("q", q.q.as_deref())?,
+    };
+    Ok(Json(conversations::list(&state.pool, auth.viewer(), &filter, after, limit).await?))
+}
+
+/// One visible conversation, as its inbox row.
+#[utoipa::path(get, path = "/conversations/{conversation_id}", tag = "conversations", params(("conversation_id" = i64, Path)),
+    responses((status = 200, body = InboxRow), (status = 404, body = ErrorBody)))]
+async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<InboxRow>> {
+    let mut conn = state.pool.acquire().await.map_err(platica_store::StoreError::from)?;
+    Ok(Json(conversations::get(&mut conn, auth.viewer(), ConversationId(id)).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConversation {
+    /// `open` or `closed`.
+    pub status: String,
+}
+
+/// Opens or closes a visible conversation.
+#[utoipa::path(patch, path = "/conversations/{conversation_id}", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = UpdateConversation,
+    responses((status = 200, body = InboxRow), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<UpdateConversation>,
+) -> ApiResult<Json<InboxRow>> {
+    check_status(&input.status)?;
+    Ok(Json(conversations::set_status(&state.pool, auth.viewer(), ConversationId(id), &input.status).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesQuery {
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Messages of a visible conversation, newest first (keyset pages).
+#[utoipa::path(get, path = "/conversations/{conversation_id}/messages", tag = "conversations", params(("conversation_id" = i64, Path), MessagesQuery),
+    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<MessagesQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    let limit = limit(q.limit, 50, 200)?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(messages::Cursor::decode(c).ok_or_else(|| {
+            ApiError::bad_request("invalid cursor: pass next_cursor from the previous page").with_field("cursor")
+        })?),
+    };
+    Ok(Json(messages::list(&state.pool, auth.viewer(), ConversationId(id), after, limit).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// 1 to 4,096 characters.
+    pub body: String,
+}
+
+/// Sends a message: stored as outbound and `queued` for delivery.
+#[utoipa::path(post, path = "/conversations/{conversation_id}/messages", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = SendMessage,
+    responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn send(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(input): Json<SendMessage>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let body = validate::body("body", &input.body)?;
+    Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &body).await?)))
+}
+
+/// Marks every inbound message of a visible conversation read.
+#[utoipa::path(post, path = "/conversations/{conversation_id}/read", tag = "conversations", params(("conversation_id" = i64, Path)),
+    responses((status = 200, body = MarkedRead), (status = 404, body = ErrorBody)))]
+async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<MarkedRead>> {
+    Ok(Json(messages::mark_read(&state.pool, auth.viewer(), ConversationId(id)).await?))
+}

@@ -1,0 +1,21 @@
+//! One module per resource; each exports `router()`, registering its handlers with their OpenAPI
+//! description (utoipa), so a route cannot exist without being documented.
+
+pub mod auth;
+pub mod config;
+pub mod conversations;
+pub mod prospects;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+
+use serde::{Deserialize, Deserializer};
+
+/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

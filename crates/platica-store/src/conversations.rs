@@ -1,0 +1,214 @@
+//! Conversations and the inbox computed in SQL.
+//!
+//! [`list`] is the *reference* inbox: it recomputes every row from `conversations`, `prospects`,
+//! `messages` and `bot_pause` on each call. It is always right and gets slower as the tenant
+//! grows; the live inbox engine serves the same rows from memory and is verified against it.
+
+use chrono::{DateTime, Utc};
+use platica_domain::{ConversationId, Viewer};
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+
+use crate::error::{StoreError, StoreResult};
+use crate::prospects::push_visible;
+
+/// Characters of the last message shown in a preview.
+pub const PREVIEW_CHARS: i32 = 120;
+
+/// One row of the inbox: a conversation with what the list shows of it.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct InboxRow {
+    pub conversation_id: i64,
+    pub prospect_id: i64,
+    pub prospect_name: String,
+    pub prospect_phone: String,
+    pub team_id: i64,
+    pub executive_id: Option<i64>,
+    pub channel: String,
+    pub status: String,
+    pub last_message_id: Option<i64>,
+    /// The last message's body, cut to 120 characters.
+    pub last_message_preview: Option<String>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_message_direction: Option<String>,
+    pub last_message_sender: Option<String>,
+    /// The last message's time, or the conversation's creation time when it has none: the order
+    /// of the inbox.
+    pub last_activity_at: DateTime<Utc>,
+    /// Inbound messages not yet read.
+    pub unread_count: i64,
+    pub message_count: i64,
+    pub bot_paused: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The reference inbox query: every visible conversation of the tenant with its derived fields.
+/// Callers append filters on the columns of `InboxRow` (as `i.<column>`).
+const INBOX: &str = "
+    SELECT c.conversation_id, c.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone,
+           p.team_id, p.executive_id, c.channel, c.status,
+           lm.message_id AS last_message_id, left(lm.body, 120) AS last_message_preview,
+           lm.created_at AS last_message_at, lm.direction AS last_message_direction,
+           lm.sender_kind AS last_message_sender,
+           coalesce(lm.created_at, c.created_at) AS last_activity_at,
+           (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
+              AND m.conversation_id = c.conversation_id AND m.direction = 'in' AND m.read_at IS NULL) AS unread_count,
+           (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
+              AND m.conversation_id = c.conversation_id) AS message_count,
+           coalesce(bp.paused, false) AS bot_paused,
+           c.created_at
+    FROM conversations c
+    JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+    LEFT JOIN LATERAL (
+        SELECT m.message_id, m.body, m.created_at, m.direction, m.sender_kind FROM messages m
+        WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id
+        ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm ON true
+    LEFT JOIN bot_pause bp ON bp.tenant_id = c.tenant_id AND bp.conversation_id = c.conversation_id
+    WHERE true";
+
+/// Filters of the inbox.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxFilter {
+    pub team_id: Option<i64>,
+    pub executive_id: Option<i64>,
+    /// Only conversations with unread inbound messages (`true`), or only without (`false`).
+    pub unread: Option<bool>,
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
+    pub q: Option<String>,
+}
+
+/// A position in the inbox order: `(last_activity_at, conversation_id)`, both descending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    /// The cursor after `row`.
+    pub fn after(row: &InboxRow) -> Cursor {
+        Cursor { at: row.last_activity_at, id: row.conversation_id }
+    }
+
+    /// Encodes as `<microseconds since epoch>_<conversation id>` (treat as opaque).
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (micros, id) = s.split_once('_')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let id: i64 = id.parse().ok()?;
+        (id > 0).then_some(Cursor { at, id })
+    }
+}
+
+/// `SELECT <projection> FROM (<inbox of viewer>) i WHERE <filters>`: callers may append more
+/// conditions on `i`, an ORDER BY and a LIMIT.
+fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> QueryBuilder<Postgres> {
+    let mut qb = QueryBuilder::new(format!("SELECT {projection} FROM ("));
+    qb.push(INBOX);
+    push_visible(&mut qb, viewer, "p");
+    if let Some(t) = filter.team_id {
+        qb.push(" AND p.team_id = ").push_bind(t);
+    }
+    if let Some(e) = filter.executive_id {
+        qb.push(" AND p.executive_id = ").push_bind(e);
+    }
+    if let Some(s) = &filter.status {
+        qb.push(" AND c.status = ").push_bind(s.clone());
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
+        if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {
+            let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+            qb.push(" AND p.phone LIKE ").push_bind(format!("+{digits}%"));
+        } else {
+            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            qb.push(" AND lower(p.name) LIKE lower(").push_bind(format!("{escaped}%")).push(")");
+        }
+    }
+    qb.push(") i WHERE true");
+    match filter.unread {
+        Some(true) => {
+            qb.push(" AND i.unread_count > 0");
+        }
+        Some(false) => {
+            qb.push(" AND i.unread_count = 0");
+        }
+        None => {}
+    }
+    qb
+}
+
+/// A page of the inbox and the counts of the whole filtered list.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InboxPage {
+    pub items: Vec<InboxRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Conversations matching the filters.
+    pub total: i64,
+    /// Of those, conversations with unread messages.
+    pub unread: i64,
+}
+
+/// The reference inbox: one page of visible conversations by last activity (newest first).
+pub async fn list(
+    pool: &PgPool,
+    viewer: &Viewer,
+    filter: &InboxFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> StoreResult<InboxPage> {
+    let mut conn = pool.acquire().await?;
+    let mut qb = inbox_query("i.*", viewer, filter);
+    if let Some(c) = after {
+        qb.push(" AND (i.last_activity_at, i.conversation_id) < (")
+            .push_bind(c.at)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    }
+    qb.push(" ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ").push_bind(limit + 1);
+    let mut items: Vec<InboxRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|r| Cursor::after(r).encode())
+    } else {
+        None
+    };
+    let (total, unread): (i64, i64) =
+        inbox_query("count(*), count(*) FILTER (WHERE i.unread_count > 0)", viewer, filter)
+            .build_query_as()
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(InboxPage { items, next_cursor, total, unread })
+}
+
+/// One visible conversation as an inbox row.
+pub async fn get(conn: &mut PgConnection, viewer: &Viewer, id: ConversationId) -> StoreResult<InboxRow> {
+    let mut qb = inbox_query("i.*", viewer, &InboxFilter::default());
+    qb.push(" AND i.conversation_id = ").push_bind(id.0);
+    let row: Option<InboxRow> = qb.build_query_as().fetch_optional(conn).await?;
+    row.ok_or_else(|| StoreError::not_found("conversation"))
+}
+
+/// Opens or closes a visible conversation.
+pub async fn set_status(pool: &PgPool, viewer: &Viewer, id: ConversationId, status: &str) -> StoreResult<InboxRow> {
+    let mut tx = pool.begin().await?;
+    get(&mut tx, viewer, id).await?;
+    sqlx::query(
+        "UPDATE conversations SET status = $3, updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2",
+    )
+    .bind(viewer.tenant_id.0)
+    .bind(id.0)
+    .bind(status)
+    .execute(&mut *tx)
+    .await?;
+    let row = get(&mut tx, viewer, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}

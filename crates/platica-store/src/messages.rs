@@ -1,0 +1,189 @@
+//! Messages of a conversation: reading pages, sending, marking read, inbound ingestion and
+//! delivery status.
+
+use chrono::{DateTime, Utc};
+use platica_domain::{ConversationId, MessageId, TenantId, Viewer};
+use serde::Serialize;
+use sqlx::{PgPool, QueryBuilder};
+
+use crate::conversations;
+use crate::error::{StoreError, StoreResult};
+
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Message {
+    pub message_id: i64,
+    pub conversation_id: i64,
+    /// `in` (from the prospect) or `out`.
+    pub direction: String,
+    /// `prospect`, `bot`, `executive` or `system`.
+    pub sender_kind: String,
+    pub sender_user_id: Option<i64>,
+    pub body: String,
+    pub external_id: Option<String>,
+    /// `queued`, `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.created_at, m.read_at";
+
+/// A position in a conversation, newest first: `(created_at, message_id)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (micros, id) = s.split_once('_')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let id: i64 = id.parse().ok()?;
+        (id > 0).then_some(Cursor { at, id })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MessagePage {
+    /// Newest first.
+    pub items: Vec<Message>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a visible conversation's messages, newest first.
+pub async fn list(
+    pool: &PgPool,
+    viewer: &Viewer,
+    conversation: ConversationId,
+    after: Option<Cursor>,
+    limit: i64,
+) -> StoreResult<MessagePage> {
+    let mut conn = pool.acquire().await?;
+    conversations::get(&mut conn, viewer, conversation).await?;
+    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM messages m WHERE m.tenant_id = "));
+    qb.push_bind(viewer.tenant_id.0).push(" AND m.conversation_id = ").push_bind(conversation.0);
+    if let Some(c) = after {
+        qb.push(" AND (m.created_at, m.message_id) < (").push_bind(c.at).push(", ").push_bind(c.id).push(")");
+    }
+    qb.push(" ORDER BY m.created_at DESC, m.message_id DESC LIMIT ").push_bind(limit + 1);
+    let mut items: Vec<Message> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|m| Cursor { at: m.created_at, id: m.message_id }.encode())
+    } else {
+        None
+    };
+    Ok(MessagePage { items, next_cursor })
+}
+
+/// Stores an outbound message from the viewer, `queued` for delivery.
+pub async fn send(pool: &PgPool, viewer: &Viewer, conversation: ConversationId, body: &str) -> StoreResult<Message> {
+    let mut tx = pool.begin().await?;
+    conversations::get(&mut tx, viewer, conversation).await?;
+    let sql = format!(
+        "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status)
+         VALUES ($1, $2, 'out', 'executive', $3, $4, 'queued') RETURNING {COLUMNS}"
+    );
+    let msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(viewer.tenant_id.0)
+        .bind(conversation.0)
+        .bind(viewer.user_id.0)
+        .bind(body)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")
+        .bind(viewer.tenant_id.0)
+        .bind(conversation.0)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(msg)
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct MarkedRead {
+    pub conversation_id: i64,
+    /// Inbound messages marked read by this call.
+    pub marked: u64,
+    pub unread_count: i64,
+}
+
+/// Marks every unread inbound message of a visible conversation read.
+pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: ConversationId) -> StoreResult<MarkedRead> {
+    let mut tx = pool.begin().await?;
+    conversations::get(&mut tx, viewer, conversation).await?;
+    let done = sqlx::query(
+        "UPDATE messages SET read_at = now()
+         WHERE tenant_id = $1 AND conversation_id = $2 AND direction = 'in' AND read_at IS NULL",
+    )
+    .bind(viewer.tenant_id.0)
+    .bind(conversation.0)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(MarkedRead { conversation_id: conversation.0, marked: done.rows_affected(), unread_count: 0 })
+}
+
+/// An inbound message from a channel. Idempotent on `external_id`: `Ok(None)` when it was
+/// already stored.
+pub async fn ingest_inbound(
+    pool: &PgPool,
+    tenant: TenantId,
+    conversation: ConversationId,
+    external_id: &str,
+    body: &str,
+) -> StoreResult<Option<Message>> {
+    let sql = format!(
+        "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
+         SELECT $1, c.conversation_id, 'in', 'prospect', $4, $3, 'delivered'
+         FROM conversations c WHERE c.tenant_id = $1 AND c.conversation_id = $2
+         ON CONFLICT (tenant_id, external_id) DO NOTHING
+         RETURNING {COLUMNS}"
+    );
+    let row: Option<Message> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(external_id)
+        .bind(body)
+        .fetch_optional(pool)
+        .await?;
+    if row.is_none() {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $1 AND conversation_id = $2)",
+        )
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .fetch_one(pool)
+        .await?;
+        if !exists {
+            return Err(StoreError::not_found("conversation"));
+        }
+    }
+    Ok(row)
+}
+
+/// Delivery progress of an outbound message. Status only moves forward
+/// (queued → sent → delivered → read; `failed` only before delivery): a late `delivered` never
+/// overwrites `read`. Returns whether the status changed.
+pub async fn advance_status(pool: &PgPool, tenant: TenantId, message: MessageId, status: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE messages SET status = $3
+         WHERE tenant_id = $1 AND message_id = $2 AND direction = 'out'
+           AND CASE $3 WHEN 'sent' THEN status = 'queued'
+                       WHEN 'delivered' THEN status IN ('queued', 'sent')
+                       WHEN 'read' THEN status IN ('queued', 'sent', 'delivered')
+                       WHEN 'failed' THEN status IN ('queued', 'sent')
+                       ELSE false END",
+    )
+    .bind(tenant.0)
+    .bind(message.0)
+    .bind(status)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

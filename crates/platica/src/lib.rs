@@ -1,0 +1,102 @@
+//! The `platica` binary's library half: configuration, database bootstrap and the server's life
+//! cycle, shared by the CLI (`main.rs`) and the integration tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use platica_store::PgPool;
+use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use tokio::net::TcpListener;
+
+/// Where the database comes from.
+#[derive(Clone, Debug)]
+pub enum DatabaseSource {
+    /// An existing server (must have `wal_level=logical`).
+    Url(String),
+    /// A private cluster under this directory, started and stopped by Platica.
+    Private(PathBuf),
+}
+
+/// The database Platica uses inside its private cluster.
+pub const PRIVATE_DATABASE: &str = "platica";
+
+/// A connected, migrated database and the private cluster behind it, if any.
+pub struct Database {
+    pub pool: PgPool,
+    pub url: String,
+    cluster: Option<PrivateCluster>,
+}
+
+impl Database {
+    /// Starts the private cluster if asked, connects, checks the server and migrates.
+    ///
+    /// Call from the main thread: a private cluster is stopped by the kernel when the thread that
+    /// started it exits.
+    pub async fn open(source: &DatabaseSource, max_connections: u32) -> anyhow::Result<Database> {
+        let (url, cluster) = match source {
+            DatabaseSource::Url(url) => (url.clone(), None),
+            DatabaseSource::Private(root) => {
+                tracing::info!(root = %root.display(), "starting the private PostgreSQL cluster");
+                let cluster = PrivateCluster::start(&ClusterOptions { root: root.clone(), durable: true })
+                    .context("cannot start the private PostgreSQL cluster")?;
+                platica_store::db::create_database(&cluster.url("postgres"), PRIVATE_DATABASE, None).await?;
+                tracing::info!(port = cluster.port(), "private PostgreSQL cluster is up");
+                (cluster.url(PRIVATE_DATABASE), Some(cluster))
+            }
+        };
+        let pool = platica_store::db::connect(&url, max_connections).await?;
+        platica_store::db::check_server(&pool).await?;
+        platica_store::db::migrate(&pool).await?;
+        Ok(Database { pool, url, cluster })
+    }
+
+    /// Closes the pool, then stops the private cluster (last, so nothing is cut off).
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        if let Some(cluster) = self.cluster {
+            tracing::info!("stopping the private PostgreSQL cluster");
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
+/// Serves the HTTP API on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    pool: PgPool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = platica_http::router(platica_http::AppState::new(pool));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,126 @@
+//! `platica`: the command line. See `platica --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use platica::{Database, DatabaseSource};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "platica", version, about = "A self-hosted, real-time WhatsApp sales inbox")]
+struct Cli {
+    /// PostgreSQL server to use (needs wal_level=logical). Without it, Platica runs a private
+    /// cluster under --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// Where the private PostgreSQL cluster lives.
+    #[arg(long, env = "PLATICA_DATA_DIR", default_value = ".platica", global = true)]
+    data_dir: PathBuf,
+    /// Log format.
+    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Seed a demo tenant, serve the API and simulate live traffic. Ctrl-C stops everything.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Simulated events per second (inbound messages, replies, read receipts, reassignments).
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let source = match cli.database_url {
+        Some(url) => DatabaseSource::Url(url),
+        None => DatabaseSource::Private(cli.data_dir),
+    };
+    match cli.command {
+        Command::Migrate => {
+            let db = Database::open(&source, 2).await?;
+            tracing::info!("migrations are up to date");
+            db.close().await
+        }
+        Command::Serve { listen } => {
+            let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let db = Database::open(&source, 32).await?;
+            tracing::info!(address = %listen, "serving");
+            let served = platica::serve(listener, db.pool.clone(), platica::shutdown_signal()).await;
+            db.close().await?;
+            served
+        }
+        Command::Demo { listen, rate } => {
+            if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
+                anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
+            }
+            let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let db = Database::open(&source, 32).await?;
+            let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
+            println!("{}", info.banner(&format!("http://{listen}")));
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let sim = tokio::spawn(platica_demo::simulate(
+                db.pool.clone(),
+                info.tenant_id,
+                platica_demo::SimulatorOptions { events_per_second: rate, seed: 42 },
+                stop_rx,
+            ));
+            let shutdown = async move {
+                platica::shutdown_signal().await;
+                let _ = stop_tx.send(true);
+            };
+            let served = platica::serve(listener, db.pool.clone(), shutdown).await;
+            match sim.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),
+                Err(e) => tracing::error!(error = %e, "simulator panicked"),
+                Ok(Ok(())) => {}
+            }
+            db.close().await?;
+            served
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! A first end-to-end check of the harness: log in, list, send, read.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{PASSWORD, TestApp, world};
+
+#[tokio::test]
+async fn login_list_send_and_read() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "acme", 2).await;
+    let token = app.login("acme", "ana@acme.test", PASSWORD).await;
+
+    let me = app.get("/api/v1/auth/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["role"], "executive");
+
+    let inbox = app.get("/api/v1/conversations", &token).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{:?}", inbox.body);
+    assert_eq!(inbox.body["total"], 4, "Ana has 2 prospects in BOOM and 2 in VEN");
+    assert_eq!(inbox.body["unread"], 4);
+
+    let conv = inbox.body["items"][0]["conversation_id"].as_i64().unwrap();
+    let sent = app
+        .post(&format!("/api/v1/conversations/{conv}/messages"), &token, json!({"body": "¡Hola! ¿Cómo estás?"}))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+    assert_eq!(sent.body["status"], "queued");
+
+    let read = app.post(&format!("/api/v1/conversations/{conv}/read"), &token, json!({})).await;
+    assert_eq!(read.status, StatusCode::OK, "{:?}", read.body);
+    assert_eq!(read.body["marked"], 1);
+
+    let row = app.get(&format!("/api/v1/conversations/{conv}"), &token).await;
+    assert_eq!(row.body["unread_count"], 0);
+    assert_eq!(row.body["last_message_preview"], "¡Hola! ¿Cómo estás?");
+    assert_eq!(row.body["message_count"], 2);
+
+    let admin_inbox = app.get("/api/v1/conversations?limit=3", w.token(w.admin)).await;
+    assert_eq!(admin_inbox.body["total"], 10);
+    assert_eq!(admin_inbox.body["unread"], 9);
+    assert_eq!(admin_inbox.body["items"][0]["conversation_id"], conv, "the conversation just written to is on top");
+}

@@ -1,0 +1,373 @@
+//! The integration-test harness: one throwaway PostgreSQL cluster per test process, a migrated
+//! template database made once, and for each test a fresh clone of it with the app serving on a
+//! random loopback port. Tests talk to it over HTTP as a client would.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use platica_domain::{Role, TeamId, TenantId, UserId};
+use platica_store::PgPool;
+use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// The shared cluster: started on first use by a thread that lives as long as the process, so the
+/// kernel stops the server when the test process exits (see `cluster` docs).
+struct Shared {
+    admin_url: String,
+    url_prefix: String,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+static TEMPLATE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(1);
+const TEMPLATE_DB: &str = "platica_template";
+
+fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        remove_stale_roots();
+        let root = std::env::temp_dir().join(format!("platica-test-{}", std::process::id()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("test-postgres".into())
+            .spawn(move || {
+                let cluster = PrivateCluster::start(&ClusterOptions { root, durable: false });
+                match cluster {
+                    Ok(c) => {
+                        tx.send(Ok((c.url("postgres"), c.url("")))).unwrap();
+                        // Keep the owning thread (and so the server) alive until the process ends.
+                        loop {
+                            std::thread::park();
+                        }
+                    }
+                    Err(e) => tx.send(Err(e.to_string())).unwrap(),
+                }
+            })
+            .unwrap();
+        let (admin_url, prefix) = rx.recv().unwrap().unwrap_or_else(|e| panic!("cannot start test PostgreSQL: {e}"));
+        Shared { admin_url, url_prefix: prefix }
+    })
+}
+
+/// Test clusters of processes that no longer run.
+fn remove_stale_roots() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("platica-test-").and_then(|p| p.parse::<u32>().ok())
+            && !PathBuf::from(format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A fresh, migrated database of its own. Returns its URL.
+pub async fn fresh_database() -> String {
+    let shared = shared();
+    TEMPLATE
+        .get_or_init(|| async {
+            platica_store::db::create_database(&shared.admin_url, TEMPLATE_DB, None).await.unwrap();
+            let pool = platica_store::db::connect(&format!("{}{TEMPLATE_DB}", shared.url_prefix), 2).await.unwrap();
+            platica_store::db::migrate(&pool).await.unwrap();
+            pool.close().await;
+        })
+        .await;
+    let name = format!("test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    platica_store::db::create_database(&shared.admin_url, &name, Some(TEMPLATE_DB)).await.unwrap();
+    format!("{}{name}", shared.url_prefix)
+}
+
+/// The app serving a fresh database on a random port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub db_url: String,
+    pub client: reqwest::Client,
+}
+
+/// A response: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let db_url = fresh_database().await;
+        let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve_pool = pool.clone();
+        tokio::spawn(async move { platica::serve(listener, serve_pool, std::future::pending()).await });
+        TestApp { addr, pool, db_url, client: reqwest::Client::new() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        Self::read(resp).await
+    }
+
+    /// Sends a raw body with the given content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path)).header("content-type", content_type).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Self::read(req.send().await.unwrap()).await
+    }
+
+    async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("non-JSON body ({status}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Resp { status, body, headers }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Logs in through the API; panics unless it succeeds.
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(&serde_json::json!({"tenant": tenant, "email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login failed: {:?}", r.body);
+        r.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A session token for `user`, made directly in the database (no password hashing, no rate
+    /// limit): for tests about something other than logging in.
+    pub async fn session(&self, tenant: TenantId, user: UserId) -> String {
+        platica_store::auth::create_session(&self.pool, tenant, user).await.unwrap().0
+    }
+
+    /// A whole table's rows as JSON, ordered by its first column: to prove a request changed
+    /// nothing.
+    pub async fn snapshot(&self, table: &str) -> Vec<Value> {
+        let sql = format!("SELECT coalesce(json_agg(t ORDER BY 1), '[]') FROM (SELECT * FROM {table} ORDER BY 1, 2) t");
+        let v: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await.unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every tenant table, for before/after comparisons.
+    pub async fn snapshot_all(&self) -> BTreeMap<&'static str, Vec<Value>> {
+        let mut out = BTreeMap::new();
+        for t in TABLES {
+            out.insert(*t, self.snapshot(t).await);
+        }
+        out
+    }
+}
+
+/// Every table holding tenant data.
+pub const TABLES: &[&str] = &[
+    "tenants",
+    "teams",
+    "users",
+    "coordinator_teams",
+    "prospects",
+    "conversations",
+    "messages",
+    "assignment_history",
+    "bot_pause",
+    "system_config",
+    "sessions",
+    "api_tokens",
+];
+
+/// The password every fixture user has.
+pub const PASSWORD: &str = "s3cret-pass";
+
+/// A tenant laid out like the original incident: teams BOOM and VEN, an admin, a coordinator of
+/// each team, one coordinating both, three executives (one non-operational), and prospects.
+pub struct World {
+    pub tenant: TenantId,
+    pub slug: String,
+    pub boom: TeamId,
+    pub ven: TeamId,
+    pub admin: UserId,
+    pub coord_boom: UserId,
+    pub coord_ven: UserId,
+    pub coord_both: UserId,
+    pub exec_ana: UserId,
+    pub exec_luis: UserId,
+    /// Not operational: still sees her prospects.
+    pub exec_sofia: UserId,
+    /// prospect id -> (team, executive)
+    pub prospects: Vec<(i64, TeamId, Option<UserId>)>,
+    /// Session tokens by user.
+    pub tokens: BTreeMap<i64, String>,
+}
+
+impl World {
+    pub fn token(&self, user: UserId) -> &str {
+        &self.tokens[&user.0]
+    }
+}
+
+async fn user(pool: &PgPool, tenant: TenantId, email: &str, name: &str, role: Role, teams: &[TeamId]) -> UserId {
+    let u = platica_store::users::create(
+        pool,
+        tenant,
+        &platica_store::users::NewUser {
+            email,
+            display_name: name,
+            role,
+            operational: true,
+            password: PASSWORD,
+            team_ids: teams,
+        },
+    )
+    .await
+    .unwrap();
+    UserId(u.user_id)
+}
+
+/// Builds a [`World`] in tenant `slug`. Prospects: for each (team, executive) placement below,
+/// `per_cell` prospects, each with a conversation and one inbound message.
+pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {
+    let pool = &app.pool;
+    let tenant = platica_store::tenants::create(pool, slug, &format!("Tenant {slug}")).await.unwrap();
+    let boom = TeamId(platica_store::teams::create(pool, tenant, "BOOM").await.unwrap().team_id);
+    let ven = TeamId(platica_store::teams::create(pool, tenant, "VEN").await.unwrap().team_id);
+    let admin = user(pool, tenant, &format!("admin@{slug}.test"), "Admin", Role::Admin, &[]).await;
+    let coord_boom =
+        user(pool, tenant, &format!("coord.boom@{slug}.test"), "Coord BOOM", Role::Coordinator, &[boom]).await;
+    let coord_ven = user(pool, tenant, &format!("coord.ven@{slug}.test"), "Coord VEN", Role::Coordinator, &[ven]).await;
+    let coord_both =
+        user(pool, tenant, &format!("coord.both@{slug}.test"), "Coord Both", Role::Coordinator, &[boom, ven]).await;
+    let exec_ana = user(pool, tenant, &format!("ana@{slug}.test"), "Ana", Role::Executive, &[]).await;
+    let exec_luis = user(pool, tenant, &format!("luis@{slug}.test"), "Luis", Role::Executive, &[]).await;
+    let exec_sofia = user(pool, tenant, &format!("sofia@{slug}.test"), "Sofía", Role::Executive, &[]).await;
+
+    let placements = [
+        (boom, Some(exec_ana)),
+        (ven, Some(exec_ana)), // Ana's prospects in another team: she must still see them.
+        (boom, Some(exec_luis)),
+        (ven, Some(exec_sofia)),
+        (ven, None),
+    ];
+    let mut prospects = Vec::new();
+    let mut n = 0u64;
+    for (team, exec) in placements {
+        for _ in 0..per_cell {
+            n += 1;
+            let phone = format!("+52155{:08}", tenant.0 as u64 * 100_000 + n);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO prospects (tenant_id, name, phone, team_id, executive_id) VALUES ($1, $2, $3, $4, $5) RETURNING prospect_id",
+            )
+            .bind(tenant.0)
+            .bind(format!("Prospecto {n}"))
+            .bind(&phone)
+            .bind(team.0)
+            .bind(exec.map(|e| e.0))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            let conv: i64 = sqlx::query_scalar(
+                "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2) RETURNING conversation_id",
+            )
+            .bind(tenant.0)
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            sqlx::query("INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status) VALUES ($1, $2, 'in', 'prospect', $3, 'delivered')")
+                .bind(tenant.0)
+                .bind(conv)
+                .bind(format!("Hola, soy el prospecto {n}"))
+                .execute(pool)
+                .await
+                .unwrap();
+            prospects.push((id, team, exec));
+        }
+    }
+    // Sofía stops being operational: visibility must not change.
+    sqlx::query("UPDATE users SET operational = false WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant.0)
+        .bind(exec_sofia.0)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let mut tokens = BTreeMap::new();
+    for u in [admin, coord_boom, coord_ven, coord_both, exec_ana, exec_luis, exec_sofia] {
+        tokens.insert(u.0, app.session(tenant, u).await);
+    }
+    World {
+        tenant,
+        slug: slug.to_owned(),
+        boom,
+        ven,
+        admin,
+        coord_boom,
+        coord_ven,
+        coord_both,
+        exec_ana,
+        exec_luis,
+        exec_sofia,
+        prospects,
+        tokens,
+    }
+}
