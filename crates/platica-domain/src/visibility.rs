@@ -8,7 +8,8 @@
 //! `operational` flag of a user decides eligibility for *new* assignments only, never visibility.
 //! Nothing is ever visible across tenants.
 //!
-//! The rule exists twice: [`can_see`] for data held in memory, and [`sql_predicate`] for queries.
+//! The rule exists twice: [`can_see`] for data held in memory, and [`sql_predicate`] for queries
+//! (every query of the store builds its visibility condition from it).
 //! Tests check on random data that the two always agree.
 
 use crate::ids::{TeamId, TenantId, UserId};
@@ -34,22 +35,53 @@ pub fn can_see(viewer: &Viewer, placement: &Placement) -> bool {
     }
 }
 
+/// A piece of the SQL form of the rule: text, or a parameter the caller binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SqlPart {
+    Sql(String),
+    /// The viewer's tenant id (`bigint`).
+    TenantParam,
+    /// The viewer's user id (`bigint`).
+    UserParam,
+}
+
 /// The SQL equivalent of [`can_see`] for a viewer of role `role`: a boolean expression over the
-/// prospect row aliased `prospect` (columns `tenant_id`, `team_id`, `executive_id`).
+/// prospect row aliased `prospect` (columns `tenant_id`, `team_id`, `executive_id`), as parts so
+/// that a query builder can bind the parameters where they stand.
 ///
-/// `tenant_param` and `user_param` are the placeholders (e.g. `"$1"`, `"$2"`) the caller binds to
-/// the viewer's tenant and user ids (both `bigint`). A coordinator's teams are read from
-/// `coordinator_teams` at query time, so the SQL never depends on state held by the caller.
-pub fn sql_predicate(role: Role, prospect: &str, tenant_param: &str, user_param: &str) -> String {
-    let tenant = format!("{prospect}.tenant_id = {tenant_param}");
+/// A coordinator's teams are read from `coordinator_teams` at query time, so the SQL never
+/// depends on state held by the caller.
+pub fn sql_predicate(role: Role, prospect: &str) -> Vec<SqlPart> {
+    use SqlPart::{Sql, TenantParam, UserParam};
+    let mut parts = vec![Sql(format!("({prospect}.tenant_id = ")), TenantParam];
     match role {
-        Role::Admin => format!("({tenant})"),
-        Role::Coordinator => format!(
-            "({tenant} AND {prospect}.team_id IN (SELECT ct.team_id FROM coordinator_teams ct \
-             WHERE ct.tenant_id = {tenant_param} AND ct.user_id = {user_param}))"
-        ),
-        Role::Executive => format!("({tenant} AND {prospect}.executive_id = {user_param})"),
+        Role::Admin => {}
+        Role::Coordinator => parts.extend([
+            Sql(format!(
+                " AND {prospect}.team_id IN (SELECT ct.team_id FROM coordinator_teams ct WHERE ct.tenant_id = "
+            )),
+            TenantParam,
+            Sql(" AND ct.user_id = ".into()),
+            UserParam,
+            Sql(")".into()),
+        ]),
+        Role::Executive => parts.extend([Sql(format!(" AND {prospect}.executive_id = ")), UserParam]),
     }
+    parts.push(Sql(")".into()));
+    parts
+}
+
+/// [`sql_predicate`] as one string, with `tenant_param` and `user_param` (e.g. `"$1"`, `"$2"`)
+/// standing for the parameters.
+pub fn sql_predicate_text(role: Role, prospect: &str, tenant_param: &str, user_param: &str) -> String {
+    sql_predicate(role, prospect)
+        .into_iter()
+        .map(|part| match part {
+            SqlPart::Sql(s) => s,
+            SqlPart::TenantParam => tenant_param.to_owned(),
+            SqlPart::UserParam => user_param.to_owned(),
+        })
+        .collect()
 }
 
 /// Why a write is refused.
@@ -164,6 +196,17 @@ mod tests {
 
     fn role() -> impl Strategy<Value = Role> {
         prop_oneof![Just(Role::Admin), Just(Role::Coordinator), Just(Role::Executive)]
+    }
+
+    #[test]
+    fn sql_forms() {
+        assert_eq!(sql_predicate_text(Role::Admin, "p", "$1", "$2"), "(p.tenant_id = $1)");
+        assert_eq!(sql_predicate_text(Role::Executive, "p", "$1", "$2"), "(p.tenant_id = $1 AND p.executive_id = $2)");
+        assert_eq!(
+            sql_predicate_text(Role::Coordinator, "x", "$1", "$2"),
+            "(x.tenant_id = $1 AND x.team_id IN (SELECT ct.team_id FROM coordinator_teams ct \
+             WHERE ct.tenant_id = $1 AND ct.user_id = $2))"
+        );
     }
 
     proptest! {

@@ -42,27 +42,16 @@ const SELECT: &str = "SELECT p.prospect_id, p.name, p.phone, p.team_id, p.execut
           WHERE c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp') AS conversation_id
     FROM prospects p";
 
-/// Pushes `AND <visibility of p for viewer>` with the viewer's ids bound.
+/// Pushes `AND <visibility of alias for viewer>` with the viewer's ids bound: the SQL form of
+/// the one visibility rule ([`visibility::sql_predicate`]).
 pub(crate) fn push_visible(qb: &mut QueryBuilder<Postgres>, viewer: &Viewer, alias: &str) {
     qb.push(" AND ");
-    match viewer.role {
-        Role::Admin => {
-            qb.push(format!("{alias}.tenant_id = ")).push_bind(viewer.tenant_id.0);
-        }
-        Role::Coordinator => {
-            qb.push(format!("{alias}.tenant_id = ")).push_bind(viewer.tenant_id.0);
-            qb.push(format!(
-                " AND {alias}.team_id IN (SELECT ct.team_id FROM coordinator_teams ct WHERE ct.tenant_id = "
-            ))
-            .push_bind(viewer.tenant_id.0)
-            .push(" AND ct.user_id = ")
-            .push_bind(viewer.user_id.0)
-            .push(")");
-        }
-        Role::Executive => {
-            qb.push(format!("{alias}.tenant_id = ")).push_bind(viewer.tenant_id.0);
-            qb.push(format!(" AND {alias}.executive_id = ")).push_bind(viewer.user_id.0);
-        }
+    for part in visibility::sql_predicate(viewer.role, alias) {
+        match part {
+            visibility::SqlPart::Sql(s) => qb.push(s),
+            visibility::SqlPart::TenantParam => qb.push_bind(viewer.tenant_id.0),
+            visibility::SqlPart::UserParam => qb.push_bind(viewer.user_id.0),
+        };
     }
 }
 
