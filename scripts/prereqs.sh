@@ -1,0 +1,28 @@
+# Sourced by scripts/demo and scripts/test: makes sure what Platica needs on a Debian machine is
+# there, installing it when we can (root) and saying exactly what to run when we cannot.
+
+have_pg_server() {
+  command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+ensure_postgres() {
+  have_pg_server && return 0
+  echo "PostgreSQL server binaries (initdb, postgres) are missing." >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing them with apt-get (package postgresql)..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # Debian's package starts a cluster of its own; Platica runs its own private one instead.
+    (command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+      pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done) || true
+    have_pg_server && return 0
+  fi
+  echo "Install them with:  sudo apt-get install postgresql   (then run this command again)" >&2
+  exit 1
+}
+
+ensure_cargo() {
+  command -v cargo >/dev/null 2>&1 && return 0
+  echo "cargo is missing: install Rust from your distribution or with rustup, then run this again." >&2
+  exit 1
+}
