@@ -65,6 +65,15 @@ pub struct ClusterOptions {
     pub root: PathBuf,
     /// `false` for throwaway test clusters: fsync and full-page writes off, immediate stop.
     pub durable: bool,
+    /// Extra server settings (`name=value`), applied after Platica's own (so they win).
+    pub settings: Vec<String>,
+}
+
+impl ClusterOptions {
+    /// A cluster under `root` with Platica's settings.
+    pub fn new(root: impl Into<PathBuf>, durable: bool) -> ClusterOptions {
+        ClusterOptions { root: root.into(), durable, settings: Vec::new() }
+    }
 }
 
 /// The located PostgreSQL server binaries.
@@ -197,7 +206,7 @@ impl PrivateCluster {
         let mut last = None;
         for _ in 0..5 {
             let port = free_port(&root)?;
-            match spawn(&bins, run_as, opts.durable, &root, &data, &run, port) {
+            match spawn(&bins, run_as, opts, &root, &data, &run, port) {
                 Ok(child) => {
                     let cluster = PrivateCluster { child, port, password, durable: opts.durable, root };
                     return cluster.wait_ready();
@@ -324,7 +333,7 @@ fn free_port(root: &Path) -> Result<u16, ClusterError> {
 fn spawn(
     bins: &PgBinaries,
     run_as: RunAs,
-    durable: bool,
+    opts: &ClusterOptions,
     root: &Path,
     data: &Path,
     run: &Path,
@@ -343,10 +352,11 @@ fn spawn(
         "max_connections=300".into(),
         "shared_buffers=256MB".into(),
     ];
-    if !durable {
+    if !opts.durable {
         settings.extend(["fsync=off", "full_page_writes=off", "synchronous_commit=off"].map(String::from));
     }
-    let signal = if durable { libc::SIGINT } else { libc::SIGQUIT };
+    settings.extend(opts.settings.iter().cloned());
+    let signal = if opts.durable { libc::SIGINT } else { libc::SIGQUIT };
     let mut cmd = run_as.command(&bins.postgres, signal);
     cmd.arg("-D").arg(data);
     for s in &settings {

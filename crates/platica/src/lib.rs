@@ -38,7 +38,7 @@ impl Database {
             DatabaseSource::Url(url) => (url.clone(), None),
             DatabaseSource::Private(root) => {
                 tracing::info!(root = %root.display(), "starting the private PostgreSQL cluster");
-                let cluster = PrivateCluster::start(&ClusterOptions { root: root.clone(), durable: true })
+                let cluster = PrivateCluster::start(&ClusterOptions::new(root.clone(), true))
                     .context("cannot start the private PostgreSQL cluster")?;
                 platica_store::db::create_database(&cluster.url("postgres"), PRIVATE_DATABASE, None).await?;
                 tracing::info!(port = cluster.port(), "private PostgreSQL cluster is up");

@@ -35,7 +35,7 @@ fn shared() -> &'static Shared {
         std::thread::Builder::new()
             .name("test-postgres".into())
             .spawn(move || {
-                let cluster = PrivateCluster::start(&ClusterOptions { root, durable: false });
+                let cluster = PrivateCluster::start(&ClusterOptions::new(root, false));
                 match cluster {
                     Ok(c) => {
                         tx.send(Ok((c.url("postgres"), c.url("")))).unwrap();
