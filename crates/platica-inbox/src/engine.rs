@@ -1,0 +1,103 @@
+//! The engine: every tenant's inbox, and the position in the change stream it reflects.
+
+use std::collections::HashMap;
+
+use platica_domain::TenantId;
+
+use crate::change::{Change, Table, Transaction};
+use crate::tenant::TenantInbox;
+
+/// The live inbox of every tenant.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    tenants: HashMap<TenantId, TenantInbox>,
+    applied_lsn: u64,
+    transactions: u64,
+    changes: u64,
+}
+
+/// What applying a transaction left for the caller to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Conversations whose newest message was deleted: read their newest message again and feed
+    /// it back as [`Change::LastMessageHint`].
+    pub refresh_last_message: Vec<(TenantId, i64)>,
+}
+
+fn tenant_of(change: &Change) -> Option<TenantId> {
+    Some(match change {
+        Change::ProspectUpsert(p) => p.tenant_id,
+        Change::ProspectDelete { tenant_id, .. }
+        | Change::ConversationDelete { tenant_id, .. }
+        | Change::BotPause { tenant_id, .. }
+        | Change::UserDelete { tenant_id, .. }
+        | Change::CoordinatorTeam { tenant_id, .. }
+        | Change::TenantDelete { tenant_id } => *tenant_id,
+        Change::ConversationUpsert(c) => c.tenant_id,
+        Change::MessageInsert(m) | Change::MessageDelete(m) | Change::LastMessageHint(m) => m.tenant_id,
+        Change::MessageUpdate { new, .. } => new.tenant_id,
+        Change::UserUpsert(u) => u.tenant_id,
+        Change::Truncate(_) => return None,
+    })
+}
+
+impl Engine {
+    /// Applies a committed transaction, change by change, in order.
+    pub fn apply(&mut self, tx: &Transaction) -> Applied {
+        let mut out = Applied::default();
+        for change in &tx.changes {
+            self.apply_change(change, &mut out);
+        }
+        self.applied_lsn = self.applied_lsn.max(tx.commit_lsn);
+        self.transactions += 1;
+        out
+    }
+
+    /// Applies one change outside a transaction (initial load, hints).
+    pub fn apply_change(&mut self, change: &Change, out: &mut Applied) {
+        self.changes += 1;
+        match (change, tenant_of(change)) {
+            (Change::Truncate(tables), _) => {
+                if tables.contains(&Table::Tenants) {
+                    self.tenants.clear();
+                } else {
+                    self.tenants.values_mut().for_each(|t| {
+                        t.apply(change);
+                    });
+                }
+            }
+            (Change::TenantDelete { tenant_id }, _) => {
+                self.tenants.remove(tenant_id);
+            }
+            (_, Some(tenant)) => {
+                if let Some(c) = self.tenants.entry(tenant).or_default().apply(change) {
+                    out.refresh_last_message.push((tenant, c));
+                }
+            }
+            (_, None) => {}
+        }
+    }
+
+    /// Records the stream position the state reflects (after an initial load).
+    pub fn set_applied_lsn(&mut self, lsn: u64) {
+        self.applied_lsn = lsn;
+    }
+
+    /// The commit LSN of the last transaction applied.
+    pub fn applied_lsn(&self) -> u64 {
+        self.applied_lsn
+    }
+
+    /// Transactions and changes applied since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.transactions, self.changes)
+    }
+
+    pub fn tenant(&self, tenant: TenantId) -> Option<&TenantInbox> {
+        self.tenants.get(&tenant)
+    }
+
+    pub fn tenant_ids(&self) -> Vec<TenantId> {
+        self.tenants.keys().copied().collect()
+    }
+}

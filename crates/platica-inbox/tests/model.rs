@@ -1,0 +1,397 @@
+//! The engine against a naive model: random sequences of row changes (as PostgreSQL would emit
+//! them, foreign keys and cascades included) are applied to both; then every user's inbox, under
+//! a set of filters and walked page by page, must be identical, counts included.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use platica_domain::visibility::{Placement, can_see};
+use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
+use platica_inbox::change::{
+    Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Table, Transaction, UserRow,
+};
+use platica_inbox::query::{LastMessage, PREVIEW_CHARS};
+use platica_inbox::{Engine, Filter, Row};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    User { tenant: i64, user: i64, role: Role },
+    Coord { tenant: i64, user: i64, team: i64, member: bool },
+    Prospect { tenant: i64, id: i64, name: usize, team: i64, exec: Option<i64> },
+    DeleteProspect { id: i64 },
+    Conversation { id: i64, prospect: i64, open: bool, at: i64 },
+    DeleteConversation { id: i64 },
+    Message { conv: i64, inbound: bool, at: i64, read: bool, body: usize },
+    ReadMessage { pick: usize, read: bool },
+    MoveMessageTime { pick: usize, at: i64 },
+    DeleteMessage { pick: usize },
+    BotPause { conv: i64, paused: Option<bool> },
+    Truncate(Table),
+}
+
+const NAMES: &[&str] = &["Ana López", "ángel Ruiz", "Beto", "ana maría", "Zoë", "Luis"];
+const BODIES: &[&str] = &["hola", "¿Cómo estás?", "", "precio por favor", "ok 👍"];
+
+fn op() -> impl Strategy<Value = Op> {
+    let role = prop_oneof![Just(Role::Admin), Just(Role::Coordinator), Just(Role::Executive)];
+    prop_oneof![
+        2 => (1i64..3, 1i64..6, role).prop_map(|(tenant, user, role)| Op::User { tenant, user, role }),
+        2 => (1i64..3, 1i64..6, 1i64..4, any::<bool>()).prop_map(|(tenant, user, team, member)| Op::Coord { tenant, user, team, member }),
+        4 => (1i64..3, 1i64..9, 0..NAMES.len(), 1i64..4, proptest::option::of(1i64..6))
+            .prop_map(|(tenant, id, name, team, exec)| Op::Prospect { tenant, id, name, team, exec }),
+        1 => (1i64..9).prop_map(|id| Op::DeleteProspect { id }),
+        4 => (1i64..12, 1i64..9, any::<bool>(), 0i64..50).prop_map(|(id, prospect, open, at)| Op::Conversation { id, prospect, open, at }),
+        1 => (1i64..12).prop_map(|id| Op::DeleteConversation { id }),
+        8 => (1i64..12, any::<bool>(), 0i64..60, any::<bool>(), 0..BODIES.len())
+            .prop_map(|(conv, inbound, at, read, body)| Op::Message { conv, inbound, at, read, body }),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(pick, read)| Op::ReadMessage { pick, read }),
+        1 => (any::<usize>(), 0i64..60).prop_map(|(pick, at)| Op::MoveMessageTime { pick, at }),
+        2 => any::<usize>().prop_map(|pick| Op::DeleteMessage { pick }),
+        1 => (1i64..12, proptest::option::of(any::<bool>())).prop_map(|(conv, paused)| Op::BotPause { conv, paused }),
+        1 => prop_oneof![Just(Table::Messages), Just(Table::BotPause), Just(Table::CoordinatorTeams)].prop_map(Op::Truncate),
+    ]
+}
+
+/// The database, naively: tables as maps, with the foreign keys and cascades of the schema.
+#[derive(Default, Clone)]
+struct Model {
+    users: BTreeMap<(i64, i64), Role>,
+    coord: BTreeSet<(i64, i64, i64)>,
+    prospects: BTreeMap<i64, ProspectRow>,
+    conversations: BTreeMap<i64, ConversationRow>,
+    messages: BTreeMap<i64, MessageRow>,
+    bot_pause: BTreeMap<i64, bool>,
+    next_message: i64,
+}
+
+impl Model {
+    /// Applies an operation like PostgreSQL would (refusing foreign-key violations) and returns
+    /// the changes the replication stream would carry.
+    fn apply(&mut self, op: &Op) -> Vec<Change> {
+        let t = |x: i64| TenantId(x);
+        match *op {
+            Op::User { tenant, user, role } => {
+                // Ids are global in the database: a user id lives in one tenant.
+                if self.users.keys().any(|(tn, u)| *u == user && *tn != tenant) {
+                    return vec![];
+                }
+                self.users.insert((tenant, user), role);
+                vec![Change::UserUpsert(UserRow { tenant_id: t(tenant), user_id: user, role })]
+            }
+            Op::Coord { tenant, user, team, member } => {
+                if !self.users.contains_key(&(tenant, user)) {
+                    return vec![];
+                }
+                let changed = if member {
+                    self.coord.insert((tenant, user, team))
+                } else {
+                    self.coord.remove(&(tenant, user, team))
+                };
+                if !changed {
+                    return vec![];
+                }
+                vec![Change::CoordinatorTeam { tenant_id: t(tenant), user_id: user, team_id: team, member }]
+            }
+            Op::Prospect { tenant, id, name, team, exec } => {
+                if let Some(p) = self.prospects.get(&id)
+                    && p.tenant_id != t(tenant)
+                {
+                    return vec![];
+                }
+                if exec.is_some_and(|e| !self.users.contains_key(&(tenant, e))) {
+                    return vec![];
+                }
+                let row = ProspectRow {
+                    tenant_id: t(tenant),
+                    prospect_id: id,
+                    name: NAMES[name].into(),
+                    phone: format!("+52155{:04}{id}", name),
+                    team_id: team,
+                    executive_id: exec,
+                };
+                self.prospects.insert(id, row.clone());
+                vec![Change::ProspectUpsert(row)]
+            }
+            Op::DeleteProspect { id } => {
+                let Some(p) = self.prospects.remove(&id) else { return vec![] };
+                let mut out = vec![Change::ProspectDelete { tenant_id: p.tenant_id, prospect_id: id }];
+                let convs: Vec<i64> =
+                    self.conversations.values().filter(|c| c.prospect_id == id).map(|c| c.conversation_id).collect();
+                for c in convs {
+                    out.extend(self.delete_conversation(c));
+                }
+                out
+            }
+            Op::Conversation { id, prospect, open, at } => {
+                let Some(p) = self.prospects.get(&prospect) else { return vec![] };
+                if let Some(c) = self.conversations.get(&id)
+                    && c.tenant_id != p.tenant_id
+                {
+                    return vec![];
+                }
+                let row = ConversationRow {
+                    tenant_id: p.tenant_id,
+                    conversation_id: id,
+                    prospect_id: prospect,
+                    channel: "whatsapp".into(),
+                    open,
+                    created_at: at,
+                };
+                self.conversations.insert(id, row.clone());
+                vec![Change::ConversationUpsert(row)]
+            }
+            Op::DeleteConversation { id } => self.delete_conversation(id),
+            Op::Message { conv, inbound, at, read, body } => {
+                let Some(c) = self.conversations.get(&conv) else { return vec![] };
+                self.next_message += 1;
+                let m = MessageRow {
+                    tenant_id: c.tenant_id,
+                    message_id: self.next_message,
+                    conversation_id: conv,
+                    direction: if inbound { Direction::In } else { Direction::Out },
+                    sender_kind: if inbound { SenderKind::Prospect } else { SenderKind::Executive },
+                    body: BODIES[body].repeat(if body == 0 { 40 } else { 1 }),
+                    created_at: at,
+                    read,
+                };
+                self.messages.insert(m.message_id, m.clone());
+                vec![Change::MessageInsert(m)]
+            }
+            Op::ReadMessage { pick, read } => self.update_message(pick, |m| m.read = read),
+            Op::MoveMessageTime { pick, at } => self.update_message(pick, |m| m.created_at = at),
+            Op::DeleteMessage { pick } => {
+                let Some(id) = self.pick(pick) else { return vec![] };
+                let m = self.messages.remove(&id).unwrap();
+                vec![Change::MessageDelete(m)]
+            }
+            Op::BotPause { conv, paused } => {
+                let Some(c) = self.conversations.get(&conv) else { return vec![] };
+                let tenant_id = c.tenant_id;
+                match paused {
+                    Some(p) => {
+                        self.bot_pause.insert(conv, p);
+                        vec![Change::BotPause { tenant_id, conversation_id: conv, paused: p }]
+                    }
+                    None => {
+                        if self.bot_pause.remove(&conv).is_none() {
+                            return vec![];
+                        }
+                        vec![Change::BotPause { tenant_id, conversation_id: conv, paused: false }]
+                    }
+                }
+            }
+            Op::Truncate(table) => {
+                match table {
+                    Table::Messages => self.messages.clear(),
+                    Table::BotPause => self.bot_pause.clear(),
+                    Table::CoordinatorTeams => self.coord.clear(),
+                    _ => unreachable!(),
+                }
+                vec![Change::Truncate(vec![table])]
+            }
+        }
+    }
+
+    fn pick(&self, pick: usize) -> Option<i64> {
+        if self.messages.is_empty() {
+            return None;
+        }
+        self.messages.keys().nth(pick % self.messages.len()).copied()
+    }
+
+    fn update_message(&mut self, pick: usize, f: impl FnOnce(&mut MessageRow)) -> Vec<Change> {
+        let Some(id) = self.pick(pick) else { return vec![] };
+        let old = self.messages[&id].clone();
+        let m = self.messages.get_mut(&id).unwrap();
+        f(m);
+        vec![Change::MessageUpdate { old: Some(old), new: m.clone() }]
+    }
+
+    fn delete_conversation(&mut self, id: i64) -> Vec<Change> {
+        let Some(c) = self.conversations.remove(&id) else { return vec![] };
+        let mut out = vec![Change::ConversationDelete { tenant_id: c.tenant_id, conversation_id: id }];
+        let msgs: Vec<i64> = self.messages.values().filter(|m| m.conversation_id == id).map(|m| m.message_id).collect();
+        for m in msgs {
+            out.push(Change::MessageDelete(self.messages.remove(&m).unwrap()));
+        }
+        if self.bot_pause.remove(&id).is_some() {
+            out.push(Change::BotPause { tenant_id: c.tenant_id, conversation_id: id, paused: false });
+        }
+        out
+    }
+
+    /// The newest message of a conversation, as the driver would read it from the database.
+    fn newest(&self, conv: i64) -> Option<MessageRow> {
+        self.messages
+            .values()
+            .filter(|m| m.conversation_id == conv)
+            .max_by_key(|m| (m.created_at, m.message_id))
+            .cloned()
+    }
+
+    /// The reference inbox of a tenant: every conversation with a prospect, in inbox order.
+    fn rows(&self, tenant: i64) -> Vec<Row> {
+        let mut rows: Vec<Row> = self
+            .conversations
+            .values()
+            .filter(|c| c.tenant_id == TenantId(tenant))
+            .filter_map(|c| {
+                let p = self.prospects.get(&c.prospect_id)?;
+                let msgs: Vec<&MessageRow> =
+                    self.messages.values().filter(|m| m.conversation_id == c.conversation_id).collect();
+                let last = msgs.iter().max_by_key(|m| (m.created_at, m.message_id)).map(|m| LastMessage {
+                    message_id: m.message_id,
+                    at: m.created_at,
+                    direction: m.direction,
+                    sender: m.sender_kind,
+                    preview: m.body.chars().take(PREVIEW_CHARS).collect::<String>().into(),
+                });
+                Some(Row {
+                    conversation_id: c.conversation_id,
+                    prospect_id: p.prospect_id,
+                    prospect_name: p.name.clone(),
+                    prospect_phone: p.phone.clone(),
+                    team_id: p.team_id,
+                    executive_id: p.executive_id,
+                    channel: c.channel.clone(),
+                    open: c.open,
+                    last_activity_at: last.as_ref().map_or(c.created_at, |l| l.at),
+                    last_message: last,
+                    unread_count: msgs.iter().filter(|m| m.is_unread()).count() as i64,
+                    message_count: msgs.len() as i64,
+                    bot_paused: self.bot_pause.get(&c.conversation_id).copied().unwrap_or(false),
+                    created_at: c.created_at,
+                })
+            })
+            .collect();
+        rows.sort_by_key(|r| r.key());
+        rows
+    }
+
+    fn viewer(&self, tenant: i64, user: i64) -> Option<Viewer> {
+        let role = *self.users.get(&(tenant, user))?;
+        let teams = if role == Role::Coordinator {
+            self.coord.iter().filter(|(tn, u, _)| *tn == tenant && *u == user).map(|(_, _, t)| TeamId(*t)).collect()
+        } else {
+            BTreeSet::new()
+        };
+        Some(Viewer { tenant_id: TenantId(tenant), user_id: UserId(user), role, teams })
+    }
+
+    /// What `user` sees under `filter`, by the visibility rule and the filter written out.
+    fn expected(&self, tenant: i64, user: i64, f: &Filter) -> Vec<Row> {
+        let Some(v) = self.viewer(tenant, user) else { return vec![] };
+        self.rows(tenant)
+            .into_iter()
+            .filter(|r| {
+                let pl = Placement {
+                    tenant_id: TenantId(tenant),
+                    team_id: TeamId(r.team_id),
+                    executive_id: r.executive_id.map(UserId),
+                };
+                can_see(&v, &pl)
+                    && f.team_id.is_none_or(|t| t == r.team_id)
+                    && f.executive_id.is_none_or(|e| Some(e) == r.executive_id)
+                    && f.unread.is_none_or(|u| u == (r.unread_count > 0))
+                    && f.open.is_none_or(|o| o == r.open)
+                    && f.q.as_deref().is_none_or(|q| {
+                        if q.starts_with('+') {
+                            r.prospect_phone.starts_with(q)
+                        } else {
+                            r.prospect_name.to_lowercase().starts_with(&q.to_lowercase())
+                        }
+                    })
+            })
+            .collect()
+    }
+}
+
+fn filters() -> Vec<Filter> {
+    let mut out = vec![Filter::default()];
+    for team in [1, 2] {
+        out.push(Filter { team_id: Some(team), ..Filter::default() });
+    }
+    for exec in [1, 3] {
+        out.push(Filter { executive_id: Some(exec), ..Filter::default() });
+        out.push(Filter { executive_id: Some(exec), team_id: Some(1), ..Filter::default() });
+    }
+    for unread in [true, false] {
+        out.push(Filter { unread: Some(unread), ..Filter::default() });
+        out.push(Filter { unread: Some(unread), open: Some(true), ..Filter::default() });
+    }
+    out.push(Filter { open: Some(false), ..Filter::default() });
+    for q in ["an", "Á", "+52155", "+521550001", "zz"] {
+        out.push(Filter { q: Some(q.into()), ..Filter::default() });
+        out.push(Filter { q: Some(q.into()), unread: Some(true), ..Filter::default() });
+    }
+    out
+}
+
+fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
+    for tenant in [1i64, 2] {
+        for user in 1i64..6 {
+            for f in filters() {
+                let expected = model.expected(tenant, user, &f);
+                let Some(inbox) = engine.tenant(TenantId(tenant)) else {
+                    prop_assert!(expected.is_empty());
+                    continue;
+                };
+                let mut got = Vec::new();
+                let mut after = None;
+                let mut first = None;
+                loop {
+                    let page = inbox.page(user, &f, after, 3);
+                    if first.is_none() {
+                        first = Some((page.total, page.unread));
+                    }
+                    got.extend(page.rows);
+                    match page.next {
+                        Some(n) => after = Some(n),
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(&got, &expected, "tenant {} user {} filter {:?}", tenant, user, f);
+                let (total, unread) = first.unwrap();
+                prop_assert_eq!(total, expected.len(), "total, tenant {} user {} filter {:?}", tenant, user, f);
+                prop_assert_eq!(unread, expected.iter().filter(|r| r.unread_count > 0).count(), "unread count {:?}", f);
+            }
+        }
+        if let Some(inbox) = engine.tenant(TenantId(tenant)) {
+            prop_assert_eq!(inbox.rows(), model.rows(tenant));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_equals_model(ops in proptest::collection::vec(op(), 1..120), tx_sizes in proptest::collection::vec(1usize..6, 1..40)) {
+        let mut model = Model::default();
+        let mut engine = Engine::default();
+        let mut sizes = tx_sizes.iter().cycle();
+        let mut lsn = 0u64;
+        let mut pending = ops.as_slice();
+        while !pending.is_empty() {
+            let n = (*sizes.next().unwrap()).min(pending.len());
+            let (now, rest) = pending.split_at(n);
+            pending = rest;
+            let changes: Vec<Change> = now.iter().flat_map(|op| model.apply(op)).collect();
+            lsn += 1;
+            let applied = engine.apply(&Transaction { commit_lsn: lsn, changes });
+            // The driver reads the newest message of conversations whose newest was deleted.
+            for (tenant, conv) in applied.refresh_last_message {
+                if let Some(m) = model.newest(conv) {
+                    let mut out = Default::default();
+                    engine.apply_change(&Change::LastMessageHint(m), &mut out);
+                    prop_assert_eq!(out.refresh_last_message.len(), 0);
+                    let _ = tenant;
+                }
+            }
+        }
+        prop_assert_eq!(engine.applied_lsn(), lsn);
+        check(&engine, &model)?;
+    }
+}
