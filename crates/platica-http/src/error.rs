@@ -1,7 +1,7 @@
 //! The one error type of the API and its JSON shape:
 //! `{"error": {"code": "...", "message": "...", "field": "..."}}`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use platica_domain::validate::Invalid;
@@ -65,6 +65,14 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        )
     }
 
     pub fn internal() -> Self {
@@ -132,38 +140,57 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(),
             JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("malformed JSON: {}", source_text(&e))),
             JsonRejection::JsonDataError(e) => {
                 let text = source_text(&e);
-                // serde_path_to_error renders "<path>: <message>".
-                let (field, message) = match text.split_once(": ") {
-                    Some((path, msg)) if !path.contains(' ') && path != "." => (Some(path.to_owned()), msg.to_owned()),
-                    _ => (None, text.clone()),
-                };
                 let mut err =
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("invalid body: {text}"));
-                if let Some(f) = field.or_else(|| unknown_field(&message)) {
+                if let Some(f) = field_of(&text) {
                     err = err.with_field(f);
                 }
                 err
             }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than the limit of {} bytes", crate::app::BODY_LIMIT),
-            ),
+            JsonRejection::BytesRejection(e) => e.into(),
             other => ApiError::bad_request(other.body_text()),
         }
     }
 }
 
-fn unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than the limit of {} bytes", crate::app::BODY_LIMIT),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    }
+}
+
+/// The request field a deserialisation error is about. serde_path_to_error renders
+/// `<path>: <message>` (no path at the top level); unknown, missing and repeated fields are named
+/// in the message, missing and repeated ones relative to the path.
+fn field_of(text: &str) -> Option<String> {
+    let (path, message) = match text.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') && path != "." => (Some(path), msg),
+        _ => (None, text),
+    };
+    let inner = quoted_after(message, "missing field `").or_else(|| quoted_after(message, "duplicate field `"));
+    if let Some(name) = inner {
+        return Some(match path {
+            Some(p) => format!("{p}.{name}"),
+            None => name,
+        });
+    }
+    path.map(str::to_owned).or_else(|| quoted_after(message, "unknown field `"))
+}
+
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
     Some(rest.split('`').next()?.to_owned())
 }
 
@@ -182,7 +209,7 @@ impl From<QueryRejection> for ApiError {
             other => other.body_text(),
         };
         let mut err = ApiError::bad_request(format!("invalid query string: {text}"));
-        if let Some(f) = unknown_field(&text) {
+        if let Some(f) = field_of(&text) {
             err = err.with_field(f);
         }
         err

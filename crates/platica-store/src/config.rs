@@ -61,8 +61,12 @@ pub fn valid_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
 }
 
-/// Validates the value of well-known keys. `app_version` must be `{version: string, force_update: bool}`.
+/// Validates a value: storable as `jsonb` (which refuses the NUL character in strings and keys),
+/// and the shape of well-known keys: `app_version` must be `{version: string, force_update: bool}`.
 pub fn validate_value(key: &str, value: &serde_json::Value) -> Result<(), String> {
+    if has_nul(value) {
+        return Err("the value must not contain the NUL character (\\u0000)".into());
+    }
     if key == "app_version" {
         let obj = value.as_object().ok_or("app_version must be an object {version, force_update}")?;
         match obj.get("version") {
@@ -78,4 +82,13 @@ pub fn validate_value(key: &str, value: &serde_json::Value) -> Result<(), String
         }
     }
     Ok(())
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }

@@ -4,7 +4,7 @@
 //! `messages` and `bot_pause` on each call. It is always right and gets slower as the tenant
 //! grows; the live inbox engine serves the same rows from memory and is verified against it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use platica_domain::{ConversationId, Viewer};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -102,7 +102,8 @@ impl Cursor {
         let (micros, id) = s.split_once('_')?;
         let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
         let id: i64 = id.parse().ok()?;
-        (id > 0).then_some(Cursor { at, id })
+        // Cursors hold times of real rows; far-off years are forged and beyond PostgreSQL's range.
+        (id > 0 && (1..=9999).contains(&at.year())).then_some(Cursor { at, id })
     }
 }
 

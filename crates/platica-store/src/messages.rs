@@ -1,7 +1,7 @@
 //! Messages of a conversation: reading pages, sending, marking read, inbound ingestion and
 //! delivery status.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use platica_domain::{ConversationId, MessageId, TenantId, Viewer};
 use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
@@ -44,7 +44,8 @@ impl Cursor {
         let (micros, id) = s.split_once('_')?;
         let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
         let id: i64 = id.parse().ok()?;
-        (id > 0).then_some(Cursor { at, id })
+        // Cursors hold times of real rows; far-off years are forged and beyond PostgreSQL's range.
+        (id > 0 && (1..=9999).contains(&at.year())).then_some(Cursor { at, id })
     }
 }
 

@@ -92,8 +92,21 @@ async fn login(
         return Err(ApiError::invalid("password", "password must be 1 to 4096 bytes"));
     }
     let tenant = req.tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
-    state.login_limits.check(&format!("{}|{email}", tenant.unwrap_or("")), ip)?;
-    let candidate = platica_store::auth::find_login(&state.pool, tenant, &email).await?;
+    if tenant.is_some_and(|t| !valid_slug(t)) {
+        return Err(ApiError::invalid(
+            "tenant",
+            "tenant must be a tenant's slug: lower-case letters, digits and dashes",
+        ));
+    }
+    let found = platica_store::auth::find_login(&state.pool, tenant, &email).await;
+    // Attempts count against the account they reach, whether or not the tenant was named: keying
+    // on the request's own words would give each account one burst per way of naming it.
+    let account = match &found {
+        Ok(Some(c)) => format!("{}#{}", c.tenant_id, c.user_id),
+        _ => format!("{}|{email}", tenant.unwrap_or("")),
+    };
+    state.login_limits.check(&account, ip)?;
+    let candidate = found?;
     let hash = candidate
         .as_ref()
         .map(|c| c.password_hash.clone())
@@ -126,6 +139,12 @@ async fn login(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
+}
+
+/// The form of a tenant slug (as the `tenants.slug` check constraint has it).
+fn valid_slug(slug: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    slug.len() <= 63 && slug.starts_with(ok) && slug.chars().all(|c| ok(c) || c == '-')
 }
 
 /// Ends the current session (its token stops working) and clears the cookie.

@@ -29,7 +29,8 @@ fn check_key(key: &str) -> ApiResult<()> {
     } else {
         Err(ApiError::bad_request(format!(
             "invalid config key {key:?}: use lower-case letters, digits, '_' and '.', starting with a letter"
-        )))
+        ))
+        .with_field("key"))
     }
 }
 

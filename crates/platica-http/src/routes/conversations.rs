@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, Path, Query, limit};
+use crate::extract::{Json, PathId, Query, limit};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -74,7 +74,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQu
 /// One visible conversation, as its inbox row.
 #[utoipa::path(get, path = "/conversations/{conversation_id}", tag = "conversations", params(("conversation_id" = i64, Path)),
     responses((status = 200, body = InboxRow), (status = 404, body = ErrorBody)))]
-async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<InboxRow>> {
+async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<InboxRow>> {
     let mut conn = state.pool.acquire().await.map_err(platica_store::StoreError::from)?;
     Ok(Json(conversations::get(&mut conn, auth.viewer(), ConversationId(id)).await?))
 }
@@ -92,7 +92,7 @@ pub struct UpdateConversation {
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<UpdateConversation>,
 ) -> ApiResult<Json<InboxRow>> {
     check_status(&input.status)?;
@@ -113,7 +113,7 @@ pub struct MessagesQuery {
 async fn list_messages(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Query(q): Query<MessagesQuery>,
 ) -> ApiResult<Json<MessagePage>> {
     let limit = limit(q.limit, 50, 200)?;
@@ -139,7 +139,7 @@ pub struct SendMessage {
 async fn send(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
     let body = validate::body("body", &input.body)?;
@@ -149,6 +149,6 @@ async fn send(
 /// Marks every inbound message of a visible conversation read.
 #[utoipa::path(post, path = "/conversations/{conversation_id}/read", tag = "conversations", params(("conversation_id" = i64, Path)),
     responses((status = 200, body = MarkedRead), (status = 404, body = ErrorBody)))]
-async fn mark_read(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<MarkedRead>> {
+async fn mark_read(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<MarkedRead>> {
     Ok(Json(messages::mark_read(&state.pool, auth.viewer(), ConversationId(id)).await?))
 }

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, Path, Query, limit};
+use crate::extract::{Json, PathId, Query, limit};
 use crate::routes::nullable;
 use crate::state::AppState;
 
@@ -129,7 +129,7 @@ async fn create(
 /// One visible prospect.
 #[utoipa::path(get, path = "/prospects/{prospect_id}", tag = "prospects", params(("prospect_id" = i64, Path)),
     responses((status = 200, body = Prospect), (status = 404, body = ErrorBody)))]
-async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<Prospect>> {
+async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Prospect>> {
     let mut conn = state.pool.acquire().await.map_err(platica_store::StoreError::from)?;
     Ok(Json(prospects::get(&mut conn, auth.viewer(), ProspectId(id)).await?))
 }
@@ -148,7 +148,7 @@ pub struct UpdateProspect {
 async fn update(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<UpdateProspect>,
 ) -> ApiResult<Json<Prospect>> {
     if let Some(s) = &input.stage {
@@ -165,7 +165,7 @@ async fn update(
 /// Deletes a visible prospect with its conversations and messages (admins, coordinators).
 #[utoipa::path(delete, path = "/prospects/{prospect_id}", tag = "prospects", params(("prospect_id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn delete(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn delete(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<StatusCode> {
     prospects::delete(&state.pool, auth.viewer(), ProspectId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,7 +193,7 @@ impl ReassignInput {
 async fn reassign(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<ReassignInput>,
 ) -> ApiResult<Json<Prospect>> {
     Ok(Json(prospects::reassign(&state.pool, auth.viewer(), ProspectId(id), &input.target()).await?))
@@ -252,6 +252,6 @@ async fn bulk_reassign(
 /// The assignment history of a visible prospect, newest first.
 #[utoipa::path(get, path = "/prospects/{prospect_id}/assignments", tag = "prospects", params(("prospect_id" = i64, Path)),
     responses((status = 200, body = Vec<Assignment>), (status = 404, body = ErrorBody)))]
-async fn history(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<Vec<Assignment>>> {
+async fn history(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Vec<Assignment>>> {
     Ok(Json(prospects::history(&state.pool, auth.viewer(), ProspectId(id)).await?))
 }

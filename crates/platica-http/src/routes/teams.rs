@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Admin, Auth};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, PathId};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,7 +45,7 @@ async fn create(
 /// One team.
 #[utoipa::path(get, path = "/teams/{team_id}", tag = "teams", params(("team_id" = i64, Path)),
     responses((status = 200, body = Team), (status = 404, body = ErrorBody)))]
-async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<Team>> {
+async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Team>> {
     Ok(Json(teams::get(&state.pool, auth.viewer().tenant_id, TeamId(id)).await?))
 }
 
@@ -55,7 +55,7 @@ async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> 
 async fn rename(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<TeamInput>,
 ) -> ApiResult<Json<Team>> {
     let name = validate::name("name", &input.name)?;
@@ -65,7 +65,7 @@ async fn rename(
 /// Deletes an empty team (admin). A team with prospects is a conflict.
 #[utoipa::path(delete, path = "/teams/{team_id}", tag = "teams", params(("team_id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+async fn delete(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<StatusCode> {
     teams::delete(&state.pool, admin.viewer().tenant_id, TeamId(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, PathId};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -64,6 +64,6 @@ async fn create(
 /// Revokes an API token at once.
 #[utoipa::path(delete, path = "/api-tokens/{token_id}", tag = "api tokens", params(("token_id" = i64, Path)),
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)))]
-async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<i64>) -> ApiResult<Json<ApiToken>> {
+async fn revoke(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<Json<ApiToken>> {
     Ok(Json(platica_store::auth::revoke_api_token(&state.pool, admin.viewer().tenant_id, id).await?))
 }

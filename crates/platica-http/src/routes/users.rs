@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Admin, Auth};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, PathId, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -86,7 +86,7 @@ async fn create(
 /// One user.
 #[utoipa::path(get, path = "/users/{user_id}", tag = "users", params(("user_id" = i64, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
-async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<User>> {
+async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<User>> {
     let mut conn = state.pool.acquire().await.map_err(platica_store::StoreError::from)?;
     Ok(Json(users::get(&mut conn, auth.viewer().tenant_id, UserId(id)).await?))
 }
@@ -97,7 +97,7 @@ async fn get(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> 
 async fn update(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<i64>,
+    PathId(id): PathId,
     Json(input): Json<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     let me = admin.viewer();
