@@ -171,6 +171,14 @@ pub enum Change {
     },
     /// Every row of these tables is gone (all tenants).
     Truncate(Vec<Table>),
+    /// A conversation's message statistics as computed in SQL (initial load only).
+    ConversationStats {
+        tenant_id: TenantId,
+        conversation_id: i64,
+        messages: u32,
+        unread: u32,
+        last: Option<MessageRow>,
+    },
     /// The newest message of a conversation as read from the database after its previous newest
     /// message was deleted (see [`crate::Engine::apply`]); merged by "newest wins".
     LastMessageHint(MessageRow),

@@ -30,6 +30,7 @@ fn tenant_of(change: &Change) -> Option<TenantId> {
         Change::ProspectDelete { tenant_id, .. }
         | Change::ConversationDelete { tenant_id, .. }
         | Change::BotPause { tenant_id, .. }
+        | Change::ConversationStats { tenant_id, .. }
         | Change::UserDelete { tenant_id, .. }
         | Change::CoordinatorTeam { tenant_id, .. }
         | Change::TenantDelete { tenant_id } => *tenant_id,

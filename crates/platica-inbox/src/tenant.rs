@@ -148,6 +148,14 @@ impl TenantInbox {
             Change::MessageUpdate { old, new } => return self.update_message(old.as_ref(), new),
             Change::MessageDelete(m) => return self.delete_message(m),
             Change::LastMessageHint(m) => self.hint(m),
+            Change::ConversationStats { conversation_id, messages, unread, last, .. } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    c.messages = *messages;
+                    c.unread = *unread;
+                    c.last = last.as_ref().map(last_of);
+                    self.reindex(*conversation_id);
+                }
+            }
             Change::BotPause { conversation_id, paused, .. } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
                     c.bot_paused = *paused;

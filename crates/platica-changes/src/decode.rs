@@ -1,0 +1,285 @@
+//! pgoutput rows (binary format) into the engine's typed changes.
+//!
+//! The stream runs with pgoutput's `binary` option, so values arrive in PostgreSQL's binary send
+//! format: `bigint` as 8 big-endian bytes, `boolean` as one byte, `timestamptz` as microseconds
+//! since 2000-01-01 (8 big-endian bytes), `text` as UTF-8. No locale or DateStyle is involved.
+
+use pg_walstream::{ColumnValue, EventType, RowData};
+use platica_domain::{Role, TenantId};
+use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Table, UserRow};
+
+/// A row that cannot be decoded: the schema and the decoder disagree.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode {table}.{column}: {problem}")]
+pub struct DecodeError {
+    pub table: String,
+    pub column: String,
+    pub problem: String,
+}
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// Reads columns of one row; for an update, columns missing from the new row (unchanged TOAST)
+/// are taken from the old row.
+struct Cols<'a> {
+    table: &'a str,
+    row: &'a RowData,
+    fallback: Option<&'a RowData>,
+}
+
+impl<'a> Cols<'a> {
+    fn err(&self, column: &str, problem: impl Into<String>) -> DecodeError {
+        DecodeError { table: self.table.to_owned(), column: column.to_owned(), problem: problem.into() }
+    }
+
+    fn value(&self, column: &str) -> Result<&'a ColumnValue, DecodeError> {
+        self.row
+            .get(column)
+            .or_else(|| self.fallback.and_then(|f| f.get(column)))
+            .ok_or_else(|| self.err(column, "missing from the row (is it in the publication?)"))
+    }
+
+    fn opt_i64(&self, column: &str) -> Result<Option<i64>, DecodeError> {
+        match self.value(column)? {
+            ColumnValue::Null => Ok(None),
+            v => {
+                let bytes: [u8; 8] =
+                    v.as_bytes().try_into().map_err(|_| self.err(column, "expected an 8-byte bigint"))?;
+                Ok(Some(i64::from_be_bytes(bytes)))
+            }
+        }
+    }
+
+    fn i64(&self, column: &str) -> Result<i64, DecodeError> {
+        self.opt_i64(column)?.ok_or_else(|| self.err(column, "unexpected NULL"))
+    }
+
+    fn text(&self, column: &str) -> Result<String, DecodeError> {
+        match self.value(column)? {
+            ColumnValue::Null => Err(self.err(column, "unexpected NULL")),
+            v => String::from_utf8(v.as_bytes().to_vec()).map_err(|_| self.err(column, "invalid UTF-8")),
+        }
+    }
+
+    fn bool(&self, column: &str) -> Result<bool, DecodeError> {
+        match self.value(column)?.as_bytes() {
+            [b] => Ok(*b != 0),
+            _ => Err(self.err(column, "expected a 1-byte boolean")),
+        }
+    }
+
+    /// A `timestamptz` as microseconds since the Unix epoch; `None` for NULL.
+    fn opt_micros(&self, column: &str) -> Result<Option<i64>, DecodeError> {
+        Ok(self.opt_i64(column)?.map(|pg| pg.saturating_add(PG_EPOCH_MICROS)))
+    }
+
+    fn micros(&self, column: &str) -> Result<i64, DecodeError> {
+        self.opt_micros(column)?.ok_or_else(|| self.err(column, "unexpected NULL"))
+    }
+
+    fn tenant(&self) -> Result<TenantId, DecodeError> {
+        Ok(TenantId(self.i64("tenant_id")?))
+    }
+}
+
+fn prospect(c: &Cols<'_>) -> Result<ProspectRow, DecodeError> {
+    Ok(ProspectRow {
+        tenant_id: c.tenant()?,
+        prospect_id: c.i64("prospect_id")?,
+        name: c.text("name")?,
+        phone: c.text("phone")?,
+        team_id: c.i64("team_id")?,
+        executive_id: c.opt_i64("executive_id")?,
+    })
+}
+
+fn conversation(c: &Cols<'_>) -> Result<ConversationRow, DecodeError> {
+    Ok(ConversationRow {
+        tenant_id: c.tenant()?,
+        conversation_id: c.i64("conversation_id")?,
+        prospect_id: c.i64("prospect_id")?,
+        channel: c.text("channel")?,
+        open: c.text("status")? == "open",
+        created_at: c.micros("created_at")?,
+    })
+}
+
+fn message(c: &Cols<'_>) -> Result<MessageRow, DecodeError> {
+    let direction = match c.text("direction")?.as_str() {
+        "in" => Direction::In,
+        "out" => Direction::Out,
+        other => return Err(c.err("direction", format!("unknown direction {other:?}"))),
+    };
+    let sender = c.text("sender_kind")?;
+    Ok(MessageRow {
+        tenant_id: c.tenant()?,
+        message_id: c.i64("message_id")?,
+        conversation_id: c.i64("conversation_id")?,
+        direction,
+        sender_kind: SenderKind::parse(&sender)
+            .ok_or_else(|| c.err("sender_kind", format!("unknown sender kind {sender:?}")))?,
+        body: c.text("body")?,
+        created_at: c.micros("created_at")?,
+        read: c.opt_micros("read_at")?.is_some(),
+    })
+}
+
+fn user(c: &Cols<'_>) -> Result<Option<UserRow>, DecodeError> {
+    let role = c.text("role")?;
+    let role = Role::parse(&role).ok_or_else(|| c.err("role", format!("unknown role {role:?}")))?;
+    // A deactivated user sees nothing: the engine forgets them until they are active again.
+    if !c.bool("active")? {
+        return Ok(None);
+    }
+    Ok(Some(UserRow { tenant_id: c.tenant()?, user_id: c.i64("user_id")?, role }))
+}
+
+/// Decodes one replication event into the changes it means for the engine. Events of tables the
+/// engine does not follow, and non-row events, decode to nothing.
+pub fn decode(event: &EventType) -> Result<Vec<Change>, DecodeError> {
+    let (table, row, old, kind) = match event {
+        EventType::Insert { table, data, .. } => (table, data, None, Kind::Insert),
+        EventType::Update { table, old_data, new_data, .. } => (table, new_data, old_data.as_ref(), Kind::Update),
+        EventType::Delete { table, old_data, .. } => (table, old_data, None, Kind::Delete),
+        EventType::Truncate { tables, .. } => {
+            let tables: Vec<Table> =
+                tables.iter().filter_map(|t| Table::parse(t.rsplit('.').next().unwrap_or(t))).collect();
+            return Ok(if tables.is_empty() { vec![] } else { vec![Change::Truncate(tables)] });
+        }
+        _ => return Ok(vec![]),
+    };
+    let Some(t) = Table::parse(table) else { return Ok(vec![]) };
+    let cols = Cols { table, row, fallback: old };
+    let tenant = cols.tenant()?;
+    let change = match (t, kind) {
+        (Table::Tenants, Kind::Delete) => Change::TenantDelete { tenant_id: tenant },
+        (Table::Tenants, _) => return Ok(vec![]),
+        (Table::Users, Kind::Delete) => Change::UserDelete { tenant_id: tenant, user_id: cols.i64("user_id")? },
+        (Table::Users, _) => match user(&cols)? {
+            Some(u) => Change::UserUpsert(u),
+            None => Change::UserDelete { tenant_id: tenant, user_id: cols.i64("user_id")? },
+        },
+        (Table::CoordinatorTeams, kind) => {
+            let (user_id, team_id) = (cols.i64("user_id")?, cols.i64("team_id")?);
+            let mut out = Vec::with_capacity(2);
+            if kind == Kind::Update
+                && let Some(o) = old
+            {
+                let oc = Cols { table, row: o, fallback: None };
+                out.push(Change::CoordinatorTeam {
+                    tenant_id: oc.tenant()?,
+                    user_id: oc.i64("user_id")?,
+                    team_id: oc.i64("team_id")?,
+                    member: false,
+                });
+            }
+            out.push(Change::CoordinatorTeam { tenant_id: tenant, user_id, team_id, member: kind != Kind::Delete });
+            return Ok(out);
+        }
+        (Table::Prospects, Kind::Delete) => {
+            Change::ProspectDelete { tenant_id: tenant, prospect_id: cols.i64("prospect_id")? }
+        }
+        (Table::Prospects, _) => Change::ProspectUpsert(prospect(&cols)?),
+        (Table::Conversations, Kind::Delete) => {
+            Change::ConversationDelete { tenant_id: tenant, conversation_id: cols.i64("conversation_id")? }
+        }
+        (Table::Conversations, _) => Change::ConversationUpsert(conversation(&cols)?),
+        (Table::Messages, Kind::Insert) => Change::MessageInsert(message(&cols)?),
+        (Table::Messages, Kind::Update) => {
+            let old_row = match old {
+                Some(o) => Some(message(&Cols { table, row: o, fallback: None })?),
+                None => None,
+            };
+            Change::MessageUpdate { old: old_row, new: message(&cols)? }
+        }
+        (Table::Messages, Kind::Delete) => Change::MessageDelete(message(&cols)?),
+        (Table::BotPause, Kind::Delete) => {
+            Change::BotPause { tenant_id: tenant, conversation_id: cols.i64("conversation_id")?, paused: false }
+        }
+        (Table::BotPause, _) => Change::BotPause {
+            tenant_id: tenant,
+            conversation_id: cols.i64("conversation_id")?,
+            paused: cols.bool("paused")?,
+        },
+    };
+    Ok(vec![change])
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Update,
+    Delete,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(v: &[u8]) -> ColumnValue {
+        ColumnValue::binary_bytes(v.to_vec().into())
+    }
+
+    fn row(pairs: Vec<(&str, ColumnValue)>) -> RowData {
+        RowData::from_pairs(pairs)
+    }
+
+    #[test]
+    fn decodes_a_message_insert_and_a_toasted_update() {
+        let full = row(vec![
+            ("tenant_id", b(&7i64.to_be_bytes())),
+            ("message_id", b(&11i64.to_be_bytes())),
+            ("conversation_id", b(&3i64.to_be_bytes())),
+            ("direction", b(b"in")),
+            ("sender_kind", b(b"prospect")),
+            ("body", b("¿Hola?".as_bytes())),
+            ("created_at", b(&0i64.to_be_bytes())),
+            ("read_at", ColumnValue::Null),
+        ]);
+        let ev = EventType::Insert {
+            schema: "public".into(),
+            table: "messages".into(),
+            relation_oid: 1,
+            data: full.clone(),
+        };
+        let Change::MessageInsert(m) = &decode(&ev).unwrap()[0] else { panic!("not an insert") };
+        assert_eq!(m.created_at, PG_EPOCH_MICROS);
+        assert!(m.is_unread());
+        assert_eq!(m.body, "¿Hola?");
+
+        // The new row lacks the (unchanged, TOASTed) body: it comes from the old row.
+        let mut new = row(vec![]);
+        for (k, v) in full.iter() {
+            if &**k == "read_at" {
+                new.push(k.clone(), b(&5i64.to_be_bytes()));
+            } else if &**k != "body" {
+                new.push(k.clone(), v.clone());
+            }
+        }
+        let ev = EventType::Update {
+            schema: "public".into(),
+            table: "messages".into(),
+            relation_oid: 1,
+            old_data: Some(full),
+            new_data: new,
+            replica_identity: pg_walstream::ReplicaIdentity::Full,
+            key_columns: vec![],
+        };
+        let Change::MessageUpdate { old, new } = &decode(&ev).unwrap()[0] else { panic!("not an update") };
+        assert!(old.as_ref().unwrap().is_unread());
+        assert!(!new.is_unread());
+        assert_eq!(new.body, "¿Hola?");
+    }
+
+    #[test]
+    fn unknown_tables_decode_to_nothing_and_bad_values_are_errors() {
+        let r = row(vec![("tenant_id", b(&1i64.to_be_bytes()))]);
+        let ev = EventType::Insert { schema: "public".into(), table: "sessions".into(), relation_oid: 1, data: r };
+        assert!(decode(&ev).unwrap().is_empty());
+        let r = row(vec![("tenant_id", b(&[1, 2]))]);
+        let ev = EventType::Insert { schema: "public".into(), table: "prospects".into(), relation_oid: 1, data: r };
+        let err = decode(&ev).unwrap_err();
+        assert_eq!((err.table.as_str(), err.column.as_str()), ("prospects", "tenant_id"));
+    }
+}

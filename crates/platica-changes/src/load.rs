@@ -1,0 +1,168 @@
+//! The initial state: every row the engine follows, read inside the snapshot the replication slot
+//! exported when it was created, so the state is exactly that of the slot's consistent point.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use platica_domain::{Role, TenantId};
+use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, UserRow};
+use platica_inbox::{Applied, Engine};
+use sqlx::{Connection, PgConnection, Row};
+
+/// How much was loaded, and how long it took.
+#[derive(Clone, Debug, Default)]
+pub struct LoadStats {
+    pub users: u64,
+    pub prospects: u64,
+    pub conversations: u64,
+    pub messages: u64,
+    pub millis: u128,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("loading the initial state: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("loading the initial state: {0}")]
+    Data(String),
+}
+
+/// Loads every followed row as of `snapshot` (an exported snapshot name) into `engine`.
+pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<LoadStats, LoadError> {
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(url).await?;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    // The name comes from the server; quote it anyway.
+    let set = format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *tx).await?;
+    let mut stats = LoadStats::default();
+    let mut out = Applied::default();
+
+    let mut rows = sqlx::query("SELECT tenant_id, user_id, role FROM users WHERE active").fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let role: String = r.get(2);
+        let role = Role::parse(&role).ok_or_else(|| LoadError::Data(format!("unknown role {role:?}")))?;
+        engine.apply_change(
+            &Change::UserUpsert(UserRow { tenant_id: TenantId(r.get(0)), user_id: r.get(1), role }),
+            &mut out,
+        );
+        stats.users += 1;
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query("SELECT tenant_id, user_id, team_id FROM coordinator_teams").fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let change = Change::CoordinatorTeam {
+            tenant_id: TenantId(r.get(0)),
+            user_id: r.get(1),
+            team_id: r.get(2),
+            member: true,
+        };
+        engine.apply_change(&change, &mut out);
+    }
+    drop(rows);
+
+    let mut rows =
+        sqlx::query("SELECT tenant_id, prospect_id, name, phone, team_id, executive_id FROM prospects").fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let p = ProspectRow {
+            tenant_id: TenantId(r.get(0)),
+            prospect_id: r.get(1),
+            name: r.get(2),
+            phone: r.get(3),
+            team_id: r.get(4),
+            executive_id: r.get(5),
+        };
+        engine.apply_change(&Change::ProspectUpsert(p), &mut out);
+        stats.prospects += 1;
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query(
+        "SELECT tenant_id, conversation_id, prospect_id, channel, status = 'open', created_at FROM conversations",
+    )
+    .fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let created: DateTime<Utc> = r.get(5);
+        let c = ConversationRow {
+            tenant_id: TenantId(r.get(0)),
+            conversation_id: r.get(1),
+            prospect_id: r.get(2),
+            channel: r.get(3),
+            open: r.get(4),
+            created_at: created.timestamp_micros(),
+        };
+        engine.apply_change(&Change::ConversationUpsert(c), &mut out);
+        stats.conversations += 1;
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query("SELECT tenant_id, conversation_id, paused FROM bot_pause WHERE paused").fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let change = Change::BotPause { tenant_id: TenantId(r.get(0)), conversation_id: r.get(1), paused: r.get(2) };
+        engine.apply_change(&change, &mut out);
+    }
+    drop(rows);
+
+    // Message counts per conversation: one pass over the table.
+    let mut counts: HashMap<(i64, i64), (u32, u32)> = HashMap::new();
+    let mut rows = sqlx::query(
+        "SELECT tenant_id, conversation_id, count(*),
+                count(*) FILTER (WHERE direction = 'in' AND read_at IS NULL)
+         FROM messages GROUP BY tenant_id, conversation_id",
+    )
+    .fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let (n, unread): (i64, i64) = (r.get(2), r.get(3));
+        stats.messages += n as u64;
+        counts.insert((r.get(0), r.get(1)), (n as u32, unread as u32));
+    }
+    drop(rows);
+
+    // The newest message of each conversation: one index probe each.
+    let mut rows = sqlx::query(
+        "SELECT c.tenant_id, c.conversation_id, lm.message_id, lm.direction, lm.sender_kind, lm.body,
+                lm.created_at, lm.read
+         FROM conversations c
+         CROSS JOIN LATERAL (
+             SELECT m.message_id, m.direction, m.sender_kind, left(m.body, 120) AS body, m.created_at,
+                    m.read_at IS NOT NULL AS read
+             FROM messages m WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id
+             ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm",
+    )
+    .fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let (tenant, conv): (i64, i64) = (r.get(0), r.get(1));
+        let direction: String = r.get(3);
+        let sender: String = r.get(4);
+        let at: DateTime<Utc> = r.get(6);
+        let last = MessageRow {
+            tenant_id: TenantId(tenant),
+            message_id: r.get(2),
+            conversation_id: conv,
+            direction: if direction == "in" { Direction::In } else { Direction::Out },
+            sender_kind: SenderKind::parse(&sender)
+                .ok_or_else(|| LoadError::Data(format!("unknown sender kind {sender:?}")))?,
+            body: r.get(5),
+            created_at: at.timestamp_micros(),
+            read: r.get(7),
+        };
+        let (messages, unread) = counts.remove(&(tenant, conv)).unwrap_or((0, 0));
+        let change = Change::ConversationStats {
+            tenant_id: TenantId(tenant),
+            conversation_id: conv,
+            messages,
+            unread,
+            last: Some(last),
+        };
+        engine.apply_change(&change, &mut out);
+    }
+    drop(rows);
+    tx.commit().await?;
+    conn.close().await?;
+    stats.millis = started.elapsed().as_millis();
+    Ok(stats)
+}
