@@ -131,7 +131,7 @@ pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: Conversatio
 }
 
 /// An inbound message from a channel. Idempotent on `external_id`: `Ok(None)` when it was
-/// already stored.
+/// already stored. A closed conversation is opened again, as when an executive writes.
 pub async fn ingest_inbound(
     pool: &PgPool,
     tenant: TenantId,
@@ -146,13 +146,25 @@ pub async fn ingest_inbound(
          ON CONFLICT (tenant_id, external_id) DO NOTHING
          RETURNING {COLUMNS}"
     );
+    let mut tx = pool.begin().await?;
     let row: Option<Message> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(conversation.0)
         .bind(external_id)
         .bind(body)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    if row.is_some() {
+        sqlx::query(
+            "UPDATE conversations SET status = 'open', updated_at = now()
+             WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'",
+        )
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     if row.is_none() {
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM conversations WHERE tenant_id = $1 AND conversation_id = $2)",

@@ -16,6 +16,17 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+/// [`hash`] on the blocking thread pool: Argon2id takes tens of milliseconds of CPU, which must
+/// not stall the async runtime's workers.
+pub async fn hash_blocking(password: &str) -> String {
+    let owned = password.to_owned();
+    match tokio::task::spawn_blocking(move || hash(&owned)).await {
+        Ok(h) => h,
+        // Only when the runtime is shutting down: hash on this thread instead.
+        Err(_) => hash(password),
+    }
+}
+
 /// Whether `password` matches the PHC string `stored`. A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {

@@ -60,7 +60,7 @@ pub async fn create(pool: &PgPool, tenant: TenantId, new: &NewUser<'_>) -> Store
     if new.role != Role::Coordinator && !new.team_ids.is_empty() {
         return Err(platica_domain::validate::Invalid::new("team_ids", "only coordinators coordinate teams").into());
     }
-    let hash = password::hash(new.password);
+    let hash = password::hash_blocking(new.password).await;
     let mut tx = pool.begin().await?;
     teams::ensure_exist(&mut tx, tenant, new.team_ids, "team_ids").await?;
     let id: i64 = sqlx::query_scalar(
@@ -93,7 +93,10 @@ pub struct UserChanges<'a> {
 }
 
 pub async fn update(pool: &PgPool, tenant: TenantId, user: UserId, changes: &UserChanges<'_>) -> StoreResult<User> {
-    let hash = changes.password.map(password::hash);
+    let hash = match changes.password {
+        Some(p) => Some(password::hash_blocking(p).await),
+        None => None,
+    };
     let mut tx = pool.begin().await?;
     let current = get(&mut tx, tenant, user).await?;
     let role = changes.role.or(Role::parse(&current.role)).unwrap_or(Role::Executive);

@@ -43,3 +43,27 @@ async fn login_list_send_and_read() {
     assert_eq!(admin_inbox.body["unread"], 9);
     assert_eq!(admin_inbox.body["items"][0]["conversation_id"], conv, "the conversation just written to is on top");
 }
+
+#[tokio::test]
+async fn an_inbound_message_reopens_a_closed_conversation_once() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "acme", 1).await;
+    let admin = w.token(w.admin);
+    let conv =
+        app.get("/api/v1/conversations?limit=1", admin).await.body["items"][0]["conversation_id"].as_i64().unwrap();
+    let closed = app.patch(&format!("/api/v1/conversations/{conv}"), admin, json!({"status": "closed"})).await;
+    assert_eq!(closed.body["status"], "closed");
+
+    let cid = platica_domain::ConversationId(conv);
+    let first =
+        platica_store::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?").await.unwrap();
+    assert!(first.is_some());
+    let again =
+        platica_store::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?").await.unwrap();
+    assert!(again.is_none(), "a redelivered message is stored once");
+
+    let row = app.get(&format!("/api/v1/conversations/{conv}"), admin).await;
+    assert_eq!(row.body["status"], "open");
+    assert_eq!(row.body["message_count"], 2);
+    assert_eq!(row.body["last_message_preview"], "¿Siguen ahí?");
+}
