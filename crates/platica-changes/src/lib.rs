@@ -7,4 +7,9 @@
 //! snapshot ends: no change is missed or applied twice.
 
 pub mod decode;
+pub mod live;
 pub mod load;
+pub mod lsn;
+pub mod verify;
+
+pub use live::{LiveInbox, Status, StreamConfig, StreamError};

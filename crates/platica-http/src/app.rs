@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::extract::State;
+use axum::http::{HeaderName, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -51,7 +52,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::tokens::router())
         .merge(routes::prospects::router())
         .merge(routes::conversations::router())
-        .merge(routes::config::router());
+        .merge(routes::config::router())
+        .merge(routes::admin::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -90,6 +92,7 @@ pub fn router(state: AppState) -> Router {
                 "this route does not accept that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), barrier))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| -> Response {
@@ -103,6 +106,31 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, ids))
+}
+
+/// After a successful write, emits a barrier into the change stream and returns its LSN in the
+/// `Platica-Lsn` header: a read with `min_lsn` set to it sees the write (read-your-writes).
+async fn barrier(
+    State(state): State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let resp = next.run(req).await;
+    if !write || !resp.status().is_success() || state.live.is_none() {
+        return resp;
+    }
+    let lsn: Result<String, _> = sqlx::query_scalar("SELECT pg_logical_emit_message(false, $1, '')::text")
+        .bind(platica_changes::live::BARRIER_PREFIX)
+        .fetch_one(&state.pool)
+        .await;
+    match lsn.ok().and_then(|l| platica_changes::lsn::parse(&l)) {
+        Some(lsn) => crate::live::with_lsn(resp, lsn),
+        None => {
+            tracing::warn!("could not emit a read-your-writes barrier");
+            resp
+        }
+    }
 }
 
 fn rand_prefix() -> u32 {

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod routes;
 pub mod state;
 

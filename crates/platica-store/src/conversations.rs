@@ -5,7 +5,7 @@
 //! grows; the live inbox engine serves the same rows from memory and is verified against it.
 
 use chrono::{DateTime, Datelike, Utc};
-use platica_domain::{ConversationId, Viewer};
+use platica_domain::{ConversationId, Role, TenantId, UserId, Viewer};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
@@ -187,6 +187,15 @@ pub async fn list(
             .fetch_one(&mut *conn)
             .await?;
     Ok(InboxPage { items, next_cursor, total, unread })
+}
+
+/// Every inbox row of a tenant in inbox order, recomputed in SQL: the reference the live inbox is
+/// verified against. Runs on `conn` so a caller can pin it to a snapshot.
+pub async fn reference_rows(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<Vec<InboxRow>> {
+    let admin = Viewer { tenant_id: tenant, user_id: UserId(0), role: Role::Admin, teams: Default::default() };
+    let mut qb = inbox_query("i.*", &admin, &InboxFilter::default());
+    qb.push(" ORDER BY i.last_activity_at DESC, i.conversation_id DESC");
+    Ok(qb.build_query_as().fetch_all(conn).await?)
 }
 
 /// One visible conversation as an inbox row.

@@ -4,7 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::Context;
+pub use platica_changes::live::CancellationToken;
+use platica_changes::{LiveInbox, StreamConfig};
 use platica_store::PgPool;
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use tokio::net::TcpListener;
@@ -62,13 +66,36 @@ impl Database {
     }
 }
 
+/// The replication slot of a server on `database_url`: one per database, so servers (and test
+/// databases) on one PostgreSQL cluster never share a slot.
+pub fn slot_name(database_url: &str) -> String {
+    let db = database_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .ok()
+        .and_then(|o| o.get_database().map(str::to_owned))
+        .unwrap_or_else(|| "postgres".into());
+    let clean: String =
+        db.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(50).collect();
+    format!("platica_{clean}")
+}
+
+/// Loads the live inbox and starts following the change stream (until `shutdown`).
+pub async fn start_live(
+    database_url: &str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>)> {
+    let mut config = StreamConfig::new(database_url);
+    config.slot = slot_name(database_url);
+    LiveInbox::start(config, shutdown).await.context("cannot start the live inbox")
+}
+
 /// Serves the HTTP API on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    pool: PgPool,
+    state: platica_http::AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = platica_http::router(platica_http::AppState::new(pool));
+    let app = platica_http::router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -89,8 +89,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen } => {
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
+            let stop = platica::CancellationToken::new();
+            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
             tracing::info!(address = %listen, "serving");
-            let served = platica::serve(listener, db.pool.clone(), platica::shutdown_signal()).await;
+            let served = platica::serve(listener, state, platica::shutdown_signal()).await;
+            stop.cancel();
+            let _ = follower.await;
             db.close().await?;
             served
         }
@@ -101,6 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
+            let stop = platica::CancellationToken::new();
+            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
             println!("{}", info.banner(&format!("http://{listen}")));
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let sim = tokio::spawn(platica_demo::simulate(
@@ -113,7 +120,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 platica::shutdown_signal().await;
                 let _ = stop_tx.send(true);
             };
-            let served = platica::serve(listener, db.pool.clone(), shutdown).await;
+            let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            let served = platica::serve(listener, state, shutdown).await;
+            stop.cancel();
+            let _ = follower.await;
             match sim.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),
                 Err(e) => tracing::error!(error = %e, "simulator panicked"),

@@ -275,6 +275,8 @@ async fn vary(app: &TestApp, model: &mut BTreeMap<i64, P>, tenant: i64) {
             p.stage = "won".into();
         }
     }
+    // Raw SQL bypasses the API's read-your-writes barrier: wait for the live inbox explicitly.
+    app.sync().await;
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use platica_domain::{ConversationId, validate};
 use platica_store::conversations::{self, Cursor, InboxFilter, InboxPage, InboxRow};
 use platica_store::messages::{self, MarkedRead, Message, MessagePage};
@@ -18,6 +19,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(inbox))
         .routes(routes!(get, update))
         .routes(routes!(list_messages, send))
         .routes(routes!(mark_read))
@@ -37,6 +39,9 @@ pub struct InboxQuery {
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
     pub limit: Option<i64>,
+    /// Read-your-writes: wait (at most 2 s) until the live inbox has applied this LSN (the
+    /// `Platica-Lsn` header of a write response), else answer 503.
+    pub min_lsn: Option<String>,
 }
 
 fn check_status(s: &str) -> ApiResult<()> {
@@ -47,10 +52,19 @@ fn check_status(s: &str) -> ApiResult<()> {
     }
 }
 
-/// Visible conversations by last activity, newest first (keyset pages), with counts.
+/// Visible conversations by last activity, newest first (keyset pages), with counts. Served from
+/// the live inbox (the same as `GET /inbox`).
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(InboxQuery),
-    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQuery>) -> ApiResult<Json<InboxPage>> {
+    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn list(state: State<AppState>, auth: Auth, q: Query<InboxQuery>) -> ApiResult<Response> {
+    inbox(state, auth, q).await
+}
+
+/// The inbox: visible conversations by last activity, newest first (keyset pages), with the
+/// counts of the whole filtered list, served from memory.
+#[utoipa::path(get, path = "/inbox", tag = "conversations", params(InboxQuery),
+    responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQuery>) -> ApiResult<Response> {
     let limit = limit(q.limit, 50, 200)?;
     if let Some(s) = &q.status {
         check_status(s)?;
@@ -68,7 +82,26 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQu
         status: q.status,
         q: validate::search_prefix("q", q.q.as_deref())?,
     };
-    Ok(Json(conversations::list(&state.pool, auth.viewer(), &filter, after, limit).await?))
+    let Some(live) = &state.live else {
+        let page = conversations::list(&state.pool, auth.viewer(), &filter, after, limit).await?;
+        return Ok(Json(page).into_response());
+    };
+    let position = crate::live::wait_min_lsn(live, q.min_lsn.as_deref()).await?;
+    let viewer = auth.viewer();
+    let page = live.read(|engine| {
+        engine
+            .tenant(viewer.tenant_id)
+            .map(|t| {
+                t.page(
+                    viewer.user_id.0,
+                    &crate::live::engine_filter(&filter),
+                    after.map(crate::live::key),
+                    limit as usize,
+                )
+            })
+            .unwrap_or_default()
+    });
+    Ok(crate::live::with_lsn(Json(crate::live::page_json(page)).into_response(), position))
 }
 
 /// One visible conversation, as its inbox row.

@@ -1,6 +1,7 @@
 //! One module per resource; each exports `router()`, registering its handlers with their OpenAPI
 //! description (utoipa), so a route cannot exist without being documented.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod conversations;

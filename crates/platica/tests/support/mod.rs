@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use platica_domain::{Role, TeamId, TenantId, UserId};
 use platica_store::PgPool;
@@ -35,7 +35,10 @@ fn shared() -> &'static Shared {
         std::thread::Builder::new()
             .name("test-postgres".into())
             .spawn(move || {
-                let cluster = PrivateCluster::start(&ClusterOptions::new(root, false));
+                let mut opts = ClusterOptions::new(root, false);
+                // Every test database has its own slot (left behind, inactive, when its test ends).
+                opts.settings.extend(["max_replication_slots=200".into(), "max_wal_senders=100".into()]);
+                let cluster = PrivateCluster::start(&opts);
                 match cluster {
                     Ok(c) => {
                         tx.send(Ok((c.url("postgres"), c.url("")))).unwrap();
@@ -88,6 +91,10 @@ pub struct TestApp {
     pub pool: PgPool,
     pub db_url: String,
     pub client: reqwest::Client,
+    pub live: Arc<platica_changes::LiveInbox>,
+    /// The newest `Platica-Lsn` a write answered with: every later GET passes it as `min_lsn`, as a
+    /// client wanting read-your-writes does.
+    last_lsn: Mutex<Option<String>>,
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -111,18 +118,48 @@ impl TestApp {
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let serve_pool = pool.clone();
-        tokio::spawn(async move { platica::serve(listener, serve_pool, std::future::pending()).await });
-        TestApp { addr, pool, db_url, client: reqwest::Client::new() }
+        let (live, _follower) = platica::start_live(&db_url, platica::CancellationToken::new()).await.unwrap();
+        let state = platica_http::AppState::new(pool.clone()).with_live(Arc::clone(&live));
+        tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
+        TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, last_lsn: Mutex::new(None) }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Waits until the live inbox has applied every commit made so far (by the API or by SQL on
+    /// `app.pool`), and makes later reads wait for it too.
+    pub async fn sync(&self) {
+        let lsn: String = sqlx::query_scalar("SELECT pg_logical_emit_message(false, 'platica.barrier', '')::text")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        let target = platica_changes::lsn::parse(&lsn).unwrap();
+        assert!(
+            self.live.wait_for(target, std::time::Duration::from_secs(10)).await,
+            "the live inbox did not catch up"
+        );
+        *self.last_lsn.lock().unwrap() = Some(lsn);
+    }
+
+    /// Adds `min_lsn` of the last write to inbox reads.
+    fn with_min_lsn(&self, method: &Method, path: &str) -> String {
+        let route = path.split('?').next().unwrap_or(path);
+        let inbox = route == "/api/v1/conversations" || route == "/api/v1/inbox";
+        match (method == Method::GET && inbox, self.last_lsn.lock().unwrap().clone()) {
+            (true, Some(lsn)) if !path.contains("min_lsn=") => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                format!("{path}{sep}min_lsn={lsn}")
+            }
+            _ => path.to_owned(),
+        }
+    }
+
     /// Sends a request with an optional bearer token and JSON body.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
-        let mut req = self.client.request(method, self.url(path));
+        let path = self.with_min_lsn(&method, path);
+        let mut req = self.client.request(method, self.url(&path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -130,7 +167,7 @@ impl TestApp {
             req = req.json(b);
         }
         let resp = req.send().await.unwrap();
-        Self::read(resp).await
+        self.read(resp).await
     }
 
     /// Sends a raw body with the given content type.
@@ -146,12 +183,21 @@ impl TestApp {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        Self::read(req.send().await.unwrap()).await
+        self.read(req.send().await.unwrap()).await
     }
 
-    async fn read(resp: reqwest::Response) -> Resp {
+    async fn read(&self, resp: reqwest::Response) -> Resp {
         let status = resp.status();
         let headers = resp.headers().clone();
+        if status.is_success()
+            && let Some(lsn) = headers.get("platica-lsn").and_then(|v| v.to_str().ok())
+        {
+            let mut last = self.last_lsn.lock().unwrap();
+            let newer = last.as_deref().and_then(platica_changes::lsn::parse) < platica_changes::lsn::parse(lsn);
+            if newer {
+                *last = Some(lsn.to_owned());
+            }
+        }
         let bytes = resp.bytes().await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
@@ -355,6 +401,7 @@ pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {
     for u in [admin, coord_boom, coord_ven, coord_both, exec_ana, exec_luis, exec_sofia] {
         tokens.insert(u.0, app.session(tenant, u).await);
     }
+    app.sync().await;
     World {
         tenant,
         slug: slug.to_owned(),
