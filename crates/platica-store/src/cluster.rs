@@ -67,12 +67,15 @@ pub struct ClusterOptions {
     pub durable: bool,
     /// Extra server settings (`name=value`), applied after Platica's own (so they win).
     pub settings: Vec<String>,
+    /// Listen on this port instead of a free one (e.g. to restart a cluster where clients expect
+    /// it).
+    pub port: Option<u16>,
 }
 
 impl ClusterOptions {
     /// A cluster under `root` with Platica's settings.
     pub fn new(root: impl Into<PathBuf>, durable: bool) -> ClusterOptions {
-        ClusterOptions { root: root.into(), durable, settings: Vec::new() }
+        ClusterOptions { root: root.into(), durable, settings: Vec::new(), port: None }
     }
 }
 
@@ -205,7 +208,10 @@ impl PrivateCluster {
         // A port picked by the kernel can be taken again before postgres binds it: retry.
         let mut last = None;
         for _ in 0..5 {
-            let port = free_port(&root)?;
+            let port = match opts.port {
+                Some(p) => p,
+                None => free_port(&root)?,
+            };
             match spawn(&bins, run_as, opts, &root, &data, &run, port) {
                 Ok(child) => {
                     let cluster = PrivateCluster { child, port, password, durable: opts.durable, root };
