@@ -89,6 +89,57 @@ pub async fn start_live(
     LiveInbox::start(config, shutdown).await.context("cannot start the live inbox")
 }
 
+/// Loads a live inbox of its own (on a slot of its own, dropped afterwards), follows the stream
+/// for `follow`, then verifies it against SQL at one LSN.
+pub async fn verify_once(
+    database_url: &str,
+    follow: std::time::Duration,
+) -> anyhow::Result<platica_changes::verify::Report> {
+    let mut config = StreamConfig::new(database_url);
+    config.slot = format!("{}_verify_{}", slot_name(database_url), std::process::id());
+    let slot = config.slot.clone();
+    let stop = CancellationToken::new();
+    let started = LiveInbox::start(config, stop.clone()).await.context("cannot start the live inbox");
+    let outcome = match started {
+        Ok((live, task)) => {
+            tokio::time::sleep(follow).await;
+            let report = platica_changes::verify::verify(&live, None).await.context("verification failed to run");
+            stop.cancel();
+            let _ = task.await;
+            report
+        }
+        Err(e) => Err(e),
+    };
+    // The slot is ours alone: drop it so it retains no WAL.
+    // Its walsender may take a moment to exit after the stream closes.
+    let pool = platica_store::db::connect(database_url, 1).await?;
+    let mut attempts = 0;
+    loop {
+        let dropped = sqlx::query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+        )
+        .bind(&slot)
+        .execute(&pool)
+        .await
+        .context("dropping the verification slot")?;
+        let left: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)")
+            .bind(&slot)
+            .fetch_one(&pool)
+            .await?;
+        if !left || dropped.rows_affected() > 0 {
+            break;
+        }
+        attempts += 1;
+        if attempts > 50 {
+            tracing::warn!(%slot, "could not drop the verification slot: drop it by hand");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    pool.close().await;
+    outcome
+}
+
 /// Serves the HTTP API on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,

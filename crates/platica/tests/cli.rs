@@ -2,6 +2,8 @@
 //! clear refusals of unusable databases.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -84,4 +86,38 @@ fn refuses_bad_arguments_clearly() {
     let out = Command::new(BIN).args(["serve", "--listen", "nowhere"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "clap usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
+}
+
+/// `platica verify` on a database with data and with writes going on: clean, exit 0, and no slot
+/// left behind.
+#[tokio::test]
+async fn verify_is_clean_and_leaves_no_slot() {
+    let app = support::TestApp::spawn().await;
+    support::world(&app, "cli", 2).await;
+    let url = app.db_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN).args(["verify", "--follow", "0.3", "--database-url", &url]).output().unwrap()
+    });
+    // Writes while it follows the stream.
+    for i in 0..20 {
+        sqlx::query(
+            "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
+             SELECT tenant_id, conversation_id, 'in', 'prospect', $1, 'delivered' FROM conversations ORDER BY 2 LIMIT 1",
+        )
+        .bind(format!("mensaje {i}"))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let out = out.await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("clean"), "{stdout}");
+    let slots: Vec<String> =
+        sqlx::query_scalar("SELECT slot_name::text FROM pg_replication_slots WHERE slot_name LIKE '%verify%'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert!(slots.is_empty(), "left behind: {slots:?}");
 }
