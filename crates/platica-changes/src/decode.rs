@@ -206,6 +206,134 @@ pub fn decode(event: &EventType) -> Result<Vec<Change>, DecodeError> {
     Ok(vec![change])
 }
 
+/// What a row change was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert => "insert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// A row change as JSON, for clients following a table: the new row (insert, update) and the old
+/// one (update, delete; as far as the table's replica identity logs it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowEvent {
+    pub table: String,
+    pub op: Op,
+    pub tenant_id: TenantId,
+    pub new: Option<serde_json::Map<String, serde_json::Value>>,
+    pub old: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl RowEvent {
+    /// The row the event is about: the new one, or the old one for a delete.
+    pub fn row(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.new.as_ref().or(self.old.as_ref())
+    }
+
+    /// An integer column of [`RowEvent::row`].
+    pub fn int(&self, column: &str) -> Option<i64> {
+        self.row()?.get(column)?.as_i64()
+    }
+}
+
+/// Column types of the relations seen on the stream (pgoutput sends a Relation message before a
+/// relation's first row, and again when it changes).
+#[derive(Clone, Debug, Default)]
+pub struct Relations {
+    types: std::collections::HashMap<u32, std::collections::HashMap<std::sync::Arc<str>, u32>>,
+}
+
+impl Relations {
+    /// Records a Relation message; returns `true` for one.
+    pub fn observe(&mut self, event: &EventType) -> bool {
+        if let EventType::Relation { relation_id, columns, .. } = event {
+            self.types.insert(*relation_id, columns.iter().map(|c| (c.name.clone(), c.type_id)).collect());
+            return true;
+        }
+        false
+    }
+
+    fn json(&self, relation: u32, row: &RowData) -> serde_json::Map<String, serde_json::Value> {
+        let types = self.types.get(&relation);
+        row.iter()
+            .map(|(name, value)| {
+                let oid = types.and_then(|t| t.get(name)).copied().unwrap_or(25);
+                (name.to_string(), json_value(oid, value))
+            })
+            .collect()
+    }
+
+    /// The JSON form of a row change of a followed table (`None` for other events).
+    pub fn row_event(&self, event: &EventType) -> Option<RowEvent> {
+        let (table, relation, op, new, old) = match event {
+            EventType::Insert { table, relation_oid, data, .. } => (table, *relation_oid, Op::Insert, Some(data), None),
+            EventType::Update { table, relation_oid, new_data, old_data, .. } => {
+                (table, *relation_oid, Op::Update, Some(new_data), old_data.as_ref())
+            }
+            EventType::Delete { table, relation_oid, old_data, .. } => {
+                (table, *relation_oid, Op::Delete, None, Some(old_data))
+            }
+            _ => return None,
+        };
+        let mut new = new.map(|r| self.json(relation, r));
+        let old = old.map(|r| self.json(relation, r));
+        // Unchanged TOASTed columns are absent from an update's new row: take them from the old.
+        if let (Some(n), Some(o)) = (new.as_mut(), old.as_ref()) {
+            for (k, v) in o {
+                n.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        let tenant = new.as_ref().or(old.as_ref())?.get("tenant_id")?.as_i64()?;
+        Some(RowEvent { table: table.to_string(), op, tenant_id: TenantId(tenant), new, old })
+    }
+}
+
+/// A binary-format value as JSON, by its type's OID (the types Platica's tables use; anything
+/// else is passed as text when it is UTF-8).
+fn json_value(oid: u32, v: &ColumnValue) -> serde_json::Value {
+    use serde_json::Value;
+    if v.is_null() {
+        return Value::Null;
+    }
+    let b = v.as_bytes();
+    let int = |n: usize| -> Option<i64> {
+        Some(match n {
+            2 => i64::from(i16::from_be_bytes(b.try_into().ok()?)),
+            4 => i64::from(i32::from_be_bytes(b.try_into().ok()?)),
+            _ => i64::from_be_bytes(b.try_into().ok()?),
+        })
+    };
+    let text = || String::from_utf8_lossy(b).into_owned();
+    match oid {
+        16 => Value::Bool(b.first().is_some_and(|x| *x != 0)),
+        20 => int(8).map_or(Value::Null, Value::from),
+        21 => int(2).map_or(Value::Null, Value::from),
+        23 => int(4).map_or(Value::Null, Value::from),
+        700 => b.try_into().map(|a: [u8; 4]| Value::from(f32::from_be_bytes(a) as f64)).unwrap_or(Value::Null),
+        701 => b.try_into().map(|a: [u8; 8]| Value::from(f64::from_be_bytes(a))).unwrap_or(Value::Null),
+        1184 | 1114 => int(8)
+            .and_then(|pg| chrono::DateTime::from_timestamp_micros(pg.saturating_add(PG_EPOCH_MICROS)))
+            .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
+        // jsonb's binary form is a version byte (1) and the JSON text.
+        3802 => b.split_first().and_then(|(_, rest)| serde_json::from_slice(rest).ok()).unwrap_or(Value::Null),
+        114 => serde_json::from_slice(b).unwrap_or(Value::Null),
+        17 => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+        _ => Value::String(text()),
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Insert,
@@ -270,6 +398,38 @@ mod tests {
         assert!(old.as_ref().unwrap().is_unread());
         assert!(!new.is_unread());
         assert_eq!(new.body, "¿Hola?");
+    }
+
+    #[test]
+    fn rows_become_json_by_column_type() {
+        let mut rel = Relations::default();
+        let cols =
+            [("tenant_id", 20u32), ("key", 25), ("value", 3802), ("updated_at", 1184), ("on", 16)].map(|(n, t)| {
+                pg_walstream::RelationColumn { name: n.into(), type_id: t, type_modifier: -1, is_key: false }
+            });
+        assert!(rel.observe(&EventType::Relation {
+            relation_id: 9,
+            namespace: "public".into(),
+            relation_name: "system_config".into(),
+            replica_identity: pg_walstream::ReplicaIdentity::Default,
+            columns: cols.to_vec(),
+        }));
+        let mut jsonb = vec![1u8];
+        jsonb.extend_from_slice(br#"{"version":"2.0","force_update":true}"#);
+        let data = row(vec![
+            ("tenant_id", b(&4i64.to_be_bytes())),
+            ("key", b(b"app_version")),
+            ("value", b(&jsonb)),
+            ("updated_at", b(&0i64.to_be_bytes())),
+            ("on", b(&[1])),
+        ]);
+        let ev = EventType::Insert { schema: "public".into(), table: "system_config".into(), relation_oid: 9, data };
+        let e = rel.row_event(&ev).unwrap();
+        assert_eq!((e.op, e.tenant_id, e.table.as_str()), (Op::Insert, TenantId(4), "system_config"));
+        let r = e.new.unwrap();
+        assert_eq!(r["value"]["force_update"], serde_json::json!(true));
+        assert_eq!(r["updated_at"], "2000-01-01T00:00:00.000000Z");
+        assert_eq!(r["on"], true);
     }
 
     #[test]

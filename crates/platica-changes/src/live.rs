@@ -18,6 +18,19 @@
 //! replay after a reconnect and is skipped: nothing is applied twice, and nothing is acknowledged
 //! before it is applied, so nothing is skipped.
 //!
+//! The slot's confirmed *flush* position also follows what the server reported between
+//! transactions (keepalives), as PostgreSQL's own apply worker does: WAL after the last commit
+//! that holds nothing for us (aborted transactions, checkpoints) is confirmed too. A server
+//! shutting down waits until each walsender's last position is confirmed; without this, a
+//! transaction aborted by the shutdown itself would hold it up forever.
+//!
+//! A transaction that removed a conversation's newest message (a delete, or its time moved back)
+//! is completed before it counts as applied: the conversation's newest message is read back from
+//! the database and merged in ("newest wins"), then the position advances. A read at that
+//! position never sees the conversation without its last message, and a later delete cannot be
+//! overtaken by a stale read-back. (The read-back sees the database as of now, possibly a little
+//! ahead of the stream; the stream converges on it.)
+//!
 //! # Read-your-writes
 //!
 //! The applied *position* is the end of the last applied commit, or the LSN of a barrier message
@@ -46,13 +59,16 @@ use platica_inbox::{Applied, Engine, Transaction};
 use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::decode::decode;
+use crate::decode::{Relations, RowEvent, decode};
 use crate::load::{LoadStats, load};
 
 /// Prefix of the barrier messages writers emit for read-your-writes.
 pub const BARRIER_PREFIX: &str = "platica.barrier";
 /// Prefix of the transactional marker `verify` emits to move the stream past its snapshot.
 pub const MARKER_PREFIX: &str = "platica.verify";
+
+/// How long reading back the newest messages after a delete may take.
+const HINT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where to stream from.
 #[derive(Clone, Debug)]
@@ -115,6 +131,25 @@ pub struct Status {
 
 type Job = Box<dyn FnOnce(&Engine) + Send>;
 
+/// A committed transaction as the live inbox applied it: for whoever fans changes out.
+#[derive(Debug)]
+pub struct Committed {
+    /// The position after it (its commit's end LSN).
+    pub lsn: u64,
+    /// Its row changes as JSON, in order.
+    pub rows: Vec<RowEvent>,
+    /// What the engine reported applying it.
+    pub applied: Applied,
+}
+
+/// Receives every applied transaction, right after it is applied, with the engine read-locked
+/// (so the sink sees the state the transaction left). Must not block.
+pub trait ChangeSink: Send + Sync {
+    fn committed(&self, engine: &Engine, tx: &Committed);
+    /// The engine was rebuilt from a fresh snapshot: anything derived from it starts over.
+    fn reset(&self, engine: &Engine, lsn: u64);
+}
+
 enum Control {
     /// Stop applying (after the current transaction) until `ResumeUntil`.
     Pause(oneshot::Sender<u64>),
@@ -122,13 +157,12 @@ enum Control {
     ResumeUntil { lsn: u64, job: Job },
     /// Go on applying (after a pause that led nowhere).
     Resume,
-    /// The newest messages of conversations whose newest was deleted.
-    Hints(Vec<Change>),
 }
 
 /// The engine and the task keeping it current.
 pub struct LiveInbox {
     engine: RwLock<Arc<RwLock<Engine>>>,
+    sink: RwLock<Option<Arc<dyn ChangeSink>>>,
     position: watch::Sender<u64>,
     status: Mutex<Status>,
     control: mpsc::UnboundedSender<Control>,
@@ -146,6 +180,7 @@ impl LiveInbox {
         let pipeline = Pipeline::open(&config).await?;
         let live = Arc::new(LiveInbox {
             engine: RwLock::new(Arc::new(RwLock::new(Engine::default()))),
+            sink: RwLock::new(None),
             position,
             status: Mutex::new(Status::default()),
             control: control_tx,
@@ -156,9 +191,27 @@ impl LiveInbox {
         Ok((live, task))
     }
 
+    /// Sets who receives every applied transaction.
+    pub fn set_sink(&self, sink: Arc<dyn ChangeSink>) {
+        if let Ok(mut s) = self.sink.write() {
+            *s = Some(sink);
+        }
+    }
+
+    fn sink(&self) -> Option<Arc<dyn ChangeSink>> {
+        self.sink.read().ok().and_then(|s| s.clone())
+    }
+
+    fn has_sink(&self) -> bool {
+        self.sink.read().is_ok_and(|s| s.is_some())
+    }
+
     fn install(&self, engine: Engine, consistent_point: u64, load: LoadStats) {
         if let Ok(mut slot) = self.engine.write() {
             *slot = Arc::new(RwLock::new(engine));
+        }
+        if let Some(sink) = self.sink() {
+            self.read(|e| sink.reset(e, consistent_point));
         }
         self.update_status(|s| {
             s.loaded_at_lsn = consistent_point;
@@ -351,11 +404,12 @@ struct Loop {
     live: Arc<LiveInbox>,
     engine: Arc<RwLock<Engine>>,
     buffer: Vec<Change>,
+    rows: Vec<RowEvent>,
+    relations: Relations,
     in_tx: bool,
     last_commit: u64,
     paused: bool,
     until: Option<(u64, Job)>,
-    hints_tx: mpsc::UnboundedSender<Control>,
 }
 
 async fn run(
@@ -371,13 +425,20 @@ async fn run(
             live: Arc::clone(&live),
             engine,
             buffer: Vec::new(),
+            rows: Vec::new(),
+            relations: Relations::default(),
             in_tx: false,
             last_commit: 0,
             paused: false,
             until: None,
-            hints_tx: live.control.clone(),
         };
         let mut events = stream.into_stream(shutdown.clone());
+        // The flushed position the client reports is capped to what it received, so this reports
+        // everything received as flushed (see module docs). Safe: with streaming off, a
+        // transaction's rows arrive only when its commit is decoded, each event is applied
+        // before the next is read, and resuming after a reconnect still starts from the
+        // *applied* position.
+        events.update_flushed_lsn(u64::MAX);
         let outcome = state.follow(&mut events, &mut control, &shutdown).await;
         let _ = events.shutdown().await;
         match outcome {
@@ -444,7 +505,7 @@ impl Loop {
                     None => return Ok(()),
                 },
                 event = events.next_event() => match event {
-                    Ok(ev) => self.event(ev.event_type, events)?,
+                    Ok(ev) => self.event(ev.event_type, events).await?,
                     Err(pg_walstream::ReplicationError::Cancelled(_)) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 },
@@ -463,30 +524,26 @@ impl Loop {
                 self.paused = false;
                 self.until = Some((lsn, job));
             }
-            Control::Hints(changes) => {
-                let mut out = Applied::default();
-                let mut engine = write(&self.engine);
-                for c in &changes {
-                    engine.apply_change(c, &mut out);
-                }
-            }
         }
     }
 
-    fn event(&mut self, event: EventType, events: &EventStream) -> Result<(), StreamError> {
+    async fn event(&mut self, event: EventType, events: &mut EventStream) -> Result<(), StreamError> {
         match event {
             EventType::Begin { .. } => {
                 // A Begin inside a transaction is a replay after a reconnect: start over.
                 self.buffer.clear();
+                self.rows.clear();
                 self.in_tx = true;
             }
             EventType::Commit { commit_lsn, end_lsn, commit_timestamp } => {
                 self.in_tx = false;
                 let commit = commit_lsn.value();
                 let changes = std::mem::take(&mut self.buffer);
+                let rows = std::mem::take(&mut self.rows);
                 self.run_due_job(commit);
                 if commit > self.last_commit {
-                    self.apply(Transaction { commit_lsn: commit, changes }, commit_timestamp);
+                    self.apply(Transaction { commit_lsn: commit, changes }, rows, end_lsn.value(), commit_timestamp)
+                        .await?;
                     self.last_commit = commit;
                 }
                 events.update_applied_lsn(end_lsn.value());
@@ -498,8 +555,17 @@ impl Loop {
                 }
             }
             other => {
+                if self.relations.observe(&other) {
+                    return Ok(());
+                }
                 if self.in_tx {
                     self.buffer.extend(decode(&other)?);
+                    // Rows as JSON only for a sink: a transaction's are held until its commit.
+                    if self.live.has_sink()
+                        && let Some(row) = self.relations.row_event(&other)
+                    {
+                        self.rows.push(row);
+                    }
                 }
             }
         }
@@ -514,9 +580,15 @@ impl Loop {
         }
     }
 
-    fn apply(&mut self, tx: Transaction, committed: DateTime<Utc>) {
+    async fn apply(
+        &mut self,
+        tx: Transaction,
+        rows: Vec<RowEvent>,
+        end_lsn: u64,
+        committed: DateTime<Utc>,
+    ) -> Result<(), StreamError> {
         let started = Instant::now();
-        let applied = write(&self.engine).apply(&tx);
+        let mut applied = write(&self.engine).apply(&tx);
         let (transactions, changes) = read(&self.engine).stats();
         let delay = (Utc::now() - committed).num_microseconds().unwrap_or(0) as f64 / 1000.0;
         self.live.update_status(|s| {
@@ -533,18 +605,23 @@ impl Loop {
                 "applied a large transaction"
             );
         }
-        if !applied.refresh_last_message.is_empty() {
-            let url = self.live.config.database_url.clone();
-            let hints = self.hints_tx.clone();
-            tokio::spawn(async move {
-                match newest_messages(&url, &applied.refresh_last_message).await {
-                    Ok(changes) => {
-                        let _ = hints.send(Control::Hints(changes));
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot read the newest messages after a delete"),
-                }
-            });
+        let refresh = std::mem::take(&mut applied.refresh_last_message);
+        if !refresh.is_empty() {
+            // Part of applying the transaction (see module docs). Failing it fails the stream: the
+            // pipeline is rebuilt from a fresh snapshot rather than left without a last message.
+            let hints = tokio::time::timeout(HINT_TIMEOUT, newest_messages(&self.live.config.database_url, &refresh))
+                .await
+                .map_err(|_| StreamError::Setup("reading the newest messages after a delete timed out".into()))??;
+            let mut engine = write(&self.engine);
+            for c in &hints {
+                engine.apply_change(c, &mut applied);
+            }
         }
+        if let Some(sink) = self.live.sink() {
+            let tx = Committed { lsn: end_lsn, rows, applied };
+            sink.committed(&read(&self.engine), &tx);
+        }
+        Ok(())
     }
 }
 

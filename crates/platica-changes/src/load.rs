@@ -7,8 +7,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use platica_domain::{Role, TenantId};
+use platica_inbox::Engine;
 use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, UserRow};
-use platica_inbox::{Applied, Engine};
 use sqlx::{Connection, PgConnection, Row};
 
 /// How much was loaded, and how long it took.
@@ -39,16 +39,12 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
     let set = format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *tx).await?;
     let mut stats = LoadStats::default();
-    let mut out = Applied::default();
 
     let mut rows = sqlx::query("SELECT tenant_id, user_id, role FROM users WHERE active").fetch(&mut *tx);
     while let Some(r) = rows.try_next().await? {
         let role: String = r.get(2);
         let role = Role::parse(&role).ok_or_else(|| LoadError::Data(format!("unknown role {role:?}")))?;
-        engine.apply_change(
-            &Change::UserUpsert(UserRow { tenant_id: TenantId(r.get(0)), user_id: r.get(1), role }),
-            &mut out,
-        );
+        engine.load(&Change::UserUpsert(UserRow { tenant_id: TenantId(r.get(0)), user_id: r.get(1), role }));
         stats.users += 1;
     }
     drop(rows);
@@ -61,7 +57,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
             team_id: r.get(2),
             member: true,
         };
-        engine.apply_change(&change, &mut out);
+        engine.load(&change);
     }
     drop(rows);
 
@@ -76,7 +72,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
             team_id: r.get(4),
             executive_id: r.get(5),
         };
-        engine.apply_change(&Change::ProspectUpsert(p), &mut out);
+        engine.load(&Change::ProspectUpsert(p));
         stats.prospects += 1;
     }
     drop(rows);
@@ -95,7 +91,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
             open: r.get(4),
             created_at: created.timestamp_micros(),
         };
-        engine.apply_change(&Change::ConversationUpsert(c), &mut out);
+        engine.load(&Change::ConversationUpsert(c));
         stats.conversations += 1;
     }
     drop(rows);
@@ -103,7 +99,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
     let mut rows = sqlx::query("SELECT tenant_id, conversation_id, paused FROM bot_pause WHERE paused").fetch(&mut *tx);
     while let Some(r) = rows.try_next().await? {
         let change = Change::BotPause { tenant_id: TenantId(r.get(0)), conversation_id: r.get(1), paused: r.get(2) };
-        engine.apply_change(&change, &mut out);
+        engine.load(&change);
     }
     drop(rows);
 
@@ -158,7 +154,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
             unread,
             last: Some(last),
         };
-        engine.apply_change(&change, &mut out);
+        engine.load(&change);
     }
     drop(rows);
     tx.commit().await?;

@@ -53,7 +53,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::prospects::router())
         .merge(routes::conversations::router())
         .merge(routes::config::router())
-        .merge(routes::admin::router());
+        .merge(routes::admin::router())
+        .merge(routes::ws::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 use platica_changes::LiveInbox;
+use platica_inbox::Filter;
 use platica_inbox::scope::Key;
-use platica_inbox::{Filter, Page, Row};
-use platica_store::conversations::{Cursor, InboxFilter, InboxPage, InboxRow};
+use platica_store::conversations::{Cursor, InboxFilter};
 
 use crate::error::ApiError;
 
@@ -65,39 +64,4 @@ pub fn key(c: Cursor) -> Key {
     Key { at: c.at.timestamp_micros(), id: c.id }
 }
 
-fn time(micros: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default()
-}
-
-pub fn row_json(r: Row) -> InboxRow {
-    let last = r.last_message;
-    InboxRow {
-        conversation_id: r.conversation_id,
-        prospect_id: r.prospect_id,
-        prospect_name: r.prospect_name,
-        prospect_phone: r.prospect_phone,
-        team_id: r.team_id,
-        executive_id: r.executive_id,
-        channel: r.channel,
-        status: if r.open { "open" } else { "closed" }.to_owned(),
-        last_message_id: last.as_ref().map(|l| l.message_id),
-        last_message_preview: last.as_ref().map(|l| l.preview.to_string()),
-        last_message_at: last.as_ref().map(|l| time(l.at)),
-        last_message_direction: last.as_ref().map(|l| l.direction.as_str().to_owned()),
-        last_message_sender: last.as_ref().map(|l| l.sender.as_str().to_owned()),
-        last_activity_at: time(r.last_activity_at),
-        unread_count: r.unread_count,
-        message_count: r.message_count,
-        bot_paused: r.bot_paused,
-        created_at: time(r.created_at),
-    }
-}
-
-pub fn page_json(p: Page) -> InboxPage {
-    InboxPage {
-        next_cursor: p.next.map(|k| Cursor { at: time(k.at), id: k.id }.encode()),
-        items: p.rows.into_iter().map(row_json).collect(),
-        total: p.total as i64,
-        unread: p.unread as i64,
-    }
-}
+pub use platica_realtime::json::{page_json, row_json};

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use platica_changes::LiveInbox;
+use platica_realtime::{Hub, HubConfig};
 use platica_store::PgPool;
 
 use crate::auth::LoginLimits;
@@ -15,14 +16,34 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The live inbox; without it inbox reads fall back to the SQL reference.
     pub live: Option<Arc<LiveInbox>>,
+    /// The realtime hub (with the live inbox).
+    pub hub: Option<Arc<Hub>>,
+    /// Turns true when the server shuts down: WebSockets close with a proper close frame.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        AppState { pool, login_limits: Arc::new(LoginLimits::default()), secure_cookies: false, live: None }
+        AppState {
+            pool,
+            login_limits: Arc::new(LoginLimits::default()),
+            secure_cookies: false,
+            live: None,
+            hub: None,
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
     }
 
-    pub fn with_live(mut self, live: Arc<LiveInbox>) -> Self {
+    /// Serves the inbox from `live` and realtime through a hub fed by it.
+    pub fn with_live(self, live: Arc<LiveInbox>) -> Self {
+        self.with_live_and_hub(live, HubConfig::default())
+    }
+
+    /// [`AppState::with_live`] with the hub's limits.
+    pub fn with_live_and_hub(mut self, live: Arc<LiveInbox>, config: HubConfig) -> Self {
+        let hub = Arc::new(Hub::new(config, live.position()));
+        live.set_sink(hub.clone());
+        self.hub = Some(hub);
         self.live = Some(live);
         self
     }

@@ -1,11 +1,11 @@
 //! The engine: every tenant's inbox, and the position in the change stream it reflects.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use platica_domain::TenantId;
 
 use crate::change::{Change, Table, Transaction};
-use crate::tenant::TenantInbox;
+use crate::tenant::{Seat, TenantInbox};
 
 /// The live inbox of every tenant.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +22,15 @@ pub struct Applied {
     /// Conversations whose newest message was deleted: read their newest message again and feed
     /// it back as [`Change::LastMessageHint`].
     pub refresh_last_message: Vec<(TenantId, i64)>,
+    /// Conversations the changes touched, in order of first touch, with where each sat in the
+    /// inbox before (`None`: it was not in the inbox).
+    pub touched: Vec<(TenantId, i64, Option<Seat>)>,
+    /// Users whose visibility may have changed (role, activity, coordinated teams).
+    pub users: Vec<(TenantId, i64)>,
+    /// Tenants whose whole state changed at once (tenant deleted); `all_reset` for a truncate.
+    pub tenants_reset: Vec<TenantId>,
+    pub all_reset: bool,
+    seen: HashSet<(TenantId, i64)>,
 }
 
 fn tenant_of(change: &Change) -> Option<TenantId> {
@@ -54,9 +63,21 @@ impl Engine {
         out
     }
 
-    /// Applies one change outside a transaction (initial load, hints).
+    /// Applies one change of the initial load: nothing is reported.
+    pub fn load(&mut self, change: &Change) {
+        let mut out = Applied::default();
+        self.changes += 1;
+        self.route(change, &mut out);
+    }
+
+    /// Applies one change outside a transaction (hints), reporting what it touched.
     pub fn apply_change(&mut self, change: &Change, out: &mut Applied) {
         self.changes += 1;
+        self.note(change, out);
+        self.route(change, out);
+    }
+
+    fn route(&mut self, change: &Change, out: &mut Applied) {
         match (change, tenant_of(change)) {
             (Change::Truncate(tables), _) => {
                 if tables.contains(&Table::Tenants) {
@@ -76,6 +97,47 @@ impl Engine {
                 }
             }
             (_, None) => {}
+        }
+    }
+
+    /// Records what `change` is about to touch, with the state before it.
+    fn note(&self, change: &Change, out: &mut Applied) {
+        let Some(tenant) = tenant_of(change) else {
+            out.all_reset = true;
+            return;
+        };
+        let inbox = self.tenants.get(&tenant);
+        let mut touch = |conv: i64| {
+            if out.seen.insert((tenant, conv)) {
+                out.touched.push((tenant, conv, inbox.and_then(|i| i.seat(conv))));
+            }
+        };
+        match change {
+            Change::ProspectUpsert(p) => {
+                inbox.iter().flat_map(|i| i.prospect_conversations(p.prospect_id)).for_each(&mut touch)
+            }
+            Change::ProspectDelete { prospect_id, .. } => {
+                inbox.iter().flat_map(|i| i.prospect_conversations(*prospect_id)).for_each(&mut touch)
+            }
+            Change::ConversationUpsert(c) => touch(c.conversation_id),
+            Change::ConversationDelete { conversation_id, .. }
+            | Change::BotPause { conversation_id, .. }
+            | Change::ConversationStats { conversation_id, .. } => touch(*conversation_id),
+            Change::MessageInsert(m) | Change::MessageDelete(m) | Change::LastMessageHint(m) => {
+                touch(m.conversation_id)
+            }
+            Change::MessageUpdate { old, new } => {
+                if let Some(o) = old {
+                    touch(o.conversation_id);
+                }
+                touch(new.conversation_id);
+            }
+            Change::UserUpsert(u) => out.users.push((tenant, u.user_id)),
+            Change::UserDelete { user_id, .. } | Change::CoordinatorTeam { user_id, .. } => {
+                out.users.push((tenant, *user_id))
+            }
+            Change::TenantDelete { .. } => out.tenants_reset.push(tenant),
+            Change::Truncate(_) => out.all_reset = true,
         }
     }
 

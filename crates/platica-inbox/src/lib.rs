@@ -24,4 +24,4 @@ pub mod tenant;
 pub use change::{Change, Transaction};
 pub use engine::{Applied, Engine};
 pub use query::{Filter, Page, Row};
-pub use tenant::TenantInbox;
+pub use tenant::{Seat, TenantInbox};

@@ -20,6 +20,13 @@ struct Prospect {
     conversations: Vec<i64>,
 }
 
+/// Where a conversation sits: the facts visibility looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Seat {
+    pub team_id: i64,
+    pub executive_id: Option<i64>,
+}
+
 /// Where a conversation currently sits in the indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placed {
@@ -446,6 +453,48 @@ impl TenantInbox {
     }
 
     // ---- reading ----
+
+    /// Where a conversation sits in the inbox (`None`: not in it, e.g. its prospect is unknown).
+    pub fn seat(&self, conversation_id: i64) -> Option<Seat> {
+        let p = self.conversations.get(&conversation_id)?.placed?;
+        Some(Seat { team_id: p.team_id, executive_id: p.executive_id })
+    }
+
+    /// The conversations of a prospect.
+    pub fn prospect_conversations(&self, prospect_id: i64) -> Vec<i64> {
+        match self.prospects.get(&prospect_id) {
+            Some(p) => p.conversations.clone(),
+            None => self.orphans.get(&prospect_id).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Where a prospect sits.
+    pub fn prospect_seat(&self, prospect_id: i64) -> Option<Seat> {
+        self.prospects.get(&prospect_id).map(|p| Seat { team_id: p.team_id, executive_id: p.executive_id })
+    }
+
+    /// Whether `user_id` may see a conversation sitting at `seat` (the visibility rule, on the
+    /// engine's own users and coordinator teams).
+    pub fn can_see(&self, user_id: i64, seat: Seat) -> bool {
+        match self.role(user_id) {
+            None => false,
+            Some(Role::Admin) => true,
+            Some(Role::Coordinator) => self.coordinates.get(&user_id).is_some_and(|t| t.contains(&seat.team_id)),
+            Some(Role::Executive) => seat.executive_id == Some(user_id),
+        }
+    }
+
+    /// Whether a row of `filter`'s shape matches (visibility aside).
+    pub fn matches(&self, row: &Row, filter: &Filter) -> bool {
+        filter.team_id.is_none_or(|t| t == row.team_id)
+            && filter.executive_id.is_none_or(|e| Some(e) == row.executive_id)
+            && filter.unread.is_none_or(|u| u == (row.unread_count > 0))
+            && filter.open.is_none_or(|o| o == row.open)
+            && filter.q.as_deref().filter(|q| !q.is_empty()).is_none_or(|q| match Search::parse(q) {
+                Search::Name(p) => row.prospect_name.to_lowercase().starts_with(&p),
+                Search::Phone(p) => row.prospect_phone.starts_with(&p),
+            })
+    }
 
     /// The role of a user, as the change stream last said.
     pub fn role(&self, user_id: i64) -> Option<Role> {

@@ -359,7 +359,9 @@ fn spawn(
         "shared_buffers=256MB".into(),
     ];
     if !opts.durable {
-        settings.extend(["fsync=off", "full_page_writes=off", "synchronous_commit=off"].map(String::from));
+        // Not synchronous_commit=off: the walsender only sends flushed WAL, so commits would reach
+        // the change stream up to wal_writer_delay (200 ms) late.
+        settings.extend(["fsync=off", "full_page_writes=off"].map(String::from));
     }
     settings.extend(opts.settings.iter().cloned());
     let signal = if opts.durable { libc::SIGINT } else { libc::SIGQUIT };

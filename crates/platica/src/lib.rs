@@ -146,9 +146,14 @@ pub async fn serve(
     state: platica_http::AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let closing = state.shutdown.clone();
     let app = platica_http::router(state);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // WebSockets are no longer requests axum waits for: tell them to close.
+            let _ = closing.send(true);
+        })
         .await
         .context("HTTP server failed")
 }

@@ -37,6 +37,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/inbox"),
     ("get", "/api/v1/admin/inbox-status"),
     ("get", "/api/v1/admin/verify"),
+    ("get", "/api/v1/ws"),
     ("get", "/api/v1/conversations/{conversation_id}"),
     ("patch", "/api/v1/conversations/{conversation_id}"),
     ("get", "/api/v1/conversations/{conversation_id}/messages"),

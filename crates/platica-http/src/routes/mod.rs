@@ -9,6 +9,7 @@ pub mod prospects;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod ws;
 
 use serde::{Deserialize, Deserializer};
 

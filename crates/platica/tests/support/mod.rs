@@ -92,6 +92,9 @@ pub struct TestApp {
     pub db_url: String,
     pub client: reqwest::Client,
     pub live: Arc<platica_changes::LiveInbox>,
+    pub hub: Arc<platica_realtime::Hub>,
+    /// Connections the app's pool has handed out (one per query or transaction).
+    pub queries: Arc<std::sync::atomic::AtomicU64>,
     /// The newest `Platica-Lsn` a write answered with: every later GET passes it as `min_lsn`, as a
     /// client wanting read-your-writes does.
     last_lsn: Mutex<Option<String>>,
@@ -114,14 +117,32 @@ impl Resp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(platica_realtime::HubConfig::default()).await
+    }
+
+    /// [`TestApp::spawn`] with the realtime hub's limits. The app's pool counts every connection
+    /// it hands out (`queries`), so a test can prove a path issues no query.
+    pub async fn spawn_with(hub: platica_realtime::HubConfig) -> TestApp {
         let db_url = fresh_database().await;
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
+        let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = queries.clone();
+        let app_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .before_acquire(move |_, _| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Box::pin(async { Ok(true) })
+            })
+            .connect(&db_url)
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (live, _follower) = platica::start_live(&db_url, platica::CancellationToken::new()).await.unwrap();
-        let state = platica_http::AppState::new(pool.clone()).with_live(Arc::clone(&live));
+        let state = platica_http::AppState::new(app_pool).with_live_and_hub(Arc::clone(&live), hub);
+        let hub = state.hub.clone().unwrap();
         tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
-        TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, last_lsn: Mutex::new(None) }
+        TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, hub, queries, last_lsn: Mutex::new(None) }
     }
 
     pub fn url(&self, path: &str) -> String {

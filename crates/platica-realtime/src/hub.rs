@@ -1,0 +1,658 @@
+//! The hub: connections, their subscriptions, the indexes that route each change to exactly the
+//! subscriptions it concerns, per-tenant replay buffers, and per-connection queues.
+//!
+//! Routing never scans all subscribers and never queries the database: a change is looked up in
+//! hash indexes (by tenant, then by team, executive, conversation, table and filter value), and
+//! authorised against the live engine's in-memory users, coordinator teams and seats.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use platica_changes::decode::{Op, RowEvent};
+use platica_changes::{ChangeSink, Committed};
+use platica_domain::{Role, TenantId};
+use platica_inbox::{Engine, Row, Seat, TenantInbox};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::protocol::{Refusal, frame};
+use crate::topic::{Topic, Visibility, index_text, table_visibility};
+
+pub type ConnId = u64;
+
+/// Limits of the hub.
+#[derive(Clone, Copy, Debug)]
+pub struct HubConfig {
+    /// Frames queued per connection before it counts as too slow and is reset.
+    pub queue: usize,
+    /// Events kept per tenant for resuming clients.
+    pub replay_events: usize,
+    /// Subscriptions one connection may hold.
+    pub max_subscriptions: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig { queue: 1024, replay_events: 20_000, max_subscriptions: 100 }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub frames: AtomicU64,
+    pub events_routed: AtomicU64,
+    pub slow_resets: AtomicU64,
+}
+
+/// One change as the hub routes it (and keeps it for replay).
+#[derive(Debug)]
+enum Event {
+    /// A conversation of the inbox changed: where it sat before, and its row now (`None`: gone).
+    Inbox { conversation_id: i64, before: Option<Seat>, after: Option<Arc<Row>>, payload: Option<Arc<str>> },
+    /// A row of a followed table changed.
+    Row { change: Arc<RowEvent>, seat: Option<Seat>, conversation_id: Option<i64>, payload: Arc<str> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    InboxAll,
+    InboxTeam(i64),
+    InboxExecutive(i64),
+    Conversation(i64),
+    TableAny(String),
+    TableValue(String, String, String),
+    System,
+}
+
+type SubRef = (ConnId, Arc<str>);
+
+#[derive(Default)]
+struct TenantIndex {
+    keys: HashMap<Key, HashSet<SubRef>>,
+    users: HashMap<i64, HashSet<ConnId>>,
+}
+
+struct Sub {
+    topic: Topic,
+    keys: Vec<Key>,
+}
+
+struct Conn {
+    tenant: TenantId,
+    user: i64,
+    tx: mpsc::Sender<String>,
+    seq: u64,
+    subs: HashMap<Arc<str>, Sub>,
+}
+
+#[derive(Default)]
+struct Replay {
+    /// Transactions kept, oldest first: (lsn, events).
+    entries: VecDeque<(u64, Arc<Vec<Event>>)>,
+    events: usize,
+    /// Resuming from an LSN below this is impossible (events were dropped or never kept).
+    horizon: u64,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<ConnId, Conn>,
+    tenants: HashMap<TenantId, TenantIndex>,
+    replay: HashMap<TenantId, Replay>,
+    /// The position the hub started (or restarted) at: nothing older can be replayed.
+    horizon: u64,
+}
+
+/// The realtime hub. One per server; fed by the live inbox as its [`ChangeSink`].
+pub struct Hub {
+    state: Mutex<State>,
+    next: AtomicU64,
+    config: HubConfig,
+    pub stats: HubStats,
+}
+
+fn lsn_text(lsn: u64) -> String {
+    platica_changes::lsn::format(lsn)
+}
+
+impl Hub {
+    pub fn new(config: HubConfig, position: u64) -> Hub {
+        Hub {
+            state: Mutex::new(State { horizon: position, ..State::default() }),
+            next: AtomicU64::new(1),
+            config,
+            stats: HubStats::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Registers a connection of `user`; frames for it arrive on the receiver.
+    pub fn connect(&self, tenant: TenantId, user: i64) -> (ConnId, mpsc::Receiver<String>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.config.queue);
+        let mut st = self.lock();
+        st.conns.insert(id, Conn { tenant, user, tx, seq: 0, subs: HashMap::new() });
+        st.tenants.entry(tenant).or_default().users.entry(user).or_default().insert(id);
+        (id, rx)
+    }
+
+    /// Forgets a connection and its subscriptions.
+    pub fn disconnect(&self, conn: ConnId) {
+        let mut st = self.lock();
+        remove_conn(&mut st, conn);
+    }
+
+    /// Connections and subscriptions now held.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.conns.len(), st.conns.values().map(|c| c.subs.len()).sum())
+    }
+
+    /// Adds a subscription; `since` replays what it missed (or resets it). Returns the frames to
+    /// answer with directly (the caller sends them before anything queued later).
+    pub fn subscribe(
+        &self,
+        engine: &Engine,
+        position: u64,
+        conn: ConnId,
+        id: &str,
+        topic: Topic,
+        since: Option<u64>,
+    ) -> Result<(), Refusal> {
+        if id.is_empty() || id.len() > crate::protocol::MAX_ID_LEN {
+            return Err(Refusal::new("bad_subscription", "a subscription id is 1 to 64 characters"));
+        }
+        let mut st = self.lock();
+        let Some(c) = st.conns.get(&conn) else { return Err(Refusal::new("closed", "connection closed")) };
+        let (tenant, user) = (c.tenant, c.user);
+        if c.subs.contains_key(id) {
+            return Err(Refusal::new("duplicate_id", format!("subscription {id:?} exists: unsubscribe it first")));
+        }
+        if c.subs.len() >= self.config.max_subscriptions {
+            return Err(Refusal::new(
+                "too_many_subscriptions",
+                format!("at most {} subscriptions per connection", self.config.max_subscriptions),
+            ));
+        }
+        let inbox = engine.tenant(tenant);
+        if let Topic::Conversation(cid) = topic {
+            let visible = inbox.and_then(|i| i.seat(cid)).is_some_and(|s| inbox.is_some_and(|i| i.can_see(user, s)));
+            if !visible {
+                return Err(Refusal::new("not_found", format!("conversation {cid} not found")));
+            }
+        }
+        let keys = index_keys(inbox, user, &topic);
+        let id: Arc<str> = Arc::from(id);
+        let index = st.tenants.entry(tenant).or_default();
+        for k in &keys {
+            index.keys.entry(k.clone()).or_default().insert((conn, id.clone()));
+        }
+        if let Some(c) = st.conns.get_mut(&conn) {
+            c.subs.insert(id.clone(), Sub { topic, keys });
+            let _ = c.tx.try_send(frame::subscribed(&id, &lsn_text(position)));
+        }
+        if let Some(since) = since {
+            self.replay(&mut st, engine, conn, &id, since, position);
+        }
+        Ok(())
+    }
+
+    /// Removes a subscription; `false` if there was none.
+    pub fn unsubscribe(&self, conn: ConnId, id: &str) -> bool {
+        let mut st = self.lock();
+        let Some(c) = st.conns.get_mut(&conn) else { return false };
+        let tenant = c.tenant;
+        let Some(sub) = c.subs.remove(id) else { return false };
+        unindex(&mut st, tenant, conn, id, &sub.keys);
+        true
+    }
+
+    /// Queues a frame for a connection (answers to its own messages).
+    pub fn send_direct(&self, conn: ConnId, text: String) {
+        let mut st = self.lock();
+        let slow = match st.conns.get(&conn) {
+            Some(c) => c.tx.try_send(text).is_err(),
+            None => false,
+        };
+        if slow {
+            self.drop_slow(&mut st, conn);
+        }
+    }
+
+    fn replay(&self, st: &mut State, engine: &Engine, conn: ConnId, id: &Arc<str>, since: u64, position: u64) {
+        let Some(tenant) = st.conns.get(&conn).map(|c| c.tenant) else { return };
+        let horizon = st.replay.get(&tenant).map_or(st.horizon, |r| r.horizon.max(st.horizon));
+        if since < horizon {
+            let seq = next_seq(st, conn);
+            let f = frame::reset(Some(id), seq, &lsn_text(position), "resume point too old: refetch");
+            if let Some(c) = st.conns.get(&conn) {
+                let _ = c.tx.try_send(f);
+            }
+            return;
+        }
+        let entries: Vec<(u64, Arc<Vec<Event>>)> = st
+            .replay
+            .get(&tenant)
+            .map(|r| r.entries.iter().filter(|(l, _)| *l > since).cloned().collect())
+            .unwrap_or_default();
+        let only = Some((conn, id.clone()));
+        for (lsn, events) in entries {
+            self.deliver(st, engine, tenant, lsn, &events, only.as_ref());
+        }
+    }
+
+    /// Routes one applied transaction.
+    fn publish(&self, engine: &Engine, tx: &Committed) {
+        let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
+        let before: HashMap<(TenantId, i64), Option<Seat>> =
+            tx.applied.touched.iter().map(|(t, c, s)| ((*t, *c), *s)).collect();
+        for (tenant, conv, before_seat) in &tx.applied.touched {
+            let row = engine.tenant(*tenant).and_then(|i| i.row(*conv)).map(Arc::new);
+            let payload = row.as_ref().map(|r| {
+                let json = serde_json::to_string(&crate::json::row_json((**r).clone())).unwrap_or_default();
+                Arc::from(format!(r#"{{"kind":"upsert","row":{json}}}"#))
+            });
+            by_tenant.entry(*tenant).or_default().push(Event::Inbox {
+                conversation_id: *conv,
+                before: *before_seat,
+                after: row,
+                payload,
+            });
+        }
+        for change in &tx.rows {
+            let Some(vis) = table_visibility(&change.table) else { continue };
+            let inbox = engine.tenant(change.tenant_id);
+            let conversation_id = match change.table.as_str() {
+                "conversations" | "messages" | "bot_pause" => change.int("conversation_id"),
+                _ => None,
+            };
+            let seat = match vis {
+                Visibility::Tenant => None,
+                Visibility::Prospect => {
+                    change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
+                }
+                Visibility::Conversation => conversation_id.and_then(|c| {
+                    inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
+                }),
+            };
+            let mut body = serde_json::Map::new();
+            body.insert("table".into(), Value::String(change.table.clone()));
+            body.insert("op".into(), Value::String(change.op.as_str().into()));
+            body.insert("row".into(), change.row().cloned().map_or(Value::Null, Value::Object));
+            if change.op == Op::Update
+                && let Some(old) = &change.old
+            {
+                body.insert("old".into(), Value::Object(old.clone()));
+            }
+            let payload: Arc<str> = Arc::from(Value::Object(body).to_string());
+            by_tenant.entry(change.tenant_id).or_default().push(Event::Row {
+                change: Arc::new(change.clone()),
+                seat,
+                conversation_id,
+                payload,
+            });
+        }
+        let mut st = self.lock();
+        for (tenant, events) in by_tenant {
+            let events = Arc::new(events);
+            self.remember(&mut st, tenant, tx.lsn, &events);
+            self.deliver(&mut st, engine, tenant, tx.lsn, &events, None);
+        }
+        if tx.applied.all_reset {
+            let tenants: Vec<TenantId> = st.tenants.keys().copied().collect();
+            for t in tenants {
+                self.reset_tenant(&mut st, engine, t, tx.lsn, "the data was truncated: refetch");
+            }
+        }
+        for t in &tx.applied.tenants_reset {
+            self.reset_tenant(&mut st, engine, *t, tx.lsn, "the tenant was deleted");
+        }
+        for (tenant, user) in &tx.applied.users {
+            self.user_changed(&mut st, engine, *tenant, *user, tx.lsn);
+        }
+    }
+
+    fn remember(&self, st: &mut State, tenant: TenantId, lsn: u64, events: &Arc<Vec<Event>>) {
+        let r = st.replay.entry(tenant).or_default();
+        r.entries.push_back((lsn, events.clone()));
+        r.events += events.len();
+        while r.events > self.config.replay_events {
+            match r.entries.pop_front() {
+                Some((l, e)) => {
+                    r.events -= e.len();
+                    r.horizon = r.horizon.max(l);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Sends one transaction's events of a tenant to the subscriptions they concern (or only to
+    /// `only`, when replaying).
+    fn deliver(
+        &self,
+        st: &mut State,
+        engine: &Engine,
+        tenant: TenantId,
+        lsn: u64,
+        events: &[Event],
+        only: Option<&SubRef>,
+    ) {
+        let Some(inbox) = engine.tenant(tenant) else { return };
+        let lsn_s = lsn_text(lsn);
+        let mut sends: Vec<(ConnId, Arc<str>, String)> = Vec::new();
+        let mut revoke: Vec<SubRef> = Vec::new();
+        // Counts are computed once per inbox subscription per transaction.
+        let mut counted: HashMap<SubRef, String> = HashMap::new();
+        {
+            let Some(index) = st.tenants.get(&tenant) else { return };
+            let subs_of = |k: &Key| index.keys.get(k).into_iter().flatten();
+            for ev in events {
+                self.stats.events_routed.fetch_add(1, Ordering::Relaxed);
+                match ev {
+                    Event::Inbox { conversation_id, before, after, payload } => {
+                        let after_seat =
+                            after.as_ref().map(|r| Seat { team_id: r.team_id, executive_id: r.executive_id });
+                        let mut cands: HashSet<&SubRef> = subs_of(&Key::InboxAll).collect();
+                        for seat in [*before, after_seat].into_iter().flatten() {
+                            cands.extend(subs_of(&Key::InboxTeam(seat.team_id)));
+                            if let Some(e) = seat.executive_id {
+                                cands.extend(subs_of(&Key::InboxExecutive(e)));
+                            }
+                        }
+                        for sr in cands {
+                            if only.is_some_and(|o| o != sr) {
+                                continue;
+                            }
+                            let Some((user, Topic::Inbox(filter))) = sub_topic(st, sr) else { continue };
+                            let now = after.as_ref().filter(|r| {
+                                inbox.can_see(user, Seat { team_id: r.team_id, executive_id: r.executive_id })
+                                    && inbox.matches(r, filter)
+                            });
+                            let was = before.is_some_and(|b| inbox.can_see(user, b));
+                            let body = match (now, payload) {
+                                (Some(_), Some(p)) => p.to_string(),
+                                _ if was => format!(r#"{{"kind":"remove","conversation_id":{conversation_id}}}"#),
+                                _ => continue,
+                            };
+                            let counts = counted
+                                .entry(sr.clone())
+                                .or_insert_with(|| {
+                                    let p = inbox.page(user, filter, None, 0);
+                                    format!(r#""counts":{{"total":{},"unread":{}}}"#, p.total, p.unread)
+                                })
+                                .clone();
+                            let body = format!("{},{counts}}}", &body[..body.len() - 1]);
+                            sends.push((sr.0, sr.1.clone(), body));
+                        }
+                        // A conversation moved out of a subscriber's sight: revoke it.
+                        for sr in subs_of(&Key::Conversation(*conversation_id)) {
+                            if only.is_some_and(|o| o != sr) {
+                                continue;
+                            }
+                            let Some((user, _)) = sub_topic(st, sr) else { continue };
+                            if !after_seat.is_some_and(|s| inbox.can_see(user, s)) {
+                                revoke.push(sr.clone());
+                            }
+                        }
+                    }
+                    Event::Row { change, seat, conversation_id, payload } => {
+                        let visible = |user: i64| match table_visibility(&change.table) {
+                            Some(Visibility::Tenant) => inbox.role(user).is_some(),
+                            _ => seat.is_some_and(|s| inbox.can_see(user, s)),
+                        };
+                        let mut cands: HashSet<&SubRef> = subs_of(&Key::TableAny(change.table.clone())).collect();
+                        if let Some(row) = change.row() {
+                            for (col, v) in row {
+                                cands.extend(subs_of(&Key::TableValue(
+                                    change.table.clone(),
+                                    col.clone(),
+                                    index_text(v),
+                                )));
+                            }
+                        }
+                        if let Some(c) = conversation_id {
+                            cands.extend(subs_of(&Key::Conversation(*c)));
+                        }
+                        if change.table == "system_config" {
+                            cands.extend(subs_of(&Key::System));
+                        }
+                        for sr in cands {
+                            if only.is_some_and(|o| o != sr) {
+                                continue;
+                            }
+                            let Some((user, topic)) = sub_topic(st, sr) else { continue };
+                            if !visible(user) {
+                                continue;
+                            }
+                            let ok = match topic {
+                                Topic::Table { events, filters, .. } => {
+                                    let e = match change.op {
+                                        Op::Insert => events[0],
+                                        Op::Update => events[1],
+                                        Op::Delete => events[2],
+                                    };
+                                    e && change.row().is_some_and(|r| filters.iter().all(|f| f.matches(r)))
+                                }
+                                Topic::Conversation(c) => Some(*c) == *conversation_id,
+                                Topic::System => change.table == "system_config",
+                                Topic::Inbox(_) => false,
+                            };
+                            if ok {
+                                sends.push((sr.0, sr.1.clone(), payload.to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut slow = Vec::new();
+        for (conn, id, body) in sends {
+            let Some(c) = st.conns.get_mut(&conn) else { continue };
+            c.seq += 1;
+            let f = frame::event(&id, c.seq, &lsn_s, &body);
+            if c.tx.try_send(f).is_err() {
+                slow.push(conn);
+            } else {
+                self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for (conn, id) in revoke {
+            let Some(c) = st.conns.get_mut(&conn) else { continue };
+            let tenant = c.tenant;
+            let Some(sub) = c.subs.remove(&id) else { continue };
+            c.seq += 1;
+            if c.tx
+                .try_send(frame::revoked(&id, c.seq, &lsn_s, "the conversation is no longer visible to you"))
+                .is_err()
+            {
+                slow.push(conn);
+            }
+            unindex(st, tenant, conn, &id, &sub.keys);
+        }
+        for conn in slow {
+            self.drop_slow(st, conn);
+        }
+    }
+
+    /// A connection whose queue is full: forget it. Its writer drains what is queued, then sends
+    /// `reset` and closes; the client resumes or refetches. Nobody else waits for it.
+    fn drop_slow(&self, st: &mut State, conn: ConnId) {
+        if remove_conn(st, conn) {
+            self.stats.slow_resets.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(conn, "realtime client too slow: dropped");
+        }
+    }
+
+    fn reset_tenant(&self, st: &mut State, engine: &Engine, tenant: TenantId, lsn: u64, reason: &str) {
+        st.replay.remove(&tenant);
+        let users: Vec<i64> = st.tenants.get(&tenant).map(|i| i.users.keys().copied().collect()).unwrap_or_default();
+        for u in users {
+            self.refresh_user(st, engine, tenant, u, lsn, reason, true);
+        }
+        let r = st.replay.entry(tenant).or_default();
+        r.horizon = lsn;
+    }
+
+    fn user_changed(&self, st: &mut State, engine: &Engine, tenant: TenantId, user: i64, lsn: u64) {
+        self.refresh_user(st, engine, tenant, user, lsn, "your access changed: refetch", false);
+    }
+
+    /// Re-indexes a user's subscriptions after their role or teams changed, revokes what they may
+    /// no longer see, resets inbox subscriptions (`all`: every subscription), and drops the
+    /// connections of a user who is gone or deactivated.
+    #[allow(clippy::too_many_arguments)]
+    fn refresh_user(
+        &self,
+        st: &mut State,
+        engine: &Engine,
+        tenant: TenantId,
+        user: i64,
+        lsn: u64,
+        reason: &str,
+        all: bool,
+    ) {
+        let inbox = engine.tenant(tenant);
+        let conns: Vec<ConnId> = st
+            .tenants
+            .get(&tenant)
+            .and_then(|i| i.users.get(&user))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let lsn_s = lsn_text(lsn);
+        for conn in conns {
+            if inbox.and_then(|i| i.role(user)).is_none() {
+                if let Some(c) = st.conns.get_mut(&conn) {
+                    c.seq += 1;
+                    let _ = c.tx.try_send(frame::reset(None, c.seq, &lsn_s, "your account is no longer active"));
+                }
+                remove_conn(st, conn);
+                continue;
+            }
+            let ids: Vec<Arc<str>> = st.conns.get(&conn).map(|c| c.subs.keys().cloned().collect()).unwrap_or_default();
+            for id in ids {
+                let Some(sub) = st.conns.get_mut(&conn).and_then(|c| c.subs.remove(&id)) else { continue };
+                unindex(st, tenant, conn, &id, &sub.keys);
+                let keep = match sub.topic {
+                    Topic::Conversation(cid) => {
+                        inbox.and_then(|i| i.seat(cid).map(|s| i.can_see(user, s))).unwrap_or(false)
+                    }
+                    _ => true,
+                };
+                let Some(c) = st.conns.get_mut(&conn) else { break };
+                c.seq += 1;
+                if !keep {
+                    let _ = c.tx.try_send(frame::revoked(
+                        &id,
+                        c.seq,
+                        &lsn_s,
+                        "the conversation is no longer visible to you",
+                    ));
+                    continue;
+                }
+                if all || matches!(sub.topic, Topic::Inbox(_)) {
+                    let _ = c.tx.try_send(frame::reset(Some(&id), c.seq, &lsn_s, reason));
+                }
+                let keys = index_keys(inbox, user, &sub.topic);
+                c.subs.insert(id.clone(), Sub { topic: sub.topic, keys: keys.clone() });
+                let index = st.tenants.entry(tenant).or_default();
+                for k in keys {
+                    index.keys.entry(k).or_default().insert((conn, id.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn next_seq(st: &mut State, conn: ConnId) -> u64 {
+    match st.conns.get_mut(&conn) {
+        Some(c) => {
+            c.seq += 1;
+            c.seq
+        }
+        None => 0,
+    }
+}
+
+fn sub_topic<'a>(st: &'a State, sr: &SubRef) -> Option<(i64, &'a Topic)> {
+    let c = st.conns.get(&sr.0)?;
+    Some((c.user, &c.subs.get(&sr.1)?.topic))
+}
+
+/// Where a subscription is indexed. An inbox subscription sits where the user's visibility
+/// reaches: the whole tenant (admin), each coordinated team, or the executive's own seat.
+fn index_keys(inbox: Option<&TenantInbox>, user: i64, topic: &Topic) -> Vec<Key> {
+    match topic {
+        Topic::Inbox(_) => match inbox.and_then(|i| i.role(user)) {
+            Some(Role::Admin) => vec![Key::InboxAll],
+            Some(Role::Coordinator) => {
+                inbox.map(|i| i.coordinated_teams(user)).unwrap_or_default().into_iter().map(Key::InboxTeam).collect()
+            }
+            Some(Role::Executive) => vec![Key::InboxExecutive(user)],
+            None => vec![],
+        },
+        Topic::Conversation(c) => vec![Key::Conversation(*c)],
+        Topic::System => vec![Key::System],
+        Topic::Table { table, filters, .. } => match filters.first() {
+            // Indexed by one filter's values: only rows with such a value are looked at.
+            Some(f) => {
+                f.values.iter().map(|v| Key::TableValue(table.clone(), f.column.clone(), index_text(v))).collect()
+            }
+            None => vec![Key::TableAny(table.clone())],
+        },
+    }
+}
+
+fn unindex(st: &mut State, tenant: TenantId, conn: ConnId, id: &str, keys: &[Key]) {
+    if let Some(index) = st.tenants.get_mut(&tenant) {
+        let sr: SubRef = (conn, Arc::from(id));
+        for k in keys {
+            if let Some(set) = index.keys.get_mut(k) {
+                set.remove(&sr);
+                if set.is_empty() {
+                    index.keys.remove(k);
+                }
+            }
+        }
+    }
+}
+
+fn remove_conn(st: &mut State, conn: ConnId) -> bool {
+    let Some(c) = st.conns.remove(&conn) else { return false };
+    for (id, sub) in &c.subs {
+        unindex(st, c.tenant, conn, id, &sub.keys);
+    }
+    if let Some(index) = st.tenants.get_mut(&c.tenant)
+        && let Some(set) = index.users.get_mut(&c.user)
+    {
+        set.remove(&conn);
+        if set.is_empty() {
+            index.users.remove(&c.user);
+        }
+    }
+    true
+}
+
+impl ChangeSink for Hub {
+    fn committed(&self, engine: &Engine, tx: &Committed) {
+        self.publish(engine, tx);
+    }
+
+    fn reset(&self, engine: &Engine, lsn: u64) {
+        let mut st = self.lock();
+        st.replay.clear();
+        st.horizon = lsn;
+        let tenants: Vec<TenantId> = st.tenants.keys().copied().collect();
+        for t in tenants {
+            self.reset_tenant(&mut st, engine, t, lsn, "the server rebuilt its state: refetch");
+        }
+    }
+}

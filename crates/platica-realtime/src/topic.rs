@@ -1,0 +1,264 @@
+//! Topics a client can subscribe to, parsed and checked.
+
+use std::collections::BTreeMap;
+
+use platica_inbox::Filter;
+use serde_json::Value;
+
+use crate::protocol::Refusal;
+
+/// Tables a `table:` subscription may follow, and the integer column that ties a row to a
+/// conversation or prospect for visibility (`None`: visible to the whole tenant).
+pub const TABLES: &[(&str, Visibility)] = &[
+    ("prospects", Visibility::Prospect),
+    ("conversations", Visibility::Conversation),
+    ("messages", Visibility::Conversation),
+    ("bot_pause", Visibility::Conversation),
+    ("users", Visibility::Tenant),
+    ("teams", Visibility::Tenant),
+    ("coordinator_teams", Visibility::Tenant),
+    ("system_config", Visibility::Tenant),
+];
+
+/// How a table's rows are authorised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// By the row's own `team_id` and `executive_id` (prospects).
+    Prospect,
+    /// By the conversation named in `conversation_id`.
+    Conversation,
+    /// Anyone in the tenant.
+    Tenant,
+}
+
+pub fn table_visibility(table: &str) -> Option<Visibility> {
+    TABLES.iter().find(|(t, _)| *t == table).map(|(_, v)| *v)
+}
+
+/// A column condition: the row's value is one of `values` (`eq` is a list of one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnFilter {
+    pub column: String,
+    pub values: Vec<Value>,
+}
+
+impl ColumnFilter {
+    pub fn matches(&self, row: &serde_json::Map<String, Value>) -> bool {
+        row.get(&self.column).is_some_and(|v| self.values.iter().any(|x| same(x, v)))
+    }
+}
+
+/// Equality of a filter value with a row value: numbers by value, anything else as text (a
+/// filter always arrives as text: `eq.5` matches the number 5 and the string "5").
+fn same(filter: &Value, row: &Value) -> bool {
+    match (filter, row) {
+        (Value::String(f), Value::Number(n)) => f == &n.to_string(),
+        (Value::String(f), Value::Bool(b)) => f == &b.to_string(),
+        (f, r) => f == r,
+    }
+}
+
+/// The text form used to index a value (so `eq.5` and the number 5 meet).
+pub fn index_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What a subscription follows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Topic {
+    /// The user's visible inbox, narrowed by filters.
+    Inbox(Filter),
+    /// One conversation's messages, status and bot pause.
+    Conversation(i64),
+    /// Row changes of a table.
+    Table { table: String, events: [bool; 3], filters: Vec<ColumnFilter> },
+    /// The tenant's system settings (app version, force update).
+    System,
+}
+
+const INBOX_FILTERS: &[&str] = &["team_id", "executive_id", "unread", "status", "q"];
+
+fn int(name: &str, v: &Value) -> Result<i64, Refusal> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| Refusal::new("bad_filter", format!("filter {name} must be an integer")))
+}
+
+/// Parses a subscription's topic, filters and events.
+pub fn parse(topic: &str, filters: &BTreeMap<String, Value>, events: Option<&[String]>) -> Result<Topic, Refusal> {
+    if events.is_some() && !topic.starts_with("table:") {
+        return Err(Refusal::new("bad_subscription", "events apply to table: topics only"));
+    }
+    match topic {
+        "inbox" => {
+            let mut f = Filter::default();
+            for (name, v) in filters {
+                match name.as_str() {
+                    "team_id" => f.team_id = Some(int(name, v)?),
+                    "executive_id" => f.executive_id = Some(int(name, v)?),
+                    "unread" => {
+                        f.unread = Some(
+                            v.as_bool()
+                                .ok_or_else(|| Refusal::new("bad_filter", "filter unread must be true or false"))?,
+                        )
+                    }
+                    "status" => {
+                        f.open = Some(match v.as_str() {
+                            Some("open") => true,
+                            Some("closed") => false,
+                            _ => return Err(Refusal::new("bad_filter", "filter status must be open or closed")),
+                        })
+                    }
+                    "q" => {
+                        let q = v.as_str().ok_or_else(|| Refusal::new("bad_filter", "filter q must be a string"))?;
+                        if q.chars().count() > 100 {
+                            return Err(Refusal::new("bad_filter", "filter q must be at most 100 characters"));
+                        }
+                        f.q = Some(q.trim().to_owned()).filter(|q| !q.is_empty());
+                    }
+                    other => {
+                        return Err(Refusal::new(
+                            "bad_filter",
+                            format!("unknown inbox filter {other:?}: use one of {}", INBOX_FILTERS.join(", ")),
+                        ));
+                    }
+                }
+            }
+            Ok(Topic::Inbox(f))
+        }
+        "system" => {
+            if !filters.is_empty() {
+                return Err(Refusal::new("bad_filter", "the system topic takes no filters"));
+            }
+            Ok(Topic::System)
+        }
+        _ if topic.starts_with("conversation:") => {
+            let id =
+                topic["conversation:".len()..].parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                    Refusal::new("bad_topic", format!("invalid topic {topic:?}: use conversation:<id>"))
+                })?;
+            if !filters.is_empty() {
+                return Err(Refusal::new("bad_filter", "conversation topics take no filters"));
+            }
+            Ok(Topic::Conversation(id))
+        }
+        _ if topic.starts_with("table:") => {
+            let table = &topic["table:".len()..];
+            if table_visibility(table).is_none() {
+                let known: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+                return Err(Refusal::new(
+                    "unknown_table",
+                    format!("unknown table {table:?}: realtime follows {}", known.join(", ")),
+                ));
+            }
+            let mut mask = [events.is_none(); 3];
+            for e in events.unwrap_or_default() {
+                match e.as_str() {
+                    "insert" => mask[0] = true,
+                    "update" => mask[1] = true,
+                    "delete" => mask[2] = true,
+                    other => {
+                        return Err(Refusal::new(
+                            "bad_subscription",
+                            format!("unknown event {other:?}: use insert, update, delete"),
+                        ));
+                    }
+                }
+            }
+            let mut cols = Vec::new();
+            for (column, v) in filters {
+                if !column.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    || column.is_empty()
+                {
+                    return Err(Refusal::new("bad_filter", format!("invalid column name {column:?}")));
+                }
+                let text = v.as_str().ok_or_else(|| {
+                    Refusal::new(
+                        "bad_filter",
+                        format!("filter {column} must be a string like \"eq.5\" or \"in.(1,2)\""),
+                    )
+                })?;
+                let values = if let Some(x) = text.strip_prefix("eq.") {
+                    vec![Value::String(x.to_owned())]
+                } else if let Some(list) = text.strip_prefix("in.(").and_then(|r| r.strip_suffix(')')) {
+                    let vals: Vec<Value> = list.split(',').map(|x| Value::String(x.trim().to_owned())).collect();
+                    if vals.is_empty() || vals.len() > 100 {
+                        return Err(Refusal::new(
+                            "bad_filter",
+                            format!("filter {column}: in.(...) takes 1 to 100 values"),
+                        ));
+                    }
+                    vals
+                } else {
+                    return Err(Refusal::new(
+                        "bad_filter",
+                        format!("filter {column}: {text:?} is not eq.<value> or in.(<v1>,<v2>,...)"),
+                    ));
+                };
+                cols.push(ColumnFilter { column: column.clone(), values });
+            }
+            Ok(Topic::Table { table: table.to_owned(), events: mask, filters: cols })
+        }
+        _ => Err(Refusal::new(
+            "bad_topic",
+            format!("unknown topic {topic:?}: use inbox, conversation:<id>, table:<name> or system"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn f(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn parses_topics() {
+        assert_eq!(parse("system", &f(&[]), None).unwrap(), Topic::System);
+        assert_eq!(parse("conversation:7", &f(&[]), None).unwrap(), Topic::Conversation(7));
+        let Topic::Inbox(i) =
+            parse("inbox", &f(&[("team_id", json!(3)), ("unread", json!(true)), ("status", json!("open"))]), None)
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((i.team_id, i.unread, i.open), (Some(3), Some(true), Some(true)));
+        let t = parse(
+            "table:messages",
+            &f(&[("conversation_id", json!("eq.5")), ("status", json!("in.(sent, read)"))]),
+            Some(&["insert".into()]),
+        )
+        .unwrap();
+        let Topic::Table { events, filters, .. } = t else { panic!() };
+        assert_eq!(events, [true, false, false]);
+        let row = json!({"conversation_id": 5, "status": "read"});
+        assert!(filters.iter().all(|c| c.matches(row.as_object().unwrap())));
+        let row = json!({"conversation_id": 6, "status": "read"});
+        assert!(!filters.iter().all(|c| c.matches(row.as_object().unwrap())));
+    }
+
+    #[test]
+    fn refuses_clearly() {
+        for (topic, filters, events, code) in [
+            ("table:sessions", f(&[]), None, "unknown_table"),
+            ("table:messages", f(&[("x", json!("gt.1"))]), None, "bad_filter"),
+            ("table:messages", f(&[("x", json!(1))]), None, "bad_filter"),
+            ("table:messages", f(&[]), Some(vec!["upsert".to_owned()]), "bad_subscription"),
+            ("conversation:abc", f(&[]), None, "bad_topic"),
+            ("conversation:-1", f(&[]), None, "bad_topic"),
+            ("inbox", f(&[("color", json!("red"))]), None, "bad_filter"),
+            ("inbox", f(&[("status", json!("maybe"))]), None, "bad_filter"),
+            ("inbox", f(&[]), Some(vec!["insert".to_owned()]), "bad_subscription"),
+            ("nope", f(&[]), None, "bad_topic"),
+        ] {
+            let err = parse(topic, &filters, events.as_deref()).unwrap_err();
+            assert_eq!(err.code, code, "{topic} {filters:?}: {}", err.message);
+        }
+    }
+}

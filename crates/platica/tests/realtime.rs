@@ -1,0 +1,426 @@
+//! The realtime gateway over real WebSockets: subscriptions, visibility and revocation, table
+//! filters, system frames, resume, slow consumers, and no database query on the fan-out path.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, World, world};
+use tokio_tungstenite::tungstenite::Message;
+
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Ws {
+    s: Stream,
+}
+
+impl Ws {
+    async fn connect(app: &TestApp, token: &str) -> Ws {
+        let url = format!("ws://{}/api/v1/ws?token={token}", app.addr);
+        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut ws = Ws { s };
+        let hello = ws.next(Duration::from_secs(5)).await.unwrap();
+        assert_eq!(hello["type"], "hello", "{hello}");
+        ws
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.s.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    async fn send_text(&mut self, t: &str) {
+        self.s.send(Message::Text(t.to_owned().into())).await.unwrap();
+    }
+
+    /// The next JSON frame, or `None` after `wait`.
+    async fn next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.s.next()).await {
+                Err(_) => return None,
+                Ok(None) => return None,
+                Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                Ok(Some(Ok(Message::Close(_)))) => return Some(json!({"type": "closed"})),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) => return None,
+            }
+        }
+    }
+
+    /// Reads frames until one matches; panics after `wait`.
+    async fn until(&mut self, wait: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + wait;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(v) if pred(&v) => return v,
+                Some(v) => seen.push(v),
+                None => panic!("no frame {what} within {wait:?}; saw {seen:#?}"),
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, id: &str, topic: &str, extra: Value) -> Value {
+        let mut m = json!({"type": "subscribe", "id": id, "topic": topic});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            m[k] = v;
+        }
+        self.send(m).await;
+        self.until(Duration::from_secs(5), "subscribed", |v| {
+            v["id"] == id && (v["type"] == "subscribed" || v["type"] == "error")
+        })
+        .await
+    }
+
+    /// Every frame within `wait`.
+    async fn drain(&mut self, wait: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Some(v) = self.next(wait).await {
+            out.push(v);
+        }
+        out
+    }
+}
+
+fn event_of<'a>(frames: &'a [Value], id: &str) -> Vec<&'a Value> {
+    frames.iter().filter(|f| f["type"] == "event" && f["id"] == id).collect()
+}
+
+async fn conv_of(app: &TestApp, prospect: i64) -> i64 {
+    sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE prospect_id = $1")
+        .bind(prospect)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn insert_message(app: &TestApp, w: &World, conv: i64, body: &str) {
+    sqlx::query(
+        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status) VALUES ($1, $2, 'in', 'prospect', $3, 'delivered')",
+    )
+    .bind(w.tenant.0)
+    .bind(conv)
+    .bind(body)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn upgrade_is_refused_before_the_handshake_without_valid_credentials() {
+    let app = TestApp::spawn().await;
+    let _w = world(&app, "ws", 1).await;
+    for url in [format!("ws://{}/api/v1/ws", app.addr), format!("ws://{}/api/v1/ws?token=pls_1_nope", app.addr)] {
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+    // A plain GET (no upgrade) with a good token is told to upgrade, in the JSON error shape.
+    let r = app.get("/api/v1/ws", _w.token(_w.admin)).await;
+    assert_eq!(r.status, StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(r.code(), "upgrade_required");
+}
+
+/// Two clients of different roles see a raw SQL reassignment appear in one inbox and leave the
+/// other, within 100 ms, with counts; a conversation subscription of the executive who lost the
+/// prospect is revoked and gets nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_reassignment_moves_rows_between_live_inboxes() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "rt", 1).await;
+    let (boom_prospect, _, _) = *w.prospects.iter().find(|(_, t, e)| *t == w.boom && *e == Some(w.exec_luis)).unwrap();
+    let conv = conv_of(&app, boom_prospect).await;
+
+    let mut ven = Ws::connect(&app, w.token(w.coord_ven)).await;
+    let mut boom = Ws::connect(&app, w.token(w.coord_boom)).await;
+    let mut luis = Ws::connect(&app, w.token(w.exec_luis)).await;
+    let mut sofia = Ws::connect(&app, w.token(w.exec_sofia)).await;
+    assert_eq!(ven.subscribe("in", "inbox", json!({})).await["type"], "subscribed");
+    assert_eq!(boom.subscribe("in", "inbox", json!({})).await["type"], "subscribed");
+    assert_eq!(sofia.subscribe("in", "inbox", json!({})).await["type"], "subscribed");
+    assert_eq!(luis.subscribe("c", &format!("conversation:{conv}"), json!({})).await["type"], "subscribed");
+
+    // Luis's BOOM prospect goes to VEN and to Sofía, by psql.
+    let t0 = Instant::now();
+    sqlx::query("UPDATE prospects SET team_id = $2, executive_id = $3 WHERE prospect_id = $1")
+        .bind(boom_prospect)
+        .bind(w.ven.0)
+        .bind(w.exec_sofia.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let up = ven.until(Duration::from_millis(100), "upsert in VEN", |v| v["event"]["kind"] == "upsert").await;
+    let gone = boom.until(Duration::from_millis(100), "remove in BOOM", |v| v["event"]["kind"] == "remove").await;
+    let sof = sofia.until(Duration::from_millis(100), "upsert for Sofía", |v| v["event"]["kind"] == "upsert").await;
+    let revoked = luis.until(Duration::from_millis(100), "revoked", |v| v["type"] == "revoked").await;
+    assert!(t0.elapsed() < Duration::from_millis(200), "{:?}", t0.elapsed());
+    assert_eq!(up["event"]["row"]["conversation_id"], conv);
+    assert_eq!(up["event"]["row"]["team_id"], w.ven.0);
+    assert_eq!(gone["event"]["conversation_id"], conv);
+    assert_eq!(sof["event"]["row"]["executive_id"], w.exec_sofia.0);
+    assert_eq!(revoked["id"], "c");
+    // Counts travel with the rows and equal the REST answer.
+    let rest = app.get("/api/v1/inbox?limit=1", w.token(w.coord_ven)).await;
+    assert_eq!(up["event"]["counts"]["total"], rest.body["total"]);
+    assert_eq!(up["event"]["counts"]["unread"], rest.body["unread"]);
+    let rest = app.get("/api/v1/inbox?limit=1", w.token(w.coord_boom)).await;
+    assert_eq!(gone["event"]["counts"]["total"], rest.body["total"]);
+    // Every frame carries the subscription id, a per-connection sequence and the LSN.
+    for f in [&up, &gone, &sof, &revoked] {
+        assert!(f["seq"].as_u64().unwrap() >= 1 && f["lsn"].as_str().unwrap().contains('/'), "{f}");
+    }
+
+    // Luis's revoked subscription hears nothing of the conversation any more.
+    insert_message(&app, &w, conv, "¿sigue ahí?").await;
+    let later = luis.drain(Duration::from_millis(300)).await;
+    assert!(event_of(&later, "c").is_empty(), "{later:?}");
+    // Sofía's inbox gets the new message as an upsert on top.
+    let up = sofia
+        .until(Duration::from_secs(1), "message upsert", |v| v["event"]["row"]["last_message_preview"] == "¿sigue ahí?")
+        .await;
+    assert_eq!(up["event"]["row"]["unread_count"], 2);
+}
+
+#[tokio::test]
+async fn conversation_and_table_topics_deliver_only_what_matches() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "tb", 1).await;
+    let ana: Vec<i64> = w.prospects.iter().filter(|p| p.2 == Some(w.exec_ana)).map(|p| p.0).collect();
+    let (c1, c2) = (conv_of(&app, ana[0]).await, conv_of(&app, ana[1]).await);
+    let luis_prospect = w.prospects.iter().find(|p| p.2 == Some(w.exec_luis)).unwrap().0;
+    let c_luis = conv_of(&app, luis_prospect).await;
+
+    let mut ws = Ws::connect(&app, w.token(w.exec_ana)).await;
+    assert_eq!(ws.subscribe("conv", &format!("conversation:{c1}"), json!({})).await["type"], "subscribed");
+    let r = ws
+        .subscribe(
+            "t",
+            "table:messages",
+            json!({"filters": {"conversation_id": format!("in.({c1},{c_luis})")}, "events": ["insert"]}),
+        )
+        .await;
+    assert_eq!(r["type"], "subscribed", "{r}");
+    let r = ws.subscribe("all", "table:messages", json!({})).await;
+    assert_eq!(r["type"], "subscribed");
+    // Someone else's conversation cannot be subscribed to: it does not exist for Ana.
+    let r = ws.subscribe("x", &format!("conversation:{c_luis}"), json!({})).await;
+    assert_eq!((r["type"].as_str(), r["code"].as_str()), (Some("error"), Some("not_found")), "{r}");
+    // Unknown tables and filters are refused clearly; the connection stays usable.
+    let r = ws.subscribe("bad", "table:sessions", json!({})).await;
+    assert_eq!(r["code"], "unknown_table");
+    assert!(r["message"].as_str().unwrap().contains("messages"), "{r}");
+    let r = ws.subscribe("bad2", "table:messages", json!({"filters": {"body": "like.%hola%"}})).await;
+    assert_eq!(r["code"], "bad_filter");
+    ws.send_text("{not json").await;
+    let e = ws.until(Duration::from_secs(2), "error", |v| v["type"] == "error").await;
+    assert_eq!(e["code"], "bad_message");
+    ws.send(json!({"type": "ping", "data": 7})).await;
+    let p = ws.until(Duration::from_secs(2), "pong", |v| v["type"] == "pong").await;
+    assert_eq!(p["data"], 7);
+
+    insert_message(&app, &w, c1, "uno").await;
+    insert_message(&app, &w, c2, "dos").await;
+    insert_message(&app, &w, c_luis, "de Luis").await;
+    sqlx::query("UPDATE messages SET read_at = now() WHERE conversation_id = $1")
+        .bind(c1)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let frames = ws.drain(Duration::from_millis(500)).await;
+
+    let conv_events = event_of(&frames, "conv");
+    assert!(
+        conv_events.iter().any(|f| f["event"]["row"]["body"] == "uno" && f["event"]["op"] == "insert"),
+        "{frames:#?}"
+    );
+    assert!(conv_events.iter().any(|f| f["event"]["op"] == "update"), "the read receipt");
+    assert!(conv_events.iter().all(|f| f["event"]["row"]["conversation_id"] == c1));
+    // The filtered table subscription: inserts of c1 only (c_luis is not Ana's, c2 not in the filter).
+    let t: Vec<&Value> = event_of(&frames, "t");
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert_eq!(t[0]["event"]["row"]["body"], "uno");
+    // The unfiltered one: every change of messages Ana may see, and nothing of Luis's.
+    let all: Vec<&str> = event_of(&frames, "all").iter().map(|f| f["event"]["op"].as_str().unwrap()).collect();
+    assert!(all.contains(&"insert") && all.contains(&"update"), "{all:?}");
+    assert!(event_of(&frames, "all").iter().all(|f| f["event"]["row"]["conversation_id"] != c_luis));
+    // Sequence numbers increase by one per frame of this connection.
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "{seqs:?}");
+
+    // Unsubscribing stops the events.
+    ws.send(json!({"type": "unsubscribe", "id": "all"})).await;
+    ws.until(Duration::from_secs(2), "unsubscribed", |v| v["type"] == "unsubscribed").await;
+    insert_message(&app, &w, c1, "tres").await;
+    let frames = ws.drain(Duration::from_millis(400)).await;
+    assert!(event_of(&frames, "all").is_empty());
+    assert_eq!(event_of(&frames, "t").len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_app_version_reaches_every_connected_client() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "sys", 1).await;
+    let mut clients = Vec::new();
+    for u in [w.admin, w.coord_ven, w.exec_ana] {
+        let mut ws = Ws::connect(&app, w.token(u)).await;
+        assert_eq!(ws.subscribe("sys", "system", json!({})).await["type"], "subscribed");
+        clients.push(ws);
+    }
+    let r = app
+        .put(
+            "/api/v1/system-config/app_version",
+            w.token(w.admin),
+            json!({"value": {"version": "2.0.0", "force_update": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for ws in &mut clients {
+        let f = ws.until(Duration::from_secs(1), "system frame", |v| v["type"] == "event").await;
+        assert_eq!(f["event"]["row"]["key"], "app_version");
+        assert_eq!(f["event"]["row"]["value"]["force_update"], true);
+    }
+    // Another tenant's clients hear nothing.
+    let other = world(&app, "sys2", 1).await;
+    let mut ws = Ws::connect(&app, other.token(other.admin)).await;
+    ws.subscribe("sys", "system", json!({})).await;
+    app.put(
+        "/api/v1/system-config/app_version",
+        w.token(w.admin),
+        json!({"value": {"version": "2.0.1", "force_update": false}}),
+    )
+    .await;
+    assert!(event_of(&ws.drain(Duration::from_millis(400)).await, "sys").is_empty());
+}
+
+/// A client that reconnects with the LSN of the last frame it saw gets what it missed, in order;
+/// one whose resume point is older than the replay buffer gets `reset`.
+#[tokio::test]
+async fn resume_replays_what_was_missed_or_resets() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "rs", 1).await;
+    let ana = w.prospects.iter().find(|p| p.2 == Some(w.exec_ana)).unwrap().0;
+    let conv = conv_of(&app, ana).await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_ana)).await;
+    ws.subscribe("m", "table:messages", json!({"filters": {"conversation_id": format!("eq.{conv}")}})).await;
+    insert_message(&app, &w, conv, "antes").await;
+    let seen = ws.until(Duration::from_secs(1), "first", |v| v["type"] == "event").await;
+    let last = seen["lsn"].as_str().unwrap().to_owned();
+    drop(ws);
+
+    for body in ["uno", "dos", "tres"] {
+        insert_message(&app, &w, conv, body).await;
+    }
+    app.sync().await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_ana)).await;
+    let r = ws
+        .subscribe("m", "table:messages", json!({"filters": {"conversation_id": format!("eq.{conv}")}, "since": last}))
+        .await;
+    assert_eq!(r["type"], "subscribed");
+    let frames = ws.drain(Duration::from_millis(300)).await;
+    let bodies: Vec<&str> =
+        event_of(&frames, "m").iter().map(|f| f["event"]["row"]["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["uno", "dos", "tres"]);
+
+    let r = ws.subscribe("old", "table:messages", json!({"since": "0/1"})).await;
+    assert_eq!(r["type"], "subscribed");
+    let reset = ws.until(Duration::from_secs(1), "reset", |v| v["type"] == "reset").await;
+    assert_eq!(reset["id"], "old");
+    let r = ws.subscribe("bad", "table:messages", json!({"since": "yesterday"})).await;
+    assert_eq!(r["code"], "bad_subscription");
+}
+
+/// A client that stops reading is reset and dropped; another client keeps getting its events on
+/// time meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_is_dropped_without_slowing_the_others() {
+    let app = TestApp::spawn_with(platica_realtime::HubConfig { queue: 256, ..Default::default() }).await;
+    let w = world(&app, "slow", 1).await;
+    let convs: Vec<i64> =
+        sqlx::query_scalar("SELECT conversation_id FROM conversations ORDER BY 1").fetch_all(&app.pool).await.unwrap();
+    let (busy, quiet) = (convs[0], convs[1]);
+    let mut stalled = Ws::connect(&app, w.token(w.admin)).await;
+    stalled.subscribe("all", "table:messages", json!({"filters": {"conversation_id": format!("eq.{busy}")}})).await;
+    let mut fine = Ws::connect(&app, w.token(w.admin)).await;
+    fine.subscribe("q", "table:messages", json!({"filters": {"conversation_id": format!("eq.{quiet}")}})).await;
+    // The fine client reads as it goes and notes how late each event is; the stalled one reads
+    // nothing while big messages fill its socket buffers (a few MB) and then its queue.
+    let reader = tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        let mut n = 0;
+        while let Some(f) = fine.next(Duration::from_secs(5)).await {
+            if f["type"] == "event" {
+                let sent: u128 = f["event"]["row"]["body"].as_str().unwrap().parse().unwrap();
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+                worst = worst.max(Duration::from_millis((now - sent) as u64));
+                n += 1;
+                if n == 100 {
+                    break;
+                }
+            }
+        }
+        (n, worst)
+    });
+    let big = "x".repeat(8000);
+    for i in 0..3000 {
+        insert_message(&app, &w, busy, &format!("{i} {big}")).await;
+        if i % 30 == 0 {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+            insert_message(&app, &w, quiet, &now.to_string()).await;
+        }
+    }
+    let (n, worst) = reader.await.unwrap();
+    assert_eq!(n, 100, "the reading client got every event");
+    assert!(worst < Duration::from_millis(500), "an event reached the reading client {worst:?} late");
+    assert_eq!(app.hub.stats.slow_resets.load(Ordering::Relaxed), 1, "only the stalled client is dropped");
+    let frames = stalled.drain(Duration::from_millis(500)).await;
+    assert!(frames.iter().any(|f| f["type"] == "reset"), "the stalled client is told to reset");
+}
+
+/// Fan-out never touches the database: thousands of deliveries, and the app's pool hands out no
+/// connection meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_issues_no_database_query() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "zero", 2).await;
+    let mut clients = Vec::new();
+    for u in [w.admin, w.coord_boom, w.coord_ven, w.coord_both, w.exec_ana, w.exec_luis, w.exec_sofia] {
+        for _ in 0..5 {
+            let mut ws = Ws::connect(&app, w.token(u)).await;
+            ws.subscribe("in", "inbox", json!({})).await;
+            ws.subscribe("t", "table:messages", json!({})).await;
+            clients.push(ws);
+        }
+    }
+    let convs: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE tenant_id = $1")
+        .bind(w.tenant.0)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let before = app.queries.load(Ordering::SeqCst);
+    let frames_before = app.hub.stats.frames.load(Ordering::Relaxed);
+    let mut writer = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    for i in 0..200 {
+        sqlx::query("INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status) VALUES ($1, $2, 'in', 'prospect', 'hola', 'delivered')")
+            .bind(w.tenant.0)
+            .bind(convs[i % convs.len()])
+            .execute(&mut writer)
+            .await
+            .unwrap();
+    }
+    for ws in &mut clients {
+        ws.drain(Duration::from_millis(50)).await;
+    }
+    let delivered = app.hub.stats.frames.load(Ordering::Relaxed) - frames_before;
+    assert!(delivered >= 200 * 10, "delivered only {delivered} frames");
+    assert_eq!(app.queries.load(Ordering::SeqCst), before, "the app queried the database during fan-out");
+}
+
+use sqlx::Connection;
