@@ -136,11 +136,17 @@ type Job = Box<dyn FnOnce(&Engine) + Send>;
 pub struct Committed {
     /// The position after it (its commit's end LSN).
     pub lsn: u64,
-    /// Its row changes as JSON, in order.
+    /// Its row changes as JSON, in order (none of a tenant in `overflow`).
     pub rows: Vec<RowEvent>,
+    /// Tenants with more than [`MAX_FANOUT_ROWS`] row changes in this transaction: their rows are
+    /// not held (memory stays bounded); their subscribers are told to refetch instead.
+    pub overflow: Vec<TenantId>,
     /// What the engine reported applying it.
     pub applied: Applied,
 }
+
+/// Row changes of one transaction held for fan-out; past it, subscribers refetch.
+pub const MAX_FANOUT_ROWS: usize = 5_000;
 
 /// Receives every applied transaction, right after it is applied, with the engine read-locked
 /// (so the sink sees the state the transaction left). Must not block.
@@ -405,6 +411,7 @@ struct Loop {
     engine: Arc<RwLock<Engine>>,
     buffer: Vec<Change>,
     rows: Vec<RowEvent>,
+    overflow: Vec<TenantId>,
     relations: Relations,
     in_tx: bool,
     last_commit: u64,
@@ -426,6 +433,7 @@ async fn run(
             engine,
             buffer: Vec::new(),
             rows: Vec::new(),
+            overflow: Vec::new(),
             relations: Relations::default(),
             in_tx: false,
             last_commit: 0,
@@ -533,6 +541,7 @@ impl Loop {
                 // A Begin inside a transaction is a replay after a reconnect: start over.
                 self.buffer.clear();
                 self.rows.clear();
+                self.overflow.clear();
                 self.in_tx = true;
             }
             EventType::Commit { commit_lsn, end_lsn, commit_timestamp } => {
@@ -540,9 +549,11 @@ impl Loop {
                 let commit = commit_lsn.value();
                 let changes = std::mem::take(&mut self.buffer);
                 let rows = std::mem::take(&mut self.rows);
+                let overflow = std::mem::take(&mut self.overflow);
                 self.run_due_job(commit);
                 if commit > self.last_commit {
-                    self.apply(Transaction { commit_lsn: commit, changes }, rows, end_lsn.value(), commit_timestamp)
+                    let fanout = (rows, overflow);
+                    self.apply(Transaction { commit_lsn: commit, changes }, fanout, end_lsn.value(), commit_timestamp)
                         .await?;
                     self.last_commit = commit;
                 }
@@ -564,12 +575,31 @@ impl Loop {
                     if self.live.has_sink()
                         && let Some(row) = self.relations.row_event(&other)
                     {
-                        self.rows.push(row);
+                        self.hold(row);
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Holds a row for fan-out, up to [`MAX_FANOUT_ROWS`] per transaction; past that, only which
+    /// tenants it touched is kept.
+    fn hold(&mut self, row: RowEvent) {
+        if self.overflow.is_empty() && self.rows.len() < MAX_FANOUT_ROWS {
+            self.rows.push(row);
+            return;
+        }
+        if self.overflow.is_empty() {
+            let mut tenants: Vec<TenantId> = self.rows.drain(..).map(|r| r.tenant_id).collect();
+            tenants.sort();
+            tenants.dedup();
+            self.rows.shrink_to_fit();
+            self.overflow = tenants;
+        }
+        if !self.overflow.contains(&row.tenant_id) {
+            self.overflow.push(row.tenant_id);
+        }
     }
 
     fn run_due_job(&mut self, commit: u64) {
@@ -583,7 +613,7 @@ impl Loop {
     async fn apply(
         &mut self,
         tx: Transaction,
-        rows: Vec<RowEvent>,
+        (rows, overflow): (Vec<RowEvent>, Vec<TenantId>),
         end_lsn: u64,
         committed: DateTime<Utc>,
     ) -> Result<(), StreamError> {
@@ -618,7 +648,7 @@ impl Loop {
             }
         }
         if let Some(sink) = self.live.sink() {
-            let tx = Committed { lsn: end_lsn, rows, applied };
+            let tx = Committed { lsn: end_lsn, rows, overflow, applied };
             sink.committed(&read(&self.engine), &tx);
         }
         Ok(())

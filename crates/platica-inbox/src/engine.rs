@@ -132,10 +132,19 @@ impl Engine {
                 }
                 touch(new.conversation_id);
             }
-            Change::UserUpsert(u) => out.users.push((tenant, u.user_id)),
-            Change::UserDelete { user_id, .. } | Change::CoordinatorTeam { user_id, .. } => {
-                out.users.push((tenant, *user_id))
+            // Only a change of role or activity matters to visibility (other columns of users are
+            // not in the publication, but their updates still arrive as upserts).
+            Change::UserUpsert(u) => {
+                if inbox.and_then(|i| i.role(u.user_id)) != Some(u.role) {
+                    out.users.push((tenant, u.user_id));
+                }
             }
+            Change::UserDelete { user_id, .. } => {
+                if inbox.and_then(|i| i.role(*user_id)).is_some() {
+                    out.users.push((tenant, *user_id));
+                }
+            }
+            Change::CoordinatorTeam { user_id, .. } => out.users.push((tenant, *user_id)),
             Change::TenantDelete { .. } => out.tenants_reset.push(tenant),
             Change::Truncate(_) => out.all_reset = true,
         }

@@ -254,7 +254,17 @@ impl Hub {
         let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
         let before: HashMap<(TenantId, i64), Option<Seat>> =
             tx.applied.touched.iter().map(|(t, c, s)| ((*t, *c), *s)).collect();
+        // A transaction too large to fan out row by row: its tenants' subscribers refetch.
+        let mut big: HashSet<TenantId> = tx.overflow.iter().copied().collect();
+        let mut per_tenant: HashMap<TenantId, usize> = HashMap::new();
+        for (t, _, _) in &tx.applied.touched {
+            *per_tenant.entry(*t).or_default() += 1;
+        }
+        big.extend(per_tenant.into_iter().filter(|(_, n)| *n > platica_changes::live::MAX_FANOUT_ROWS).map(|(t, _)| t));
         for (tenant, conv, before_seat) in &tx.applied.touched {
+            if big.contains(tenant) {
+                continue;
+            }
             let row = engine.tenant(*tenant).and_then(|i| i.row(*conv)).map(Arc::new);
             let payload = row.as_ref().map(|r| {
                 let json = serde_json::to_string(&crate::json::row_json((**r).clone())).unwrap_or_default();
@@ -268,6 +278,9 @@ impl Hub {
             });
         }
         for change in &tx.rows {
+            if big.contains(&change.tenant_id) {
+                continue;
+            }
             let Some(vis) = table_visibility(&change.table) else { continue };
             let inbox = engine.tenant(change.tenant_id);
             let conversation_id = match change.table.as_str() {
@@ -301,6 +314,9 @@ impl Hub {
             });
         }
         let mut st = self.lock();
+        for tenant in &big {
+            self.reset_tenant(&mut st, engine, *tenant, tx.lsn, "a large change: refetch");
+        }
         for (tenant, events) in by_tenant {
             let events = Arc::new(events);
             self.remember(&mut st, tenant, tx.lsn, &events);

@@ -300,6 +300,37 @@ async fn a_new_app_version_reaches_every_connected_client() {
     assert!(event_of(&ws.drain(Duration::from_millis(400)).await, "sys").is_empty());
 }
 
+/// A coordinator who stops coordinating a team: their inbox subscription is reset (they refetch),
+/// a conversation of that team is revoked, and events of the team stop reaching them. Renaming
+/// them changes nothing.
+#[tokio::test]
+async fn losing_a_team_revokes_and_resets() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "lose", 1).await;
+    let ven_prospect = w.prospects.iter().find(|p| p.1 == w.ven).unwrap().0;
+    let conv = conv_of(&app, ven_prospect).await;
+    let mut ws = Ws::connect(&app, w.token(w.coord_both)).await;
+    ws.subscribe("in", "inbox", json!({})).await;
+    ws.subscribe("c", &format!("conversation:{conv}"), json!({})).await;
+
+    let r = app
+        .patch(&format!("/api/v1/users/{}", w.coord_both.0), w.token(w.admin), json!({"display_name": "Otro Nombre"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(ws.drain(Duration::from_millis(300)).await.iter().all(|f| f["type"] != "reset"), "a rename resets nothing");
+
+    let r = app
+        .patch(&format!("/api/v1/users/{}", w.coord_both.0), w.token(w.admin), json!({"team_ids": [w.boom.0]}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let frames = ws.drain(Duration::from_millis(500)).await;
+    assert!(frames.iter().any(|f| f["type"] == "reset" && f["id"] == "in"), "{frames:#?}");
+    assert!(frames.iter().any(|f| f["type"] == "revoked" && f["id"] == "c"), "{frames:#?}");
+    insert_message(&app, &w, conv, "VEN ya no es tuyo").await;
+    let frames = ws.drain(Duration::from_millis(400)).await;
+    assert!(event_of(&frames, "in").is_empty() && event_of(&frames, "c").is_empty(), "{frames:#?}");
+}
+
 /// A client that reconnects with the LSN of the last frame it saw gets what it missed, in order;
 /// one whose resume point is older than the replay buffer gets `reset`.
 #[tokio::test]
@@ -378,7 +409,9 @@ async fn a_stalled_client_is_dropped_without_slowing_the_others() {
     }
     let (n, worst) = reader.await.unwrap();
     assert_eq!(n, 100, "the reading client got every event");
-    assert!(worst < Duration::from_millis(500), "an event reached the reading client {worst:?} late");
+    // Generous (shared 2-core machines): a reading client held up behind the stalled one would
+    // wait for its socket buffers and queue to fill, i.e. seconds, and then be dropped too.
+    assert!(worst < Duration::from_secs(2), "an event reached the reading client {worst:?} late");
     assert_eq!(app.hub.stats.slow_resets.load(Ordering::Relaxed), 1, "only the stalled client is dropped");
     let frames = stalled.drain(Duration::from_millis(500)).await;
     assert!(frames.iter().any(|f| f["type"] == "reset"), "the stalled client is told to reset");
