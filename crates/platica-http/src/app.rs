@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
-use axum::http::{HeaderName, Method, Request, StatusCode};
+use axum::http::{HeaderName, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -54,7 +54,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::conversations::router())
         .merge(routes::config::router())
         .merge(routes::admin::router())
-        .merge(routes::ws::router());
+        .merge(routes::ws::router())
+        .merge(routes::channels::router().merge(routes::whatsapp::router()));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     let ids = Ids { prefix: rand_prefix(), next: Arc::new(AtomicU64::new(1)) };
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/static/platica-client.js", get(client_js))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -107,6 +109,13 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, ids))
+}
+
+/// The realtime client for browsers (static/platica-client.js, docs/realtime.md), embedded at build
+/// time.
+async fn client_js() -> impl IntoResponse {
+    const JS: &str = include_str!("../../../static/platica-client.js");
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")], JS)
 }
 
 /// After a successful write, emits a barrier into the change stream and returns its LSN in the

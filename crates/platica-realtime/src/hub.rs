@@ -21,6 +21,11 @@ use crate::topic::{Topic, Visibility, index_text, table_visibility};
 
 pub type ConnId = u64;
 
+/// Conversations one transaction may change in a tenant before its subscribers are told to refetch
+/// instead of getting a frame per conversation (a bulk reassignment of thousands would otherwise
+/// overflow every admin's queue).
+pub const MAX_FANOUT_CONVERSATIONS: usize = 200;
+
 /// Limits of the hub.
 #[derive(Clone, Copy, Debug)]
 pub struct HubConfig {
@@ -195,9 +200,16 @@ impl Hub {
         for k in &keys {
             index.keys.entry(k.clone()).or_default().insert((conn, id.clone()));
         }
-        if let Some(c) = st.conns.get_mut(&conn) {
-            c.subs.insert(id.clone(), Sub { topic, keys });
-            let _ = c.tx.try_send(frame::subscribed(&id, &lsn_text(position)));
+        let queued = match st.conns.get_mut(&conn) {
+            Some(c) => {
+                c.subs.insert(id.clone(), Sub { topic, keys });
+                c.tx.try_send(frame::subscribed(&id, &lsn_text(position))).is_ok()
+            }
+            None => true,
+        };
+        if !queued {
+            self.drop_slow(&mut st, conn);
+            return Ok(());
         }
         if let Some(since) = since {
             self.replay(&mut st, engine, conn, &id, since, position);
@@ -231,10 +243,9 @@ impl Hub {
         let Some(tenant) = st.conns.get(&conn).map(|c| c.tenant) else { return };
         let horizon = st.replay.get(&tenant).map_or(st.horizon, |r| r.horizon.max(st.horizon));
         if since < horizon {
-            let seq = next_seq(st, conn);
-            let f = frame::reset(Some(id), seq, &lsn_text(position), "resume point too old: refetch");
-            if let Some(c) = st.conns.get(&conn) {
-                let _ = c.tx.try_send(f);
+            let lsn = lsn_text(position);
+            if !push(st, conn, |seq| frame::reset(Some(id), seq, &lsn, "resume point too old: refetch")) {
+                self.drop_slow(st, conn);
             }
             return;
         }
@@ -260,7 +271,7 @@ impl Hub {
         for (t, _, _) in &tx.applied.touched {
             *per_tenant.entry(*t).or_default() += 1;
         }
-        big.extend(per_tenant.into_iter().filter(|(_, n)| *n > platica_changes::live::MAX_FANOUT_ROWS).map(|(t, _)| t));
+        big.extend(per_tenant.into_iter().filter(|(_, n)| *n > MAX_FANOUT_CONVERSATIONS).map(|(t, _)| t));
         for (tenant, conv, before_seat) in &tx.applied.touched {
             if big.contains(tenant) {
                 continue;
@@ -331,8 +342,11 @@ impl Hub {
         for t in &tx.applied.tenants_reset {
             self.reset_tenant(&mut st, engine, *t, tx.lsn, "the tenant was deleted");
         }
-        for (tenant, user) in &tx.applied.users {
-            self.user_changed(&mut st, engine, *tenant, *user, tx.lsn);
+        let users: std::collections::BTreeSet<(TenantId, i64)> = tx.applied.users.iter().copied().collect();
+        for (tenant, user) in users {
+            if !big.contains(&tenant) {
+                self.user_changed(&mut st, engine, tenant, user, tx.lsn);
+            }
         }
     }
 
@@ -470,29 +484,30 @@ impl Hub {
                 }
             }
         }
-        let mut slow = Vec::new();
+        // A connection whose queue overflowed gets nothing more: it is dropped below.
+        let mut slow: HashSet<ConnId> = HashSet::new();
         for (conn, id, body) in sends {
-            let Some(c) = st.conns.get_mut(&conn) else { continue };
-            c.seq += 1;
-            let f = frame::event(&id, c.seq, &lsn_s, &body);
-            if c.tx.try_send(f).is_err() {
-                slow.push(conn);
-            } else {
+            if slow.contains(&conn) {
+                continue;
+            }
+            if push(st, conn, |seq| frame::event(&id, seq, &lsn_s, &body)) {
                 self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            } else {
+                slow.insert(conn);
             }
         }
         for (conn, id) in revoke {
             let Some(c) = st.conns.get_mut(&conn) else { continue };
             let tenant = c.tenant;
             let Some(sub) = c.subs.remove(&id) else { continue };
-            c.seq += 1;
-            if c.tx
-                .try_send(frame::revoked(&id, c.seq, &lsn_s, "the conversation is no longer visible to you"))
-                .is_err()
-            {
-                slow.push(conn);
-            }
             unindex(st, tenant, conn, &id, &sub.keys);
+            if !slow.contains(&conn)
+                && !push(st, conn, |seq| {
+                    frame::revoked(&id, seq, &lsn_s, "the conversation is no longer visible to you")
+                })
+            {
+                slow.insert(conn);
+            }
         }
         for conn in slow {
             self.drop_slow(st, conn);
@@ -546,10 +561,8 @@ impl Hub {
         let lsn_s = lsn_text(lsn);
         for conn in conns {
             if inbox.and_then(|i| i.role(user)).is_none() {
-                if let Some(c) = st.conns.get_mut(&conn) {
-                    c.seq += 1;
-                    let _ = c.tx.try_send(frame::reset(None, c.seq, &lsn_s, "your account is no longer active"));
-                }
+                // The writer then closes the socket; reconnecting is refused (401).
+                push(st, conn, |seq| frame::reset(None, seq, &lsn_s, "your account is no longer active"));
                 remove_conn(st, conn);
                 continue;
             }
@@ -563,21 +576,27 @@ impl Hub {
                     }
                     _ => true,
                 };
-                let Some(c) = st.conns.get_mut(&conn) else { break };
-                c.seq += 1;
+                if !st.conns.contains_key(&conn) {
+                    break;
+                }
+                let queued = if !keep {
+                    push(st, conn, |seq| {
+                        frame::revoked(&id, seq, &lsn_s, "the conversation is no longer visible to you")
+                    })
+                } else if all || matches!(sub.topic, Topic::Inbox(_)) {
+                    push(st, conn, |seq| frame::reset(Some(&id), seq, &lsn_s, reason))
+                } else {
+                    true
+                };
+                if !queued {
+                    self.drop_slow(st, conn);
+                    break;
+                }
                 if !keep {
-                    let _ = c.tx.try_send(frame::revoked(
-                        &id,
-                        c.seq,
-                        &lsn_s,
-                        "the conversation is no longer visible to you",
-                    ));
                     continue;
                 }
-                if all || matches!(sub.topic, Topic::Inbox(_)) {
-                    let _ = c.tx.try_send(frame::reset(Some(&id), c.seq, &lsn_s, reason));
-                }
                 let keys = index_keys(inbox, user, &sub.topic);
+                let Some(c) = st.conns.get_mut(&conn) else { break };
                 c.subs.insert(id.clone(), Sub { topic: sub.topic, keys: keys.clone() });
                 let index = st.tenants.entry(tenant).or_default();
                 for k in keys {
@@ -588,13 +607,17 @@ impl Hub {
     }
 }
 
-fn next_seq(st: &mut State, conn: ConnId) -> u64 {
-    match st.conns.get_mut(&conn) {
-        Some(c) => {
-            c.seq += 1;
-            c.seq
-        }
-        None => 0,
+/// Queues a frame that takes the connection's next sequence number (the number is used only if
+/// the frame is queued, so a client never sees a gap that is not a loss). `false` when the queue
+/// is full: the caller drops the connection.
+fn push(st: &mut State, conn: ConnId, make: impl FnOnce(u64) -> String) -> bool {
+    let Some(c) = st.conns.get_mut(&conn) else { return true };
+    let f = make(c.seq + 1);
+    if c.tx.try_send(f).is_ok() {
+        c.seq += 1;
+        true
+    } else {
+        false
     }
 }
 

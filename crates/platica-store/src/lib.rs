@@ -6,8 +6,11 @@
 //! - one module per aggregate ([`tenants`], [`teams`], [`users`], [`auth`], [`prospects`],
 //!   [`conversations`], [`messages`], [`config`]): every query Platica runs lives there, and
 //!   every read of tenant data applies [`platica_domain::visibility`].
+//! - WhatsApp: [`channels`] (channel accounts, secrets sealed with [`secrets`]) and [`whatsapp`]
+//!   (webhook ingestion: messages, statuses, the webhook log).
 
 pub mod auth;
+pub mod channels;
 pub mod cluster;
 pub mod config;
 pub mod conversations;
@@ -16,9 +19,11 @@ pub mod error;
 pub mod messages;
 pub mod password;
 pub mod prospects;
+pub mod secrets;
 pub mod teams;
 pub mod tenants;
 pub mod users;
+pub mod whatsapp;
 
 pub use error::{StoreError, StoreResult};
 pub use sqlx::PgPool;

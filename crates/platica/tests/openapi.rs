@@ -46,6 +46,13 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/system-config"),
     ("get", "/api/v1/system-config/{key}"),
     ("put", "/api/v1/system-config/{key}"),
+    ("get", "/api/v1/channels"),
+    ("post", "/api/v1/channels"),
+    ("get", "/api/v1/channels/{channel_account_id}"),
+    ("patch", "/api/v1/channels/{channel_account_id}"),
+    ("delete", "/api/v1/channels/{channel_account_id}"),
+    ("get", "/api/v1/whatsapp/webhook"),
+    ("post", "/api/v1/whatsapp/webhook"),
 ];
 
 #[tokio::test]

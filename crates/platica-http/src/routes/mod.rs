@@ -3,12 +3,14 @@
 
 pub mod admin;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod prospects;
 pub mod teams;
 pub mod tokens;
 pub mod users;
+pub mod whatsapp;
 pub mod ws;
 
 use serde::{Deserialize, Deserializer};

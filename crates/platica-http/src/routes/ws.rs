@@ -95,7 +95,7 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
                 Some(text) => ok = tx.send(Message::Text(text.into())).await.is_ok(),
                 None => {
                     // Dropped by the hub (too slow, or access ended): say so and close.
-                    let f = frame::reset(None, 0, &platica_changes::lsn::format(live.position()), "connection reset: reconnect and resume");
+                    let f = frame::reset(None, 0, &platica_changes::lsn::format(live.position()), "connection reset: reconnect, then refetch");
                     let _ = tx.send(Message::Text(f.into())).await;
                     let _ = tx.send(close(close_code::AGAIN, "reset")).await;
                     break;

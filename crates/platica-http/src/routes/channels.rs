@@ -1,0 +1,167 @@
+//! Channel accounts (admin): a tenant's WhatsApp numbers. Secrets are write-only: they are
+//! accepted on create and update, stored encrypted, and never returned.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use platica_domain::validate::{self, Invalid};
+use platica_domain::{TeamId, TenantId};
+use platica_store::channels::{self, ChannelAccount, ChannelChanges, NewChannelAccount};
+use platica_store::secrets::{self, SecretKey};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Admin;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, PathId};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete))
+}
+
+/// Longest accepted secret, in characters (Cloud API access tokens are a few hundred).
+pub const MAX_SECRET_CHARS: usize = 4096;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    /// `cloud` (default) or `simulator`.
+    pub kind: Option<String>,
+    pub display_name: String,
+    /// The Cloud API's phone number id (digits).
+    pub phone_number_id: String,
+    /// The Meta app's secret: webhooks are signed with it. Write-only.
+    pub app_secret: String,
+    /// The token the webhook verification request must present. Write-only.
+    pub verify_token: String,
+    /// The token used to call the Cloud API. Write-only.
+    pub access_token: String,
+    /// Team of new prospects writing to this number.
+    pub default_team_id: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    pub display_name: Option<String>,
+    pub phone_number_id: Option<String>,
+    /// Write-only.
+    pub app_secret: Option<String>,
+    /// Write-only.
+    pub verify_token: Option<String>,
+    /// Write-only.
+    pub access_token: Option<String>,
+    pub default_team_id: Option<i64>,
+}
+
+/// The server's key for secrets; failing to load it is a configuration error (logged, 500).
+pub(crate) fn secret_key() -> ApiResult<&'static SecretKey> {
+    secrets::global().map_err(|e| {
+        tracing::error!(error = %e, "the secret key is not available");
+        ApiError::internal()
+    })
+}
+
+fn phone_number_id(raw: &str) -> Result<String, Invalid> {
+    let v = raw.trim();
+    if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Invalid::new("phone_number_id", "must be the Cloud API's phone number id: 1 to 32 digits"));
+    }
+    Ok(v.to_owned())
+}
+
+fn secret(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    if v.chars().count() > MAX_SECRET_CHARS {
+        return Err(Invalid::new(field, format!("must be at most {MAX_SECRET_CHARS} characters")));
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Invalid::new(field, "must not contain spaces or control characters"));
+    }
+    Ok(v.to_owned())
+}
+
+fn team(raw: i64) -> Result<TeamId, Invalid> {
+    if raw > 0 { Ok(TeamId(raw)) } else { Err(Invalid::new("default_team_id", "must be a positive id")) }
+}
+
+fn tenant_of(admin: &Admin) -> TenantId {
+    admin.viewer().tenant_id
+}
+
+/// The tenant's channel accounts (admin). Secrets are never returned.
+#[utoipa::path(get, path = "/channels", tag = "channels",
+    responses((status = 200, body = Vec<ChannelAccount>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Vec<ChannelAccount>>> {
+    Ok(Json(channels::list(&state.pool, tenant_of(&admin)).await?))
+}
+
+/// Adds a WhatsApp number (admin). Its secrets are stored encrypted and never returned.
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, body = ChannelAccount), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    Json(input): Json<CreateChannel>,
+) -> ApiResult<(StatusCode, Json<ChannelAccount>)> {
+    let kind = input.kind.as_deref().unwrap_or("cloud");
+    if !channels::KINDS.contains(&kind) {
+        return Err(Invalid::new("kind", "must be cloud or simulator").into());
+    }
+    let new = NewChannelAccount {
+        kind: kind.to_owned(),
+        display_name: validate::name("display_name", &input.display_name)?,
+        phone_number_id: phone_number_id(&input.phone_number_id)?,
+        app_secret: secret("app_secret", &input.app_secret)?,
+        verify_token: secret("verify_token", &input.verify_token)?,
+        access_token: secret("access_token", &input.access_token)?,
+        default_team_id: team(input.default_team_id)?,
+    };
+    let key = secret_key()?;
+    let created = channels::create(&state.pool, key, tenant_of(&admin), &new).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// One channel account (admin).
+#[utoipa::path(get, path = "/channels/{channel_account_id}", tag = "channels", params(("channel_account_id" = i64, Path)),
+    responses((status = 200, body = ChannelAccount), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<Json<ChannelAccount>> {
+    Ok(Json(channels::get(&state.pool, tenant_of(&admin), id).await?))
+}
+
+/// Changes a channel account (admin); a secret given replaces the stored one.
+#[utoipa::path(patch, path = "/channels/{channel_account_id}", tag = "channels", params(("channel_account_id" = i64, Path)),
+    request_body = UpdateChannel,
+    responses((status = 200, body = ChannelAccount), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    PathId(id): PathId,
+    Json(input): Json<UpdateChannel>,
+) -> ApiResult<Json<ChannelAccount>> {
+    let changes = ChannelChanges {
+        display_name: input.display_name.as_deref().map(|v| validate::name("display_name", v)).transpose()?,
+        phone_number_id: input.phone_number_id.as_deref().map(phone_number_id).transpose()?,
+        app_secret: input.app_secret.as_deref().map(|v| secret("app_secret", v)).transpose()?,
+        verify_token: input.verify_token.as_deref().map(|v| secret("verify_token", v)).transpose()?,
+        access_token: input.access_token.as_deref().map(|v| secret("access_token", v)).transpose()?,
+        default_team_id: input.default_team_id.map(team).transpose()?,
+    };
+    let key = secret_key()?;
+    Ok(Json(channels::update(&state.pool, key, tenant_of(&admin), id, &changes).await?))
+}
+
+/// Removes a channel account (admin). Its messages stay.
+#[utoipa::path(delete, path = "/channels/{channel_account_id}", tag = "channels", params(("channel_account_id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<StatusCode> {
+    channels::delete(&state.pool, tenant_of(&admin), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

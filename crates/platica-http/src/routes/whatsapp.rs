@@ -1,0 +1,651 @@
+//! The WhatsApp Cloud API webhook.
+//!
+//! - `GET /whatsapp/webhook`: the subscription handshake. The challenge is echoed when
+//!   `hub.mode=subscribe` and `hub.verify_token` equals some channel account's verify token
+//!   (compared in constant time); a wrong mode or token is 403, no token at all 401.
+//! - `POST /whatsapp/webhook`: events. The raw body must carry `X-Hub-Signature-256:
+//!   sha256=<hex>`, the HMAC-SHA256 of the body with the app secret of the account the payload
+//!   names (`metadata.phone_number_id`); otherwise 401 and nothing is stored. When the payload
+//!   names no known account (malformed JSON, unknown object, unknown number), the signature is
+//!   checked against every account's app secret (one Meta app may serve several numbers).
+//!   Messages and statuses are stored in one transaction before answering 200; an authenticated
+//!   payload (or part of one) that cannot be used is logged to `webhook_events` and answered 200,
+//!   so the Cloud API does not retry it forever. A database failure is a 500: the Cloud API
+//!   retries, and ingestion is idempotent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use platica_domain::validate;
+use platica_store::channels::{self, WebhookAccount};
+use platica_store::secrets::SecretKey;
+use platica_store::whatsapp::{self, DeliveryStatus, InboundMessage, IngestReport, StatusUpdate, WebhookEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::Query;
+use crate::routes::channels::secret_key;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify, receive))
+}
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+/// Longest challenge echoed.
+const MAX_CHALLENGE: usize = 1024;
+/// Most distinct phone number ids looked up for one payload.
+const MAX_NUMBERS_PER_PAYLOAD: usize = 16;
+
+#[derive(Deserialize, IntoParams)]
+pub struct VerifyQuery {
+    /// Must be `subscribe`.
+    #[serde(rename = "hub.mode")]
+    #[param(rename = "hub.mode")]
+    pub mode: Option<String>,
+    /// Must equal a channel account's verify token.
+    #[serde(rename = "hub.verify_token")]
+    #[param(rename = "hub.verify_token")]
+    pub verify_token: Option<String>,
+    /// Echoed back on success.
+    #[serde(rename = "hub.challenge")]
+    #[param(rename = "hub.challenge")]
+    pub challenge: Option<String>,
+}
+
+/// The webhook subscription handshake of the Cloud API (no bearer token: the verify token is the
+/// credential).
+#[utoipa::path(get, path = "/whatsapp/webhook", tag = "whatsapp", params(VerifyQuery), security(()),
+    responses((status = 200, description = "the challenge, echoed", body = String, content_type = "text/plain"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn verify(State(state): State<AppState>, Query(q): Query<VerifyQuery>) -> ApiResult<Response> {
+    let Some(token) = q.verify_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(ApiError::unauthorized("hub.verify_token is missing").with_field("hub.verify_token"));
+    };
+    if q.mode.as_deref() != Some("subscribe") {
+        return Err(ApiError::forbidden("hub.mode must be subscribe").with_field("hub.mode"));
+    }
+    let challenge = q.challenge.unwrap_or_default();
+    if challenge.is_empty() || challenge.len() > MAX_CHALLENGE || challenge.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!("hub.challenge must be 1 to {MAX_CHALLENGE} printable characters"))
+            .with_field("hub.challenge"));
+    }
+    let key = secret_key()?;
+    let presented = Sha256::digest(token.as_bytes());
+    let mut matched = subtle::Choice::from(0);
+    let mut tenant = None;
+    // Every token is compared (no early exit), each as a fixed-length digest.
+    for (t, account, stored) in channels::verify_tokens(&state.pool, key).await? {
+        let eq = Sha256::digest(stored.as_bytes()).ct_eq(&presented);
+        if bool::from(eq) {
+            tenant = Some((t, account));
+        }
+        matched |= eq;
+    }
+    if !bool::from(matched) {
+        tracing::warn!("webhook verification with a wrong verify token");
+        return Err(ApiError::forbidden("the verify token does not match"));
+    }
+    if let Some((t, account)) = tenant {
+        tracing::Span::current().record("tenant_id", t.0);
+        tracing::info!(tenant_id = t.0, channel_account_id = account, "webhook subscription verified");
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response())
+}
+
+/// What the webhook did with a payload.
+#[derive(Serialize, ToSchema, Default)]
+pub struct WebhookReceipt {
+    pub messages_stored: u32,
+    pub messages_duplicate: u32,
+    pub prospects_created: u32,
+    pub statuses_applied: u32,
+    pub statuses_stale: u32,
+    pub statuses_unknown: u32,
+    /// Parts that were logged instead of stored (malformed, unknown, unverifiable).
+    pub ignored: u32,
+}
+
+impl WebhookReceipt {
+    fn add(&mut self, r: &IngestReport) {
+        self.messages_stored += r.messages_stored;
+        self.messages_duplicate += r.messages_duplicate;
+        self.prospects_created += r.prospects_created;
+        self.statuses_applied += r.statuses_applied;
+        self.statuses_stale += r.statuses_stale;
+        self.statuses_unknown += r.statuses_unknown;
+    }
+}
+
+/// A Cloud API notification (`{"object": "whatsapp_business_account", "entry": [...]}`).
+#[derive(Deserialize, ToSchema)]
+pub struct WebhookPayload {
+    pub object: String,
+    #[serde(default)]
+    pub entry: Vec<Entry>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Entry {
+    /// The WhatsApp Business Account id.
+    pub id: Option<String>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Change {
+    /// `messages` for messages and statuses.
+    pub field: String,
+    /// `{messaging_product, metadata: {phone_number_id}, contacts, messages, statuses}`.
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+#[derive(Deserialize)]
+struct ChangeValue {
+    metadata: Metadata,
+    #[serde(default)]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    messages: Vec<Value>,
+    #[serde(default)]
+    statuses: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    wa_id: Option<String>,
+    profile: Option<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WaMessage {
+    from: String,
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    context: Option<Context>,
+    text: Option<Text>,
+}
+
+#[derive(Deserialize)]
+struct Context {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Text {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct Media {
+    id: Option<String>,
+    mime_type: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WaStatus {
+    id: String,
+    status: String,
+    timestamp: Option<String>,
+    #[serde(default)]
+    errors: Vec<WaError>,
+}
+
+#[derive(Deserialize)]
+struct WaError {
+    code: Option<i64>,
+    title: Option<String>,
+    message: Option<String>,
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    details: Option<String>,
+}
+
+/// Something in an authenticated payload that was not stored.
+struct Problem {
+    kind: &'static str,
+    detail: String,
+}
+
+/// Receives Cloud API notifications (messages and statuses), signed with the app secret.
+#[utoipa::path(post, path = "/whatsapp/webhook", tag = "whatsapp", security(()), request_body = WebhookPayload,
+    params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body with the app secret>")),
+    responses((status = 200, body = WebhookReceipt), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<axum::Json<WebhookReceipt>> {
+    let signature = signature(&headers)?;
+    let body = body?;
+    let key = secret_key()?;
+    let json: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
+    let named = named_accounts(&state, json.as_ref().ok()).await?;
+
+    // Authenticate: with the named accounts' secrets, else (nothing known named) with any account's.
+    let mut verified: BTreeMap<String, WebhookAccount> = BTreeMap::new();
+    for account in named.values() {
+        if signed_by(&body, &signature, &account.app_secret(key)?) {
+            verified.insert(account.phone_number_id.clone(), account.clone());
+        }
+    }
+    let authority = if let Some(a) = verified.values().next() {
+        a.clone()
+    } else if !named.is_empty() {
+        let tenants: Vec<i64> = named.values().map(|a| a.tenant_id.0).collect();
+        tracing::warn!(?tenants, "webhook with a wrong signature for its phone number");
+        return Err(ApiError::unauthorized("the X-Hub-Signature-256 signature does not match"));
+    } else {
+        match signed_by_any(&state, key, &body, &signature).await? {
+            Some(a) => a,
+            None => {
+                tracing::warn!("webhook whose signature matches no channel account");
+                return Err(ApiError::unauthorized("the X-Hub-Signature-256 signature does not match"));
+            }
+        }
+    };
+    tracing::Span::current().record("tenant_id", authority.tenant_id.0);
+
+    let mut receipt = WebhookReceipt::default();
+    let mut problems = Vec::new();
+    match json {
+        Err(e) => problems.push(Problem { kind: "malformed_json", detail: format!("malformed JSON: {e}") }),
+        Ok(v) => {
+            let mut batches: BTreeMap<String, (Vec<InboundMessage>, Vec<StatusUpdate>)> = BTreeMap::new();
+            parse(v, &named, &verified, &mut batches, &mut problems);
+            for (phone_number_id, (messages, statuses)) in batches {
+                let Some(account) = verified.get(&phone_number_id) else { continue };
+                let report = whatsapp::ingest(&state.pool, account, &messages, &statuses).await?;
+                tracing::info!(
+                    tenant_id = account.tenant_id.0,
+                    channel_account_id = account.channel_account_id,
+                    stored = report.messages_stored,
+                    duplicates = report.messages_duplicate,
+                    prospects = report.prospects_created,
+                    statuses = report.statuses_applied,
+                    "webhook ingested"
+                );
+                receipt.add(&report);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        receipt.ignored = problems.len() as u32;
+        let stored = receipt.messages_stored
+            + receipt.messages_duplicate
+            + receipt.statuses_applied
+            + receipt.statuses_stale
+            + receipt.statuses_unknown
+            > 0;
+        let detail: Vec<&str> = problems.iter().take(20).map(|p| p.detail.as_str()).collect();
+        whatsapp::log_event(
+            &state.pool,
+            &WebhookEvent {
+                tenant: authority.tenant_id,
+                channel_account_id: Some(authority.channel_account_id),
+                kind: problems[0].kind,
+                outcome: if stored { "partial" } else { "ignored" },
+                error: Some(&detail.join("; ")),
+                payload: &body,
+            },
+        )
+        .await?;
+    }
+    Ok(axum::Json(receipt))
+}
+
+/// The 32 bytes of `X-Hub-Signature-256: sha256=<64 hex digits>`.
+fn signature(headers: &HeaderMap) -> ApiResult<[u8; 32]> {
+    let raw = headers
+        .get(SIGNATURE_HEADER)
+        .ok_or_else(|| ApiError::unauthorized("the X-Hub-Signature-256 header is missing"))?;
+    let hex_digits = raw
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("sha256="))
+        .ok_or_else(|| ApiError::unauthorized("X-Hub-Signature-256 must be sha256=<hex>"))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digits, &mut out)
+        .map_err(|_| ApiError::unauthorized("X-Hub-Signature-256 must be sha256=<64 hex digits>"))?;
+    Ok(out)
+}
+
+/// The `X-Hub-Signature-256` value for `body` signed with `app_secret` (`sha256=<hex>`), as the
+/// Cloud API computes it: for the simulator and tests.
+pub fn sign(app_secret: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Whether `signature` is the HMAC-SHA256 of `body` with `secret` (constant-time).
+fn signed_by(body: &[u8], signature: &[u8; 32], secret: &str) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
+    mac.update(body);
+    mac.verify_slice(signature).is_ok()
+}
+
+/// The first account whose app secret signed the body (each distinct secret tried once).
+async fn signed_by_any(
+    state: &AppState,
+    key: &SecretKey,
+    body: &[u8],
+    signature: &[u8; 32],
+) -> ApiResult<Option<WebhookAccount>> {
+    let mut tried = BTreeSet::new();
+    for account in channels::webhook_accounts(&state.pool).await? {
+        // One undecryptable account (logged) must not block the others' webhooks.
+        let secret = match account.app_secret(key) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
+                    error = %e, "cannot open an app secret");
+                continue;
+            }
+        };
+        let digest = Sha256::digest(secret.as_bytes()).to_vec();
+        if tried.insert(digest) && signed_by(body, signature, &secret) {
+            return Ok(Some(account));
+        }
+    }
+    Ok(None)
+}
+
+/// The known accounts a payload names, by phone number id.
+async fn named_accounts(state: &AppState, json: Option<&Value>) -> ApiResult<BTreeMap<String, WebhookAccount>> {
+    let mut ids = BTreeSet::new();
+    if let Some(entries) = json.and_then(|v| v.get("entry")).and_then(Value::as_array) {
+        for change in entries.iter().filter_map(|e| e.get("changes")).filter_map(Value::as_array).flatten() {
+            if let Some(id) = change.pointer("/value/metadata/phone_number_id").and_then(Value::as_str)
+                && ids.len() < MAX_NUMBERS_PER_PAYLOAD
+                && !id.is_empty()
+                && id.len() <= 32
+            {
+                ids.insert(id.to_owned());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if let Some(a) = channels::find_by_phone_number_id(&state.pool, &id).await? {
+            out.insert(id, a);
+        }
+    }
+    Ok(out)
+}
+
+/// Turns an authenticated payload into per-number batches; what cannot be used becomes a problem.
+fn parse(
+    v: Value,
+    named: &BTreeMap<String, WebhookAccount>,
+    verified: &BTreeMap<String, WebhookAccount>,
+    batches: &mut BTreeMap<String, (Vec<InboundMessage>, Vec<StatusUpdate>)>,
+    problems: &mut Vec<Problem>,
+) {
+    let payload: WebhookPayload = match serde_json::from_value(v) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(Problem { kind: "unknown_payload", detail: format!("not a Cloud API notification: {e}") });
+            return;
+        }
+    };
+    if payload.object != "whatsapp_business_account" {
+        problems.push(Problem { kind: "unknown_object", detail: format!("unknown object {:?}", payload.object) });
+        return;
+    }
+    if payload.entry.iter().all(|e| e.changes.is_empty()) {
+        problems.push(Problem { kind: "empty_payload", detail: "no entry has changes".to_owned() });
+        return;
+    }
+    for change in payload.entry.into_iter().flat_map(|e| e.changes) {
+        if change.field != "messages" {
+            problems.push(Problem { kind: "unknown_field", detail: format!("unknown field {:?}", change.field) });
+            continue;
+        }
+        let value: ChangeValue = match serde_json::from_value(change.value) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(Problem { kind: "invalid_change", detail: format!("invalid change value: {e}") });
+                continue;
+            }
+        };
+        let id = value.metadata.phone_number_id;
+        if !verified.contains_key(&id) {
+            let (kind, what) = if named.contains_key(&id) {
+                ("unverified_phone_number_id", "its app secret did not sign this payload")
+            } else {
+                ("unknown_phone_number_id", "no channel account has it")
+            };
+            problems.push(Problem { kind, detail: format!("phone_number_id {id}: {what}") });
+            continue;
+        }
+        let names: BTreeMap<String, String> =
+            value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
+        let batch = batches.entry(id).or_default();
+        for m in value.messages {
+            match inbound(m, &names) {
+                Ok(m) => batch.0.push(m),
+                Err(detail) => problems.push(Problem { kind: "invalid_message", detail }),
+            }
+        }
+        for s in value.statuses {
+            match status(s) {
+                Ok(s) => batch.1.push(s),
+                Err(detail) => problems.push(Problem { kind: "invalid_status", detail }),
+            }
+        }
+    }
+}
+
+fn bounded(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn external_id(raw: &str) -> Result<String, String> {
+    let v = raw.trim();
+    if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
+        return Err(format!("invalid message id {:?}", bounded(raw, 64)));
+    }
+    Ok(v.to_owned())
+}
+
+/// One inbound message object, as text or a typed placeholder.
+fn inbound(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMessage, String> {
+    let m: WaMessage = serde_json::from_value(raw.clone()).map_err(|e| format!("invalid message: {e}"))?;
+    let external_id = external_id(&m.id)?;
+    let phone = validate::phone("from", &format!("+{}", m.from.trim()))
+        .map_err(|e| format!("message {external_id}: sender {e}"))?;
+    let profile_name = names
+        .get(m.from.trim())
+        .and_then(|n| validate::name("profile.name", &bounded(n, validate::MAX_NAME_CHARS)).ok());
+    let kind = bounded(&m.kind, 32);
+    let typed = raw.get(kind.as_str()).cloned().unwrap_or(Value::Null);
+    let media: Option<Media> = match kind.as_str() {
+        "image" | "video" | "audio" | "document" | "sticker" => serde_json::from_value(typed.clone()).ok(),
+        _ => None,
+    };
+    let str_at = |path: &str| typed.pointer(path).and_then(Value::as_str).map(str::to_owned);
+    let caption = media.as_ref().and_then(|m| m.caption.clone());
+    let body = match kind.as_str() {
+        "text" => m.text.map(|t| t.body).ok_or_else(|| format!("message {external_id}: text without body"))?,
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            let label = caption.clone().or_else(|| media.as_ref().and_then(|m| m.filename.clone()));
+            placeholder(&kind, label.as_deref())
+        }
+        "location" => {
+            let coords = match (typed.get("latitude"), typed.get("longitude")) {
+                (Some(lat), Some(lon)) => Some(format!("({lat}, {lon})")),
+                _ => None,
+            };
+            let parts: Vec<String> = [str_at("/name"), str_at("/address"), coords].into_iter().flatten().collect();
+            placeholder("location", Some(&parts.join(" ")))
+        }
+        "interactive" => {
+            let title = str_at("/button_reply/title").or_else(|| str_at("/list_reply/title"));
+            placeholder("interactive", title.as_deref())
+        }
+        "button" => placeholder("button", str_at("/text").as_deref()),
+        "reaction" => placeholder("reaction", str_at("/emoji").as_deref()),
+        "contacts" => {
+            let names: Vec<String> = raw
+                .get("contacts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.pointer("/name/formatted_name").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            placeholder("contacts", Some(&names.join(", ")))
+        }
+        "system" => placeholder("system", str_at("/body").as_deref()),
+        other => placeholder(other, None),
+    };
+    let body = bounded(body.trim(), validate::MAX_BODY_CHARS);
+    let body = if body.is_empty() { placeholder(&kind, None) } else { body };
+    let context_external_id = m
+        .context
+        .and_then(|c| c.id)
+        .or_else(|| if kind == "reaction" { str_at("/message_id") } else { None })
+        .map(|id| bounded(&id, 256));
+    Ok(InboundMessage {
+        external_id,
+        phone,
+        profile_name,
+        body,
+        media_id: media.as_ref().and_then(|m| m.id.clone()).map(|s| bounded(&s, 256)),
+        mime_type: media.as_ref().and_then(|m| m.mime_type.clone()).map(|s| bounded(&s, 256)),
+        caption: caption.map(|s| bounded(&s, validate::MAX_BODY_CHARS)),
+        filename: media.and_then(|m| m.filename).map(|s| bounded(&s, 1024)),
+        context_external_id,
+        details: raw,
+        wa_type: kind,
+    })
+}
+
+fn placeholder(kind: &str, label: Option<&str>) -> String {
+    match label.map(str::trim).filter(|l| !l.is_empty()) {
+        Some(l) => format!("[{kind}] {l}"),
+        None => format!("[{kind}]"),
+    }
+}
+
+fn status(raw: Value) -> Result<StatusUpdate, String> {
+    let s: WaStatus = serde_json::from_value(raw).map_err(|e| format!("invalid status: {e}"))?;
+    let external_id = external_id(&s.id)?;
+    let status = DeliveryStatus::parse(&s.status)
+        .ok_or_else(|| format!("status of {external_id}: unknown status {:?}", bounded(&s.status, 32)))?;
+    let occurred_at =
+        s.timestamp.and_then(|t| t.parse::<i64>().ok()).and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0));
+    let error = s.errors.into_iter().next();
+    Ok(StatusUpdate {
+        external_id,
+        status,
+        occurred_at,
+        error_code: error.as_ref().and_then(|e| e.code).and_then(|c| i32::try_from(c).ok()),
+        error_title: error
+            .as_ref()
+            .and_then(|e| e.title.clone().or_else(|| e.message.clone()))
+            .map(|t| bounded(&t, 1000)),
+        error_detail: error.and_then(|e| e.error_data).and_then(|d| d.details).map(|t| bounded(&t, 1000)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn placeholders_keep_type_caption_and_ids() {
+        let names = BTreeMap::from([("5215512345678".to_owned(), "Ana".to_owned())]);
+        let m = inbound(
+            serde_json::json!({"from": "5215512345678", "id": "wamid.A", "type": "image",
+                "context": {"id": "wamid.prev"},
+                "image": {"id": "MEDIA1", "mime_type": "image/jpeg", "caption": "mi casa"}}),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(m.body, "[image] mi casa");
+        assert_eq!(m.media_id.as_deref(), Some("MEDIA1"));
+        assert_eq!(m.context_external_id.as_deref(), Some("wamid.prev"));
+        assert_eq!(m.phone, "+5215512345678");
+        assert_eq!(m.profile_name.as_deref(), Some("Ana"));
+        let i = inbound(
+            serde_json::json!({"from": "5215512345678", "id": "wamid.B", "type": "interactive",
+                "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Sí"}}}),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(i.body, "[interactive] Sí");
+        let u = inbound(serde_json::json!({"from": "5215512345678", "id": "wamid.C", "type": "unsupported"}), &names)
+            .unwrap();
+        assert_eq!(u.body, "[unsupported]");
+        assert!(
+            inbound(serde_json::json!({"from": "abc", "id": "wamid.D", "type": "text", "text": {"body": "x"}}), &names)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_webhook_is_documented_without_bearer_auth() {
+        let doc = serde_json::to_value(crate::openapi()).unwrap();
+        for method in ["get", "post"] {
+            let op = &doc["paths"]["/api/v1/whatsapp/webhook"][method];
+            assert_eq!(op["security"], serde_json::json!([{}]), "{method}: {op}");
+        }
+    }
+
+    #[test]
+    fn sign_matches_rfc_4231() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn signatures_are_checked_against_the_raw_body() {
+        let body = br#"{"object":"whatsapp_business_account"}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"app-secret").unwrap();
+        mac.update(body);
+        let sig: [u8; 32] = mac.finalize().into_bytes().into();
+        assert!(signed_by(body, &sig, "app-secret"));
+        assert!(!signed_by(body, &sig, "other"));
+        assert!(!signed_by(b"{ \"object\":\"whatsapp_business_account\"}", &sig, "app-secret"));
+    }
+}

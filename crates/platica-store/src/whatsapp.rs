@@ -1,0 +1,417 @@
+//! Inbound WhatsApp traffic, already authenticated and parsed: messages (creating the prospect,
+//! its conversation and its round-robin assignment when the number is new), delivery statuses
+//! (monotonic), and the log of payloads that were not turned into domain rows.
+//!
+//! One webhook is one transaction: either everything it carries is stored or nothing is (and the
+//! Cloud API retries). Redeliveries change nothing: messages are unique on
+//! `(tenant_id, external_id)`, statuses on `(tenant_id, message_id, status)`.
+
+use chrono::{DateTime, Utc};
+use platica_domain::TenantId;
+use sqlx::{PgConnection, PgPool};
+
+use crate::channels::WebhookAccount;
+use crate::error::{StoreError, StoreResult};
+
+/// Most payload bytes kept in `webhook_events`.
+pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
+
+/// An inbound message, parsed.
+#[derive(Clone, Debug)]
+pub struct InboundMessage {
+    /// WhatsApp's message id (`wamid...`).
+    pub external_id: String,
+    /// The sender's phone number in E.164 (`+<wa_id>`).
+    pub phone: String,
+    /// The sender's profile name, when the payload has one.
+    pub profile_name: Option<String>,
+    /// The Cloud API type (`text`, `image`, `interactive`...).
+    pub wa_type: String,
+    /// The text, or a typed placeholder (`[image] caption`).
+    pub body: String,
+    pub media_id: Option<String>,
+    pub mime_type: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+    /// The message this one replies to.
+    pub context_external_id: Option<String>,
+    /// The message object as received (type-specific part, timestamp, errors).
+    pub details: serde_json::Value,
+}
+
+/// Delivery statuses WhatsApp reports for outbound messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        Some(match s {
+            "sent" => DeliveryStatus::Sent,
+            "delivered" => DeliveryStatus::Delivered,
+            "read" => DeliveryStatus::Read,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Read => "read",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A status update, parsed.
+#[derive(Clone, Debug)]
+pub struct StatusUpdate {
+    /// The outbound message's WhatsApp id.
+    pub external_id: String,
+    pub status: DeliveryStatus,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub error_code: Option<i32>,
+    pub error_title: Option<String>,
+    pub error_detail: Option<String>,
+}
+
+/// What one ingestion did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub messages_stored: u32,
+    pub messages_duplicate: u32,
+    pub prospects_created: u32,
+    pub statuses_applied: u32,
+    /// Recorded but not applied: late (`delivered` after `read`) or repeated.
+    pub statuses_stale: u32,
+    /// About messages Platica does not know (e.g. sent from another client of the number).
+    pub statuses_unknown: u32,
+}
+
+/// Stores a webhook's messages and statuses for `account`, in one transaction.
+pub async fn ingest(
+    pool: &PgPool,
+    account: &WebhookAccount,
+    messages: &[InboundMessage],
+    statuses: &[StatusUpdate],
+) -> StoreResult<IngestReport> {
+    let tenant = account.tenant_id;
+    let mut report = IngestReport::default();
+    let mut tx = pool.begin().await?;
+    if !messages.is_empty() {
+        // New senders need the account's round-robin cursor: take its lock before any other write,
+        // so concurrent webhooks of one number queue here instead of deadlocking.
+        let phones: Vec<&str> = messages.iter().map(|m| m.phone.as_str()).collect();
+        let known: i64 = sqlx::query_scalar(
+            "SELECT count(DISTINCT phone) FROM prospects WHERE tenant_id = $1 AND phone = ANY($2::text[])",
+        )
+        .bind(tenant.0)
+        .bind(&phones)
+        .fetch_one(&mut *tx)
+        .await?;
+        let distinct = phones.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
+        if known < distinct {
+            lock_account(&mut tx, account).await?;
+        }
+    }
+    for m in messages {
+        store_message(&mut tx, account, m, &mut report).await?;
+    }
+    for s in statuses {
+        apply_status(&mut tx, tenant, s, &mut report).await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+async fn lock_account(conn: &mut PgConnection, account: &WebhookAccount) -> StoreResult<()> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND channel_account_id = $2 FOR UPDATE",
+    )
+    .bind(account.tenant_id.0)
+    .bind(account.channel_account_id)
+    .fetch_optional(conn)
+    .await?;
+    found.map(|_| ()).ok_or_else(|| StoreError::not_found("channel account"))
+}
+
+/// The sender's prospect and conversation, created (with a round-robin assignment) when new.
+async fn conversation_for(
+    conn: &mut PgConnection,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+    report: &mut IngestReport,
+) -> StoreResult<i64> {
+    let tenant = account.tenant_id.0;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2")
+            .bind(tenant)
+            .bind(&m.phone)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let prospect = match existing {
+        Some(p) => p,
+        None => create_prospect(conn, account, m, report).await?,
+    };
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2)
+         ON CONFLICT ON CONSTRAINT conversations_one_per_channel DO NOTHING RETURNING conversation_id",
+    )
+    .bind(tenant)
+    .bind(prospect)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(c) => Ok(c),
+        None => Ok(sqlx::query_scalar(
+            "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
+        )
+        .bind(tenant)
+        .bind(prospect)
+        .fetch_one(&mut *conn)
+        .await?),
+    }
+}
+
+async fn create_prospect(
+    conn: &mut PgConnection,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+    report: &mut IngestReport,
+) -> StoreResult<i64> {
+    let tenant = account.tenant_id.0;
+    // The lock is held (taken in `ingest`): the cursor and the choice are consistent.
+    let cursor: Option<i64> = sqlx::query_scalar(
+        "SELECT last_assigned_user_id FROM channel_accounts WHERE tenant_id = $1 AND channel_account_id = $2",
+    )
+    .bind(tenant)
+    .bind(account.channel_account_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    // The next operational, active executive after the cursor, by id, wrapping around.
+    let executive: Option<i64> = sqlx::query_scalar(
+        "SELECT user_id FROM users
+         WHERE tenant_id = $1 AND role = 'executive' AND operational AND active
+         ORDER BY user_id <= coalesce($2, 0), user_id LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(cursor)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let name = m.profile_name.clone().unwrap_or_else(|| m.phone.clone());
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO prospects (tenant_id, name, phone, team_id, executive_id) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT ON CONSTRAINT prospects_phone_unique DO NOTHING RETURNING prospect_id",
+    )
+    .bind(tenant)
+    .bind(&name)
+    .bind(&m.phone)
+    .bind(account.default_team_id.0)
+    .bind(executive)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = created else {
+        // Created meanwhile by someone else (the API): use it as it is.
+        return Ok(sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2")
+            .bind(tenant)
+            .bind(&m.phone)
+            .fetch_one(&mut *conn)
+            .await?);
+    };
+    sqlx::query(
+        "INSERT INTO assignment_history (tenant_id, prospect_id, to_team_id, to_executive_id, kind)
+         VALUES ($1, $2, $3, $4, 'single')",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(account.default_team_id.0)
+    .bind(executive)
+    .execute(&mut *conn)
+    .await?;
+    if executive.is_some() {
+        sqlx::query(
+            "UPDATE channel_accounts SET last_assigned_user_id = $3 WHERE tenant_id = $1 AND channel_account_id = $2",
+        )
+        .bind(tenant)
+        .bind(account.channel_account_id)
+        .bind(executive)
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        tracing::warn!(
+            tenant_id = tenant,
+            channel_account_id = account.channel_account_id,
+            "no operational executive: the new prospect is unassigned"
+        );
+    }
+    report.prospects_created += 1;
+    tracing::info!(tenant_id = tenant, channel_account_id = account.channel_account_id, prospect_id = id,
+        executive_id = ?executive, "new prospect from WhatsApp");
+    Ok(id)
+}
+
+async fn store_message(
+    conn: &mut PgConnection,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+    report: &mut IngestReport,
+) -> StoreResult<()> {
+    let tenant = account.tenant_id.0;
+    let seen: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = $1 AND external_id = $2)")
+            .bind(tenant)
+            .bind(&m.external_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if seen {
+        report.messages_duplicate += 1;
+        return Ok(());
+    }
+    let conversation = conversation_for(conn, account, m, report).await?;
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
+         VALUES ($1, $2, 'in', 'prospect', $3, $4, 'delivered')
+         ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .bind(&m.body)
+    .bind(&m.external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(message) = inserted else {
+        report.messages_duplicate += 1;
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
+             caption, filename, context_external_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(tenant)
+    .bind(message)
+    .bind(account.channel_account_id)
+    .bind(&m.wa_type)
+    .bind(&m.media_id)
+    .bind(&m.mime_type)
+    .bind(&m.caption)
+    .bind(&m.filename)
+    .bind(&m.context_external_id)
+    .bind(&m.details)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE conversations SET status = 'open', updated_at = now()
+         WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .execute(&mut *conn)
+    .await?;
+    report.messages_stored += 1;
+    Ok(())
+}
+
+/// Moves an outbound message's status forward (queued → sent → delivered → read; `failed` only
+/// before delivery) and records the report once per (message, status).
+async fn apply_status(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    s: &StatusUpdate,
+    report: &mut IngestReport,
+) -> StoreResult<()> {
+    let message: Option<i64> = sqlx::query_scalar(
+        "SELECT message_id FROM messages WHERE tenant_id = $1 AND external_id = $2 AND direction = 'out' FOR UPDATE",
+    )
+    .bind(tenant.0)
+    .bind(&s.external_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(message) = message else {
+        report.statuses_unknown += 1;
+        tracing::debug!(tenant_id = tenant.0, external_id = %s.external_id, "status of an unknown message");
+        return Ok(());
+    };
+    let applied = sqlx::query(
+        "UPDATE messages SET status = $3
+         WHERE tenant_id = $1 AND message_id = $2
+           AND CASE $3 WHEN 'sent' THEN status = 'queued'
+                       WHEN 'delivered' THEN status IN ('queued', 'sent')
+                       WHEN 'read' THEN status IN ('queued', 'sent', 'delivered')
+                       WHEN 'failed' THEN status IN ('queued', 'sent')
+                       ELSE false END",
+    )
+    .bind(tenant.0)
+    .bind(message)
+    .bind(s.status.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    sqlx::query(
+        "INSERT INTO message_statuses (tenant_id, message_id, status, occurred_at, applied, error_code, error_title, error_detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, message_id, status) DO NOTHING",
+    )
+    .bind(tenant.0)
+    .bind(message)
+    .bind(s.status.as_str())
+    .bind(s.occurred_at)
+    .bind(applied)
+    .bind(s.error_code)
+    .bind(&s.error_title)
+    .bind(&s.error_detail)
+    .execute(&mut *conn)
+    .await?;
+    if applied {
+        report.statuses_applied += 1;
+    } else {
+        report.statuses_stale += 1;
+    }
+    if s.status == DeliveryStatus::Failed {
+        tracing::warn!(tenant_id = tenant.0, message_id = message, code = ?s.error_code, title = ?s.error_title,
+            applied, "WhatsApp reports a failed delivery");
+    }
+    Ok(())
+}
+
+/// A webhook payload that was authenticated but not (entirely) stored as domain rows.
+pub struct WebhookEvent<'a> {
+    pub tenant: TenantId,
+    pub channel_account_id: Option<i64>,
+    /// What the payload was (`malformed_json`, `unknown_object`, ...).
+    pub kind: &'a str,
+    /// `ignored` or `partial`.
+    pub outcome: &'a str,
+    pub error: Option<&'a str>,
+    pub payload: &'a [u8],
+}
+
+/// Logs a webhook payload (its first [`MAX_LOGGED_PAYLOAD`] bytes).
+pub async fn log_event(pool: &PgPool, e: &WebhookEvent<'_>) -> StoreResult<i64> {
+    let truncated = e.payload.len() > MAX_LOGGED_PAYLOAD;
+    let payload = &e.payload[..e.payload.len().min(MAX_LOGGED_PAYLOAD)];
+    let error = e.error.map(|s| s.chars().take(1000).collect::<String>());
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_events (tenant_id, channel_account_id, kind, outcome, error, payload, payload_truncated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING webhook_event_id",
+    )
+    .bind(e.tenant.0)
+    .bind(e.channel_account_id)
+    .bind(e.kind)
+    .bind(e.outcome)
+    .bind(error)
+    .bind(payload)
+    .bind(truncated)
+    .fetch_one(pool)
+    .await?;
+    tracing::warn!(tenant_id = e.tenant.0, channel_account_id = ?e.channel_account_id, webhook_event_id = id,
+        kind = e.kind, outcome = e.outcome, error = ?e.error, "webhook payload logged, not stored");
+    Ok(id)
+}

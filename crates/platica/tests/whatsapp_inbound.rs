@@ -1,0 +1,750 @@
+//! WhatsApp Cloud API, inbound: channel accounts (secrets write-only, encrypted at rest), the
+//! webhook handshake, signed webhooks (nothing stored unless the signature holds), idempotent
+//! ingestion, monotonic statuses, new prospects assigned round-robin, typed placeholders, and
+//! garbage logged without touching the domain tables.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use platica_domain::TeamId;
+use platica_http::routes::whatsapp::sign;
+use platica_store::secrets::{self, SecretKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, World, world};
+
+const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
+const VERIFY_TOKEN: &str = "verify-me-acme-42";
+const ACCESS_TOKEN: &str = "EAAG-access-token-acme";
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const WEBHOOK: &str = "/api/v1/whatsapp/webhook";
+
+/// The tables this feature adds (the harness's snapshot lists the original ones).
+const WA_TABLES: &[&str] = &["channel_accounts", "webhook_events", "message_statuses", "whatsapp_messages"];
+
+/// The fixed test key, installed in this test process.
+fn install_test_key() {
+    secrets::install(SecretKey::from_bytes([42; 32])).unwrap();
+}
+
+async fn spawn() -> TestApp {
+    install_test_key();
+    TestApp::spawn().await
+}
+
+/// Creates the tenant's channel account through the API; returns its id.
+async fn channel(app: &TestApp, w: &World, phone_number_id: &str, team: TeamId) -> i64 {
+    let r = app
+        .post(
+            "/api/v1/channels",
+            w.token(w.admin),
+            json!({"display_name": "Ventas", "phone_number_id": phone_number_id, "app_secret": APP_SECRET,
+                   "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN, "default_team_id": team.0}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body["channel_account_id"].as_i64().unwrap()
+}
+
+/// Every table, the original ones and this feature's.
+async fn everything(app: &TestApp) -> BTreeMap<&'static str, Vec<Value>> {
+    let mut all = app.snapshot_all().await;
+    for t in WA_TABLES {
+        all.insert(*t, app.snapshot(t).await);
+    }
+    all
+}
+
+/// POSTs a webhook body with the given signature header (or none).
+async fn deliver_raw(app: &TestApp, body: &[u8], signature: Option<&str>) -> (StatusCode, Value) {
+    let mut req = app.client.post(app.url(WEBHOOK)).header("content-type", "application/json").body(body.to_vec());
+    if let Some(s) = signature {
+        req = req.header("x-hub-signature-256", s);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let bytes = resp.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// POSTs a webhook signed with the app secret.
+async fn deliver(app: &TestApp, payload: &Value) -> (StatusCode, Value) {
+    let body = serde_json::to_vec(payload).unwrap();
+    deliver_raw(app, &body, Some(&sign(APP_SECRET, &body))).await
+}
+
+fn notification(phone_number_id: &str, value: Value) -> Value {
+    let mut value = value;
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = json!({"display_phone_number": "15550001111", "phone_number_id": phone_number_id});
+    json!({"object": "whatsapp_business_account",
+           "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]})
+}
+
+fn text_message(wa_id: &str, name: &str, wamid: &str, text: &str) -> Value {
+    notification(
+        PHONE_NUMBER_ID,
+        json!({"contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+               "messages": [{"from": wa_id, "id": wamid, "timestamp": "1732520000", "type": "text",
+                             "text": {"body": text}}]}),
+    )
+}
+
+fn status_update(wamid: &str, status: &str, errors: Option<Value>) -> Value {
+    let mut s = json!({"id": wamid, "status": status, "timestamp": "1732520100", "recipient_id": "5215500000000"});
+    if let Some(e) = errors {
+        s["errors"] = e;
+    }
+    notification(PHONE_NUMBER_ID, json!({"statuses": [s]}))
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&app.pool).await.unwrap()
+}
+
+async fn message_by_wamid(app: &TestApp, wamid: &str) -> (i64, i64, String, String) {
+    sqlx::query_as("SELECT message_id, conversation_id, body, status FROM messages WHERE external_id = $1")
+        .bind(wamid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+async fn get_text(app: &TestApp, path: &str) -> (StatusCode, String, String) {
+    let resp = app.client.get(app.url(path)).send().await.unwrap();
+    let status = resp.status();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    (status, ct, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn verification_handshake() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+
+    let (status, ct, body) = get_text(
+        &app,
+        &format!("{WEBHOOK}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    assert_eq!(body, "1158201444");
+
+    let (status, _, body) =
+        get_text(&app, &format!("{WEBHOOK}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=CH4LL3NGE")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(!body.contains("CH4LL3NGE"), "the challenge is not echoed: {body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"]["code"], "forbidden");
+    // A prefix of the right token is no match either.
+    let (status, _, _) = get_text(
+        &app,
+        &format!("{WEBHOOK}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=1", &VERIFY_TOKEN[..5]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, _, _) =
+        get_text(&app, &format!("{WEBHOOK}?hub.mode=unsubscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1"))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, _, body) = get_text(&app, &format!("{WEBHOOK}?hub.mode=subscribe&hub.challenge=1")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no token at all: {body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error"]["code"], "unauthorized");
+}
+
+#[tokio::test]
+async fn signatures_valid_missing_wrong_and_tampered() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let payload = text_message("5491100000001", "Marta", "wamid.SIG1", "Hola");
+    let body = serde_json::to_vec(&payload).unwrap();
+    let good = sign(APP_SECRET, &body);
+
+    let before = everything(&app).await;
+    let (status, err) = deliver_raw(&app, &body, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "missing: {err}");
+    assert_eq!(err["error"]["code"], "unauthorized");
+    let (status, _) = deliver_raw(&app, &body, Some(&sign("another-apps-secret", &body))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "wrong secret");
+    let (status, _) = deliver_raw(&app, &body, Some("sha256=nothex")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "malformed header");
+    let (status, _) = deliver_raw(&app, &body, Some(good.trim_start_matches("sha256="))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no sha256= prefix");
+    let tampered = String::from_utf8(body.clone()).unwrap().replace("Hola", "Holb");
+    let (status, _) = deliver_raw(&app, tampered.as_bytes(), Some(&good)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "body tampered after signing");
+    // Garbage with a bad signature is refused too, and not logged.
+    let (status, _) = deliver_raw(&app, b"{not json", Some(&good)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(everything(&app).await, before, "nothing stored for an unauthenticated webhook");
+
+    let (status, receipt) = deliver_raw(&app, &body, Some(&good)).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    assert_eq!(receipt["messages_stored"], 1);
+    let (_, _, text, st) = message_by_wamid(&app, "wamid.SIG1").await;
+    assert_eq!((text.as_str(), st.as_str()), ("Hola", "delivered"));
+}
+
+#[tokio::test]
+async fn a_webhook_delivered_five_times_stores_one_message() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.ven).await;
+    let payload = text_message("5491100000002", "Rodrigo", "wamid.DUP", "¿Precio?");
+    let mut stored = 0;
+    for _ in 0..5 {
+        let (status, receipt) = deliver(&app, &payload).await;
+        assert_eq!(status, StatusCode::OK, "{receipt}");
+        stored += receipt["messages_stored"].as_i64().unwrap();
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id = 'wamid.DUP'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM prospects WHERE phone = '+5491100000002'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM assignment_history").await, 1, "one prospect created, once");
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 1);
+
+    // Concurrent redeliveries of a new message are stored once as well.
+    let payload = text_message("5491100000003", "Julia", "wamid.CONC", "hola");
+    let results = futures_util::future::join_all((0..5).map(|_| deliver(&app, &payload))).await;
+    for (status, body) in &results {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id = 'wamid.CONC'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM prospects WHERE phone = '+5491100000003'").await, 1);
+}
+
+/// An outbound message with a WhatsApp id, as the (future) sender leaves it.
+async fn outbound(app: &TestApp, w: &World, wamid: &str) -> i64 {
+    let (_, conv, _, _) = {
+        let (status, _) = deliver(app, &text_message("5491100000009", "Tomás", &format!("{wamid}.in"), "hola")).await;
+        assert_eq!(status, StatusCode::OK);
+        message_by_wamid(app, &format!("{wamid}.in")).await
+    };
+    let sent =
+        app.post(&format!("/api/v1/conversations/{conv}/messages"), w.token(w.admin), json!({"body": "¡Hola!"})).await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{:?}", sent.body);
+    let id = sent.body["message_id"].as_i64().unwrap();
+    sqlx::query("UPDATE messages SET external_id = $2, status = 'sent' WHERE tenant_id = $1 AND message_id = $3")
+        .bind(w.tenant.0)
+        .bind(wamid)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    id
+}
+
+async fn status_of(app: &TestApp, message: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM messages WHERE message_id = $1")
+        .bind(message)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn statuses_are_monotonic_and_failures_keep_their_reason() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let m = outbound(&app, &w, "wamid.OUT1").await;
+
+    let (status, r) = deliver(&app, &status_update("wamid.OUT1", "read", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r["statuses_applied"], 1);
+    assert_eq!(status_of(&app, m).await, "read");
+    let (_, r) = deliver(&app, &status_update("wamid.OUT1", "delivered", None)).await;
+    assert_eq!(r["statuses_stale"], 1);
+    assert_eq!(status_of(&app, m).await, "read", "a late delivered never overwrites read");
+    let errors = json!([{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+                          "error_data": {"details": "More than 24 hours have passed"}}]);
+    let (_, r) = deliver(&app, &status_update("wamid.OUT1", "failed", Some(errors.clone()))).await;
+    assert_eq!(r["statuses_stale"], 1);
+    assert_eq!(status_of(&app, m).await, "read", "failed after read is ignored");
+    // Redelivered statuses are recorded once.
+    deliver(&app, &status_update("wamid.OUT1", "read", None)).await;
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT status, applied FROM message_statuses WHERE message_id = $1 ORDER BY status")
+            .bind(m)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("delivered".to_owned(), false), ("failed".to_owned(), false), ("read".to_owned(), true)]);
+
+    // A failure before delivery is applied, with its reason.
+    let m2 = outbound(&app, &w, "wamid.OUT2").await;
+    let (_, r) = deliver(&app, &status_update("wamid.OUT2", "failed", Some(errors))).await;
+    assert_eq!(r["statuses_applied"], 1);
+    assert_eq!(status_of(&app, m2).await, "failed");
+    let (code, title, detail): (Option<i32>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT error_code, error_title, error_detail FROM message_statuses WHERE message_id = $1 AND status = 'failed'",
+    )
+    .bind(m2)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(code, Some(131047));
+    assert_eq!(title.as_deref(), Some("Re-engagement message"));
+    assert_eq!(detail.as_deref(), Some("More than 24 hours have passed"));
+    let (_, r) = deliver(&app, &status_update("wamid.OUT2", "delivered", None)).await;
+    assert_eq!(r["statuses_stale"], 1);
+    assert_eq!(status_of(&app, m2).await, "failed");
+
+    // A status of a message Platica never sent is counted, not stored.
+    let (status, r) = deliver(&app, &status_update("wamid.NOBODY", "read", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r["statuses_unknown"], 1);
+}
+
+#[tokio::test]
+async fn new_numbers_create_prospects_assigned_round_robin_to_operational_executives() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.ven).await;
+    assert!(w.exec_ana.0 < w.exec_luis.0 && w.exec_luis.0 < w.exec_sofia.0);
+
+    let mut assigned = Vec::new();
+    for i in 1..=4 {
+        let wa_id = format!("54911000001{i:02}");
+        let (status, r) =
+            deliver(&app, &text_message(&wa_id, &format!("Cliente {i}"), &format!("wamid.RR{i}"), "Hola")).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+        assert_eq!(r["prospects_created"], 1);
+        let (name, team, exec): (String, i64, Option<i64>) =
+            sqlx::query_as("SELECT name, team_id, executive_id FROM prospects WHERE phone = $1")
+                .bind(format!("+{wa_id}"))
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(name, format!("Cliente {i}"), "the name comes from the contact's profile");
+        assert_eq!(team, w.ven.0, "the channel's default team");
+        assigned.push(exec.unwrap());
+    }
+    // Sofía is not operational: never picked.
+    assert_eq!(assigned, vec![w.exec_ana.0, w.exec_luis.0, w.exec_ana.0, w.exec_luis.0]);
+    let history =
+        count(&app, "SELECT count(*) FROM assignment_history WHERE kind = 'single' AND actor_user_id IS NULL").await;
+    assert_eq!(history, 4);
+
+    // The new conversation is in the assigned executive's inbox.
+    app.sync().await;
+    let (_, conv, _, _) = message_by_wamid(&app, "wamid.RR1").await;
+    let inbox = app.get("/api/v1/inbox", w.token(w.exec_ana)).await;
+    assert_eq!(inbox.status, StatusCode::OK, "{:?}", inbox.body);
+    let items = inbox.body["items"].as_array().unwrap();
+    let row = items.iter().find(|r| r["conversation_id"] == conv).expect("Ana sees the new conversation");
+    assert_eq!(row["last_message_preview"], "Hola");
+    assert_eq!(row["prospect_phone"], "+5491100000101");
+    assert_eq!(row["unread_count"], 1);
+    let luis = app.get("/api/v1/inbox", w.token(w.exec_luis)).await;
+    assert!(luis.body["items"].as_array().unwrap().iter().all(|r| r["conversation_id"] != conv));
+
+    // A message from a known number goes to its conversation; no new prospect.
+    let (_, r) = deliver(&app, &text_message("5491100000101", "Cliente 1", "wamid.RR1b", "¿Sigue?")).await;
+    assert_eq!(r["prospects_created"], 0);
+    let (_, conv2, _, _) = message_by_wamid(&app, "wamid.RR1b").await;
+    assert_eq!(conv2, conv);
+
+    // With no operational executive left, a new prospect stays unassigned in the team.
+    sqlx::query("UPDATE users SET operational = false WHERE role = 'executive'").execute(&app.pool).await.unwrap();
+    deliver(&app, &text_message("5491100000199", "Nadie", "wamid.RR9", "hola")).await;
+    let exec: Option<i64> = sqlx::query_scalar("SELECT executive_id FROM prospects WHERE phone = '+5491100000199'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(exec, None);
+}
+
+#[tokio::test]
+async fn media_and_interactive_messages_become_typed_placeholders() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let from = "5491100000201";
+    let payload = notification(
+        PHONE_NUMBER_ID,
+        json!({"contacts": [{"profile": {"name": "Ines"}, "wa_id": from}],
+        "messages": [
+          {"from": from, "id": "wamid.IMG", "timestamp": "1", "type": "image",
+           "image": {"id": "1479537139650973", "mime_type": "image/jpeg", "sha256": "abc", "caption": "la fachada"}},
+          {"from": from, "id": "wamid.DOC", "timestamp": "2", "type": "document",
+           "document": {"id": "MEDIA-DOC", "mime_type": "application/pdf", "filename": "cotizacion.pdf"}},
+          {"from": from, "id": "wamid.BTN", "timestamp": "3", "type": "interactive",
+           "context": {"from": "15550001111", "id": "wamid.OUTX"},
+           "interactive": {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Sí, me interesa"}}},
+          {"from": from, "id": "wamid.LOC", "timestamp": "4", "type": "location",
+           "location": {"latitude": 19.43, "longitude": -99.13, "name": "Oficina"}},
+          {"from": from, "id": "wamid.TXT", "timestamp": "5", "type": "text", "context": {"id": "wamid.IMG"},
+           "text": {"body": "¿Les llegó?"}},
+          {"from": from, "id": "wamid.UNS", "timestamp": "6", "type": "unsupported",
+           "errors": [{"code": 131051, "title": "Message type unknown"}]}
+        ]}),
+    );
+    let (status, r) = deliver(&app, &payload).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["messages_stored"], 6);
+    let expect = [
+        ("wamid.IMG", "[image] la fachada", Some("1479537139650973"), None),
+        ("wamid.DOC", "[document] cotizacion.pdf", Some("MEDIA-DOC"), None),
+        ("wamid.BTN", "[interactive] Sí, me interesa", None, Some("wamid.OUTX")),
+        ("wamid.LOC", "[location] Oficina (19.43, -99.13)", None, None),
+        ("wamid.TXT", "¿Les llegó?", None, Some("wamid.IMG")),
+        ("wamid.UNS", "[unsupported]", None, None),
+    ];
+    for (wamid, body, media, context) in expect {
+        let (id, _, text, _) = message_by_wamid(&app, wamid).await;
+        assert_eq!(text, body, "{wamid}");
+        let (m, c): (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT media_id, context_external_id FROM whatsapp_messages WHERE message_id = $1")
+                .bind(id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!((m.as_deref(), c.as_deref()), (media, context), "{wamid}");
+    }
+    let (mime, caption, wa_type): (Option<String>, Option<String>, String) = sqlx::query_as(
+        "SELECT mime_type, caption, wa_type FROM whatsapp_messages w JOIN messages m USING (tenant_id, message_id)
+         WHERE m.external_id = 'wamid.IMG'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (mime.as_deref(), caption.as_deref(), wa_type.as_str()),
+        (Some("image/jpeg"), Some("la fachada"), "image")
+    );
+}
+
+#[tokio::test]
+async fn garbage_with_a_valid_signature_is_logged_and_answered_200() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    let account = channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let domain_before = app.snapshot_all().await;
+
+    // The unknown phone number id: signed by the same app, for a number no account has.
+    let unknown = notification(
+        "999999999",
+        json!({"messages": [{"from": "5491100000301", "id": "wamid.UNK", "type": "text", "text": {"body": "hola"}}]}),
+    );
+    // A known number with an item that cannot be used.
+    let bad_item = notification(
+        PHONE_NUMBER_ID,
+        json!({"messages": [{"from": "not-a-number", "id": "wamid.BAD", "type": "text", "text": {"body": "x"}}]}),
+    );
+    let mut cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"{\"object\": \"whatsapp_business_acc".to_vec(), "malformed_json"),
+        (br#"{"object": "page", "entry": []}"#.to_vec(), "unknown_object"),
+        (br#"[1, 2, 3]"#.to_vec(), "unknown_payload"),
+        (serde_json::to_vec(&unknown).unwrap(), "unknown_phone_number_id"),
+        (serde_json::to_vec(&bad_item).unwrap(), "invalid_message"),
+    ];
+    let other_field = json!({"object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "account_update", "value": {"metadata": {"phone_number_id": PHONE_NUMBER_ID}}}]}]});
+    cases.push((serde_json::to_vec(&other_field).unwrap(), "unknown_field"));
+
+    for (body, kind) in &cases {
+        let (status, r) = deliver_raw(&app, body, Some(&sign(APP_SECRET, body))).await;
+        assert_eq!(status, StatusCode::OK, "{kind}: {r}");
+        assert!(r["ignored"].as_i64().unwrap() >= 1, "{kind}: {r}");
+        let (logged_kind, outcome, payload, acct): (String, String, Vec<u8>, Option<i64>) = sqlx::query_as(
+            "SELECT kind, outcome, payload, channel_account_id FROM webhook_events
+             WHERE tenant_id = $1 ORDER BY webhook_event_id DESC LIMIT 1",
+        )
+        .bind(w.tenant.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!((logged_kind.as_str(), outcome.as_str()), (*kind, "ignored"));
+        assert_eq!(&payload, body);
+        assert_eq!(acct, Some(account));
+    }
+    assert_eq!(app.snapshot_all().await, domain_before, "no domain rows from garbage");
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 0);
+
+    // A payload with one good and one bad message: the good one is stored, the rest logged.
+    let mixed = notification(
+        PHONE_NUMBER_ID,
+        json!({"messages": [
+            {"from": "5491100000302", "id": "wamid.GOOD", "type": "text", "text": {"body": "bien"}},
+            {"from": "5491100000302", "id": "wamid.NOTEXT", "type": "text"}]}),
+    );
+    let (status, r) = deliver(&app, &mixed).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((r["messages_stored"].as_i64(), r["ignored"].as_i64()), (Some(1), Some(1)));
+    let (kind, outcome): (String, String) =
+        sqlx::query_as("SELECT kind, outcome FROM webhook_events ORDER BY webhook_event_id DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), outcome.as_str()), ("invalid_message", "partial"));
+
+    // A large payload is logged bounded (64 KiB), and still answered 200.
+    let big = format!("{{\"object\": \"page\", \"pad\": \"{}\"}}", "x".repeat(200_000));
+    let (status, _) = deliver_raw(&app, big.as_bytes(), Some(&sign(APP_SECRET, big.as_bytes()))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (len, truncated): (i32, bool) = sqlx::query_as(
+        "SELECT length(payload), payload_truncated FROM webhook_events ORDER BY webhook_event_id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((len, truncated), (65536, true));
+
+    // Beyond the 1 MiB body limit: 413 in the API's error shape.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    let (status, err) = deliver_raw(&app, &huge, Some(&sign(APP_SECRET, &huge))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
+    assert_eq!(err["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn channel_accounts_are_admin_only_tenant_scoped_and_never_reveal_secrets() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    let other = world(&app, "globex", 0).await;
+    let admin = w.token(w.admin);
+    let id = channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+
+    let secret_free = |v: &Value| {
+        let text = v.to_string();
+        for s in [
+            APP_SECRET,
+            VERIFY_TOKEN,
+            ACCESS_TOKEN,
+            "ciphertext",
+            "nonce",
+            "app_secret",
+            "access_token",
+            "verify_token",
+        ] {
+            assert!(!text.contains(s), "{s} leaked in {text}");
+        }
+    };
+    let list = app.get("/api/v1/channels", admin).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    secret_free(&list.body);
+    let one = app.get(&format!("/api/v1/channels/{id}"), admin).await;
+    assert_eq!(one.body["phone_number_id"], PHONE_NUMBER_ID);
+    assert_eq!(one.body["kind"], "cloud");
+    assert_eq!(one.body["default_team_id"], w.boom.0);
+    secret_free(&one.body);
+
+    // Stored encrypted: no plaintext anywhere in the row.
+    let row = app.snapshot("channel_accounts").await;
+    secret_free(&json!(
+        row.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                for k in [
+                    "app_secret_ciphertext",
+                    "app_secret_nonce",
+                    "verify_token_ciphertext",
+                    "verify_token_nonce",
+                    "access_token_ciphertext",
+                    "access_token_nonce",
+                ] {
+                    let bytes = r[k].as_str().unwrap().to_owned();
+                    assert!(!bytes.contains(&hex_of(APP_SECRET)) && !bytes.contains(&hex_of(ACCESS_TOKEN)));
+                    r.as_object_mut().unwrap().remove(k);
+                }
+                r
+            })
+            .collect::<Vec<_>>()
+    ));
+    assert_eq!(
+        platica_store::channels::access_token(&app.pool, &SecretKey::from_bytes([42; 32]), w.tenant, id).await.unwrap(),
+        ACCESS_TOKEN
+    );
+    assert!(
+        platica_store::channels::access_token(&app.pool, &SecretKey::from_bytes([1; 32]), w.tenant, id).await.is_err(),
+        "another key cannot open it"
+    );
+
+    // Updating a secret: the old one stops verifying webhooks, the new one works; never returned.
+    let upd = app
+        .patch(
+            &format!("/api/v1/channels/{id}"),
+            admin,
+            json!({"app_secret": "new-secret", "display_name": "Ventas MX"}),
+        )
+        .await;
+    assert_eq!(upd.status, StatusCode::OK, "{:?}", upd.body);
+    assert_eq!(upd.body["display_name"], "Ventas MX");
+    secret_free(&upd.body);
+    let body = serde_json::to_vec(&text_message("5491100000401", "A", "wamid.ROT", "x")).unwrap();
+    assert_eq!(deliver_raw(&app, &body, Some(&sign(APP_SECRET, &body))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(deliver_raw(&app, &body, Some(&sign("new-secret", &body))).await.0, StatusCode::OK);
+
+    // Non-admins: 403, whatever they ask.
+    for user in [w.coord_boom, w.exec_ana] {
+        let t = w.token(user);
+        assert_eq!(app.get("/api/v1/channels", t).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.get(&format!("/api/v1/channels/{id}"), t).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            app.patch(&format!("/api/v1/channels/{id}"), t, json!({"display_name": "x"})).await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(app.delete(&format!("/api/v1/channels/{id}"), t).await.status, StatusCode::FORBIDDEN);
+    }
+    // Another tenant's admin: 404, as if it did not exist; its own list is empty.
+    let o = other.token(other.admin);
+    assert_eq!(app.get(&format!("/api/v1/channels/{id}"), o).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.patch(&format!("/api/v1/channels/{id}"), o, json!({"display_name": "x"})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.delete(&format!("/api/v1/channels/{id}"), o).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/channels", o).await.body, json!([]));
+    // Nor can it use its own team ids across tenants, or take the number.
+    let dup = app
+        .post(
+            "/api/v1/channels",
+            o,
+            json!({"display_name": "X", "phone_number_id": PHONE_NUMBER_ID, "app_secret": "a",
+            "verify_token": "b", "access_token": "c", "default_team_id": other.boom.0}),
+        )
+        .await;
+    assert_eq!((dup.status, dup.body["error"]["field"].as_str()), (StatusCode::CONFLICT, Some("phone_number_id")));
+    let foreign_team = app
+        .post(
+            "/api/v1/channels",
+            o,
+            json!({"display_name": "X", "phone_number_id": "555", "app_secret": "a",
+            "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0}),
+        )
+        .await;
+    assert_eq!(
+        (foreign_team.status, foreign_team.body["error"]["field"].as_str()),
+        (StatusCode::NOT_FOUND, Some("default_team_id"))
+    );
+
+    // Validation: clear 4xx naming the field.
+    for (body, field) in [
+        (
+            json!({"display_name": "X", "phone_number_id": "12ab", "app_secret": "a", "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0}),
+            "phone_number_id",
+        ),
+        (
+            json!({"display_name": "X", "phone_number_id": "1", "app_secret": " ", "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0}),
+            "app_secret",
+        ),
+        (
+            json!({"display_name": "X", "phone_number_id": "1", "app_secret": "a", "verify_token": "b c", "access_token": "c", "default_team_id": w.boom.0}),
+            "verify_token",
+        ),
+        (
+            json!({"kind": "telegram", "display_name": "X", "phone_number_id": "1", "app_secret": "a", "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0}),
+            "kind",
+        ),
+        (
+            json!({"display_name": "", "phone_number_id": "1", "app_secret": "a", "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0}),
+            "display_name",
+        ),
+        (
+            json!({"display_name": "X", "phone_number_id": "1", "app_secret": "a", "verify_token": "b", "access_token": "c", "default_team_id": w.boom.0, "extra": 1}),
+            "extra",
+        ),
+        (
+            json!({"display_name": "X", "phone_number_id": "1", "app_secret": "a", "verify_token": "b", "access_token": "c"}),
+            "default_team_id",
+        ),
+    ] {
+        let r = app.post("/api/v1/channels", admin, body).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {:?}", r.body);
+        assert_eq!(r.body["error"]["field"], field, "{:?}", r.body);
+    }
+    assert_eq!(app.get("/api/v1/channels/0", admin).await.status, StatusCode::BAD_REQUEST);
+
+    let del = app.delete(&format!("/api/v1/channels/{id}"), admin).await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("/api/v1/channels/{id}"), admin).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/channels", admin).await.body, json!([]));
+}
+
+/// How PostgreSQL's JSON shows bytea: `\x<hex>`.
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn concurrent_new_numbers_share_the_round_robin_fairly() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let payloads: Vec<Value> = (1..=8)
+        .map(|i| text_message(&format!("54911000005{i:02}"), &format!("C{i}"), &format!("wamid.CC{i}"), "hola"))
+        .collect();
+    let results = futures_util::future::join_all(payloads.iter().map(|p| deliver(&app, p))).await;
+    for (status, body) in &results {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    let per_exec: Vec<(Option<i64>, i64)> = sqlx::query_as(
+        "SELECT executive_id, count(*) FROM prospects WHERE phone LIKE '+54911000005%' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_exec, vec![(Some(w.exec_ana.0), 4), (Some(w.exec_luis.0), 4)], "the cursor is taken under a lock");
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT last_assigned_user_id FROM channel_accounts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(cursor, Some(w.exec_luis.0));
+}
+
+#[tokio::test]
+async fn a_tenant_cannot_sign_webhooks_for_another_tenants_number() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    let g = world(&app, "globex", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let theirs = app
+        .post(
+            "/api/v1/channels",
+            g.token(g.admin),
+            json!({"display_name": "Globex", "phone_number_id": "777000111", "app_secret": "globex-secret",
+                   "verify_token": "globex-verify", "access_token": "globex-access", "default_team_id": g.boom.0}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{:?}", theirs.body);
+
+    let before = everything(&app).await;
+    // Globex's secret, Acme's number: refused, nothing stored anywhere.
+    let body = serde_json::to_vec(&text_message("5491100000601", "Intruso", "wamid.X1", "hola")).unwrap();
+    let (status, _) = deliver_raw(&app, &body, Some(&sign("globex-secret", &body))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Both numbers in one payload signed by Globex: only Globex's part is stored; Acme's is logged in
+    // Globex's tenant, never written to Acme's.
+    let mut both = text_message("5491100000602", "Mixto", "wamid.X2", "hola");
+    let mut globex_change = both["entry"][0]["changes"][0].clone();
+    globex_change["value"]["metadata"]["phone_number_id"] = json!("777000111");
+    globex_change["value"]["messages"][0]["id"] = json!("wamid.X3");
+    both["entry"][0]["changes"].as_array_mut().unwrap().push(globex_change);
+    let body = serde_json::to_vec(&both).unwrap();
+    let (status, r) = deliver_raw(&app, &body, Some(&sign("globex-secret", &body))).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((r["messages_stored"].as_i64(), r["ignored"].as_i64()), (Some(1), Some(1)));
+    let stored: Vec<(i64, String)> =
+        sqlx::query_as("SELECT tenant_id, external_id FROM messages WHERE external_id LIKE 'wamid.X%'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, vec![(g.tenant.0, "wamid.X3".to_owned())]);
+    let after = everything(&app).await;
+    for t in ["prospects", "conversations", "messages"] {
+        let acme =
+            |rows: &Vec<Value>| rows.iter().filter(|r| r["tenant_id"] == w.tenant.0).cloned().collect::<Vec<_>>();
+        assert_eq!(acme(&after[t]), acme(&before[t]), "{t} of acme unchanged");
+    }
+    let logged: (i64, String) =
+        sqlx::query_as("SELECT tenant_id, kind FROM webhook_events").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(logged, (g.tenant.0, "unverified_phone_number_id".to_owned()));
+}
