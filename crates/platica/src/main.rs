@@ -84,7 +84,17 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// Loads the key that encrypts channel secrets at rest (`PLATICA_SECRET_KEY`, else
+/// `<data dir>/secret.key`, created once) before anything may need it.
+fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let key = platica_store::secrets::SecretKey::load(data_dir).context("loading the secret key")?;
+    platica_store::secrets::install(key).context("installing the secret key")?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = cli.data_dir.clone();
     let source = match cli.database_url {
         Some(url) => DatabaseSource::Url(url),
         None => DatabaseSource::Private(cli.data_dir),
@@ -118,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Serve { listen } => {
+            install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let stop = platica::CancellationToken::new();
@@ -134,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
                 anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
             }
+            install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
