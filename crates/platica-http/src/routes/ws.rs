@@ -109,7 +109,12 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
                         hub.send_direct(conn, frame::error(None, "bad_message", "send JSON text frames"));
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(Message::Close(_))) => {
+                        // Complete the closing handshake (the protocol layer queued the reply).
+                        let _ = tx.flush().await;
+                        break;
+                    }
+                    None | Some(Err(_)) => break,
                 }
             }
             _ = ping.tick() => {
