@@ -566,7 +566,12 @@ impl TenantInbox {
             })
         };
         let ranges = scopes.iter().flat_map(|s| s.ranges(sel, after)).collect();
-        let mut keys: Vec<Key> = Merge::new(ranges).filter(|k| accept(k)).take(limit + 1).collect();
+        self.paginate(Merge::new(ranges).filter(|k| accept(k)), limit, total, unread)
+    }
+
+    /// The page of the first `limit` keys of an ordered stream, with the cursor of the next one.
+    fn paginate(&self, keys: impl Iterator<Item = Key>, limit: usize, total: usize, unread: usize) -> Page {
+        let mut keys: Vec<Key> = keys.take(limit + 1).collect();
         let next = if keys.len() > limit {
             keys.truncate(limit);
             keys.last().copied()
@@ -598,15 +603,7 @@ impl TenantInbox {
         entries.sort_by_key(|e| e.key);
         let total = entries.len();
         let unread = entries.iter().filter(|e| e.unread).count();
-        let mut keys: Vec<Key> =
-            entries.iter().map(|e| e.key).filter(|k| after.is_none_or(|a| *k > a)).take(limit + 1).collect();
-        let next = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().copied()
-        } else {
-            None
-        };
-        Page { rows: keys.iter().filter_map(|k| self.row(k.id)).collect(), next, total, unread }
+        self.paginate(entries.iter().map(|e| e.key).filter(|k| after.is_none_or(|a| *k > a)), limit, total, unread)
     }
 
     /// The inbox row of a conversation, if it is placed (its prospect is known).
