@@ -85,7 +85,8 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let ids = Ids { prefix: rand_prefix(), next: Arc::new(AtomicU64::new(1)) };
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/health", get(crate::ops::health))
+        .route("/ready", get(crate::ops::ready))
         .route("/static/platica-client.js", get(client_js))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

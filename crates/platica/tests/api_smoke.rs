@@ -67,3 +67,22 @@ async fn an_inbound_message_reopens_a_closed_conversation_once() {
     assert_eq!(row.body["message_count"], 2);
     assert_eq!(row.body["last_message_preview"], "¿Siguen ahí?");
 }
+
+#[tokio::test]
+async fn ready_reports_each_check_and_fails_on_a_missing_migration() {
+    let app = TestApp::spawn().await;
+    let health = app.call(reqwest::Method::GET, "/health", None, None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = app.call(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    for check in ["database", "migrations", "live_inbox", "realtime"] {
+        assert_eq!(ready.body["checks"][check]["ok"], true, "{check}: {}", ready.body);
+    }
+    // A migration the binary knows but the database lacks: not ready, and it says which.
+    let last: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(&app.pool).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(last).execute(&app.pool).await.unwrap();
+    let ready = app.call(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["ready"], false);
+    assert_eq!(ready.body["checks"]["migrations"]["detail"]["missing"], json!([last]));
+}

@@ -1,0 +1,105 @@
+//! Liveness and readiness for orchestrators and operators.
+//!
+//! `/health`: the process answers. `/ready`: it can do its job — the database answers, every
+//! migration the binary knows is applied, the live inbox is streaming and not far behind the WAL.
+//! Each check is reported with what it saw, so a failing probe explains itself.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::state::AppState;
+
+/// WAL the live inbox may trail the server by and still be ready.
+pub const MAX_READY_LAG_BYTES: u64 = 64 * 1024 * 1024;
+/// How long each database check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn health() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+fn check(ok: bool, detail: Value) -> Value {
+    json!({"ok": ok, "detail": detail})
+}
+
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let mut checks = serde_json::Map::new();
+
+    let db = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text").fetch_one(&state.pool),
+    )
+    .await;
+    let server_lsn = match db {
+        Ok(Ok(lsn)) => {
+            checks.insert("database".into(), check(true, json!("reachable")));
+            platica_changes::lsn::parse(&lsn)
+        }
+        Ok(Err(e)) => {
+            checks.insert("database".into(), check(false, json!(format!("query failed: {e}"))));
+            None
+        }
+        Err(_) => {
+            checks.insert("database".into(), check(false, json!(format!("no answer within {CHECK_TIMEOUT:?}"))));
+            None
+        }
+    };
+
+    if server_lsn.is_some() {
+        let known: Vec<i64> = platica_store::db::MIGRATOR.iter().map(|m| m.version).collect();
+        let applied = tokio::time::timeout(
+            CHECK_TIMEOUT,
+            sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&state.pool),
+        )
+        .await;
+        let c = match applied {
+            Ok(Ok(applied)) => {
+                let missing: Vec<i64> = known.iter().filter(|v| !applied.contains(v)).copied().collect();
+                check(missing.is_empty(), json!({"known": known.len(), "applied": applied.len(), "missing": missing}))
+            }
+            Ok(Err(e)) => check(false, json!(format!("cannot read migrations: {e}"))),
+            Err(_) => check(false, json!("timed out reading migrations")),
+        };
+        checks.insert("migrations".into(), c);
+    }
+
+    match &state.live {
+        Some(live) => {
+            let s = live.status();
+            let lag = server_lsn.map(|l| l.saturating_sub(s.position));
+            let ok = s.streaming && lag.is_some_and(|l| l <= MAX_READY_LAG_BYTES);
+            checks.insert(
+                "live_inbox".into(),
+                check(
+                    ok,
+                    json!({
+                        "streaming": s.streaming,
+                        "position": platica_changes::lsn::format(s.position),
+                        "lag_bytes": lag,
+                        "max_lag_bytes": MAX_READY_LAG_BYTES,
+                        "last_error": s.last_error,
+                    }),
+                ),
+            );
+        }
+        None => {
+            checks.insert("live_inbox".into(), check(false, json!("not running")));
+        }
+    }
+    if let Some(hub) = &state.hub {
+        let (connections, subscriptions) = hub.counts();
+        checks.insert(
+            "realtime".into(),
+            check(true, json!({"connections": connections, "subscriptions": subscriptions})),
+        );
+    }
+
+    let ready = checks.values().all(|c| c["ok"] == true);
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({"ready": ready, "checks": checks}))).into_response()
+}
