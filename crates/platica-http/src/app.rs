@@ -80,6 +80,7 @@ impl MakeRequestId for Ids {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    crate::metrics::init();
     let (api, doc) = api().split_for_parts();
     let doc = Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/health", get(crate::ops::health))
         .route("/ready", get(crate::ops::ready))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/static/platica-client.js", get(client_js))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), barrier))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| -> Response {

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod live;
+pub mod metrics;
 pub mod ops;
 pub mod routes;
 pub mod state;

@@ -86,3 +86,37 @@ async fn ready_reports_each_check_and_fails_on_a_missing_migration() {
     assert_eq!(ready.body["ready"], false);
     assert_eq!(ready.body["checks"]["migrations"]["detail"]["missing"], json!([last]));
 }
+
+/// /metrics is Prometheus text: every sample line is `name{labels} value`, and the HTTP, live
+/// inbox and realtime figures are there.
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "m", 1).await;
+    app.get("/api/v1/inbox", w.token(w.admin)).await;
+    app.get("/api/v1/prospects/999999", w.token(w.admin)).await;
+    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "value of {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "name of {line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')), "labels of {line}");
+        }
+        names.insert(name.to_owned());
+    }
+    for expected in [
+        "http_request_duration_seconds_bucket",
+        "platica_inbox_applied_lsn",
+        "platica_inbox_streaming",
+        "platica_ws_connections",
+    ] {
+        assert!(names.contains(expected), "{expected} missing from {names:?}");
+    }
+    assert!(text.contains(r#"route="/api/v1/prospects/{prospect_id}""#), "routes are templates, not raw paths");
+}
