@@ -161,8 +161,8 @@ impl Hub {
         (st.conns.len(), st.conns.values().map(|c| c.subs.len()).sum())
     }
 
-    /// Adds a subscription; `since` replays what it missed (or resets it). Returns the frames to
-    /// answer with directly (the caller sends them before anything queued later).
+    /// Adds a subscription and queues its `subscribed` frame; with `since`, also what it missed
+    /// (or a `reset` when that is older than the replay buffer).
     pub fn subscribe(
         &self,
         engine: &Engine,
@@ -173,7 +173,7 @@ impl Hub {
         since: Option<u64>,
     ) -> Result<(), Refusal> {
         if id.is_empty() || id.len() > crate::protocol::MAX_ID_LEN {
-            return Err(Refusal::new("bad_subscription", "a subscription id is 1 to 64 characters"));
+            return Err(Refusal::new("bad_subscription", "a subscription id is 1 to 64 bytes"));
         }
         let mut st = self.lock();
         let Some(c) = st.conns.get(&conn) else { return Err(Refusal::new("closed", "connection closed")) };
