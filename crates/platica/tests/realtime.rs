@@ -382,19 +382,25 @@ async fn a_stalled_client_is_dropped_without_slowing_the_others() {
     let mut fine = Ws::connect(&app, w.token(w.admin)).await;
     fine.subscribe("q", "table:messages", json!({"filters": {"conversation_id": format!("eq.{quiet}")}})).await;
     // The fine client reads as it goes and notes how late each event is; the stalled one reads
-    // nothing while big messages fill its socket buffers (a few MB) and then its queue.
+    // nothing while big messages fill its socket buffers (a few MB) and then its queue. The reader
+    // waits as long as the writer writes (CI machines can be slow), then 5 s more.
+    let (done_tx, done) = tokio::sync::watch::channel(false);
     let reader = tokio::spawn(async move {
         let mut worst = Duration::ZERO;
         let mut n = 0;
-        while let Some(f) = fine.next(Duration::from_secs(5)).await {
-            if f["type"] == "event" {
-                let sent: u128 = f["event"]["row"]["body"].as_str().unwrap().parse().unwrap();
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
-                worst = worst.max(Duration::from_millis((now - sent) as u64));
-                n += 1;
-                if n == 100 {
-                    break;
+        let mut idle_after_done = Duration::ZERO;
+        while n < 100 && idle_after_done < Duration::from_secs(5) {
+            match fine.next(Duration::from_millis(500)).await {
+                Some(f) if f["type"] == "event" => {
+                    let sent: u128 = f["event"]["row"]["body"].as_str().unwrap().parse().unwrap();
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+                    worst = worst.max(Duration::from_millis((now - sent) as u64));
+                    n += 1;
                 }
+                Some(f) if f["type"] == "reset" || f["type"] == "closed" => break,
+                Some(_) => {}
+                None if *done.borrow() => idle_after_done += Duration::from_millis(500),
+                None => {}
             }
         }
         (n, worst)
@@ -407,11 +413,13 @@ async fn a_stalled_client_is_dropped_without_slowing_the_others() {
             insert_message(&app, &w, quiet, &now.to_string()).await;
         }
     }
+    let _ = done_tx.send(true);
     let (n, worst) = reader.await.unwrap();
     assert_eq!(n, 100, "the reading client got every event");
-    // Generous (shared 2-core machines): a reading client held up behind the stalled one would
-    // wait for its socket buffers and queue to fill, i.e. seconds, and then be dropped too.
-    assert!(worst < Duration::from_secs(2), "an event reached the reading client {worst:?} late");
+    // Loose on purpose (shared 2-core machines): a reading client held up behind the stalled one
+    // would wait until the stalled one's socket buffers and queue filled, and then be dropped too.
+    println!("worst delay seen by the reading client: {worst:?}");
+    assert!(worst < Duration::from_secs(10), "an event reached the reading client {worst:?} late");
     assert_eq!(app.hub.stats.slow_resets.load(Ordering::Relaxed), 1, "only the stalled client is dropped");
     let frames = stalled.drain(Duration::from_millis(500)).await;
     assert!(frames.iter().any(|f| f["type"] == "reset"), "the stalled client is told to reset");
