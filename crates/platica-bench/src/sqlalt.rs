@@ -18,30 +18,9 @@ use crate::generate::Dataset;
 use crate::scenario::{PAGE, Role, Viewer, Which};
 use crate::stats::{Budget, Rng, Samples, measure};
 
-/// The reference inbox query of `platica_store::conversations` (copied verbatim, with
-/// `c.tenant_id` added so it can serve every tenant). The bench checks that (a) answers exactly
-/// what `conversations::list` answers.
-pub const INBOX_ALL: &str = "
-    SELECT c.tenant_id, c.conversation_id, c.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone,
-           p.team_id, p.executive_id, c.channel, c.status,
-           lm.message_id AS last_message_id, left(lm.body, 120) AS last_message_preview,
-           lm.created_at AS last_message_at, lm.direction AS last_message_direction,
-           lm.sender_kind AS last_message_sender,
-           coalesce(lm.created_at, c.created_at) AS last_activity_at,
-           (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
-              AND m.conversation_id = c.conversation_id AND m.direction = 'in' AND m.read_at IS NULL) AS unread_count,
-           (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
-              AND m.conversation_id = c.conversation_id) AS message_count,
-           coalesce(bp.paused, false) AS bot_paused,
-           c.created_at
-    FROM conversations c
-    JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
-    LEFT JOIN LATERAL (
-        SELECT m.message_id, m.body, m.created_at, m.direction, m.sender_kind FROM messages m
-        WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id
-        ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm ON true
-    LEFT JOIN bot_pause bp ON bp.tenant_id = c.tenant_id AND bp.conversation_id = c.conversation_id
-    WHERE true";
+/// The reference inbox query of `platica_store::conversations` (every tenant). The bench checks
+/// that (a) answers exactly what `conversations::list` answers.
+pub const INBOX_ALL: &str = platica_store::conversations::REFERENCE_INBOX_SQL;
 
 const COLS: &str = "i.conversation_id, i.prospect_id, i.prospect_name, i.prospect_phone, i.team_id, i.executive_id, \
     i.channel, i.status, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \

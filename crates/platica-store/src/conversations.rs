@@ -45,7 +45,7 @@ pub struct InboxRow {
 /// The reference inbox query: every visible conversation of the tenant with its derived fields.
 /// Callers append filters on the columns of `InboxRow` (as `i.<column>`).
 const INBOX: &str = "
-    SELECT c.conversation_id, c.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone,
+    SELECT c.tenant_id, c.conversation_id, c.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone,
            p.team_id, p.executive_id, c.channel, c.status,
            lm.message_id AS last_message_id, left(lm.body, 120) AS last_message_preview,
            lm.created_at AS last_message_at, lm.direction AS last_message_direction,
@@ -65,6 +65,11 @@ const INBOX: &str = "
         ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm ON true
     LEFT JOIN bot_pause bp ON bp.tenant_id = c.tenant_id AND bp.conversation_id = c.conversation_id
     WHERE true";
+
+/// The reference inbox as SQL text: every conversation of every tenant with its derived fields
+/// (columns of [`InboxRow`] plus `tenant_id`), ending in `WHERE true` so conditions can follow.
+/// The benchmarks build their SQL alternatives from it.
+pub const REFERENCE_INBOX_SQL: &str = INBOX;
 
 /// Filters of the inbox.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
