@@ -68,8 +68,14 @@ fn json_string(s: &str) -> String {
 pub mod frame {
     use super::json_string;
 
-    pub fn hello(position: &str, user_id: i64) -> String {
-        format!(r#"{{"type":"hello","version":{},"lsn":"{position}","user_id":{user_id}}}"#, super::VERSION)
+    /// The first frame. `app_version` is the tenant's current web version (`{version,
+    /// force_update}`), so a client running an older one learns it on connecting.
+    pub fn hello(position: &str, user_id: i64, app_version: Option<&serde_json::Value>) -> String {
+        let app = app_version.map_or_else(|| "null".to_owned(), |v| v.to_string());
+        format!(
+            r#"{{"type":"hello","version":{},"lsn":"{position}","user_id":{user_id},"app_version":{app}}}"#,
+            super::VERSION
+        )
     }
 
     pub fn subscribed(id: &str, position: &str) -> String {

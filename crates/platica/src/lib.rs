@@ -140,6 +140,24 @@ pub async fn verify_once(
     outcome
 }
 
+/// Sets `app_version` to `value` for every tenant, or the one with slug `tenant`; returns how many.
+pub async fn release_web(pool: &PgPool, value: &serde_json::Value, tenant: Option<&str>) -> anyhow::Result<usize> {
+    let tenants: Vec<i64> =
+        sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE $1::text IS NULL OR slug = $1 ORDER BY 1")
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?;
+    if let Some(slug) = tenant
+        && tenants.is_empty()
+    {
+        anyhow::bail!("no tenant with slug {slug:?}");
+    }
+    for t in &tenants {
+        platica_store::config::put(pool, platica_domain::TenantId(*t), "app_version", value, None).await?;
+    }
+    Ok(tenants.len())
+}
+
 /// Serves the HTTP API on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,

@@ -59,6 +59,19 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         follow: f64,
     },
+    /// Publish a new web version: sets `app_version` for every tenant (or one), which every
+    /// connected client hears at once on its `system` subscription. With --force, open tabs
+    /// reload; without it, they offer to.
+    ReleaseWeb {
+        /// The new version, e.g. 2.3.0.
+        version: String,
+        /// Make every open tab reload.
+        #[arg(long)]
+        force: bool,
+        /// Only this tenant (its slug).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -104,6 +117,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::open(&source, 2).await?;
             tracing::info!("migrations are up to date");
             db.close().await
+        }
+        Command::ReleaseWeb { version, force, tenant } => {
+            let value = serde_json::json!({"version": version.trim(), "force_update": force});
+            platica_store::config::validate_value("app_version", &value).map_err(anyhow::Error::msg)?;
+            let db = Database::open(&source, 2).await?;
+            let outcome = platica::release_web(&db.pool, &value, tenant.as_deref()).await;
+            db.close().await?;
+            let n = outcome?;
+            println!("app_version is now {value} for {n} tenant(s)");
+            Ok(())
         }
         Command::Verify { follow } => {
             if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {

@@ -465,3 +465,42 @@ async fn fan_out_issues_no_database_query() {
 }
 
 use sqlx::Connection;
+
+/// `platica release-web` reaches a connected client at once; bad input is refused clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_web_reaches_connected_clients() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "rel", 1).await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_ana)).await;
+    ws.subscribe("sys", "system", json!({})).await;
+    let run = |args: Vec<String>| {
+        let url = app.db_url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_platica"))
+                .args(args)
+                .args(["--database-url", &url])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec!["release-web".into(), "3.1.0".into(), "--force".into(), "--tenant".into(), "rel".into()])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let f = ws.until(Duration::from_secs(2), "system frame", |v| v["type"] == "event").await;
+    assert_eq!(f["event"]["row"]["value"], json!({"version": "3.1.0", "force_update": true}));
+
+    // A client connecting now is told the current version in its hello frame.
+    let url = format!("ws://{}/api/v1/ws?token={}", app.addr, w.token(w.exec_ana));
+    let (mut s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let Some(Ok(Message::Text(hello))) = s.next().await else { panic!("no hello") };
+    let hello: Value = serde_json::from_str(hello.as_str()).unwrap();
+    assert_eq!(hello["app_version"]["version"], "3.1.0", "{hello}");
+
+    let out = run(vec!["release-web".into(), " ".into()]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(vec!["release-web".into(), "3.2.0".into(), "--tenant".into(), "nadie".into()]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant with slug"));
+}

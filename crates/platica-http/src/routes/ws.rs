@@ -87,7 +87,9 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
     ping.tick().await;
     let mut heard = Instant::now();
     tracing::debug!(conn, tenant_id = tenant.0, user_id = user, "websocket open");
-    let hello = frame::hello(&platica_changes::lsn::format(live.position()), user);
+    // Read once per connection (never per event): the web version the tenant runs now.
+    let app_version = platica_store::config::get(&state.pool, tenant, "app_version").await.ok().map(|e| e.value);
+    let hello = frame::hello(&platica_changes::lsn::format(live.position()), user, app_version.as_ref());
     let mut ok = tx.send(Message::Text(hello.into())).await.is_ok();
     while ok {
         tokio::select! {
