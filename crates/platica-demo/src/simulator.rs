@@ -557,9 +557,14 @@ impl Simulator {
         let Some(executive) = lead.executive else { return Ok(false) };
         let body = chat::live_reply(Self::cast_of(&self.world, &lead), &mut self.rng);
         let viewer = self.executive_viewer(executive);
-        let msg = platica_store::messages::send(&self.pool, &viewer, conversation, &body)
-            .await
-            .with_context(|| format!("replying as executive {executive} in conversation {conversation}"))?;
+        let msg = platica_store::messages::send(
+            &self.pool,
+            &viewer,
+            conversation,
+            &platica_store::messages::Outbound::Text(body),
+        )
+        .await
+        .with_context(|| format!("replying as executive {executive} in conversation {conversation}"))?;
         push_capped(&mut self.pending, (MessageId(msg.message_id), "queued"), PENDING_CAP);
         Ok(true)
     }

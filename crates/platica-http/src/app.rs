@@ -55,6 +55,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::config::router())
         .merge(routes::admin::router())
         .merge(routes::ws::router())
+        .merge(routes::bot::router())
+        .merge(routes::templates::router())
         .merge(routes::channels::router().merge(routes::whatsapp::router()));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -117,6 +117,13 @@ impl From<StoreError> for ApiError {
                     None => err,
                 }
             }
+            StoreError::Refused { code, message, field } => {
+                let err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                match field {
+                    Some(f) => err.with_field(f),
+                    None => err,
+                }
+            }
             StoreError::Invalid(i) => i.into(),
             StoreError::Config(m) => {
                 tracing::error!(error = %m, "configuration error");

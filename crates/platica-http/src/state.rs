@@ -18,6 +18,8 @@ pub struct AppState {
     pub live: Option<Arc<LiveInbox>>,
     /// The realtime hub (with the live inbox).
     pub hub: Option<Arc<Hub>>,
+    /// The auto-reply bot, answering messages this server ingests (off in most tests).
+    pub bot: Option<platica_whatsapp::bot::Bot>,
     /// Turns true when the server shuts down: WebSockets close with a proper close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -30,6 +32,7 @@ impl AppState {
             secure_cookies: false,
             live: None,
             hub: None,
+            bot: None,
             shutdown: tokio::sync::watch::channel(false).0,
         }
     }

@@ -21,19 +21,24 @@ pub const VERIFY_TOKEN: &str = "channel_accounts.verify_token";
 pub const ACCESS_TOKEN: &str = "channel_accounts.access_token";
 
 /// The kinds of channel account.
-pub const KINDS: [&str; 2] = ["cloud", "simulator"];
+pub const KINDS: [&str; 3] = ["cloud", "simulator", "session"];
 
 /// A channel account as admins see it: never its secrets.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ChannelAccount {
     pub channel_account_id: i64,
-    /// `cloud` (WhatsApp Business Cloud API) or `simulator`.
+    /// `cloud` (WhatsApp Business Cloud API, webhooks), `simulator` (the built-in simulator of the
+    /// same contract) or `session` (a long-lived session the supervisor keeps).
     pub kind: String,
     pub display_name: String,
     /// The Cloud API's phone number id, which webhooks name.
     pub phone_number_id: String,
     /// New prospects writing to this number land in this team.
     pub default_team_id: i64,
+    /// Where sends go (NULL: the server's configured Cloud API base URL).
+    pub base_url: Option<String>,
+    /// Messages per second to this number (NULL: the server's configured rate).
+    pub send_rate_per_sec: Option<i32>,
     /// The executive most recently assigned a new prospect from this number (round-robin cursor).
     pub last_assigned_user_id: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -41,7 +46,7 @@ pub struct ChannelAccount {
 }
 
 const SELECT: &str = "SELECT channel_account_id, kind, display_name, phone_number_id, default_team_id,
-        last_assigned_user_id, created_at, updated_at FROM channel_accounts";
+        base_url, send_rate_per_sec, last_assigned_user_id, created_at, updated_at FROM channel_accounts";
 
 fn secret_error(e: SecretError) -> StoreError {
     StoreError::Config(e.to_string())
@@ -82,6 +87,8 @@ pub struct NewChannelAccount {
     pub verify_token: String,
     pub access_token: String,
     pub default_team_id: TeamId,
+    pub base_url: Option<String>,
+    pub send_rate_per_sec: Option<i32>,
 }
 
 pub async fn create(
@@ -99,8 +106,8 @@ pub async fn create(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO channel_accounts (tenant_id, kind, display_name, phone_number_id,
              app_secret_ciphertext, app_secret_nonce, verify_token_ciphertext, verify_token_nonce,
-             access_token_ciphertext, access_token_nonce, default_team_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING channel_account_id",
+             access_token_ciphertext, access_token_nonce, default_team_id, base_url, send_rate_per_sec)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING channel_account_id",
     )
     .bind(tenant.0)
     .bind(&new.kind)
@@ -113,6 +120,8 @@ pub async fn create(
     .bind(&access.ciphertext)
     .bind(&access.nonce)
     .bind(new.default_team_id.0)
+    .bind(&new.base_url)
+    .bind(new.send_rate_per_sec)
     .fetch_one(&mut *tx)
     .await
     .map_err(conflict_or)?;
@@ -130,6 +139,10 @@ pub struct ChannelChanges {
     pub verify_token: Option<String>,
     pub access_token: Option<String>,
     pub default_team_id: Option<TeamId>,
+    /// `Some(None)` clears it.
+    pub base_url: Option<Option<String>>,
+    /// `Some(None)` clears it.
+    pub send_rate_per_sec: Option<Option<i32>>,
 }
 
 pub async fn update(
@@ -163,6 +176,8 @@ pub async fn update(
              access_token_ciphertext = coalesce($9, access_token_ciphertext),
              access_token_nonce = coalesce($10, access_token_nonce),
              default_team_id = coalesce($11, default_team_id),
+             base_url = CASE WHEN $12 THEN $13 ELSE base_url END,
+             send_rate_per_sec = CASE WHEN $14 THEN $15 ELSE send_rate_per_sec END,
              updated_at = now()
          WHERE tenant_id = $1 AND channel_account_id = $2",
     )
@@ -177,6 +192,10 @@ pub async fn update(
     .bind(acc_c)
     .bind(acc_n)
     .bind(ch.default_team_id.map(|t| t.0))
+    .bind(ch.base_url.is_some())
+    .bind(ch.base_url.clone().flatten())
+    .bind(ch.send_rate_per_sec.is_some())
+    .bind(ch.send_rate_per_sec.flatten())
     .execute(&mut *tx)
     .await
     .map_err(conflict_or)?;
@@ -281,4 +300,52 @@ pub async fn access_token(pool: &PgPool, key: &SecretKey, tenant: TenantId, id: 
     .await?;
     let (c, n) = row.ok_or_else(|| StoreError::not_found("channel account"))?;
     key.open(tenant, ACCESS_TOKEN, &c, &n).map_err(secret_error)
+}
+
+/// What the outbox sender needs of an account (all tenants): where and how fast to send, and
+/// its sealed access token.
+#[derive(Clone, Debug)]
+pub struct SenderAccount {
+    pub tenant_id: TenantId,
+    pub channel_account_id: i64,
+    pub kind: String,
+    pub phone_number_id: String,
+    pub base_url: Option<String>,
+    pub send_rate_per_sec: Option<i32>,
+    pub updated_at: DateTime<Utc>,
+    access_token: Sealed,
+}
+
+impl SenderAccount {
+    /// The access token, decrypted.
+    pub fn access_token(&self, key: &SecretKey) -> StoreResult<String> {
+        key.open(self.tenant_id, ACCESS_TOKEN, &self.access_token.ciphertext, &self.access_token.nonce)
+            .map_err(secret_error)
+    }
+}
+
+type SenderRow = (i64, i64, String, String, Option<String>, Option<i32>, DateTime<Utc>, Vec<u8>, Vec<u8>);
+
+/// Every channel account of every tenant, for the sender and the session supervisor.
+pub async fn sender_accounts(pool: &PgPool) -> StoreResult<Vec<SenderAccount>> {
+    let rows: Vec<SenderRow> = sqlx::query_as(
+        "SELECT tenant_id, channel_account_id, kind, phone_number_id, base_url, send_rate_per_sec, updated_at,
+                access_token_ciphertext, access_token_nonce
+         FROM channel_accounts ORDER BY tenant_id, channel_account_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(tenant, id, kind, phone_number_id, base_url, send_rate_per_sec, updated_at, c, n)| SenderAccount {
+            tenant_id: TenantId(tenant),
+            channel_account_id: id,
+            kind,
+            phone_number_id,
+            base_url,
+            send_rate_per_sec,
+            updated_at,
+            access_token: Sealed { ciphertext: c, nonce: n },
+        })
+        .collect())
 }

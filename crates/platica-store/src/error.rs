@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A uniqueness rule would be broken.
     #[error("{message}")]
     Conflict { message: String, field: Option<&'static str> },
+    /// A domain rule refuses the request as it stands (e.g. free text outside WhatsApp's 24-hour
+    /// window); `code` names the rule for clients.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String, field: Option<&'static str> },
     /// The input is well-formed but not acceptable.
     #[error(transparent)]
     Invalid(#[from] Invalid),

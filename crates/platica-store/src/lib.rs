@@ -6,10 +6,13 @@
 //! - one module per aggregate ([`tenants`], [`teams`], [`users`], [`auth`], [`prospects`],
 //!   [`conversations`], [`messages`], [`config`]): every query Platica runs lives there, and
 //!   every read of tenant data applies [`platica_domain::visibility`].
-//! - WhatsApp: [`channels`] (channel accounts, secrets sealed with [`secrets`]) and [`whatsapp`]
-//!   (webhook ingestion: messages, statuses, the webhook log).
+//! - WhatsApp: [`channels`] (channel accounts, secrets sealed with [`secrets`]), [`whatsapp`]
+//!   (webhook ingestion: messages, statuses, the webhook log), [`outbox`] (what is to be sent,
+//!   written with what decided it), [`templates`] (approved message templates) and [`bot`] (the
+//!   auto-reply bot's settings, rules and per-conversation pause).
 
 pub mod auth;
+pub mod bot;
 pub mod channels;
 pub mod cluster;
 pub mod config;
@@ -17,10 +20,12 @@ pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod messages;
+pub mod outbox;
 pub mod password;
 pub mod prospects;
 pub mod secrets;
 pub mod teams;
+pub mod templates;
 pub mod tenants;
 pub mod users;
 pub mod whatsapp;

@@ -6,8 +6,9 @@ use platica_domain::{ConversationId, MessageId, TenantId, Viewer};
 use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
 
-use crate::conversations;
 use crate::error::{StoreError, StoreResult};
+use crate::outbox::{self, TemplateSend};
+use crate::{bot, conversations, templates};
 
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {
@@ -82,26 +83,73 @@ pub async fn list(
     Ok(MessagePage { items, next_cursor })
 }
 
-/// Stores an outbound message from the viewer, `queued` for delivery.
-pub async fn send(pool: &PgPool, viewer: &Viewer, conversation: ConversationId, body: &str) -> StoreResult<Message> {
+/// What an executive sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// Free text: allowed within WhatsApp's 24-hour customer service window.
+    Text(String),
+    /// An approved template: allowed at any time.
+    Template(TemplateSend),
+}
+
+/// Stores an outbound message from the viewer, `queued`, and in the same transaction its outbox
+/// row, so it is sent exactly when it is committed. Free text outside the 24-hour window is
+/// refused (`outside_service_window`); a tenant without a WhatsApp number cannot send
+/// (`no_channel`). An executive's message pauses the bot when the tenant's bot is set to.
+pub async fn send(
+    pool: &PgPool,
+    viewer: &Viewer,
+    conversation: ConversationId,
+    what: &Outbound,
+) -> StoreResult<Message> {
+    let tenant = viewer.tenant_id;
     let mut tx = pool.begin().await?;
     conversations::get(&mut tx, viewer, conversation).await?;
+    let route = outbox::route(&mut tx, tenant, conversation).await?.ok_or_else(|| StoreError::Refused {
+        code: "no_channel",
+        message: "this tenant has no WhatsApp number to send from: an admin adds one (POST /api/v1/channels)"
+            .to_owned(),
+        field: None,
+    })?;
+    let body = match what {
+        Outbound::Text(text) => {
+            let last = outbox::last_inbound_at(&mut tx, tenant, conversation).await?;
+            if !outbox::window_open(last, Utc::now()) {
+                return Err(StoreError::Refused {
+                    code: "outside_service_window",
+                    message: match last {
+                        Some(_) => "the prospect's last message is more than 24 hours old: WhatsApp only accepts an approved template now".to_owned(),
+                        None => "the prospect has not written yet: WhatsApp only accepts an approved template to open a conversation".to_owned(),
+                    },
+                    field: Some("body"),
+                });
+            }
+            text.clone()
+        }
+        Outbound::Template(t) => templates::prepare(&mut tx, tenant, t).await?,
+    };
     let sql = format!(
         "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status)
          VALUES ($1, $2, 'out', 'executive', $3, $4, 'queued') RETURNING {COLUMNS}"
     );
     let msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(viewer.tenant_id.0)
+        .bind(tenant.0)
         .bind(conversation.0)
         .bind(viewer.user_id.0)
-        .bind(body)
+        .bind(&body)
         .fetch_one(&mut *tx)
         .await?;
+    let (kind, payload) = match what {
+        Outbound::Text(text) => ("text", outbox::text_payload(&route.recipient, text, msg.message_id)),
+        Outbound::Template(t) => ("template", outbox::template_payload(&route.recipient, t, msg.message_id)),
+    };
+    outbox::enqueue(&mut tx, tenant, &route, Some(msg.message_id), kind, &payload, None).await?;
     sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")
-        .bind(viewer.tenant_id.0)
+        .bind(tenant.0)
         .bind(conversation.0)
         .execute(&mut *tx)
         .await?;
+    bot::pause_for_human(&mut tx, tenant, conversation.0, viewer.user_id.0).await?;
     tx.commit().await?;
     Ok(msg)
 }
@@ -126,6 +174,10 @@ pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: Conversatio
     .bind(conversation.0)
     .execute(&mut *tx)
     .await?;
+    // Tell WhatsApp too (blue ticks on the prospect's phone), with the same commit.
+    if done.rows_affected() > 0 {
+        outbox::enqueue_read_receipt(&mut tx, viewer.tenant_id, conversation).await?;
+    }
     tx.commit().await?;
     Ok(MarkedRead { conversation_id: conversation.0, marked: done.rows_affected(), unread_count: 0 })
 }

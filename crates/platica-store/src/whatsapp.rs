@@ -79,6 +79,18 @@ pub struct StatusUpdate {
     pub error_code: Option<i32>,
     pub error_title: Option<String>,
     pub error_detail: Option<String>,
+    /// `biz_opaque_callback_data` as sent: names the message before its WhatsApp id is known.
+    pub callback: Option<String>,
+}
+
+/// An inbound message that was stored (not a redelivery): what the bot answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredInbound {
+    pub conversation_id: i64,
+    pub message_id: i64,
+    pub body: String,
+    /// Its conversation was created by this message.
+    pub new_conversation: bool,
 }
 
 /// What one ingestion did.
@@ -92,6 +104,8 @@ pub struct IngestReport {
     pub statuses_stale: u32,
     /// About messages Platica does not know (e.g. sent from another client of the number).
     pub statuses_unknown: u32,
+    /// The messages stored, in payload order.
+    pub stored: Vec<StoredInbound>,
 }
 
 /// Stores a webhook's messages and statuses for `account`, in one transaction.
@@ -147,7 +161,7 @@ async fn conversation_for(
     account: &WebhookAccount,
     m: &InboundMessage,
     report: &mut IngestReport,
-) -> StoreResult<i64> {
+) -> StoreResult<(i64, bool)> {
     let tenant = account.tenant_id.0;
     let existing: Option<i64> =
         sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2")
@@ -168,14 +182,14 @@ async fn conversation_for(
     .fetch_optional(&mut *conn)
     .await?;
     match inserted {
-        Some(c) => Ok(c),
-        None => Ok(sqlx::query_scalar(
+        Some(c) => Ok((c, true)),
+        None => Ok((sqlx::query_scalar(
             "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
         )
         .bind(tenant)
         .bind(prospect)
         .fetch_one(&mut *conn)
-        .await?),
+        .await?, false)),
     }
 }
 
@@ -273,7 +287,7 @@ async fn store_message(
         report.messages_duplicate += 1;
         return Ok(());
     }
-    let conversation = conversation_for(conn, account, m, report).await?;
+    let (conversation, new_conversation) = conversation_for(conn, account, m, report).await?;
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
          VALUES ($1, $2, 'in', 'prospect', $3, $4, 'delivered')
@@ -315,6 +329,12 @@ async fn store_message(
     .execute(&mut *conn)
     .await?;
     report.messages_stored += 1;
+    report.stored.push(StoredInbound {
+        conversation_id: conversation,
+        message_id: message,
+        body: m.body.clone(),
+        new_conversation,
+    });
     Ok(())
 }
 
@@ -333,6 +353,12 @@ async fn apply_status(
     .bind(&s.external_id)
     .fetch_optional(&mut *conn)
     .await?;
+    // Not known by its id yet: the send's answer may still be on its way (or was lost in a
+    // crash), but the callback data names the message.
+    let message = match (message, &s.callback) {
+        (None, Some(cb)) => crate::outbox::link_by_callback(conn, tenant, cb, &s.external_id).await?,
+        (m, _) => m,
+    };
     let Some(message) = message else {
         report.statuses_unknown += 1;
         tracing::debug!(tenant_id = tenant.0, external_id = %s.external_id, "status of an unknown message");

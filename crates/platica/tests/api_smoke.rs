@@ -11,6 +11,7 @@ use support::{PASSWORD, TestApp, world};
 async fn login_list_send_and_read() {
     let app = TestApp::spawn().await;
     let w = world(&app, "acme", 2).await;
+    support::sending_channel(&app, &w).await;
     let token = app.login("acme", "ana@acme.test", PASSWORD).await;
 
     let me = app.get("/api/v1/auth/me", &token).await;

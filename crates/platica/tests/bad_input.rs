@@ -416,6 +416,7 @@ fn rows(w: &World, p: i64, c: i64) -> Vec<Row> {
 async fn bad_requests_get_the_right_error_and_change_nothing() {
     let app = TestApp::spawn().await;
     let w = world(&app, "x", 1).await;
+    support::sending_channel(&app, &w).await;
     let p = w.prospects[0].0;
     let c: i64 = sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE prospect_id = $1")
         .bind(p)
@@ -450,6 +451,7 @@ async fn bad_requests_get_the_right_error_and_change_nothing() {
 async fn unicode_names_are_accepted_and_round_trip() {
     let app = TestApp::spawn().await;
     let w = world(&app, "u", 1).await;
+    support::sending_channel(&app, &w).await;
     let admin = w.token(w.admin);
     let name = "José Ñúñez 李";
     let r = app
@@ -496,6 +498,13 @@ async fn unicode_names_are_accepted_and_round_trip() {
     let me = app.get("/api/v1/auth/me", &token).await;
     assert_eq!(me.body["display_name"], name);
     let conv = app.get(&format!("/api/v1/prospects/{id}"), admin).await.body["conversation_id"].as_i64().unwrap();
+    // José writes first: free text is allowed within 24 hours of the prospect's message.
+    sqlx::query("INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body) VALUES ($1, $2, 'in', 'prospect', 'Hola')")
+        .bind(w.tenant.0)
+        .bind(conv)
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let body = "¡Hola José! 👋 ¿Qué tal?\nLínea dos\tcon tab";
     let r = app.post(&format!("/api/v1/conversations/{conv}/messages"), admin, json!({"body": body})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);

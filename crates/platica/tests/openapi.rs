@@ -53,6 +53,16 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/api/v1/channels/{channel_account_id}"),
     ("get", "/api/v1/whatsapp/webhook"),
     ("post", "/api/v1/whatsapp/webhook"),
+    ("get", "/api/v1/conversations/{conversation_id}/bot"),
+    ("put", "/api/v1/conversations/{conversation_id}/bot"),
+    ("get", "/api/v1/bot/settings"),
+    ("put", "/api/v1/bot/settings"),
+    ("get", "/api/v1/bot/rules"),
+    ("post", "/api/v1/bot/rules"),
+    ("delete", "/api/v1/bot/rules/{bot_rule_id}"),
+    ("get", "/api/v1/templates"),
+    ("post", "/api/v1/templates"),
+    ("delete", "/api/v1/templates/{template_id}"),
 ];
 
 #[tokio::test]

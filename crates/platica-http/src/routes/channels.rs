@@ -27,7 +27,7 @@ pub const MAX_SECRET_CHARS: usize = 4096;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
-    /// `cloud` (default) or `simulator`.
+    /// `cloud` (default), `simulator` or `session`.
     pub kind: Option<String>,
     pub display_name: String,
     /// The Cloud API's phone number id (digits).
@@ -40,6 +40,11 @@ pub struct CreateChannel {
     pub access_token: String,
     /// Team of new prospects writing to this number.
     pub default_team_id: i64,
+    /// Where sends go, e.g. the built-in simulator's `http://127.0.0.1:PORT/v21.0` (default: the
+    /// server's configured Cloud API base URL).
+    pub base_url: Option<String>,
+    /// Messages per second to this number (1 to 1,000; default: the server's configured rate).
+    pub send_rate_per_sec: Option<i32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -54,6 +59,14 @@ pub struct UpdateChannel {
     /// Write-only.
     pub access_token: Option<String>,
     pub default_team_id: Option<i64>,
+    /// `null` returns to the server's default.
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+    /// `null` returns to the server's default.
+    #[serde(default, deserialize_with = "crate::routes::nullable")]
+    #[schema(value_type = Option<i32>)]
+    pub send_rate_per_sec: Option<Option<i32>>,
 }
 
 /// The server's key for secrets; failing to load it is a configuration error (logged, 500).
@@ -86,6 +99,23 @@ fn secret(field: &'static str, raw: &str) -> Result<String, Invalid> {
     Ok(v.to_owned())
 }
 
+fn base_url(raw: &str) -> Result<String, Invalid> {
+    let v = raw.trim().trim_end_matches('/');
+    let scheme_ok = v.starts_with("http://") || v.starts_with("https://");
+    if !scheme_ok
+        || v.len() > 500
+        || v.len() <= "https://".len()
+        || v.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Invalid::new("base_url", "must be an http:// or https:// URL of at most 500 characters"));
+    }
+    Ok(v.to_owned())
+}
+
+fn send_rate(raw: i32) -> Result<i32, Invalid> {
+    if (1..=1000).contains(&raw) { Ok(raw) } else { Err(Invalid::new("send_rate_per_sec", "must be from 1 to 1000")) }
+}
+
 fn team(raw: i64) -> Result<TeamId, Invalid> {
     if raw > 0 { Ok(TeamId(raw)) } else { Err(Invalid::new("default_team_id", "must be a positive id")) }
 }
@@ -112,7 +142,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<ChannelAccount>)> {
     let kind = input.kind.as_deref().unwrap_or("cloud");
     if !channels::KINDS.contains(&kind) {
-        return Err(Invalid::new("kind", "must be cloud or simulator").into());
+        return Err(Invalid::new("kind", "must be cloud, simulator or session").into());
     }
     let new = NewChannelAccount {
         kind: kind.to_owned(),
@@ -122,6 +152,8 @@ async fn create(
         verify_token: secret("verify_token", &input.verify_token)?,
         access_token: secret("access_token", &input.access_token)?,
         default_team_id: team(input.default_team_id)?,
+        base_url: input.base_url.as_deref().map(base_url).transpose()?,
+        send_rate_per_sec: input.send_rate_per_sec.map(send_rate).transpose()?,
     };
     let key = secret_key()?;
     let created = channels::create(&state.pool, key, tenant_of(&admin), &new).await?;
@@ -153,6 +185,8 @@ async fn update(
         verify_token: input.verify_token.as_deref().map(|v| secret("verify_token", v)).transpose()?,
         access_token: input.access_token.as_deref().map(|v| secret("access_token", v)).transpose()?,
         default_team_id: input.default_team_id.map(team).transpose()?,
+        base_url: input.base_url.map(|v| v.as_deref().map(base_url).transpose()).transpose()?,
+        send_rate_per_sec: input.send_rate_per_sec.map(|v| v.map(send_rate).transpose()).transpose()?,
     };
     let key = secret_key()?;
     Ok(Json(channels::update(&state.pool, key, tenant_of(&admin), id, &changes).await?))

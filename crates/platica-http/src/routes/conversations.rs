@@ -3,9 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, validate};
 use platica_store::conversations::{self, Cursor, InboxFilter, InboxPage, InboxRow};
-use platica_store::messages::{self, MarkedRead, Message, MessagePage};
+use platica_store::messages::{self, MarkedRead, Message, MessagePage, Outbound};
+use platica_store::outbox::TemplateSend;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -162,11 +164,27 @@ async fn list_messages(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
-    /// 1 to 4,096 characters.
-    pub body: String,
+    /// Free text, 1 to 4,096 characters: only within 24 hours of the prospect's last message
+    /// (WhatsApp's customer service window).
+    pub body: Option<String>,
+    /// An approved template instead of `body`: allowed at any time.
+    pub template: Option<TemplateInput>,
 }
 
-/// Sends a message: stored as outbound and `queued` for delivery.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateInput {
+    pub name: String,
+    /// e.g. `es_MX`.
+    pub language: String,
+    /// Values for `{{1}}`, `{{2}}`..., as many as the template has.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+/// Sends a message: stored as outbound, `queued`, and handed to the outbox in the same
+/// transaction. Free text outside the 24-hour window is refused with `outside_service_window`;
+/// send a template then.
 #[utoipa::path(post, path = "/conversations/{conversation_id}/messages", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = SendMessage,
     responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send(
@@ -175,8 +193,36 @@ async fn send(
     PathId(id): PathId,
     Json(input): Json<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
-    let body = validate::body("body", &input.body)?;
-    Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &body).await?)))
+    let what = match (input.body, input.template) {
+        (Some(body), None) => Outbound::Text(validate::body("body", &body)?),
+        (None, Some(t)) => {
+            let name = t.name.trim();
+            if name.is_empty()
+                || name.len() > 512
+                || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(
+                    Invalid::new("template.name", "must be a template name: lowercase letters, digits and _").into()
+                );
+            }
+            let language = t.language.trim();
+            if language.is_empty()
+                || language.len() > 8
+                || !language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
+            {
+                return Err(Invalid::new("template.language", "must be a language code such as es_MX").into());
+            }
+            if t.parameters.len() > 32 {
+                return Err(Invalid::new("template.parameters", "at most 32 parameters").into());
+            }
+            let params =
+                t.parameters.iter().map(|p| validate::body("template.parameters", p)).collect::<Result<Vec<_>, _>>()?;
+            Outbound::Template(TemplateSend { name: name.to_owned(), language: language.to_owned(), params })
+        }
+        (Some(_), Some(_)) => return Err(Invalid::new("template", "give either body or template, not both").into()),
+        (None, None) => return Err(Invalid::new("body", "give a body (free text) or a template").into()),
+    };
+    Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &what).await?)))
 }
 
 /// Marks every inbound message of a visible conversation read.

@@ -3,11 +3,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bot;
 pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod prospects;
 pub mod teams;
+pub mod templates;
 pub mod tokens;
 pub mod users;
 pub mod whatsapp;

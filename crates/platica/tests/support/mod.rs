@@ -353,6 +353,29 @@ async fn user(pool: &PgPool, tenant: TenantId, email: &str, name: &str, role: Ro
 
 /// Builds a [`World`] in tenant `slug`. Prospects: for each (team, executive) placement below,
 /// `per_cell` prospects, each with a conversation and one inbound message.
+/// The secret key test processes seal channel secrets with.
+pub fn install_test_key() -> &'static platica_store::secrets::SecretKey {
+    platica_store::secrets::install(platica_store::secrets::SecretKey::from_bytes([42; 32])).unwrap()
+}
+
+/// Gives the world's tenant a WhatsApp number (a Cloud API account, secrets sealed with the test
+/// key) so executives can send; nothing is sent unless the test starts a sender. Returns its id.
+pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
+    let key = install_test_key();
+    let new = platica_store::channels::NewChannelAccount {
+        kind: "cloud".into(),
+        display_name: "Ventas".into(),
+        phone_number_id: format!("77{:010}", w.tenant.0),
+        app_secret: "world-app-secret".into(),
+        verify_token: "world-verify-token".into(),
+        access_token: "world-access-token".into(),
+        default_team_id: w.boom,
+        base_url: None,
+        send_rate_per_sec: None,
+    };
+    platica_store::channels::create(&app.pool, key, w.tenant, &new).await.unwrap().channel_account_id
+}
+
 pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {
     let pool = &app.pool;
     let tenant = platica_store::tenants::create(pool, slug, &format!("Tenant {slug}")).await.unwrap();

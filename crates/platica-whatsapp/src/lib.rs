@@ -1,0 +1,11 @@
+//! Platica's WhatsApp channel, beyond the webhook (which is in platica-http):
+//!
+//! - [`payload`]: Cloud API message and status objects → domain values (webhooks and sessions);
+//! - [`cloud`]: the send endpoint and how to read its answers;
+//! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
+//! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover).
+
+pub mod bot;
+pub mod cloud;
+pub mod payload;
+pub mod sender;

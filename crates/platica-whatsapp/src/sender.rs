@@ -1,0 +1,507 @@
+//! The outbox sender: one worker per channel account sends the account's outbox rows to its
+//! Cloud API endpoint.
+//!
+//! - **One sender per number in the cluster**: a worker sends only while it holds the account's
+//!   PostgreSQL advisory lock (on a connection of its own), so several servers share the work
+//!   by account and the per-number rate holds cluster-wide. Rows are also claimed with
+//!   `FOR UPDATE SKIP LOCKED`, so even two holders could never claim one row.
+//! - **Woken at once**: an insert into `outbox` notifies `platica_outbox` (see the migration); a
+//!   poll every [`SenderConfig::poll`] is the safety net.
+//! - **Rate and order**: sends pass a per-account rate limiter; messages to one recipient go
+//!   one after another in outbox order (when one must wait for a retry, the rest of its batch to
+//!   that recipient waits too); different recipients are sent concurrently.
+//! - **Retries**: 429, 5xx, network errors and WhatsApp's throttling codes are retried with
+//!   exponential backoff and jitter (at least any `Retry-After`) up to
+//!   [`SenderConfig::max_attempts`]; any other refusal fails the message with WhatsApp's reason.
+//! - **Never twice**: see [`platica_store::outbox`] for rows a crash left `sending`.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use platica_domain::TenantId;
+use platica_store::PgPool;
+use platica_store::channels::{self, SenderAccount};
+use platica_store::outbox::{self, Claimed, Failure};
+use platica_store::secrets::SecretKey;
+use rand::Rng;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgListener};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::cloud::{CloudClient, DEFAULT_BASE_URL, Endpoint, Outcome};
+
+/// The sender's settings.
+#[derive(Clone, Debug)]
+pub struct SenderConfig {
+    /// Where accounts without their own `base_url` send.
+    pub default_base_url: String,
+    /// Messages per second per number, unless the account says otherwise (WhatsApp's default
+    /// throughput is 80).
+    pub default_rate_per_sec: u32,
+    /// Attempts before a retryable failure becomes final.
+    pub max_attempts: i32,
+    /// First retry delay; doubles each attempt (with jitter), up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How long a claimed row may stay `sending` before it counts as abandoned.
+    pub lease: Duration,
+    pub request_timeout: Duration,
+    /// Longest wait between looks at the queue when no notification comes.
+    pub poll: Duration,
+    /// How often the list of accounts is read again.
+    pub refresh: Duration,
+    /// Recipients sent to concurrently, per account.
+    pub concurrency: usize,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            default_base_url: DEFAULT_BASE_URL.to_owned(),
+            default_rate_per_sec: 80,
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+            lease: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(20),
+            poll: Duration::from_secs(1),
+            refresh: Duration::from_secs(5),
+            concurrency: 32,
+        }
+    }
+}
+
+/// The retry delay before attempt `attempt + 1`: `base · 2^(attempt-1)` capped at `max`, of which
+/// the upper half is random ("equal jitter": never immediate, never in lockstep).
+pub fn backoff(attempt: i32, base: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
+    let full = base.saturating_mul(1u32 << exp).min(max);
+    let half = full / 2;
+    half + half.mul_f64(rng.random::<f64>())
+}
+
+/// The running sender; stops when the shutdown signal turns true, after finishing the sends in
+/// flight.
+pub struct Sender {
+    task: JoinHandle<()>,
+}
+
+impl Sender {
+    pub fn start(pool: PgPool, key: &'static SecretKey, config: SenderConfig, shutdown: watch::Receiver<bool>) -> Self {
+        let task = tokio::spawn(manage(pool, key, Arc::new(config), shutdown));
+        Sender { task }
+    }
+
+    /// Waits for every worker to finish (after the shutdown signal).
+    pub async fn finished(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the outbox sender panicked");
+        }
+    }
+}
+
+struct Worker {
+    updated_at: chrono::DateTime<Utc>,
+    wake: Arc<Notify>,
+    /// Tells this worker to finish its batch and stop.
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+async fn manage(pool: PgPool, key: &'static SecretKey, config: Arc<SenderConfig>, mut shutdown: watch::Receiver<bool>) {
+    let client = match CloudClient::new(config.request_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client: nothing will be sent");
+            return;
+        }
+    };
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(mut l) => match l.listen("platica_outbox").await {
+            Ok(()) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for outbox rows; polling only");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot LISTEN for outbox rows; polling only");
+            None
+        }
+    };
+    let mut workers: HashMap<(i64, i64), Worker> = HashMap::new();
+    let mut refresh = tokio::time::interval(config.refresh);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+            _ = refresh.tick() => {
+                match channels::sender_accounts(&pool).await {
+                    Ok(accounts) => reconcile(&mut workers, accounts, &pool, key, &config, &client),
+                    Err(e) => tracing::warn!(error = %e, "cannot read channel accounts"),
+                }
+            }
+            n = recv(&mut listener) => match n {
+                Some(payload) => {
+                    let parsed = payload.split_once(':').and_then(|(t, a)| Some((t.parse().ok()?, a.parse().ok()?)));
+                    match parsed.and_then(|k| workers.get(&k)) {
+                        Some(w) => w.wake.notify_one(),
+                        // A new account: the next refresh starts its worker.
+                        None => refresh.reset_immediately(),
+                    }
+                }
+                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+    tracing::info!(workers = workers.len(), "outbox sender stopping: finishing sends in flight");
+    for w in workers.values() {
+        let _ = w.stop.send(true);
+    }
+    for (_, w) in workers {
+        let _ = w.task.await;
+    }
+    tracing::info!("outbox sender stopped");
+}
+
+/// The next notification payload; `None` after an error (the caller waits a little).
+async fn recv(listener: &mut Option<PgListener>) -> Option<String> {
+    match listener {
+        Some(l) => match l.recv().await {
+            Ok(n) => Some(n.payload().to_owned()),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox notifications interrupted");
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts workers for new or changed accounts and stops those of removed ones.
+fn reconcile(
+    workers: &mut HashMap<(i64, i64), Worker>,
+    accounts: Vec<SenderAccount>,
+    pool: &PgPool,
+    key: &'static SecretKey,
+    config: &Arc<SenderConfig>,
+    client: &CloudClient,
+) {
+    let keys: std::collections::HashSet<(i64, i64)> =
+        accounts.iter().map(|a| (a.tenant_id.0, a.channel_account_id)).collect();
+    workers.retain(|k, w| {
+        let keep = keys.contains(k) && !w.task.is_finished();
+        if !keep {
+            // Removed: it finishes its batch (if any) and stops.
+            let _ = w.stop.send(true);
+        }
+        keep
+    });
+    for account in accounts {
+        let k = (account.tenant_id.0, account.channel_account_id);
+        if workers.get(&k).is_some_and(|w| w.updated_at == account.updated_at) {
+            continue;
+        }
+        if let Some(old) = workers.remove(&k) {
+            // Changed (token, URL, rate): the old worker finishes its batch and releases the
+            // lock; the new one takes it over.
+            let _ = old.stop.send(true);
+        }
+        let wake = Arc::new(Notify::new());
+        let (stop, stopped) = watch::channel(false);
+        let ctx = WorkerCtx {
+            pool: pool.clone(),
+            key,
+            config: config.clone(),
+            client: client.clone(),
+            wake: wake.clone(),
+            shutdown: stopped,
+        };
+        let updated_at = account.updated_at;
+        let task = tokio::spawn(work(ctx, account));
+        workers.insert(k, Worker { updated_at, wake, stop, task });
+    }
+}
+
+struct WorkerCtx {
+    pool: PgPool,
+    key: &'static SecretKey,
+    config: Arc<SenderConfig>,
+    client: CloudClient,
+    wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl WorkerCtx {
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Sleeps up to `d`, or less when woken or stopping.
+    async fn pause(&mut self, d: Duration) {
+        let wake = self.wake.clone();
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            () = wake.notified() => {}
+            _ = self.shutdown.changed() => {}
+        }
+    }
+}
+
+/// The advisory lock that makes this worker the account's only sender, on its own connection.
+async fn take_lock(pool: &PgPool, account: &SenderAccount) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    let got: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('platica.outbox:' || $1 || ':' || $2, 0))")
+            .bind(account.tenant_id.0)
+            .bind(account.channel_account_id)
+            .fetch_one(&mut conn)
+            .await?;
+    if got {
+        Ok(Some(conn))
+    } else {
+        let _ = conn.close().await;
+        Ok(None)
+    }
+}
+
+async fn work(mut ctx: WorkerCtx, account: SenderAccount) {
+    let tenant = account.tenant_id;
+    let id = account.channel_account_id;
+    let endpoint = loop {
+        match account.access_token(ctx.key) {
+            Ok(token) => {
+                break Endpoint {
+                    base_url: account.base_url.clone().unwrap_or_else(|| ctx.config.default_base_url.clone()),
+                    phone_number_id: account.phone_number_id.clone(),
+                    access_token: token,
+                };
+            }
+            Err(e) => {
+                tracing::error!(tenant_id = tenant.0, channel_account_id = id, error = %e,
+                    "cannot open the account's access token: its messages wait");
+                ctx.pause(Duration::from_secs(30)).await;
+                if ctx.stopping() {
+                    return;
+                }
+            }
+        }
+    };
+    let rate =
+        account.send_rate_per_sec.and_then(|r| u32::try_from(r).ok()).unwrap_or(ctx.config.default_rate_per_sec).max(1);
+    let idempotent = account.kind != "cloud";
+    let batch = i64::from(rate / 2).clamp(8, 200);
+    // Bursts of a tenth of a second's worth keep the pace even.
+    let quota = Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
+        .allow_burst(NonZeroU32::new((rate / 10).max(1)).unwrap_or(NonZeroU32::MIN));
+    let limiter = Arc::new(RateLimiter::direct(quota));
+    while !ctx.stopping() {
+        let lock = match take_lock(&ctx.pool, &account).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                // Another server sends for this number; stand by.
+                ctx.pause(Duration::from_secs(5)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(tenant_id = tenant.0, channel_account_id = id, error = %e, "cannot take the sender lock");
+                ctx.pause(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        tracing::info!(tenant_id = tenant.0, channel_account_id = id, rate, "sending for this number");
+        lead(&mut ctx, tenant, id, &endpoint, &limiter, batch, idempotent, lock).await;
+    }
+}
+
+/// Sends while holding the lock; returns when stopping or when the lock's connection fails.
+#[allow(clippy::too_many_arguments)]
+async fn lead(
+    ctx: &mut WorkerCtx,
+    tenant: TenantId,
+    id: i64,
+    endpoint: &Endpoint,
+    limiter: &Arc<DefaultDirectRateLimiter>,
+    batch: i64,
+    idempotent: bool,
+    mut lock: PgConnection,
+) {
+    let mut last_recovery = tokio::time::Instant::now() - ctx.config.lease;
+    let mut last_lock_check = tokio::time::Instant::now();
+    while !ctx.stopping() {
+        if last_recovery.elapsed() >= ctx.config.lease / 2 {
+            last_recovery = tokio::time::Instant::now();
+            match outbox::recover_lapsed(&ctx.pool, tenant, id, idempotent).await {
+                Ok((0, 0)) => {}
+                Ok((requeued, failed)) => tracing::warn!(
+                    tenant_id = tenant.0,
+                    channel_account_id = id,
+                    requeued,
+                    failed,
+                    "recovered rows an interrupted sender left"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot recover abandoned outbox rows"),
+            }
+        }
+        if last_lock_check.elapsed() >= Duration::from_secs(10) {
+            last_lock_check = tokio::time::Instant::now();
+            if let Err(e) = lock.ping().await {
+                tracing::warn!(tenant_id = tenant.0, channel_account_id = id, error = %e, "lost the sender lock's connection");
+                return;
+            }
+        }
+        let claimed = match outbox::claim(&ctx.pool, tenant, id, batch, ctx.config.lease).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim outbox rows");
+                ctx.pause(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if !claimed.is_empty() {
+            send_batch(ctx, endpoint, limiter, claimed).await;
+            continue;
+        }
+        let wait = match outbox::next_due(&ctx.pool, tenant, id).await {
+            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(ctx.config.poll),
+            _ => ctx.config.poll,
+        };
+        if !wait.is_zero() {
+            ctx.pause(wait).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+    }
+    let _ = lock.close().await;
+}
+
+/// Sends a claimed batch: recipients concurrently, each recipient's rows in order.
+async fn send_batch(ctx: &WorkerCtx, endpoint: &Endpoint, limiter: &Arc<DefaultDirectRateLimiter>, rows: Vec<Claimed>) {
+    let mut groups: Vec<Vec<Claimed>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        match row.recipient().map(str::to_owned) {
+            Some(to) => match index.get(&to) {
+                Some(&i) => groups[i].push(row),
+                None => {
+                    index.insert(to, groups.len());
+                    groups.push(vec![row]);
+                }
+            },
+            None => groups.push(vec![row]),
+        }
+    }
+    futures_util::stream::iter(groups)
+        .for_each_concurrent(ctx.config.concurrency, |group| async move {
+            let mut held: Option<Duration> = None;
+            for row in group {
+                if let Some(delay) = held {
+                    record(|| outbox::postpone(&ctx.pool, &row, delay)).await;
+                    continue;
+                }
+                limiter.until_ready().await;
+                let started = std::time::Instant::now();
+                let outcome = ctx.client.send(endpoint, &row.payload, &row.idempotency_key()).await;
+                metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
+                held = settle(ctx, &row, outcome).await;
+            }
+        })
+        .await;
+}
+
+/// Records what a send came to; returns the delay the recipient's next rows must wait, if any.
+async fn settle(ctx: &WorkerCtx, row: &Claimed, outcome: Outcome) -> Option<Duration> {
+    let ids = (row.tenant_id, row.outbox_id, row.message_id);
+    match outcome {
+        Outcome::Accepted { http_status, external_id } => {
+            metrics::counter!("platica_outbox_sends_total", "outcome" => "accepted").increment(1);
+            tracing::debug!(tenant_id = ids.0, outbox_id = ids.1, message_id = ?ids.2, external_id = ?external_id, "sent");
+            record(|| outbox::complete(&ctx.pool, row, external_id.as_deref(), http_status)).await;
+            None
+        }
+        Outcome::Retry { http_status, error, retry_after } => {
+            if row.attempts >= ctx.config.max_attempts {
+                metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
+                let f = Failure {
+                    http_status,
+                    code: None,
+                    title: format!("gave up after {} attempts", row.attempts),
+                    detail: Some(error),
+                };
+                record(|| outbox::fail(&ctx.pool, row, &f)).await;
+                return None;
+            }
+            metrics::counter!("platica_outbox_sends_total", "outcome" => "retry").increment(1);
+            let delay = backoff(row.attempts, ctx.config.backoff_base, ctx.config.backoff_max, &mut rand::rng())
+                .max(retry_after.unwrap_or_default());
+            tracing::info!(tenant_id = ids.0, outbox_id = ids.1, attempt = row.attempts, retry_in_ms = delay.as_millis() as u64,
+                error = %error, "send will be retried");
+            record(|| outbox::retry_later(&ctx.pool, row, delay, http_status, &error)).await;
+            Some(delay)
+        }
+        Outcome::Refused(r) => {
+            metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
+            let f = Failure {
+                http_status: Some(r.http_status),
+                code: r.code.and_then(|c| i32::try_from(c).ok()),
+                title: r.title,
+                detail: r.detail,
+            };
+            record(|| outbox::fail(&ctx.pool, row, &f)).await;
+            None
+        }
+    }
+}
+
+/// Runs a bookkeeping write, retrying briefly: a row whose outcome cannot be written stays
+/// `sending` and is recovered when its lease lapses.
+async fn record<F, Fut>(write: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = platica_store::StoreResult<()>>,
+{
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match write().await {
+            Ok(()) => return,
+            Err(e) if attempt == 5 => {
+                tracing::error!(error = %e, "cannot record a send's outcome; the row is recovered after its lease")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "cannot record a send's outcome; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_doubles_with_jitter_within_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let base = Duration::from_secs(2);
+        let max = Duration::from_secs(600);
+        for attempt in 1..=20 {
+            let full = base.saturating_mul(1 << (attempt - 1).min(30)).min(max);
+            for _ in 0..200 {
+                let d = backoff(attempt, base, max, &mut rng);
+                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} not in [{:?}, {full:?}]", full / 2);
+            }
+        }
+        // Attempt 0 (never tried) waits like the first.
+        assert!(backoff(0, base, max, &mut rng) <= base);
+    }
+}
