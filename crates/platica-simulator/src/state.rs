@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::{SimAccount, SimConfig};
@@ -489,15 +489,23 @@ impl Sim {
                         .map(|a| (a.account.webhook_url.clone(), a.account.app_secret.clone()))
                 };
                 let Some((url, secret)) = target else { return };
-                let result = self
+                if url.is_empty() {
+                    tracing::warn!(phone_number_id, "no webhook URL: webhook dropped");
+                    self.lock().stats.webhooks_failed += 1;
+                    break;
+                }
+                let request = self
                     .http
                     .post(&url)
                     .timeout(retry.timeout)
                     .header("content-type", "application/json")
                     .header("x-hub-signature-256", sign(&secret, &body))
                     .body(body.clone())
-                    .send()
-                    .await;
+                    .send();
+                let result = tokio::select! {
+                    () = self.stopped() => return,
+                    r = request => r,
+                };
                 let error = match result {
                     Ok(r) if r.status().is_success() => None,
                     Ok(r) => Some(format!("status {}", r.status())),
@@ -553,7 +561,7 @@ impl Sim {
                 Content::Text { body } => json!({"type": "text", "text": {"body": body}}),
                 Content::Image { caption, media_id } => json!({"type": "image", "image": {
                     "caption": caption, "mime_type": "image/jpeg", "id": media_id,
-                    "sha256": hex::encode(media_id.as_bytes())}}),
+                    "sha256": hex::encode(Sha256::digest(media_id.as_bytes()))}}),
                 Content::Button { id, title } => json!({"type": "interactive", "interactive": {
                     "type": "button_reply", "button_reply": {"id": id, "title": title}}}),
             };

@@ -571,3 +571,20 @@ async fn accounts_can_be_added_over_http_and_shutdown_stops_the_server() {
     sim.shutdown().await;
     assert!(reqwest::Client::new().get(url).send().await.is_err());
 }
+
+#[tokio::test]
+async fn sessions_are_dropped_at_random_intervals_when_configured() {
+    let config = SimConfig {
+        session: platica_simulator::SessionConfig { auto_drop_every: Some(DurRange::millis(20, 40)) },
+        ..fast()
+    };
+    let (sim, _rx) = start(config, true).await;
+    let client = reqwest::Client::new();
+    let base = format!("{}/_session/{PHONE}", sim.url());
+    for round in 1..=2 {
+        call(client.post(format!("{base}/connect")).bearer_auth(TOKEN)).await;
+        until("an automatic drop", || sim.stats().sessions[PHONE].drops == round).await;
+        assert_eq!(call(client.get(format!("{base}/health"))).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    sim.shutdown().await;
+}
