@@ -242,7 +242,7 @@ impl Generator {
     pub fn next_message(&mut self) -> Generated {
         let i = self.rng.random_range(0..self.prospects.len());
         let stage = self.stage[i];
-        self.stage[i] = stage + 1;
+        self.stage[i] = stage.saturating_add(1);
         let roll: f64 = self.rng.random();
         let content = if stage > 0 && roll < 0.07 {
             Content::Image {

@@ -323,8 +323,8 @@ async fn faults_answer_in_order_then_sends_resume_and_delays_hide_the_outcome() 
 
     // A slow answer: the client times out, but the send happened; its retry with the same key
     // gets the original answer.
-    post(&sim, "/_sim/faults", json!({"phone_number_id": PHONE, "delay_ms": 400})).await;
-    let timeout = reqwest::Client::builder().timeout(Duration::from_millis(100)).build().unwrap();
+    post(&sim, "/_sim/faults", json!({"phone_number_id": PHONE, "delay_ms": 2000})).await;
+    let timeout = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
     let r = timeout
         .post(format!("{}/{PHONE}/messages", sim.base_url()))
         .bearer_auth(TOKEN)
