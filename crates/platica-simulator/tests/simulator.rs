@@ -588,3 +588,28 @@ async fn sessions_are_dropped_at_random_intervals_when_configured() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_server_and_its_long_polls() {
+    let (sim, _rx) = start(fast(), true).await;
+    let client = reqwest::Client::new();
+    let base = format!("{}/_session/{PHONE}", sim.url());
+    call(client.post(format!("{base}/connect")).bearer_auth(TOKEN)).await;
+    let started = tokio::time::Instant::now();
+    let poll = tokio::spawn(client.get(format!("{base}/events?wait_ms=20000")).bearer_auth(TOKEN).send());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(sim);
+    let ended = poll.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "the long poll ended with the server");
+    assert!(ended.is_err() || ended.is_ok_and(|r| r.status().as_u16() == 503));
+    let url = format!("{base}/health");
+    let mut refused = false;
+    for _ in 0..50 {
+        if client.get(&url).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "still listening after the handle was dropped");
+}
