@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::graph::GraphError;
-use crate::state::{SentMessage, Sim};
+use crate::state::{MAX_KEPT, SentMessage, Sim};
 
 /// Longest text body the Cloud API takes.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -172,25 +172,25 @@ fn accept(
         "contacts": [{"input": send.to, "wa_id": send.wa_id}],
         "messages": [{"id": wamid}],
     });
-    if let Some(k) = &key {
-        acc.idempotency.insert(k.clone(), answer.clone());
-    }
-    acc.sent_index.insert(wamid.clone(), acc.sent.len());
-    acc.sent.push(SentMessage {
-        phone_number_id: phone_number_id.to_owned(),
-        wamid: wamid.clone(),
-        to: send.to,
-        wa_id: send.wa_id.clone(),
-        kind: send.kind,
-        text: send.text,
-        template: send.template,
-        template_language: send.template_language,
-        idempotency_key: key,
-        biz_opaque_callback_data: send.callback,
-        context_message_id: send.context,
-        received_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        statuses: Vec::new(),
-    });
+    let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    acc.record_send(
+        SentMessage {
+            phone_number_id: phone_number_id.to_owned(),
+            wamid: wamid.clone(),
+            to: send.to,
+            wa_id: send.wa_id.clone(),
+            kind: send.kind,
+            text: send.text,
+            template: send.template,
+            template_language: send.template_language,
+            idempotency_key: key,
+            biz_opaque_callback_data: send.callback,
+            context_message_id: send.context,
+            received_at,
+            statuses: Vec::new(),
+        },
+        &answer,
+    );
     inner.stats.sends += 1;
     tracing::debug!(phone_number_id, %wamid, "simulated send accepted");
     sim.spawn_status_flow(phone_number_id.to_owned(), wamid, send.wa_id);
@@ -224,7 +224,10 @@ fn mark_read(sim: &Sim, phone_number_id: &str, v: &Value) -> Result<Value, Graph
     let Some(acc) = inner.accounts.get_mut(phone_number_id) else {
         return Err(GraphError::unknown_object(phone_number_id));
     };
-    acc.reads.push(id.to_owned());
+    acc.reads.push_back(id.to_owned());
+    if acc.reads.len() > MAX_KEPT {
+        acc.reads.pop_front();
+    }
     inner.stats.mark_read += 1;
     Ok(json!({"success": true}))
 }

@@ -63,7 +63,9 @@
 //!   normal behaviour resumes; `delay_ms` delays every answer of that number from now on (0 to
 //!   stop) — the send itself happens before the delay, so a client that times out does not know
 //!   whether it was sent. Answers `{"queued":N,"delay_ms":N}`.
-//! - `GET /_sim/sent[?phone_number_id=]`: `{"sent":[SentMessage..]}` (see [`SentMessage`]).
+//! - `GET /_sim/sent[?phone_number_id=]`: `{"sent":[SentMessage..]}` (see [`SentMessage`]), by
+//!   account then in order. An account remembers its last [`MAX_KEPT`] sends, idempotency keys and
+//!   reads.
 //! - `GET /_sim/reads[?phone_number_id=]`: `{"reads":[{"phone_number_id","message_id"}..]}`.
 //! - `GET /_sim/stats`: [`SimStats`].
 //! - `POST /_sim/sessions/{phone_number_id}/drop`: drops the session until the next connect.
@@ -98,7 +100,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{DurRange, InboundConfig, SessionConfig, SimAccount, SimConfig, StatusDelays, WebhookRetry};
-pub use state::{SentMessage, SessionStats, SimStats, sign};
+pub use state::{MAX_KEPT, SentMessage, SessionStats, SimStats, sign};
 
 use state::Sim;
 

@@ -21,6 +21,10 @@ use crate::graph::GraphError;
 /// Most events a session buffers; older ones are discarded (and counted) beyond it.
 pub(crate) const MAX_SESSION_EVENTS: usize = 50_000;
 
+/// Most sends, idempotency keys and reads remembered per account (the oldest are forgotten), so
+/// a long demo runs in bounded memory.
+pub const MAX_KEPT: usize = 100_000;
+
 /// One accepted send, as `GET /_sim/sent` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentMessage {
@@ -164,10 +168,49 @@ pub(crate) struct Account {
     pub sent: Vec<SentMessage>,
     pub sent_index: HashMap<String, usize>,
     pub idempotency: HashMap<String, Value>,
+    idempotency_order: VecDeque<String>,
     pub faults: VecDeque<Fault>,
     pub delay: Duration,
-    pub reads: Vec<String>,
+    pub reads: VecDeque<String>,
     pub session: Session,
+}
+
+impl Account {
+    fn new(account: SimAccount, outbox: mpsc::UnboundedSender<Vec<u8>>) -> Self {
+        Self {
+            waba_id: waba_id(&account.phone_number_id),
+            account,
+            outbox,
+            sent: Vec::new(),
+            sent_index: HashMap::new(),
+            idempotency: HashMap::new(),
+            idempotency_order: VecDeque::new(),
+            faults: VecDeque::new(),
+            delay: Duration::ZERO,
+            reads: VecDeque::new(),
+            session: Session::default(),
+        }
+    }
+
+    /// Records an accepted send and its answer (under its idempotency key), forgetting the oldest
+    /// beyond [`MAX_KEPT`].
+    pub fn record_send(&mut self, sent: SentMessage, answer: &Value) {
+        if let Some(k) = &sent.idempotency_key {
+            self.idempotency.insert(k.clone(), answer.clone());
+            self.idempotency_order.push_back(k.clone());
+            while self.idempotency_order.len() > MAX_KEPT {
+                if let Some(old) = self.idempotency_order.pop_front() {
+                    self.idempotency.remove(&old);
+                }
+            }
+        }
+        self.sent_index.insert(sent.wamid.clone(), self.sent.len());
+        self.sent.push(sent);
+        if self.sent.len() > MAX_KEPT {
+            self.sent.drain(..MAX_KEPT / 10);
+            self.sent_index = self.sent.iter().enumerate().map(|(i, s)| (s.wamid.clone(), i)).collect();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -302,21 +345,7 @@ impl Sim {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = account.phone_number_id.clone();
         tracing::info!(phone_number_id = %id, session_mode = account.session_mode, "simulator account added");
-        inner.accounts.insert(
-            id.clone(),
-            Account {
-                waba_id: waba_id(&id),
-                account,
-                outbox: tx,
-                sent: Vec::new(),
-                sent_index: HashMap::new(),
-                idempotency: HashMap::new(),
-                faults: VecDeque::new(),
-                delay: Duration::ZERO,
-                reads: Vec::new(),
-                session: Session::default(),
-            },
-        );
+        inner.accounts.insert(id.clone(), Account::new(account, tx));
         inner.order.push(id.clone());
         drop(inner);
         self.rt.spawn(Arc::clone(self).webhook_worker(id, rx));
@@ -604,5 +633,41 @@ impl Sim {
         }
         acc.session.notify.notify_waiters();
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_remembers_a_bounded_history() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut acc = Account::new(SimAccount::default(), tx);
+        let sent = |i: usize| SentMessage {
+            phone_number_id: "1".into(),
+            wamid: format!("wamid.{i}"),
+            to: "5215512345678".into(),
+            wa_id: "5215512345678".into(),
+            kind: "text".into(),
+            text: Some("x".into()),
+            template: None,
+            template_language: None,
+            idempotency_key: Some(format!("k{i}")),
+            biz_opaque_callback_data: None,
+            context_message_id: None,
+            received_at: String::new(),
+            statuses: Vec::new(),
+        };
+        for i in 0..=MAX_KEPT {
+            acc.record_send(sent(i), &json!({"i": i}));
+        }
+        assert_eq!(acc.sent.len(), MAX_KEPT + 1 - MAX_KEPT / 10);
+        assert_eq!(acc.sent[0].wamid, format!("wamid.{}", MAX_KEPT / 10));
+        let last = format!("wamid.{MAX_KEPT}");
+        assert_eq!(acc.sent_index.get(&last).map(|&i| &acc.sent[i].wamid), Some(&last));
+        assert!(!acc.sent_index.contains_key("wamid.0"));
+        assert_eq!(acc.idempotency.len(), MAX_KEPT);
+        assert!(!acc.idempotency.contains_key("k0") && acc.idempotency.contains_key("k1"));
     }
 }
