@@ -18,9 +18,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::time::{Instant, interval_at, sleep, sleep_until};
 
-use crate::SimulatorOptions;
 use crate::chat::{self, Cast};
 use crate::names;
+use crate::{SimulatorOptions, WhatsAppRoute};
 
 /// How often the summary line is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(30);
@@ -69,13 +69,17 @@ pub async fn run(
     }
 
     let mut sim = loop {
+        let whatsapp = opts.whatsapp.clone();
         let started = tokio::select! {
             biased;
             () = stopped(&mut stop) => return Ok(()),
             s = Simulator::start(pool.clone(), tenant, opts.seed) => s,
         };
         match started {
-            Ok(sim) => break sim,
+            Ok(mut sim) => {
+                sim.whatsapp = whatsapp.map(|w| (reqwest::Client::new(), w));
+                break sim;
+            }
             Err(_) if pool.is_closed() => return Ok(()),
             Err(e) => {
                 tracing::warn!(error = format!("{e:#}"), "traffic simulator cannot load its data; retrying");
@@ -243,6 +247,8 @@ struct Lead {
     prospect: ProspectId,
     conversation: ConversationId,
     first_name: String,
+    name: String,
+    phone: String,
     team: TeamId,
     executive: Option<UserId>,
 }
@@ -274,8 +280,8 @@ impl World {
             .fetch_all(pool)
             .await
             .context("loading teams")?;
-        let leads: Vec<(i64, i64, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT p.prospect_id, c.conversation_id, p.name, p.team_id, p.executive_id
+        let leads: Vec<(i64, i64, String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT p.prospect_id, c.conversation_id, p.name, p.phone, p.team_id, p.executive_id
              FROM prospects p
              JOIN conversations c ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id
                                  AND c.channel = 'whatsapp'
@@ -308,12 +314,14 @@ impl World {
                 _ => {}
             }
         }
-        for (i, (prospect, conversation, name, team, executive)) in leads.into_iter().enumerate() {
+        for (i, (prospect, conversation, name, phone, team, executive)) in leads.into_iter().enumerate() {
             world.by_conversation.insert(ConversationId(conversation), i);
             world.leads.push(Lead {
                 prospect: ProspectId(prospect),
                 conversation: ConversationId(conversation),
                 first_name: names::first_name(&name).to_owned(),
+                name,
+                phone,
                 team: TeamId(team),
                 executive: executive.map(UserId),
             });
@@ -340,6 +348,9 @@ struct Simulator {
     pending: VecDeque<(MessageId, &'static str)>,
     interval: Counts,
     total: Counts,
+    /// Inbound messages go through WhatsApp (the built-in Cloud API simulator) instead of the
+    /// store; statuses then come from it too.
+    whatsapp: Option<(reqwest::Client, WhatsAppRoute)>,
 }
 
 impl Simulator {
@@ -358,6 +369,7 @@ impl Simulator {
             pending: VecDeque::new(),
             interval: Counts::default(),
             total: Counts::default(),
+            whatsapp: None,
         };
         sim.load_recent().await?;
         sim.load_unread().await?;
@@ -479,7 +491,8 @@ impl Simulator {
         }
         let idle = match kind {
             Kind::Reply => self.recent.is_empty(),
-            Kind::Status => self.pending.is_empty(),
+            // Through WhatsApp, statuses are the simulator's to report.
+            Kind::Status => self.pending.is_empty() || self.whatsapp.is_some(),
             Kind::MarkRead => self.unread.is_empty(),
             Kind::Reassign => self.world.admin.is_none() || self.world.leads.is_empty(),
             Kind::Inbound => false,
@@ -528,6 +541,27 @@ impl Simulator {
         };
         let Some(lead) = self.lead_of(conversation).cloned() else { return Ok(false) };
         let body = chat::live_inbound(Self::cast_of(&self.world, &lead), &mut self.rng);
+        if let Some((client, route)) = &self.whatsapp {
+            // The prospect writes on WhatsApp: the simulator delivers a signed webhook, which
+            // takes the same path as the Cloud API's.
+            let resp = client
+                .post(format!("{}/_sim/inbound", route.simulator_url))
+                .json(&serde_json::json!({"phone_number_id": route.phone_number_id, "from": lead.phone,
+                    "name": lead.name, "text": body}))
+                .send()
+                .await
+                .context("asking the WhatsApp simulator for an inbound message")?;
+            if !resp.status().is_success() {
+                anyhow::bail!("the WhatsApp simulator refused an inbound message: {}", resp.status());
+            }
+            self.sent_in += 1;
+            self.recent.retain(|c| *c != conversation);
+            push_capped(&mut self.recent, conversation, RECENT_CAP);
+            if !self.unread.contains(&conversation) {
+                push_capped(&mut self.unread, conversation, UNREAD_CAP);
+            }
+            return Ok(true);
+        }
         let external_id = format!("sim-{}-{}-{:08x}", self.seed, self.sent_in, self.nonce);
         self.sent_in += 1;
         let stored =

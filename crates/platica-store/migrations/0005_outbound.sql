@@ -69,7 +69,7 @@ CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTIO
 CREATE TABLE whatsapp_templates (
     tenant_id    bigint NOT NULL REFERENCES tenants ON DELETE CASCADE,
     template_id  bigint GENERATED ALWAYS AS IDENTITY,
-    name         text NOT NULL CHECK (name ~ '^[a-z0-9_]{1,512}$'),
+    name         text NOT NULL CHECK (name ~ '^[a-z0-9_]+$' AND length(name) <= 512),
     language     text NOT NULL CHECK (language ~ '^[a-z]{2,3}(_[A-Z]{2})?$'),
     body         text NOT NULL CHECK (length(body) BETWEEN 1 AND 1024),
     params       integer NOT NULL CHECK (params BETWEEN 0 AND 32),

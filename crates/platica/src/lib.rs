@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+pub mod channels;
+
 pub use platica_changes::live::CancellationToken;
 use platica_changes::{LiveInbox, StreamConfig};
 use platica_store::PgPool;

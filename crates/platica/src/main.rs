@@ -25,6 +25,34 @@ struct Cli {
     command: Command,
 }
 
+/// How Platica sends to WhatsApp.
+#[derive(clap::Args)]
+struct WhatsAppArgs {
+    /// Cloud API base URL for numbers that do not set their own.
+    #[arg(long, env = "PLATICA_WHATSAPP_BASE_URL", default_value = platica_whatsapp::cloud::DEFAULT_BASE_URL)]
+    whatsapp_base_url: String,
+    /// Messages per second per number, for numbers that do not set their own (1 to 1000).
+    #[arg(long, env = "PLATICA_WHATSAPP_SEND_RATE", default_value_t = 80)]
+    whatsapp_send_rate: u32,
+}
+
+impl WhatsAppArgs {
+    fn sender_config(&self) -> anyhow::Result<platica_whatsapp::sender::SenderConfig> {
+        let url = self.whatsapp_base_url.trim().trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            anyhow::bail!("--whatsapp-base-url must be an http:// or https:// URL, got {url:?}");
+        }
+        if !(1..=1000).contains(&self.whatsapp_send_rate) {
+            anyhow::bail!("--whatsapp-send-rate must be from 1 to 1000, got {}", self.whatsapp_send_rate);
+        }
+        Ok(platica_whatsapp::sender::SenderConfig {
+            default_base_url: url.to_owned(),
+            default_rate_per_sec: self.whatsapp_send_rate,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Plain,
@@ -38,6 +66,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        whatsapp: WhatsAppArgs,
     },
     /// Seed a demo tenant, serve the API and simulate live traffic. Ctrl-C stops everything.
     Demo {
@@ -47,6 +77,8 @@ enum Command {
         /// Simulated events per second (inbound messages, replies, read receipts, reassignments).
         #[arg(long, default_value_t = 2.0)]
         rate: f64,
+        #[command(flatten)]
+        whatsapp: WhatsAppArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -150,44 +182,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} differences between the live inbox and SQL", report.difference_count)
             }
         }
-        Command::Serve { listen } => {
+        Command::Serve { listen, whatsapp } => {
+            let sender_config = whatsapp.sender_config()?;
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
-            let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            state.bot = Some(platica_whatsapp::bot::Bot::new(db.pool.clone()));
+            let channels = platica::channels::Channels::start(&db.pool, sender_config, state.shutdown.subscribe())?;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
+            channels.finished().await;
             stop.cancel();
             let _ = follower.await;
             db.close().await?;
             served
         }
-        Command::Demo { listen, rate } => {
+        Command::Demo { listen, rate, whatsapp } => {
             if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
                 anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
             }
+            let sender_config = whatsapp.sender_config()?;
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let wa_sim =
+                platica::channels::start_demo_simulator(&db.pool, info.tenant_id, &format!("http://{listen}")).await?;
             println!("{}", info.banner(&format!("http://{listen}")));
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let route = platica_demo::WhatsAppRoute {
+                simulator_url: wa_sim.url(),
+                phone_number_id: platica_demo::whatsapp::PHONE_NUMBER_ID.to_owned(),
+            };
             let sim = tokio::spawn(platica_demo::simulate(
                 db.pool.clone(),
                 info.tenant_id,
-                platica_demo::SimulatorOptions { events_per_second: rate, seed: 42 },
+                platica_demo::SimulatorOptions { events_per_second: rate, seed: 42, whatsapp: Some(route) },
                 stop_rx,
             ));
             let shutdown = async move {
                 platica::shutdown_signal().await;
                 let _ = stop_tx.send(true);
             };
-            let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            state.bot = Some(platica_whatsapp::bot::Bot::new(db.pool.clone()));
+            let channels = platica::channels::Channels::start(&db.pool, sender_config, state.shutdown.subscribe())?;
             let served = platica::serve(listener, state, shutdown).await;
+            channels.finished().await;
+            wa_sim.shutdown().await;
             stop.cancel();
             let _ = follower.await;
             match sim.await {

@@ -237,7 +237,7 @@ async fn simulator_makes_traffic_and_stops_promptly() {
     let idle = tokio::spawn(platica_demo::simulate(
         pool.clone(),
         info.tenant_id,
-        SimulatorOptions { events_per_second: 0.0, seed: 7 },
+        SimulatorOptions { events_per_second: 0.0, seed: 7, whatsapp: None },
         stop_rx,
     ));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -249,7 +249,7 @@ async fn simulator_makes_traffic_and_stops_promptly() {
     let sim = tokio::spawn(platica_demo::simulate(
         pool.clone(),
         info.tenant_id,
-        SimulatorOptions { events_per_second: 300.0, seed: 7 },
+        SimulatorOptions { events_per_second: 300.0, seed: 7, whatsapp: None },
         stop_rx,
     ));
     tokio::time::sleep(Duration::from_secs(2)).await;

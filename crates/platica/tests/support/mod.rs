@@ -123,6 +123,15 @@ impl TestApp {
     /// [`TestApp::spawn`] with the realtime hub's limits. The app's pool counts every connection
     /// it hands out (`queries`), so a test can prove a path issues no query.
     pub async fn spawn_with(hub: platica_realtime::HubConfig) -> TestApp {
+        Self::spawn_opts(hub, false).await
+    }
+
+    /// [`TestApp::spawn`] with the auto-reply bot answering what the app ingests.
+    pub async fn spawn_with_bot() -> TestApp {
+        Self::spawn_opts(platica_realtime::HubConfig::default(), true).await
+    }
+
+    async fn spawn_opts(hub: platica_realtime::HubConfig, bot: bool) -> TestApp {
         let db_url = fresh_database().await;
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
         let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -139,7 +148,10 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (live, _follower) = platica::start_live(&db_url, platica::CancellationToken::new()).await.unwrap();
-        let state = platica_http::AppState::new(app_pool).with_live_and_hub(Arc::clone(&live), hub);
+        let mut state = platica_http::AppState::new(app_pool).with_live_and_hub(Arc::clone(&live), hub);
+        if bot {
+            state.bot = Some(platica_whatsapp::bot::Bot::new(state.pool.clone()));
+        }
         let hub = state.hub.clone().unwrap();
         tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
         TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, hub, queries, last_lsn: Mutex::new(None) }

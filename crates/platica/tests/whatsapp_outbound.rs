@@ -1,0 +1,530 @@
+//! WhatsApp outbound, end to end against the built-in simulator of the Cloud API (a real HTTP
+//! server): the API writes message + outbox row, the sender sends, the simulator answers and
+//! reports statuses as signed webhooks to the app. Retries, permanent refusals, a crash between
+//! send and answer, the 24-hour window and templates, read receipts, the send rate, and the bot
+//! with its pause.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
+use platica_whatsapp::sender::{Sender, SenderConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::{TestApp, World, world};
+use tokio::sync::watch;
+
+const PNID: &str = "106540352242922";
+const TOKEN: &str = "sim-access-token";
+const SECRET: &str = "sim-app-secret";
+
+fn sim_config() -> SimConfig {
+    SimConfig {
+        status_delays: StatusDelays {
+            sent: DurRange::millis(10, 30),
+            delivered: DurRange::millis(10, 30),
+            read: DurRange::millis(10, 30),
+            read_probability: 1.0,
+        },
+        failure_rate: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn sender_config() -> SenderConfig {
+    SenderConfig {
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        lease: Duration::from_secs(2),
+        poll: Duration::from_millis(200),
+        refresh: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(10),
+        ..SenderConfig::default()
+    }
+}
+
+struct Rig {
+    app: TestApp,
+    w: World,
+    sim: SimHandle,
+    _account: i64,
+    stop: watch::Sender<bool>,
+}
+
+impl Rig {
+    async fn new(kind: &str, bot: bool, sim: SimConfig, rate: Option<i32>, per_cell: usize) -> Rig {
+        support::install_test_key();
+        let app = if bot { TestApp::spawn_with_bot().await } else { TestApp::spawn().await };
+        let w = world(&app, "acme", per_cell).await;
+        let sim = Simulator::start(sim).await.unwrap();
+        let r = app
+            .post(
+                "/api/v1/channels",
+                w.token(w.admin),
+                json!({"kind": kind, "display_name": "Ventas", "phone_number_id": PNID, "app_secret": SECRET,
+                       "verify_token": "verify", "access_token": TOKEN, "default_team_id": w.boom.0,
+                       "base_url": sim.base_url(), "send_rate_per_sec": rate}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        sim.add_account(SimAccount {
+            phone_number_id: PNID.into(),
+            display_phone_number: "+52 55 1234 5678".into(),
+            access_token: TOKEN.into(),
+            app_secret: SECRET.into(),
+            webhook_url: app.url("/api/v1/whatsapp/webhook"),
+            session_mode: false,
+        });
+        let account = r.body["channel_account_id"].as_i64().unwrap();
+        Rig { app, w, sim, _account: account, stop: watch::channel(false).0 }
+    }
+
+    fn start_sender(&self) -> Sender {
+        let key = support::install_test_key();
+        Sender::start(self.app.pool.clone(), key, sender_config(), self.stop.subscribe())
+    }
+
+    /// Ana's first conversation (its prospect wrote just now: the window is open).
+    async fn ana_conversation(&self) -> (i64, String) {
+        let row: (i64, String) = sqlx::query_as(
+            "SELECT c.conversation_id, substr(p.phone, 2) FROM conversations c JOIN prospects p USING (tenant_id, prospect_id)
+             WHERE c.tenant_id = $1 AND p.executive_id = $2 ORDER BY c.conversation_id LIMIT 1",
+        )
+        .bind(self.w.tenant.0)
+        .bind(self.w.exec_ana.0)
+        .fetch_one(&self.app.pool)
+        .await
+        .unwrap();
+        row
+    }
+
+    async fn send(&self, conversation: i64, body: Value) -> support::Resp {
+        self.app
+            .post(&format!("/api/v1/conversations/{conversation}/messages"), self.w.token(self.w.exec_ana), body)
+            .await
+    }
+
+    async fn faults(&self, faults: Value) {
+        let mut body = faults;
+        body["phone_number_id"] = json!(PNID);
+        let r =
+            reqwest::Client::new().post(format!("{}/_sim/faults", self.sim.url())).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    async fn message(&self, id: i64) -> (String, Option<String>) {
+        sqlx::query_as("SELECT status, external_id FROM messages WHERE tenant_id = $1 AND message_id = $2")
+            .bind(self.w.tenant.0)
+            .bind(id)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn outbox(&self, message: i64) -> (String, i32, Option<String>) {
+        sqlx::query_as("SELECT state, attempts, last_error FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+            .bind(self.w.tenant.0)
+            .bind(message)
+            .fetch_one(&self.app.pool)
+            .await
+            .unwrap()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.sim.sent(PNID).into_iter().filter_map(|m| m.text).collect()
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to `secs` seconds.
+async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reply_is_sent_once_and_its_statuses_come_back_as_webhooks() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 1).await;
+    let _sender = rig.start_sender();
+    let (conv, phone) = rig.ana_conversation().await;
+    let r = rig.send(conv, json!({"body": "¡Hola! Le comparto la información."})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["status"], "queued");
+    let id = r.body["message_id"].as_i64().unwrap();
+    let sent = until(10, "the send", || async {
+        let s = rig.sim.sent(PNID);
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, phone);
+    assert_eq!(sent[0].text.as_deref(), Some("¡Hola! Le comparto la información."));
+    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(format!("platica:m:{id}").as_str()));
+    // sent → delivered → read, reported by signed webhooks and applied in order.
+    let (status, external) = until(10, "the read status", || async {
+        let m = rig.message(id).await;
+        (m.0 == "read").then_some(m)
+    })
+    .await;
+    assert_eq!(status, "read");
+    assert_eq!(external.as_deref(), Some(sent[0].wamid.as_str()));
+    let statuses: Vec<String> = sqlx::query_scalar(
+        "SELECT status FROM message_statuses WHERE tenant_id = $1 AND message_id = $2 ORDER BY status",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(id)
+    .fetch_all(&rig.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["delivered", "read", "sent"]);
+    assert_eq!(rig.outbox(id).await.0, "done");
+    assert_eq!(rig.sim.stats().sends, 1);
+}
+
+#[tokio::test]
+async fn a_429_and_a_500_are_retried_then_the_send_succeeds() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 1).await;
+    rig.faults(json!({"responses": [{"status": 429}, {"status": 500}]})).await;
+    let _sender = rig.start_sender();
+    let (conv, _) = rig.ana_conversation().await;
+    let id = rig.send(conv, json!({"body": "Segundo intento"})).await.body["message_id"].as_i64().unwrap();
+    let (state, attempts, last_error) = until(10, "the retried send", || async {
+        let o = rig.outbox(id).await;
+        (o.0 == "done").then_some(o)
+    })
+    .await;
+    assert_eq!((state.as_str(), attempts), ("done", 3), "two refusals, then accepted");
+    assert!(last_error.unwrap().contains("HTTP 500"), "the last retry's reason is kept");
+    let stats = rig.sim.stats();
+    assert_eq!((stats.faults_injected, stats.sends), (2, 1));
+    assert_eq!(rig.texts(), ["Segundo intento"]);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_fails_the_message_with_whatsapps_reason() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 1).await;
+    rig.faults(json!({"responses": [{"status": 400, "code": 131047, "message": "Re-engagement message"}]})).await;
+    let _sender = rig.start_sender();
+    let (conv, _) = rig.ana_conversation().await;
+    let id = rig.send(conv, json!({"body": "No llegará"})).await.body["message_id"].as_i64().unwrap();
+    until(10, "the failure", || async { (rig.message(id).await.0 == "failed").then_some(()) }).await;
+    let (state, attempts, _) = rig.outbox(id).await;
+    assert_eq!((state.as_str(), attempts), ("failed", 1), "a permanent error is not retried");
+    let (code, title): (Option<i32>, Option<String>) = sqlx::query_as(
+        "SELECT error_code, error_title FROM message_statuses WHERE tenant_id = $1 AND message_id = $2 AND status = 'failed'",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(id)
+    .fetch_one(&rig.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(code, Some(131047));
+    assert!(title.unwrap().contains("Re-engagement"));
+    assert_eq!(rig.sim.stats().sends, 0);
+}
+
+/// A sender in a runtime of its own, so a test can kill it the way a crash would: every task
+/// dropped wherever it is, nothing recorded.
+struct Crashable {
+    kill: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Crashable {
+    fn start(pool: sqlx::PgPool) -> Crashable {
+        let (kill, killed) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let (_stop, stopped) = watch::channel(false);
+            rt.block_on(async move {
+                let _sender = Sender::start(pool, support::install_test_key(), sender_config(), stopped);
+                tokio::task::spawn_blocking(move || killed.recv()).await.ok();
+            });
+            rt.shutdown_background();
+        });
+        Crashable { kill: Some(kill), thread: Some(thread) }
+    }
+
+    fn crash(mut self) {
+        drop(self.kill.take());
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+async fn crash_between_send_and_answer(kind: &str) -> (Rig, i64) {
+    // Statuses come late, so nothing but the sender's own answer could record the send.
+    let mut cfg = sim_config();
+    cfg.status_delays.sent = DurRange::millis(20_000, 20_000);
+    let rig = Rig::new(kind, false, cfg, None, 1).await;
+    rig.faults(json!({"delay_ms": 1500})).await;
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&rig.app.db_url).await.unwrap();
+    let crashable = Crashable::start(pool);
+    let (conv, _) = rig.ana_conversation().await;
+    let id = rig.send(conv, json!({"body": "Una sola vez"})).await.body["message_id"].as_i64().unwrap();
+    until(10, "the send to reach the simulator", || async { (!rig.sim.sent(PNID).is_empty()).then_some(()) }).await;
+    crashable.crash();
+    assert_eq!(rig.outbox(id).await.0, "sending", "the crash left the row claimed, its outcome unknown");
+    rig.faults(json!({"delay_ms": 0})).await;
+    (rig, id)
+}
+
+#[tokio::test]
+async fn a_crash_between_send_and_answer_does_not_send_twice_to_an_idempotent_endpoint() {
+    let (rig, id) = crash_between_send_and_answer("simulator").await;
+    let _sender = rig.start_sender();
+    // After the lease lapses the row is resent with the same Idempotency-Key: the endpoint
+    // answers the original id and sends nothing.
+    let (state, attempts, _) = until(15, "the recovered send", || async {
+        let o = rig.outbox(id).await;
+        (o.0 == "done").then_some(o)
+    })
+    .await;
+    assert_eq!((state.as_str(), attempts), ("done", 2));
+    let stats = rig.sim.stats();
+    assert_eq!((stats.sends, stats.duplicates), (1, 1), "sent once; the resend was recognised");
+    let sent = rig.sim.sent(PNID);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(rig.message(id).await.1.as_deref(), Some(sent[0].wamid.as_str()));
+}
+
+#[tokio::test]
+async fn a_crash_between_send_and_answer_never_resends_to_the_graph_api() {
+    let (rig, id) = crash_between_send_and_answer("cloud").await;
+    let _sender = rig.start_sender();
+    let (state, _, error) = until(15, "the interrupted row to be settled", || async {
+        let o = rig.outbox(id).await;
+        (o.0 != "sending").then_some(o)
+    })
+    .await;
+    assert_eq!(state, "failed", "the Graph API does not honour idempotency keys: not resent");
+    assert!(error.unwrap().contains("interrupted"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = rig.sim.stats();
+    assert_eq!((stats.sends, stats.duplicates), (1, 0));
+}
+
+#[tokio::test]
+async fn free_text_needs_the_24_hour_window_and_templates_are_always_allowed() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 1).await;
+    let _sender = rig.start_sender();
+    let (conv, _) = rig.ana_conversation().await;
+    sqlx::query(
+        "UPDATE messages SET created_at = now() - interval '25 hours' WHERE tenant_id = $1 AND conversation_id = $2",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(conv)
+    .execute(&rig.app.pool)
+    .await
+    .unwrap();
+    let r = rig.send(conv, json!({"body": "¿Sigue interesado?"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "outside_service_window");
+    assert_eq!(r.body["error"]["field"], "body");
+    let unknown = rig.send(conv, json!({"template": {"name": "seguimiento", "language": "es_MX"}})).await;
+    assert_eq!((unknown.status, &unknown.body["error"]["field"]), (StatusCode::NOT_FOUND, &json!("template.name")));
+    let admin = rig.w.token(rig.w.admin);
+    let t = rig
+        .app
+        .post(
+            "/api/v1/templates",
+            admin,
+            json!({"name": "seguimiento", "language": "es_MX",
+            "body": "Hola {{1}}, ¿le interesa la promoción de {{2}}?"}),
+        )
+        .await;
+    assert_eq!((t.status, &t.body["params"]), (StatusCode::CREATED, &json!(2)), "{:?}", t.body);
+    let wrong =
+        rig.send(conv, json!({"template": {"name": "seguimiento", "language": "es_MX", "parameters": ["Ana"]}})).await;
+    assert_eq!(
+        (wrong.status, &wrong.body["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("template.parameters"))
+    );
+    let ok = rig
+        .send(
+            conv,
+            json!({"template": {"name": "seguimiento", "language": "es_MX", "parameters": ["Ana", "noviembre"]}}),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.body);
+    assert_eq!(ok.body["body"], "Hola Ana, ¿le interesa la promoción de noviembre?");
+    let sent = until(10, "the template send", || async {
+        let s = rig.sim.sent(PNID);
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    assert_eq!((sent[0].kind.as_str(), sent[0].template.as_deref()), ("template", Some("seguimiento")));
+    assert_eq!(sent[0].template_language.as_deref(), Some("es_MX"));
+    // A prospect who never wrote can only be opened with a template.
+    let p = rig
+        .app
+        .post("/api/v1/prospects", admin, json!({"name": "Nuevo", "phone": "+5215599990000", "team_id": rig.w.boom.0}))
+        .await;
+    let new_conv = p.body["conversation_id"].as_i64().unwrap();
+    let r = rig.app.post(&format!("/api/v1/conversations/{new_conv}/messages"), admin, json!({"body": "Hola"})).await;
+    assert_eq!(r.body["error"]["code"], "outside_service_window");
+}
+
+#[tokio::test]
+async fn opening_a_conversation_sends_a_read_receipt() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 0).await;
+    let _sender = rig.start_sender();
+    let wamid = rig.sim.inbound_text(PNID, "+5215512340001", "Lucía Gómez", "Buenas tardes").unwrap();
+    let conv: i64 = until(10, "the inbound message", || async {
+        sqlx::query_scalar("SELECT conversation_id FROM messages WHERE tenant_id = $1 AND external_id = $2")
+            .bind(rig.w.tenant.0)
+            .bind(&wamid)
+            .fetch_optional(&rig.app.pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), rig.w.token(rig.w.admin), json!({})).await;
+    assert_eq!((r.status, &r.body["marked"]), (StatusCode::OK, &json!(1)), "{:?}", r.body);
+    until(10, "the read receipt", || async {
+        let reads: Value = reqwest::get(format!("{}/_sim/reads", rig.sim.url())).await.unwrap().json().await.unwrap();
+        reads["reads"].as_array().unwrap().iter().any(|r| r["message_id"] == json!(wamid)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sends_keep_to_the_numbers_rate() {
+    let rig = Rig::new("simulator", false, sim_config(), Some(20), 12).await;
+    let convs: Vec<i64> =
+        sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE tenant_id = $1 ORDER BY conversation_id")
+            .bind(rig.w.tenant.0)
+            .fetch_all(&rig.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(convs.len(), 60);
+    let admin = rig.w.token(rig.w.admin);
+    for c in &convs {
+        let r = rig.app.post(&format!("/api/v1/conversations/{c}/messages"), admin, json!({"body": "Promoción"})).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let _sender = rig.start_sender();
+    let sent = until(20, "60 sends", || async {
+        let s = rig.sim.sent(PNID);
+        (s.len() == 60).then_some(s)
+    })
+    .await;
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        sent.iter().map(|m| chrono::DateTime::parse_from_rfc3339(&m.received_at).unwrap().to_utc()).collect();
+    // 20/s with bursts of 2: no second holds more than 22, and 60 take at least 2.5 s.
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..].iter().take_while(|u| (**u - *t).num_milliseconds() < 1000).count();
+        assert!(in_window <= 22, "{in_window} sends within one second from send {i}");
+    }
+    let span = (*times.last().unwrap() - times[0]).num_milliseconds();
+    assert!(span >= 2500, "60 sends at 20/s took only {span} ms");
+}
+
+#[tokio::test]
+async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
+    let rig = Rig::new("simulator", true, sim_config(), None, 0).await;
+    let _sender = rig.start_sender();
+    let admin = rig.w.token(rig.w.admin);
+    let s = rig
+        .app
+        .put(
+            "/api/v1/bot/settings",
+            admin,
+            json!({"enabled": true, "greeting": "¡Hola! Soy el asistente de Ventas.",
+            "fallback_reply": "Te comunico con un asesor.", "office_days": [1, 2, 3, 4, 5, 6, 7],
+            "office_open": "00:00", "office_close": "23:59", "resume_after_idle_secs": 600,
+            "typing_base_ms": 100, "typing_ms_per_char": 1, "typing_min_ms": 100, "typing_max_ms": 300}),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{:?}", s.body);
+    let rule = rig
+        .app
+        .post("/api/v1/bot/rules", admin, json!({"match_kind": "keyword", "pattern": "precio, cuánto cuesta", "reply": "Nuestros planes empiezan en $499."}))
+        .await;
+    assert_eq!(rule.status, StatusCode::CREATED, "{:?}", rule.body);
+    let bad =
+        rig.app.post("/api/v1/bot/rules", admin, json!({"match_kind": "regex", "pattern": "(", "reply": "x"})).await;
+    assert_eq!((bad.status, &bad.body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("pattern")));
+
+    // A new prospect asks: greeting, then the rule's answer, each after a typing pause.
+    let from = "+5215512349999";
+    let started = Instant::now();
+    rig.sim.inbound_text(PNID, from, "Marta Ruiz", "Hola, ¿cuál es el precio?").unwrap();
+    until(10, "the bot's two replies", || async {
+        (rig.texts() == ["¡Hola! Soy el asistente de Ventas.", "Nuestros planes empiezan en $499."]).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(200), "two typing pauses of at least 100 ms each");
+    let conv: i64 = sqlx::query_scalar(
+        "SELECT c.conversation_id FROM conversations c JOIN prospects p USING (tenant_id, prospect_id) WHERE p.tenant_id = $1 AND p.phone = $2",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(from)
+    .fetch_one(&rig.app.pool)
+    .await
+    .unwrap();
+    let bot_messages: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND sender_kind = 'bot'",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(conv)
+    .fetch_one(&rig.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(bot_messages, 2);
+
+    // A human replies: the bot pauses (a bot_pause row, so inboxes and realtime see it).
+    let r = rig
+        .app
+        .post(&format!("/api/v1/conversations/{conv}/messages"), admin, json!({"body": "Hola Marta, soy Patricia."}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let state = rig.app.get(&format!("/api/v1/conversations/{conv}/bot"), admin).await;
+    assert_eq!(
+        (&state.body["paused"], &state.body["reason"]),
+        (&json!(true), &json!("human_reply")),
+        "{:?}",
+        state.body
+    );
+    assert!(state.body["resumes_at"].is_string());
+    rig.app.sync().await;
+    assert_eq!(rig.app.get(&format!("/api/v1/conversations/{conv}"), admin).await.body["bot_paused"], true);
+    rig.sim.inbound_text(PNID, from, "Marta Ruiz", "¿Y cuánto cuesta el plan anual?").unwrap();
+    until(10, "the human's message to be sent", || async { (rig.texts().len() == 3).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(rig.texts().len(), 3, "a paused bot does not answer");
+
+    // Idle time passes (moved back in the database); the resume job runs.
+    sqlx::query(
+        "UPDATE bot_pause SET resumes_at = now() - interval '1 second' WHERE tenant_id = $1 AND conversation_id = $2",
+    )
+    .bind(rig.w.tenant.0)
+    .bind(conv)
+    .execute(&rig.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(platica_store::bot::resume_idle(&rig.app.pool).await.unwrap(), 1);
+    let state = rig.app.get(&format!("/api/v1/conversations/{conv}/bot"), admin).await;
+    assert_eq!((&state.body["paused"], &state.body["reason"]), (&json!(false), &json!("idle")));
+    rig.sim.inbound_text(PNID, from, "Marta Ruiz", "precio").unwrap();
+    until(10, "the resumed bot's answer", || async { (rig.texts().len() == 4).then_some(()) }).await;
+    assert_eq!(rig.texts()[3], "Nuestros planes empiezan en $499.");
+
+    // Paused by hand: stays paused, and says so.
+    let p = rig.app.put(&format!("/api/v1/conversations/{conv}/bot"), admin, json!({"paused": true})).await;
+    assert_eq!(
+        (&p.body["paused"], &p.body["reason"], &p.body["resumes_at"]),
+        (&json!(true), &json!("manual"), &Value::Null)
+    );
+    let _ = rig.stop.send(true);
+}
