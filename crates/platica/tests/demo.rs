@@ -244,7 +244,9 @@ async fn simulator_makes_traffic_and_stops_promptly() {
     stop_tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(2), idle).await.unwrap().unwrap().unwrap();
 
-    // A busy simulator.
+    // A busy simulator (executives reply through the demo's number; no sender runs here).
+    let key = platica_store::secrets::install(platica_store::secrets::SecretKey::from_bytes([42; 32])).unwrap();
+    platica_demo::whatsapp::ensure_account(&pool, key, info.tenant_id, "http://127.0.0.1:9/v21.0").await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sim = tokio::spawn(platica_demo::simulate(
         pool.clone(),
