@@ -88,6 +88,9 @@ impl Default for InboundConfig {
 pub struct SessionConfig {
     /// Drop one connected session at random intervals in this range (for the demo).
     pub auto_drop_every: Option<DurRange>,
+    /// A connect takes this long to answer (a linked device's handshake); the most connects in
+    /// flight at once is counted in `max_connects_in_flight`.
+    pub connect_delay: Option<DurRange>,
 }
 
 /// How status and inbound webhooks are retried when the receiver fails.

@@ -199,6 +199,16 @@ fn disconnected() -> Response {
 
 /// `POST /_session/{phone_number_id}/connect` (Bearer).
 pub(crate) async fn connect(State(sim): State<Arc<Sim>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(delay) = sim.cfg.session.connect_delay {
+        {
+            let mut inner = sim.lock();
+            inner.stats.connects_in_flight += 1;
+            inner.stats.max_connects_in_flight = inner.stats.max_connects_in_flight.max(inner.stats.connects_in_flight);
+        }
+        let wait = delay.sample(&mut rand::rng());
+        tokio::time::sleep(wait).await;
+        sim.lock().stats.connects_in_flight -= 1;
+    }
     unwrap_answer(session_account(&sim, &headers, &id).map(|()| {
         let session_id = sim.new_id("sess.");
         let mut inner = sim.lock();

@@ -78,6 +78,9 @@ pub struct SimStats {
     pub inbound_emitted: u64,
     /// Of those, replies to outbound messages.
     pub replies: u64,
+    /// Session connects being answered now, and the most there ever were at once.
+    pub connects_in_flight: u64,
+    pub max_connects_in_flight: u64,
     /// Session-mode accounts, by phone number id.
     pub sessions: BTreeMap<String, SessionStats>,
 }

@@ -575,7 +575,10 @@ async fn accounts_can_be_added_over_http_and_shutdown_stops_the_server() {
 #[tokio::test]
 async fn sessions_are_dropped_at_random_intervals_when_configured() {
     let config = SimConfig {
-        session: platica_simulator::SessionConfig { auto_drop_every: Some(DurRange::millis(20, 40)) },
+        session: platica_simulator::SessionConfig {
+            auto_drop_every: Some(DurRange::millis(20, 40)),
+            connect_delay: None,
+        },
         ..fast()
     };
     let (sim, _rx) = start(config, true).await;

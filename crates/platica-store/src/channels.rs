@@ -41,12 +41,21 @@ pub struct ChannelAccount {
     pub send_rate_per_sec: Option<i32>,
     /// The executive most recently assigned a new prospect from this number (round-robin cursor).
     pub last_assigned_user_id: Option<i64>,
+    /// For `session` accounts: `connecting`, `connected`, `reconnecting`, `open_circuit` or
+    /// `stopped`, as the session supervisor last recorded it.
+    pub session_state: Option<String>,
+    pub session_last_error: Option<String>,
+    pub session_connected_at: Option<DateTime<Utc>>,
+    pub session_checked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT channel_account_id, kind, display_name, phone_number_id, default_team_id,
-        base_url, send_rate_per_sec, last_assigned_user_id, created_at, updated_at FROM channel_accounts";
+const SELECT: &str = "SELECT channel_account_id, a.kind, a.display_name, a.phone_number_id, a.default_team_id,
+        a.base_url, a.send_rate_per_sec, a.last_assigned_user_id, s.state AS session_state,
+        s.last_error AS session_last_error, s.last_connected_at AS session_connected_at,
+        s.last_checked_at AS session_checked_at, a.created_at, a.updated_at
+        FROM channel_accounts a LEFT JOIN channel_sessions s USING (tenant_id, channel_account_id)";
 
 fn secret_error(e: SecretError) -> StoreError {
     StoreError::Config(e.to_string())

@@ -24,6 +24,7 @@ pub mod outbox;
 pub mod password;
 pub mod prospects;
 pub mod secrets;
+pub mod sessions;
 pub mod teams;
 pub mod templates;
 pub mod tenants;

@@ -3,9 +3,11 @@
 //! - [`payload`]: Cloud API message and status objects → domain values (webhooks and sessions);
 //! - [`cloud`]: the send endpoint and how to read its answers;
 //! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
-//! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover).
+//! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover);
+//! - [`supervisor`]: long-lived channel sessions (restore, read, health, reconnect).
 
 pub mod bot;
 pub mod cloud;
 pub mod payload;
 pub mod sender;
+pub mod supervisor;

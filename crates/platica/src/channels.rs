@@ -7,7 +7,9 @@ use anyhow::Context;
 use platica_domain::TenantId;
 use platica_simulator::{InboundConfig, SimAccount, SimConfig, SimHandle, Simulator};
 use platica_store::PgPool;
+use platica_whatsapp::bot::Bot;
 use platica_whatsapp::sender::{Sender, SenderConfig};
+use platica_whatsapp::supervisor::{Supervisor, SupervisorConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -17,22 +19,33 @@ pub const RESUME_BOTS_EVERY: Duration = Duration::from_secs(30);
 /// The background work of the WhatsApp channel; stops with the server's shutdown signal.
 pub struct Channels {
     sender: Sender,
+    supervisor: Supervisor,
     resumer: JoinHandle<()>,
 }
 
 impl Channels {
-    /// Starts the outbox sender and the idle-bot resumer; the bot itself answers in the webhook
-    /// path (see [`platica_http::AppState::bot`]).
-    pub fn start(pool: &PgPool, config: SenderConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<Channels> {
+    /// Starts the outbox sender, the session supervisor (sessions answered by `bot`) and the
+    /// idle-bot resumer; webhooks reach the bot through [`platica_http::AppState::bot`].
+    pub fn start(
+        pool: &PgPool,
+        sender: SenderConfig,
+        sessions: SupervisorConfig,
+        bot: Option<Bot>,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Channels> {
         let key = platica_store::secrets::global().context("loading the secret key")?;
-        let sender = Sender::start(pool.clone(), key, config, shutdown.clone());
+        let supervisor = Supervisor::start(pool.clone(), key, sessions, bot, shutdown.clone())
+            .context("starting the session supervisor")?;
+        let sender = Sender::start(pool.clone(), key, sender, shutdown.clone());
         let resumer = tokio::spawn(resume_bots(pool.clone(), shutdown));
-        Ok(Channels { sender, resumer })
+        Ok(Channels { sender, supervisor, resumer })
     }
 
-    /// Waits until in-flight sends are finished and recorded (after the shutdown signal).
+    /// Waits until in-flight sends are finished and recorded and sessions are closed (after the
+    /// shutdown signal).
     pub async fn finished(self) {
         self.sender.finished().await;
+        self.supervisor.finished().await;
         let _ = self.resumer.await;
     }
 }

@@ -34,6 +34,15 @@ struct WhatsAppArgs {
     /// Messages per second per number, for numbers that do not set their own (1 to 1000).
     #[arg(long, env = "PLATICA_WHATSAPP_SEND_RATE", default_value_t = 80)]
     whatsapp_send_rate: u32,
+    /// Channel sessions connecting at once (at start-up and later), 1 to 100.
+    #[arg(long, env = "PLATICA_SESSION_CONCURRENCY", default_value_t = 5)]
+    session_concurrency: usize,
+    /// Seconds before the first session health check.
+    #[arg(long, env = "PLATICA_SESSION_FIRST_CHECK", default_value_t = 30)]
+    session_first_check: u64,
+    /// Seconds between session health checks.
+    #[arg(long, env = "PLATICA_SESSION_CHECK_EVERY", default_value_t = 120)]
+    session_check_every: u64,
 }
 
 impl WhatsAppArgs {
@@ -48,6 +57,21 @@ impl WhatsAppArgs {
         Ok(platica_whatsapp::sender::SenderConfig {
             default_base_url: url.to_owned(),
             default_rate_per_sec: self.whatsapp_send_rate,
+            ..Default::default()
+        })
+    }
+
+    fn supervisor_config(&self) -> anyhow::Result<platica_whatsapp::supervisor::SupervisorConfig> {
+        if !(1..=100).contains(&self.session_concurrency) {
+            anyhow::bail!("--session-concurrency must be from 1 to 100, got {}", self.session_concurrency);
+        }
+        if !(1..=86_400).contains(&self.session_first_check) || !(1..=86_400).contains(&self.session_check_every) {
+            anyhow::bail!("--session-first-check and --session-check-every must be from 1 to 86400 seconds");
+        }
+        Ok(platica_whatsapp::supervisor::SupervisorConfig {
+            connect_concurrency: self.session_concurrency,
+            first_check: std::time::Duration::from_secs(self.session_first_check),
+            check_every: std::time::Duration::from_secs(self.session_check_every),
             ..Default::default()
         })
     }
@@ -184,14 +208,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { listen, whatsapp } => {
             let sender_config = whatsapp.sender_config()?;
+            let supervisor_config = whatsapp.supervisor_config()?;
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
-            state.bot = Some(platica_whatsapp::bot::Bot::new(db.pool.clone()));
-            let channels = platica::channels::Channels::start(&db.pool, sender_config, state.shutdown.subscribe())?;
+            let bot = platica_whatsapp::bot::Bot::new(db.pool.clone());
+            state.bot = Some(bot.clone());
+            let channels = platica::channels::Channels::start(
+                &db.pool,
+                sender_config,
+                supervisor_config,
+                Some(bot),
+                state.shutdown.subscribe(),
+            )?;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
             channels.finished().await;
@@ -205,6 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
             }
             let sender_config = whatsapp.sender_config()?;
+            let supervisor_config = whatsapp.supervisor_config()?;
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, 32).await?;
@@ -230,8 +263,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let _ = stop_tx.send(true);
             };
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
-            state.bot = Some(platica_whatsapp::bot::Bot::new(db.pool.clone()));
-            let channels = platica::channels::Channels::start(&db.pool, sender_config, state.shutdown.subscribe())?;
+            let bot = platica_whatsapp::bot::Bot::new(db.pool.clone());
+            state.bot = Some(bot.clone());
+            let channels = platica::channels::Channels::start(
+                &db.pool,
+                sender_config,
+                supervisor_config,
+                Some(bot),
+                state.shutdown.subscribe(),
+            )?;
             let served = platica::serve(listener, state, shutdown).await;
             channels.finished().await;
             wa_sim.shutdown().await;
