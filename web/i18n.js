@@ -333,7 +333,7 @@ function initialLang() {
   } catch {
     // storage disabled
   }
-  for (const l of navigator.languages ?? [navigator.language]) {
+  for (const l of globalThis.navigator?.languages ?? [globalThis.navigator?.language ?? 'en']) {
     const base = String(l).toLowerCase().split('-')[0];
     if (MESSAGES[base]) return base;
   }

@@ -330,6 +330,7 @@ export function mountInbox(container) {
   }
 
   function renderFoot() {
+    foot.dataset.state = st.loading ? 'loading' : !st.loaded ? 'idle' : !st.order.length ? 'empty' : st.hasMore ? 'more' : 'end';
     if (st.loading) clear(foot, h('span', { class: 'muted' }, t('inbox.loading')));
     else if (st.loaded && !st.order.length) clear(foot, h('p', { class: 'empty' }, t('inbox.empty')));
     else if (st.hasMore) clear(foot, h('button', { class: 'btn btn-small', type: 'button', onclick: loadMore }, t('inbox.loadMore')));
