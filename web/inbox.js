@@ -72,9 +72,8 @@ export function mountInbox(container) {
   const selectBtn = canBulk ? h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(!st.selecting) }, t('inbox.select')) : null;
   const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
     h('div', { class: 'search-wrap' }, search),
+    me.role !== 'executive' ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
     h('div', { class: 'filter-row' },
-      me.role !== 'executive' ? teamSel : null,
-      me.role !== 'executive' ? execSel : null,
       statusSel,
       h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))));
   const selCount = h('span', { class: 'sel-count' });
@@ -294,8 +293,8 @@ export function mountInbox(container) {
         unread ? h('span', { class: 'badge', 'aria-label': t('inbox.unreadBadge', { n: row.unread_count }) }, fmtNumber(row.unread_count)) : null),
       me.role !== 'executive'
         ? h('div', { class: 'row-meta' }, h('span', { class: 'chip' }, teamName(row.team_id)), h('span', {}, userName(row.executive_id)),
-          row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.statusClosed')) : null)
-        : row.status === 'closed' ? h('div', { class: 'row-meta' }, h('span', { class: 'chip chip-muted' }, t('inbox.statusClosed'))) : null));
+          row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.closedChip')) : null)
+        : row.status === 'closed' ? h('div', { class: 'row-meta' }, h('span', { class: 'chip chip-muted' }, t('inbox.closedChip'))) : null));
     if (li) {
       const hadFocus = document.activeElement === li;
       li.replaceWith(fresh);
@@ -433,10 +432,12 @@ export function mountInbox(container) {
   }, 30000);
 
   subscribe();
+  let opened = false;
 
   return {
     open(id) {
-      if (st.openId === id && (id === null || st.conv)) return;
+      if (opened && st.openId === id && (id === null || st.conv)) return;
+      opened = true;
       st.conv?.destroy();
       st.conv = null;
       st.openId = id;
