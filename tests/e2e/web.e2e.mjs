@@ -374,6 +374,43 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   await es.context().close();
 });
 
+await test('a lost connection is shown, recovers by itself, and what happened meanwhile arrives', async () => {
+  const page = await newPage();
+  // Every WebSocket of the page goes through this proxy, which the test can cut.
+  let down = false;
+  const open = new Set();
+  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+    if (down) {
+      ws.close({ code: 4001, reason: 'network down (test)' });
+      return;
+    }
+    ws.connectToServer();
+    open.add(ws);
+  });
+  await login(page, U.jorge);
+  await page.waitForSelector('.conn-dot[data-status=open]');
+  await page.evaluate(() => { window.__stillHere = true; });
+  down = true;
+  for (const ws of open) await ws.close({ code: 4001, reason: 'network down (test)' });
+  open.clear();
+  await page.waitForSelector('.banner-conn', { state: 'visible', timeout: 5000 });
+  assert.equal(await page.textContent('.banner-conn'), 'Connection lost. Reconnecting…');
+  // A message arrives while this tab is offline.
+  const text = `Mensaje durante la desconexión ${Date.now()}`;
+  const got = await step('inbound', { phone: EXPECT.inbound.phone, text });
+  await page.waitForTimeout(300);
+  down = false;
+  await page.waitForSelector('.banner-conn', { state: 'hidden', timeout: 20000 });
+  await page.waitForSelector('.conn-dot[data-status=open]');
+  // The resumed subscription replays what was missed: the row is on top with the new message.
+  await page.waitForFunction(([id, body]) => {
+    const top = document.querySelector('li.row');
+    return top?.dataset.id === String(id) && top.querySelector('.row-preview')?.textContent === body;
+  }, [got.conversation_id, text], { timeout: 5000 });
+  assert.equal(await page.evaluate(() => window.__stillHere), true, 'recovered without a reload');
+  await page.context().close();
+});
+
 await test('phone width: the inbox and a conversation are usable at 390 px', async () => {
   const phone = await newPage({ viewport: { width: 390, height: 844 } });
   await login(phone, U.ana);
