@@ -36,7 +36,7 @@ export function mountConversation(pane, id, { row, back }) {
     h('div', { class: 'conv-actions' }, botState, botBtn, statusBtn, infoBtn));
   const olderBtn = h('button', { class: 'btn btn-small older', type: 'button', hidden: true, onclick: () => loadOlder() }, t('conv.older'));
   const msgList = h('ol', { class: 'msgs', 'aria-live': 'polite', 'aria-relevant': 'additions' });
-  const scroller = h('div', { class: 'msg-scroll', tabindex: '0', 'aria-label': t('inbox.title') }, olderBtn, msgList);
+  const scroller = h('div', { class: 'msg-scroll', tabindex: '0', 'aria-label': t('conv.messages') }, olderBtn, msgList);
   const notice = h('div', { class: 'conv-notice', hidden: true });
   const input = h('textarea', { name: 'body', rows: 1, placeholder: t('conv.reply'), 'aria-label': t('conv.reply'), maxlength: 4096 });
   const sendBtn = h('button', { class: 'btn btn-primary send', type: 'submit', 'aria-label': t('conv.send') }, t('conv.send'));

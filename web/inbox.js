@@ -325,7 +325,6 @@ export function mountInbox(container) {
       prev = el;
     }
     st.flash.clear();
-    if (!list.hasAttribute('aria-activedescendant') && st.order.length) list.setAttribute('aria-activedescendant', `row-${st.order[0]}`);
   }
 
   function renderFoot() {
@@ -412,7 +411,6 @@ export function mountInbox(container) {
     e.preventDefault();
     const target = rows[Math.max(0, i)];
     target.focus();
-    list.setAttribute('aria-activedescendant', target.id);
     if (i >= rows.length - 5) loadMore();
   });
   list.addEventListener('focus', (e) => {

@@ -24,6 +24,7 @@ export const executives = () =>
 export const teamList = () => [...dir.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
 
 const root = document.getElementById('app');
+const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
 
@@ -106,7 +107,9 @@ function buildShell() {
     dot,
     lang,
     h('div', { class: 'me' }, h('span', { class: 'me-name' }, me.display_name), h('span', { class: 'me-role' }, t(`role.${me.role}`))),
-    h('button', { class: 'btn btn-ghost', type: 'button', onclick: logout }, t('nav.logout')));
+    h('button', { class: 'btn btn-ghost logout', type: 'button', onclick: logout, title: t('nav.logout') },
+      h('img', { class: 'logout-icon', src: LOGOUT_ICON, alt: '', width: 20, height: 20 }),
+      h('span', { class: 'logout-text' }, t('nav.logout'))));
   clear(root, h('div', { class: 'shell' }, topbar, conn, version, view));
   shell = { view, conn, version, nav, dot };
   document.title = t('app.name');

@@ -299,9 +299,38 @@ await test('admin: users, teams, tokens and settings', async () => {
   await admin.waitForSelector('dialog', { state: 'detached' });
   await admin.waitForFunction((n) => document.querySelectorAll('table.table tbody tr').length === n, EXPECT.user_count + 1);
   await shot(admin, '06-admin-users');
+  const created = await api(admin, '/users');
+  const nuevo = created.find((u) => u.email === 'nuevo.ejecutivo@demo.platica.test');
+  assert.equal(nuevo.role, 'executive');
+  assert.equal(nuevo.operational, true);
+  // Not operational any more (no new assignments), then a new password.
+  const row = admin.locator('table.table tbody tr', { hasText: 'nuevo.ejecutivo@demo.platica.test' });
+  await row.locator('button:has-text("Edit")').click();
+  await admin.uncheck('dialog input[name=operational]');
+  await admin.click('dialog button[type=submit]');
+  await admin.waitForSelector('dialog', { state: 'detached' });
+  assert.equal((await api(admin, `/users/${nuevo.user_id}`)).operational, false);
+  await row.locator('button:has-text("Reset password")').click();
+  await admin.fill('dialog input[name=password]', 'otra-contraseña-nueva');
+  await admin.click('dialog button[type=submit]');
+  await admin.waitForSelector('dialog', { state: 'detached' });
+  const relogin = await fetch(`${BASE}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: EXPECT.tenant, email: 'nuevo.ejecutivo@demo.platica.test', password: 'otra-contraseña-nueva' }),
+  });
+  assert.equal(relogin.status, 200, 'the new password works');
   await admin.click('a.tab:has-text("Teams")');
-  await admin.waitForSelector('table.table :text("BOOM")');
+  await admin.waitForSelector('.admin-panel h2:text-is("Teams")');
+  await admin.waitForSelector('table.table td:text-is("BOOM")');
+  await admin.fill('input[name=name]', 'NORTE');
+  await admin.click('button:has-text("New team")');
+  await admin.waitForSelector('table.table :text("NORTE")');
+  // A duplicate name: the API's conflict message is shown.
+  await admin.fill('input[name=name]', 'NORTE');
+  await admin.click('button:has-text("New team")');
+  await admin.waitForSelector('form.inline-form .field-error');
   await admin.click('a.tab:has-text("API tokens")');
+  await admin.waitForSelector('.admin-panel h2:text-is("API tokens")');
   await admin.fill('input[name=name]', 'CRM sync');
   await admin.click('button:has-text("New token")');
   await admin.waitForSelector('dialog input.secret');
@@ -315,6 +344,7 @@ await test('publish a new web version: a banner offers reload, force update relo
   await ana.waitForSelector('li.row');
   await ana.evaluate(() => { window.__stillHere = true; });
   await admin.goto(`${BASE}/#/admin/settings`);
+  await admin.waitForSelector('form.publish');
   await admin.fill('form.publish input[name=value]', '2.0.0');
   await admin.click('form.publish button[type=submit]');
   await ana.waitForSelector('.banner-version', { state: 'visible', timeout: 5000 });
@@ -367,9 +397,24 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   await es.waitForSelector('.msg');
   await es.waitForSelector('.info .facts');
   await scan('conversation');
+  // The admin's screens too.
+  await es.click('.topbar button.logout');
+  await login(es, U.admin);
+  await scan('inbox (admin)');
+  await es.click('.list-head button');
+  await es.click('li.row:nth-child(1)');
+  await es.click('.selbar .btn-primary');
+  await es.waitForSelector('dialog');
+  await scan('bulk reassign dialog');
+  await es.keyboard.press('Escape');
+  for (const tab of ['users', 'teams', 'tokens', 'settings']) {
+    await es.goto(`${BASE}/#/admin/${tab}`);
+    await es.waitForSelector('.admin-panel h2');
+    await scan(`admin ${tab}`);
+  }
   // Switching the language is stored.
   await es.selectOption('.topbar select.lang', 'en');
-  await es.waitForSelector('h1:text("Conversations")');
+  await es.waitForSelector('h1:text("Administration")');
   assert.equal(await es.evaluate(() => localStorage.getItem('platica.lang')), 'en');
   await es.context().close();
 });
