@@ -327,6 +327,11 @@ export function mountConversation(pane, id, { row, back }) {
     onError: (e) => (e.code === 'not_found' ? revoked() : showError(e)),
   }));
 
+  // Without a live connection (yet), load the messages anyway.
+  const fallback = setTimeout(() => {
+    if (!st.msgs.size && !st.revoked) loadMessages();
+  }, 2500);
+
   async function start() {
     if (!st.row) {
       try {
@@ -363,6 +368,7 @@ export function mountConversation(pane, id, { row, back }) {
     destroy() {
       st.destroyed = true;
       clearTimeout(readTimer);
+      clearTimeout(fallback);
       document.removeEventListener('visibilitychange', onVisible);
       for (const u of st.unsubs) u();
     },

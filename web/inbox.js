@@ -150,6 +150,11 @@ export function mountInbox(container) {
       onError: (e) => showError(e),
     });
     st.unsub = mine;
+    // Without a live connection (yet), show the inbox anyway; the subscription reloads it.
+    clearTimeout(st.fallback);
+    st.fallback = setTimeout(() => {
+      if (st.unsub === mine && !st.loaded && !st.loading) load(undefined);
+    }, 2500);
   }
 
   async function load(minLsn) {
@@ -290,7 +295,8 @@ export function mountInbox(container) {
         h('time', { class: 'row-time', datetime: row.last_activity_at, title: row.last_activity_at }, fmtRelative(row.last_activity_at))),
       h('div', { class: 'row-bottom' },
         h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),
-        unread ? h('span', { class: 'badge', 'aria-label': t('inbox.unreadBadge', { n: row.unread_count }) }, fmtNumber(row.unread_count)) : null),
+        unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),
+          h('span', { class: 'sr-only' }, t('inbox.unreadBadge', { n: row.unread_count }))) : null),
       me.role !== 'executive'
         ? h('div', { class: 'row-meta' }, h('span', { class: 'chip' }, teamName(row.team_id)), h('span', {}, userName(row.executive_id)),
           row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.closedChip')) : null)
@@ -454,6 +460,7 @@ export function mountInbox(container) {
       renderRows();
     },
     destroy() {
+      clearTimeout(st.fallback);
       st.unsub?.();
       st.conv?.destroy();
       observer.disconnect();

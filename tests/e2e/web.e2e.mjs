@@ -215,7 +215,7 @@ await test('live: an inbound WhatsApp message moves its row to the top; a reply 
   await ana.waitForFunction((id) => document.querySelector('li.row')?.dataset.id === String(id), m.conversation_id, { timeout: 5000 });
   const top = ana.locator('li.row').first();
   assert.match(await top.locator('.row-preview').textContent(), /sigue disponible/);
-  assert.ok(Number(await top.locator('.badge').textContent()) >= 1, 'an unread badge');
+  assert.ok(Number(await top.locator('.badge [aria-hidden]').textContent()) >= 1, 'an unread badge');
   assert.equal(await ana.evaluate(() => window.__stillHere), true, 'no reload');
 
   // Open it: the conversation is marked read (the badge goes), the message is there.
@@ -453,6 +453,15 @@ await test('a lost connection is shown, recovers by itself, and what happened me
     return top?.dataset.id === String(id) && top.querySelector('.row-preview')?.textContent === body;
   }, [got.conversation_id, text], { timeout: 5000 });
   assert.equal(await page.evaluate(() => window.__stillHere), true, 'recovered without a reload');
+  await page.context().close();
+});
+
+await test('without a WebSocket at all the inbox still loads over REST, and says it is offline', async () => {
+  const page = await newPage();
+  await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => ws.close({ code: 4001, reason: 'blocked (test)' }));
+  await login(page, U.ana);
+  assert.ok((await rowIds(page)).length > 0);
+  await page.waitForSelector('.banner-conn', { state: 'visible' });
   await page.context().close();
 });
 
