@@ -447,6 +447,7 @@ export function mountInbox(container) {
       st.openId = id;
       split.classList.toggle('has-conv', id !== null);
       if (id === null) {
+        document.title = `${t('inbox.title')} · ${t('app.name')}`;
         clear(convPane, h('div', { class: 'placeholder' }, h('img', { src: '/app/favicon.svg', alt: '', width: 56, height: 56 }), h('p', {}, t('inbox.pick'))));
       } else {
         st.conv = mountConversation(convPane, id, {

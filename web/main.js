@@ -27,6 +27,7 @@ const root = document.getElementById('app');
 const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
+let starting = null; // the start-up in progress, shared by concurrent routes
 
 export function navigate(hash) {
   if (location.hash === hash) route();
@@ -54,7 +55,8 @@ async function route() {
     });
     return;
   }
-  if (!shell) await start();
+  if (!shell) await (starting ??= start().finally(() => { starting = null; }));
+  if (!session()) return; // logged out meanwhile
   const [first, second] = parts;
   highlightNav(first === 'admin' ? 'admin' : 'inbox');
   if (first === 'admin' && dir.me.role === 'admin') {
