@@ -194,7 +194,9 @@ async function tokens(panel) {
   const name = h('input', { name: 'name', required: true, placeholder: t('tokens.name'), 'aria-label': t('tokens.name') });
   const user = select([...dir.users.values()].filter((u) => u.active).map((u) => ({ value: u.user_id, label: u.display_name })), dir.me.user_id, { name: 'user_id', 'aria-label': t('tokens.user') });
   const expires = h('input', { name: 'expires_at', type: 'date', 'aria-label': t('tokens.expires') });
-  const create = h('form', { class: 'inline-form', novalidate: true }, name, user, expires, h('button', { class: 'btn btn-primary', type: 'submit' }, t('tokens.new')));
+  const create = h('form', { class: 'inline-form labelled', novalidate: true },
+    field(t('tokens.name'), name), field(t('tokens.user'), user), field(t('tokens.expiresOptional'), expires),
+    h('button', { class: 'btn btn-primary', type: 'submit' }, t('tokens.new')));
   create.addEventListener('submit', async (e) => {
     e.preventDefault();
     const body = { name: name.value.trim(), user_id: Number(user.value) };
@@ -216,7 +218,8 @@ async function tokens(panel) {
     create,
     h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
       h('thead', {}, h('tr', {}, [t('tokens.name'), t('tokens.user'), t('tokens.expires'), t('tokens.lastUsed'), ''].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', {}, list.map((k) => h('tr', { class: k.revoked_at ? 'revoked' : '' },
+      h('tbody', {}, list.length ? null : h('tr', {}, h('td', { colspan: '5', class: 'muted' }, t('tokens.none'))),
+        list.map((k) => h('tr', { class: k.revoked_at ? 'revoked' : '' },
         h('td', { class: 'strong' }, k.name),
         h('td', {}, userName(k.user_id)),
         h('td', {}, k.expires_at ? fmtDateTime(k.expires_at) : t('tokens.never')),
