@@ -26,3 +26,20 @@ ensure_cargo() {
   echo "cargo is missing: install Rust from your distribution or with rustup, then run this again." >&2
   exit 1
 }
+
+# The web app's end-to-end tests (crates/platica/tests/web_e2e.rs) drive Debian's chromium.
+have_chromium() {
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ]
+}
+
+ensure_chromium() {
+  have_chromium && return 0
+  echo "chromium (${CHROMIUM:-/usr/bin/chromium}) is missing: the web app's browser tests need it." >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing it with apt-get (package chromium)..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    have_chromium && return 0
+  fi
+  echo "Install it with:  sudo apt-get install chromium   (or set CHROMIUM to a Chromium binary), then run this again." >&2
+  exit 1
+}

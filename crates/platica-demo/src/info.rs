@@ -141,6 +141,7 @@ pub fn banner(info: &DemoInfo, base_url: &str) -> String {
         thousands(info.messages),
     );
     let _ = writeln!(b, "  The traffic simulator adds inbound messages, replies, receipts and reassignments (--rate).");
+    let _ = writeln!(b, "  Web app: open {base}/ in a browser and sign in with a login below.");
     let _ = writeln!(b);
     let _ = writeln!(b, "  Logins (tenant \"{}\"):", info.tenant_slug);
     let email_width = info.logins.iter().map(|l| l.email.len()).max().unwrap_or(5).max(5);

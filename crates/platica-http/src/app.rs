@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(crate::ops::ready))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/static/platica-client.js", get(client_js))
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

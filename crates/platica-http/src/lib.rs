@@ -6,7 +6,8 @@
 //! - [`auth`]: the authentication extractors and login rate limits;
 //! - [`error`]: the one error type and its JSON shape;
 //! - [`extract`]: extractors whose rejections use that shape;
-//! - [`state`]: what handlers share.
+//! - [`state`]: what handlers share;
+//! - [`web`]: the web app (`web/`, embedded), served at `/` and `/app/`.
 
 pub mod app;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod ops;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 pub use app::{openapi, router};
 pub use state::AppState;

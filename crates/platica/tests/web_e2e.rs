@@ -1,0 +1,348 @@
+//! The web app (web/, served by platica-http's `web` module): how it is served, and its end-to-end
+//! tests in a real browser (tests/e2e/web.e2e.mjs: playwright-core driving Debian's chromium)
+//! against the app of the harness on the demo data.
+//!
+//! The browser script asks this test, over its stdin/stdout, for what only the server side can do
+//! (a raw SQL reassignment, a signed WhatsApp webhook, a delivery receipt, a count): it writes
+//! `@@step {json}` and reads one JSON line back. Needs Node.js >= 20, `npm ci`, and chromium
+//! (`apt-get install chromium`; scripts/test installs it when missing and run as root).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use platica_http::routes::whatsapp::sign;
+use platica_store::secrets::{self, SecretKey};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::TestApp;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const APP_SECRET: &str = "e2e-app-secret-0123456789abcdef";
+const PHONE_NUMBER_ID: &str = "109000000000777";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Fails (never skips) when Node.js, playwright-core or chromium is missing, saying what to run.
+fn require_tools(root: &Path) {
+    let version = std::process::Command::new("node").arg("--version").output().ok().filter(|o| o.status.success());
+    let Some(version) = version else {
+        panic!("`node` is missing: install Node.js >= 20 and npm, then run `npm ci` in {}", root.display());
+    };
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    assert!(major >= 20, "node {version} is too old: the web e2e tests need Node.js >= 20");
+    assert!(
+        root.join("node_modules/playwright-core/package.json").is_file(),
+        "node_modules/playwright-core is missing: run `npm ci` in {} (scripts/test does it)",
+        root.display()
+    );
+    assert!(
+        chromium().is_file(),
+        "{} is missing: install Debian's chromium (`apt-get install chromium`; scripts/test does it as root) or set \
+         CHROMIUM to a Chromium binary",
+        chromium().display()
+    );
+}
+
+#[tokio::test]
+async fn the_app_is_served_with_caching_and_api_paths_stay_json() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let html = r.text().await.unwrap();
+    assert_eq!(html, std::fs::read_to_string(repo_root().join("web/index.html")).unwrap());
+    assert!(html.contains(r#"<script type="module" src="/app/main.js">"#));
+
+    // Every embedded file is served with its type; a matching ETag answers 304 with no body.
+    for asset in platica_http::web::ASSETS {
+        let r = app.client.get(app.url(&format!("/app/{}", asset.path))).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", asset.path);
+        let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(r.bytes().await.unwrap().as_ref(), asset.bytes);
+        let again = app
+            .client
+            .get(app.url(&format!("/app/{}", asset.path)))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{}", asset.path);
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let js = app.client.get(app.url("/app/main.js")).send().await.unwrap();
+    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
+
+    // Unknown assets and unknown API paths are JSON 404s, not the page.
+    for path in ["/app/nope.js", "/api/v1/nope", "/api/v1/inbox/x/y", "/app/../Cargo.toml"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+}
+
+/// One staff member the browser logs in as, with what the visibility rule lets them see.
+async fn person(app: &TestApp, tenant: i64, email: &str, password: &str) -> Value {
+    let (user_id, role): (i64, String) =
+        sqlx::query_as("SELECT user_id, role::text FROM users WHERE tenant_id = $1 AND email = $2")
+            .bind(tenant)
+            .bind(email)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    // The rule, written here independently of platica-domain: admins see the tenant, coordinators
+    // their teams' prospects, executives the prospects assigned to them.
+    let rule = match role.as_str() {
+        "admin" => "true",
+        "coordinator" => {
+            "p.team_id IN (SELECT team_id FROM coordinator_teams ct WHERE ct.tenant_id = $1 AND ct.user_id = $2)"
+        }
+        _ => "p.executive_id = $2",
+    };
+    let sql = format!(
+        "SELECT c.conversation_id FROM conversations c
+         JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+         LEFT JOIN LATERAL (SELECT max(m.created_at) AS at FROM messages m
+                            WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id) lm ON true
+         WHERE c.tenant_id = $1 AND ({rule})
+         ORDER BY coalesce(lm.at, c.created_at) DESC, c.conversation_id DESC"
+    );
+    let ids: Vec<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(user_id).fetch_all(&app.pool).await.unwrap();
+    json!({"email": email, "password": password, "user_id": user_id, "conversations": ids})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_works_end_to_end_in_chromium() {
+    let root = repo_root();
+    require_tools(&root);
+    secrets::install(SecretKey::from_bytes([7; 32])).unwrap();
+    let app = TestApp::spawn().await;
+    let demo = platica_demo::seed(&app.pool).await.unwrap();
+    let tenant = demo.tenant_id.0;
+    app.sync().await;
+    let team = |name: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT team_id FROM teams WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant)
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (boom, ven) = (team("BOOM").await, team("VEN").await);
+
+    // A coordinator of VEN only (the demo has none) to receive a reassignment, and the WhatsApp
+    // channel the inbound message comes through.
+    let admin_token = app.login("demo", "admin@demo.platica.test", "platica-admin").await;
+    let r = app
+        .post(
+            "/api/v1/users",
+            &admin_token,
+            json!({"email": "veronica.salas@demo.platica.test", "display_name": "Verónica Salas", "role": "coordinator",
+                   "password": "platica-coord", "team_ids": [ven]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app
+        .post(
+            "/api/v1/channels",
+            &admin_token,
+            json!({"display_name": "Ventas", "phone_number_id": PHONE_NUMBER_ID, "app_secret": APP_SECRET,
+                   "verify_token": "e2e-verify", "access_token": "e2e-access", "default_team_id": boom}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    app.sync().await;
+
+    let admin = person(&app, tenant, "admin@demo.platica.test", "platica-admin").await;
+    let ana = person(&app, tenant, "ana.torres@demo.platica.test", "platica-ventas").await;
+    let mariana = person(&app, tenant, "mariana.rios@demo.platica.test", "platica-coord").await;
+    let jorge = person(&app, tenant, "jorge.castaneda@demo.platica.test", "platica-coord").await;
+    let ricardo = person(&app, tenant, "ricardo.vega@demo.platica.test", "platica-ventas").await;
+    let veronica = person(&app, tenant, "veronica.salas@demo.platica.test", "platica-coord").await;
+    let ids =
+        |p: &Value| p["conversations"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect::<Vec<_>>();
+    assert!(ids(&ana).len() > 100 && ids(&mariana).len() > 1000, "the demo data is realistic");
+
+    // The reassignment moves the newest BOOM conversation that is not Ana's from BOOM (Mariana)
+    // to VEN and Ricardo.
+    let (reassign_prospect, reassign_conv): (i64, i64) = sqlx::query_as(
+        "SELECT p.prospect_id, c.conversation_id FROM conversations c
+         JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+         WHERE c.conversation_id = ANY($1) AND p.team_id = $2 AND p.executive_id <> $3
+         ORDER BY array_position($1, c.conversation_id) LIMIT 1",
+    )
+    .bind(ids(&mariana))
+    .bind(boom)
+    .bind(ana["user_id"].as_i64().unwrap())
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // The inbound message goes to Ana's tenth conversation.
+    let inbound_conv = ids(&ana)[9];
+    let inbound_phone: String = sqlx::query_scalar(
+        "SELECT p.phone FROM conversations c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+         WHERE c.tenant_id = $1 AND c.conversation_id = $2",
+    )
+    .bind(tenant)
+    .bind(inbound_conv)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let search_name: String = sqlx::query_scalar(
+        "SELECT split_part(p.name, ' ', 1) FROM conversations c
+         JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id WHERE c.conversation_id = $1",
+    )
+    .bind(ids(&admin)[4])
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let user_count: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    let expect = json!({
+        "tenant": "demo", "boom": boom, "ven": ven, "user_count": user_count,
+        "users": {"admin": admin, "ana": ana, "mariana": mariana, "jorge": jorge, "ricardo": ricardo, "veronica": veronica},
+        "reassign": {"prospect_id": reassign_prospect, "conversation_id": reassign_conv},
+        "inbound": {"conversation_id": inbound_conv, "phone": inbound_phone},
+        "search": {"name": search_name},
+    });
+    let expect_path = std::env::temp_dir().join(format!("platica-web-e2e-{}.json", std::process::id()));
+    std::fs::write(&expect_path, serde_json::to_vec(&expect).unwrap()).unwrap();
+    let shots = root.join("target/e2e-screenshots");
+
+    let mut node = tokio::process::Command::new("node");
+    node.arg("tests/e2e/web.e2e.mjs")
+        .current_dir(&root)
+        .env("PLATICA_URL", app.url(""))
+        .env("PLATICA_E2E_EXPECT", &expect_path)
+        .env("PLATICA_SCREENSHOTS", &shots)
+        .env("CHROMIUM", chromium())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = node.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut inbound_n = 0;
+
+    let run = async {
+        let mut failures = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(n) = line.strip_prefix("@@done ") {
+                failures = n.trim().parse::<u32>().ok();
+                continue;
+            }
+            let Some(step) = line.strip_prefix("@@step ") else {
+                println!("{line}");
+                continue;
+            };
+            let step: Value = serde_json::from_str(step).unwrap();
+            let answer = match step["action"].as_str().unwrap() {
+                "reassign_sql" => {
+                    // Raw SQL, as an operator with psql would: no API, no history row.
+                    sqlx::query(
+                        "UPDATE prospects SET team_id = $3, executive_id = $4, updated_at = now()
+                         WHERE tenant_id = $1 AND prospect_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(step["prospect_id"].as_i64().unwrap())
+                    .bind(step["team_id"].as_i64().unwrap())
+                    .bind(step["executive_id"].as_i64().unwrap())
+                    .execute(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"ok": true})
+                }
+                "inbound" => {
+                    inbound_n += 1;
+                    let phone = step["phone"].as_str().unwrap();
+                    let wa_id = phone.trim_start_matches('+');
+                    let wamid = format!("wamid.e2e.{}.{inbound_n}", std::process::id());
+                    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                        "field": "messages", "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": "Prospecto"}, "wa_id": wa_id}],
+                            "messages": [{"from": wa_id, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
+                                          "type": "text", "text": {"body": step["text"]}}]}}]}]});
+                    let body = serde_json::to_vec(&payload).unwrap();
+                    let r = app
+                        .client
+                        .post(app.url("/api/v1/whatsapp/webhook"))
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", sign(APP_SECRET, &body))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "the signed webhook is accepted");
+                    let (message_id, conversation_id): (i64, i64) = sqlx::query_as(
+                        "SELECT message_id, conversation_id FROM messages WHERE tenant_id = $1 AND external_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(&wamid)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"message_id": message_id, "conversation_id": conversation_id})
+                }
+                "message_status" => {
+                    // A delivery receipt, as the WhatsApp status webhook stores it.
+                    sqlx::query("UPDATE messages SET status = $3 WHERE tenant_id = $1 AND message_id = $2")
+                        .bind(tenant)
+                        .bind(step["message_id"].as_i64().unwrap())
+                        .bind(step["status"].as_str().unwrap())
+                        .execute(&app.pool)
+                        .await
+                        .unwrap();
+                    json!({"ok": true})
+                }
+                "count_team" => {
+                    let (prospects, conversations): (i64, i64) = sqlx::query_as(
+                        "SELECT count(DISTINCT p.prospect_id), count(c.conversation_id) FROM prospects p
+                         LEFT JOIN conversations c ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id
+                         WHERE p.tenant_id = $1 AND p.team_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(step["team_id"].as_i64().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"count": prospects, "conversations": conversations})
+                }
+                other => json!({"error": format!("unknown step {other}")}),
+            };
+            stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
+            stdin.flush().await.unwrap();
+        }
+        let status = child.wait().await.unwrap();
+        (status, failures)
+    };
+    let (status, failures) = tokio::time::timeout(Duration::from_secs(420), run)
+        .await
+        .expect("the web e2e tests did not finish within 420 s");
+    let _ = std::fs::remove_file(&expect_path);
+    assert!(status.success(), "the web e2e tests failed ({status}; {failures:?} failing): see the log above");
+    assert_eq!(failures, Some(0));
+}

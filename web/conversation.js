@@ -1,0 +1,377 @@
+// One conversation: its messages, live (the `conversation:<id>` subscription) with delivery ticks,
+// the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
+// reassignment, assignment history).
+import { get, patch, post, put, query } from './api.js';
+import { fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
+import { liveClient } from './live.js';
+import { dir, executives, teamList, teamName, userName } from './main.js';
+import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
+
+const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
+const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+const TICKS = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+
+function older(a, b) {
+  const ta = Date.parse(a.created_at);
+  const tb = Date.parse(b.created_at);
+  return ta !== tb ? ta - tb : a.message_id - b.message_id;
+}
+
+export function mountConversation(pane, id, { row, back }) {
+  const me = dir.me;
+  const canReassign = me.role !== 'executive';
+  const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null };
+
+  // --- DOM ---
+  const title = h('h2', { class: 'conv-name' });
+  const subtitle = h('div', { class: 'conv-sub' });
+  const avatar = h('div', { class: 'avatar avatar-lg', 'aria-hidden': 'true' });
+  const botBtn = h('button', { class: 'btn btn-small bot-btn', type: 'button', hidden: true, onclick: () => toggleBot() });
+  const botState = h('span', { class: 'bot-state', hidden: true });
+  const statusBtn = h('button', { class: 'btn btn-small', type: 'button', onclick: () => toggleStatus() });
+  const infoBtn = h('button', { class: 'btn btn-small info-btn', type: 'button', 'aria-expanded': 'false', onclick: () => toggleInfo() }, t('conv.details'));
+  const header = h('header', { class: 'conv-head' },
+    h('button', { class: 'icon-btn back-btn', type: 'button', 'aria-label': t('conv.back'), onclick: back }, '←'),
+    avatar, h('div', { class: 'conv-title' }, title, subtitle),
+    h('div', { class: 'conv-actions' }, botState, botBtn, statusBtn, infoBtn));
+  const olderBtn = h('button', { class: 'btn btn-small older', type: 'button', hidden: true, onclick: () => loadOlder() }, t('conv.older'));
+  const msgList = h('ol', { class: 'msgs', 'aria-live': 'polite', 'aria-relevant': 'additions' });
+  const scroller = h('div', { class: 'msg-scroll', tabindex: '0', 'aria-label': t('conv.messages') }, olderBtn, msgList);
+  const notice = h('div', { class: 'conv-notice', hidden: true });
+  const input = h('textarea', { name: 'body', rows: 1, placeholder: t('conv.reply'), 'aria-label': t('conv.reply'), maxlength: 4096 });
+  const sendBtn = h('button', { class: 'btn btn-primary send', type: 'submit', 'aria-label': t('conv.send') }, t('conv.send'));
+  const composer = h('form', { class: 'composer' }, input, sendBtn);
+  const hint = h('div', { class: 'composer-hint' }, t('conv.replyHint'));
+  const info = h('aside', { class: 'info', 'aria-label': t('conv.details') });
+  const main = h('div', { class: 'conv-main' }, header, scroller, notice, composer, hint);
+  const view = h('div', { class: 'conv' }, main, info);
+  clear(pane, view);
+
+  // --- header ---
+  function renderHeader() {
+    const r = st.row;
+    const name = r?.prospect_name ?? st.prospect?.name ?? '';
+    title.textContent = name;
+    avatar.textContent = initials(name);
+    avatar.style.setProperty('--h', hue(name));
+    const phone = r?.prospect_phone ?? st.prospect?.phone ?? '';
+    const bits = [phone];
+    if (me.role !== 'executive' && r) bits.push(`${teamName(r.team_id)} · ${userName(r.executive_id)}`);
+    subtitle.textContent = bits.filter(Boolean).join(' · ');
+    const closed = r?.status === 'closed';
+    statusBtn.textContent = closed ? t('conv.reopen') : t('conv.close');
+    notice.hidden = !(closed || st.revoked);
+    notice.textContent = st.revoked ? t('conv.revoked') : closed ? t('conv.closed') : '';
+    input.disabled = st.revoked;
+    sendBtn.disabled = st.revoked;
+    document.title = `${name} · ${t('app.name')}`;
+  }
+
+  // --- messages ---
+  function upsert(m) {
+    const prev = st.msgs.get(m.message_id);
+    if (prev && (STATUS_RANK[prev.status] ?? 0) > (STATUS_RANK[m.status] ?? 0) && !m.read_at) return false;
+    st.msgs.set(m.message_id, { ...prev, ...m });
+    return true;
+  }
+
+  function renderMessages({ stick } = {}) {
+    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    const sorted = [...st.msgs.values()].sort(older);
+    const items = [];
+    let day = '';
+    for (const m of sorted) {
+      const d = new Date(m.created_at).toDateString();
+      if (d !== day) {
+        day = d;
+        items.push(h('li', { class: 'day' }, h('span', {}, fmtDay(m.created_at))));
+      }
+      const out = m.direction === 'out';
+      const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
+      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
+        who ? h('div', { class: 'msg-who' }, who) : null,
+        h('div', { class: 'msg-body' }, m.body),
+        h('div', { class: 'msg-meta' },
+          h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
+          out ? h('span', { class: `tick tick-${m.status}`, title: t(`conv.status.${m.status}`), 'aria-label': t(`conv.status.${m.status}`), role: 'img' }, TICKS[m.status] ?? '') : null)));
+    }
+    if (!sorted.length) items.push(h('li', { class: 'empty' }, t('conv.noMessages')));
+    clear(msgList, items);
+    olderBtn.hidden = !st.hasMore;
+    if (stick || nearBottom) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  async function loadMessages() {
+    try {
+      const page = await get(`/conversations/${id}/messages${query({ limit: 50 })}`);
+      for (const m of page.items) if (!st.msgs.has(m.message_id)) st.msgs.set(m.message_id, m);
+      st.cursor = page.next_cursor ?? null;
+      st.hasMore = Boolean(page.next_cursor);
+      renderMessages({ stick: true });
+    } catch (e) {
+      if (e.status === 404) revoked();
+      else showError(e);
+    }
+  }
+
+  async function loadOlder() {
+    if (!st.cursor) return;
+    const before = scroller.scrollHeight;
+    try {
+      const page = await get(`/conversations/${id}/messages${query({ limit: 50, cursor: st.cursor })}`);
+      for (const m of page.items) if (!st.msgs.has(m.message_id)) st.msgs.set(m.message_id, m);
+      st.cursor = page.next_cursor ?? null;
+      st.hasMore = Boolean(page.next_cursor);
+      renderMessages();
+      scroller.scrollTop = scroller.scrollHeight - before;
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  scroller.addEventListener('scroll', () => {
+    if (scroller.scrollTop < 40 && st.hasMore && !st.loadingOlder) {
+      st.loadingOlder = true;
+      loadOlder().finally(() => { st.loadingOlder = false; });
+    }
+  });
+
+  let readTimer = null;
+  function markRead() {
+    clearTimeout(readTimer);
+    readTimer = setTimeout(() => {
+      if (st.destroyed || st.revoked) return;
+      post(`/conversations/${id}/read`).catch(() => {});
+    }, 150);
+  }
+
+  // --- reply ---
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  input.addEventListener('input', () => {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(160, input.scrollHeight)}px`;
+  });
+  composer.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = input.value.trim();
+    if (!body || sendBtn.disabled) return;
+    sendBtn.disabled = true;
+    try {
+      const m = await post(`/conversations/${id}/messages`, { body });
+      upsert(m);
+      input.value = '';
+      input.style.height = 'auto';
+      renderMessages({ stick: true });
+    } catch (err) {
+      showError(err);
+    } finally {
+      sendBtn.disabled = st.revoked;
+      input.focus();
+    }
+  });
+
+  // --- status and bot ---
+  async function toggleStatus() {
+    const next = st.row?.status === 'closed' ? 'open' : 'closed';
+    try {
+      st.row = await patch(`/conversations/${id}`, { status: next });
+      renderHeader();
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  function renderBot() {
+    const b = st.bot;
+    botBtn.hidden = !b;
+    botState.hidden = !b;
+    if (!b) return;
+    botBtn.textContent = b.paused ? t('conv.botResume') : t('conv.botPause');
+    botBtn.setAttribute('aria-pressed', String(Boolean(b.paused)));
+    botState.textContent = b.paused
+      ? `${t('conv.botPaused')}${b.resumes_at ? ` · ${t('conv.botResumesAt', { time: fmtRelative(b.resumes_at) })}` : ''}`
+      : t('conv.botActive');
+    botState.classList.toggle('paused', Boolean(b.paused));
+  }
+
+  async function loadBot() {
+    try {
+      st.bot = await get(`/conversations/${id}/bot`);
+    } catch (e) {
+      st.bot = null; // 404: the server has no bot pause API (or the conversation is gone)
+      if (e.status !== 404) showError(e);
+    }
+    renderBot();
+  }
+
+  async function toggleBot() {
+    if (!st.bot) return;
+    botBtn.disabled = true;
+    try {
+      st.bot = await put(`/conversations/${id}/bot`, { paused: !st.bot.paused });
+      renderBot();
+    } catch (e) {
+      showError(e);
+    } finally {
+      botBtn.disabled = false;
+    }
+  }
+
+  // --- prospect panel ---
+  function toggleInfo() {
+    const open = !view.classList.contains('info-open');
+    view.classList.toggle('info-open', open);
+    infoBtn.setAttribute('aria-expanded', String(open));
+  }
+
+  async function loadProspect() {
+    const pid = st.row?.prospect_id;
+    if (!pid) return;
+    try {
+      const [p, history] = await Promise.all([get(`/prospects/${pid}`), get(`/prospects/${pid}/assignments`)]);
+      st.prospect = p;
+      renderInfo(history);
+    } catch (e) {
+      if (e.status !== 404) showError(e);
+    }
+  }
+
+  function renderInfo(history) {
+    const p = st.prospect;
+    const stageSel = select(STAGES.map((s) => ({ value: s, label: t(`stage.${s}`) })), p.stage, { name: 'stage' });
+    stageSel.addEventListener('change', async () => {
+      try {
+        st.prospect = await patch(`/prospects/${p.prospect_id}`, { stage: stageSel.value });
+        toast(t('common.saved'));
+      } catch (e) {
+        showError(e);
+        stageSel.value = st.prospect.stage;
+      }
+    });
+    const rows = [
+      [t('prospect.phone'), p.phone],
+      [t('prospect.team'), teamName(p.team_id)],
+      [t('prospect.executive'), userName(p.executive_id)],
+    ];
+    let form = null;
+    if (canReassign) {
+      const teams = teamList().filter((x) => me.role === 'admin' || me.team_ids.includes(x.team_id));
+      const teamSel = select([{ value: '', label: t('reassign.keep') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'team_id' });
+      const execSel = select([{ value: '', label: t('reassign.keep') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))], '', { name: 'executive_id' });
+      form = h('form', { class: 'reassign' }, h('h3', {}, t('reassign.title')),
+        field(t('reassign.team'), teamSel), field(t('reassign.executive'), execSel),
+        h('button', { class: 'btn btn-primary btn-small', type: 'submit' }, t('reassign.submit')));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const body = {};
+        if (teamSel.value) body.team_id = Number(teamSel.value);
+        if (execSel.value) body.executive_id = Number(execSel.value);
+        if (!Object.keys(body).length) return toast(t('bulk.needTarget'), 'error');
+        try {
+          await post(`/prospects/${p.prospect_id}/reassign`, body);
+          toast(t('reassign.done'));
+          await loadProspect();
+        } catch (err) {
+          showError(err);
+        }
+      });
+    }
+    clear(info,
+      h('div', { class: 'info-head' }, h('div', { class: 'avatar avatar-xl', style: `--h:${hue(p.name)}`, 'aria-hidden': 'true' }, initials(p.name)),
+        h('h3', {}, p.name)),
+      h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+        h('dt', {}, t('prospect.stage')), h('dd', {}, h('label', { class: 'sr-only', for: `stage-${id}` }, t('prospect.stage')), Object.assign(stageSel, { id: `stage-${id}` }))),
+      form,
+      h('h3', {}, t('prospect.history')),
+      history.length
+        ? h('ol', { class: 'history' }, history.map((a) => h('li', {},
+          h('div', {}, t('prospect.historyRow', {
+            from: `${a.from_team_id == null ? t('common.none') : teamName(a.from_team_id)} / ${a.from_executive_id == null ? t('inbox.unassigned') : userName(a.from_executive_id)}`,
+            to: `${teamName(a.to_team_id)} / ${userName(a.to_executive_id)}`,
+          })),
+          h('div', { class: 'muted small' }, fmtDateTime(a.created_at), a.actor_user_id ? ` · ${t('prospect.by', { name: userName(a.actor_user_id) })}` : ''))))
+        : h('p', { class: 'muted' }, t('prospect.noHistory')));
+  }
+
+  function revoked() {
+    st.revoked = true;
+    renderHeader();
+  }
+
+  // --- live ---
+  const client = liveClient();
+  st.unsubs.push(client.subscribe(`conversation:${id}`, {
+    onSubscribed: ({ resumed }) => {
+      if (!resumed) loadMessages();
+    },
+    onEvent: (e) => {
+      if (e.table === 'messages') {
+        if (e.op === 'delete') st.msgs.delete(e.row.message_id);
+        else upsert(e.row);
+        renderMessages();
+        if (e.op === 'insert' && e.row.direction === 'in' && document.visibilityState === 'visible') markRead();
+      } else if (e.table === 'conversations' && e.op === 'update' && st.row) {
+        st.row = { ...st.row, status: e.row.status };
+        renderHeader();
+      } else if (e.table === 'bot_pause') {
+        loadBot();
+      }
+    },
+    onReset: () => loadMessages(),
+    onRevoked: () => revoked(),
+    onError: (e) => (e.code === 'not_found' ? revoked() : showError(e)),
+  }));
+
+  // Without a live connection (yet), load the messages anyway.
+  const fallback = setTimeout(() => {
+    if (!st.msgs.size && !st.revoked) loadMessages();
+  }, 2500);
+
+  async function start() {
+    if (!st.row) {
+      try {
+        st.row = await get(`/conversations/${id}`);
+      } catch (e) {
+        if (e.status === 404) revoked();
+        else showError(e);
+        return;
+      }
+    }
+    renderHeader();
+    markRead();
+    loadBot();
+    await loadProspect();
+    if (st.row?.prospect_id) {
+      st.unsubs.push(client.subscribe('table:prospects', {
+        filters: { prospect_id: `eq.${st.row.prospect_id}` },
+        events: ['update'],
+        onEvent: (e) => {
+          st.row = { ...st.row, team_id: e.row.team_id, executive_id: e.row.executive_id, prospect_name: e.row.name };
+          renderHeader();
+          loadProspect();
+        },
+      }));
+    }
+  }
+  renderHeader();
+  start();
+  const onVisible = () => document.visibilityState === 'visible' && markRead();
+  document.addEventListener('visibilitychange', onVisible);
+  setTimeout(() => window.matchMedia('(pointer: fine)').matches && input.focus(), 0);
+
+  return {
+    destroy() {
+      st.destroyed = true;
+      clearTimeout(readTimer);
+      clearTimeout(fallback);
+      document.removeEventListener('visibilitychange', onVisible);
+      for (const u of st.unsubs) u();
+    },
+  };
+}
+

@@ -1,0 +1,472 @@
+// The inbox: the visible conversations, loaded in keyset pages over REST and kept current by the
+// `inbox` subscription of the realtime connection; filters, search, selection for bulk
+// reassignment, keyboard navigation; the open conversation shows in the right pane.
+import { compareLsn } from '/static/platica-client.js';
+import { get, query, request } from './api.js';
+import { fmtNumber, fmtRelative, t } from './i18n.js';
+import { liveClient } from './live.js';
+import { dir, executives, navigate, teamList, teamName, userName } from './main.js';
+import { clear, h, hue, initials, select, showError } from './ui.js';
+import { mountConversation } from './conversation.js';
+import { openBulkReassign } from './bulk.js';
+
+const PAGE = 50;
+const FILTERS_KEY = 'platica.inboxFilters';
+
+/** Newest first, ties by id (the server's order). */
+function before(a, b) {
+  const ta = Date.parse(a.last_activity_at);
+  const tb = Date.parse(b.last_activity_at);
+  if (ta !== tb) return ta > tb;
+  return a.conversation_id > b.conversation_id;
+}
+
+function savedFilters() {
+  try {
+    const f = JSON.parse(sessionStorage.getItem(FILTERS_KEY) ?? '{}');
+    return { team_id: f.team_id ?? '', executive_id: f.executive_id ?? '', status: f.status ?? '', unread: Boolean(f.unread), q: f.q ?? '' };
+  } catch {
+    return { team_id: '', executive_id: '', status: '', unread: false, q: '' };
+  }
+}
+
+export function mountInbox(container) {
+  const me = dir.me;
+  const canBulk = me.role === 'admin' || me.role === 'coordinator';
+  const st = {
+    filters: savedFilters(),
+    rows: new Map(), // conversation_id -> row
+    order: [], // conversation ids, newest first
+    cursor: null,
+    hasMore: false,
+    loading: false,
+    loaded: false,
+    counts: { total: 0, unread: 0 },
+    buffered: null,
+    loadSeq: 0,
+    unsub: null,
+    selecting: false,
+    selected: new Set(), // prospect ids
+    allMatching: false,
+    openId: null,
+    conv: null,
+    els: new Map(), // conversation_id -> <li>
+    flash: new Set(),
+  };
+
+  // --- the DOM ---
+  const countsEl = h('p', { class: 'counts', 'aria-live': 'polite' });
+  const search = h('input', { type: 'search', name: 'q', value: st.filters.q, placeholder: t('inbox.search'), 'aria-label': t('inbox.search'), maxlength: 100, autocomplete: 'off' });
+  const teamOptions = [{ value: '', label: t('inbox.allTeams') }, ...teamList()
+    .filter((x) => me.role === 'admin' || me.team_ids.includes(x.team_id))
+    .map((x) => ({ value: x.team_id, label: x.name }))];
+  const teamSel = select(teamOptions, st.filters.team_id, { name: 'team_id', 'aria-label': t('prospect.team') });
+  const execSel = select([{ value: '', label: t('inbox.allExecutives') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))],
+    st.filters.executive_id, { name: 'executive_id', 'aria-label': t('prospect.executive') });
+  const statusSel = select([
+    { value: '', label: t('inbox.statusAll') },
+    { value: 'open', label: t('inbox.statusOpen') },
+    { value: 'closed', label: t('inbox.statusClosed') },
+  ], st.filters.status, { name: 'status', 'aria-label': t('inbox.status') });
+  const unreadBox = h('input', { type: 'checkbox', name: 'unread', checked: st.filters.unread });
+  const selectBtn = canBulk ? h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(!st.selecting) }, t('inbox.select')) : null;
+  const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
+    h('div', { class: 'search-wrap' }, search),
+    me.role !== 'executive' ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
+    h('div', { class: 'filter-row' },
+      statusSel,
+      h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))));
+  const selCount = h('span', { class: 'sel-count' });
+  const selAll = h('button', { class: 'link-btn', type: 'button', onclick: () => { st.allMatching = true; renderSelbar(); renderRows(); } });
+  const selHint = h('span', { class: 'sel-hint' });
+  const selReassign = h('button', { class: 'btn btn-primary btn-small', type: 'button', onclick: () => bulk() }, t('inbox.reassignSelected'));
+  const selbar = h('div', { class: 'selbar', hidden: true }, selCount, selAll, selHint, h('div', { class: 'spacer' }), selReassign,
+    h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(false) }, t('inbox.cancelSelect')));
+  const list = h('ul', { class: 'rows', role: 'listbox', 'aria-label': t('inbox.list'), tabindex: '0' });
+  const foot = h('div', { class: 'list-foot' });
+  const scroller = h('div', { class: 'scroller' }, list, foot);
+  const listPane = h('section', { class: 'list-pane', 'aria-label': t('inbox.title') },
+    h('div', { class: 'list-head' }, h('div', {}, h('h1', {}, t('inbox.title')), countsEl), selectBtn),
+    filters, selbar, scroller);
+  const convPane = h('section', { class: 'conv-pane' });
+  const split = h('div', { class: 'split' }, listPane, convPane);
+  container.append(split);
+
+  // --- filters ---
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => setFilter('q', search.value.trim()), 250);
+  });
+  teamSel.addEventListener('change', () => setFilter('team_id', teamSel.value));
+  execSel.addEventListener('change', () => setFilter('executive_id', execSel.value));
+  statusSel.addEventListener('change', () => setFilter('status', statusSel.value));
+  unreadBox.addEventListener('change', () => setFilter('unread', unreadBox.checked));
+
+  function setFilter(k, v) {
+    if (st.filters[k] === v) return;
+    st.filters[k] = v;
+    try {
+      sessionStorage.setItem(FILTERS_KEY, JSON.stringify(st.filters));
+    } catch {
+      // storage disabled
+    }
+    st.allMatching = false;
+    st.selected.clear();
+    subscribe();
+  }
+
+  function wireFilters() {
+    const f = st.filters;
+    const out = {};
+    if (f.team_id !== '') out.team_id = Number(f.team_id);
+    if (f.executive_id !== '') out.executive_id = Number(f.executive_id);
+    if (f.status) out.status = f.status;
+    if (f.unread) out.unread = true;
+    if (f.q) out.q = f.q;
+    return out;
+  }
+
+  // --- data: subscribe, then load with min_lsn = the subscription's lsn ---
+  function subscribe() {
+    st.unsub?.();
+    st.loaded = false;
+    st.rows.clear();
+    st.order = [];
+    renderRows();
+    const filtersNow = wireFilters();
+    let mine = null;
+    mine = liveClient().subscribe('inbox', {
+      filters: filtersNow,
+      onSubscribed: ({ lsn, resumed }) => {
+        if (!resumed || !st.loaded) load(lsn);
+      },
+      onEvent: (event, frame) => {
+        if (st.unsub !== mine) return;
+        if (st.buffered) st.buffered.push(frame);
+        else applyEvent(event);
+      },
+      onReset: ({ lsn }) => load(lsn),
+      onError: (e) => showError(e),
+    });
+    st.unsub = mine;
+    // Without a live connection (yet), show the inbox anyway; the subscription reloads it.
+    clearTimeout(st.fallback);
+    st.fallback = setTimeout(() => {
+      if (st.unsub === mine && !st.loaded && !st.loading) load(undefined);
+    }, 2500);
+  }
+
+  async function load(minLsn) {
+    const seq = ++st.loadSeq;
+    st.buffered = [];
+    st.loading = true;
+    renderFoot();
+    try {
+      const r = await request('GET', `/inbox${query({ ...wireFilters(), limit: PAGE, min_lsn: minLsn })}`);
+      if (seq !== st.loadSeq) return;
+      const body = r.data;
+      const readAt = r.lsn;
+      st.rows = new Map(body.items.map((row) => [row.conversation_id, row]));
+      st.order = body.items.map((row) => row.conversation_id);
+      st.cursor = body.next_cursor ?? null;
+      st.hasMore = Boolean(body.next_cursor);
+      st.counts = { total: body.total, unread: body.unread };
+      const later = (st.buffered ?? []).filter((f) => !readAt || compareLsn(f.lsn, readAt) > 0);
+      st.buffered = null;
+      for (const f of later) applyEvent(f.event, true);
+      st.loaded = true;
+    } catch (e) {
+      if (seq === st.loadSeq) {
+        st.buffered = null;
+        if (e.status === 503) setTimeout(() => load(minLsn), 1000);
+        else showError(e);
+      }
+    } finally {
+      if (seq === st.loadSeq) st.loading = false;
+    }
+    if (seq === st.loadSeq) render();
+  }
+
+  async function loadMore() {
+    if (st.loading || !st.hasMore || !st.cursor) return;
+    st.loading = true;
+    renderFoot();
+    const seq = st.loadSeq;
+    try {
+      const page = await get(`/inbox${query({ ...wireFilters(), limit: PAGE, cursor: st.cursor })}`);
+      if (seq !== st.loadSeq) return;
+      for (const row of page.items) {
+        if (!st.rows.has(row.conversation_id)) {
+          st.rows.set(row.conversation_id, row);
+          st.order.push(row.conversation_id);
+        }
+      }
+      st.cursor = page.next_cursor ?? null;
+      st.hasMore = Boolean(page.next_cursor);
+    } catch (e) {
+      showError(e);
+    } finally {
+      st.loading = false;
+    }
+    render();
+  }
+
+  function applyEvent(event, quiet) {
+    if (event.counts) st.counts = event.counts;
+    if (event.kind === 'upsert') {
+      const row = event.row;
+      const id = row.conversation_id;
+      st.order = st.order.filter((x) => x !== id);
+      // Beyond the loaded pages it will come with a later page.
+      const last = st.order.length ? st.rows.get(st.order[st.order.length - 1]) : null;
+      if (st.hasMore && last && !before(row, last)) {
+        st.rows.delete(id);
+      } else {
+        const wasTop = st.order[0];
+        st.rows.set(id, row);
+        let i = 0;
+        while (i < st.order.length && before(st.rows.get(st.order[i]), row)) i++;
+        st.order.splice(i, 0, id);
+        if (i === 0 && wasTop !== id) st.flash.add(id);
+      }
+    } else if (event.kind === 'remove') {
+      st.rows.delete(event.conversation_id);
+      st.order = st.order.filter((x) => x !== event.conversation_id);
+      if (st.selected.size) {
+        // nothing: selections are prospect ids and stay valid
+      }
+    }
+    if (!quiet) scheduleRender();
+  }
+
+  let frame = 0;
+  function scheduleRender() {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      render();
+    });
+  }
+
+  // --- rendering ---
+  function render() {
+    renderCounts();
+    renderRows();
+    renderFoot();
+    renderSelbar();
+  }
+
+  function renderCounts() {
+    countsEl.textContent = st.loaded ? t('inbox.counts', { total: st.counts.total, unread: st.counts.unread }) : '';
+  }
+
+  function rowKey(row) {
+    return [row.last_message_id, row.unread_count, row.status, row.team_id, row.executive_id, row.prospect_name,
+      row.last_activity_at, st.selecting, st.allMatching || st.selected.has(row.prospect_id), st.openId === row.conversation_id].join('|');
+  }
+
+  function rowEl(row) {
+    const id = row.conversation_id;
+    let li = st.els.get(id);
+    const key = rowKey(row);
+    if (li && li.dataset.key === key) return li;
+    const unread = row.unread_count > 0;
+    const who = row.last_message_direction === 'out'
+      ? (row.last_message_sender === 'bot' ? `${t('inbox.bot')}: ` : '↪ ')
+      : '';
+    const checked = st.allMatching || st.selected.has(row.prospect_id);
+    const box = st.selecting
+      ? h('input', {
+        type: 'checkbox', class: 'row-check', checked, disabled: st.allMatching, tabindex: '-1',
+        'aria-label': t('inbox.selectRow', { name: row.prospect_name }),
+        onclick: (e) => { e.stopPropagation(); toggle(row); },
+      })
+      : null;
+    const fresh = h('li', {
+      id: `row-${id}`, role: 'option', class: `row${unread ? ' unread' : ''}${row.status === 'closed' ? ' closed' : ''}`,
+      'aria-selected': st.openId === id ? 'true' : 'false', tabindex: '-1', dataset: { id: String(id), key },
+    },
+    box,
+    h('div', { class: 'avatar', style: `--h:${hue(row.prospect_name)}`, 'aria-hidden': 'true' }, initials(row.prospect_name)),
+    h('div', { class: 'row-main' },
+      h('div', { class: 'row-top' },
+        h('span', { class: 'row-name' }, row.prospect_name),
+        h('time', { class: 'row-time', datetime: row.last_activity_at, title: row.last_activity_at }, fmtRelative(row.last_activity_at))),
+      h('div', { class: 'row-bottom' },
+        h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),
+        unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),
+          h('span', { class: 'sr-only' }, t('inbox.unreadBadge', { n: row.unread_count }))) : null),
+      me.role !== 'executive'
+        ? h('div', { class: 'row-meta' }, h('span', { class: 'chip' }, teamName(row.team_id)), h('span', {}, userName(row.executive_id)),
+          row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.closedChip')) : null)
+        : row.status === 'closed' ? h('div', { class: 'row-meta' }, h('span', { class: 'chip chip-muted' }, t('inbox.closedChip'))) : null));
+    if (li) {
+      const hadFocus = document.activeElement === li;
+      li.replaceWith(fresh);
+      if (hadFocus) fresh.focus();
+    }
+    st.els.set(id, fresh);
+    return fresh;
+  }
+
+  function renderRows() {
+    const wanted = new Set(st.order);
+    for (const [id, el] of st.els) {
+      if (!wanted.has(id)) {
+        el.remove();
+        st.els.delete(id);
+      }
+    }
+    let prev = null;
+    for (const id of st.order) {
+      const el = rowEl(st.rows.get(id));
+      const expectedNext = prev ? prev.nextSibling : list.firstChild;
+      if (expectedNext !== el) list.insertBefore(el, expectedNext);
+      if (st.flash.has(id)) {
+        el.classList.remove('flash');
+        void el.offsetWidth;
+        el.classList.add('flash');
+      }
+      prev = el;
+    }
+    st.flash.clear();
+  }
+
+  function renderFoot() {
+    foot.dataset.state = st.loading ? 'loading' : !st.loaded ? 'idle' : !st.order.length ? 'empty' : st.hasMore ? 'more' : 'end';
+    if (st.loading) clear(foot, h('span', { class: 'muted' }, t('inbox.loading')));
+    else if (st.loaded && !st.order.length) clear(foot, h('p', { class: 'empty' }, t('inbox.empty')));
+    else if (st.hasMore) clear(foot, h('button', { class: 'btn btn-small', type: 'button', onclick: loadMore }, t('inbox.loadMore')));
+    else if (st.loaded) clear(foot, h('span', { class: 'muted' }, t('inbox.end')));
+    else clear(foot);
+  }
+
+  function renderSelbar() {
+    selbar.hidden = !st.selecting;
+    if (selectBtn) selectBtn.setAttribute('aria-pressed', String(st.selecting));
+    if (!st.selecting) return;
+    const n = st.allMatching ? st.counts.total : st.selected.size;
+    selCount.textContent = st.allMatching ? t('inbox.allMatchingSelected', { n: st.counts.total }) : t('inbox.selected', { n });
+    const filterable = !st.filters.unread && !st.filters.status;
+    selAll.hidden = st.allMatching || !filterable || st.counts.total === 0;
+    selAll.textContent = t('inbox.selectAllMatching', { n: st.counts.total });
+    selHint.hidden = filterable || st.allMatching;
+    selHint.textContent = t('inbox.allMatchingHint');
+    selReassign.disabled = n === 0;
+  }
+
+  function setSelecting(on) {
+    st.selecting = on;
+    st.selected.clear();
+    st.allMatching = false;
+    split.classList.toggle('selecting', on);
+    render();
+  }
+
+  function toggle(row) {
+    if (st.allMatching) return;
+    if (st.selected.has(row.prospect_id)) st.selected.delete(row.prospect_id);
+    else st.selected.add(row.prospect_id);
+    renderRows();
+    renderSelbar();
+  }
+
+  function bulk() {
+    const f = st.filters;
+    const selection = st.allMatching
+      ? {
+        filter: Object.fromEntries(Object.entries({
+          q: f.q || undefined,
+          team_id: f.team_id !== '' ? Number(f.team_id) : undefined,
+          executive_id: f.executive_id !== '' ? Number(f.executive_id) : undefined,
+        }).filter(([, v]) => v !== undefined)),
+        count: st.counts.total,
+      }
+      : { prospect_ids: [...st.selected], count: st.selected.size };
+    openBulkReassign(selection, () => setSelecting(false));
+  }
+
+  // --- interaction: click, keyboard, infinite scroll ---
+  list.addEventListener('click', (e) => {
+    const li = e.target.closest('li.row');
+    if (!li) return;
+    const row = st.rows.get(Number(li.dataset.id));
+    if (!row) return;
+    if (st.selecting) toggle(row);
+    else navigate(`#/c/${row.conversation_id}`);
+  });
+
+  list.addEventListener('keydown', (e) => {
+    const rows = [...list.querySelectorAll('li.row')];
+    if (!rows.length) return;
+    const current = document.activeElement?.closest?.('li.row');
+    let i = current ? rows.indexOf(current) : -1;
+    if (e.key === 'ArrowDown') i = Math.min(rows.length - 1, i + 1);
+    else if (e.key === 'ArrowUp') i = Math.max(0, i - 1);
+    else if (e.key === 'Home') i = 0;
+    else if (e.key === 'End') i = rows.length - 1;
+    else if ((e.key === 'Enter' || e.key === ' ') && current) {
+      e.preventDefault();
+      const row = st.rows.get(Number(current.dataset.id));
+      if (st.selecting || e.key === ' ') {
+        if (st.selecting) toggle(row);
+      } else navigate(`#/c/${row.conversation_id}`);
+      return;
+    } else return;
+    e.preventDefault();
+    const target = rows[Math.max(0, i)];
+    target.focus();
+    if (i >= rows.length - 5) loadMore();
+  });
+  list.addEventListener('focus', (e) => {
+    if (e.target !== list) return;
+    const first = (st.openId && st.els.get(st.openId)) || list.querySelector('li.row');
+    first?.focus();
+  });
+
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((x) => x.isIntersecting)) loadMore();
+  }, { root: scroller, rootMargin: '400px' });
+  observer.observe(foot);
+
+  // Relative times age: refresh them every half minute.
+  const ticker = setInterval(() => {
+    for (const el of list.querySelectorAll('time.row-time')) el.textContent = fmtRelative(el.getAttribute('datetime'));
+  }, 30000);
+
+  subscribe();
+  let opened = false;
+
+  return {
+    open(id) {
+      if (opened && st.openId === id && (id === null || st.conv)) return;
+      opened = true;
+      st.conv?.destroy();
+      st.conv = null;
+      st.openId = id;
+      split.classList.toggle('has-conv', id !== null);
+      if (id === null) {
+        document.title = `${t('inbox.title')} · ${t('app.name')}`;
+        clear(convPane, h('div', { class: 'placeholder' }, h('img', { src: '/app/favicon.svg', alt: '', width: 56, height: 56 }), h('p', {}, t('inbox.pick'))));
+      } else {
+        st.conv = mountConversation(convPane, id, {
+          row: st.rows.get(id),
+          back: () => {
+            navigate('#/inbox');
+            setTimeout(() => st.els.get(id)?.focus(), 0);
+          },
+        });
+      }
+      renderRows();
+    },
+    destroy() {
+      clearTimeout(st.fallback);
+      st.unsub?.();
+      st.conv?.destroy();
+      observer.disconnect();
+      clearInterval(ticker);
+      clearTimeout(searchTimer);
+    },
+  };
+}

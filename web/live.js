@@ -1,0 +1,70 @@
+// The realtime connection of this tab (one WebSocket, through /static/platica-client.js), the
+// connection banner, and the web version check (app_version in system_config).
+import { connect } from '/static/platica-client.js';
+import { session } from './api.js';
+
+let client = null;
+let loadedVersion; // the app_version this page was loaded under (undefined until the first hello)
+const statusListeners = new Set();
+const versionListeners = new Set();
+let status = 'connecting';
+
+export function liveClient() {
+  return client;
+}
+
+export function liveStatus() {
+  return status;
+}
+
+/** fn(status) on 'connecting' | 'open' | 'closed'. */
+export function onLiveStatus(fn) {
+  statusListeners.add(fn);
+  return () => statusListeners.delete(fn);
+}
+
+/** fn({ version, force_update }) when a newer web version than this page's is published. */
+export function onNewVersion(fn) {
+  versionListeners.add(fn);
+  return () => versionListeners.delete(fn);
+}
+
+function versionSeen(value) {
+  const version = value?.version ?? null;
+  if (loadedVersion === undefined) {
+    loadedVersion = version;
+    return;
+  }
+  if (version === loadedVersion || version === null) return;
+  if (value.force_update) {
+    location.reload();
+    return;
+  }
+  for (const fn of versionListeners) fn(value);
+}
+
+/** Opens the tab's connection (after login). */
+export function startLive() {
+  if (client) return client;
+  client = connect({
+    token: () => session()?.token ?? '',
+    onStatus: (s, info) => {
+      status = s;
+      if (s === 'open') versionSeen(info?.app_version ?? null);
+      for (const fn of statusListeners) fn(s, info);
+    },
+  });
+  client.subscribe('system', {
+    onEvent: (e) => {
+      if (e.table === 'system_config' && e.row?.key === 'app_version' && e.op !== 'delete') versionSeen(e.row.value);
+    },
+  });
+  return client;
+}
+
+/** Closes the connection (logout). */
+export function stopLive() {
+  client?.close();
+  client = null;
+  loadedVersion = undefined;
+}

@@ -1,0 +1,178 @@
+// The single-page app: start-up, the shell (top bar, banners), hash routes and the directory of
+// users and teams every view names people and teams from.
+import { clearSession, get, post, session, setUnauthorizedHandler } from './api.js';
+import { LANGUAGES, getLang, onLangChange, setLang, t } from './i18n.js';
+import { onLiveStatus, onNewVersion, startLive, stopLive } from './live.js';
+import { clear, h, select, toast } from './ui.js';
+import { renderLogin } from './login.js';
+import { mountInbox } from './inbox.js';
+import { renderAdmin } from './admin.js';
+
+/** Users and teams of the tenant, by id (for names), and the signed-in user. */
+export const dir = { me: null, users: new Map(), teams: new Map() };
+
+export async function loadDirectory() {
+  const [users, teams] = await Promise.all([get('/users'), get('/teams')]);
+  dir.users = new Map(users.map((u) => [u.user_id, u]));
+  dir.teams = new Map(teams.map((x) => [x.team_id, x]));
+}
+
+export const userName = (id) => (id == null ? t('inbox.unassigned') : dir.users.get(id)?.display_name ?? `#${id}`);
+export const teamName = (id) => (id == null ? t('common.none') : dir.teams.get(id)?.name ?? `#${id}`);
+export const executives = () =>
+  [...dir.users.values()].filter((u) => u.role === 'executive' && u.active).sort((a, b) => a.display_name.localeCompare(b.display_name));
+export const teamList = () => [...dir.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
+
+const root = document.getElementById('app');
+const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
+let shell = null; // { view, conn, version }
+let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
+let starting = null; // the start-up in progress, shared by concurrent routes
+
+export function navigate(hash) {
+  if (location.hash === hash) route();
+  else location.hash = hash;
+}
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+  return parts;
+}
+
+async function route() {
+  root.classList.remove('boot');
+  root.removeAttribute('aria-busy');
+  const s = session();
+  const parts = parseRoute();
+  if (!s) {
+    inbox = null;
+    shell = null;
+    document.title = t('app.name');
+    renderLogin(root, async (user) => {
+      dir.me = user;
+      await start();
+      navigate('#/inbox');
+    });
+    return;
+  }
+  if (!shell) await (starting ??= start().finally(() => { starting = null; }));
+  if (!session()) return; // logged out meanwhile
+  const [first, second] = parts;
+  highlightNav(first === 'admin' ? 'admin' : 'inbox');
+  if (first === 'admin' && dir.me.role === 'admin') {
+    inbox?.destroy();
+    inbox = null;
+    renderAdmin(shell.view, second ?? 'users');
+    return;
+  }
+  if (!inbox) {
+    clear(shell.view);
+    inbox = mountInbox(shell.view);
+  }
+  if (first === 'c' && /^\d+$/.test(second ?? '')) inbox.open(Number(second));
+  else inbox.open(null);
+}
+
+function highlightNav(which) {
+  for (const a of shell?.nav.querySelectorAll('a') ?? []) {
+    if (a.dataset.nav === which) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+async function start() {
+  const s = session();
+  dir.me = s.user;
+  await loadDirectory().catch(() => {});
+  buildShell();
+  startLive();
+}
+
+function buildShell() {
+  const me = dir.me;
+  const nav = h('nav', { class: 'nav', 'aria-label': t('nav.main') },
+    h('a', { href: '#/inbox', dataset: { nav: 'inbox' } }, t('nav.inbox')),
+    me.role === 'admin' ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
+  const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
+    class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
+  });
+  const conn = h('div', { class: 'banner banner-conn', role: 'status', hidden: true }, t('conn.lost'));
+  const version = h('div', { class: 'banner banner-version', role: 'status', hidden: true },
+    h('span', {}, t('version.available')),
+    h('button', { class: 'btn btn-small', type: 'button', onclick: () => location.reload() }, t('version.reload')));
+  const dot = h('span', { class: 'conn-dot', title: t('conn.lost'), 'aria-hidden': 'true' });
+  const view = h('main', { id: 'view', class: 'view', tabindex: '-1' });
+  const topbar = h('header', { class: 'topbar' },
+    h('a', { class: 'brand', href: '#/inbox' }, h('img', { src: '/app/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, t('app.name'))),
+    nav,
+    h('div', { class: 'spacer' }),
+    dot,
+    lang,
+    h('div', { class: 'me' }, h('span', { class: 'me-name' }, me.display_name), h('span', { class: 'me-role' }, t(`role.${me.role}`))),
+    h('button', { class: 'btn btn-ghost logout', type: 'button', onclick: logout, title: t('nav.logout') },
+      h('img', { class: 'logout-icon', src: LOGOUT_ICON, alt: '', width: 20, height: 20 }),
+      h('span', { class: 'logout-text' }, t('nav.logout'))));
+  clear(root, h('div', { class: 'shell' }, topbar, conn, version, view));
+  shell = { view, conn, version, nav, dot };
+  document.title = t('app.name');
+}
+
+let lostTimer = null;
+onLiveStatus((status) => {
+  if (!shell) return;
+  shell.dot.dataset.status = status;
+  if (status === 'open') {
+    clearTimeout(lostTimer);
+    lostTimer = null;
+    if (!shell.conn.hidden) {
+      shell.conn.hidden = true;
+      toast(t('conn.back'));
+    }
+  } else if (status === 'closed' && !lostTimer && shell.conn.hidden) {
+    // A short blip is not worth a banner.
+    lostTimer = setTimeout(() => {
+      lostTimer = null;
+      if (shell) shell.conn.hidden = false;
+    }, 1200);
+  }
+});
+
+onNewVersion(() => {
+  if (shell) shell.version.hidden = false;
+});
+
+async function logout() {
+  try {
+    await post('/auth/logout');
+  } catch {
+    // the session may be gone already
+  }
+  endSession();
+}
+
+function endSession() {
+  stopLive();
+  clearSession();
+  inbox?.destroy();
+  inbox = null;
+  shell = null;
+  navigate('#/login');
+}
+
+setUnauthorizedHandler(() => {
+  if (!shell) return;
+  endSession();
+  toast(t('common.sessionExpired'), 'error');
+});
+
+onLangChange(() => {
+  // Rebuild everything in the new language; the live connection stays.
+  inbox?.destroy();
+  inbox = null;
+  if (shell) buildShell();
+  route();
+});
+
+document.documentElement.lang = getLang();
+window.addEventListener('hashchange', route);
+route();
