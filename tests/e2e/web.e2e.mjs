@@ -244,10 +244,23 @@ await test('live: an inbound WhatsApp message moves its row to the top; a reply 
   await shot(ana, '04-conversation');
 });
 
-await test('the bot toggle is hidden when the server has no bot pause API', async () => {
-  const r = await fetch(`${BASE}/api/v1/conversations/${EXPECT.inbound.conversation_id}/bot`, { headers: { authorization: `Bearer ${await tokenOf(ana)}` } });
-  if (r.status === 404) assert.equal(await ana.locator('.bot-btn').isVisible(), false);
-  else assert.equal(await ana.locator('.bot-btn').isVisible(), true);
+await test('the bot toggle pauses and resumes the auto-reply bot of the open conversation', async () => {
+  const url = `${BASE}/api/v1/conversations/${EXPECT.inbound.conversation_id}/bot`;
+  const headers = { authorization: `Bearer ${await tokenOf(ana)}` };
+  const state = async () => (await fetch(url, { headers })).json();
+  const btn = ana.locator('.bot-btn');
+  await btn.waitFor({ state: 'visible' });
+  const before = await state();
+  assert.equal(await btn.getAttribute('aria-pressed'), String(before.paused));
+  await btn.click();
+  await ana.waitForFunction((want) => document.querySelector('.bot-btn')?.getAttribute('aria-pressed') === want, String(!before.paused));
+  const after = await state();
+  assert.equal(after.paused, !before.paused);
+  assert.equal(after.reason, 'manual');
+  assert.equal(await ana.locator('.bot-state').isVisible(), true);
+  await btn.click();
+  await ana.waitForFunction((want) => document.querySelector('.bot-btn')?.getAttribute('aria-pressed') === want, String(before.paused));
+  assert.equal((await state()).paused, before.paused);
 });
 
 await test('bulk reassign: every prospect matching a filter (1,000+) moves from the UI', async () => {
