@@ -193,9 +193,10 @@ export function mountConversation(pane, id, { row, back }) {
     if (!b) return;
     botBtn.textContent = b.paused ? t('conv.botResume') : t('conv.botPause');
     botBtn.setAttribute('aria-pressed', String(Boolean(b.paused)));
+    // The toggle stays: a pause set now holds when an admin turns the bot on.
     botState.textContent = b.paused
       ? `${t('conv.botPaused')}${b.resumes_at ? ` · ${t('conv.botResumesAt', { time: fmtRelative(b.resumes_at) })}` : ''}`
-      : t('conv.botActive');
+      : b.bot_enabled === false ? t('conv.botOff') : t('conv.botActive');
     botState.classList.toggle('paused', Boolean(b.paused));
   }
 

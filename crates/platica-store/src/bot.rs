@@ -184,6 +184,9 @@ pub struct PauseState {
     pub changed_at: Option<DateTime<Utc>>,
     /// When an automatic pause lapses.
     pub resumes_at: Option<DateTime<Utc>>,
+    /// Whether the tenant's bot is on at all (when off, nothing answers either way).
+    #[sqlx(default)]
+    pub bot_enabled: bool,
 }
 
 async fn pause_row(conn: &mut PgConnection, tenant: TenantId, conversation: i64) -> StoreResult<PauseState> {
@@ -193,9 +196,22 @@ async fn pause_row(conn: &mut PgConnection, tenant: TenantId, conversation: i64)
     )
     .bind(tenant.0)
     .bind(conversation)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.unwrap_or(PauseState { paused: false, reason: None, changed_by: None, changed_at: None, resumes_at: None }))
+    let mut state = row.unwrap_or(PauseState {
+        paused: false,
+        reason: None,
+        changed_by: None,
+        changed_at: None,
+        resumes_at: None,
+        bot_enabled: false,
+    });
+    state.bot_enabled =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bot_settings WHERE tenant_id = $1 AND enabled)")
+            .bind(tenant.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(state)
 }
 
 /// The bot state of a visible conversation.
@@ -207,7 +223,13 @@ pub async fn pause_state(pool: &PgPool, viewer: &Viewer, conversation: Conversat
 
 /// Whether the bot is paused for a conversation (for the bot itself).
 pub async fn is_paused(conn: &mut PgConnection, tenant: TenantId, conversation: i64) -> StoreResult<bool> {
-    Ok(pause_row(conn, tenant, conversation).await?.paused)
+    let paused: Option<bool> =
+        sqlx::query_scalar("SELECT paused FROM bot_pause WHERE tenant_id = $1 AND conversation_id = $2")
+            .bind(tenant.0)
+            .bind(conversation)
+            .fetch_optional(conn)
+            .await?;
+    Ok(paused.unwrap_or(false))
 }
 
 /// Pauses or resumes the bot of a visible conversation by hand. A manual pause stays until

@@ -497,6 +497,7 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
         state.body
     );
     assert!(state.body["resumes_at"].is_string());
+    assert_eq!(state.body["bot_enabled"], true);
     rig.app.sync().await;
     assert_eq!(rig.app.get(&format!("/api/v1/conversations/{conv}"), admin).await.body["bot_paused"], true);
     rig.sim.inbound_text(PNID, from, "Marta Ruiz", "¿Y cuánto cuesta el plan anual?").unwrap();
