@@ -66,7 +66,7 @@ pub struct ProspectFilter {
     pub stage: Option<String>,
 }
 
-fn push_filter(qb: &mut QueryBuilder<Postgres>, f: &ProspectFilter) {
+pub(crate) fn push_filter(qb: &mut QueryBuilder<Postgres>, f: &ProspectFilter) {
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
         let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {

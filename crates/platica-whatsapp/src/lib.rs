@@ -4,9 +4,11 @@
 //! - [`cloud`]: the send endpoint and how to read its answers;
 //! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
 //! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover);
-//! - [`supervisor`]: long-lived channel sessions (restore, read, health, reconnect).
+//! - [`supervisor`]: long-lived channel sessions (restore, read, health, reconnect);
+//! - [`campaigns`]: the campaign dispatcher (scheduled templates to segments, through the outbox).
 
 pub mod bot;
+pub mod campaigns;
 pub mod cloud;
 pub mod payload;
 pub mod sender;

@@ -1,4 +1,5 @@
-//! The WhatsApp side of a running server: the outbox sender, the bot, resuming idle bots, and
+//! The WhatsApp side of a running server: the outbox sender, the session supervisor, the campaign
+//! dispatcher, the bot, resuming idle bots, and
 //! (for the demo) the built-in Cloud API simulator wired to the demo's number.
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub struct Channels {
     sender: Sender,
     supervisor: Supervisor,
     resumer: JoinHandle<()>,
+    campaigns: JoinHandle<()>,
 }
 
 impl Channels {
@@ -37,8 +39,9 @@ impl Channels {
         let supervisor = Supervisor::start(pool.clone(), key, sessions, bot, shutdown.clone())
             .context("starting the session supervisor")?;
         let sender = Sender::start(pool.clone(), key, sender, shutdown.clone());
+        let campaigns = platica_whatsapp::campaigns::start(pool.clone(), Default::default(), shutdown.clone());
         let resumer = tokio::spawn(resume_bots(pool.clone(), shutdown));
-        Ok(Channels { sender, supervisor, resumer })
+        Ok(Channels { sender, supervisor, resumer, campaigns })
     }
 
     /// Waits until in-flight sends are finished and recorded and sessions are closed (after the
@@ -47,6 +50,7 @@ impl Channels {
         self.sender.finished().await;
         self.supervisor.finished().await;
         let _ = self.resumer.await;
+        let _ = self.campaigns.await;
     }
 }
 

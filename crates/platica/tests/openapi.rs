@@ -63,6 +63,13 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/templates"),
     ("post", "/api/v1/templates"),
     ("delete", "/api/v1/templates/{template_id}"),
+    ("get", "/api/v1/campaigns"),
+    ("post", "/api/v1/campaigns"),
+    ("get", "/api/v1/campaigns/{campaign_id}"),
+    ("get", "/api/v1/campaigns/{campaign_id}/recipients"),
+    ("post", "/api/v1/campaigns/{campaign_id}/pause"),
+    ("post", "/api/v1/campaigns/{campaign_id}/resume"),
+    ("post", "/api/v1/campaigns/{campaign_id}/cancel"),
 ];
 
 #[tokio::test]

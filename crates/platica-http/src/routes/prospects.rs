@@ -54,7 +54,7 @@ fn check_stage(stage: &str) -> ApiResult<()> {
     }
 }
 
-fn filter(
+pub(crate) fn filter(
     q: Option<&str>,
     team_id: Option<i64>,
     executive_id: Option<i64>,

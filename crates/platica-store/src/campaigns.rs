@@ -1,0 +1,518 @@
+//! WhatsApp campaigns: an approved template sent to a segment of the creator's visible
+//! prospects, scheduled or now, through the outbox every other outbound message uses.
+//!
+//! Admins and coordinators create campaigns; an admin sees every campaign of the tenant, a
+//! coordinator the ones they created. Recipients are fixed at creation. The dispatcher
+//! ([`dispatch_chunk`]) turns pending recipients into messages and outbox rows in small chunks
+//! (one transaction each: recipient `queued` ⇔ message and outbox row written), keeping the
+//! account's outbox backlog short so executives' replies are not stuck behind a campaign; the
+//! sender's per-number rate limits the pace.
+
+use chrono::{DateTime, Utc};
+use platica_domain::{Role, TenantId, Viewer};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
+
+use crate::error::{StoreError, StoreResult};
+use crate::outbox::{self, Route, TemplateSend};
+use crate::prospects::{ProspectFilter, push_filter, push_visible};
+use crate::templates;
+
+/// Most recipients one campaign may have.
+pub const MAX_RECIPIENTS: i64 = 100_000;
+
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Campaign {
+    pub campaign_id: i64,
+    pub name: String,
+    pub channel_account_id: i64,
+    pub template_name: String,
+    pub template_language: String,
+    #[schema(value_type = Vec<String>)]
+    pub parameters: Value,
+    pub created_by: i64,
+    /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
+    pub status: String,
+    pub scheduled_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "campaign_id, name, channel_account_id, template_name, template_language, parameters,
+    created_by, status, scheduled_at, started_at, finished_at, created_at";
+
+/// Recipients by delivery state, counted from the recipients and their messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Progress {
+    pub total: i64,
+    /// Not yet handed to the outbox.
+    pub pending: i64,
+    /// In the outbox, not yet accepted by WhatsApp.
+    pub queued: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CampaignView {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub progress: Progress,
+}
+
+/// Who receives a campaign.
+#[derive(Clone, Debug)]
+pub enum Segment {
+    /// The creator's visible prospects matching a filter.
+    Filter(ProspectFilter),
+    /// These prospects (each must be visible to the creator).
+    List(Vec<i64>),
+}
+
+pub struct NewCampaign {
+    pub name: String,
+    /// `None`: the tenant's first account.
+    pub channel_account_id: Option<i64>,
+    pub template: TemplateSend,
+    pub segment: Segment,
+    pub scheduled_at: Option<DateTime<Utc>>,
+}
+
+fn may_run_campaigns(viewer: &Viewer) -> StoreResult<()> {
+    match viewer.role {
+        Role::Admin | Role::Coordinator => Ok(()),
+        Role::Executive => Err(StoreError::Forbidden("only admins and coordinators run campaigns")),
+    }
+}
+
+/// Creates a campaign and fixes its recipients.
+pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreResult<CampaignView> {
+    may_run_campaigns(viewer)?;
+    let tenant = viewer.tenant_id;
+    let mut tx = pool.begin().await?;
+    // The template must exist and take these parameters (placeholders render per recipient).
+    let probe = TemplateSend {
+        params: new.template.params.iter().map(|p| personalise(p, "Ana López")).collect(),
+        ..new.template.clone()
+    };
+    templates::prepare(&mut tx, tenant, &probe).await?;
+    let account: Option<i64> = sqlx::query_scalar(
+        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND ($2::bigint IS NULL OR channel_account_id = $2)
+         ORDER BY channel_account_id LIMIT 1",
+    )
+    .bind(tenant.0)
+    .bind(new.channel_account_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let account = account.ok_or_else(|| match new.channel_account_id {
+        Some(_) => StoreError::missing_ref("channel account", "channel_account_id"),
+        None => StoreError::Refused {
+            code: "no_channel",
+            message: "this tenant has no WhatsApp number to send from".to_owned(),
+            field: None,
+        },
+    })?;
+    let sql = format!(
+        "INSERT INTO campaigns (tenant_id, name, channel_account_id, template_name, template_language, parameters,
+             created_by, scheduled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now())) RETURNING {COLUMNS}"
+    );
+    let campaign: Campaign = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(&new.name)
+        .bind(account)
+        .bind(&new.template.name)
+        .bind(&new.template.language)
+        .bind(json!(new.template.params))
+        .bind(viewer.user_id.0)
+        .bind(new.scheduled_at)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut qb =
+        QueryBuilder::new("INSERT INTO campaign_recipients (tenant_id, campaign_id, prospect_id) SELECT p.tenant_id, ");
+    qb.push_bind(campaign.campaign_id).push(", p.prospect_id FROM prospects p WHERE true");
+    push_visible(&mut qb, viewer, "p");
+    match &new.segment {
+        Segment::Filter(f) => push_filter(&mut qb, f),
+        Segment::List(ids) => {
+            qb.push(" AND p.prospect_id = ANY(").push_bind(ids.clone()).push(")");
+        }
+    }
+    qb.push(" ORDER BY p.prospect_id LIMIT ").push_bind(MAX_RECIPIENTS + 1);
+    let added = qb.build().execute(&mut *tx).await?.rows_affected() as i64;
+    if added > MAX_RECIPIENTS {
+        return Err(platica_domain::validate::Invalid::new(
+            "segment",
+            format!("a campaign reaches at most {MAX_RECIPIENTS} prospects: narrow the segment"),
+        )
+        .into());
+    }
+    if let Segment::List(ids) = &new.segment {
+        let distinct = ids.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
+        if added < distinct {
+            return Err(StoreError::missing_ref("prospect (some listed prospects)", "prospect_ids"));
+        }
+    }
+    if added == 0 {
+        return Err(platica_domain::validate::Invalid::new("segment", "no visible prospect matches").into());
+    }
+    tx.commit().await?;
+    tracing::info!(tenant_id = tenant.0, campaign_id = campaign.campaign_id, recipients = added, "campaign created");
+    let progress = progress(pool, tenant, campaign.campaign_id).await?;
+    Ok(CampaignView { campaign, progress })
+}
+
+/// `{name}` and `{first_name}` in a parameter become the recipient's.
+pub fn personalise(param: &str, name: &str) -> String {
+    let first = name.split_whitespace().next().unwrap_or(name);
+    param.replace("{first_name}", first).replace("{name}", name)
+}
+
+fn push_mine(qb: &mut QueryBuilder<sqlx::Postgres>, viewer: &Viewer) {
+    qb.push(" WHERE tenant_id = ").push_bind(viewer.tenant_id.0);
+    if viewer.role != Role::Admin {
+        qb.push(" AND created_by = ").push_bind(viewer.user_id.0);
+    }
+}
+
+/// The campaigns the viewer sees, newest first.
+pub async fn list(pool: &PgPool, viewer: &Viewer) -> StoreResult<Vec<Campaign>> {
+    may_run_campaigns(viewer)?;
+    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM campaigns"));
+    push_mine(&mut qb, viewer);
+    qb.push(" ORDER BY campaign_id DESC LIMIT 200");
+    Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// One campaign the viewer sees, with its progress counted now.
+pub async fn get(pool: &PgPool, viewer: &Viewer, id: i64) -> StoreResult<CampaignView> {
+    may_run_campaigns(viewer)?;
+    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM campaigns"));
+    push_mine(&mut qb, viewer);
+    qb.push(" AND campaign_id = ").push_bind(id);
+    let campaign: Campaign =
+        qb.build_query_as().fetch_optional(pool).await?.ok_or_else(|| StoreError::not_found("campaign"))?;
+    let progress = progress(pool, viewer.tenant_id, id).await?;
+    Ok(CampaignView { campaign, progress })
+}
+
+/// Counts recipients by state, delivery state from their messages.
+pub async fn progress(pool: &PgPool, tenant: TenantId, id: i64) -> StoreResult<Progress> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) AS total,
+                count(*) FILTER (WHERE r.state = 'pending') AS pending,
+                count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'queued') AS queued,
+                count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'sent') AS sent,
+                count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'delivered') AS delivered,
+                count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'read') AS read,
+                count(*) FILTER (WHERE r.state = 'queued' AND (m.status = 'failed' OR m.message_id IS NULL)) AS failed,
+                count(*) FILTER (WHERE r.state = 'skipped') AS skipped,
+                count(*) FILTER (WHERE r.state = 'cancelled') AS cancelled
+         FROM campaign_recipients r
+         LEFT JOIN messages m ON m.tenant_id = r.tenant_id AND m.message_id = r.message_id
+         WHERE r.tenant_id = $1 AND r.campaign_id = $2",
+    )
+    .bind(tenant.0)
+    .bind(id)
+    .fetch_one(pool)
+    .await?)
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Recipient {
+    pub prospect_id: i64,
+    /// `pending`, `queued`, `skipped` or `cancelled`.
+    pub state: String,
+    pub message_id: Option<i64>,
+    /// The message's delivery status: `queued`, `sent`, `delivered`, `read` or `failed`.
+    pub status: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A page of a visible campaign's recipients, by prospect id.
+pub async fn recipients(
+    pool: &PgPool,
+    viewer: &Viewer,
+    id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> StoreResult<Vec<Recipient>> {
+    get(pool, viewer, id).await?;
+    Ok(sqlx::query_as(
+        "SELECT r.prospect_id, r.state, r.message_id, m.status, r.error
+         FROM campaign_recipients r
+         LEFT JOIN messages m ON m.tenant_id = r.tenant_id AND m.message_id = r.message_id
+         WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.prospect_id > coalesce($3, 0)
+         ORDER BY r.prospect_id LIMIT $4",
+    )
+    .bind(viewer.tenant_id.0)
+    .bind(id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Pauses, resumes or cancels a visible campaign. Cancelling withdraws what is not yet sent
+/// (pending recipients, and queued messages whose outbox row was not claimed).
+pub async fn control(pool: &PgPool, viewer: &Viewer, id: i64, action: &str) -> StoreResult<CampaignView> {
+    let current = get(pool, viewer, id).await?;
+    let (from, to): (&[&str], &str) = match action {
+        "pause" => (&["scheduled", "running"], "paused"),
+        "resume" => (&["paused"], "running"),
+        "cancel" => (&["scheduled", "running", "paused"], "cancelled"),
+        _ => return Err(platica_domain::validate::Invalid::new("action", "must be pause, resume or cancel").into()),
+    };
+    if !from.contains(&current.campaign.status.as_str()) {
+        return Err(StoreError::Refused {
+            code: "invalid_state",
+            message: format!("a {} campaign cannot {action}", current.campaign.status),
+            field: None,
+        });
+    }
+    let tenant = viewer.tenant_id.0;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE campaigns SET status = $3, updated_at = now(),
+                finished_at = CASE WHEN $3 = 'cancelled' THEN now() ELSE finished_at END
+         WHERE tenant_id = $1 AND campaign_id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    if to == "cancelled" {
+        sqlx::query(
+            "UPDATE campaign_recipients SET state = 'cancelled' WHERE tenant_id = $1 AND campaign_id = $2 AND state = 'pending'",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        // Queued but not claimed by a sender: withdrawn (message and outbox row deleted).
+        let withdrawn: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM messages m USING campaign_recipients r, outbox o
+             WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.state = 'queued'
+               AND m.tenant_id = r.tenant_id AND m.message_id = r.message_id
+               AND o.tenant_id = m.tenant_id AND o.message_id = m.message_id AND o.state = 'pending'
+             RETURNING r.prospect_id",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE campaign_recipients SET state = 'cancelled', message_id = NULL
+             WHERE tenant_id = $1 AND campaign_id = $2 AND prospect_id = ANY($3)",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(&withdrawn)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(tenant_id = tenant, campaign_id = id, action, "campaign {to}");
+    get(pool, viewer, id).await
+}
+
+/// A campaign the dispatcher works on.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Active {
+    pub tenant_id: i64,
+    pub campaign_id: i64,
+    pub channel_account_id: i64,
+}
+
+/// Starts campaigns whose time has come and lists the running ones (all tenants).
+pub async fn active(pool: &PgPool) -> StoreResult<Vec<Active>> {
+    let tenants: Vec<i64> =
+        sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetch_all(pool).await?;
+    let mut out = Vec::new();
+    for t in tenants {
+        sqlx::query(
+            "UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now()
+             WHERE tenant_id = $1 AND status = 'scheduled' AND scheduled_at <= now()",
+        )
+        .bind(t)
+        .execute(pool)
+        .await?;
+        let rows: Vec<Active> = sqlx::query_as(
+            "SELECT tenant_id, campaign_id, channel_account_id FROM campaigns
+             WHERE tenant_id = $1 AND status = 'running' ORDER BY campaign_id",
+        )
+        .bind(t)
+        .fetch_all(pool)
+        .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Pending outbox rows of an account (the campaign waits while its number is busy).
+pub async fn backlog(pool: &PgPool, tenant: TenantId, account: i64) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE tenant_id = $1 AND channel_account_id = $2 AND state IN ('pending', 'sending')",
+    )
+    .bind(tenant.0)
+    .bind(account)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Queues up to `limit` pending recipients of a running campaign: for each, in one transaction
+/// with its state change, a message in the prospect's conversation and its outbox row. Returns
+/// how many were queued; a campaign with nobody left pending is completed.
+pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResult<u64> {
+    let tenant = TenantId(c.tenant_id);
+    let mut tx = pool.begin().await?;
+    let running: Option<(String, String, Value)> = sqlx::query_as(
+        "SELECT template_name, template_language, parameters FROM campaigns
+         WHERE tenant_id = $1 AND campaign_id = $2 AND status = 'running' FOR UPDATE",
+    )
+    .bind(c.tenant_id)
+    .bind(c.campaign_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((name, language, params)) = running else { return Ok(0) };
+    let params: Vec<String> = serde_json::from_value(params).unwrap_or_default();
+    let due: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT r.prospect_id, p.name, substr(p.phone, 2) FROM campaign_recipients r
+         JOIN prospects p ON p.tenant_id = r.tenant_id AND p.prospect_id = r.prospect_id
+         WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.state = 'pending'
+         ORDER BY r.prospect_id LIMIT $3 FOR UPDATE OF r SKIP LOCKED",
+    )
+    .bind(c.tenant_id)
+    .bind(c.campaign_id)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    let route_base = Route { channel_account_id: c.channel_account_id, recipient: String::new() };
+    let mut queued = 0;
+    for (prospect, prospect_name, recipient) in &due {
+        let t = TemplateSend {
+            name: name.clone(),
+            language: language.clone(),
+            params: params.iter().map(|p| personalise(p, prospect_name)).collect(),
+        };
+        let body = match templates::prepare(&mut tx, tenant, &t).await {
+            Ok(b) => b,
+            Err(e) => {
+                skip(&mut tx, c, *prospect, &e.to_string()).await?;
+                continue;
+            }
+        };
+        let conversation = conversation_of(&mut tx, tenant, *prospect).await?;
+        let message: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
+             VALUES ($1, $2, 'out', 'system', $3, 'queued') RETURNING message_id",
+        )
+        .bind(c.tenant_id)
+        .bind(conversation)
+        .bind(&body)
+        .fetch_one(&mut *tx)
+        .await?;
+        let route = Route { recipient: recipient.clone(), ..route_base.clone() };
+        let payload = outbox::template_payload(&route.recipient, &t, message);
+        outbox::enqueue(&mut tx, tenant, &route, Some(message), "template", &payload, None).await?;
+        sqlx::query(
+            "UPDATE campaign_recipients SET state = 'queued', message_id = $4, queued_at = now()
+             WHERE tenant_id = $1 AND campaign_id = $2 AND prospect_id = $3",
+        )
+        .bind(c.tenant_id)
+        .bind(c.campaign_id)
+        .bind(prospect)
+        .bind(message)
+        .execute(&mut *tx)
+        .await?;
+        queued += 1;
+    }
+    if due.is_empty() {
+        let left: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE tenant_id = $1 AND campaign_id = $2 AND state = 'pending')",
+        )
+        .bind(c.tenant_id)
+        .bind(c.campaign_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !left {
+            sqlx::query(
+                "UPDATE campaigns SET status = 'completed', finished_at = now(), updated_at = now()
+                 WHERE tenant_id = $1 AND campaign_id = $2",
+            )
+            .bind(c.tenant_id)
+            .bind(c.campaign_id)
+            .execute(&mut *tx)
+            .await?;
+            tracing::info!(tenant_id = c.tenant_id, campaign_id = c.campaign_id, "campaign completed");
+        }
+    }
+    tx.commit().await?;
+    Ok(queued)
+}
+
+async fn skip(conn: &mut PgConnection, c: &Active, prospect: i64, error: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE campaign_recipients SET state = 'skipped', error = $4 WHERE tenant_id = $1 AND campaign_id = $2 AND prospect_id = $3",
+    )
+    .bind(c.tenant_id)
+    .bind(c.campaign_id)
+    .bind(prospect)
+    .bind(error.chars().take(500).collect::<String>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The prospect's WhatsApp conversation, created when it has none.
+async fn conversation_of(conn: &mut PgConnection, tenant: TenantId, prospect: i64) -> StoreResult<i64> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2)
+         ON CONFLICT ON CONSTRAINT conversations_one_per_channel DO NOTHING RETURNING conversation_id",
+    )
+    .bind(tenant.0)
+    .bind(prospect)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(c) => Ok(c),
+        None => Ok(sqlx::query_scalar(
+            "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
+        )
+        .bind(tenant.0)
+        .bind(prospect)
+        .fetch_one(conn)
+        .await?),
+    }
+}
+
+/// Writes the progress snapshot of a campaign.
+pub async fn snapshot(pool: &PgPool, tenant: TenantId, id: i64) -> StoreResult<Progress> {
+    let p = progress(pool, tenant, id).await?;
+    sqlx::query("UPDATE campaigns SET progress = $3 WHERE tenant_id = $1 AND campaign_id = $2")
+        .bind(tenant.0)
+        .bind(id)
+        .bind(json!(p))
+        .execute(pool)
+        .await?;
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_personalised() {
+        assert_eq!(personalise("Hola {first_name}", "Ana María López"), "Hola Ana");
+        assert_eq!(personalise("{name}", "Ana López"), "Ana López");
+        assert_eq!(personalise("noviembre", "Ana"), "noviembre");
+    }
+}
