@@ -441,3 +441,15 @@ pub async fn log_event(pool: &PgPool, e: &WebhookEvent<'_>) -> StoreResult<i64> 
         kind = e.kind, outcome = e.outcome, error = ?e.error, "webhook payload logged, not stored");
     Ok(id)
 }
+
+/// Deletes a tenant's logged webhook payloads older than `days`. Returns how many.
+pub async fn purge_webhook_events(pool: &PgPool, tenant: TenantId, days: i32) -> StoreResult<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_events WHERE tenant_id = $1 AND received_at < now() - make_interval(days => $2)",
+    )
+    .bind(tenant.0)
+    .bind(days)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
