@@ -13,6 +13,8 @@ use platica_store::PgPool;
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use tokio::net::TcpListener;
 
+pub mod jobs_cli;
+
 /// Where the database comes from.
 #[derive(Clone, Debug)]
 pub enum DatabaseSource {
@@ -200,4 +202,15 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Starts the scheduler on `pool`: it runs due jobs until `shutdown` is cancelled, then waits for
+/// the runs in flight.
+pub fn start_scheduler(
+    pool: PgPool,
+    config: platica_scheduler::SchedulerConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let scheduler = platica_scheduler::Scheduler::new(pool, config);
+    tokio::spawn(async move { scheduler.run(shutdown.cancelled()).await })
 }

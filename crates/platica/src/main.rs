@@ -72,6 +72,11 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Scheduled jobs: list, create, alter, run, unschedule, history.
+    Jobs {
+        #[command(subcommand)]
+        command: platica::jobs_cli::JobsCommand,
+    },
 }
 
 fn init_logs(format: LogFormat) {
@@ -128,6 +133,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("app_version is now {value} for {n} tenant(s)");
             Ok(())
         }
+        Command::Jobs { command } => {
+            let db = Database::open(&source, 2).await?;
+            let outcome = platica::jobs_cli::run(&db.pool, command).await;
+            db.close().await?;
+            outcome
+        }
         Command::Verify { follow } => {
             if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {
                 anyhow::bail!("--follow must be between 0 and 3600 seconds, got {follow}");
@@ -156,10 +167,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = Database::open(&source, 32).await?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let scheduler = platica::start_scheduler(db.pool.clone(), Default::default(), stop.clone());
             let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
             stop.cancel();
+            let _ = scheduler.await;
             let _ = follower.await;
             db.close().await?;
             served

@@ -53,6 +53,15 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/api/v1/channels/{channel_account_id}"),
     ("get", "/api/v1/whatsapp/webhook"),
     ("post", "/api/v1/whatsapp/webhook"),
+    ("post", "/api/v1/admin/release-web"),
+    ("get", "/api/v1/jobs"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/kinds"),
+    ("get", "/api/v1/jobs/{job_id}"),
+    ("patch", "/api/v1/jobs/{job_id}"),
+    ("delete", "/api/v1/jobs/{job_id}"),
+    ("post", "/api/v1/jobs/{job_id}/run"),
+    ("get", "/api/v1/jobs/{job_id}/runs"),
 ];
 
 #[tokio::test]

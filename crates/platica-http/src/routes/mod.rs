@@ -6,6 +6,7 @@ pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod conversations;
+pub mod jobs;
 pub mod prospects;
 pub mod teams;
 pub mod tokens;
