@@ -20,6 +20,8 @@ pub struct AppState {
     pub hub: Option<Arc<Hub>>,
     /// Turns true when the server shuts down: WebSockets close with a proper close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Channel sessions' states for /ready and /metrics (set by a session supervisor).
+    pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             live: None,
             hub: None,
             shutdown: tokio::sync::watch::channel(false).0,
+            sessions: None,
         }
     }
 
