@@ -19,6 +19,7 @@ pub mod error;
 pub mod messages;
 pub mod password;
 pub mod prospects;
+pub mod publication;
 pub mod secrets;
 pub mod teams;
 pub mod tenants;

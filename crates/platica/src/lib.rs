@@ -13,6 +13,7 @@ use platica_store::PgPool;
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use tokio::net::TcpListener;
 
+pub mod doctor;
 pub mod jobs_cli;
 
 /// Where the database comes from.
@@ -213,4 +214,16 @@ pub fn start_scheduler(
 ) -> tokio::task::JoinHandle<()> {
     let scheduler = platica_scheduler::Scheduler::new(pool, config);
     tokio::spawn(async move { scheduler.run(shutdown.cancelled()).await })
+}
+
+/// Logs where the live inbox stopped (its applied LSN): the next start rebuilds from a fresh
+/// slot, and the log says up to where this run had applied.
+pub fn log_stopped(live: &LiveInbox) {
+    let s = live.status();
+    tracing::info!(
+        applied_lsn = %platica_changes::lsn::format(s.applied_lsn),
+        position = %platica_changes::lsn::format(s.position),
+        transactions = s.transactions,
+        "live inbox stopped"
+    );
 }

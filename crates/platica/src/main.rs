@@ -72,6 +72,14 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Check the deployment (PostgreSQL settings, replication slot and lag, publication,
+    /// migrations, disk space, the live inbox against SQL, channels, the scheduler); print each
+    /// finding with its fix. Exits 1 if any check fails.
+    Doctor {
+        /// Skip the comparison of the live inbox with SQL.
+        #[arg(long)]
+        no_verify: bool,
+    },
     /// Scheduled jobs: list, create, alter, run, unschedule, history.
     Jobs {
         #[command(subcommand)]
@@ -133,6 +141,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("app_version is now {value} for {n} tenant(s)");
             Ok(())
         }
+        Command::Doctor { no_verify } => {
+            let (url, cluster) = platica::doctor::locate(&source)?;
+            let mut opts = platica::doctor::DoctorOptions::default();
+            if no_verify {
+                opts.verify = None;
+            }
+            let checks = platica::doctor::examine(&url, &opts).await;
+            if let Some(c) = cluster {
+                tokio::task::block_in_place(|| c.stop())?;
+            }
+            if platica::doctor::print(&checks) { Ok(()) } else { anyhow::bail!("platica doctor found failures") }
+        }
         Command::Jobs { command } => {
             let db = Database::open(&source, 2).await?;
             let outcome = platica::jobs_cli::run(&db.pool, command).await;
@@ -168,12 +188,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
             let scheduler = platica::start_scheduler(db.pool.clone(), Default::default(), stop.clone());
-            let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
+            let state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
+            // HTTP is drained (no new connections, in-flight requests answered, WebSockets closed
+            // with 1001): stop the scheduler (runs in flight finish), then the stream.
             stop.cancel();
             let _ = scheduler.await;
             let _ = follower.await;
+            platica::log_stopped(&live);
             db.close().await?;
             served
         }
