@@ -13,6 +13,7 @@ use platica_store::PgPool;
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use tokio::net::TcpListener;
 
+pub mod config;
 pub mod doctor;
 pub mod jobs_cli;
 

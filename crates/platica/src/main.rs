@@ -4,46 +4,45 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use platica::config::{Config, LogFormat, Overrides};
 use platica::{Database, DatabaseSource};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(name = "platica", version, about = "A self-hosted, real-time WhatsApp sales inbox")]
 struct Cli {
+    /// Configuration file (TOML; see docs/configuration.md). Flags and environment variables
+    /// override it.
+    #[arg(long, env = "PLATICA_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// PostgreSQL server to use (needs wal_level=logical). Without it, Platica runs a private
     /// cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// Where the private PostgreSQL cluster lives.
-    #[arg(long, env = "PLATICA_DATA_DIR", default_value = ".platica", global = true)]
-    data_dir: PathBuf,
-    /// Log format.
-    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
-    log_format: LogFormat,
+    /// Where the private PostgreSQL cluster lives [default: .platica].
+    #[arg(long, env = "PLATICA_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: plain].
+    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Plain,
-    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PLATICA_LISTEN")]
+        listen: Option<SocketAddr>,
     },
     /// Seed a demo tenant, serve the API and simulate live traffic. Ctrl-C stops everything.
     Demo {
-        /// Address to listen on.
-        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PLATICA_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Simulated events per second (inbound messages, replies, read receipts, reassignments).
         #[arg(long, default_value_t = 2.0)]
         rate: f64,
@@ -87,21 +86,40 @@ enum Command {
     },
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs as configured (`RUST_LOG`, when set, wins over `log.filter`). JSON lines carry the
+/// fields of their spans: an HTTP request's `request_id`, `tenant_id` and `user_id`.
+fn init_logs(log: &platica::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,pg_walstream=warn,tower_http=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
+    match log.format {
         LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
-    match run(cli).await {
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen, .. } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        database_url: cli.database_url.clone(),
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logs(&config.log);
+    match run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -119,12 +137,14 @@ fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = cli.data_dir.clone();
-    let source = match cli.database_url {
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let data_dir = config.database.data_dir.clone();
+    let source = match config.database.url.clone() {
         Some(url) => DatabaseSource::Url(url),
-        None => DatabaseSource::Private(cli.data_dir),
+        None => DatabaseSource::Private(data_dir.clone()),
     };
+    let listen = config.server.listen;
+    let pool_size = config.database.max_connections;
     match cli.command {
         Command::Migrate => {
             let db = Database::open(&source, 2).await?;
@@ -181,32 +201,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} differences between the live inbox and SQL", report.difference_count)
             }
         }
-        Command::Serve { listen } => {
+        Command::Serve { .. } => {
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, 32).await?;
+            let db = Database::open(&source, pool_size).await?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
-            let scheduler = platica::start_scheduler(db.pool.clone(), Default::default(), stop.clone());
-            let state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
+            let scheduler = config
+                .scheduler
+                .enabled
+                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
+            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
+            state.secure_cookies = config.server.secure_cookies;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
             // HTTP is drained (no new connections, in-flight requests answered, WebSockets closed
             // with 1001): stop the scheduler (runs in flight finish), then the stream.
             stop.cancel();
-            let _ = scheduler.await;
+            if let Some(scheduler) = scheduler {
+                let _ = scheduler.await;
+            }
             let _ = follower.await;
             platica::log_stopped(&live);
             db.close().await?;
             served
         }
-        Command::Demo { listen, rate } => {
+        Command::Demo { rate, .. } => {
             if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
                 anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
             }
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, 32).await?;
+            let db = Database::open(&source, pool_size).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
             let stop = platica::CancellationToken::new();
             let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;

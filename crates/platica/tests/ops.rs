@@ -410,3 +410,100 @@ async fn shutdown_under_load_loses_no_accepted_write() {
     println!("{} writes accepted, all stored; {} rows in all", accepted.len(), stored.len());
     let _ = std::fs::remove_dir_all(&data_dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configuration and structured logs
+// ---------------------------------------------------------------------------------------------
+
+/// A bad config file: the binary exits 2 and names every bad value. A good one is used (listen
+/// address, database, JSON logs), and JSON log lines of a request carry its request id and the
+/// caller's tenant id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_is_validated_and_json_logs_carry_request_and_tenant_ids() {
+    let dir = scratch("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[server]\nlisten = \"1.2.3:80\"\n[log]\nformat = \"xml\"\n[scheduler]\ngrace_minutes = \"an hour\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["serve", "--config", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in
+        ["server.listen = '1.2.3:80'", "is not an address", "log.format = 'xml'", "scheduler.grace_minutes = 'an hour'"]
+    {
+        assert!(stderr.contains(expected), "{expected:?} missing from {stderr}");
+    }
+    // The environment variable names the file too.
+    let out = Command::new(BIN).arg("migrate").env("PLATICA_CONFIG", &bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let db_url = support::fresh_database().await;
+    let pool = platica_store::db::connect(&db_url, 2).await.unwrap();
+    let tenant = platica_store::tenants::create(&pool, "logs", "Logs").await.unwrap();
+    let admin = platica_store::users::create(
+        &pool,
+        tenant,
+        &platica_store::users::NewUser {
+            email: "admin@logs.test",
+            display_name: "Admin",
+            role: platica_domain::Role::Admin,
+            operational: true,
+            password: support::PASSWORD,
+            team_ids: &[],
+        },
+    )
+    .await
+    .unwrap();
+    let token =
+        platica_store::auth::create_session(&pool, tenant, platica_domain::UserId(admin.user_id)).await.unwrap().0;
+    let port = free_port();
+    let good = dir.join("platica.toml");
+    std::fs::write(
+        &good,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[database]\nurl = \"{db_url}\"\ndata_dir = \"{}\"\n\
+             [log]\nformat = \"json\"\nfilter = \"info,tower_http=debug\"\n[scheduler]\nenabled = false\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--config", good.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the server did not start on the configured address");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = client.get(format!("{base}/api/v1/jobs")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    use tokio::io::AsyncReadExt;
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    assert!(!lines.is_empty());
+    let of_request: Vec<&Value> = lines.iter().filter(|l| l["span"]["request_id"] == request_id.as_str()).collect();
+    assert!(!of_request.is_empty(), "no log line of request {request_id}: {stdout}");
+    assert!(
+        of_request.iter().any(|l| l["span"]["tenant_id"] == tenant.0),
+        "the request's lines lack its tenant id: {of_request:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
