@@ -29,6 +29,11 @@ pub const KEYS: &[KeyDef] = &[
     KeyDef { key: "database.url", env: "DATABASE_URL", doc: "PostgreSQL server to use" },
     KeyDef { key: "database.data_dir", env: "PLATICA_DATA_DIR", doc: "private cluster and secret key" },
     KeyDef { key: "database.max_connections", env: "PLATICA_DATABASE_MAX_CONNECTIONS", doc: "connection pool size" },
+    KeyDef {
+        key: "database.replication_slot",
+        env: "PLATICA_DATABASE_REPLICATION_SLOT",
+        doc: "this server's replication slot",
+    },
     KeyDef { key: "log.format", env: "PLATICA_LOG_FORMAT", doc: "plain or json" },
     KeyDef { key: "log.filter", env: "PLATICA_LOG_FILTER", doc: "tracing filter (RUST_LOG wins)" },
     KeyDef { key: "scheduler.enabled", env: "PLATICA_SCHEDULER_ENABLED", doc: "run scheduled jobs" },
@@ -63,6 +68,8 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     pub url: Option<String>,
     pub data_dir: PathBuf,
+    /// This server's replication slot (`None`: the database's default, `platica_<database>`).
+    pub replication_slot: Option<String>,
     pub max_connections: u32,
 }
 
@@ -199,8 +206,14 @@ impl Loader {
         self.errors.push(format!("{key} = {} ({origin}): {expected}", raw.shown()));
     }
 
+    /// The raw value of `key` (which must be in [`KEYS`]).
+    fn raw(&self, key: &'static str) -> Option<(Origin, Raw)> {
+        debug_assert!(KEYS.iter().any(|k| k.key == key), "{key} is not in KEYS");
+        self.values.get(key).cloned()
+    }
+
     fn text(&mut self, key: &'static str) -> Option<(Origin, Raw, String)> {
-        let (origin, raw) = self.values.get(key).cloned()?;
+        let (origin, raw) = self.raw(key)?;
         match &raw {
             Raw::Toml(toml::Value::String(s)) => Some((origin.clone(), raw.clone(), s.clone())),
             Raw::Text(s) => Some((origin.clone(), raw.clone(), s.clone())),
@@ -218,7 +231,7 @@ impl Loader {
 
     /// `true` or `false`.
     pub fn boolean(&mut self, key: &'static str, default: bool) -> bool {
-        let Some((origin, raw)) = self.values.get(key).cloned() else { return default };
+        let Some((origin, raw)) = self.raw(key) else { return default };
         let parsed = match &raw {
             Raw::Toml(toml::Value::Boolean(b)) => Some(*b),
             Raw::Text(s) => match s.trim() {
@@ -236,7 +249,7 @@ impl Loader {
 
     /// A whole number in `range`.
     pub fn number(&mut self, key: &'static str, default: u64, range: std::ops::RangeInclusive<u64>) -> u64 {
-        let Some((origin, raw)) = self.values.get(key).cloned() else { return default };
+        let Some((origin, raw)) = self.raw(key) else { return default };
         let parsed = match &raw {
             Raw::Toml(toml::Value::Integer(i)) => u64::try_from(*i).ok(),
             Raw::Text(s) => s.trim().parse::<u64>().ok(),
@@ -318,9 +331,22 @@ impl Config {
         if data_dir.as_ref().is_some_and(|d| d.as_os_str().is_empty()) {
             l.errors.push("database.data_dir: must not be empty".into());
         }
+        let replication_slot = l.string("database.replication_slot");
+        if let Some(slot) = &replication_slot {
+            let ok = !slot.is_empty()
+                && slot.len() <= 63
+                && slot.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok {
+                let origin = l.values.get("database.replication_slot").map(|(o, _)| o.to_string()).unwrap_or_default();
+                l.errors.push(format!(
+                    "database.replication_slot = '{slot}' ({origin}): use 1 to 63 lower-case letters, digits and '_'"
+                ));
+            }
+        }
         let database = DatabaseConfig {
             url: o.database_url.clone().or(url),
             data_dir: o.data_dir.clone().or(data_dir).unwrap_or_else(|| PathBuf::from(".platica")),
+            replication_slot,
             max_connections: l.number("database.max_connections", 32, 2..=1000) as u32,
         };
 
@@ -447,6 +473,16 @@ mod tests {
             assert!(all.contains(expected), "{expected:?} missing from:\n{all}");
         }
         assert_eq!(e.0.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn replication_slot_from_the_environment_is_checked() {
+        let env = |name: &str| (name == "PLATICA_DATABASE_REPLICATION_SLOT").then(|| "server_a".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.database.replication_slot.as_deref(), Some("server_a"));
+        let env = |name: &str| (name == "PLATICA_DATABASE_REPLICATION_SLOT").then(|| "Server-A".to_owned());
+        let e = Config::load_with(None, &Overrides::default(), &env).unwrap_err().to_string();
+        assert!(e.contains("database.replication_slot = 'Server-A'"), "{e}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -
 /// What the doctor checks against.
 #[derive(Clone, Debug)]
 pub struct DoctorOptions {
+    /// The server's replication slot (`None`: the database's default).
+    pub slot: Option<String>,
     /// Run `verify` (a temporary slot of its own, following the stream this long).
     pub verify: Option<Duration>,
     /// Lag of the server's slot that fails the check.
@@ -57,6 +59,7 @@ pub struct DoctorOptions {
 impl Default for DoctorOptions {
     fn default() -> Self {
         DoctorOptions {
+            slot: None,
             verify: Some(Duration::from_millis(500)),
             max_lag_bytes: platica_http::ops::MAX_READY_LAG_BYTES,
             max_retained_bytes: 1024 * 1024 * 1024,
@@ -214,7 +217,7 @@ type SlotRow = (String, bool, Option<i64>, Option<i64>, Option<String>);
 
 /// The server's slot (active, lag, WAL retained) and other slots that retain WAL.
 async fn slots(pool: &PgPool, database_url: &str, opts: &DoctorOptions, out: &mut Vec<Check>) {
-    let ours = crate::slot_name(database_url);
+    let ours = opts.slot.clone().unwrap_or_else(|| crate::slot_name(database_url));
     let rows: Result<Vec<SlotRow>, _> = sqlx::query_as(
         "SELECT slot_name::text, active,
                 pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint,

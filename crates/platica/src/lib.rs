@@ -88,8 +88,18 @@ pub async fn start_live(
     database_url: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>)> {
+    start_live_on_slot(database_url, None, shutdown).await
+}
+
+/// [`start_live`] on a named slot (`database.replication_slot`): each server on one database
+/// needs a slot of its own. `None` is the database's default slot, [`slot_name`].
+pub async fn start_live_on_slot(
+    database_url: &str,
+    slot: Option<&str>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>)> {
     let mut config = StreamConfig::new(database_url);
-    config.slot = slot_name(database_url);
+    config.slot = slot.map_or_else(|| slot_name(database_url), str::to_owned);
     LiveInbox::start(config, shutdown).await.context("cannot start the live inbox")
 }
 

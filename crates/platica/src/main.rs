@@ -163,7 +163,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Doctor { no_verify } => {
             let (url, cluster) = platica::doctor::locate(&source)?;
-            let mut opts = platica::doctor::DoctorOptions::default();
+            let mut opts =
+                platica::doctor::DoctorOptions { slot: config.database.replication_slot.clone(), ..Default::default() };
             if no_verify {
                 opts.verify = None;
             }
@@ -206,7 +207,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, pool_size).await?;
             let stop = platica::CancellationToken::new();
-            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let slot = config.database.replication_slot.as_deref();
+            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
             let scheduler = config
                 .scheduler
                 .enabled
@@ -235,7 +237,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = Database::open(&source, pool_size).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
             let stop = platica::CancellationToken::new();
-            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let slot = config.database.replication_slot.as_deref();
+            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
             println!("{}", info.banner(&format!("http://{listen}")));
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let sim = tokio::spawn(platica_demo::simulate(

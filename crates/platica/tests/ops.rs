@@ -507,3 +507,114 @@ async fn config_file_is_validated_and_json_logs_carry_request_and_tenant_ids() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two real servers on one database
+// ---------------------------------------------------------------------------------------------
+
+/// Two `platica serve` processes on one database (each with its own replication slot) race for
+/// every occurrence of a job that runs each minute — at start-up (both catch up the same missed
+/// occurrence) and at the next minute boundary: each occurrence runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_run_each_occurrence_once() {
+    let db_url = support::fresh_database().await;
+    let pool = platica_store::db::connect(&db_url, 2).await.unwrap();
+    let tenant = platica_store::tenants::create(&pool, "two", "Two").await.unwrap();
+    let job = platica_scheduler::store::create(
+        &pool,
+        tenant,
+        &platica_scheduler::store::NewJob {
+            name: "minutely".into(),
+            schedule: "* * * * *".into(),
+            time_zone: "UTC".into(),
+            kind: "purge_expired_sessions".into(),
+            args: json!({}),
+            active: true,
+        },
+    )
+    .await
+    .unwrap();
+    // As if scheduled a while ago and every server was down since: both catch up at start-up.
+    sqlx::query("UPDATE jobs SET schedule_since = now() - interval '10 minutes' WHERE job_id = $1")
+        .bind(job.job_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = scratch("two");
+    let mut servers = Vec::new();
+    for name in ["a", "b"] {
+        let port = free_port();
+        let child = tokio::process::Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &db_url])
+            .env("PLATICA_DATA_DIR", dir.join(name))
+            .env("PLATICA_DATABASE_REPLICATION_SLOT", format!("two_{name}_{}", std::process::id()))
+            .env("PLATICA_SCHEDULER_TICK_MS", "100")
+            .env("PLATICA_SCHEDULER_INSTANCE", format!("server-{name}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        servers.push((child, port));
+    }
+    let client = reqwest::Client::new();
+    for (child, port) in &mut servers {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let last = match client.get(format!("http://127.0.0.1:{port}/ready")).send().await {
+                Ok(r) if r.status() == StatusCode::OK => break,
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() > deadline {
+                let _ = child.start_kill();
+                let mut stderr = String::new();
+                use tokio::io::AsyncReadExt;
+                let _ = child.stderr.take().unwrap().read_to_string(&mut stderr).await;
+                panic!("server on {port} not ready: {last}\n{stderr}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Past the next minute boundary, with both up.
+    let now = chrono::Utc::now();
+    let next = chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::minutes(1)).unwrap()
+        + chrono::TimeDelta::minutes(1);
+    tokio::time::sleep((next - now).to_std().unwrap() + Duration::from_secs(3)).await;
+    for (child, _) in &servers {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
+        unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    }
+    for (child, _) in &mut servers {
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+        assert!(status.success());
+    }
+    let runs: Vec<(chrono::DateTime<chrono::Utc>, String, String)> = sqlx::query_as(
+        "SELECT scheduled_for, status, instance FROM job_runs WHERE tenant_id = $1 AND job_id = $2 ORDER BY 1",
+    )
+    .bind(tenant.0)
+    .bind(job.job_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    println!("runs: {runs:?}");
+    assert!(runs.len() >= 2, "the start-up catch-up and the boundary both run: {runs:?}");
+    let mut at: Vec<_> = runs.iter().map(|r| r.0).collect();
+    at.dedup();
+    assert_eq!(at.len(), runs.len(), "an occurrence ran twice: {runs:?}");
+    assert!(runs.iter().all(|r| r.1 == "succeeded"), "{runs:?}");
+    assert!(at.contains(&next), "the boundary's occurrence ran: {runs:?}");
+    // The claim is what makes it once: both servers tried every occurrence (unique violation
+    // avoided by ON CONFLICT), and the table cannot hold a second row for one occurrence.
+    let dup = sqlx::query(
+        "INSERT INTO job_runs (tenant_id, job_id, scheduled_for, trigger, status, instance)
+         VALUES ($1, $2, $3, 'schedule', 'running', 'intruder')",
+    )
+    .bind(tenant.0)
+    .bind(job.job_id)
+    .bind(next)
+    .execute(&pool)
+    .await;
+    assert!(dup.is_err(), "a second claim of one occurrence was stored");
+    let _ = std::fs::remove_dir_all(&dir);
+}
