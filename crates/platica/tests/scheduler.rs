@@ -415,3 +415,84 @@ async fn daily_stats_snapshot_matches_sql() {
         .unwrap();
     assert_eq!(n, 5);
 }
+
+/// `platica jobs ...` as an operator runs it: create, list, alter, run, history, unschedule, and
+/// clear refusals naming what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_cli_manages_jobs_and_names_bad_input() {
+    let app = TestApp::spawn().await;
+    let w = support::world(&app, "jobcli", 1).await;
+    let jobs = |args: &[&str]| {
+        let url = app.db_url.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_platica"))
+                    .arg("jobs")
+                    .args(args)
+                    .args(["--database-url", &url])
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            (out.status.code(), text)
+        }
+    };
+    let (code, text) = jobs(&[
+        "create",
+        "--tenant",
+        "jobcli",
+        "idle",
+        "0 3 * * *",
+        "close_idle_conversations",
+        "--tz",
+        "Europe/Madrid",
+        "--args",
+        r#"{"days": 5}"#,
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = jobs(&["list", "--tenant", "jobcli"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("idle") && text.contains("Europe/Madrid") && text.contains("close_idle_conversations"),
+        "{text}"
+    );
+
+    for (args, expected) in [
+        (vec!["create", "--tenant", "jobcli", "x", "0 3 * *", "purge_expired_sessions"], "schedule:"),
+        (vec!["create", "--tenant", "jobcli", "x", "0 3 * * *", "nap"], "kind:"),
+        (
+            vec!["create", "--tenant", "jobcli", "x", "0 3 * * *", "purge_expired_sessions", "--tz", "Mars/Base"],
+            "time_zone:",
+        ),
+        (vec!["create", "--tenant", "jobcli", "x", "0 3 * * *", "purge_expired_sessions", "--args", "{"], "--args"),
+        (vec!["create", "--tenant", "nobody", "x", "0 3 * * *", "purge_expired_sessions"], "no tenant with slug"),
+        (vec!["alter", "--tenant", "jobcli", "ghost", "--active", "false"], "no job named \"ghost\""),
+        (vec!["alter", "--tenant", "jobcli", "idle", "--args", r#"{"days": 0}"#], "args.days"),
+    ] {
+        let (code, text) = jobs(&args).await;
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(text.contains(expected), "{args:?}: {expected:?} missing from {text}");
+    }
+
+    let (code, text) =
+        jobs(&["alter", "--tenant", "jobcli", "idle", "--schedule", "15 4 * * *", "--active", "false"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("15 4 * * *") && text.contains("active=false"), "{text}");
+    let (code, text) = jobs(&["run", "--tenant", "jobcli", "idle"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("succeeded") && text.contains("closed 0 conversations"), "{text}");
+    let (code, text) = jobs(&["history", "--tenant", "jobcli", "idle"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("manual") && text.contains("succeeded"), "{text}");
+    // The API sees what the CLI did.
+    let listed = app.get("/api/v1/jobs", w.token(w.admin)).await;
+    assert_eq!(listed.body[0]["schedule"], "15 4 * * *");
+    assert_eq!(listed.body[0]["active"], false);
+    let (code, text) = jobs(&["unschedule", "--tenant", "jobcli", "idle"]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(app.get("/api/v1/jobs", w.token(w.admin)).await.body, json!([]));
+}
