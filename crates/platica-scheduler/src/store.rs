@@ -313,3 +313,58 @@ pub async fn recent_failures(
     .fetch_all(pool)
     .await?)
 }
+
+/// The recommended jobs of a tenant: (name, schedule, kind, args). Times are in the tenant's
+/// zone, at night; the daily snapshot covers the day that just ended.
+pub const RECOMMENDED: &[(&str, &str, &str, &str)] = &[
+    ("close-idle-conversations", "0 3 * * *", "close_idle_conversations", r#"{"days": 30}"#),
+    ("purge-expired-sessions", "30 3 * * *", "purge_expired_sessions", r#"{"keep_days": 0}"#),
+    ("run-history-retention", "45 3 * * *", "run_history_retention", r#"{"keep_days": 30}"#),
+    ("daily-stats-snapshot", "5 0 * * *", "daily_stats_snapshot", r#"{"day": "previous"}"#),
+];
+
+/// Creates the [`RECOMMENDED`] jobs the tenant does not have yet (by name), in `time_zone`.
+/// Returns the jobs created; running it again creates nothing.
+pub async fn install_recommended(pool: &PgPool, tenant: TenantId, time_zone: &str) -> StoreResult<Vec<Job>> {
+    crate::schedule::parse_zone(time_zone)?;
+    let mut created = Vec::new();
+    for (name, schedule, kind, args) in RECOMMENDED {
+        let args: Value = serde_json::from_str(args)
+            .map_err(|e| StoreError::Config(format!("recommended job {name} has bad arguments: {e}")))?;
+        let job = NewJob {
+            name: (*name).to_owned(),
+            schedule: (*schedule).to_owned(),
+            time_zone: time_zone.to_owned(),
+            kind: (*kind).to_owned(),
+            args,
+            active: true,
+        };
+        match create(pool, tenant, &job).await {
+            Ok(j) => created.push(j),
+            Err(StoreError::Conflict { field: Some("name"), .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recommended_jobs_are_valid() {
+        for (name, schedule, kind, args) in RECOMMENDED {
+            let job = NewJob {
+                name: (*name).to_owned(),
+                schedule: (*schedule).to_owned(),
+                time_zone: "America/Mexico_City".into(),
+                kind: (*kind).to_owned(),
+                args: serde_json::from_str(args).unwrap(),
+                active: true,
+            };
+            job.validate().unwrap();
+        }
+    }
+}

@@ -34,6 +34,15 @@ pub enum JobsCommand {
         #[arg(long)]
         inactive: bool,
     },
+    /// Create the recommended jobs a tenant lacks (close idle conversations, purge expired
+    /// sessions, run history retention, daily stats snapshot), at night in its time zone.
+    Recommended {
+        #[arg(long)]
+        tenant: String,
+        /// IANA time zone of the tenant.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+    },
     /// Change a job's schedule, time zone, arguments or active flag.
     Alter {
         #[arg(long)]
@@ -128,6 +137,14 @@ pub async fn run(pool: &PgPool, command: JobsCommand) -> anyhow::Result<()> {
                 "created job {} ({}): {} {} {} {}",
                 job.name, job.job_id, job.schedule, job.time_zone, job.kind, job.args
             );
+        }
+        JobsCommand::Recommended { tenant, tz } => {
+            let t = tenant_id(pool, &tenant).await?;
+            let created = store::install_recommended(pool, t, &tz).await?;
+            for job in &created {
+                println!("created job {}: {} {} {} {}", job.name, job.schedule, job.time_zone, job.kind, job.args);
+            }
+            println!("{} jobs created; {} already existed", created.len(), store::RECOMMENDED.len() - created.len());
         }
         JobsCommand::Alter { tenant, name, schedule, tz, args, active } => {
             let t = tenant_id(pool, &tenant).await?;

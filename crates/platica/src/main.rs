@@ -236,9 +236,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
             let db = Database::open(&source, pool_size).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
+            platica_scheduler::store::install_recommended(&db.pool, info.tenant_id, "America/Mexico_City")
+                .await
+                .context("creating the demo tenant's jobs")?;
             let stop = platica::CancellationToken::new();
             let slot = config.database.replication_slot.as_deref();
             let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
+            let scheduler = config
+                .scheduler
+                .enabled
+                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
             println!("{}", info.banner(&format!("http://{listen}")));
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let sim = tokio::spawn(platica_demo::simulate(
@@ -254,6 +261,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let state = platica_http::AppState::new(db.pool.clone()).with_live(live);
             let served = platica::serve(listener, state, shutdown).await;
             stop.cancel();
+            if let Some(scheduler) = scheduler {
+                let _ = scheduler.await;
+            }
             let _ = follower.await;
             match sim.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),
