@@ -14,7 +14,8 @@
 //!
 //! **Failures.** A run that returns an error, times out or panics is recorded `failed` with its
 //! message; the loop goes on. A run left `running` by a server that stopped mid-run is marked
-//! `failed` (abandoned) once it is older than the run timeout.
+//! `failed` (abandoned) once it is older than the run timeout. A stopping server waits up to
+//! [`SHUTDOWN_WAIT`] for its runs in flight.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,6 +33,10 @@ use crate::store::{self, Job, Run};
 /// Largest accepted grace window: run history retention keeps at least two days, so the claim
 /// of any occurrence that could still be run is never deleted.
 pub const MAX_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a stopping server waits for job runs in flight (then they are left to the
+/// abandoned-run sweep of the servers still running, or of the next start).
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// How the scheduler runs.
 #[derive(Clone, Debug)]
@@ -114,7 +119,13 @@ impl Scheduler {
                 let schedule = match Schedule::parse(&job.schedule, &job.time_zone) {
                     Ok(s) => s,
                     Err(e) => {
-                        tracing::warn!(job = %job.name, tenant = job.tenant_id, error = %e.message, "job has an invalid schedule");
+                        // Only a hand edit of the table gets here: say so once per version.
+                        if planned
+                            .insert((job.tenant_id, job.job_id), Planned { updated_at: job.updated_at, next: None })
+                            .is_none_or(|p| p.updated_at != job.updated_at)
+                        {
+                            tracing::warn!(job = %job.name, tenant = job.tenant_id, error = %e.message, "job has an invalid schedule");
+                        }
                         continue;
                     }
                 };
@@ -211,7 +222,7 @@ impl Scheduler {
         if !in_flight.is_empty() {
             tracing::info!(runs = in_flight.len(), "waiting for job runs in flight");
             let all = futures_join(in_flight);
-            if tokio::time::timeout(self.config.run_timeout, all).await.is_err() {
+            if tokio::time::timeout(self.config.run_timeout.min(SHUTDOWN_WAIT), all).await.is_err() {
                 tracing::warn!("job runs still in flight at shutdown are left to the abandoned-run sweep");
             }
         }
