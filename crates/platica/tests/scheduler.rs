@@ -508,3 +508,90 @@ async fn jobs_cli_manages_jobs_and_names_bad_input() {
     assert_eq!(kinds.len(), 4, "{kinds:?}");
     assert!(listed.body.as_array().unwrap().iter().all(|j| j["time_zone"] == "America/Mexico_City"));
 }
+
+/// The housekeeping kinds do what they say, to this tenant only: expired or revoked sessions go
+/// (live ones stay, and still work), and runs older than the retention go (recent ones stay).
+#[tokio::test]
+async fn purge_and_retention_remove_exactly_what_is_old() {
+    let app = TestApp::spawn().await;
+    let w = support::world(&app, "house", 1).await;
+    let other = support::world(&app, "house-other", 1).await;
+    let run = |tenant: TenantId, job: i64| {
+        let pool = app.pool.clone();
+        async move {
+            let r =
+                platica_scheduler::runner::run_now(&pool, tenant, job, "test", Duration::from_secs(30)).await.unwrap();
+            assert_eq!(r.status, "succeeded", "{:?}", r.message);
+            r.message.unwrap()
+        }
+    };
+    // Two old sessions of each tenant: one expired two days ago, one revoked two days ago.
+    for t in [w.tenant, other.tenant] {
+        sqlx::query(
+            "UPDATE sessions SET expires_at = now() - interval '2 days'
+             WHERE tenant_id = $1 AND session_id = (SELECT min(session_id) FROM sessions WHERE tenant_id = $1)",
+        )
+        .bind(t.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = now() - interval '2 days'
+             WHERE tenant_id = $1 AND session_id = (SELECT max(session_id) FROM sessions WHERE tenant_id = $1)",
+        )
+        .bind(t.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let count = |t: TenantId| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sessions WHERE tenant_id = $1")
+                .bind(t.0)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (before, other_before) = (count(w.tenant).await, count(other.tenant).await);
+    let purge = new_job(&app, w.tenant, "purge", "0 4 * * *", "purge_expired_sessions").await;
+    // Kept for 3 days: nothing is old enough yet.
+    sqlx::query("UPDATE jobs SET args = '{\"keep_days\": 3}' WHERE job_id = $1")
+        .bind(purge.job_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(run(w.tenant, purge.job_id).await.starts_with("deleted 0 sessions"));
+    sqlx::query("UPDATE jobs SET args = '{\"keep_days\": 1}' WHERE job_id = $1")
+        .bind(purge.job_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert!(run(w.tenant, purge.job_id).await.starts_with("deleted 2 sessions"));
+    assert_eq!(count(w.tenant).await, before - 2);
+    assert_eq!(count(other.tenant).await, other_before, "another tenant's sessions are untouched");
+    // A live session still authenticates.
+    assert_eq!(app.get("/api/v1/auth/me", w.token(w.exec_ana)).await.status, StatusCode::OK);
+
+    // Retention: 5 runs, 3 of them made 40 days old.
+    for _ in 0..4 {
+        run(w.tenant, purge.job_id).await;
+    }
+    sqlx::query(
+        "UPDATE job_runs SET started_at = started_at - interval '40 days', ended_at = ended_at - interval '40 days'
+         WHERE tenant_id = $1 AND run_id IN (SELECT run_id FROM job_runs WHERE tenant_id = $1 ORDER BY run_id LIMIT 3)",
+    )
+    .bind(w.tenant.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let retention = new_job(&app, w.tenant, "retention", "0 5 * * *", "run_history_retention").await;
+    assert!(run(w.tenant, retention.job_id).await.starts_with("deleted 3 runs older than 30 days"));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job_runs WHERE tenant_id = $1")
+        .bind(w.tenant.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 4, "3 recent purge runs and the retention run itself");
+}
