@@ -54,6 +54,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::conversations::router())
         .merge(routes::config::router())
         .merge(routes::admin::router())
+        .merge(routes::jobs::router())
         .merge(routes::ws::router())
         .merge(routes::bot::router())
         .merge(routes::templates::router())

@@ -1,7 +1,8 @@
 //! Prometheus metrics at `/metrics`.
 //!
 //! HTTP requests are timed by a middleware (by route template, method and status); the live
-//! inbox's and the realtime hub's figures are read when the endpoint is scraped.
+//! inbox's and the realtime hub's figures are read when the endpoint is scraped; job runs are
+//! counted by the scheduler (`platica_job_runs_total{kind,status}`).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -56,6 +57,20 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         metrics::gauge!("platica_inbox_applied_lsn").set(s.applied_lsn as f64);
         metrics::gauge!("platica_inbox_position_lsn").set(s.position as f64);
         metrics::gauge!("platica_inbox_last_apply_delay_seconds").set(s.last_apply_delay_ms / 1000.0);
+        // Counters (rate() gives transactions and changes applied per second).
+        metrics::counter!("platica_inbox_transactions_applied_total").absolute(s.transactions);
+        metrics::counter!("platica_inbox_changes_applied_total").absolute(s.changes);
+        let server = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            sqlx::query_scalar::<_, String>("SELECT pg_current_wal_lsn()::text").fetch_one(&state.pool),
+        )
+        .await;
+        if let Ok(Ok(lsn)) = server
+            && let Some(lsn) = platica_changes::lsn::parse(&lsn)
+        {
+            metrics::gauge!("platica_server_wal_lsn").set(lsn as f64);
+            metrics::gauge!("platica_inbox_lag_bytes").set(lsn.saturating_sub(s.position) as f64);
+        }
         metrics::gauge!("platica_inbox_transactions_applied").set(s.transactions as f64);
         metrics::gauge!("platica_inbox_changes_applied").set(s.changes as f64);
         metrics::gauge!("platica_inbox_rebuilds").set(s.rebuilds as f64);
@@ -69,6 +84,11 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         metrics::gauge!("platica_ws_frames_sent").set(hub.stats.frames.load(ordering) as f64);
         metrics::gauge!("platica_ws_events_routed").set(hub.stats.events_routed.load(ordering) as f64);
         metrics::gauge!("platica_ws_slow_client_resets").set(hub.stats.slow_resets.load(ordering) as f64);
+    }
+    if let Some(sessions) = &state.sessions {
+        for (session_state, n) in sessions.states() {
+            metrics::gauge!("platica_channel_sessions", "state" => session_state).set(n as f64);
+        }
     }
     let body = handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()

@@ -3,6 +3,10 @@
 //! `/health`: the process answers. `/ready`: it can do its job — the database answers, every
 //! migration the binary knows is applied, the live inbox is streaming and not far behind the WAL.
 //! Each check is reported with what it saw, so a failing probe explains itself.
+//!
+//! Channel sessions (the WhatsApp session supervisor) plug in through [`ChannelSessions`]: set
+//! `AppState::sessions` and `/ready` and `/metrics` report its states. Without one, `/ready`
+//! reports the channel accounts configured.
 
 use std::time::Duration;
 
@@ -17,6 +21,14 @@ use crate::state::AppState;
 pub const MAX_READY_LAG_BYTES: u64 = 64 * 1024 * 1024;
 /// How long each database check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a channel session supervisor tells operators.
+pub trait ChannelSessions: Send + Sync {
+    /// How many sessions are in each state (e.g. `connected`, `reconnecting`, `logged_out`).
+    fn states(&self) -> std::collections::BTreeMap<String, u64>;
+    /// Whether sessions are in a state the server can serve in; `detail` explains a `false`.
+    fn ready(&self) -> Result<(), String>;
+}
 
 pub async fn health() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
@@ -99,7 +111,35 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         );
     }
 
+    if server_lsn.is_some() {
+        checks.insert("channels".into(), channels_check(&state).await);
+    }
+
     let ready = checks.values().all(|c| c["ok"] == true);
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(json!({"ready": ready, "checks": checks}))).into_response()
+}
+
+/// Channel accounts configured, and the session supervisor's states when there is one.
+async fn channels_check(state: &AppState) -> Value {
+    let accounts = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM channel_accounts").fetch_one(&state.pool),
+    )
+    .await;
+    let accounts = match accounts {
+        Ok(Ok(n)) => json!(n),
+        Ok(Err(e)) => return check(false, json!(format!("cannot count channel accounts: {e}"))),
+        Err(_) => return check(false, json!("timed out counting channel accounts")),
+    };
+    match &state.sessions {
+        Some(sessions) => {
+            let verdict = sessions.ready();
+            check(
+                verdict.is_ok(),
+                json!({"accounts": accounts, "sessions": sessions.states(), "problem": verdict.err()}),
+            )
+        }
+        None => check(true, json!({"accounts": accounts, "sessions": "no session supervisor running"})),
+    }
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub bot: Option<platica_whatsapp::bot::Bot>,
     /// Turns true when the server shuts down: WebSockets close with a proper close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Channel sessions' states for /ready and /metrics (set by a session supervisor).
+    pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             hub: None,
             bot: None,
             shutdown: tokio::sync::watch::channel(false).0,
+            sessions: None,
         }
     }
 

@@ -316,17 +316,23 @@ pub async fn resume_idle(pool: &PgPool) -> StoreResult<u64> {
         sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetch_all(pool).await?;
     let mut resumed = 0;
     for tenant in tenants {
-        resumed += sqlx::query(
-            "UPDATE bot_pause SET paused = false, reason = 'idle', changed_by = NULL, resumes_at = NULL, updated_at = now()
-             WHERE tenant_id = $1 AND paused AND resumes_at <= now()",
-        )
-        .bind(tenant)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        resumed += resume_idle_in(pool, TenantId(tenant)).await?;
     }
+    Ok(resumed)
+}
+
+/// Resumes a tenant's automatic pauses whose idle time has passed. Returns how many.
+pub async fn resume_idle_in(pool: &PgPool, tenant: TenantId) -> StoreResult<u64> {
+    let resumed = sqlx::query(
+        "UPDATE bot_pause SET paused = false, reason = 'idle', changed_by = NULL, resumes_at = NULL, updated_at = now()
+         WHERE tenant_id = $1 AND paused AND resumes_at <= now()",
+    )
+    .bind(tenant.0)
+    .execute(pool)
+    .await?
+    .rows_affected();
     if resumed > 0 {
-        tracing::info!(resumed, "bots resumed after idle");
+        tracing::info!(tenant_id = tenant.0, resumed, "bots resumed after idle");
     }
     Ok(resumed)
 }

@@ -24,6 +24,7 @@ pub mod messages;
 pub mod outbox;
 pub mod password;
 pub mod prospects;
+pub mod publication;
 pub mod secrets;
 pub mod sessions;
 pub mod teams;

@@ -123,6 +123,35 @@ struct Shared {
     bot: Option<Bot>,
     connects: Semaphore,
     sessions: std::sync::Mutex<HashMap<(i64, i64), Arc<Session>>>,
+    /// Each session's state, readable without waiting (readiness, metrics).
+    summary: Arc<std::sync::Mutex<BTreeMap<(i64, i64), State>>>,
+}
+
+/// A cheap, synchronous view of the sessions' states.
+#[derive(Clone)]
+pub struct SessionsView {
+    summary: Arc<std::sync::Mutex<BTreeMap<(i64, i64), State>>>,
+}
+
+impl SessionsView {
+    /// How many sessions are in each state.
+    pub fn states(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        if let Ok(s) = self.summary.lock() {
+            for st in s.values() {
+                *out.entry(st.as_str().to_owned()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// Sessions whose circuit is open: they failed to connect again and again.
+    pub fn open_circuits(&self) -> Vec<(i64, i64)> {
+        self.summary
+            .lock()
+            .map(|s| s.iter().filter(|(_, st)| **st == State::OpenCircuit).map(|(k, _)| *k).collect())
+            .unwrap_or_default()
+    }
 }
 
 struct Session {
@@ -152,9 +181,15 @@ impl Supervisor {
             http,
             bot,
             sessions: std::sync::Mutex::new(HashMap::new()),
+            summary: Arc::new(std::sync::Mutex::new(BTreeMap::new())),
         });
         let task = tokio::spawn(manage(shared.clone(), shutdown));
         Ok(Supervisor { shared, task })
+    }
+
+    /// A synchronous view of the sessions' states.
+    pub fn view(&self) -> SessionsView {
+        SessionsView { summary: self.shared.summary.clone() }
     }
 
     /// Every session's current status.
@@ -227,6 +262,9 @@ fn reconcile(shared: &Arc<Shared>, accounts: Vec<SenderAccount>) {
         let keep = wanted.get(k).is_some_and(|a| a.updated_at == s.account.updated_at);
         if !keep {
             let _ = s.stop.send(true);
+            if let Ok(mut summary) = shared.summary.lock() {
+                summary.remove(k);
+            }
         }
         keep
     });
@@ -412,6 +450,9 @@ impl Session {
         }
         metrics::counter!("platica_session_transitions_total", "state" => state.as_str()).increment(1);
         let a = &self.account;
+        if let Ok(mut summary) = shared.summary.lock() {
+            summary.insert((a.tenant_id.0, a.channel_account_id), state);
+        }
         if let Err(e) = platica_store::sessions::set_state(
             &shared.pool,
             a.tenant_id,

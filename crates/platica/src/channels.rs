@@ -1,8 +1,6 @@
 //! The WhatsApp side of a running server: the outbox sender, the session supervisor, the campaign
-//! dispatcher, the bot, resuming idle bots, and
+//! dispatcher, the bot (idle pauses are lifted by the scheduler's `resume_paused_bots` job), and
 //! (for the demo) the built-in Cloud API simulator wired to the demo's number.
-
-use std::time::Duration;
 
 use anyhow::Context;
 use platica_domain::TenantId;
@@ -14,20 +12,16 @@ use platica_whatsapp::supervisor::{Supervisor, SupervisorConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How often automatic bot pauses past their idle time are lifted.
-pub const RESUME_BOTS_EVERY: Duration = Duration::from_secs(30);
-
 /// The background work of the WhatsApp channel; stops with the server's shutdown signal.
 pub struct Channels {
     sender: Sender,
     supervisor: Supervisor,
-    resumer: JoinHandle<()>,
     campaigns: JoinHandle<()>,
 }
 
 impl Channels {
     /// Starts the outbox sender, the session supervisor (sessions answered by `bot`) and the
-    /// idle-bot resumer; webhooks reach the bot through [`platica_http::AppState::bot`].
+    /// campaign dispatcher; webhooks reach the bot through [`platica_http::AppState::bot`].
     pub fn start(
         pool: &PgPool,
         sender: SenderConfig,
@@ -39,9 +33,13 @@ impl Channels {
         let supervisor = Supervisor::start(pool.clone(), key, sessions, bot, shutdown.clone())
             .context("starting the session supervisor")?;
         let sender = Sender::start(pool.clone(), key, sender, shutdown.clone());
-        let campaigns = platica_whatsapp::campaigns::start(pool.clone(), Default::default(), shutdown.clone());
-        let resumer = tokio::spawn(resume_bots(pool.clone(), shutdown));
-        Ok(Channels { sender, supervisor, resumer, campaigns })
+        let campaigns = platica_whatsapp::campaigns::start(pool.clone(), Default::default(), shutdown);
+        Ok(Channels { sender, supervisor, campaigns })
+    }
+
+    /// The sessions' states, for /ready and /metrics.
+    pub fn readiness(&self) -> std::sync::Arc<dyn platica_http::ops::ChannelSessions> {
+        std::sync::Arc::new(SessionsReadiness(self.supervisor.view()))
     }
 
     /// Waits until in-flight sends are finished and recorded and sessions are closed (after the
@@ -49,22 +47,7 @@ impl Channels {
     pub async fn finished(self) {
         self.sender.finished().await;
         self.supervisor.finished().await;
-        let _ = self.resumer.await;
         let _ = self.campaigns.await;
-    }
-}
-
-async fn resume_bots(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(RESUME_BOTS_EVERY);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => if *shutdown.borrow() { return },
-            _ = every.tick() => {
-                if let Err(e) = platica_store::bot::resume_idle(&pool).await {
-                    tracing::warn!(error = %e, "cannot resume idle bots");
-                }
-            }
-        }
     }
 }
 
@@ -96,4 +79,24 @@ pub async fn start_demo_simulator(pool: &PgPool, tenant: TenantId, webhook_base:
     });
     tracing::info!(simulator = %sim.url(), "WhatsApp simulator serving the demo's number");
     Ok(sim)
+}
+
+/// Readiness of channel sessions: a session whose circuit is open (it failed to connect again and
+/// again) makes the server not ready; reconnecting ones do not (their messages wait at the source).
+struct SessionsReadiness(platica_whatsapp::supervisor::SessionsView);
+
+impl platica_http::ops::ChannelSessions for SessionsReadiness {
+    fn states(&self) -> std::collections::BTreeMap<String, u64> {
+        self.0.states()
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        let open = self.0.open_circuits();
+        if open.is_empty() {
+            Ok(())
+        } else {
+            let names: Vec<String> = open.iter().map(|(t, a)| format!("tenant {t} account {a}")).collect();
+            Err(format!("session circuit open (repeated connect failures): {}", names.join(", ")))
+        }
+    }
 }

@@ -15,6 +15,10 @@ use platica_store::PgPool;
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use tokio::net::TcpListener;
 
+pub mod config;
+pub mod doctor;
+pub mod jobs_cli;
+
 /// Where the database comes from.
 #[derive(Clone, Debug)]
 pub enum DatabaseSource {
@@ -86,8 +90,18 @@ pub async fn start_live(
     database_url: &str,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>)> {
+    start_live_on_slot(database_url, None, shutdown).await
+}
+
+/// [`start_live`] on a named slot (`database.replication_slot`): each server on one database
+/// needs a slot of its own. `None` is the database's default slot, [`slot_name`].
+pub async fn start_live_on_slot(
+    database_url: &str,
+    slot: Option<&str>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>)> {
     let mut config = StreamConfig::new(database_url);
-    config.slot = slot_name(database_url);
+    config.slot = slot.map_or_else(|| slot_name(database_url), str::to_owned);
     LiveInbox::start(config, shutdown).await.context("cannot start the live inbox")
 }
 
@@ -202,4 +216,27 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Starts the scheduler on `pool`: it runs due jobs until `shutdown` is cancelled, then waits for
+/// the runs in flight.
+pub fn start_scheduler(
+    pool: PgPool,
+    config: platica_scheduler::SchedulerConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let scheduler = platica_scheduler::Scheduler::new(pool, config);
+    tokio::spawn(async move { scheduler.run(shutdown.cancelled()).await })
+}
+
+/// Logs where the live inbox stopped (its applied LSN): the next start rebuilds from a fresh
+/// slot, and the log says up to where this run had applied.
+pub fn log_stopped(live: &LiveInbox) {
+    let s = live.status();
+    tracing::info!(
+        applied_lsn = %platica_changes::lsn::format(s.applied_lsn),
+        position = %platica_changes::lsn::format(s.position),
+        transactions = s.transactions,
+        "live inbox stopped"
+    );
 }

@@ -4,105 +4,48 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use platica::config::{Config, LogFormat, Overrides};
 use platica::{Database, DatabaseSource};
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(name = "platica", version, about = "A self-hosted, real-time WhatsApp sales inbox")]
 struct Cli {
+    /// Configuration file (TOML; see docs/configuration.md). Flags and environment variables
+    /// override it.
+    #[arg(long, env = "PLATICA_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// PostgreSQL server to use (needs wal_level=logical). Without it, Platica runs a private
     /// cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
-    /// Where the private PostgreSQL cluster lives.
-    #[arg(long, env = "PLATICA_DATA_DIR", default_value = ".platica", global = true)]
-    data_dir: PathBuf,
-    /// Log format.
-    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain, global = true)]
-    log_format: LogFormat,
+    /// Where the private PostgreSQL cluster lives [default: .platica].
+    #[arg(long, env = "PLATICA_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: plain].
+    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
-}
-
-/// How Platica sends to WhatsApp.
-#[derive(clap::Args)]
-struct WhatsAppArgs {
-    /// Cloud API base URL for numbers that do not set their own.
-    #[arg(long, env = "PLATICA_WHATSAPP_BASE_URL", default_value = platica_whatsapp::cloud::DEFAULT_BASE_URL)]
-    whatsapp_base_url: String,
-    /// Messages per second per number, for numbers that do not set their own (1 to 1000).
-    #[arg(long, env = "PLATICA_WHATSAPP_SEND_RATE", default_value_t = 80)]
-    whatsapp_send_rate: u32,
-    /// Channel sessions connecting at once (at start-up and later), 1 to 100.
-    #[arg(long, env = "PLATICA_SESSION_CONCURRENCY", default_value_t = 5)]
-    session_concurrency: usize,
-    /// Seconds before the first session health check.
-    #[arg(long, env = "PLATICA_SESSION_FIRST_CHECK", default_value_t = 30)]
-    session_first_check: u64,
-    /// Seconds between session health checks.
-    #[arg(long, env = "PLATICA_SESSION_CHECK_EVERY", default_value_t = 120)]
-    session_check_every: u64,
-}
-
-impl WhatsAppArgs {
-    fn sender_config(&self) -> anyhow::Result<platica_whatsapp::sender::SenderConfig> {
-        let url = self.whatsapp_base_url.trim().trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
-            anyhow::bail!("--whatsapp-base-url must be an http:// or https:// URL, got {url:?}");
-        }
-        if !(1..=1000).contains(&self.whatsapp_send_rate) {
-            anyhow::bail!("--whatsapp-send-rate must be from 1 to 1000, got {}", self.whatsapp_send_rate);
-        }
-        Ok(platica_whatsapp::sender::SenderConfig {
-            default_base_url: url.to_owned(),
-            default_rate_per_sec: self.whatsapp_send_rate,
-            ..Default::default()
-        })
-    }
-
-    fn supervisor_config(&self) -> anyhow::Result<platica_whatsapp::supervisor::SupervisorConfig> {
-        if !(1..=100).contains(&self.session_concurrency) {
-            anyhow::bail!("--session-concurrency must be from 1 to 100, got {}", self.session_concurrency);
-        }
-        if !(1..=86_400).contains(&self.session_first_check) || !(1..=86_400).contains(&self.session_check_every) {
-            anyhow::bail!("--session-first-check and --session-check-every must be from 1 to 86400 seconds");
-        }
-        Ok(platica_whatsapp::supervisor::SupervisorConfig {
-            connect_concurrency: self.session_concurrency,
-            first_check: std::time::Duration::from_secs(self.session_first_check),
-            check_every: std::time::Duration::from_secs(self.session_check_every),
-            ..Default::default()
-        })
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Plain,
-    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        #[command(flatten)]
-        whatsapp: WhatsAppArgs,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PLATICA_LISTEN")]
+        listen: Option<SocketAddr>,
     },
     /// Seed a demo tenant, serve the API and simulate live traffic. Ctrl-C stops everything.
     Demo {
-        /// Address to listen on.
-        #[arg(long, env = "PLATICA_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "PLATICA_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Simulated events per second (inbound messages, replies, read receipts, reassignments).
         #[arg(long, default_value_t = 2.0)]
         rate: f64,
-        #[command(flatten)]
-        whatsapp: WhatsAppArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -128,23 +71,55 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Check the deployment (PostgreSQL settings, replication slot and lag, publication,
+    /// migrations, disk space, the live inbox against SQL, channels, the scheduler); print each
+    /// finding with its fix. Exits 1 if any check fails.
+    Doctor {
+        /// Skip the comparison of the live inbox with SQL.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Scheduled jobs: list, create, alter, run, unschedule, history.
+    Jobs {
+        #[command(subcommand)]
+        command: platica::jobs_cli::JobsCommand,
+    },
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs as configured (`RUST_LOG`, when set, wins over `log.filter`). JSON lines carry the
+/// fields of their spans: an HTTP request's `request_id`, `tenant_id` and `user_id`.
+fn init_logs(log: &platica::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,pg_walstream=warn,tower_http=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
+    match log.format {
         LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
-    match run(cli).await {
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen, .. } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        database_url: cli.database_url.clone(),
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format,
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logs(&config.log);
+    match run(cli, config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -162,12 +137,34 @@ fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let data_dir = cli.data_dir.clone();
-    let source = match cli.database_url {
+/// Starts the WhatsApp background work (sender, sessions, campaigns, idle-bot resumer) and puts
+/// the bot in the webhook path; all of it stops with the server's shutdown signal.
+fn start_channels(
+    pool: &platica_store::PgPool,
+    config: &Config,
+    state: &mut platica_http::AppState,
+) -> anyhow::Result<platica::channels::Channels> {
+    let bot = platica_whatsapp::bot::Bot::new(pool.clone());
+    state.bot = Some(bot.clone());
+    let channels = platica::channels::Channels::start(
+        pool,
+        config.sender_config(),
+        config.supervisor_config(),
+        Some(bot),
+        state.shutdown.subscribe(),
+    )?;
+    state.sessions = Some(channels.readiness());
+    Ok(channels)
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let data_dir = config.database.data_dir.clone();
+    let source = match config.database.url.clone() {
         Some(url) => DatabaseSource::Url(url),
-        None => DatabaseSource::Private(cli.data_dir),
+        None => DatabaseSource::Private(data_dir.clone()),
     };
+    let listen = config.server.listen;
+    let pool_size = config.database.max_connections;
     match cli.command {
         Command::Migrate => {
             let db = Database::open(&source, 2).await?;
@@ -183,6 +180,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = outcome?;
             println!("app_version is now {value} for {n} tenant(s)");
             Ok(())
+        }
+        Command::Doctor { no_verify } => {
+            let (url, cluster) = platica::doctor::locate(&source)?;
+            let mut opts =
+                platica::doctor::DoctorOptions { slot: config.database.replication_slot.clone(), ..Default::default() };
+            if no_verify {
+                opts.verify = None;
+            }
+            let checks = platica::doctor::examine(&url, &opts).await;
+            if let Some(c) = cluster {
+                tokio::task::block_in_place(|| c.stop())?;
+            }
+            if platica::doctor::print(&checks) { Ok(()) } else { anyhow::bail!("platica doctor found failures") }
+        }
+        Command::Jobs { command } => {
+            let db = Database::open(&source, 2).await?;
+            let outcome = platica::jobs_cli::run(&db.pool, command).await;
+            db.close().await?;
+            outcome
         }
         Command::Verify { follow } => {
             if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {
@@ -206,44 +222,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} differences between the live inbox and SQL", report.difference_count)
             }
         }
-        Command::Serve { listen, whatsapp } => {
-            let sender_config = whatsapp.sender_config()?;
-            let supervisor_config = whatsapp.supervisor_config()?;
+        Command::Serve { .. } => {
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, 32).await?;
+            let db = Database::open(&source, pool_size).await?;
             let stop = platica::CancellationToken::new();
-            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
-            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
-            let bot = platica_whatsapp::bot::Bot::new(db.pool.clone());
-            state.bot = Some(bot.clone());
-            let channels = platica::channels::Channels::start(
-                &db.pool,
-                sender_config,
-                supervisor_config,
-                Some(bot),
-                state.shutdown.subscribe(),
-            )?;
+            let slot = config.database.replication_slot.as_deref();
+            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
+            let scheduler = config
+                .scheduler
+                .enabled
+                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
+            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
+            state.secure_cookies = config.server.secure_cookies;
+            let channels = start_channels(&db.pool, &config, &mut state)?;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
+            // HTTP is drained (no new connections, in-flight requests answered, WebSockets closed
+            // with 1001): sends in flight are recorded, then the scheduler stops (runs in flight
+            // finish), then the stream.
             channels.finished().await;
             stop.cancel();
+            if let Some(scheduler) = scheduler {
+                let _ = scheduler.await;
+            }
             let _ = follower.await;
+            platica::log_stopped(&live);
             db.close().await?;
             served
         }
-        Command::Demo { listen, rate, whatsapp } => {
+        Command::Demo { rate, .. } => {
             if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
                 anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
             }
-            let sender_config = whatsapp.sender_config()?;
-            let supervisor_config = whatsapp.supervisor_config()?;
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, 32).await?;
+            let db = Database::open(&source, pool_size).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
+            platica_scheduler::store::install_recommended(&db.pool, info.tenant_id, "America/Mexico_City")
+                .await
+                .context("creating the demo tenant's jobs")?;
             let stop = platica::CancellationToken::new();
-            let (live, follower) = platica::start_live(&db.url, stop.clone()).await?;
+            let slot = config.database.replication_slot.as_deref();
+            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
+            let scheduler = config
+                .scheduler
+                .enabled
+                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
             let wa_sim =
                 platica::channels::start_demo_simulator(&db.pool, info.tenant_id, &format!("http://{listen}")).await?;
             println!("{}", info.banner(&format!("http://{listen}")));
@@ -263,19 +288,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let _ = stop_tx.send(true);
             };
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
-            let bot = platica_whatsapp::bot::Bot::new(db.pool.clone());
-            state.bot = Some(bot.clone());
-            let channels = platica::channels::Channels::start(
-                &db.pool,
-                sender_config,
-                supervisor_config,
-                Some(bot),
-                state.shutdown.subscribe(),
-            )?;
+            let channels = start_channels(&db.pool, &config, &mut state)?;
             let served = platica::serve(listener, state, shutdown).await;
             channels.finished().await;
             wa_sim.shutdown().await;
             stop.cancel();
+            if let Some(scheduler) = scheduler {
+                let _ = scheduler.await;
+            }
             let _ = follower.await;
             match sim.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),

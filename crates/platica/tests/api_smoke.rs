@@ -76,7 +76,7 @@ async fn ready_reports_each_check_and_fails_on_a_missing_migration() {
     assert_eq!(health.status, StatusCode::OK);
     let ready = app.call(reqwest::Method::GET, "/ready", None, None).await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
-    for check in ["database", "migrations", "live_inbox", "realtime"] {
+    for check in ["database", "migrations", "live_inbox", "realtime", "channels"] {
         assert_eq!(ready.body["checks"][check]["ok"], true, "{check}: {}", ready.body);
     }
     // A migration the binary knows but the database lacks: not ready, and it says which.
@@ -96,11 +96,31 @@ async fn metrics_are_prometheus_text() {
     let w = world(&app, "m", 1).await;
     app.get("/api/v1/inbox", w.token(w.admin)).await;
     app.get("/api/v1/prospects/999999", w.token(w.admin)).await;
+    // A job run, counted by kind and status.
+    let job = app
+        .post(
+            "/api/v1/jobs",
+            w.token(w.admin),
+            json!({"name": "purge", "schedule": "0 4 * * *", "kind": "purge_expired_sessions"}),
+        )
+        .await;
+    let id = job.body["job_id"].as_i64().unwrap();
+    assert_eq!(
+        app.post(&format!("/api/v1/jobs/{id}/run"), w.token(w.admin), json!({})).await.body["status"],
+        "succeeded"
+    );
     let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = resp.text().await.unwrap();
     let mut names = std::collections::BTreeSet::new();
+    let mut types = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(parts.len(), 4, "{line}");
+        assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&parts[3]), "{line}");
+        types.insert(parts[2].to_owned(), parts[3].to_owned());
+    }
     for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
         assert!(value.parse::<f64>().is_ok(), "value of {line}");
@@ -116,8 +136,28 @@ async fn metrics_are_prometheus_text() {
         "platica_inbox_applied_lsn",
         "platica_inbox_streaming",
         "platica_ws_connections",
+        "platica_ws_subscriptions",
+        "platica_ws_frames_sent",
+        "platica_inbox_lag_bytes",
+        "platica_inbox_changes_applied_total",
+        "platica_job_runs_total",
     ] {
         assert!(names.contains(expected), "{expected} missing from {names:?}");
     }
+    assert_eq!(types["platica_inbox_changes_applied_total"], "counter");
+    assert_eq!(types["platica_job_runs_total"], "counter");
+    assert_eq!(types["http_request_duration_seconds"], "histogram");
+    assert!(
+        text.lines().any(|l| l.starts_with("platica_job_runs_total{")
+            && l.contains(r#"kind="purge_expired_sessions""#)
+            && l.contains(r#"status="succeeded""#)),
+        "job runs by kind and status"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("http_request_duration_seconds_bucket{")
+            && l.contains(r#"status="404""#)
+            && l.contains("le=")),
+        "latency histogram by route and status"
+    );
     assert!(text.contains(r#"route="/api/v1/prospects/{prospect_id}""#), "routes are templates, not raw paths");
 }

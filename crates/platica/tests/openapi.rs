@@ -70,6 +70,15 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/campaigns/{campaign_id}/pause"),
     ("post", "/api/v1/campaigns/{campaign_id}/resume"),
     ("post", "/api/v1/campaigns/{campaign_id}/cancel"),
+    ("post", "/api/v1/admin/release-web"),
+    ("get", "/api/v1/jobs"),
+    ("post", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/kinds"),
+    ("get", "/api/v1/jobs/{job_id}"),
+    ("patch", "/api/v1/jobs/{job_id}"),
+    ("delete", "/api/v1/jobs/{job_id}"),
+    ("post", "/api/v1/jobs/{job_id}/run"),
+    ("get", "/api/v1/jobs/{job_id}/runs"),
 ];
 
 #[tokio::test]

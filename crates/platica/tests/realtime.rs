@@ -504,3 +504,26 @@ async fn release_web_reaches_connected_clients() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no tenant with slug"));
 }
+
+/// The admin API's force update reaches a connected client at once; only admins may, and a bad
+/// version is refused naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_release_web_reaches_a_connected_client_at_once() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "relapi", 1).await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_luis)).await;
+    ws.subscribe("sys", "system", json!({})).await;
+    let r = app.post("/api/v1/admin/release-web", w.token(w.coord_boom), json!({"version": "9.9.9"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app.post("/api/v1/admin/release-web", w.token(w.admin), json!({"version": "  "})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "version");
+    let sent = Instant::now();
+    let r = app.post("/api/v1/admin/release-web", w.token(w.admin), json!({"version": "4.0.0", "force": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let f = ws.until(Duration::from_secs(2), "system frame", |v| v["type"] == "event").await;
+    assert_eq!(f["event"]["row"]["value"], json!({"version": "4.0.0", "force_update": true}), "{f}");
+    println!("force update reached the client {} ms after the request", sent.elapsed().as_millis());
+    // Nothing about 9.9.9 ever reached it.
+    assert!(ws.drain(Duration::from_millis(300)).await.iter().all(|v| !v.to_string().contains("9.9.9")));
+}

@@ -505,7 +505,7 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(rig.texts().len(), 3, "a paused bot does not answer");
 
-    // Idle time passes (moved back in the database); the resume job runs.
+    // Idle time passes (moved back in the database); the scheduler's resume_paused_bots job runs.
     sqlx::query(
         "UPDATE bot_pause SET resumes_at = now() - interval '1 second' WHERE tenant_id = $1 AND conversation_id = $2",
     )
@@ -514,7 +514,7 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
     .execute(&rig.app.pool)
     .await
     .unwrap();
-    assert_eq!(platica_store::bot::resume_idle(&rig.app.pool).await.unwrap(), 1);
+    assert_eq!(platica_store::bot::resume_idle_in(&rig.app.pool, rig.w.tenant).await.unwrap(), 1);
     let state = rig.app.get(&format!("/api/v1/conversations/{conv}/bot"), admin).await;
     assert_eq!((&state.body["paused"], &state.body["reason"]), (&json!(false), &json!("idle")));
     rig.sim.inbound_text(PNID, from, "Marta Ruiz", "precio").unwrap();

@@ -124,6 +124,8 @@ async fn restore_connects_every_session_never_more_than_the_limit_at_once() {
     let list = app.get("/api/v1/channels", w.token(w.admin)).await;
     assert!(list.body.as_array().unwrap().iter().all(|a| a["session_state"] == "connected"), "{:?}", list.body);
     assert_eq!(supervisor.statuses().await.len(), 12);
+    assert_eq!(supervisor.view().states().get("connected"), Some(&12));
+    assert!(supervisor.view().open_circuits().is_empty());
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), supervisor.finished()).await.unwrap();
     assert!(states(&app, &w).await.iter().all(|s| s == "stopped"));

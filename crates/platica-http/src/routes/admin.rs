@@ -1,4 +1,5 @@
-//! Operator endpoints for admins: the live inbox's state and its verification against SQL.
+//! Operator endpoints for admins: the live inbox's state and its verification against SQL, and
+//! publishing a new web version (force update).
 
 use axum::extract::State;
 use serde::Serialize;
@@ -12,7 +13,7 @@ use crate::extract::Json;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(inbox_status)).routes(routes!(verify))
+    OpenApiRouter::new().routes(routes!(inbox_status)).routes(routes!(verify)).routes(routes!(release_web))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,4 +112,31 @@ async fn verify(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<V
         difference_count: report.difference_count,
         differences: report.differences,
     }))
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseWeb {
+    /// The new web version, e.g. `2.3.0`.
+    pub version: String,
+    /// Make every open tab reload (default false: they offer to).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Publishes a new web version for the admin's tenant (`app_version` in system config): every
+/// connected client with a `system` subscription is told at once, and clients connecting later
+/// hear it in their hello frame. The same as `platica release-web`.
+#[utoipa::path(post, path = "/admin/release-web", tag = "admin", request_body = ReleaseWeb,
+    responses((status = 200, body = platica_store::config::ConfigEntry), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn release_web(
+    State(state): State<AppState>,
+    admin: Admin,
+    Json(input): Json<ReleaseWeb>,
+) -> ApiResult<Json<platica_store::config::ConfigEntry>> {
+    let value = serde_json::json!({"version": input.version.trim(), "force_update": input.force});
+    platica_store::config::validate_value("app_version", &value).map_err(|m| ApiError::invalid("version", m))?;
+    let v = admin.viewer();
+    Ok(Json(platica_store::config::put(&state.pool, v.tenant_id, "app_version", &value, Some(v.user_id)).await?))
 }

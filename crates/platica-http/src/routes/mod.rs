@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod channels;
 pub mod config;
 pub mod conversations;
+pub mod jobs;
 pub mod prospects;
 pub mod teams;
 pub mod templates;
