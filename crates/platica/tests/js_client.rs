@@ -41,6 +41,7 @@ async fn the_js_client_passes_its_tests_against_the_server() {
     require_node(&root);
     let app = TestApp::spawn().await;
     let w = world(&app, "js", 2).await;
+    support::sending_channel(&app, &w).await;
 
     // The server serves the client it was built with.
     let r = app.client.get(app.url("/static/platica-client.js")).send().await.unwrap();

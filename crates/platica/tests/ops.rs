@@ -298,8 +298,30 @@ async fn shutdown_under_load_loses_no_accepted_write() {
         .fetch_one(&pool)
         .await
         .unwrap();
+        // The prospect wrote: replies are within WhatsApp's 24-hour window.
+        sqlx::query("INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body) VALUES ($1, $2, 'in', 'prospect', 'hola')")
+            .bind(tenant.0)
+            .bind(conv)
+            .execute(&pool)
+            .await
+            .unwrap();
         conversations.push(conv);
     }
+    // A number to send from, sealed with the key the server gets (its sends go to a closed port
+    // and wait for retries: this test is about the writes).
+    let key = support::install_test_key();
+    let new = platica_store::channels::NewChannelAccount {
+        kind: "cloud".into(),
+        display_name: "Ventas".into(),
+        phone_number_id: "7700000001".into(),
+        app_secret: "s".into(),
+        verify_token: "v".into(),
+        access_token: "t".into(),
+        default_team_id: platica_domain::TeamId(team),
+        base_url: Some(format!("http://127.0.0.1:{}/v21.0", free_port())),
+        send_rate_per_sec: None,
+    };
+    platica_store::channels::create(&pool, key, tenant, &new).await.unwrap();
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -307,6 +329,7 @@ async fn shutdown_under_load_loses_no_accepted_write() {
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &db_url])
         .env("PLATICA_DATA_DIR", &data_dir)
+        .env("PLATICA_SECRET_KEY", key.to_base64())
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -399,11 +422,12 @@ async fn shutdown_under_load_loses_no_accepted_write() {
         accepted.extend(w.await.unwrap());
     }
     assert!(accepted.len() > 20, "only {} writes accepted before the shutdown", accepted.len());
-    let stored: Vec<String> = sqlx::query_scalar("SELECT body FROM messages WHERE tenant_id = $1")
-        .bind(tenant.0)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM messages WHERE tenant_id = $1 AND direction = 'out'")
+            .bind(tenant.0)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let stored: std::collections::HashSet<String> = stored.into_iter().collect();
     let lost: Vec<&String> = accepted.iter().filter(|b| !stored.contains(*b)).collect();
     assert!(lost.is_empty(), "accepted but not stored: {lost:?}");

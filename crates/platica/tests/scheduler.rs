@@ -222,7 +222,9 @@ async fn two_schedulers_on_one_database_run_each_occurrence_once() {
     let a = Scheduler::new(pool_a, config("server-a", 60));
     let b = Scheduler::new(pool_b, config("server-b", 60));
 
-    let base = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap() + TimeDelta::minutes(2);
+    // An even minute: the */2 job's first due occurrence is then `base` itself, not a missed
+    // one a minute before it (which the missed-occurrence policy would rightly run).
+    let base = Utc::now().duration_trunc(TimeDelta::minutes(2)).unwrap() + TimeDelta::minutes(4);
     let minutes = 12;
     for k in 0..minutes {
         let now = base + TimeDelta::minutes(k) + TimeDelta::milliseconds(500);
@@ -240,7 +242,11 @@ async fn two_schedulers_on_one_database_run_each_occurrence_once() {
             let at = at.unwrap();
             assert!(seen.insert(at), "{} ran twice at {at}", job.name);
             assert_eq!(status, "succeeded", "{message:?}");
-            assert!(at >= base && at < base + TimeDelta::minutes(minutes), "{at}");
+            assert!(
+                at >= base && at < base + TimeDelta::minutes(minutes),
+                "{} ran at {at}, outside [{base}, +{minutes} min): {rs:?}",
+                job.name
+            );
             *instances.entry(instance.clone()).or_insert(0) += 1;
         }
         let expected = if job.name == "every-2" { minutes / 2 } else { minutes };
@@ -269,7 +275,9 @@ async fn a_failing_job_records_failed_and_the_scheduler_goes_on() {
         .await
         .unwrap();
     let s = Scheduler::new(app.pool.clone(), config("solo", 60));
-    let base = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap() + TimeDelta::minutes(2);
+    // An even minute: the */2 job's first due occurrence is then `base` itself, not a missed
+    // one a minute before it (which the missed-occurrence policy would rightly run).
+    let base = Utc::now().duration_trunc(TimeDelta::minutes(2)).unwrap() + TimeDelta::minutes(4);
     for k in 0..3 {
         wait_all(s.tick(base + TimeDelta::minutes(k) + TimeDelta::seconds(1)).await.unwrap()).await;
     }
@@ -499,13 +507,13 @@ async fn jobs_cli_manages_jobs_and_names_bad_input() {
     // The recommended set, once.
     let (code, text) = jobs(&["recommended", "--tenant", "jobcli", "--tz", "America/Mexico_City"]).await;
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("4 jobs created; 0 already existed"), "{text}");
+    assert!(text.contains("6 jobs created; 0 already existed"), "{text}");
     let (code, text) = jobs(&["recommended", "--tenant", "jobcli", "--tz", "America/Mexico_City"]).await;
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("0 jobs created; 4 already existed"), "{text}");
+    assert!(text.contains("0 jobs created; 6 already existed"), "{text}");
     let listed = app.get("/api/v1/jobs", w.token(w.admin)).await;
     let kinds: Vec<&str> = listed.body.as_array().unwrap().iter().map(|j| j["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
     assert!(listed.body.as_array().unwrap().iter().all(|j| j["time_zone"] == "America/Mexico_City"));
 }
 
