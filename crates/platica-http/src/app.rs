@@ -57,6 +57,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::ws::router())
         .merge(routes::bot::router())
         .merge(routes::templates::router())
+        // Calls and scheduled calls (issue 9).
+        .merge(routes::calls::router())
         .merge(routes::channels::router().merge(routes::whatsapp::router()));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

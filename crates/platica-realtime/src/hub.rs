@@ -303,6 +303,9 @@ impl Hub {
                 Visibility::Prospect => {
                     change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
                 }
+                Visibility::ProspectRef => {
+                    change.int("prospect_id").and_then(|p| inbox.and_then(|i| i.prospect_seat(p)))
+                }
                 Visibility::Conversation => conversation_id.and_then(|c| {
                     inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
                 }),

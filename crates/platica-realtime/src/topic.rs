@@ -18,6 +18,9 @@ pub const TABLES: &[(&str, Visibility)] = &[
     ("teams", Visibility::Tenant),
     ("coordinator_teams", Visibility::Tenant),
     ("system_config", Visibility::Tenant),
+    // Issue 9: rows visible when the prospect named in their `prospect_id` is.
+    ("calls", Visibility::ProspectRef),
+    ("scheduled_calls", Visibility::ProspectRef),
 ];
 
 /// How a table's rows are authorised.
@@ -29,6 +32,8 @@ pub enum Visibility {
     Conversation,
     /// Anyone in the tenant.
     Tenant,
+    /// By the prospect named in `prospect_id` (calls, scheduled calls).
+    ProspectRef,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod bot;
+pub mod calls;
 pub mod channels;
 pub mod cluster;
 pub mod config;

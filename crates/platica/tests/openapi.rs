@@ -63,6 +63,15 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/templates"),
     ("post", "/api/v1/templates"),
     ("delete", "/api/v1/templates/{template_id}"),
+    ("get", "/api/v1/calls"),
+    ("get", "/api/v1/calls/{call_id}"),
+    ("post", "/api/v1/calls/webhook"),
+    ("put", "/api/v1/calls/provider-secret"),
+    ("get", "/api/v1/scheduled-calls"),
+    ("post", "/api/v1/scheduled-calls"),
+    ("get", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("patch", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("delete", "/api/v1/scheduled-calls/{scheduled_call_id}"),
 ];
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bot;
+pub mod calls;
 pub mod channels;
 pub mod config;
 pub mod conversations;
