@@ -57,8 +57,10 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::ws::router())
         .merge(routes::bot::router())
         .merge(routes::templates::router())
-        // Calls and scheduled calls (issue 9).
+        // Calls, scheduled calls, tickets, notifications (issue 9).
         .merge(routes::calls::router())
+        .merge(routes::tickets::router())
+        .merge(routes::notifications::router())
         .merge(routes::channels::router().merge(routes::whatsapp::router()));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

@@ -21,6 +21,9 @@ pub const TABLES: &[(&str, Visibility)] = &[
     // Issue 9: rows visible when the prospect named in their `prospect_id` is.
     ("calls", Visibility::ProspectRef),
     ("scheduled_calls", Visibility::ProspectRef),
+    ("tickets", Visibility::Ticket),
+    ("ticket_comments", Visibility::Ticket),
+    ("notifications", Visibility::Owner),
 ];
 
 /// How a table's rows are authorised.
@@ -34,6 +37,10 @@ pub enum Visibility {
     Tenant,
     /// By the prospect named in `prospect_id` (calls, scheduled calls).
     ProspectRef,
+    /// Admins, and the users in the row's `opened_by` / `assignee_id` (tickets, comments).
+    Ticket,
+    /// Only the user in the row's `user_id` (notifications).
+    Owner,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {
@@ -246,6 +253,21 @@ mod tests {
         assert!(filters.iter().all(|c| c.matches(row.as_object().unwrap())));
         let row = json!({"conversation_id": 6, "status": "read"});
         assert!(!filters.iter().all(|c| c.matches(row.as_object().unwrap())));
+    }
+
+    #[test]
+    fn issue_9_tables_are_followed_with_their_rules() {
+        for (table, vis) in [
+            ("calls", Visibility::ProspectRef),
+            ("scheduled_calls", Visibility::ProspectRef),
+            ("tickets", Visibility::Ticket),
+            ("ticket_comments", Visibility::Ticket),
+            ("notifications", Visibility::Owner),
+        ] {
+            assert_eq!(table_visibility(table), Some(vis));
+            let t = parse(&format!("table:{table}"), &f(&[("status", json!("in.(ringing,in_progress)"))]), None);
+            assert!(matches!(t, Ok(Topic::Table { .. })), "{table}");
+        }
     }
 
     #[test]

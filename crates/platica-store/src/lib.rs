@@ -21,6 +21,7 @@ pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod messages;
+pub mod notifications;
 pub mod outbox;
 pub mod password;
 pub mod prospects;
@@ -29,6 +30,7 @@ pub mod sessions;
 pub mod teams;
 pub mod templates;
 pub mod tenants;
+pub mod tickets;
 pub mod users;
 pub mod whatsapp;
 

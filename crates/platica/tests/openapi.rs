@@ -72,6 +72,14 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/scheduled-calls/{scheduled_call_id}"),
     ("patch", "/api/v1/scheduled-calls/{scheduled_call_id}"),
     ("delete", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("get", "/api/v1/tickets"),
+    ("post", "/api/v1/tickets"),
+    ("get", "/api/v1/tickets/{ticket_id}"),
+    ("patch", "/api/v1/tickets/{ticket_id}"),
+    ("post", "/api/v1/tickets/{ticket_id}/comments"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/{notification_id}/read"),
+    ("post", "/api/v1/notifications/read-all"),
 ];
 
 #[tokio::test]
