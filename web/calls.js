@@ -2,8 +2,9 @@
 // coordinator her teams', an admin all), counted by status and outcome, and the active ones
 // grouped by team and executive. Loaded over REST, then kept current from `table:calls`: each
 // changed call is refetched (its prospect's team and name come with it, visibility included).
+// Below, the pending scheduled calls the user sees, soonest first, live from `table:scheduled_calls`.
 import { ApiError, get } from './api.js';
-import { fmtNumber, fmtTime, t } from './i18n.js';
+import { fmtDateTime, fmtNumber, fmtTime, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { teamName, userName } from './main.js';
 import { clear, h } from './ui.js';
@@ -20,6 +21,7 @@ function isToday(iso) {
 /** Mounts the monitor in `view`; returns its destroy function. */
 export function mountCalls(view) {
   const calls = new Map(); // call_id -> call
+  let agenda = []; // pending scheduled calls, soonest first
   const body = h('div', { class: 'calls-body' });
   const root = h('section', { class: 'calls', 'aria-labelledby': 'calls-title' },
     h('h1', { id: 'calls-title', class: 'calls-title' }, t('calls.title')), body);
@@ -67,10 +69,18 @@ export function mountCalls(view) {
               h('span', { class: `call-status s-${c.status}` }, t(`calls.status.${c.status}`)),
               h('span', { class: 'muted' }, fmtTime(c.started_at ?? c.created_at))))))))))
       : h('p', { class: 'muted calls-idle' }, t('calls.noActive'));
+    const agendaList = agenda.length
+      ? h('ul', { class: 'agenda' }, ...agenda.map((s) => h('li', { class: 'agenda-item', dataset: { id: s.scheduled_call_id } },
+        h('span', { class: 'when' }, fmtDateTime(s.due_at)),
+        h('span', { class: 'who' }, s.prospect_name),
+        h('span', { class: 'muted' }, userName(s.executive_id)),
+        s.note ? h('span', { class: 'muted note' }, s.note) : null)))
+      : h('p', { class: 'muted agenda-empty' }, t('calls.noScheduled'));
     clear(body,
       h('h2', {}, t('calls.today')), cards,
       h('h2', {}, t('calls.active'), ' ', h('span', { class: 'active-total' }, fmtNumber(active.length))), activeList,
-      h('h2', {}, t('calls.outcomes')), outcomeList);
+      h('h2', {}, t('calls.outcomes')), outcomeList,
+      h('h2', {}, t('calls.scheduled')), agendaList);
     root.dataset.state = 'ready';
   }
 
@@ -78,6 +88,11 @@ export function mountCalls(view) {
     const page = await get('/calls?today=true&limit=500');
     calls.clear();
     for (const c of page.items) calls.set(c.call_id, c);
+    render();
+  }
+
+  async function loadAgenda() {
+    agenda = await get('/scheduled-calls?status=pending&limit=100');
     render();
   }
 
@@ -92,7 +107,13 @@ export function mountCalls(view) {
   }
 
   const client = liveClient();
+  let unsubAgenda = null;
   if (client) {
+    unsubAgenda = client.subscribe('table:scheduled_calls', {
+      onSubscribed: () => loadAgenda().catch(() => {}),
+      onEvent: () => loadAgenda().catch(() => {}),
+      onReset: () => loadAgenda().catch(() => {}),
+    });
     unsub = client.subscribe('table:calls', {
       onSubscribed: () => load().catch(() => {}),
       onEvent: (e) => {
@@ -107,9 +128,11 @@ export function mountCalls(view) {
     });
   } else {
     load().catch(() => {});
+    loadAgenda().catch(() => {});
   }
   return () => {
     alive = false;
     unsub?.();
+    unsubAgenda?.();
   };
 }

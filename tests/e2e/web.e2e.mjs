@@ -505,6 +505,10 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   await page.waitForFunction((c) => document.querySelector('.call-count[data-status=completed] .n')?.textContent === String(c), before.completed + 1);
   assert.equal(await n('ringing'), before.ringing);
   assert.match(await page.textContent('.call-outcomes'), /interested/);
+  // Her agenda follows too: a call scheduled by SQL appears without reload.
+  const { scheduled_call_id: sched } = await step('schedule_sql', { executive_id: U.ana.user_id, note: 'Llamar a las 5' });
+  await page.waitForSelector(`.agenda-item[data-id="${sched}"]`);
+  assert.match(await page.textContent(`.agenda-item[data-id="${sched}"]`), /Llamar a las 5/);
   // Ricardo, another executive, does not see Ana's call.
   const luis = await newPage();
   await login(luis, U.ricardo);
