@@ -7,6 +7,8 @@ import { clear, h, select, toast } from './ui.js';
 import { renderLogin } from './login.js';
 import { mountInbox } from './inbox.js';
 import { renderAdmin } from './admin.js';
+import { mountCalls } from './calls.js';
+import { mountBell } from './bell.js';
 
 /** Users and teams of the tenant, by id (for names), and the signed-in user. */
 export const dir = { me: null, users: new Map(), teams: new Map() };
@@ -28,6 +30,7 @@ const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http:/
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
 let starting = null; // the start-up in progress, shared by concurrent routes
+let calls = null; // the call monitor's destroy function, while it is shown
 
 export function navigate(hash) {
   if (location.hash === hash) route();
@@ -58,7 +61,15 @@ async function route() {
   if (!shell) await (starting ??= start().finally(() => { starting = null; }));
   if (!session()) return; // logged out meanwhile
   const [first, second] = parts;
-  highlightNav(first === 'admin' ? 'admin' : 'inbox');
+  highlightNav(first === 'admin' || first === 'calls' ? first : 'inbox');
+  calls?.();
+  calls = null;
+  if (first === 'calls') {
+    inbox?.destroy();
+    inbox = null;
+    calls = mountCalls(shell.view);
+    return;
+  }
   if (first === 'admin' && dir.me.role === 'admin') {
     inbox?.destroy();
     inbox = null;
@@ -84,14 +95,15 @@ async function start() {
   const s = session();
   dir.me = s.user;
   await loadDirectory().catch(() => {});
-  buildShell();
   startLive();
+  buildShell();
 }
 
 function buildShell() {
   const me = dir.me;
   const nav = h('nav', { class: 'nav', 'aria-label': t('nav.main') },
     h('a', { href: '#/inbox', dataset: { nav: 'inbox' } }, t('nav.inbox')),
+    h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
     me.role === 'admin' ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
   const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
@@ -102,10 +114,13 @@ function buildShell() {
     h('button', { class: 'btn btn-small', type: 'button', onclick: () => location.reload() }, t('version.reload')));
   const dot = h('span', { class: 'conn-dot', title: t('conn.lost'), 'aria-hidden': 'true' });
   const view = h('main', { id: 'view', class: 'view', tabindex: '-1' });
+  shell?.bell.destroy();
+  const bell = mountBell();
   const topbar = h('header', { class: 'topbar' },
     h('a', { class: 'brand', href: '#/inbox' }, h('img', { src: '/app/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, t('app.name'))),
     nav,
     h('div', { class: 'spacer' }),
+    bell.el,
     dot,
     lang,
     h('div', { class: 'me' }, h('span', { class: 'me-name' }, me.display_name), h('span', { class: 'me-role' }, t(`role.${me.role}`))),
@@ -113,7 +128,7 @@ function buildShell() {
       h('img', { class: 'logout-icon', src: LOGOUT_ICON, alt: '', width: 20, height: 20 }),
       h('span', { class: 'logout-text' }, t('nav.logout'))));
   clear(root, h('div', { class: 'shell' }, topbar, conn, version, view));
-  shell = { view, conn, version, nav, dot };
+  shell = { view, conn, version, nav, dot, bell };
   document.title = t('app.name');
 }
 
@@ -155,6 +170,9 @@ function endSession() {
   clearSession();
   inbox?.destroy();
   inbox = null;
+  calls?.();
+  calls = null;
+  shell?.bell.destroy();
   shell = null;
   navigate('#/login');
 }
@@ -169,6 +187,8 @@ onLangChange(() => {
   // Rebuild everything in the new language; the live connection stays.
   inbox?.destroy();
   inbox = null;
+  calls?.();
+  calls = null;
   if (shell) buildShell();
   route();
 });

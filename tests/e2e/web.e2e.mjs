@@ -485,6 +485,42 @@ await test('without a WebSocket at all the inbox still loads over REST, and says
   await page.context().close();
 });
 
+await test('call monitor: today\'s calls update live when a call\'s status changes by raw SQL; the bell counts', async () => {
+  const page = await newPage();
+  await login(page, U.ana);
+  assert.ok(await page.locator('.bell-wrap').isVisible(), 'the notifications bell is in the top bar');
+  const unread = await api(page, '/notifications');
+  await page.waitForFunction((n) => document.querySelector('.bell-wrap')?.dataset.unread === String(n), unread.unread);
+  await page.click('a[data-nav=calls]');
+  await page.waitForSelector('.calls[data-state=ready]');
+  const n = async (s) => Number((await page.textContent(`.call-count[data-status=${s}] .n`)).replace(/\D/g, ''));
+  const before = { total: await n('total'), ringing: await n('ringing'), completed: await n('completed') };
+  const { call_id: callId } = await step('call_sql', { executive_id: U.ana.user_id, status: 'ringing' });
+  await page.waitForSelector(`.active-call[data-id="${callId}"][data-status=ringing]`);
+  assert.equal(await n('ringing'), before.ringing + 1);
+  assert.equal(await n('total'), before.total + 1);
+  await shot(page, '11-call-monitor');
+  await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'interested' });
+  await page.waitForSelector(`.active-call[data-id="${callId}"]`, { state: 'detached' });
+  await page.waitForFunction((c) => document.querySelector('.call-count[data-status=completed] .n')?.textContent === String(c), before.completed + 1);
+  assert.equal(await n('ringing'), before.ringing);
+  assert.match(await page.textContent('.call-outcomes'), /interested/);
+  // Her agenda follows too: a call scheduled by SQL appears without reload.
+  const { scheduled_call_id: sched } = await step('schedule_sql', { executive_id: U.ana.user_id, note: 'Llamar a las 5' });
+  await page.waitForSelector(`.agenda-item[data-id="${sched}"]`);
+  assert.match(await page.textContent(`.agenda-item[data-id="${sched}"]`), /Llamar a las 5/);
+  // Ricardo, another executive, does not see Ana's call.
+  const luis = await newPage();
+  await login(luis, U.ricardo);
+  await luis.click('a[data-nav=calls]');
+  await luis.waitForSelector('.calls[data-state=ready]');
+  assert.equal(await luis.locator(`.active-call[data-id="${callId}"]`).count(), 0);
+  const theirs = await api(luis, '/calls?today=true');
+  assert.ok(!theirs.items.some((c) => c.call_id === callId), 'another executive never gets the call');
+  await luis.context().close();
+  await page.context().close();
+});
+
 await test('phone width: the inbox and a conversation are usable at 390 px', async () => {
   const phone = await newPage({ viewport: { width: 390, height: 844 } });
   await login(phone, U.ana);

@@ -432,6 +432,45 @@ mod tests {
         assert_eq!(r["on"], true);
     }
 
+    /// Tables published for realtime only (issue 9) never reach the engine, whatever their
+    /// columns, yet their rows are available as JSON.
+    #[test]
+    fn realtime_only_tables_decode_to_nothing_but_rows() {
+        let mut rel = Relations::default();
+        let cols = [("tenant_id", 20u32), ("prospect_id", 20), ("status", 25)].map(|(n, t)| {
+            pg_walstream::RelationColumn { name: n.into(), type_id: t, type_modifier: -1, is_key: false }
+        });
+        assert!(rel.observe(&EventType::Relation {
+            relation_id: 5,
+            namespace: "public".into(),
+            relation_name: "calls".into(),
+            replica_identity: pg_walstream::ReplicaIdentity::Full,
+            columns: cols.to_vec(),
+        }));
+        for table in ["calls", "scheduled_calls", "tickets", "ticket_comments", "notifications"] {
+            let data = row(vec![
+                ("tenant_id", b(&3i64.to_be_bytes())),
+                ("prospect_id", b(&7i64.to_be_bytes())),
+                ("status", b(b"ringing")),
+            ]);
+            for ev in [
+                EventType::Insert { schema: "public".into(), table: table.into(), relation_oid: 5, data: data.clone() },
+                EventType::Delete {
+                    schema: "public".into(),
+                    table: table.into(),
+                    relation_oid: 5,
+                    old_data: data.clone(),
+                    replica_identity: pg_walstream::ReplicaIdentity::Full,
+                    key_columns: vec![],
+                },
+            ] {
+                assert!(decode(&ev).unwrap().is_empty(), "{table}");
+                let e = rel.row_event(&ev).unwrap();
+                assert_eq!((e.tenant_id, e.table.as_str(), e.int("prospect_id")), (TenantId(3), table, Some(7)));
+            }
+        }
+    }
+
     #[test]
     fn unknown_tables_decode_to_nothing_and_bad_values_are_errors() {
         let r = row(vec![("tenant_id", b(&1i64.to_be_bytes()))]);

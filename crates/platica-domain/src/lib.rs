@@ -5,10 +5,12 @@
 //! - [`role`]: user roles and the [`Viewer`] (who is asking);
 //! - [`visibility`]: the one rule that decides what a viewer may see, as a Rust predicate and as
 //!   the equivalent SQL predicate;
+//! - [`support`]: who sees support tickets and user notifications;
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
 
 pub mod ids;
 pub mod role;
+pub mod support;
 pub mod validate;
 pub mod visibility;
 

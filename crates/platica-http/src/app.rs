@@ -59,6 +59,10 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(routes::bot::router())
         .merge(routes::templates::router())
         .merge(routes::campaigns::router())
+        // Calls, scheduled calls, tickets, notifications (issue 9).
+        .merge(routes::calls::router())
+        .merge(routes::tickets::router())
+        .merge(routes::notifications::router())
         .merge(routes::channels::router().merge(routes::whatsapp::router()));
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }

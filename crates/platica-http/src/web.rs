@@ -50,6 +50,8 @@ assets!(
     "conversation.js",
     "bulk.js",
     "admin.js",
+    "calls.js",
+    "bell.js",
 );
 
 fn content_type(path: &str) -> &'static str {

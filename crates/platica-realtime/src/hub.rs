@@ -299,9 +299,12 @@ impl Hub {
                 _ => None,
             };
             let seat = match vis {
-                Visibility::Tenant => None,
+                Visibility::Tenant | Visibility::Ticket | Visibility::Owner => None,
                 Visibility::Prospect => {
                     change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
+                }
+                Visibility::ProspectRef => {
+                    change.int("prospect_id").and_then(|p| inbox.and_then(|i| i.prospect_seat(p)))
                 }
                 Visibility::Conversation => conversation_id.and_then(|c| {
                     inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
@@ -437,6 +440,16 @@ impl Hub {
                     Event::Row { change, seat, conversation_id, payload } => {
                         let visible = |user: i64| match table_visibility(&change.table) {
                             Some(Visibility::Tenant) => inbox.role(user).is_some(),
+                            Some(Visibility::Owner) => {
+                                inbox.role(user).is_some() && change.int("user_id") == Some(user)
+                            }
+                            Some(Visibility::Ticket) => match inbox.role(user) {
+                                Some(Role::Admin) => true,
+                                Some(_) => {
+                                    change.int("opened_by") == Some(user) || change.int("assignee_id") == Some(user)
+                                }
+                                None => false,
+                            },
                             _ => seat.is_some_and(|s| inbox.can_see(user, s)),
                         };
                         let mut cands: HashSet<&SubRef> = subs_of(&Key::TableAny(change.table.clone())).collect();

@@ -18,6 +18,12 @@ pub const TABLES: &[(&str, Visibility)] = &[
     ("teams", Visibility::Tenant),
     ("coordinator_teams", Visibility::Tenant),
     ("system_config", Visibility::Tenant),
+    // Issue 9: rows visible when the prospect named in their `prospect_id` is.
+    ("calls", Visibility::ProspectRef),
+    ("scheduled_calls", Visibility::ProspectRef),
+    ("tickets", Visibility::Ticket),
+    ("ticket_comments", Visibility::Ticket),
+    ("notifications", Visibility::Owner),
 ];
 
 /// How a table's rows are authorised.
@@ -29,6 +35,12 @@ pub enum Visibility {
     Conversation,
     /// Anyone in the tenant.
     Tenant,
+    /// By the prospect named in `prospect_id` (calls, scheduled calls).
+    ProspectRef,
+    /// Admins, and the users in the row's `opened_by` / `assignee_id` (tickets, comments).
+    Ticket,
+    /// Only the user in the row's `user_id` (notifications).
+    Owner,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {
@@ -241,6 +253,21 @@ mod tests {
         assert!(filters.iter().all(|c| c.matches(row.as_object().unwrap())));
         let row = json!({"conversation_id": 6, "status": "read"});
         assert!(!filters.iter().all(|c| c.matches(row.as_object().unwrap())));
+    }
+
+    #[test]
+    fn issue_9_tables_are_followed_with_their_rules() {
+        for (table, vis) in [
+            ("calls", Visibility::ProspectRef),
+            ("scheduled_calls", Visibility::ProspectRef),
+            ("tickets", Visibility::Ticket),
+            ("ticket_comments", Visibility::Ticket),
+            ("notifications", Visibility::Owner),
+        ] {
+            assert_eq!(table_visibility(table), Some(vis));
+            let t = parse(&format!("table:{table}"), &f(&[("status", json!("in.(ringing,in_progress)"))]), None);
+            assert!(matches!(t, Ok(Topic::Table { .. })), "{table}");
+        }
     }
 
     #[test]

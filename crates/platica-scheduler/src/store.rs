@@ -323,6 +323,7 @@ pub const RECOMMENDED: &[(&str, &str, &str, &str)] = &[
     ("daily-stats-snapshot", "5 0 * * *", "daily_stats_snapshot", r#"{"day": "previous"}"#),
     ("resume-paused-bots", "* * * * *", "resume_paused_bots", "{}"),
     ("webhook-events-retention", "15 4 * * *", "webhook_events_retention", r#"{"keep_days": 30}"#),
+    ("mark-overdue-scheduled-calls", "*/5 * * * *", "mark_overdue_scheduled_calls", "{}"),
 ];
 
 /// Creates the [`RECOMMENDED`] jobs the tenant does not have yet (by name), in `time_zone`.

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod bot;
+pub mod calls;
 pub mod campaigns;
 pub mod channels;
 pub mod cluster;
@@ -21,6 +22,7 @@ pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod messages;
+pub mod notifications;
 pub mod outbox;
 pub mod password;
 pub mod prospects;
@@ -30,6 +32,7 @@ pub mod sessions;
 pub mod teams;
 pub mod templates;
 pub mod tenants;
+pub mod tickets;
 pub mod users;
 pub mod whatsapp;
 

@@ -13,12 +13,17 @@ pub const NAME: &str = "platica";
 /// without password hashes, `tenants` with its id only).
 pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("bot_pause", None),
+    ("calls", None),
     ("conversations", None),
     ("coordinator_teams", None),
     ("messages", None),
+    ("notifications", None),
     ("prospects", None),
+    ("scheduled_calls", None),
     ("system_config", None),
     ("teams", None),
+    ("ticket_comments", None),
+    ("tickets", None),
     ("tenants", Some(&["tenant_id"])),
     ("users", Some(&["tenant_id", "user_id", "role", "active"])),
 ];

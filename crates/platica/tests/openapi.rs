@@ -79,6 +79,23 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/api/v1/jobs/{job_id}"),
     ("post", "/api/v1/jobs/{job_id}/run"),
     ("get", "/api/v1/jobs/{job_id}/runs"),
+    ("get", "/api/v1/calls"),
+    ("get", "/api/v1/calls/{call_id}"),
+    ("post", "/api/v1/calls/webhook"),
+    ("put", "/api/v1/calls/provider-secret"),
+    ("get", "/api/v1/scheduled-calls"),
+    ("post", "/api/v1/scheduled-calls"),
+    ("get", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("patch", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("delete", "/api/v1/scheduled-calls/{scheduled_call_id}"),
+    ("get", "/api/v1/tickets"),
+    ("post", "/api/v1/tickets"),
+    ("get", "/api/v1/tickets/{ticket_id}"),
+    ("patch", "/api/v1/tickets/{ticket_id}"),
+    ("post", "/api/v1/tickets/{ticket_id}/comments"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/{notification_id}/read"),
+    ("post", "/api/v1/notifications/read-all"),
 ];
 
 #[tokio::test]

@@ -36,6 +36,10 @@ struct Ids {
     b_conv: i64,
     a_prospect: i64,
     a_coord: i64,
+    b_call: i64,
+    b_scheduled: i64,
+    b_ticket: i64,
+    b_notification: i64,
 }
 
 async fn conversation_of(app: &TestApp, prospect: i64) -> i64 {
@@ -70,12 +74,42 @@ async fn two_tenants(app: &TestApp) -> (World, World, Ids) {
         b_conv: conversation_of(app, b_prospect).await,
         a_prospect: a.prospects[0].0,
         a_coord: a.coord_boom.0,
+        b_call: 0,
+        b_scheduled: 0,
+        b_ticket: 0,
+        b_notification: 0,
     };
+    // B's call, scheduled call and ticket (whose creation notifies B's admin).
+    let (b_call, b_scheduled): (i64, i64) = sqlx::query_as(
+        "WITH c AS (INSERT INTO calls (tenant_id, prospect_id, provider, provider_call_id, status)
+                    VALUES ($1, $2, 'voicebot', 'b-1', 'ringing') RETURNING call_id),
+              s AS (INSERT INTO scheduled_calls (tenant_id, prospect_id, executive_id, due_at)
+                    VALUES ($1, $2, $3, now() + interval '1 day') RETURNING scheduled_call_id)
+         SELECT (SELECT call_id FROM c), (SELECT scheduled_call_id FROM s)",
+    )
+    .bind(b.tenant.0)
+    .bind(b_prospect)
+    .bind(b.exec_luis.0)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let r = app.post("/api/v1/tickets", b.token(b.exec_ana), json!({"subject": "B", "body": "b"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let b_ticket = r.body["ticket_id"].as_i64().unwrap();
+    let b_notification: i64 =
+        sqlx::query_scalar("SELECT notification_id FROM notifications WHERE tenant_id = $1 AND user_id = $2")
+            .bind(b.tenant.0)
+            .bind(b.admin.0)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let ids = Ids { b_call, b_scheduled, b_ticket, b_notification, ..ids };
     (a, b, ids)
 }
 
 fn table(a: &World, ids: &Ids) -> Vec<Case> {
     let Ids { b_team, b_exec, b_admin, b_token, b_prospect: bp, b_conv: bc, a_prospect: ap, a_coord, .. } = *ids;
+    let Ids { b_call, b_scheduled: bs, b_ticket: bt, b_notification: bn, .. } = *ids;
     let (a_boom, a_ven, a_ana) = (a.boom.0, a.ven.0, a.exec_ana.0);
     use Method as M;
     vec![
@@ -110,6 +144,14 @@ fn table(a: &World, ids: &Ids) -> Vec<Case> {
         case(M::POST, format!("/api/v1/conversations/{bc}/messages"), Some(json!({"body": "hola"})), None),
         case(M::POST, format!("/api/v1/conversations/{bc}/read"), Some(json!({})), None),
         case(M::GET, "/api/v1/system-config/b.only", None, None),
+        case(M::GET, format!("/api/v1/calls/{b_call}"), None, None),
+        case(M::GET, format!("/api/v1/scheduled-calls/{bs}"), None, None),
+        case(M::PATCH, format!("/api/v1/scheduled-calls/{bs}"), Some(json!({"status": "cancelled"})), None),
+        case(M::DELETE, format!("/api/v1/scheduled-calls/{bs}"), None, None),
+        case(M::GET, format!("/api/v1/tickets/{bt}"), None, None),
+        case(M::PATCH, format!("/api/v1/tickets/{bt}"), Some(json!({"status": "closed"})), None),
+        case(M::POST, format!("/api/v1/tickets/{bt}/comments"), Some(json!({"body": "hola"})), None),
+        case(M::POST, format!("/api/v1/notifications/{bn}/read"), Some(json!({})), None),
         // B's ids in the body.
         case(
             M::POST,
@@ -177,6 +219,24 @@ fn table(a: &World, ids: &Ids) -> Vec<Case> {
         case(M::PATCH, format!("/api/v1/users/{a_coord}"), Some(json!({"team_ids": [b_team]})), Some("team_ids")),
         case(M::POST, "/api/v1/api-tokens", Some(json!({"name": "x", "user_id": b_exec})), Some("user_id")),
         case(M::POST, "/api/v1/api-tokens", Some(json!({"name": "x", "user_id": b_admin})), Some("user_id")),
+        case(
+            M::POST,
+            "/api/v1/scheduled-calls",
+            Some(json!({"prospect_id": bp, "due_at": "2030-01-01T00:00:00Z"})),
+            Some("prospect_id"),
+        ),
+        case(
+            M::POST,
+            "/api/v1/scheduled-calls",
+            Some(json!({"prospect_id": ap, "executive_id": b_exec, "due_at": "2030-01-01T00:00:00Z"})),
+            Some("executive_id"),
+        ),
+        case(
+            M::POST,
+            "/api/v1/tickets",
+            Some(json!({"subject": "x", "body": "x", "assignee_id": b_admin})),
+            Some("assignee_id"),
+        ),
     ]
 }
 

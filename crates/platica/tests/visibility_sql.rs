@@ -1,12 +1,15 @@
 //! The visibility rule exists as a Rust predicate and as SQL. On random tenants, teams, users,
 //! coordinator assignments and prospect placements, both must select exactly the same prospects
-//! and conversations for every viewer, and nothing of another tenant.
+//! and conversations for every viewer, and nothing of another tenant. Calls and scheduled calls
+//! follow their prospect through the store's queries; tickets follow their own rule
+//! (`support::can_see_ticket`) in Rust and SQL alike.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use platica_domain::support::{TicketParties, can_see_ticket};
 use platica_domain::visibility::{Placement, can_see, sql_predicate_text};
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
 use platica_store::conversations::InboxFilter;
@@ -26,6 +29,8 @@ struct RandomTenant {
     users: Vec<RandomUser>,
     /// (team index, executive: index into users, used only if that user is an executive)
     prospects: Vec<(usize, Option<usize>)>,
+    /// (opener, assignee): indexes into users (taken modulo their number).
+    tickets: Vec<(usize, Option<usize>)>,
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -40,16 +45,30 @@ fn tenant() -> impl Strategy<Value = RandomTenant> {
             Just(teams),
             proptest::collection::vec(user, 1..7),
             proptest::collection::vec((0..teams, proptest::option::of(0usize..7)), 0..25),
+            proptest::collection::vec((0usize..7, proptest::option::of(0usize..7)), 0..6),
         )
-            .prop_map(|(teams, users, prospects)| RandomTenant { teams, users, prospects })
+            .prop_map(|(teams, users, prospects, tickets)| RandomTenant { teams, users, prospects, tickets })
     })
 }
 
+/// Every placement by prospect id (with its conversation), and per prospect its call and
+/// scheduled call (when it has an executive); every ticket with its parties.
+type Loaded = (
+    Vec<Viewer>,
+    BTreeMap<i64, (Placement, i64)>,
+    BTreeMap<i64, i64>,
+    BTreeMap<i64, i64>,
+    BTreeMap<i64, TicketParties>,
+);
+
 /// Writes the tenants; returns every viewer (as the Rust rule sees them) and every placement.
-async fn load(pool: &sqlx::PgPool, tenants: &[RandomTenant]) -> (Vec<Viewer>, BTreeMap<i64, (Placement, i64)>) {
+async fn load(pool: &sqlx::PgPool, tenants: &[RandomTenant]) -> Loaded {
     sqlx::query("TRUNCATE tenants CASCADE").execute(pool).await.unwrap();
     let mut viewers = Vec::new();
     let mut placements = BTreeMap::new();
+    let mut calls = BTreeMap::new();
+    let mut scheduled = BTreeMap::new();
+    let mut tickets = BTreeMap::new();
     for (ti, t) in tenants.iter().enumerate() {
         let tenant = platica_store::tenants::create(pool, &format!("t{ti}"), "T").await.unwrap();
         let mut teams = Vec::new();
@@ -113,13 +132,53 @@ async fn load(pool: &sqlx::PgPool, tenants: &[RandomTenant]) -> (Vec<Viewer>, BT
             .await
             .unwrap();
             placements.insert(id, (Placement { tenant_id: tenant, team_id: teams[*team], executive_id: exec }, conv));
+            let call: i64 = sqlx::query_scalar(
+                "INSERT INTO calls (tenant_id, prospect_id, executive_id, provider, provider_call_id, status)
+                 VALUES ($1, $2, $3, 'voicebot', $4, 'ringing') RETURNING call_id",
+            )
+            .bind(tenant.0)
+            .bind(id)
+            .bind(exec.map(|e| e.0))
+            .bind(format!("c{id}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            calls.insert(call, id);
+            if let Some(e) = exec {
+                let s: i64 = sqlx::query_scalar(
+                    "INSERT INTO scheduled_calls (tenant_id, prospect_id, executive_id, due_at)
+                     VALUES ($1, $2, $3, now()) RETURNING scheduled_call_id",
+                )
+                .bind(tenant.0)
+                .bind(id)
+                .bind(e.0)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+                scheduled.insert(s, id);
+            }
+        }
+        for (opener, assignee) in &t.tickets {
+            let opened_by = users[opener % users.len()].0;
+            let assignee_id = assignee.map(|a| users[a % users.len()].0);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tickets (tenant_id, opened_by, subject, body, assignee_id) VALUES ($1, $2, 'S', 'B', $3)
+                 RETURNING ticket_id",
+            )
+            .bind(tenant.0)
+            .bind(opened_by.0)
+            .bind(assignee_id.map(|a| a.0))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            tickets.insert(id, TicketParties { tenant_id: tenant, opened_by, assignee_id });
         }
     }
-    (viewers, placements)
+    (viewers, placements, calls, scheduled, tickets)
 }
 
 async fn check(pool: &sqlx::PgPool, tenants: Vec<RandomTenant>) -> Result<(), TestCaseError> {
-    let (viewers, placements) = load(pool, &tenants).await;
+    let (viewers, placements, calls, scheduled, tickets) = load(pool, &tenants).await;
     for viewer in &viewers {
         let expected: BTreeSet<i64> =
             placements.iter().filter(|(_, (pl, _))| can_see(viewer, pl)).map(|(id, _)| *id).collect();
@@ -149,7 +208,34 @@ async fn check(pool: &sqlx::PgPool, tenants: Vec<RandomTenant>) -> Result<(), Te
         // And the prospect list.
         let listed = platica_store::prospects::list(pool, viewer, &Default::default(), None, 1000).await.unwrap();
         let listed: BTreeSet<i64> = listed.iter().map(|p| p.prospect_id).collect();
-        prop_assert_eq!(listed, expected);
+        prop_assert_eq!(listed, expected.clone());
+
+        // Calls and scheduled calls: exactly those of the visible prospects.
+        let f = platica_store::calls::CallFilter::default();
+        let got: BTreeSet<i64> =
+            platica_store::calls::list(pool, viewer, &f, None, 1000).await.unwrap().iter().map(|c| c.call_id).collect();
+        let want: BTreeSet<i64> = calls.iter().filter(|(_, p)| expected.contains(p)).map(|(c, _)| *c).collect();
+        prop_assert_eq!(got, want, "calls for {:?}", viewer);
+        let f = platica_store::calls::ScheduledFilter::default();
+        let got: BTreeSet<i64> = platica_store::calls::list_scheduled(pool, viewer, &f, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.scheduled_call_id)
+            .collect();
+        let want: BTreeSet<i64> = scheduled.iter().filter(|(_, p)| expected.contains(p)).map(|(s, _)| *s).collect();
+        prop_assert_eq!(got, want, "scheduled calls for {:?}", viewer);
+
+        // Tickets: their own rule, Rust against the store's SQL.
+        let got: BTreeSet<i64> = platica_store::tickets::list(pool, viewer, &Default::default(), 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.ticket_id)
+            .collect();
+        let want: BTreeSet<i64> =
+            tickets.iter().filter(|(_, t)| can_see_ticket(viewer, t)).map(|(id, _)| *id).collect();
+        prop_assert_eq!(got, want, "tickets for {:?}", viewer);
     }
     Ok(())
 }

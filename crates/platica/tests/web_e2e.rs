@@ -331,6 +331,53 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"count": prospects, "conversations": conversations})
                 }
+                "call_sql" => {
+                    // A call the provider reported, written by raw SQL: for a prospect of the
+                    // given executive.
+                    let call_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO calls (tenant_id, prospect_id, executive_id, provider, provider_call_id, status)
+                         SELECT tenant_id, prospect_id, executive_id, 'voicebot', 'e2e-' || prospect_id, $3
+                           FROM prospects WHERE tenant_id = $1 AND executive_id = $2
+                          ORDER BY prospect_id LIMIT 1
+                         RETURNING call_id",
+                    )
+                    .bind(tenant)
+                    .bind(step["executive_id"].as_i64().unwrap())
+                    .bind(step["status"].as_str().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"call_id": call_id})
+                }
+                "schedule_sql" => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO scheduled_calls (tenant_id, prospect_id, executive_id, due_at, note)
+                         SELECT tenant_id, prospect_id, executive_id, now() + interval '2 hours', $3
+                           FROM prospects WHERE tenant_id = $1 AND executive_id = $2
+                          ORDER BY prospect_id LIMIT 1
+                         RETURNING scheduled_call_id",
+                    )
+                    .bind(tenant)
+                    .bind(step["executive_id"].as_i64().unwrap())
+                    .bind(step["note"].as_str().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"scheduled_call_id": id})
+                }
+                "call_status_sql" => {
+                    sqlx::query(
+                        "UPDATE calls SET status = $3, outcome = $4, updated_at = now() WHERE tenant_id = $1 AND call_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(step["call_id"].as_i64().unwrap())
+                    .bind(step["status"].as_str().unwrap())
+                    .bind(step["outcome"].as_str())
+                    .execute(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"ok": true})
+                }
                 other => json!({"error": format!("unknown step {other}")}),
             };
             stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();

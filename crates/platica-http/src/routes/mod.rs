@@ -4,14 +4,17 @@
 pub mod admin;
 pub mod auth;
 pub mod bot;
+pub mod calls;
 pub mod campaigns;
 pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod jobs;
+pub mod notifications;
 pub mod prospects;
 pub mod teams;
 pub mod templates;
+pub mod tickets;
 pub mod tokens;
 pub mod users;
 pub mod whatsapp;

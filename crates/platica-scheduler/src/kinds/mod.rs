@@ -64,6 +64,7 @@ pub static REGISTRY: &[&dyn JobKind] = &[
     &daily_stats::DailyStatsSnapshot,
     &whatsapp::ResumePausedBots,
     &whatsapp::WebhookEventsRetention,
+    &whatsapp::MarkOverdueScheduledCalls,
 ];
 
 /// The kind named `name`.

@@ -1,8 +1,9 @@
-//! WhatsApp housekeeping kinds:
+//! WhatsApp and calls housekeeping kinds:
 //! - `resume_paused_bots`: lifts automatic bot pauses (after a human reply or a handover) whose
 //!   idle time has passed; each is a `bot_pause` row change, so inboxes and clients see it.
 //! - `webhook_events_retention`: deletes logged webhook payloads (the ones not stored as domain
 //!   rows) older than `keep_days`.
+//! - `mark_overdue_scheduled_calls`: pending scheduled calls past their due time become missed.
 
 use platica_domain::validate::Invalid;
 use serde::Deserialize;
@@ -82,6 +83,33 @@ impl JobKind for WebhookEventsRetention {
                 .await
                 .map_err(|e| format!("purging webhook payloads: {e}"))?;
             Ok(format!("deleted {n} webhook payloads older than {} days", a.keep_days))
+        })
+    }
+}
+
+/// `mark_overdue_scheduled_calls`: scheduled calls still pending after their due time become
+/// `missed` (their executive is notified by the database).
+pub struct MarkOverdueScheduledCalls;
+
+impl JobKind for MarkOverdueScheduledCalls {
+    fn name(&self) -> &'static str {
+        "mark_overdue_scheduled_calls"
+    }
+
+    fn description(&self) -> &'static str {
+        "Marks scheduled calls still pending after their due time as missed (no arguments)."
+    }
+
+    fn validate(&self, args: &Value) -> Result<(), Invalid> {
+        parse_args::<NoArgs>(args).map(drop)
+    }
+
+    fn run<'a>(&'a self, ctx: &'a JobContext<'a>, _args: &'a Value) -> BoxFuture<'a, RunResult> {
+        Box::pin(async move {
+            let n = platica_store::calls::mark_overdue_scheduled_calls_in(ctx.pool, ctx.tenant)
+                .await
+                .map_err(|e| format!("marking overdue scheduled calls: {e}"))?;
+            Ok(format!("{n} scheduled calls marked missed"))
         })
     }
 }

@@ -313,6 +313,13 @@ pub const TABLES: &[&str] = &[
     "system_config",
     "sessions",
     "api_tokens",
+    // Issue 9.
+    "call_provider_settings",
+    "calls",
+    "scheduled_calls",
+    "tickets",
+    "ticket_comments",
+    "notifications",
 ];
 
 /// The password every fixture user has.

@@ -1,0 +1,83 @@
+// The notifications bell in the top bar: the unread count, a panel with the newest
+// notifications (click one to mark it read and follow its link), "mark all read", kept live from
+// `table:notifications` (the server sends each user only their own rows).
+import { get, post } from './api.js';
+import { fmtNumber, fmtShort, t } from './i18n.js';
+import { liveClient } from './live.js';
+import { h, showError } from './ui.js';
+
+const BELL_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>')}`;
+
+/** Builds the bell; returns { el, destroy }. */
+export function mountBell() {
+  const badge = h('span', { class: 'bell-badge', hidden: true });
+  const list = h('ul', { class: 'bell-list' });
+  const panel = h('div', { class: 'bell-panel', hidden: true, role: 'dialog', 'aria-label': t('bell.title') },
+    h('div', { class: 'bell-head' },
+      h('strong', {}, t('bell.title')),
+      h('button', { class: 'btn btn-small bell-all', type: 'button', onclick: () => readAll() }, t('bell.markAll'))),
+    list);
+  const button = h('button', {
+    class: 'btn btn-ghost bell', type: 'button', title: t('bell.title'), 'aria-label': t('bell.title'),
+    onclick: () => toggle(),
+  }, h('img', { src: BELL_ICON, alt: '', width: 20, height: 20 }), badge);
+  const el = h('div', { class: 'bell-wrap' }, button, panel);
+  let alive = true;
+
+  function toggle() {
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) load().catch(showError);
+  }
+
+  function render(page) {
+    if (!alive) return;
+    badge.hidden = page.unread === 0;
+    badge.textContent = page.unread > 99 ? '99+' : fmtNumber(page.unread);
+    el.dataset.unread = String(page.unread);
+    list.replaceChildren(...(page.items.length
+      ? page.items.map((n) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
+        h('button', { type: 'button', class: 'bell-open', onclick: () => open(n) },
+          h('span', { class: 'bell-item-title' }, n.title),
+          n.body ? h('span', { class: 'bell-item-body muted' }, n.body) : null,
+          h('span', { class: 'bell-item-time muted' }, fmtShort(n.created_at)))))
+      : [h('li', { class: 'muted bell-empty' }, t('bell.empty'))]));
+  }
+
+  async function load() {
+    render(await get('/notifications?limit=20'));
+  }
+
+  async function open(n) {
+    try {
+      if (!n.read_at) await post(`/notifications/${n.notification_id}/read`);
+      panel.hidden = true;
+      if (n.link) location.hash = n.link;
+      await load();
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  async function readAll() {
+    try {
+      await post('/notifications/read-all');
+      await load();
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  const unsub = liveClient()?.subscribe('table:notifications', {
+    onSubscribed: () => load().catch(() => {}),
+    onEvent: () => load().catch(() => {}),
+    onReset: () => load().catch(() => {}),
+  });
+  if (!unsub) load().catch(() => {});
+  return {
+    el,
+    destroy: () => {
+      alive = false;
+      unsub?.();
+    },
+  };
+}
