@@ -141,6 +141,7 @@ async fn metrics_are_prometheus_text() {
         "platica_inbox_lag_bytes",
         "platica_inbox_changes_applied_total",
         "platica_job_runs_total",
+        "platica_outbox_depth",
     ] {
         assert!(names.contains(expected), "{expected} missing from {names:?}");
     }

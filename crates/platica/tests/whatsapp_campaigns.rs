@@ -267,5 +267,16 @@ async fn a_10000_recipient_campaign_keeps_the_rate_survives_a_crash_and_counts_t
     .await
     .unwrap();
     assert_eq!(body, "Hola Cliente, este mes tu plan tiene 20% de descuento.");
+    // Its creator was notified once that it finished.
+    let finished: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT title, body FROM notifications WHERE tenant_id = $1 AND user_id = $2 AND kind = 'campaign_finished'",
+    )
+    .bind(w.tenant.0)
+    .bind(w.admin.0)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert_eq!(finished[0].0, "Campaign finished: Promo noviembre");
     let _ = stop.send(true);
 }
