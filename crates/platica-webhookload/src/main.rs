@@ -74,6 +74,8 @@ const PHONE_NUMBER_ID: &str = "109000000000001";
 /// Webhooks per cycle of the mix, and the messages they carry.
 const CYCLE: u64 = 20;
 const MESSAGES_PER_CYCLE: u64 = 22;
+/// PostgreSQL backends flush their statistics within about 10 s when idle.
+const STATS_FLUSH: Duration = Duration::from_secs(11);
 /// Requests that take longer count as errors.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -369,6 +371,8 @@ struct StepResult {
     machine_cpu: f64,
     /// The load average at the end of the step (other work on the machine shows here).
     loadavg: String,
+    /// Transactions committed or rolled back in the database during the step (set by `drive`).
+    xacts: i64,
 }
 
 impl StepResult {
@@ -402,6 +406,14 @@ struct Ctx {
     server_pid: u32,
     connections: usize,
     pg_dir: PathBuf,
+}
+
+async fn db_xacts(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT (xact_commit + xact_rollback)::int8 FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?)
 }
 
 async fn status_rows(pool: &PgPool, tenant: TenantId) -> anyhow::Result<i64> {
@@ -553,6 +565,7 @@ async fn run_step(ctx: &Ctx, step: usize, rate: u64, secs: u64, e2e: &Arc<E2e>) 
         own_cpu: (cpu_o1 - cpu_o0) as f64 / ticks * 100.0,
         pg_cpu: cpu_pg1.saturating_sub(cpu_pg0) as f64 / ticks * 100.0,
         loadavg,
+        xacts: 0,
         machine_cpu: if tot1 > tot0 {
             (busy1 - busy0) as f64 / (tot1 - tot0) as f64 * 100.0 * cores() as f64
         } else {
@@ -814,13 +827,16 @@ async fn run(args: &Args, server_bin: &Path, prefix: &str) -> anyhow::Result<()>
     md.push_str(
         "\nChecks after each step, in SQL: the step's inbound messages (by WhatsApp id) equal the messages of the \
          acknowledged webhooks and are all distinct; the receipts' `messages_stored` sum to the same; new \
-         prospects equal the new numbers; `message_statuses` rows equal the statuses sent.\n\n\
-         | offered msg/s | messages sent / acked / SQL / distinct | duplicates reported | statuses acked / applied / SQL rows | new prospects (SQL) / assigned / executives | WebSocket errors | first error |\n\
-         |---|---|---|---|---|---|---|\n",
+         prospects equal the new numbers; `message_statuses` rows equal the statuses sent. DB transactions: \
+         `xact_commit + xact_rollback` of the database in pg_stat_database over the step (read 11 s after it, so \
+         backends have flushed their statistics), divided by the step's webhooks; it includes this tool's few \
+         verification queries.\n\n\
+         | offered msg/s | messages sent / acked / SQL / distinct | duplicates reported | statuses acked / applied / SQL rows | new prospects (SQL) / assigned / executives | DB transactions per webhook | WebSocket errors | first error |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for s in &steps {
         md.push_str(&format!(
-            "| {} | {} / {} / {} / {} | {} | {} / {} / {} | {} / {} / {} | {} | {} |\n",
+            "| {} | {} / {} / {} / {} | {} | {} / {} / {} | {} / {} / {} | {:.2} ({}) | {} | {} |\n",
             s.offered,
             s.messages_sent,
             s.messages_acked,
@@ -833,6 +849,8 @@ async fn run(args: &Args, server_bin: &Path, prefix: &str) -> anyhow::Result<()>
             s.sql_prospects,
             s.sql_assigned,
             s.sql_execs,
+            s.xacts as f64 / s.webhooks.max(1) as f64,
+            s.xacts,
             s.e2e_errors,
             s.first_error.as_deref().map(|e| e.replace('|', "/")).unwrap_or_else(|| "-".into()),
         ));
@@ -914,8 +932,15 @@ async fn drive(
         pg_dir: args.dir.join("pg"),
     };
     let mut steps = Vec::new();
+    tokio::time::sleep(STATS_FLUSH).await;
+    let mut xacts = db_xacts(pool).await?;
     for (step, rate) in args.rates.iter().enumerate() {
-        let s = run_step(&ctx, step, *rate, args.seconds, &e2e).await?;
+        let mut s = run_step(&ctx, step, *rate, args.seconds, &e2e).await?;
+        // Also lets checkpoints, autovacuum and the change stream settle between steps.
+        tokio::time::sleep(STATS_FLUSH).await;
+        let now = db_xacts(pool).await?;
+        s.xacts = now - xacts;
+        xacts = now;
         println!(
             "step {step}: offered {} msg/s, achieved {:.0}, ack p50 {:.1} ms p99 {:.1} ms max {:.1} ms, errors {}, \
              stored {} of {} acked ({}), e2e p50 {:.1} ms p99 {:.1} ms ({} samples), CPU server {:.0}% PostgreSQL {:.0}% load gen {:.0}% machine {:.0}%",
@@ -941,8 +966,6 @@ async fn drive(
         if !kept_up && !args.all_steps {
             break;
         }
-        // Let checkpoints, autovacuum and the change stream settle between steps.
-        tokio::time::sleep(Duration::from_secs(3)).await;
     }
     let _ = stop_tx.send(true);
     let _ = ws.await;
