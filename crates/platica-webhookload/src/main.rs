@@ -724,7 +724,7 @@ async fn run(args: &Args, server_bin: &Path, prefix: &str) -> anyhow::Result<()>
     .fetch_one(&pool)
     .await?;
     let settings: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, setting || coalesce(unit, '') FROM pg_settings
+        "SELECT name, current_setting(name) FROM pg_settings
          WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'shared_buffers', 'max_connections')
          ORDER BY name",
     )
@@ -770,7 +770,7 @@ async fn run(args: &Args, server_bin: &Path, prefix: &str) -> anyhow::Result<()>
     let mut md = String::new();
     md.push_str(&format!(
         "## WhatsApp webhook ingestion (platica-webhookload)\n\n\
-         Measured {when} with `{cmd}` on {}, {} cores ({} in /proc/cpuinfo), {:.0} GB RAM. \
+         Measured {when} with `{cmd}` on {} ({} cores by nproc; CPU model as /proc/cpuinfo names it), {:.0} GB RAM. \
          **The 2 cores are shared** by PostgreSQL, the server and the load generator: the server is the release \
          `platica serve` in a process of its own (so the load generator does not run on its runtime), the load \
          generator and the WebSocket client are another process, PostgreSQL its own processes; all on loopback.\n\n\
@@ -788,7 +788,6 @@ async fn run(args: &Args, server_bin: &Path, prefix: &str) -> anyhow::Result<()>
          rate with p99 <= 1 s and < 0.5% errors; the steps stop after the first that does not.\n\n",
         cpu_model(),
         cores(),
-        cpu_model(),
         meminfo_gb(),
         counts.0,
         counts.1,
