@@ -13,7 +13,7 @@ use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, S
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, World, world};
+use support::{TestApp, World, until, world};
 use tokio::sync::watch;
 
 const PNID: &str = "106540352242922";
@@ -134,22 +134,6 @@ impl Rig {
 
     fn texts(&self) -> Vec<String> {
         self.sim.sent(PNID).into_iter().filter_map(|m| m.text).collect()
-    }
-}
-
-/// Polls `f` until it returns `Some`, for up to `secs` seconds.
-async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

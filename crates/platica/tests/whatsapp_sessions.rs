@@ -5,13 +5,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use platica_simulator::{DurRange, SessionConfig, SimAccount, SimConfig, SimHandle, Simulator};
 use platica_whatsapp::supervisor::{Supervisor, SupervisorConfig};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{TestApp, World, world};
+use support::{TestApp, World, until, world};
 use tokio::sync::watch;
 
 const TOKEN: &str = "session-token";
@@ -64,21 +64,6 @@ async fn setup(sessions: usize, sim: SimConfig) -> (TestApp, World, SimHandle) {
 
 fn start(app: &TestApp, stop: &watch::Sender<bool>) -> Supervisor {
     Supervisor::start(app.pool.clone(), support::install_test_key(), config(), None, stop.subscribe()).unwrap()
-}
-
-async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn states(app: &TestApp, w: &World) -> Vec<String> {

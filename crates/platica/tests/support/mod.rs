@@ -481,3 +481,19 @@ pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {
         tokens,
     }
 }
+
+/// Polls `f` until it returns `Some`, for up to `secs` seconds; fails the test naming `what`.
+pub async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
