@@ -299,7 +299,7 @@ impl Hub {
                 _ => None,
             };
             let seat = match vis {
-                Visibility::Tenant | Visibility::Ticket | Visibility::Owner => None,
+                Visibility::Tenant | Visibility::Ticket | Visibility::Owner | Visibility::Creator => None,
                 Visibility::Prospect => {
                     change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
                 }
@@ -443,6 +443,11 @@ impl Hub {
                             Some(Visibility::Owner) => {
                                 inbox.role(user).is_some() && change.int("user_id") == Some(user)
                             }
+                            Some(Visibility::Creator) => match inbox.role(user) {
+                                Some(Role::Admin) => true,
+                                Some(_) => change.int("created_by") == Some(user),
+                                None => false,
+                            },
                             Some(Visibility::Ticket) => match inbox.role(user) {
                                 Some(Role::Admin) => true,
                                 Some(_) => {

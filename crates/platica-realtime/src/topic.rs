@@ -24,6 +24,8 @@ pub const TABLES: &[(&str, Visibility)] = &[
     ("tickets", Visibility::Ticket),
     ("ticket_comments", Visibility::Ticket),
     ("notifications", Visibility::Owner),
+    // WhatsApp campaigns: admins and their creator (progress snapshots arrive as updates).
+    ("campaigns", Visibility::Creator),
 ];
 
 /// How a table's rows are authorised.
@@ -41,6 +43,8 @@ pub enum Visibility {
     Ticket,
     /// Only the user in the row's `user_id` (notifications).
     Owner,
+    /// Admins, and the user in the row's `created_by` (campaigns).
+    Creator,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {

@@ -47,3 +47,8 @@ CREATE TABLE campaign_recipients (
 CREATE INDEX campaign_recipients_pending ON campaign_recipients (tenant_id, campaign_id, prospect_id)
     WHERE state = 'pending';
 CREATE INDEX campaign_recipients_message ON campaign_recipients (tenant_id, message_id) WHERE message_id IS NOT NULL;
+
+-- Realtime clients follow campaigns (admins and their creator; the dispatcher's progress
+-- snapshots arrive as updates). Recipients are not published: a campaign has thousands.
+ALTER TABLE campaigns REPLICA IDENTITY FULL;
+ALTER PUBLICATION platica ADD TABLE campaigns;

@@ -14,6 +14,7 @@ pub const NAME: &str = "platica";
 pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("bot_pause", None),
     ("calls", None),
+    ("campaigns", None),
     ("conversations", None),
     ("coordinator_teams", None),
     ("messages", None),

@@ -5,65 +5,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{TestApp, World, world};
-use tokio_tungstenite::tungstenite::Message;
+use support::{TestApp, World, Ws, world};
 
 const SECRET: &str = "call-provider-secret-0123456789";
-
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Ws(Stream);
-
-impl Ws {
-    async fn connect(app: &TestApp, token: &str) -> Ws {
-        let url = format!("ws://{}/api/v1/ws?token={token}", app.addr);
-        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut ws = Ws(s);
-        let hello = ws.next(Duration::from_secs(5)).await.unwrap();
-        assert_eq!(hello["type"], "hello", "{hello}");
-        ws
-    }
-
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.0.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-                Ok(Some(Ok(_))) => continue,
-                _ => return None,
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, id: &str, topic: &str, filters: Value) {
-        let m = json!({"type": "subscribe", "id": id, "topic": topic, "filters": filters});
-        self.0.send(Message::Text(m.to_string().into())).await.unwrap();
-        let r = self.next(Duration::from_secs(5)).await.unwrap();
-        assert_eq!((r["id"].as_str(), r["type"].as_str()), (Some(id), Some("subscribed")), "{r}");
-    }
-
-    /// The row events received within `wait`: (table, op, row).
-    async fn events(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
-        let mut out = Vec::new();
-        while let Some(v) = self.next(wait).await {
-            if v["type"] == "event" {
-                let d = &v["event"];
-                out.push((
-                    d["table"].as_str().unwrap_or("").into(),
-                    d["op"].as_str().unwrap_or("").into(),
-                    d["row"].clone(),
-                ));
-            }
-        }
-        out
-    }
-}
 
 async fn set_secret(app: &TestApp, w: &World) {
     let r = app.put("/api/v1/calls/provider-secret", w.token(w.admin), json!({"secret": SECRET})).await;

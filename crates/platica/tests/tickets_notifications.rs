@@ -5,64 +5,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use platica_domain::{Role, UserId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, World, world};
-use tokio_tungstenite::tungstenite::Message;
-
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Ws(Stream);
-
-impl Ws {
-    async fn connect(app: &TestApp, token: &str) -> Ws {
-        let url = format!("ws://{}/api/v1/ws?token={token}", app.addr);
-        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut ws = Ws(s);
-        let hello = ws.next(Duration::from_secs(5)).await.unwrap();
-        assert_eq!(hello["type"], "hello", "{hello}");
-        ws
-    }
-
-    async fn next(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            match tokio::time::timeout(left, self.0.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
-                Ok(Some(Ok(_))) => continue,
-                _ => return None,
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, id: &str, topic: &str) {
-        let m = json!({"type": "subscribe", "id": id, "topic": topic});
-        self.0.send(Message::Text(m.to_string().into())).await.unwrap();
-        let r = self.next(Duration::from_secs(5)).await.unwrap();
-        assert_eq!((r["id"].as_str(), r["type"].as_str()), (Some(id), Some("subscribed")), "{r}");
-    }
-
-    /// The row events received within `wait`: (table, op, row).
-    async fn events(&mut self, wait: Duration) -> Vec<(String, String, Value)> {
-        let mut out = Vec::new();
-        while let Some(v) = self.next(wait).await {
-            if v["type"] == "event" {
-                let e = &v["event"];
-                out.push((
-                    e["table"].as_str().unwrap_or("").into(),
-                    e["op"].as_str().unwrap_or("").into(),
-                    e["row"].clone(),
-                ));
-            }
-        }
-        out
-    }
-}
+use support::{TestApp, World, Ws, world};
 
 async fn second_admin(app: &TestApp, w: &World) -> (UserId, String) {
     let u = platica_store::users::create(
@@ -203,7 +151,7 @@ async fn a_bulk_reassignment_notifies_each_affected_user_once() {
     let mut admin_ws = Ws::connect(&app, w.token(w.admin)).await;
     let mut foreign_ws = Ws::connect(&app, other.token(other.admin)).await;
     for ws in [&mut ana_ws, &mut luis_ws, &mut admin_ws, &mut foreign_ws] {
-        ws.subscribe("n", "table:notifications").await;
+        ws.subscribe("n", "table:notifications", json!({})).await;
     }
 
     // Ana's ten prospects (five in BOOM, five in VEN) go to Luis in BOOM, in one bulk.
@@ -320,8 +268,8 @@ async fn ticket_events_are_pushed_to_the_people_who_see_the_ticket() {
     let mut admin = Ws::connect(&app, w.token(w.admin)).await;
     let mut foreign = Ws::connect(&app, other.token(other.admin)).await;
     for ws in [&mut ana, &mut luis, &mut admin, &mut foreign] {
-        ws.subscribe("t", "table:tickets").await;
-        ws.subscribe("c", "table:ticket_comments").await;
+        ws.subscribe("t", "table:tickets", json!({})).await;
+        ws.subscribe("c", "table:ticket_comments", json!({})).await;
     }
     let r = app.post("/api/v1/tickets", w.token(w.exec_ana), json!({"subject": "Ayuda", "body": "x"})).await;
     let t = r.body["ticket_id"].as_i64().unwrap();

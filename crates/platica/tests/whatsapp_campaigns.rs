@@ -58,6 +58,13 @@ async fn campaigns_are_for_admins_and_coordinators_over_what_they_see() {
     template(&app, &w).await;
     let exec = app.post("/api/v1/campaigns", w.token(w.exec_ana), create_body(json!({}))).await;
     assert_eq!(exec.status, StatusCode::FORBIDDEN, "{:?}", exec.body);
+    // Realtime: admins and the creator follow campaigns; other coordinators do not.
+    let mut admin_ws = support::Ws::connect(&app, w.token(w.admin)).await;
+    let mut ven_ws = support::Ws::connect(&app, w.token(w.coord_ven)).await;
+    let mut boom_ws = support::Ws::connect(&app, w.token(w.coord_boom)).await;
+    for ws in [&mut admin_ws, &mut ven_ws, &mut boom_ws] {
+        ws.subscribe("c", "table:campaigns", json!({})).await;
+    }
     // A coordinator reaches her team only, whatever the filter says.
     let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let mut body = create_body(json!({}));
@@ -73,6 +80,13 @@ async fn campaigns_are_for_admins_and_coordinators_over_what_they_see() {
     assert_eq!(c.body["progress"]["total"], ven);
     assert_eq!((&c.body["status"], &c.body["progress"]["pending"]), (&json!("scheduled"), &json!(ven)));
     let id = c.body["campaign_id"].as_i64().unwrap();
+    for (who, ws, sees) in
+        [("admin", &mut admin_ws, true), ("creator", &mut ven_ws, true), ("other", &mut boom_ws, false)]
+    {
+        let events = ws.events(Duration::from_millis(1500)).await;
+        let inserted = events.iter().any(|(t, op, row)| t == "campaigns" && op == "insert" && row["campaign_id"] == id);
+        assert_eq!(inserted, sees, "{who}: {events:?}");
+    }
     // Listing an invisible prospect is refused, naming the field; nothing is created.
     let boom: i64 = sqlx::query_scalar("SELECT min(prospect_id) FROM prospects WHERE tenant_id = $1 AND team_id = $2")
         .bind(w.tenant.0)

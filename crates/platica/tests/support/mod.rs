@@ -497,3 +497,58 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client of the realtime gateway, as a browser tab would hold one.
+pub struct Ws(Stream);
+
+impl Ws {
+    pub async fn connect(app: &TestApp, token: &str) -> Ws {
+        let url = format!("ws://{}/api/v1/ws?token={token}", app.addr);
+        let (s, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut ws = Ws(s);
+        let hello = ws.next(std::time::Duration::from_secs(5)).await.unwrap();
+        assert_eq!(hello["type"], "hello", "{hello}");
+        ws
+    }
+
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<Value> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match tokio::time::timeout(left, futures_util::StreamExt::next(&mut self.0)).await {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                    return Some(serde_json::from_str(t.as_str()).unwrap());
+                }
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    pub async fn subscribe(&mut self, id: &str, topic: &str, filters: Value) {
+        let m = serde_json::json!({"type": "subscribe", "id": id, "topic": topic, "filters": filters});
+        futures_util::SinkExt::send(&mut self.0, tokio_tungstenite::tungstenite::Message::Text(m.to_string().into()))
+            .await
+            .unwrap();
+        let r = self.next(std::time::Duration::from_secs(5)).await.unwrap();
+        assert_eq!((r["id"].as_str(), r["type"].as_str()), (Some(id), Some("subscribed")), "{r}");
+    }
+
+    /// The row events received within `wait`: (table, op, row).
+    pub async fn events(&mut self, wait: std::time::Duration) -> Vec<(String, String, Value)> {
+        let mut out = Vec::new();
+        while let Some(v) = self.next(wait).await {
+            if v["type"] == "event" {
+                let d = &v["event"];
+                out.push((
+                    d["table"].as_str().unwrap_or("").into(),
+                    d["op"].as_str().unwrap_or("").into(),
+                    d["row"].clone(),
+                ));
+            }
+        }
+        out
+    }
+}
