@@ -131,6 +131,9 @@ async fn client_js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=300")], JS)
 }
 
+/// Write routes whose callers never ask for read-your-writes.
+const NO_BARRIER: [&str; 2] = ["/api/v1/whatsapp/webhook", "/api/v1/calls/webhook"];
+
 /// After a successful write, emits a barrier into the change stream and returns its LSN in the
 /// `Platica-Lsn` header: a read with `min_lsn` set to it sees the write (read-your-writes).
 async fn barrier(
@@ -139,6 +142,9 @@ async fn barrier(
     next: axum::middleware::Next,
 ) -> Response {
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    // Providers' webhooks (WhatsApp, calls) never read back: a barrier would be a wasted WAL
+    // write and round trip on the busiest write path.
+    let write = write && !NO_BARRIER.contains(&req.uri().path());
     let resp = next.run(req).await;
     if !write || !resp.status().is_success() || state.live.is_none() {
         return resp;

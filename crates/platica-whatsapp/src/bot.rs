@@ -149,15 +149,22 @@ pub async fn type_out(s: &BotSettings, reply: &str, rng: &mut (impl Rng + Send))
     d
 }
 
+/// How long the runner trusts a tenant's "bot is off" before reading it again: turning a bot on
+/// takes effect within this time, and ingestion does not pay a query per webhook for bots that
+/// are off.
+pub const OFF_CACHE: Duration = Duration::from_secs(2);
+
 /// The bot runner of a server.
 #[derive(Clone, Debug)]
 pub struct Bot {
     pool: PgPool,
+    /// Tenants whose bot was off, and when that was read.
+    off: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>>,
 }
 
 impl Bot {
     pub fn new(pool: PgPool) -> Self {
-        Bot { pool }
+        Bot { pool, off: Default::default() }
     }
 
     /// Answers the messages an ingestion stored (in the background).
@@ -165,20 +172,38 @@ impl Bot {
         if stored.is_empty() {
             return;
         }
+        let known_off =
+            self.off.lock().map(|m| m.get(&tenant.0).is_some_and(|at| at.elapsed() < OFF_CACHE)).unwrap_or(false);
+        if known_off {
+            return;
+        }
+        let off = self.off.clone();
         let pool = self.pool.clone();
         let stored = stored.to_vec();
         tokio::spawn(async move {
-            if let Err(e) = answer_all(&pool, tenant, stored).await {
+            if let Err(e) = answer_all(&pool, tenant, stored, &off).await {
                 tracing::warn!(tenant_id = tenant.0, error = %e, "the bot could not answer");
             }
         });
     }
 }
 
-async fn answer_all(pool: &PgPool, tenant: TenantId, stored: Vec<StoredInbound>) -> platica_store::StoreResult<()> {
+async fn answer_all(
+    pool: &PgPool,
+    tenant: TenantId,
+    stored: Vec<StoredInbound>,
+    off: &std::sync::Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+) -> platica_store::StoreResult<()> {
     let (settings, rules) = {
         let mut conn = pool.acquire().await?;
         let settings = bot::settings(&mut conn, tenant).await?;
+        if let Ok(mut m) = off.lock() {
+            if settings.enabled {
+                m.remove(&tenant.0);
+            } else {
+                m.insert(tenant.0, std::time::Instant::now());
+            }
+        }
         if !settings.enabled {
             return Ok(());
         }
