@@ -409,7 +409,7 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
                 continue;
             }
         };
-        let conversation = conversation_of(&mut tx, tenant, *prospect).await?;
+        let (conversation, _) = crate::conversations::ensure_whatsapp(&mut tx, tenant, *prospect).await?;
         let message: i64 = sqlx::query_scalar(
             "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
              VALUES ($1, $2, 'out', 'system', $3, 'queued') RETURNING message_id",
@@ -482,28 +482,6 @@ async fn skip(conn: &mut PgConnection, c: &Active, prospect: i64, error: &str) -
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The prospect's WhatsApp conversation, created when it has none.
-async fn conversation_of(conn: &mut PgConnection, tenant: TenantId, prospect: i64) -> StoreResult<i64> {
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2)
-         ON CONFLICT ON CONSTRAINT conversations_one_per_channel DO NOTHING RETURNING conversation_id",
-    )
-    .bind(tenant.0)
-    .bind(prospect)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match inserted {
-        Some(c) => Ok(c),
-        None => Ok(sqlx::query_scalar(
-            "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
-        )
-        .bind(tenant.0)
-        .bind(prospect)
-        .fetch_one(conn)
-        .await?),
-    }
 }
 
 /// Writes the progress snapshot of a campaign.

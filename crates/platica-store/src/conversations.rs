@@ -227,3 +227,26 @@ pub async fn set_status(pool: &PgPool, viewer: &Viewer, id: ConversationId, stat
     tx.commit().await?;
     Ok(row)
 }
+
+/// The prospect's WhatsApp conversation, created when it has none; `true` when it was created.
+pub async fn ensure_whatsapp(conn: &mut PgConnection, tenant: TenantId, prospect: i64) -> StoreResult<(i64, bool)> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2)
+         ON CONFLICT ON CONSTRAINT conversations_one_per_channel DO NOTHING RETURNING conversation_id",
+    )
+    .bind(tenant.0)
+    .bind(prospect)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(c) = inserted {
+        return Ok((c, true));
+    }
+    let existing: i64 = sqlx::query_scalar(
+        "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
+    )
+    .bind(tenant.0)
+    .bind(prospect)
+    .fetch_one(conn)
+    .await?;
+    Ok((existing, false))
+}

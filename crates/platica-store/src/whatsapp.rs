@@ -173,24 +173,7 @@ async fn conversation_for(
         Some(p) => p,
         None => create_prospect(conn, account, m, report).await?,
     };
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO conversations (tenant_id, prospect_id) VALUES ($1, $2)
-         ON CONFLICT ON CONSTRAINT conversations_one_per_channel DO NOTHING RETURNING conversation_id",
-    )
-    .bind(tenant)
-    .bind(prospect)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match inserted {
-        Some(c) => Ok((c, true)),
-        None => Ok((sqlx::query_scalar(
-            "SELECT conversation_id FROM conversations WHERE tenant_id = $1 AND prospect_id = $2 AND channel = 'whatsapp'",
-        )
-        .bind(tenant)
-        .bind(prospect)
-        .fetch_one(&mut *conn)
-        .await?, false)),
-    }
+    crate::conversations::ensure_whatsapp(conn, account.tenant_id, prospect).await
 }
 
 async fn create_prospect(
