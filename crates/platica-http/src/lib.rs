@@ -7,7 +7,8 @@
 //! - [`error`]: the one error type and its JSON shape;
 //! - [`extract`]: extractors whose rejections use that shape;
 //! - [`state`]: what handlers share;
-//! - [`web`]: the web app (`web/`, embedded), served at `/` and `/app/`.
+//! - [`web`]: the web app (`web/`, embedded), served at `/` and `/app/`;
+//! - [`webhook_accounts`]: the channel accounts webhooks name, cached with their keyed signature check.
 
 pub mod app;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod ops;
 pub mod routes;
 pub mod state;
 pub mod web;
+pub mod webhook_accounts;
 
 pub use app::{openapi, router};
 pub use state::AppState;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Channel sessions' states for /ready and /metrics (set by a session supervisor).
     pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
+    /// The channel accounts webhooks name, cached for a few seconds.
+    pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             bot: None,
             shutdown: tokio::sync::watch::channel(false).0,
             sessions: None,
+            webhook_accounts: Arc::default(),
         }
     }
 

@@ -108,7 +108,19 @@ pub struct IngestReport {
     pub stored: Vec<StoredInbound>,
 }
 
+/// What the batch lookup knows of one message before anything is written.
+struct Known {
+    /// Stored by an earlier delivery.
+    seen: bool,
+    prospect: Option<i64>,
+    /// The prospect's WhatsApp conversation and its status.
+    conversation: Option<(i64, String)>,
+}
+
 /// Stores a webhook's messages and statuses for `account`, in one transaction.
+///
+/// The common case (a known prospect writes again) costs one lookup for the whole batch and one
+/// statement per message; new prospects, closed conversations and statuses add their own.
 pub async fn ingest(
     pool: &PgPool,
     account: &WebhookAccount,
@@ -118,30 +130,50 @@ pub async fn ingest(
     let tenant = account.tenant_id;
     let mut report = IngestReport::default();
     let mut tx = pool.begin().await?;
-    if !messages.is_empty() {
-        // New senders need the account's round-robin cursor: take its lock before any other write,
-        // so concurrent webhooks of one number queue here instead of deadlocking.
-        let phones: Vec<&str> = messages.iter().map(|m| m.phone.as_str()).collect();
-        let known: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT phone) FROM prospects WHERE tenant_id = $1 AND phone = ANY($2::text[])",
-        )
-        .bind(tenant.0)
-        .bind(&phones)
-        .fetch_one(&mut *tx)
-        .await?;
-        let distinct = phones.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
-        if known < distinct {
-            lock_account(&mut tx, account).await?;
-        }
+    let known = lookup(&mut tx, tenant, messages).await?;
+    // New senders need the account's round-robin cursor: take its lock before any other write,
+    // so concurrent webhooks of one number queue here instead of deadlocking.
+    if known.iter().any(|k| !k.seen && k.prospect.is_none()) {
+        lock_account(&mut tx, account).await?;
     }
-    for m in messages {
-        store_message(&mut tx, account, m, &mut report).await?;
+    let mut reopened = std::collections::BTreeSet::new();
+    for (m, k) in messages.iter().zip(&known) {
+        store_message(&mut tx, account, m, k, &mut reopened, &mut report).await?;
     }
     for s in statuses {
         apply_status(&mut tx, tenant, s, &mut report).await?;
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// For each message, in order: whether it is a redelivery, and its sender's prospect and
+/// conversation when they exist. One statement for the whole batch.
+async fn lookup(conn: &mut PgConnection, tenant: TenantId, messages: &[InboundMessage]) -> StoreResult<Vec<Known>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    let phones: Vec<&str> = messages.iter().map(|m| m.phone.as_str()).collect();
+    let ids: Vec<&str> = messages.iter().map(|m| m.external_id.as_str()).collect();
+    /// Seen, prospect, conversation, its status.
+    type Row = (bool, Option<i64>, Option<i64>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.external_id = x.external_id),
+                p.prospect_id, c.conversation_id, c.status
+         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(phone, external_id, ord)
+         LEFT JOIN prospects p ON p.tenant_id = $1 AND p.phone = x.phone
+         LEFT JOIN conversations c ON c.tenant_id = $1 AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+         ORDER BY x.ord",
+    )
+    .bind(tenant.0)
+    .bind(&phones)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seen, prospect, conversation, status)| Known { seen, prospect, conversation: conversation.zip(status) })
+        .collect())
 }
 
 async fn lock_account(conn: &mut PgConnection, account: &WebhookAccount) -> StoreResult<()> {
@@ -257,42 +289,41 @@ async fn store_message(
     conn: &mut PgConnection,
     account: &WebhookAccount,
     m: &InboundMessage,
+    known: &Known,
+    reopened: &mut std::collections::BTreeSet<i64>,
     report: &mut IngestReport,
 ) -> StoreResult<()> {
     let tenant = account.tenant_id.0;
-    let seen: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE tenant_id = $1 AND external_id = $2)")
-            .bind(tenant)
-            .bind(&m.external_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    if seen {
+    if known.seen {
         report.messages_duplicate += 1;
         return Ok(());
     }
-    let (conversation, new_conversation) = conversation_for(conn, account, m, report).await?;
+    // Known before this batch, or created by an earlier message of it (or meanwhile by someone else).
+    let (conversation, new_conversation, open) = match &known.conversation {
+        Some((c, status)) => (*c, false, status == "open"),
+        None => {
+            let (c, new) = conversation_for(conn, account, m, report).await?;
+            (c, new, new)
+        }
+    };
+    // The message and its WhatsApp details in one statement (the details' foreign key is checked
+    // at its end, when the message exists).
     let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
-         VALUES ($1, $2, 'in', 'prospect', $3, $4, 'delivered')
-         ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id",
+        "WITH m AS (
+             INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
+             VALUES ($1, $2, 'in', 'prospect', $3, $4, 'delivered')
+             ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id
+         ), w AS (
+             INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
+                 caption, filename, context_external_id, details)
+             SELECT $1, message_id, $5, $6, $7, $8, $9, $10, $11, $12 FROM m
+         )
+         SELECT message_id FROM m",
     )
     .bind(tenant)
     .bind(conversation)
     .bind(&m.body)
     .bind(&m.external_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(message) = inserted else {
-        report.messages_duplicate += 1;
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
-             caption, filename, context_external_id, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(tenant)
-    .bind(message)
     .bind(account.channel_account_id)
     .bind(&m.wa_type)
     .bind(&m.media_id)
@@ -301,16 +332,25 @@ async fn store_message(
     .bind(&m.filename)
     .bind(&m.context_external_id)
     .bind(&m.details)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE conversations SET status = 'open', updated_at = now()
-         WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'",
-    )
-    .bind(tenant)
-    .bind(conversation)
-    .execute(&mut *conn)
-    .await?;
+    let Some(message) = inserted else {
+        // The same id twice in one batch, or stored meanwhile by a concurrent delivery.
+        report.messages_duplicate += 1;
+        return Ok(());
+    };
+    // A prospect writing reopens a closed conversation (a conversation first seen open is left
+    // alone: one statement fewer on the common path).
+    if !open && reopened.insert(conversation) {
+        sqlx::query(
+            "UPDATE conversations SET status = 'open', updated_at = now()
+             WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'",
+        )
+        .bind(tenant)
+        .bind(conversation)
+        .execute(&mut *conn)
+        .await?;
+    }
     report.messages_stored += 1;
     report.stored.push(StoredInbound {
         conversation_id: conversation,
@@ -329,55 +369,20 @@ async fn apply_status(
     s: &StatusUpdate,
     report: &mut IngestReport,
 ) -> StoreResult<()> {
-    let message: Option<i64> = sqlx::query_scalar(
-        "SELECT message_id FROM messages WHERE tenant_id = $1 AND external_id = $2 AND direction = 'out' FOR UPDATE",
-    )
-    .bind(tenant.0)
-    .bind(&s.external_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let mut outcome = status_by(conn, tenant, s).await?;
     // Not known by its id yet: the send's answer may still be on its way (or was lost in a
-    // crash), but the callback data names the message.
-    let message = match (message, &s.callback) {
-        (None, Some(cb)) => crate::outbox::link_by_callback(conn, tenant, cb, &s.external_id).await?,
-        (m, _) => m,
-    };
-    let Some(message) = message else {
+    // crash), but the callback data names the message, which then takes this id.
+    if outcome.is_none()
+        && let Some(cb) = &s.callback
+        && crate::outbox::link_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
+    {
+        outcome = status_by(conn, tenant, s).await?;
+    }
+    let Some((message, applied)) = outcome else {
         report.statuses_unknown += 1;
         tracing::debug!(tenant_id = tenant.0, external_id = %s.external_id, "status of an unknown message");
         return Ok(());
     };
-    let applied = sqlx::query(
-        "UPDATE messages SET status = $3
-         WHERE tenant_id = $1 AND message_id = $2
-           AND CASE $3 WHEN 'sent' THEN status = 'queued'
-                       WHEN 'delivered' THEN status IN ('queued', 'sent')
-                       WHEN 'read' THEN status IN ('queued', 'sent', 'delivered')
-                       WHEN 'failed' THEN status IN ('queued', 'sent')
-                       ELSE false END",
-    )
-    .bind(tenant.0)
-    .bind(message)
-    .bind(s.status.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    sqlx::query(
-        "INSERT INTO message_statuses (tenant_id, message_id, status, occurred_at, applied, error_code, error_title, error_detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (tenant_id, message_id, status) DO NOTHING",
-    )
-    .bind(tenant.0)
-    .bind(message)
-    .bind(s.status.as_str())
-    .bind(s.occurred_at)
-    .bind(applied)
-    .bind(s.error_code)
-    .bind(&s.error_title)
-    .bind(&s.error_detail)
-    .execute(&mut *conn)
-    .await?;
     if applied {
         report.statuses_applied += 1;
     } else {
@@ -388,6 +393,42 @@ async fn apply_status(
             applied, "WhatsApp reports a failed delivery");
     }
     Ok(())
+}
+
+/// Applies `s` to its outbound message (by WhatsApp id) when it moves the status
+/// forward, and records the report once per (message, status), in one statement. Concurrent
+/// reports of one message serialise on its row: the update re-checks the status it finds.
+/// Returns the message and whether the status was applied; `None` when no such message exists.
+async fn status_by(conn: &mut PgConnection, tenant: TenantId, s: &StatusUpdate) -> StoreResult<Option<(i64, bool)>> {
+    Ok(sqlx::query_as(
+        "WITH m AS (
+             SELECT message_id FROM messages WHERE tenant_id = $1 AND external_id = $2 AND direction = 'out'
+         ), u AS (
+             UPDATE messages x SET status = $3 FROM m
+             WHERE x.tenant_id = $1 AND x.message_id = m.message_id
+               AND CASE $3 WHEN 'sent' THEN x.status = 'queued'
+                           WHEN 'delivered' THEN x.status IN ('queued', 'sent')
+                           WHEN 'read' THEN x.status IN ('queued', 'sent', 'delivered')
+                           WHEN 'failed' THEN x.status IN ('queued', 'sent')
+                           ELSE false END
+             RETURNING x.message_id
+         ), r AS (
+             INSERT INTO message_statuses (tenant_id, message_id, status, occurred_at, applied, error_code,
+                 error_title, error_detail)
+             SELECT $1, m.message_id, $3, $4, EXISTS (SELECT 1 FROM u), $5, $6, $7 FROM m
+             ON CONFLICT (tenant_id, message_id, status) DO NOTHING
+         )
+         SELECT m.message_id, EXISTS (SELECT 1 FROM u) FROM m",
+    )
+    .bind(tenant.0)
+    .bind(&s.external_id)
+    .bind(s.status.as_str())
+    .bind(s.occurred_at)
+    .bind(s.error_code)
+    .bind(&s.error_title)
+    .bind(&s.error_detail)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A webhook payload that was authenticated but not (entirely) stored as domain rows.

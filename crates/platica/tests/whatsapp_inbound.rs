@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use platica_domain::TeamId;
 use platica_http::routes::whatsapp::sign;
+use platica_store::channels::{self, ChannelChanges};
 use platica_store::secrets::{self, SecretKey};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -191,6 +192,37 @@ async fn signatures_valid_missing_wrong_and_tampered() {
     assert_eq!(receipt["messages_stored"], 1);
     let (_, _, text, st) = message_by_wamid(&app, "wamid.SIG1").await;
     assert_eq!((text.as_str(), st.as_str()), ("Hola", "delivered"));
+}
+
+/// Accounts are cached by the webhook for a few seconds; a rotated app secret still works from
+/// its first webhook, whether this server or another one (here: the store, directly) rotated it,
+/// and the old secret stops working.
+#[tokio::test]
+async fn a_rotated_app_secret_works_from_its_first_webhook() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    let id = channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let sent = |n: u32| text_message("5491100000009", "Marta", &format!("wamid.ROT{n}"), "Hola");
+    let deliver_with = |secret: &'static str, payload: Value| {
+        let body = serde_json::to_vec(&payload).unwrap();
+        let app = &app;
+        async move { deliver_raw(app, &body, Some(&sign(secret, &body))).await.0 }
+    };
+    assert_eq!(deliver_with(APP_SECRET, sent(1)).await, StatusCode::OK, "cached from here on");
+
+    // Another server rotates it: this one's cached key no longer verifies, so it asks again.
+    let changes = ChannelChanges { app_secret: Some("rotated-elsewhere".into()), ..Default::default() };
+    channels::update(&app.pool, secrets::global().unwrap(), w.tenant, id, &changes).await.unwrap();
+    assert_eq!(deliver_with("rotated-elsewhere", sent(2)).await, StatusCode::OK);
+    assert_eq!(deliver_with(APP_SECRET, sent(3)).await, StatusCode::UNAUTHORIZED, "the old secret");
+
+    // This server rotates it: the cache is cleared at once.
+    let r = app.patch(&format!("/api/v1/channels/{id}"), w.token(w.admin), json!({"app_secret": "rotated-here"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(deliver_with("rotated-elsewhere", sent(4)).await, StatusCode::UNAUTHORIZED, "the old secret");
+    assert_eq!(deliver_with("rotated-here", sent(5)).await, StatusCode::OK);
+    let stored = count(&app, "SELECT count(*) FROM messages WHERE external_id LIKE 'wamid.ROT%'").await;
+    assert_eq!(stored, 3, "exactly the webhooks answered 200");
 }
 
 #[tokio::test]

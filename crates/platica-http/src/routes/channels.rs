@@ -157,6 +157,7 @@ async fn create(
     };
     let key = secret_key()?;
     let created = channels::create(&state.pool, key, tenant_of(&admin), &new).await?;
+    state.webhook_accounts.clear();
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -189,13 +190,17 @@ async fn update(
         send_rate_per_sec: input.send_rate_per_sec.map(|v| v.map(send_rate).transpose()).transpose()?,
     };
     let key = secret_key()?;
-    Ok(Json(channels::update(&state.pool, key, tenant_of(&admin), id, &changes).await?))
+    let updated = channels::update(&state.pool, key, tenant_of(&admin), id, &changes).await;
+    state.webhook_accounts.clear();
+    Ok(Json(updated?))
 }
 
 /// Removes a channel account (admin). Its messages stay.
 #[utoipa::path(delete, path = "/channels/{channel_account_id}", tag = "channels", params(("channel_account_id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<StatusCode> {
-    channels::delete(&state.pool, tenant_of(&admin), id).await?;
+    let deleted = channels::delete(&state.pool, tenant_of(&admin), id).await;
+    state.webhook_accounts.clear();
+    deleted?;
     Ok(StatusCode::NO_CONTENT)
 }

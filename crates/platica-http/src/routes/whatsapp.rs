@@ -14,6 +14,7 @@
 //!   retries, and ingestion is idempotent.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,6 +38,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::routes::channels::secret_key;
 use crate::state::AppState;
+use crate::webhook_accounts::{Source, Verifier};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(verify, receive))
@@ -200,15 +202,18 @@ async fn receive(
     let body = body?;
     let key = secret_key()?;
     let json: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
-    let named = named_accounts(&state, json.as_ref().ok()).await?;
+    let ids = named_numbers(json.as_ref().ok());
 
-    // Authenticate: with the named accounts' secrets, else (nothing known named) with any account's.
-    let mut verified: BTreeMap<String, WebhookAccount> = BTreeMap::new();
-    for account in named.values() {
-        if signed_by(&body, &signature, &account.app_secret(key)?) {
-            verified.insert(account.phone_number_id.clone(), account.clone());
-        }
+    // Authenticate: with the named accounts' secrets (cached ones first, then as the database has
+    // them now), else (nothing known named) with any account's.
+    let mut named = named_accounts(&state, key, &ids, false).await?;
+    let mut verified = verified_of(&named, &body, &signature);
+    if verified.is_empty() && named.values().any(|(_, source)| *source == Source::Cache) {
+        named = named_accounts(&state, key, &ids, true).await?;
+        verified = verified_of(&named, &body, &signature);
     }
+    let named: BTreeMap<String, WebhookAccount> =
+        named.into_iter().map(|(id, (v, _))| (id, v.account.clone())).collect();
     let authority = if let Some(a) = verified.values().next() {
         a.clone()
     } else if !named.is_empty() {
@@ -235,7 +240,14 @@ async fn receive(
             parse(v, &named, &verified, &mut batches, &mut problems);
             for (phone_number_id, (messages, statuses)) in batches {
                 let Some(account) = verified.get(&phone_number_id) else { continue };
-                let report = whatsapp::ingest(&state.pool, account, &messages, &statuses).await?;
+                let report = match whatsapp::ingest(&state.pool, account, &messages, &statuses).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Perhaps the account changed or went away: ask the database next time.
+                        state.webhook_accounts.forget(&phone_number_id);
+                        return Err(e.into());
+                    }
+                };
                 tracing::info!(
                     tenant_id = account.tenant_id.0,
                     channel_account_id = account.channel_account_id,
@@ -338,8 +350,8 @@ async fn signed_by_any(
     Ok(None)
 }
 
-/// The known accounts a payload names, by phone number id.
-async fn named_accounts(state: &AppState, json: Option<&Value>) -> ApiResult<BTreeMap<String, WebhookAccount>> {
+/// The phone number ids a payload names (at most [`MAX_NUMBERS_PER_PAYLOAD`]).
+fn named_numbers(json: Option<&Value>) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     if let Some(entries) = json.and_then(|v| v.get("entry")).and_then(Value::as_array) {
         for change in entries.iter().filter_map(|e| e.get("changes")).filter_map(Value::as_array).flatten() {
@@ -352,13 +364,29 @@ async fn named_accounts(state: &AppState, json: Option<&Value>) -> ApiResult<BTr
             }
         }
     }
+    ids
+}
+
+type Named = BTreeMap<String, (Arc<Verifier>, Source)>;
+
+/// The known accounts among `ids`, by phone number id (from the cache unless `fresh`).
+async fn named_accounts(state: &AppState, key: &SecretKey, ids: &BTreeSet<String>, fresh: bool) -> ApiResult<Named> {
     let mut out = BTreeMap::new();
     for id in ids {
-        if let Some(a) = channels::find_by_phone_number_id(&state.pool, &id).await? {
-            out.insert(id, a);
+        if let Some(found) = state.webhook_accounts.get(&state.pool, key, id, fresh).await? {
+            out.insert(id.clone(), found);
         }
     }
     Ok(out)
+}
+
+/// The named accounts whose app secret signed the body.
+fn verified_of(named: &Named, body: &[u8], signature: &[u8; 32]) -> BTreeMap<String, WebhookAccount> {
+    named
+        .iter()
+        .filter(|(_, (v, _))| v.signed(body, signature))
+        .map(|(id, (v, _))| (id.clone(), v.account.clone()))
+        .collect()
 }
 
 /// Turns an authenticated payload into per-number batches; what cannot be used becomes a problem.
