@@ -108,19 +108,21 @@ pub struct IngestReport {
     pub stored: Vec<StoredInbound>,
 }
 
-/// What the batch lookup knows of one message before anything is written.
+/// What the lookup knows of one message before anything is written.
 struct Known {
     /// Stored by an earlier delivery.
     seen: bool,
-    prospect: Option<i64>,
-    /// The prospect's WhatsApp conversation and its status.
-    conversation: Option<(i64, String)>,
+    prospect: bool,
+    /// The prospect has its WhatsApp conversation.
+    conversation: bool,
 }
 
 /// Stores a webhook's messages and statuses for `account`, in one transaction.
 ///
-/// The common case (a known prospect writes again) costs one lookup for the whole batch and one
-/// statement per message; new prospects, closed conversations and statuses add their own.
+/// Most webhooks carry one message from a known prospect, or one status: that is a single
+/// statement, its own transaction. Anything else (a batch, a new sender, a status that names its
+/// message only by callback data) runs in an explicit transaction; the single statement, when it
+/// was tried first, wrote nothing in those cases.
 pub async fn ingest(
     pool: &PgPool,
     account: &WebhookAccount,
@@ -129,16 +131,39 @@ pub async fn ingest(
 ) -> StoreResult<IngestReport> {
     let tenant = account.tenant_id;
     let mut report = IngestReport::default();
+    match (messages, statuses) {
+        ([m], []) => match insert_known(pool, account, m).await? {
+            Inserted::Stored { conversation_id, message_id } => {
+                report.stored_one(m, conversation_id, message_id, false);
+                return Ok(report);
+            }
+            Inserted::Duplicate => {
+                report.messages_duplicate += 1;
+                return Ok(report);
+            }
+            Inserted::UnknownSender => {}
+        },
+        ([], [s]) => {
+            let outcome = status_by(pool, tenant, s).await?;
+            if outcome.is_some() || s.callback.is_none() {
+                report.status_outcome(tenant, s, outcome);
+                return Ok(report);
+            }
+        }
+        _ => {}
+    }
     let mut tx = pool.begin().await?;
-    let known = lookup(&mut tx, tenant, messages).await?;
+    let mut known = Vec::with_capacity(messages.len());
+    for m in messages {
+        known.push(lookup(&mut tx, tenant, m).await?);
+    }
     // New senders need the account's round-robin cursor: take its lock before any other write,
     // so concurrent webhooks of one number queue here instead of deadlocking.
-    if known.iter().any(|k| !k.seen && k.prospect.is_none()) {
+    if known.iter().any(|k| !k.seen && !k.prospect) {
         lock_account(&mut tx, account).await?;
     }
-    let mut reopened = std::collections::BTreeSet::new();
     for (m, k) in messages.iter().zip(&known) {
-        store_message(&mut tx, account, m, k, &mut reopened, &mut report).await?;
+        store_message(&mut tx, account, m, k, &mut report).await?;
     }
     for s in statuses {
         apply_status(&mut tx, tenant, s, &mut report).await?;
@@ -147,38 +172,98 @@ pub async fn ingest(
     Ok(report)
 }
 
-/// For each message, in order: whether it is a redelivery, and its sender's prospect and
-/// conversation when they exist. One statement for the whole batch.
-async fn lookup(conn: &mut PgConnection, tenant: TenantId, messages: &[InboundMessage]) -> StoreResult<Vec<Known>> {
-    if messages.is_empty() {
-        return Ok(Vec::new());
+impl IngestReport {
+    fn stored_one(&mut self, m: &InboundMessage, conversation_id: i64, message_id: i64, new_conversation: bool) {
+        self.messages_stored += 1;
+        self.stored.push(StoredInbound { conversation_id, message_id, body: m.body.clone(), new_conversation });
     }
-    let phones: Vec<&str> = messages.iter().map(|m| m.phone.as_str()).collect();
-    let ids: Vec<&str> = messages.iter().map(|m| m.external_id.as_str()).collect();
-    /// Seen, prospect, conversation, its status.
-    type Row = (bool, Option<i64>, Option<i64>, Option<String>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.external_id = x.external_id),
-                p.prospect_id, c.conversation_id, c.status
-         FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(phone, external_id, ord)
-         LEFT JOIN prospects p ON p.tenant_id = $1 AND p.phone = x.phone
-         LEFT JOIN conversations c ON c.tenant_id = $1 AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
-         ORDER BY x.ord",
+}
+
+/// Whether a message is a redelivery, and whether its sender's prospect and conversation exist.
+async fn lookup(conn: &mut PgConnection, tenant: TenantId, m: &InboundMessage) -> StoreResult<Known> {
+    let (seen, prospect, conversation): (bool, bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.external_id = $3),
+                p.prospect_id IS NOT NULL, c.conversation_id IS NOT NULL
+         FROM (SELECT) AS one
+         LEFT JOIN prospects p ON p.tenant_id = $1 AND p.phone = $2
+         LEFT JOIN conversations c ON c.tenant_id = $1 AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'",
     )
     .bind(tenant.0)
-    .bind(&phones)
-    .bind(&ids)
-    .fetch_all(&mut *conn)
+    .bind(&m.phone)
+    .bind(&m.external_id)
+    .fetch_one(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(seen, prospect, conversation, status)| Known { seen, prospect, conversation: conversation.zip(status) })
-        .collect())
+    Ok(Known { seen, prospect, conversation })
+}
+
+/// What [`insert_known`] did.
+enum Inserted {
+    Stored {
+        conversation_id: i64,
+        message_id: i64,
+    },
+    /// Stored before (a redelivery).
+    Duplicate,
+    /// The sender has no prospect or no WhatsApp conversation yet: nothing was written.
+    UnknownSender,
+}
+
+/// Stores a message from a sender whose prospect and WhatsApp conversation exist, in one
+/// statement: the message, its WhatsApp details (their foreign key is checked at the statement's
+/// end, when the message exists) and the reopening of a closed conversation.
+async fn insert_known<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+) -> StoreResult<Inserted> {
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "WITH k AS (
+             SELECT c.conversation_id FROM prospects p
+             JOIN conversations c ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+             WHERE p.tenant_id = $1 AND p.phone = $2
+         ), m AS (
+             INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
+             SELECT $1, conversation_id, 'in', 'prospect', $3, $4, 'delivered' FROM k
+             ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id, conversation_id
+         ), w AS (
+             INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
+                 caption, filename, context_external_id, details)
+             SELECT $1, message_id, $5, $6, $7, $8, $9, $10, $11, $12 FROM m
+         ), reopened AS (
+             UPDATE conversations SET status = 'open', updated_at = now()
+             WHERE tenant_id = $1 AND conversation_id IN (SELECT conversation_id FROM m) AND status <> 'open'
+         )
+         SELECT k.conversation_id, (SELECT message_id FROM m) FROM k",
+    )
+    .bind(account.tenant_id.0)
+    .bind(&m.phone)
+    .bind(&m.body)
+    .bind(&m.external_id)
+    .bind(account.channel_account_id)
+    .bind(&m.wa_type)
+    .bind(&m.media_id)
+    .bind(&m.mime_type)
+    .bind(&m.caption)
+    .bind(&m.filename)
+    .bind(&m.context_external_id)
+    .bind(&m.details)
+    .fetch_optional(ex)
+    .await?;
+    Ok(match row {
+        None => Inserted::UnknownSender,
+        Some((conversation_id, Some(message_id))) => Inserted::Stored { conversation_id, message_id },
+        // The same id twice in one batch, or stored meanwhile by a concurrent delivery.
+        Some((_, None)) => Inserted::Duplicate,
+    })
 }
 
 async fn lock_account(conn: &mut PgConnection, account: &WebhookAccount) -> StoreResult<()> {
+    // NO KEY UPDATE, not UPDATE: creators of new prospects queue here, but webhooks checking the
+    // foreign key of whatsapp_messages (KEY SHARE on the same row) do not wait for them, nor they
+    // for those.
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND channel_account_id = $2 FOR UPDATE",
+        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND channel_account_id = $2
+         FOR NO KEY UPDATE",
     )
     .bind(account.tenant_id.0)
     .bind(account.channel_account_id)
@@ -290,74 +375,23 @@ async fn store_message(
     account: &WebhookAccount,
     m: &InboundMessage,
     known: &Known,
-    reopened: &mut std::collections::BTreeSet<i64>,
     report: &mut IngestReport,
 ) -> StoreResult<()> {
-    let tenant = account.tenant_id.0;
     if known.seen {
         report.messages_duplicate += 1;
         return Ok(());
     }
-    // Known before this batch, or created by an earlier message of it (or meanwhile by someone else).
-    let (conversation, new_conversation, open) = match &known.conversation {
-        Some((c, status)) => (*c, false, status == "open"),
-        None => {
-            let (c, new) = conversation_for(conn, account, m, report).await?;
-            (c, new, new)
+    // A new sender (or one created by an earlier message of this batch, or meanwhile by someone
+    // else): its prospect and conversation first.
+    let new_conversation = !known.conversation && conversation_for(conn, account, m, report).await?.1;
+    match insert_known(&mut *conn, account, m).await? {
+        Inserted::Stored { conversation_id, message_id } => {
+            report.stored_one(m, conversation_id, message_id, new_conversation)
         }
-    };
-    // The message and its WhatsApp details in one statement (the details' foreign key is checked
-    // at its end, when the message exists).
-    let inserted: Option<i64> = sqlx::query_scalar(
-        "WITH m AS (
-             INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
-             VALUES ($1, $2, 'in', 'prospect', $3, $4, 'delivered')
-             ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id
-         ), w AS (
-             INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
-                 caption, filename, context_external_id, details)
-             SELECT $1, message_id, $5, $6, $7, $8, $9, $10, $11, $12 FROM m
-         )
-         SELECT message_id FROM m",
-    )
-    .bind(tenant)
-    .bind(conversation)
-    .bind(&m.body)
-    .bind(&m.external_id)
-    .bind(account.channel_account_id)
-    .bind(&m.wa_type)
-    .bind(&m.media_id)
-    .bind(&m.mime_type)
-    .bind(&m.caption)
-    .bind(&m.filename)
-    .bind(&m.context_external_id)
-    .bind(&m.details)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(message) = inserted else {
-        // The same id twice in one batch, or stored meanwhile by a concurrent delivery.
-        report.messages_duplicate += 1;
-        return Ok(());
-    };
-    // A prospect writing reopens a closed conversation (a conversation first seen open is left
-    // alone: one statement fewer on the common path).
-    if !open && reopened.insert(conversation) {
-        sqlx::query(
-            "UPDATE conversations SET status = 'open', updated_at = now()
-             WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'",
-        )
-        .bind(tenant)
-        .bind(conversation)
-        .execute(&mut *conn)
-        .await?;
+        Inserted::Duplicate => report.messages_duplicate += 1,
+        // Deleted by someone else between the two statements: the Cloud API retries.
+        Inserted::UnknownSender => return Err(StoreError::not_found("the sender's conversation")),
     }
-    report.messages_stored += 1;
-    report.stored.push(StoredInbound {
-        conversation_id: conversation,
-        message_id: message,
-        body: m.body.clone(),
-        new_conversation,
-    });
     Ok(())
 }
 
@@ -369,37 +403,48 @@ async fn apply_status(
     s: &StatusUpdate,
     report: &mut IngestReport,
 ) -> StoreResult<()> {
-    let mut outcome = status_by(conn, tenant, s).await?;
+    let mut outcome = status_by(&mut *conn, tenant, s).await?;
     // Not known by its id yet: the send's answer may still be on its way (or was lost in a
     // crash), but the callback data names the message, which then takes this id.
     if outcome.is_none()
         && let Some(cb) = &s.callback
         && crate::outbox::link_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
     {
-        outcome = status_by(conn, tenant, s).await?;
+        outcome = status_by(&mut *conn, tenant, s).await?;
     }
-    let Some((message, applied)) = outcome else {
-        report.statuses_unknown += 1;
-        tracing::debug!(tenant_id = tenant.0, external_id = %s.external_id, "status of an unknown message");
-        return Ok(());
-    };
-    if applied {
-        report.statuses_applied += 1;
-    } else {
-        report.statuses_stale += 1;
-    }
-    if s.status == DeliveryStatus::Failed {
-        tracing::warn!(tenant_id = tenant.0, message_id = message, code = ?s.error_code, title = ?s.error_title,
-            applied, "WhatsApp reports a failed delivery");
-    }
+    report.status_outcome(tenant, s, outcome);
     Ok(())
 }
 
-/// Applies `s` to its outbound message (by WhatsApp id) when it moves the status
-/// forward, and records the report once per (message, status), in one statement. Concurrent
-/// reports of one message serialise on its row: the update re-checks the status it finds.
-/// Returns the message and whether the status was applied; `None` when no such message exists.
-async fn status_by(conn: &mut PgConnection, tenant: TenantId, s: &StatusUpdate) -> StoreResult<Option<(i64, bool)>> {
+impl IngestReport {
+    /// Counts what [`status_by`] did with `s` (and logs failed deliveries).
+    fn status_outcome(&mut self, tenant: TenantId, s: &StatusUpdate, outcome: Option<(i64, bool)>) {
+        let Some((message, applied)) = outcome else {
+            self.statuses_unknown += 1;
+            tracing::debug!(tenant_id = tenant.0, external_id = %s.external_id, "status of an unknown message");
+            return;
+        };
+        if applied {
+            self.statuses_applied += 1;
+        } else {
+            self.statuses_stale += 1;
+        }
+        if s.status == DeliveryStatus::Failed {
+            tracing::warn!(tenant_id = tenant.0, message_id = message, code = ?s.error_code, title = ?s.error_title,
+                applied, "WhatsApp reports a failed delivery");
+        }
+    }
+}
+
+/// Applies `s` to its outbound message (by WhatsApp id) when it moves the status forward, and
+/// records the report once per (message, status), in one statement. Concurrent reports of one
+/// message serialise on its row: the update re-checks the status it finds. Returns the message
+/// and whether the status was applied; `None` (and nothing written) when no such message exists.
+async fn status_by<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    tenant: TenantId,
+    s: &StatusUpdate,
+) -> StoreResult<Option<(i64, bool)>> {
     Ok(sqlx::query_as(
         "WITH m AS (
              SELECT message_id FROM messages WHERE tenant_id = $1 AND external_id = $2 AND direction = 'out'
@@ -427,7 +472,7 @@ async fn status_by(conn: &mut PgConnection, tenant: TenantId, s: &StatusUpdate) 
     .bind(s.error_code)
     .bind(&s.error_title)
     .bind(&s.error_detail)
-    .fetch_optional(conn)
+    .fetch_optional(ex)
     .await?)
 }
 

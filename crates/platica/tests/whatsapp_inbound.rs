@@ -225,6 +225,73 @@ async fn a_rotated_app_secret_works_from_its_first_webhook() {
     assert_eq!(stored, 3, "exactly the webhooks answered 200");
 }
 
+/// A prospect writing reopens their closed conversation, whether the message comes alone (one
+/// statement) or in a batch with a new sender (a transaction); a redelivery reopens nothing.
+#[tokio::test]
+async fn a_message_reopens_a_closed_conversation_and_a_redelivery_does_not() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let status = |app: &TestApp, wamid: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            let s: String = sqlx::query_scalar(
+                "SELECT c.status FROM conversations c JOIN messages m USING (tenant_id, conversation_id)
+                 WHERE m.external_id = $1",
+            )
+            .bind(wamid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            s
+        }
+    };
+    let close = |app: &TestApp, wamid: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query(
+                "UPDATE conversations SET status = 'closed' WHERE (tenant_id, conversation_id) IN
+                 (SELECT tenant_id, conversation_id FROM messages WHERE external_id = $1)",
+            )
+            .bind(wamid)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    let first = text_message("5491100000021", "Lía", "wamid.RO1", "hola");
+    assert_eq!(deliver(&app, &first).await.1["messages_stored"], 1);
+    close(&app, "wamid.RO1").await;
+    // A redelivery of the first message: a duplicate, the conversation stays closed.
+    assert_eq!(deliver(&app, &first).await.1["messages_duplicate"], 1);
+    assert_eq!(status(&app, "wamid.RO1").await, "closed");
+    // Alone: reopened.
+    let (_, r) = deliver(&app, &text_message("5491100000021", "Lía", "wamid.RO2", "¿siguen ahí?")).await;
+    assert_eq!(r["messages_stored"], 1, "{r}");
+    assert_eq!(status(&app, "wamid.RO2").await, "open");
+
+    // In a batch with a new sender: both stored, the closed one reopened once.
+    close(&app, "wamid.RO1").await;
+    let batch = notification(
+        PHONE_NUMBER_ID,
+        json!({"contacts": [{"profile": {"name": "Lía"}, "wa_id": "5491100000021"},
+                            {"profile": {"name": "Nuevo"}, "wa_id": "5491100000022"}],
+               "messages": [
+                   {"from": "5491100000021", "id": "wamid.RO3", "timestamp": "1732520000", "type": "text", "text": {"body": "uno"}},
+                   {"from": "5491100000022", "id": "wamid.RO4", "timestamp": "1732520001", "type": "text", "text": {"body": "dos"}},
+                   {"from": "5491100000021", "id": "wamid.RO5", "timestamp": "1732520002", "type": "text", "text": {"body": "tres"}}]}),
+    );
+    let (code, r) = deliver(&app, &batch).await;
+    assert_eq!(code, StatusCode::OK, "{r}");
+    assert_eq!((r["messages_stored"].as_i64(), r["prospects_created"].as_i64()), (Some(3), Some(1)), "{r}");
+    assert_eq!(status(&app, "wamid.RO3").await, "open");
+    assert_eq!(status(&app, "wamid.RO4").await, "open");
+    let (_, c3, _, _) = message_by_wamid(&app, "wamid.RO3").await;
+    let (_, c5, _, _) = message_by_wamid(&app, "wamid.RO5").await;
+    assert_eq!(c3, c5, "one conversation per prospect");
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 5, "details for every stored message");
+}
+
 #[tokio::test]
 async fn a_webhook_delivered_five_times_stores_one_message() {
     let app = spawn().await;
