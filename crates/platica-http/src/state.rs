@@ -26,11 +26,14 @@ pub struct AppState {
     pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
     /// The channel accounts webhooks name, cached for a few seconds.
     pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
+    /// Webhook ingestion, single-message webhooks stored in batches.
+    pub ingestor: Arc<platica_whatsapp::ingest::Ingestor>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
         AppState {
+            ingestor: Arc::new(platica_whatsapp::ingest::Ingestor::new(pool.clone())),
             pool,
             login_limits: Arc::new(LoginLimits::default()),
             secure_cookies: false,

@@ -257,6 +257,88 @@ async fn insert_known<'e>(
     })
 }
 
+/// One message from a sender that is probably known (see [`store_known_batch`]).
+pub struct KnownJob<'a> {
+    pub account: &'a WebhookAccount,
+    pub message: &'a InboundMessage,
+}
+
+/// Stores single-message webhooks of several accounts and tenants together, in one statement
+/// and so one transaction: group commit. Returns, for each job in order, its report, or `None`
+/// when its sender has no prospect or WhatsApp conversation yet (nothing of it was written: pass
+/// it to [`ingest`]). A repeated WhatsApp id within the batch is stored once: its first job.
+///
+/// One failing row (a database error) fails the whole statement: the caller then stores each job
+/// alone, so a bad webhook cannot fail the others.
+pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreResult<Vec<Option<IngestReport>>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: &dyn Fn(&KnownJob) -> Option<String>| jobs.iter().map(f).collect::<Vec<Option<String>>>();
+    let tenants: Vec<i64> = jobs.iter().map(|j| j.account.tenant_id.0).collect();
+    let accounts: Vec<i64> = jobs.iter().map(|j| j.account.channel_account_id).collect();
+    let details: Vec<serde_json::Value> = jobs.iter().map(|j| j.message.details.clone()).collect();
+    // (ordinal, conversation, message) for the jobs whose sender is known.
+    let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+        "WITH x AS (
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
+                 WITH ORDINALITY AS x(tenant_id, phone, body, external_id, channel_account_id, wa_type,
+                                      media_id, mime_type, caption, filename, context_external_id, details, ord)
+         ), k AS (
+             SELECT x.*, c.conversation_id FROM x
+             JOIN prospects p ON p.tenant_id = x.tenant_id AND p.phone = x.phone
+             JOIN conversations c ON c.tenant_id = x.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+         ), m AS (
+             INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
+             SELECT tenant_id, conversation_id, 'in', 'prospect', body, external_id, 'delivered' FROM k ORDER BY ord
+             ON CONFLICT (tenant_id, external_id) DO NOTHING
+             RETURNING tenant_id, message_id, conversation_id, external_id
+         ), first AS (
+             SELECT DISTINCT ON (tenant_id, external_id) * FROM k ORDER BY tenant_id, external_id, ord
+         ), w AS (
+             INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
+                 caption, filename, context_external_id, details)
+             SELECT m.tenant_id, m.message_id, f.channel_account_id, f.wa_type, f.media_id, f.mime_type, f.caption,
+                    f.filename, f.context_external_id, f.details
+             FROM m JOIN first f USING (tenant_id, external_id)
+         ), reopened AS (
+             UPDATE conversations SET status = 'open', updated_at = now()
+             WHERE (tenant_id, conversation_id) IN (SELECT tenant_id, conversation_id FROM m) AND status <> 'open'
+         )
+         SELECT k.ord, k.conversation_id, CASE WHEN k.ord = f.ord THEN m.message_id END
+         FROM k JOIN first f USING (tenant_id, external_id)
+         LEFT JOIN m USING (tenant_id, external_id)",
+    )
+    .bind(&tenants)
+    .bind(jobs.iter().map(|j| j.message.phone.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.message.body.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.message.external_id.as_str()).collect::<Vec<_>>())
+    .bind(&accounts)
+    .bind(jobs.iter().map(|j| j.message.wa_type.as_str()).collect::<Vec<_>>())
+    .bind(col(&|j| j.message.media_id.clone()))
+    .bind(col(&|j| j.message.mime_type.clone()))
+    .bind(col(&|j| j.message.caption.clone()))
+    .bind(col(&|j| j.message.filename.clone()))
+    .bind(col(&|j| j.message.context_external_id.clone()))
+    .bind(&details)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<Option<IngestReport>> = vec![None; jobs.len()];
+    for (ord, conversation_id, message_id) in rows {
+        let Some(i) = usize::try_from(ord).ok().and_then(|o| o.checked_sub(1)).filter(|i| *i < jobs.len()) else {
+            continue;
+        };
+        let mut report = IngestReport::default();
+        match message_id {
+            Some(message_id) => report.stored_one(jobs[i].message, conversation_id, message_id, false),
+            None => report.messages_duplicate += 1,
+        }
+        out[i] = Some(report);
+    }
+    Ok(out)
+}
+
 async fn lock_account(conn: &mut PgConnection, account: &WebhookAccount) -> StoreResult<()> {
     // NO KEY UPDATE, not UPDATE: creators of new prospects queue here, but webhooks checking the
     // foreign key of whatsapp_messages (KEY SHARE on the same row) do not wait for them, nor they

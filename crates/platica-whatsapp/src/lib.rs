@@ -1,5 +1,6 @@
 //! Platica's WhatsApp channel, beyond the webhook (which is in platica-http):
 //!
+//! - [`ingest`]: group commit of single-message webhooks (one statement for many);
 //! - [`payload`]: Cloud API message and status objects → domain values (webhooks and sessions);
 //! - [`cloud`]: the send endpoint and how to read its answers;
 //! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
@@ -10,6 +11,7 @@
 pub mod bot;
 pub mod campaigns;
 pub mod cloud;
+pub mod ingest;
 pub mod payload;
 pub mod sender;
 pub mod supervisor;

@@ -74,8 +74,27 @@ pub fn external_id(raw: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
+/// PostgreSQL stores no NUL character, in text or in jsonb: an object holding one (anywhere,
+/// keys included) is refused as a whole rather than failing its webhook's transaction.
+fn refuse_nul(raw: &Value, what: &str) -> Result<(), String> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has_nul),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if has_nul(raw) {
+        let id = raw.get("id").and_then(Value::as_str).map(|i| bounded(&i.replace('\0', ""), 64)).unwrap_or_default();
+        return Err(format!("{what} {id:?} contains a NUL character, which cannot be stored"));
+    }
+    Ok(())
+}
+
 /// One inbound message object, as text or a typed placeholder.
 pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMessage, String> {
+    refuse_nul(&raw, "message")?;
     let m: WaMessage = serde_json::from_value(raw.clone()).map_err(|e| format!("invalid message: {e}"))?;
     let external_id = external_id(&m.id)?;
     let phone = validate::phone("from", &format!("+{}", m.from.trim()))
@@ -154,6 +173,7 @@ fn placeholder(kind: &str, label: Option<&str>) -> String {
 }
 
 pub fn status(raw: Value) -> Result<StatusUpdate, String> {
+    refuse_nul(&raw, "status")?;
     let s: WaStatus = serde_json::from_value(raw).map_err(|e| format!("invalid status: {e}"))?;
     let external_id = external_id(&s.id)?;
     let status = DeliveryStatus::parse(&s.status)
@@ -179,6 +199,26 @@ pub fn status(raw: Value) -> Result<StatusUpdate, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn nul_characters_anywhere_are_refused() {
+        let names = BTreeMap::new();
+        let ok =
+            serde_json::json!({"from": "5215512345678", "id": "wamid.N", "type": "text", "text": {"body": "hola"}});
+        assert!(message(ok.clone(), &names).is_ok());
+        for bad in [
+            serde_json::json!({"from": "5215512345678", "id": "wamid.N", "type": "text", "text": {"body": "ho\u{0}la"}}),
+            serde_json::json!({"from": "5215512345678", "id": "wamid.N", "type": "text", "text": {"body": "hola"},
+                               "extra": [{"k\u{0}": 1}]}),
+        ] {
+            let err = message(bad, &names).unwrap_err();
+            assert!(err.contains("NUL") && !err.contains('\0'), "{err}");
+        }
+        let err = status(serde_json::json!({"id": "wamid.S", "status": "failed",
+            "errors": [{"code": 131026, "title": "x\u{0}"}]}))
+        .unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
+    }
 
     #[test]
     fn placeholders_keep_type_caption_and_ids() {

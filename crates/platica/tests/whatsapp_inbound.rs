@@ -292,6 +292,108 @@ async fn a_message_reopens_a_closed_conversation_and_a_redelivery_does_not() {
     assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 5, "details for every stored message");
 }
 
+/// Single-message webhooks are stored in batches (one statement for many, see
+/// platica_whatsapp::ingest): what one batch answers for each webhook, deterministically.
+#[tokio::test]
+async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
+    use platica_store::whatsapp::{InboundMessage, KnownJob, store_known_batch};
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    // Two known senders (the first with a closed conversation), one message already stored.
+    for (wa, id) in [("5491100000031", "wamid.B0"), ("5491100000032", "wamid.B1")] {
+        assert_eq!(deliver(&app, &text_message(wa, "Conocido", id, "hola")).await.1["messages_stored"], 1);
+    }
+    sqlx::query("UPDATE conversations SET status = 'closed' WHERE (tenant_id, conversation_id) IN (SELECT tenant_id, conversation_id FROM messages WHERE external_id = 'wamid.B0')").execute(&app.pool).await.unwrap();
+    let account = channels::find_by_phone_number_id(&app.pool, PHONE_NUMBER_ID).await.unwrap().unwrap();
+    let msg = |phone: &str, id: &str, body: &str| InboundMessage {
+        external_id: id.into(),
+        phone: format!("+{phone}"),
+        profile_name: None,
+        wa_type: "text".into(),
+        body: body.into(),
+        media_id: None,
+        mime_type: None,
+        caption: None,
+        filename: None,
+        context_external_id: None,
+        details: json!({"n": id}),
+    };
+    let messages = [
+        msg("5491100000031", "wamid.B2", "uno"),   // stored, reopens
+        msg("5491100000032", "wamid.B3", "dos"),   // stored
+        msg("5491100000031", "wamid.B2", "uno"),   // the same id again in the batch: duplicate
+        msg("5491100000039", "wamid.B4", "nuevo"), // unknown sender: handed back, nothing written
+        msg("5491100000032", "wamid.B1", "hola"),  // stored before: duplicate
+    ];
+    let jobs: Vec<KnownJob> = messages.iter().map(|m| KnownJob { account: &account, message: m }).collect();
+    let out = store_known_batch(&app.pool, &jobs).await.unwrap();
+    let summary: Vec<Option<(u32, u32)>> =
+        out.iter().map(|r| r.as_ref().map(|r| (r.messages_stored, r.messages_duplicate))).collect();
+    assert_eq!(summary, vec![Some((1, 0)), Some((1, 0)), Some((0, 1)), None, Some((0, 1))]);
+    let first = out[0].as_ref().unwrap().stored[0].clone();
+    let (id, conversation, body, _) = message_by_wamid(&app, "wamid.B2").await;
+    assert_eq!((first.message_id, first.conversation_id, body.as_str()), (id, conversation, "uno"));
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id IN ('wamid.B2', 'wamid.B3')").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id = 'wamid.B4'").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM prospects WHERE phone = '+5491100000039'").await, 0);
+    let details: Value = sqlx::query_scalar("SELECT details FROM whatsapp_messages WHERE message_id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(details, json!({"n": "wamid.B2"}));
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 4, "details once per stored message");
+    assert_eq!(count(&app, "SELECT count(*) FROM conversations WHERE status = 'closed'").await, 0, "reopened");
+}
+
+/// Many single-message webhooks at once (batched by the server): every one is answered as if
+/// stored alone, and one that fails in the database fails alone, not its batch.
+#[tokio::test]
+async fn concurrent_webhooks_are_batched_and_a_failing_one_fails_alone() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let senders: Vec<String> = (0..20).map(|i| format!("54911000004{i:02}")).collect();
+    for (i, wa) in senders.iter().enumerate() {
+        assert_eq!(deliver(&app, &text_message(wa, "Lote", &format!("wamid.C{i}"), "hola")).await.0, StatusCode::OK);
+    }
+    // A database failure for one message (as a trigger can inject).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.body = 'boom' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER refuse_boom BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_boom();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut payloads = Vec::new();
+    for round in 0..10 {
+        for (i, wa) in senders.iter().enumerate() {
+            let body = if round == 5 && i == 7 { "boom".to_owned() } else { format!("r{round} m{i}") };
+            payloads.push(text_message(wa, "Lote", &format!("wamid.C{round}-{i}"), &body));
+        }
+    }
+    // Every message twice, concurrently: redeliveries meet in batches too.
+    let all: Vec<&Value> = payloads.iter().chain(payloads.iter()).collect();
+    let results = futures_util::future::join_all(all.iter().map(|p| deliver(&app, p))).await;
+    let mut stored = 0;
+    let mut failed = 0;
+    for (p, (status, r)) in all.iter().zip(&results) {
+        let boom = p.to_string().contains("\"boom\"");
+        if boom {
+            assert_eq!(*status, StatusCode::INTERNAL_SERVER_ERROR, "{r}");
+            failed += 1;
+        } else {
+            assert_eq!(*status, StatusCode::OK, "{r}");
+            stored += r["messages_stored"].as_i64().unwrap();
+        }
+    }
+    assert_eq!((stored, failed), (199, 2), "each message stored once; the failing one failed both times");
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id LIKE 'wamid.C%-%'").await, 199);
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 219);
+}
+
 #[tokio::test]
 async fn a_webhook_delivered_five_times_stores_one_message() {
     let app = spawn().await;
@@ -539,7 +641,10 @@ async fn garbage_with_a_valid_signature_is_logged_and_answered_200() {
         PHONE_NUMBER_ID,
         json!({"messages": [{"from": "not-a-number", "id": "wamid.BAD", "type": "text", "text": {"body": "x"}}]}),
     );
+    // PostgreSQL cannot store a NUL character (it used to fail the transaction: a 500, retried forever).
+    let nul = text_message("5491100000302", "Nul", "wamid.NUL", "ho\u{0}la");
     let mut cases: Vec<(Vec<u8>, &str)> = vec![
+        (serde_json::to_vec(&nul).unwrap(), "invalid_message"),
         (b"{\"object\": \"whatsapp_business_acc".to_vec(), "malformed_json"),
         (br#"{"object": "page", "entry": []}"#.to_vec(), "unknown_object"),
         (br#"[1, 2, 3]"#.to_vec(), "unknown_payload"),

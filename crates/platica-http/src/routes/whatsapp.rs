@@ -240,7 +240,7 @@ async fn receive(
             parse(v, &named, &verified, &mut batches, &mut problems);
             for (phone_number_id, (messages, statuses)) in batches {
                 let Some(account) = verified.get(&phone_number_id) else { continue };
-                let report = match whatsapp::ingest(&state.pool, account, &messages, &statuses).await {
+                let report = match state.ingestor.ingest(account, &messages, &statuses).await {
                     Ok(r) => r,
                     Err(e) => {
                         // Perhaps the account changed or went away: ask the database next time.
