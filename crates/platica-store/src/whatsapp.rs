@@ -132,17 +132,11 @@ pub async fn ingest(
     let tenant = account.tenant_id;
     let mut report = IngestReport::default();
     match (messages, statuses) {
-        ([m], []) => match insert_known(pool, account, m).await? {
-            Inserted::Stored { conversation_id, message_id } => {
-                report.stored_one(m, conversation_id, message_id, false);
+        ([m], []) => {
+            if let Some(report) = store_known(pool, account, m).await? {
                 return Ok(report);
             }
-            Inserted::Duplicate => {
-                report.messages_duplicate += 1;
-                return Ok(report);
-            }
-            Inserted::UnknownSender => {}
-        },
+        }
         ([], [s]) => {
             let outcome = status_by(pool, tenant, s).await?;
             if outcome.is_some() || s.callback.is_none() {
@@ -257,6 +251,23 @@ async fn insert_known<'e>(
     })
 }
 
+/// Stores one message from a sender that is probably known, in one statement (the single-job
+/// case of [`store_known_batch`], whose statement is costlier to plan). `None`: the sender has no
+/// prospect or WhatsApp conversation yet, nothing was written.
+pub async fn store_known(
+    pool: &PgPool,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+) -> StoreResult<Option<IngestReport>> {
+    let mut report = IngestReport::default();
+    match insert_known(pool, account, m).await? {
+        Inserted::Stored { conversation_id, message_id } => report.stored_one(m, conversation_id, message_id, false),
+        Inserted::Duplicate => report.messages_duplicate += 1,
+        Inserted::UnknownSender => return Ok(None),
+    }
+    Ok(Some(report))
+}
+
 /// One message from a sender that is probably known (see [`store_known_batch`]).
 pub struct KnownJob<'a> {
     pub account: &'a WebhookAccount,
@@ -286,9 +297,16 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
                  WITH ORDINALITY AS x(tenant_id, phone, body, external_id, channel_account_id, wa_type,
                                       media_id, mime_type, caption, filename, context_external_id, details, ord)
          ), k AS (
-             SELECT x.*, c.conversation_id FROM x
-             JOIN prospects p ON p.tenant_id = x.tenant_id AND p.phone = x.phone
-             JOIN conversations c ON c.tenant_id = x.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+             -- A correlated subquery, not a join: whatever the plan (PostgreSQL's generic plan
+             -- guesses ten rows per array and would hash-join whole tables), each sender is two
+             -- index lookups.
+             SELECT * FROM (
+                 SELECT x.*, (SELECT c.conversation_id FROM prospects p
+                              JOIN conversations c
+                                ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+                              WHERE p.tenant_id = x.tenant_id AND p.phone = x.phone) AS conversation_id
+                 FROM x OFFSET 0 -- (computed once per row, then filtered)
+             ) known WHERE conversation_id IS NOT NULL
          ), m AS (
              INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
              SELECT tenant_id, conversation_id, 'in', 'prospect', body, external_id, 'delivered' FROM k ORDER BY ord

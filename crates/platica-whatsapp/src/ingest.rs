@@ -116,9 +116,14 @@ async fn work(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 async fn store(pool: &PgPool, batch: Vec<Job>) {
     metrics::histogram!("platica_webhook_batch_size").record(batch.len() as f64);
-    let jobs: Vec<KnownJob> = batch.iter().map(|j| KnownJob { account: &j.account, message: &j.message }).collect();
-    let result = whatsapp::store_known_batch(pool, &jobs).await;
-    drop(jobs);
+    let result = match batch.as_slice() {
+        [one] => whatsapp::store_known(pool, &one.account, &one.message).await.map(|r| vec![r]),
+        _ => {
+            let jobs: Vec<KnownJob> =
+                batch.iter().map(|j| KnownJob { account: &j.account, message: &j.message }).collect();
+            whatsapp::store_known_batch(pool, &jobs).await
+        }
+    };
     match result {
         Ok(reports) => {
             for (job, report) in batch.into_iter().zip(reports) {
