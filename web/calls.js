@@ -7,7 +7,7 @@
 // Below, the pending scheduled calls the user sees, soonest first, live from `table:scheduled_calls`.
 import { ApiError, get, query } from './api.js';
 import { fmtDateTime, fmtNumber, fmtTime, t } from './i18n.js';
-import { liveClient } from './live.js';
+import { liveClient, refetcher } from './live.js';
 import { teamName, userName } from './main.js';
 import { clear, h } from './ui.js';
 
@@ -82,10 +82,13 @@ export function mountCalls(view) {
     root.dataset.state = 'ready';
   }
 
+  // Only the newest answer of each read is shown (answers may come back out of order).
+  const seq = { summary: 0, active: 0, agenda: 0 };
   async function loadSummary() {
     const day = since;
+    const mine = ++seq.summary;
     const next = await get(`/calls/summary${query({ since: day.toISOString() })}`);
-    if (day !== since) return; // the day changed meanwhile
+    if (day !== since || mine !== seq.summary) return; // the day changed meanwhile, or a newer read was made
     summary = next;
     render();
   }
@@ -93,9 +96,10 @@ export function mountCalls(view) {
   /** Today's active calls (few: a page of each active status). */
   async function loadActive() {
     const day = since;
+    const mine = ++seq.active;
     const pages = await Promise.all([...ACTIVE].map((status) =>
       get(`/calls${query({ since: day.toISOString(), status, limit: 500 })}`)));
-    if (day !== since) return;
+    if (day !== since || mine !== seq.active) return;
     calls.clear();
     for (const page of pages) for (const c of page.items) calls.set(c.call_id, c);
     render();
@@ -103,12 +107,8 @@ export function mountCalls(view) {
 
   const load = () => Promise.all([loadSummary(), loadActive()]);
 
-  let summaryTimer = null;
-  /** Refetches the counts once a burst of call events is over. */
-  function summarySoon() {
-    clearTimeout(summaryTimer);
-    summaryTimer = setTimeout(() => loadSummary().catch(() => {}), 250);
-  }
+  /** Refetches the counts once a burst of call events is over (and once more: see refetcher). */
+  const summarySoon = refetcher(() => loadSummary().catch(() => {}), 250);
 
   // At the next local midnight, a new day starts with zero counts.
   let dayTimer = null;
@@ -123,18 +123,38 @@ export function mountCalls(view) {
   scheduleNewDay();
 
   async function loadAgenda() {
-    agenda = await get('/scheduled-calls?status=pending&limit=100');
+    const mine = ++seq.agenda;
+    const next = await get('/scheduled-calls?status=pending&limit=100');
+    if (mine !== seq.agenda) return;
+    agenda = next;
     render();
   }
+  const agendaSoon = refetcher(() => loadAgenda().catch(() => {}), 50);
 
+  const reads = new Map(); // call_id -> the number of its newest read
   async function refresh(id) {
+    const mine = (reads.get(id) ?? 0) + 1;
+    reads.set(id, mine);
+    let call = null;
     try {
-      calls.set(id, await get(`/calls/${id}`));
+      call = await get(`/calls/${id}`);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) calls.delete(id);
-      else throw e;
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
+    if (reads.get(id) !== mine) return;
+    if (call) calls.set(id, call);
+    else calls.delete(id);
     render();
+  }
+  // Each changed call is read at once and once more a moment later (see refetcher).
+  const refreshAgain = new Map(); // call_id -> timer
+  function refreshSoon(id) {
+    refresh(id).catch(() => {});
+    clearTimeout(refreshAgain.get(id));
+    refreshAgain.set(id, setTimeout(() => {
+      refreshAgain.delete(id);
+      refresh(id).catch(() => {});
+    }, 900));
   }
 
   const client = liveClient();
@@ -142,7 +162,7 @@ export function mountCalls(view) {
   if (client) {
     unsubAgenda = client.subscribe('table:scheduled_calls', {
       onSubscribed: () => loadAgenda().catch(() => {}),
-      onEvent: () => loadAgenda().catch(() => {}),
+      onEvent: agendaSoon,
       onReset: () => loadAgenda().catch(() => {}),
     });
     unsub = client.subscribe('table:calls', {
@@ -153,7 +173,7 @@ export function mountCalls(view) {
         if (e.op === 'delete') {
           calls.delete(id);
           render();
-        } else refresh(id).catch(() => {});
+        } else refreshSoon(id);
         summarySoon();
       },
       onReset: () => load().catch(() => {}),
@@ -164,7 +184,9 @@ export function mountCalls(view) {
   }
   return () => {
     alive = false;
-    clearTimeout(summaryTimer);
+    summarySoon.cancel();
+    agendaSoon.cancel();
+    for (const timer of refreshAgain.values()) clearTimeout(timer);
     clearTimeout(dayTimer);
     unsub?.();
     unsubAgenda?.();

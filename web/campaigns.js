@@ -8,10 +8,10 @@
 // screens refetch the campaign (its progress counted afresh by the server). Delivery statuses keep
 // changing after the last snapshot, so while a campaign has messages on their way the detail
 // screen also follows the outbound system messages' updates (`table:messages`, filtered) and
-// refetches, debounced.
+// refetches (see refetcher in live.js).
 import { get, post, query } from './api.js';
 import { fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
-import { liveClient } from './live.js';
+import { liveClient, refetcher } from './live.js';
 import { dir, executives, navigate, teamList, userName } from './main.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
@@ -21,16 +21,6 @@ const PAGE = 50; // recipients per page
 const LIST_DETAILS = 25; // campaigns of the list whose progress is fetched
 
 export const canRunCampaigns = () => dir.me?.role === 'admin' || dir.me?.role === 'coordinator';
-
-function debounce(fn, ms) {
-  let timer = null;
-  const run = () => {
-    clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-  };
-  run.cancel = () => clearTimeout(timer);
-  return run;
-}
 
 function statusPill(s) {
   return h('span', { class: `pill c-status c-${s}`, dataset: { status: s } }, t(`campaigns.status.${s}`));
@@ -125,14 +115,13 @@ function mountList(view) {
     for (let i = 0; i < ids.length; i += 4) await Promise.all(ids.slice(i, i + 4).map((x) => detail(x).catch(() => {})));
   }
 
-  const reload = debounce(() => load().catch(showError), 120);
-  const pending = new Set();
-  const refreshSome = debounce(() => {
-    const ids = [...pending];
-    pending.clear();
-    for (const x of ids) {
+  const reload = refetcher(() => load().catch(showError));
+  const changed = new Map(); // campaign_id -> when its last event came
+  const refreshSome = refetcher(() => {
+    for (const [x, at] of changed) {
       if (rows.has(x)) detail(x).catch(() => {});
       else reload();
+      if (Date.now() - at > 2500) changed.delete(x); // both refetches have run
     }
   }, 300);
   const client = liveClient();
@@ -143,7 +132,7 @@ function mountList(view) {
       const x = e.row?.campaign_id;
       if (x == null || e.op !== 'update') reload();
       else {
-        pending.add(x);
+        changed.set(x, Date.now());
         refreshSome();
       }
     },
@@ -199,8 +188,11 @@ async function newCampaign() {
   // Segment: a filter (team, executive, stage, name) or a list of prospect ids.
   const segFilter = h('input', { type: 'radio', name: 'segment', value: 'filter', checked: true });
   const segList = h('input', { type: 'radio', name: 'segment', value: 'list' });
-  const team = dir.me.role === 'admin' || teamList().length > 1
-    ? select([{ value: '', label: t('inbox.allTeams') }, ...teamList().map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'filter.team_id' })
+  // A coordinator reaches her teams' prospects only: she chooses among those.
+  const mine = dir.me.team_ids ?? [];
+  const teams = dir.me.role === 'admin' ? teamList() : teamList().filter((x) => mine.includes(x.team_id));
+  const team = teams.length > 1
+    ? select([{ value: '', label: t('inbox.allTeams') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'filter.team_id' })
     : null;
   const exec = select([{ value: '', label: t('inbox.allExecutives') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))], '', { name: 'filter.executive_id' });
   const stage = select([{ value: '', label: t('campaigns.anyStage') }, ...STAGES.map((s) => ({ value: s, label: t(`stage.${s}`) }))], '', { name: 'filter.stage' });
@@ -359,12 +351,14 @@ function mountCampaign(view, id) {
     followMessages(p);
   }
 
+  let seq = 0; // only the newest read is shown (answers may come back out of order)
   async function load() {
+    const mine = ++seq;
     try {
       const v = await get(`/campaigns/${id}`);
-      if (alive) render(v);
+      if (alive && mine === seq) render(v);
     } catch (e) {
-      if (!alive) return;
+      if (!alive || mine !== seq) return;
       if (e.status === 404) {
         clear(head, h('p', { class: 'empty' }, t('campaigns.notFound')));
         progress.hidden = true;
@@ -375,9 +369,11 @@ function mountCampaign(view, id) {
     }
   }
 
+  let recipientsSeq = 0;
   async function loadRecipients() {
+    const mine = ++recipientsSeq;
     const rows = await get(`/campaigns/${id}/recipients${query({ after: pages[page], limit: PAGE })}`);
-    if (!alive) return;
+    if (!alive || mine !== recipientsSeq) return;
     if (rows.length === PAGE) pages[page + 1] = rows[rows.length - 1].prospect_id;
     else pages = pages.slice(0, page + 1);
     const label = (r) => (r.state === 'queued' ? r.status ?? 'failed' : r.state);
@@ -396,7 +392,7 @@ function mountCampaign(view, id) {
     recipientsBox.dataset.page = String(page + 1);
   }
 
-  const refresh = debounce(() => {
+  const refresh = refetcher(() => {
     load().catch(showError);
     loadRecipients().catch(() => {});
   }, 400);

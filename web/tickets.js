@@ -5,7 +5,7 @@
 // server sends each user only the rows of tickets she sees) and refetch over REST on a change.
 import { get, patch, post, query } from './api.js';
 import { fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
-import { liveClient } from './live.js';
+import { liveClient, refetcher } from './live.js';
 import { dir, navigate, userName } from './main.js';
 import { clear, field, fieldError, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
@@ -22,17 +22,6 @@ function statusPill(s) {
 
 function priorityPill(p) {
   return h('span', { class: `pill t-prio p-${p}`, dataset: { priority: p } }, t(`tickets.priority.${p}`));
-}
-
-/** Calls `fn` once `ms` after the last of a burst of calls. */
-function debounce(fn, ms) {
-  let timer = null;
-  const run = () => {
-    clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-  };
-  run.cancel = () => clearTimeout(timer);
-  return run;
 }
 
 /** Mounts the tickets screens in `view` (`id`: one ticket, else the list); returns destroy. */
@@ -82,7 +71,7 @@ function mountList(view) {
     root.dataset.count = String(rows.length);
   }
 
-  const reload = debounce(() => load().catch(showError), 120);
+  const reload = refetcher(() => load().catch(showError));
   const client = liveClient();
   const subs = client
     ? ['table:tickets', 'table:ticket_comments'].map((topic) => client.subscribe(topic, {
@@ -134,22 +123,25 @@ function mountTicket(view, id) {
     h('nav', { class: 'crumbs' }, h('a', { class: 'back-link', href: '#/tickets' }, `← ${t('tickets.all')}`)), body);
   clear(view, root);
   let alive = true;
-  let composer = null; // kept across renders so a comment being written survives live updates
+  let skeleton = null; // the page's parts, once the ticket has loaded
 
+  let seq = 0; // only the newest read is shown (answers may come back out of order)
   async function load() {
+    const mine = ++seq;
     let data;
     try {
       data = await get(`/tickets/${id}`);
     } catch (e) {
-      if (!alive) return;
+      if (!alive || mine !== seq) return;
       if (e.status === 404) {
+        skeleton = null;
         clear(body, h('p', { class: 'empty' }, t('tickets.notFound')));
         root.dataset.state = 'missing';
         return;
       }
       throw e;
     }
-    if (alive) render(data);
+    if (alive && mine === seq) render(data);
   }
 
   function change(fieldName, value) {
@@ -180,26 +172,30 @@ function mountTicket(view, id) {
         h('dt', {}, t('tickets.priorityLabel')), h('dd', {}, priorityPill(x.priority)),
         h('dt', {}, t('tickets.assignee')), h('dd', {}, x.assignee_id ? userName(x.assignee_id) : t('tickets.noAssignee')));
     }
-    if (!composer) composer = commentBox();
-    clear(body,
-      h('header', { class: 'ticket-head' },
-        h('h1', {}, h('span', { class: 'muted ticket-num' }, `#${x.ticket_id}`), ' ', x.subject),
-        h('div', { class: 'ticket-pills' }, statusPill(x.status), priorityPill(x.priority)),
-        h('p', { class: 'muted small' }, t('tickets.openedByAt', { name: userName(x.opened_by), when: fmtDateTime(x.created_at) }))),
-      h('div', { class: 'ticket-grid' },
-        h('div', { class: 'ticket-main' },
-          x.body ? h('div', { class: 'card ticket-text' }, x.body) : null,
-          h('h2', {}, t('tickets.comments'), ' ', h('span', { class: 'muted' }, fmtNumber(x.comments.length))),
-          x.comments.length
-            ? h('ol', { class: 'comments' }, x.comments.map((c) => h('li', { class: 'comment', id: `comment-${c.comment_id}`, dataset: { id: c.comment_id } },
-              h('span', { class: 'avatar avatar-sm', style: `--h:${hue(userName(c.author_id))}`, 'aria-hidden': 'true' }, initials(userName(c.author_id))),
-              h('div', { class: 'comment-main' },
-                h('div', { class: 'comment-head' }, h('strong', {}, userName(c.author_id)),
-                  h('span', { class: 'muted small', title: fmtDateTime(c.created_at) }, fmtShort(c.created_at))),
-                h('div', { class: 'comment-body' }, c.body)))))
-            : h('p', { class: 'muted no-comments' }, t('tickets.noComments')),
-          composer),
-        h('aside', { class: 'card ticket-side' }, h('h2', {}, t('tickets.details')), facts)));
+    if (!skeleton) {
+      // Built once: live updates refill its parts and never move the comment box (nor its focus).
+      skeleton = { head: h('header', { class: 'ticket-head' }), text: h('div'), thread: h('div'), side: h('aside', { class: 'card ticket-side' }) };
+      clear(body, skeleton.head,
+        h('div', { class: 'ticket-grid' },
+          h('div', { class: 'ticket-main' }, skeleton.text, skeleton.thread, commentBox()),
+          skeleton.side));
+    }
+    clear(skeleton.head,
+      h('h1', {}, h('span', { class: 'muted ticket-num' }, `#${x.ticket_id}`), ' ', x.subject),
+      h('div', { class: 'ticket-pills' }, statusPill(x.status), priorityPill(x.priority)),
+      h('p', { class: 'muted small' }, t('tickets.openedByAt', { name: userName(x.opened_by), when: fmtDateTime(x.created_at) })));
+    clear(skeleton.text, x.body ? h('div', { class: 'card ticket-text' }, x.body) : null);
+    clear(skeleton.thread,
+      h('h2', {}, t('tickets.comments'), ' ', h('span', { class: 'muted' }, fmtNumber(x.comments.length))),
+      x.comments.length
+        ? h('ol', { class: 'comments' }, x.comments.map((c) => h('li', { class: 'comment', id: `comment-${c.comment_id}`, dataset: { id: c.comment_id } },
+          h('span', { class: 'avatar avatar-sm', style: `--h:${hue(userName(c.author_id))}`, 'aria-hidden': 'true' }, initials(userName(c.author_id))),
+          h('div', { class: 'comment-main' },
+            h('div', { class: 'comment-head' }, h('strong', {}, userName(c.author_id)),
+              h('span', { class: 'muted small', title: fmtDateTime(c.created_at) }, fmtShort(c.created_at))),
+            h('div', { class: 'comment-body' }, c.body)))))
+        : h('p', { class: 'muted no-comments' }, t('tickets.noComments')));
+    clear(skeleton.side, h('h2', {}, t('tickets.details')), facts);
     root.dataset.state = 'ready';
     root.dataset.status = x.status;
     root.dataset.comments = String(x.comments.length);
@@ -226,7 +222,7 @@ function mountTicket(view, id) {
     return form;
   }
 
-  const reload = debounce(() => load().catch(showError), 80);
+  const reload = refetcher(() => load().catch(showError), 80);
   const client = liveClient();
   const filters = { ticket_id: `eq.${id}` };
   const subs = client
