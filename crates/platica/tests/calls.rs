@@ -388,10 +388,11 @@ async fn call_events_are_pushed_under_the_visibility_rule() {
     assert_eq!((r.status, &r.body["clean"]), (StatusCode::OK, &json!(true)), "{:?}", r.body);
 }
 
+/// A call of the summary test: id, team, executive, status, outcome.
+type TestCall<'a> = (i64, platica_domain::TeamId, Option<platica_domain::UserId>, &'a str, Option<&'a str>);
+
 /// The summary the call monitor expects for `calls` (id, team, executive, status, outcome).
-fn expected_summary(
-    calls: &[(i64, platica_domain::TeamId, Option<platica_domain::UserId>, &str, Option<&str>)],
-) -> Value {
+fn expected_summary(calls: &[TestCall<'_>]) -> Value {
     let statuses = platica_store::calls::CALL_STATUSES;
     let mut by_status: serde_json::Map<String, Value> = statuses.iter().map(|s| ((*s).to_owned(), json!(0))).collect();
     let mut by_outcome = serde_json::Map::new();
