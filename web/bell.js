@@ -3,7 +3,7 @@
 // `table:notifications` (the server sends each user only their own rows).
 import { get, post } from './api.js';
 import { fmtNumber, fmtShort, t } from './i18n.js';
-import { liveClient } from './live.js';
+import { liveClient, refetcher } from './live.js';
 import { h, showError } from './ui.js';
 
 const BELL_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>')}`;
@@ -67,9 +67,10 @@ export function mountBell() {
     }
   }
 
+  const refresh = refetcher(() => load().catch(() => {}), 50);
   const unsub = liveClient()?.subscribe('table:notifications', {
     onSubscribed: () => load().catch(() => {}),
-    onEvent: () => load().catch(() => {}),
+    onEvent: refresh,
     onReset: () => load().catch(() => {}),
   });
   if (!unsub) load().catch(() => {});
@@ -77,6 +78,7 @@ export function mountBell() {
     el,
     destroy: () => {
       alive = false;
+      refresh.cancel();
       unsub?.();
     },
   };

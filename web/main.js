@@ -9,6 +9,8 @@ import { mountInbox } from './inbox.js';
 import { renderAdmin } from './admin.js';
 import { mountCalls } from './calls.js';
 import { mountBell } from './bell.js';
+import { mountTickets } from './tickets.js';
+import { canRunCampaigns, mountCampaigns } from './campaigns.js';
 
 /** Users and teams of the tenant, by id (for names), and the signed-in user. */
 export const dir = { me: null, users: new Map(), teams: new Map() };
@@ -30,7 +32,7 @@ const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http:/
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
 let starting = null; // the start-up in progress, shared by concurrent routes
-let calls = null; // the call monitor's destroy function, while it is shown
+let page = null; // the destroy function of the page shown (call monitor, tickets, campaigns)
 
 export function navigate(hash) {
   if (location.hash === hash) route();
@@ -61,13 +63,17 @@ async function route() {
   if (!shell) await (starting ??= start().finally(() => { starting = null; }));
   if (!session()) return; // logged out meanwhile
   const [first, second] = parts;
-  highlightNav(first === 'admin' || first === 'calls' ? first : 'inbox');
-  calls?.();
-  calls = null;
-  if (first === 'calls') {
+  const campaigns = first === 'campaigns' && canRunCampaigns();
+  highlightNav(['admin', 'calls', 'tickets'].includes(first) || campaigns ? first : 'inbox');
+  page?.();
+  page = null;
+  const id = /^\d+$/.test(second ?? '') ? Number(second) : null;
+  if (first === 'calls' || first === 'tickets' || campaigns) {
     inbox?.destroy();
     inbox = null;
-    calls = mountCalls(shell.view);
+    if (first === 'calls') page = mountCalls(shell.view);
+    else if (first === 'tickets') page = mountTickets(shell.view, id);
+    else page = mountCampaigns(shell.view, id);
     return;
   }
   if (first === 'admin' && dir.me.role === 'admin') {
@@ -80,7 +86,7 @@ async function route() {
     clear(shell.view);
     inbox = mountInbox(shell.view);
   }
-  if (first === 'c' && /^\d+$/.test(second ?? '')) inbox.open(Number(second));
+  if (first === 'c' && id) inbox.open(id);
   else inbox.open(null);
 }
 
@@ -104,6 +110,8 @@ function buildShell() {
   const nav = h('nav', { class: 'nav', 'aria-label': t('nav.main') },
     h('a', { href: '#/inbox', dataset: { nav: 'inbox' } }, t('nav.inbox')),
     h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
+    h('a', { href: '#/tickets', dataset: { nav: 'tickets' } }, t('nav.tickets')),
+    canRunCampaigns() ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
     me.role === 'admin' ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
   const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
@@ -170,8 +178,8 @@ function endSession() {
   clearSession();
   inbox?.destroy();
   inbox = null;
-  calls?.();
-  calls = null;
+  page?.();
+  page = null;
   shell?.bell.destroy();
   shell = null;
   navigate('#/login');
@@ -187,8 +195,8 @@ onLangChange(() => {
   // Rebuild everything in the new language; the live connection stays.
   inbox?.destroy();
   inbox = null;
-  calls?.();
-  calls = null;
+  page?.();
+  page = null;
   if (shell) buildShell();
   route();
 });

@@ -100,6 +100,27 @@ async function api(page, path) {
 const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
 const U = EXPECT.users;
 
+/** Fails when the page shows English text (any English message of the UI) or a raw message key. */
+async function scanSpanish(page, where) {
+  const { en, esTable } = await page.evaluate(async () => {
+    const m = await import('/app/i18n.js');
+    return { en: m.MESSAGES.en, esTable: m.MESSAGES.es };
+  });
+  const english = Object.entries(en).filter(([k, v]) => esTable[k] !== v).map(([, v]) => v);
+  const found = await page.evaluate((patterns) => {
+    const res = patterns.map((p) => new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+')}$`));
+    const texts = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) texts.push(walker.currentNode.textContent.trim());
+    for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
+      for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
+    }
+    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns)\.[a-zA-Z_.]+$/;
+    return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
+  }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
+  assert.deepEqual(found, [], `English text in the Spanish ${where}`);
+}
+
 // --- the tests ---
 let admin; // the admin's page, reused
 let ana; // executive Ana (prospects in both teams)
@@ -395,21 +416,7 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   assert.deepEqual([...new Set(used)].filter((k) => !keys.includes(k)), [], 'keys used in web/ but not defined');
   assert.equal(await es.textContent('form.login-form h1'), 'Iniciar sesión');
   await login(es, U.jorge);
-  const english = Object.entries(en).filter(([k, v]) => esTable[k] !== v).map(([, v]) => v);
-  const scan = async (where) => {
-    const found = await es.evaluate((patterns) => {
-      const res = patterns.map((p) => new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+')}$`));
-      const texts = [];
-      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-      while (walker.nextNode()) texts.push(walker.currentNode.textContent.trim());
-      for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
-        for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
-      }
-      const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings)\.[a-zA-Z.]+$/;
-      return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
-    }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
-    assert.deepEqual(found, [], `English text in the Spanish ${where}`);
-  };
+  const scan = (where) => scanSpanish(es, where);
   assert.match(await es.textContent('.counts'), /conversaciones/);
   await shot(es, '08-inbox-spanish');
   await scan('inbox');
@@ -497,8 +504,15 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   const before = { total: await n('total'), ringing: await n('ringing'), completed: await n('completed') };
   const { call_id: callId } = await step('call_sql', { executive_id: U.ana.user_id, status: 'ringing' });
   await page.waitForSelector(`.active-call[data-id="${callId}"][data-status=ringing]`);
-  assert.equal(await n('ringing'), before.ringing + 1);
+  // The counts are the server's exact summary since the browser's local midnight (refetched, debounced).
+  await page.waitForFunction((c) => document.querySelector('.call-count[data-status=ringing] .n')?.textContent === String(c), before.ringing + 1);
   assert.equal(await n('total'), before.total + 1);
+  const midnight = await page.evaluate(() => { const d = new Date(); return new Date(d.getFullYear(), d.getMonth(), d.getDate()).toISOString(); });
+  assert.match(midnight, /T0[56]:00:00/, 'Mexico City\'s midnight, not UTC\'s');
+  const summary = await api(page, `/calls/summary?since=${encodeURIComponent(midnight)}`);
+  assert.equal(await n('total'), summary.total);
+  for (const s of ['queued', 'ringing', 'in_progress', 'completed', 'no_answer', 'failed']) assert.equal(await n(s), summary.by_status[s], s);
+  assert.equal(Number(await page.textContent('.active-total')), summary.active);
   await shot(page, '11-call-monitor');
   await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'interested' });
   await page.waitForSelector(`.active-call[data-id="${callId}"]`, { state: 'detached' });
@@ -507,7 +521,11 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   assert.match(await page.textContent('.call-outcomes'), /interested/);
   // Her agenda follows too: a call scheduled by SQL appears without reload.
   const { scheduled_call_id: sched } = await step('schedule_sql', { executive_id: U.ana.user_id, note: 'Llamar a las 5' });
-  await page.waitForSelector(`.agenda-item[data-id="${sched}"]`);
+  await page.waitForSelector(`.agenda-item[data-id="${sched}"]`).catch(async (e) => {
+    log('the agenda over REST:', JSON.stringify(await api(page, '/scheduled-calls?status=pending&limit=100')));
+    log('the agenda on screen:', await page.textContent('.calls-body'));
+    throw e;
+  });
   assert.match(await page.textContent(`.agenda-item[data-id="${sched}"]`), /Llamar a las 5/);
   // Ricardo, another executive, does not see Ana's call.
   const luis = await newPage();
@@ -519,6 +537,231 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   assert.ok(!theirs.items.some((c) => c.call_id === callId), 'another executive never gets the call');
   await luis.context().close();
   await page.context().close();
+});
+
+let ticketId; // the ticket Ana opens
+await test('tickets: an executive opens a ticket in the UI, an admin sees it live, assigns and comments; the executive sees it all live', async () => {
+  const exec = await newPage();
+  await login(exec, U.ana);
+  await admin.goto(`${BASE}/#/tickets`);
+  await admin.waitForSelector('.tickets[data-state=ready]');
+  assert.ok(await admin.locator('a[data-nav=tickets]').isVisible(), 'a nav link for admins');
+  await exec.click('a[data-nav=tickets]');
+  await exec.waitForSelector('.tickets[data-state=ready]');
+  assert.equal(await exec.locator('a[data-nav=campaigns]').count(), 0, 'no campaigns link for executives');
+  await exec.click('.page-head button:has-text("New ticket")');
+  await exec.waitForSelector('dialog form.ticket-form');
+  // An empty subject: the API's message, on the field.
+  await exec.click('dialog button[type=submit]');
+  await exec.waitForSelector('dialog .field-error');
+  assert.equal(await exec.getAttribute('dialog input[name=subject]', 'aria-invalid'), 'true');
+  const subject = `No llegan las plantillas ${Date.now() % 100000}`;
+  await exec.fill('dialog input[name=subject]', subject);
+  await exec.fill('dialog textarea[name=body]', 'Desde esta mañana los clientes no reciben la promoción.\nYa reinicié la sesión.');
+  await exec.selectOption('dialog select[name=priority]', 'high');
+  await shot(exec, '12-ticket-new');
+  await exec.click('dialog button[type=submit]');
+  await exec.waitForURL(/#\/tickets\/\d+$/);
+  ticketId = Number(new URL(exec.url()).hash.split('/').pop());
+  await exec.waitForSelector(`.ticket[data-id="${ticketId}"][data-state=ready]`);
+  assert.equal(await exec.locator('select[name=status]').count(), 0, 'executives do not change the status');
+  assert.match(await exec.textContent('.ticket-head'), new RegExp(subject));
+
+  // The admin's list shows it without reload, and the filters work.
+  await admin.waitForSelector(`.ticket-item[data-id="${ticketId}"]`, { timeout: 5000 });
+  const item = admin.locator(`.ticket-item[data-id="${ticketId}"]`);
+  assert.match(await item.textContent(), new RegExp(subject));
+  assert.equal(await item.locator('[data-priority]').getAttribute('data-priority'), 'high');
+  assert.match(await item.textContent(), /opened by Ana Torres/);
+  await admin.selectOption('.toolbar select[name=priority]', 'low');
+  await admin.waitForSelector(`.ticket-item[data-id="${ticketId}"]`, { state: 'detached' });
+  await admin.selectOption('.toolbar select[name=priority]', 'high');
+  await admin.selectOption('.toolbar select[name=status]', 'open');
+  await admin.waitForSelector(`.ticket-item[data-id="${ticketId}"]`);
+  await shot(admin, '13-tickets-admin');
+  await admin.selectOption('.toolbar select[name=status]', '');
+  await admin.selectOption('.toolbar select[name=priority]', '');
+
+  // The admin opens it, takes it and starts on it: the executive's page follows.
+  await item.locator('a').click();
+  await admin.waitForSelector(`.ticket[data-id="${ticketId}"][data-state=ready]`);
+  const adminOptions = await admin.$$eval('select[name=assignee_id] option', (os) => os.map((o) => o.value).filter(Boolean));
+  const admins = (await api(admin, '/users')).filter((u) => u.role === 'admin' && u.active).map((u) => String(u.user_id));
+  assert.deepEqual(adminOptions.sort(), admins.sort(), 'only admins can be assignees');
+  await admin.selectOption('select[name=assignee_id]', String(U.admin.user_id));
+  const adminName = (await api(admin, `/users/${U.admin.user_id}`)).display_name;
+  await exec.waitForFunction((name) => document.querySelector('.ticket-side')?.textContent.includes(name), adminName, { timeout: 5000 });
+  await admin.selectOption('select[name=status]', 'in_progress');
+  await exec.waitForSelector('.ticket[data-status=in_progress]', { timeout: 5000 });
+  const comment = 'Lo reviso ahora mismo: parece un problema con la plantilla aprobada.';
+  await admin.fill('form.comment-form textarea[name=body]', comment);
+  await admin.click('form.comment-form button[type=submit]');
+  await admin.waitForSelector(`.comment:has-text("${comment}")`);
+  await shot(admin, '14-ticket-admin');
+  // The executive's open ticket shows the comment live, and she answers.
+  await exec.waitForSelector(`.comment:has-text("${comment}")`, { timeout: 5000 });
+  await exec.fill('form.comment-form textarea[name=body]', '¡Gracias! Quedo atenta.');
+  await exec.click('form.comment-form button[type=submit]');
+  await admin.waitForSelector('.comment:has-text("Quedo atenta")', { timeout: 5000 });
+  assert.equal(await admin.getAttribute('.ticket', 'data-comments'), '2');
+  // Her bell has the comment; from the inbox it leads back to the ticket.
+  await exec.goto(`${BASE}/#/inbox`);
+  await exec.waitForSelector('li.row');
+  await exec.waitForFunction(() => Number(document.querySelector('.bell-wrap')?.dataset.unread) >= 2);
+  await exec.click('.bell');
+  const bellItem = exec.locator('.bell-item', { hasText: `New comment: ${subject}` }).first();
+  await bellItem.waitFor();
+  assert.match(await bellItem.textContent(), /Lo reviso ahora mismo/);
+  await shot(exec, '15-ticket-bell');
+  await bellItem.locator('button').click();
+  await exec.waitForURL(new RegExp(`#/tickets/${ticketId}$`));
+  await exec.waitForSelector(`.ticket[data-id="${ticketId}"][data-state=ready]`);
+  assert.equal(await exec.locator('.comment').count(), 2);
+  await shot(exec, '16-ticket-executive');
+  await exec.context().close();
+
+  // At phone width: readable, no horizontal scrolling.
+  const phone = await newPage({ viewport: { width: 390, height: 844 } });
+  await login(phone, U.ana);
+  await phone.goto(`${BASE}/#/tickets/${ticketId}`);
+  await phone.waitForSelector('.ticket[data-state=ready]');
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth) <= 390, 'no horizontal scrolling');
+  await shot(phone, '17-ticket-phone');
+  await phone.goto(`${BASE}/#/tickets`);
+  await phone.waitForSelector('.tickets[data-state=ready]');
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth) <= 390, 'no horizontal scrolling');
+  await shot(phone, '17b-tickets-phone');
+  await phone.context().close();
+});
+
+let campaignId;
+await test('campaigns: an admin creates one in the UI for the simulator number and watches its progress reach every recipient', async () => {
+  const setup = await step('campaign_setup');
+  await admin.goto(`${BASE}/#/campaigns`);
+  await admin.waitForSelector('.campaigns[data-state=ready]');
+  await admin.click('.page-head button:has-text("New campaign")');
+  await admin.waitForSelector('dialog form.campaign-form');
+  await admin.fill('dialog input[name=name]', 'Fin de mes');
+  await admin.selectOption('dialog select[name=channel_account_id]', String(setup.channel_account_id));
+  await admin.selectOption('dialog select[name="template.name"]', { label: setup.template });
+  const params = admin.locator('dialog input[name="template.parameters"]');
+  assert.equal(await params.count(), 2, 'one input per template parameter');
+  assert.equal(await params.nth(0).inputValue(), '{first_name}');
+  await params.nth(1).fill('10%');
+  assert.equal(await admin.textContent('dialog .template-preview'), 'Hola Ana, este fin de mes tu auto nuevo tiene 10% de enganche.');
+  await admin.selectOption('dialog select[name="filter.executive_id"]', String(setup.executive_id));
+  await admin.selectOption('dialog select[name="filter.stage"]', setup.stage);
+  await shot(admin, '18-campaign-new');
+  await admin.click('dialog button[type=submit]');
+  await admin.waitForURL(/#\/campaigns\/\d+$/);
+  campaignId = Number(new URL(admin.url()).hash.split('/').pop());
+  await admin.waitForSelector(`.campaign[data-id="${campaignId}"][data-state=ready]`);
+  assert.equal(Number(await admin.getAttribute('.campaign', 'data-total')), setup.count, 'the segment, as SQL counts it');
+  // Live progress: every recipient handed to WhatsApp, then every receipt in.
+  await admin.waitForFunction((n) => document.querySelector('.campaign')?.dataset.settled === String(n), setup.count, { timeout: 60000 });
+  const countOf = async (k) => Number((await admin.textContent(`.campaign-counts [data-count=${k}] .n`)).replace(/\D/g, ''));
+  await admin.waitForFunction(() => {
+    const n = (k) => Number(document.querySelector(`.campaign-counts [data-count=${k}] .n`)?.textContent.replace(/\D/g, '') ?? -1);
+    return n('queued') === 0 && n('sent') === 0;
+  }, null, { timeout: 30000 });
+  const v = await api(admin, `/campaigns/${campaignId}`);
+  assert.equal(v.progress.total, setup.count);
+  assert.equal(v.progress.delivered + v.progress.read + v.progress.failed, setup.count, JSON.stringify(v.progress));
+  assert.equal(await countOf('total'), setup.count);
+  assert.equal(await countOf('delivered') + await countOf('read') + await countOf('failed'), setup.count);
+  assert.equal(await admin.textContent('.progress-pct'), '100%');
+  assert.equal(await admin.getAttribute('.campaign', 'data-status'), 'completed');
+  // The recipients, by prospect, with their delivery status.
+  const rows = admin.locator('.recipients-table tbody tr');
+  assert.equal(await rows.count(), Math.min(setup.count, 50));
+  const statuses = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.status));
+  assert.ok(statuses.every((x) => ['delivered', 'read', 'failed'].includes(x)), statuses.join());
+  await shot(admin, '19-campaign-progress');
+  // The list shows it completed at 100%.
+  await admin.click('a.back-link');
+  await admin.waitForSelector(`.campaign-item[data-id="${campaignId}"][data-status=completed] .cprog`);
+  assert.match(await admin.textContent(`.campaign-item[data-id="${campaignId}"] .cprog-text`), new RegExp(`^100% · ${setup.count} of ${setup.count}$`));
+
+  // A campaign for later: pause, then cancel (every recipient withdrawn).
+  await admin.click('.page-head button:has-text("New campaign")');
+  await admin.fill('dialog input[name=name]', 'Promo de diciembre');
+  await admin.selectOption('dialog select[name=channel_account_id]', String(setup.channel_account_id));
+  await admin.fill('dialog input[name="template.parameters"] >> nth=1', '15%');
+  await admin.selectOption('dialog select[name="filter.executive_id"]', String(setup.executive_id));
+  await admin.check('dialog input[name=when][value=later]');
+  await admin.fill('dialog input[name=scheduled_at]', '2031-12-01T10:00');
+  await admin.click('dialog button[type=submit]');
+  await admin.waitForSelector('.campaign[data-status=scheduled]');
+  const later = await api(admin, `/campaigns/${new URL(admin.url()).hash.split('/').pop()}`);
+  assert.equal(later.scheduled_at, '2031-12-01T16:00:00Z', '10:00 in Mexico City, the browser\'s time zone');
+  await admin.click('.campaign-actions button[name=pause]');
+  await admin.waitForSelector('.campaign[data-status=paused] .campaign-actions button[name=resume]');
+  await admin.click('.campaign-actions button[name=cancel]');
+  await admin.click('dialog button:has-text("Cancel campaign")');
+  await admin.waitForSelector('.campaign[data-status=cancelled]');
+  assert.equal(await admin.locator('.campaign-actions button').count(), 0);
+  assert.equal(await countOf('cancelled'), later.progress.total);
+  await admin.click('a.back-link');
+  await admin.waitForSelector('.campaign-item[data-status=cancelled]');
+  await shot(admin, '20-campaigns-list');
+
+  // A coordinator has the screens (her own campaigns only); at phone width they fit.
+  const coord = await newPage({ viewport: { width: 390, height: 844 } });
+  await login(coord, U.mariana);
+  await coord.click('a[data-nav=campaigns]');
+  await coord.waitForSelector('.campaigns[data-state=ready]');
+  assert.equal(await coord.getAttribute('.campaigns', 'data-count'), '0', 'not the admin\'s campaigns');
+  await coord.goto(`${BASE}/#/campaigns/${campaignId}`);
+  await coord.waitForSelector('.campaign[data-state=missing]');
+  await coord.context().close();
+  const phone = await newPage({ viewport: { width: 390, height: 844 } });
+  await login(phone, U.admin);
+  await phone.goto(`${BASE}/#/campaigns/${campaignId}`);
+  await phone.waitForSelector('.campaign[data-state=ready]');
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth) <= 390, 'no horizontal scrolling');
+  await shot(phone, '21-campaign-phone');
+  await phone.goto(`${BASE}/#/campaigns`);
+  await phone.waitForSelector('.campaigns[data-state=ready] .cprog');
+  assert.ok(await phone.evaluate(() => document.documentElement.scrollWidth) <= 390, 'no horizontal scrolling');
+  await shot(phone, '21b-campaigns-phone');
+  await phone.context().close();
+});
+
+await test('Spanish: the tickets and campaigns screens show no English', async () => {
+  const es = await newPage({ locale: 'es-MX' });
+  await login(es, U.admin);
+  await es.goto(`${BASE}/#/tickets`);
+  await es.waitForSelector('.tickets[data-state=ready] .ticket-item');
+  await scanSpanish(es, 'tickets');
+  await es.click('.page-head .btn-primary');
+  await es.waitForSelector('dialog form.ticket-form');
+  await scanSpanish(es, 'new ticket dialog');
+  await es.keyboard.press('Escape');
+  await es.goto(`${BASE}/#/tickets/${ticketId}`);
+  await es.waitForSelector('.ticket[data-state=ready] .comment');
+  await scanSpanish(es, 'ticket');
+  await es.goto(`${BASE}/#/campaigns`);
+  await es.waitForSelector('.campaigns[data-state=ready] .cprog');
+  await scanSpanish(es, 'campaigns');
+  await shot(es, '22-campaigns-spanish');
+  await es.click('.page-head .btn-primary');
+  await es.waitForSelector('dialog form.campaign-form');
+  await scanSpanish(es, 'new campaign dialog');
+  await es.keyboard.press('Escape');
+  await es.goto(`${BASE}/#/campaigns/${campaignId}`);
+  await es.waitForSelector('.campaign[data-state=ready]');
+  await scanSpanish(es, 'campaign');
+  await es.goto(`${BASE}/#/calls`);
+  await es.waitForSelector('.calls[data-state=ready]');
+  await scanSpanish(es, 'call monitor');
+  await es.click('.topbar button.logout');
+  await es.waitForSelector('form.login-form');
+  await login(es, U.ana);
+  await es.goto(`${BASE}/#/tickets/${ticketId}`);
+  await es.waitForSelector('.ticket[data-state=ready] .comment');
+  await scanSpanish(es, 'ticket (executive)');
+  await shot(es, '23-ticket-spanish');
+  await es.context().close();
 });
 
 await test('phone width: the inbox and a conversation are usable at 390 px', async () => {

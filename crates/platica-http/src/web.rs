@@ -52,6 +52,8 @@ assets!(
     "admin.js",
     "calls.js",
     "bell.js",
+    "tickets.js",
+    "campaigns.js",
 );
 
 fn content_type(path: &str) -> &'static str {

@@ -5,6 +5,8 @@
 //! prospect and applies [`platica_domain::visibility::sql_predicate`] to it. Ingestion from the
 //! provider is idempotent by the provider's call id and never moves a status backwards.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use platica_domain::{Role, TenantId, UserId, Viewer};
 use serde::Serialize;
@@ -69,6 +71,8 @@ pub struct CallFilter {
     pub team_id: Option<i64>,
     /// Only calls created since the start of the current day (UTC).
     pub today: bool,
+    /// Only calls created at or after this instant (e.g. the user's local midnight).
+    pub since: Option<DateTime<Utc>>,
     pub prospect_id: Option<i64>,
 }
 
@@ -97,11 +101,55 @@ pub async fn list(
     if filter.today {
         qb.push(" AND c.created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'");
     }
+    if let Some(since) = filter.since {
+        qb.push(" AND c.created_at >= ").push_bind(since);
+    }
     if let Some(a) = after {
         qb.push(" AND c.call_id < ").push_bind(a);
     }
     qb.push(" ORDER BY c.call_id DESC LIMIT ").push_bind(limit);
     Ok(qb.build_query_as().fetch_all(pool).await?)
+}
+
+/// Exact counts of the visible calls created at or after an instant (the call monitor's "today").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CallSummary {
+    pub total: i64,
+    /// Calls queued, ringing or in progress.
+    pub active: i64,
+    /// Every call status, with 0 for those no call has.
+    pub by_status: BTreeMap<String, i64>,
+    /// Each outcome the calls have (calls without an outcome are not counted here).
+    pub by_outcome: BTreeMap<String, i64>,
+}
+
+/// Counts the visible calls created at or after `since`, by status and by outcome, in one query
+/// under the same visibility rule as [`list`].
+pub async fn summary(pool: &PgPool, viewer: &Viewer, since: DateTime<Utc>) -> StoreResult<CallSummary> {
+    let mut qb = QueryBuilder::new(
+        "SELECT c.status, c.outcome, count(*) AS n
+    FROM calls c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+    WHERE true",
+    );
+    push_visible(&mut qb, viewer, "p");
+    qb.push(" AND c.created_at >= ").push_bind(since);
+    qb.push(" GROUP BY c.status, c.outcome");
+    let rows: Vec<(String, Option<String>, i64)> = qb.build_query_as().fetch_all(pool).await?;
+    let mut s = CallSummary {
+        by_status: CALL_STATUSES.iter().map(|st| ((*st).to_owned(), 0)).collect(),
+        ..CallSummary::default()
+    };
+    for (status, outcome, n) in rows {
+        s.total += n;
+        if ACTIVE_CALL_STATUSES.contains(&status.as_str()) {
+            s.active += n;
+        }
+        *s.by_status.entry(status).or_default() += n;
+        if let Some(o) = outcome {
+            *s.by_outcome.entry(o).or_default() += n;
+        }
+    }
+    Ok(s)
 }
 
 /// A visible call, or not-found.

@@ -227,6 +227,9 @@ pub async fn progress(pool: &PgPool, tenant: TenantId, id: i64) -> StoreResult<P
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Recipient {
     pub prospect_id: i64,
+    /// The prospect's name, while the caller can see the prospect (`null` once it is reassigned
+    /// out of their sight).
+    pub prospect_name: Option<String>,
     /// `pending`, `queued`, `skipped` or `cancelled`.
     pub state: String,
     pub message_id: Option<i64>,
@@ -244,19 +247,18 @@ pub async fn recipients(
     limit: i64,
 ) -> StoreResult<Vec<Recipient>> {
     get(pool, viewer, id).await?;
-    Ok(sqlx::query_as(
-        "SELECT r.prospect_id, r.state, r.message_id, m.status, r.error
+    let mut qb = QueryBuilder::new(
+        "SELECT r.prospect_id, p.name AS prospect_name, r.state, r.message_id, m.status, r.error
          FROM campaign_recipients r
          LEFT JOIN messages m ON m.tenant_id = r.tenant_id AND m.message_id = r.message_id
-         WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.prospect_id > coalesce($3, 0)
-         ORDER BY r.prospect_id LIMIT $4",
-    )
-    .bind(viewer.tenant_id.0)
-    .bind(id)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
+         LEFT JOIN prospects p ON p.tenant_id = r.tenant_id AND p.prospect_id = r.prospect_id",
+    );
+    push_visible(&mut qb, viewer, "p");
+    qb.push(" WHERE r.tenant_id = ").push_bind(viewer.tenant_id.0);
+    qb.push(" AND r.campaign_id = ").push_bind(id);
+    qb.push(" AND r.prospect_id > ").push_bind(after.unwrap_or(0));
+    qb.push(" ORDER BY r.prospect_id LIMIT ").push_bind(limit);
+    Ok(qb.build_query_as().fetch_all(pool).await?)
 }
 
 /// Pauses, resumes or cancels a visible campaign. Cancelling withdraws what is not yet sent

@@ -58,6 +58,7 @@ fn push_visible(qb: &mut QueryBuilder<Postgres>, viewer: &Viewer) {
 #[derive(Clone, Debug, Default)]
 pub struct TicketFilter {
     pub status: Option<String>,
+    pub priority: Option<String>,
     pub assignee_id: Option<i64>,
     pub opened_by: Option<i64>,
 }
@@ -68,6 +69,9 @@ pub async fn list(pool: &PgPool, viewer: &Viewer, f: &TicketFilter, limit: i64) 
     push_visible(&mut qb, viewer);
     if let Some(s) = &f.status {
         qb.push(" AND t.status = ").push_bind(s.clone());
+    }
+    if let Some(p) = &f.priority {
+        qb.push(" AND t.priority = ").push_bind(p.clone());
     }
     if let Some(a) = f.assignee_id {
         qb.push(" AND t.assignee_id = ").push_bind(a);

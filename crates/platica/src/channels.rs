@@ -55,7 +55,6 @@ impl Channels {
 /// registers Platica's webhook (at `webhook_base`) with it. Simulated prospects also write in on
 /// their own (new numbers become new prospects, assigned round-robin).
 pub async fn start_demo_simulator(pool: &PgPool, tenant: TenantId, webhook_base: &str) -> anyhow::Result<SimHandle> {
-    use platica_demo::whatsapp as demo;
     let config = SimConfig {
         inbound: Some(InboundConfig {
             rate_per_sec: 0.05,
@@ -66,6 +65,18 @@ pub async fn start_demo_simulator(pool: &PgPool, tenant: TenantId, webhook_base:
         }),
         ..SimConfig::default()
     };
+    start_simulator_for_demo_number(pool, tenant, webhook_base, config).await
+}
+
+/// [`start_demo_simulator`] with the simulator's settings given (the browser tests run campaigns
+/// against the demo's number with no simulated prospects writing in).
+pub async fn start_simulator_for_demo_number(
+    pool: &PgPool,
+    tenant: TenantId,
+    webhook_base: &str,
+    config: SimConfig,
+) -> anyhow::Result<SimHandle> {
+    use platica_demo::whatsapp as demo;
     let sim = Simulator::start(config).await.context("starting the WhatsApp simulator")?;
     let key = platica_store::secrets::global().context("loading the secret key")?;
     demo::ensure_account(pool, key, tenant, &sim.base_url()).await.context("setting up the demo's WhatsApp number")?;

@@ -387,3 +387,150 @@ async fn call_events_are_pushed_under_the_visibility_rule() {
     let r = app.call(Method::GET, "/api/v1/admin/verify", Some(w.token(w.admin)), None).await;
     assert_eq!((r.status, &r.body["clean"]), (StatusCode::OK, &json!(true)), "{:?}", r.body);
 }
+
+/// A call of the summary test: id, team, executive, status, outcome.
+type TestCall<'a> = (i64, platica_domain::TeamId, Option<platica_domain::UserId>, &'a str, Option<&'a str>);
+
+/// The summary the call monitor expects for `calls` (id, team, executive, status, outcome).
+fn expected_summary(calls: &[TestCall<'_>]) -> Value {
+    let statuses = platica_store::calls::CALL_STATUSES;
+    let mut by_status: serde_json::Map<String, Value> = statuses.iter().map(|s| ((*s).to_owned(), json!(0))).collect();
+    let mut by_outcome = serde_json::Map::new();
+    for (_, _, _, status, outcome) in calls {
+        let n = by_status[*status].as_i64().unwrap();
+        by_status.insert((*status).to_owned(), json!(n + 1));
+        if let Some(o) = outcome {
+            let n = by_outcome.get(*o).and_then(Value::as_i64).unwrap_or(0);
+            by_outcome.insert((*o).to_owned(), json!(n + 1));
+        }
+    }
+    let active = calls.iter().filter(|c| ["queued", "ringing", "in_progress"].contains(&c.3)).count();
+    json!({"total": calls.len(), "active": active, "by_status": by_status, "by_outcome": by_outcome})
+}
+
+#[tokio::test]
+async fn since_and_the_summary_count_exactly_the_visible_calls_of_each_role() {
+    support::install_test_key();
+    let app = TestApp::spawn().await;
+    let w = world(&app, "cs", 1).await;
+    let other = world(&app, "cs2", 1).await;
+    let statuses = platica_store::calls::CALL_STATUSES;
+    // Every prospect gets calls in several statuses; terminal ones have outcomes.
+    let mut calls = Vec::new();
+    for (i, (p, team, exec)) in w.prospects.iter().enumerate() {
+        for (j, status) in statuses.iter().enumerate() {
+            if (i + j) % 3 == 0 {
+                continue;
+            }
+            let id = insert_call(&app, &w, *p, status, &format!("s-{i}-{j}")).await;
+            let outcome = match (j >= 3, (i + j) % 2) {
+                (false, _) => None,
+                (true, 0) => Some("interested"),
+                (true, _) => Some("call_back"),
+            };
+            sqlx::query("UPDATE calls SET outcome = $2 WHERE call_id = $1")
+                .bind(id)
+                .bind(outcome)
+                .execute(&app.pool)
+                .await
+                .unwrap();
+            calls.push((id, *team, *exec, *status, outcome));
+        }
+    }
+    // Some calls are older than the user's day; another tenant's call never counts.
+    let old: Vec<i64> = calls.iter().step_by(4).map(|c| c.0).collect();
+    sqlx::query("UPDATE calls SET created_at = now() - interval '20 hours' WHERE call_id = ANY($1)")
+        .bind(&old)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    insert_call(&app, &other, other.prospects[0].0, "ringing", "s-x").await;
+    let recent: Vec<_> = calls.iter().filter(|c| !old.contains(&c.0)).cloned().collect();
+    assert!(recent.len() > 10 && old.len() > 3);
+    // "Since" is a local midnight with its offset (here Mexico City's), URL-encoded.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(2))
+        .with_timezone(&chrono::FixedOffset::west_opt(6 * 3600).unwrap())
+        .to_rfc3339();
+    let q = urlencoding(&since);
+
+    let mut totals = std::collections::BTreeMap::new();
+    for u in users(&w) {
+        let mine: Vec<_> = recent.iter().filter(|c| seers(&w, c.1, c.2).contains(&u.0)).cloned().collect();
+        let r = app.get(&format!("/api/v1/calls/summary?since={q}"), w.token(u)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body, expected_summary(&mine), "user {u:?}");
+        totals.insert(u.0, r.body["total"].as_i64().unwrap());
+        // The list with the same `since` holds exactly those calls.
+        let r = app.get(&format!("/api/v1/calls?since={q}&limit=500"), w.token(u)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let mut got: Vec<i64> =
+            r.body["items"].as_array().unwrap().iter().map(|c| c["call_id"].as_i64().unwrap()).collect();
+        got.sort();
+        let mut want: Vec<i64> = mine.iter().map(|c| c.0).collect();
+        want.sort();
+        assert_eq!(got, want, "user {u:?}");
+    }
+    // Roles see different counts: the admin everything, a coordinator her team, an executive hers.
+    assert_eq!(totals[&w.admin.0], recent.len() as i64);
+    assert!(totals[&w.coord_boom.0] < totals[&w.admin.0] && totals[&w.exec_ana.0] < totals[&w.coord_both.0]);
+    assert_ne!(totals[&w.coord_boom.0], totals[&w.coord_ven.0]);
+    let r = app.get(&format!("/api/v1/calls/summary?since={q}"), other.token(other.admin)).await;
+    assert_eq!((r.body["total"].as_i64(), r.body["by_status"]["ringing"].as_i64()), (Some(1), Some(1)));
+    // An earlier `since` takes the older calls in too.
+    let r = app.get("/api/v1/calls/summary?since=2000-01-01T00:00:00Z", w.token(w.admin)).await;
+    assert_eq!(r.body, expected_summary(&calls));
+
+    // Exact beyond a page: 600 more of Ana's calls today; the list pages, the summary counts them all.
+    let (ana_p, ana_team, _) = *w.prospects.iter().find(|p| p.2 == Some(w.exec_ana)).unwrap();
+    sqlx::query(
+        "INSERT INTO calls (tenant_id, prospect_id, executive_id, provider, provider_call_id, status, outcome)
+         SELECT $1, $2, $3, 'voicebot', 'bulk-' || i, 'completed', 'interested' FROM generate_series(1, 600) i",
+    )
+    .bind(w.tenant.0)
+    .bind(ana_p)
+    .bind(w.exec_ana.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    for u in users(&w) {
+        let r = app.get(&format!("/api/v1/calls/summary?since={q}"), w.token(u)).await;
+        let more = if seers(&w, ana_team, Some(w.exec_ana)).contains(&u.0) { 600 } else { 0 };
+        assert_eq!(r.body["total"].as_i64(), Some(totals[&u.0] + more), "user {u:?}");
+    }
+    let r = app.get(&format!("/api/v1/calls/summary?since={q}"), w.token(w.exec_ana)).await;
+    assert!(r.body["by_outcome"]["interested"].as_i64().unwrap() >= 600);
+    let page = app.get(&format!("/api/v1/calls?since={q}&limit=500"), w.token(w.exec_ana)).await;
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 500);
+    assert!(page.body["next_cursor"].is_string());
+
+    // A bad or missing `since`: 400 naming it, on both routes.
+    for path in [
+        "/api/v1/calls/summary?since=yesterday",
+        "/api/v1/calls/summary",
+        "/api/v1/calls/summary?since=2026-11-01",
+        // An unencoded `+` arrives as a space.
+        "/api/v1/calls/summary?since=2026-11-01T00:00:00+01:00",
+        "/api/v1/calls?since=nope",
+    ] {
+        let r = app.get(path, w.token(w.admin)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("since")),
+            "{path}: {:?}",
+            r.body
+        );
+    }
+    // Without credentials: 401, as every route.
+    let r = app.call(Method::GET, &format!("/api/v1/calls/summary?since={q}"), None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// Percent-encodes a query value (RFC 3339 timestamps: `+` and `:`).
+fn urlencoding(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

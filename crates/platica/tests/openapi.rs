@@ -80,6 +80,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/jobs/{job_id}/run"),
     ("get", "/api/v1/jobs/{job_id}/runs"),
     ("get", "/api/v1/calls"),
+    ("get", "/api/v1/calls/summary"),
     ("get", "/api/v1/calls/{call_id}"),
     ("post", "/api/v1/calls/webhook"),
     ("put", "/api/v1/calls/provider-secret"),

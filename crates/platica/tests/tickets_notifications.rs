@@ -86,6 +86,11 @@ async fn tickets_are_seen_by_opener_assignee_and_admins_and_notify_the_people_in
     assert_eq!(ids(&app.get("/api/v1/tickets", w.token(w.exec_luis)).await), vec![t2]);
     assert_eq!(ids(&app.get("/api/v1/tickets", w.token(w.coord_both)).await), Vec::<i64>::new());
     assert_eq!(ids(&app.get("/api/v1/tickets", w.token(w.admin)).await), vec![t1, t2]);
+    // The list filters by priority too (t2 took the default, normal); a bad one names the field.
+    assert_eq!(ids(&app.get("/api/v1/tickets?priority=high", w.token(w.admin)).await), vec![t1]);
+    assert_eq!(ids(&app.get("/api/v1/tickets?priority=normal&status=open", w.token(w.admin)).await), vec![t2]);
+    let r = app.get("/api/v1/tickets?priority=asap", w.token(w.admin)).await;
+    assert_eq!((r.status, r.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("priority")));
     assert_eq!(ids(&app.get("/api/v1/tickets", other.token(other.admin)).await), Vec::<i64>::new());
     assert_eq!(app.get(&format!("/api/v1/tickets/{t1}"), w.token(w.exec_luis)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/api/v1/tickets/{t1}"), other.token(other.admin)).await.status, StatusCode::NOT_FOUND);

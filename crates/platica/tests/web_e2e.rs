@@ -14,8 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use platica::channels::Channels;
 use platica_http::routes::whatsapp::sign;
+use platica_simulator::{DurRange, SimConfig, StatusDelays};
 use platica_store::secrets::{self, SecretKey};
+use platica_whatsapp::sender::SenderConfig;
+use platica_whatsapp::supervisor::SupervisorConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::TestApp;
@@ -245,6 +249,10 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut inbound_n = 0;
+    // The WhatsApp side of a server (sender, campaign dispatcher) and the simulator the demo's
+    // number sends to: started by the campaign test, stopped at the end.
+    let (stop_channels, channels_stopped) = tokio::sync::watch::channel(false);
+    let mut whatsapp: Option<(Channels, platica_simulator::SimHandle)> = None;
 
     let run = async {
         let mut failures = None;
@@ -378,6 +386,66 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"ok": true})
                 }
+                "campaign_setup" => {
+                    // As `platica demo` runs it: the demo's number on the WhatsApp simulator, the
+                    // outbox sender and the campaign dispatcher (no simulated prospects writing
+                    // in, and quick delivery receipts), and an approved template.
+                    let config = SimConfig {
+                        status_delays: StatusDelays {
+                            sent: DurRange::millis(50, 200),
+                            delivered: DurRange::millis(100, 500),
+                            read: DurRange::millis(200, 1000),
+                            read_probability: 0.5,
+                        },
+                        failure_rate: 0.05,
+                        ..SimConfig::default()
+                    };
+                    let sim = platica::channels::start_simulator_for_demo_number(
+                        &app.pool,
+                        demo.tenant_id,
+                        &app.url(""),
+                        config,
+                    )
+                    .await
+                    .unwrap();
+                    // The test's other number has no URL of its own: it sends to the simulator too
+                    // (which refuses it), never to the Internet.
+                    let sender = SenderConfig { default_base_url: sim.base_url(), ..SenderConfig::default() };
+                    let channels =
+                        Channels::start(&app.pool, sender, SupervisorConfig::default(), None, channels_stopped.clone())
+                            .unwrap();
+                    let r = app
+                        .post(
+                            "/api/v1/templates",
+                            &admin_token,
+                            json!({"name": "promo_fin_de_mes", "language": "es_MX",
+                                   "body": "Hola {{1}}, este fin de mes tu auto nuevo tiene {{2}} de enganche."}),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                    let account: i64 = sqlx::query_scalar(
+                        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND phone_number_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(platica_demo::whatsapp::PHONE_NUMBER_ID)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    // A segment of a dozen or two: one executive's prospects at one stage.
+                    let (executive_id, stage, count): (i64, String, i64) = sqlx::query_as(
+                        "SELECT executive_id, stage::text, count(*) FROM prospects
+                         WHERE tenant_id = $1 AND executive_id IS NOT NULL
+                         GROUP BY executive_id, stage HAVING count(*) BETWEEN 8 AND 30
+                         ORDER BY count(*) DESC, executive_id, stage LIMIT 1",
+                    )
+                    .bind(tenant)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    whatsapp = Some((channels, sim));
+                    json!({"channel_account_id": account, "template": "promo_fin_de_mes (es_MX)",
+                           "executive_id": executive_id, "stage": stage, "count": count})
+                }
                 other => json!({"error": format!("unknown step {other}")}),
             };
             stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
@@ -386,9 +454,13 @@ async fn the_web_app_works_end_to_end_in_chromium() {
         let status = child.wait().await.unwrap();
         (status, failures)
     };
-    let (status, failures) = tokio::time::timeout(Duration::from_secs(420), run)
+    let (status, failures) = tokio::time::timeout(Duration::from_secs(600), run)
         .await
-        .expect("the web e2e tests did not finish within 420 s");
+        .expect("the web e2e tests did not finish within 600 s");
+    let _ = stop_channels.send(true);
+    if let Some((channels, _sim)) = whatsapp {
+        channels.finished().await;
+    }
     let _ = std::fs::remove_file(&expect_path);
     assert!(status.success(), "the web e2e tests failed ({status}; {failures:?} failing): see the log above");
     assert_eq!(failures, Some(0));

@@ -80,6 +80,12 @@ async fn campaigns_are_for_admins_and_coordinators_over_what_they_see() {
     assert_eq!(c.body["progress"]["total"], ven);
     assert_eq!((&c.body["status"], &c.body["progress"]["pending"]), (&json!("scheduled"), &json!(ven)));
     let id = c.body["campaign_id"].as_i64().unwrap();
+    // Recipients come by prospect id, named while the caller sees them.
+    let r = app.get(&format!("/api/v1/campaigns/{id}/recipients?limit=2"), w.token(w.coord_ven)).await;
+    let page = r.body.as_array().unwrap();
+    assert_eq!(page.len(), 2, "{:?}", r.body);
+    assert!(page[0]["prospect_id"].as_i64() < page[1]["prospect_id"].as_i64());
+    assert!(page.iter().all(|x| x["state"] == "pending" && x["prospect_name"].is_string()), "{page:?}");
     for (who, ws, sees) in
         [("admin", &mut admin_ws, true), ("creator", &mut ven_ws, true), ("other", &mut boom_ws, false)]
     {

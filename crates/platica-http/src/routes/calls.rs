@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use platica_domain::validate;
 use platica_store::calls::{
-    self, CALL_STATUSES, Call, CallFilter, CallReport, IngestOutcome, NewScheduled, SCHEDULED_STATUSES, ScheduledCall,
-    ScheduledChanges, ScheduledFilter,
+    self, CALL_STATUSES, Call, CallFilter, CallReport, CallSummary, IngestOutcome, NewScheduled, SCHEDULED_STATUSES,
+    ScheduledCall, ScheduledChanges, ScheduledFilter,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -37,6 +37,7 @@ pub const TENANT_HEADER: &str = "x-platica-tenant";
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(summary))
         .routes(routes!(get))
         .routes(routes!(webhook))
         .routes(routes!(set_provider_secret))
@@ -50,6 +51,16 @@ fn one_of(field: &str, value: &str, allowed: &[&str]) -> ApiResult<()> {
     } else {
         Err(ApiError::invalid(field, format!("{field} must be one of {}", allowed.join(", "))))
     }
+}
+
+/// An RFC 3339 timestamp from the query string (`since`), else 400 naming the parameter.
+fn instant(field: &str, raw: &str) -> ApiResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim()).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{field} must be an RFC 3339 timestamp such as 2026-11-01T06:00:00Z (URL-encode a + offset as %2B)"
+        ))
+        .with_field(field)
+    })
 }
 
 fn cursor(raw: Option<&str>) -> ApiResult<Option<i64>> {
@@ -72,6 +83,8 @@ pub struct CallQuery {
     pub prospect_id: Option<i64>,
     /// Only calls created today (UTC).
     pub today: Option<bool>,
+    /// Only calls created at or after this instant (RFC 3339, e.g. the user's local midnight).
+    pub since: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).
     pub limit: Option<i64>,
@@ -96,6 +109,7 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<CallQue
         executive_id: q.executive_id,
         team_id: q.team_id,
         today: q.today.unwrap_or(false),
+        since: q.since.as_deref().map(|s| instant("since", s)).transpose()?,
         prospect_id: q.prospect_id,
     };
     let mut items = calls::list(&state.pool, auth.viewer(), &f, cursor(q.cursor.as_deref())?, limit + 1).await?;
@@ -106,6 +120,28 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<CallQue
         None
     };
     Ok(Json(CallPage { items, next_cursor }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    /// Count the calls created at or after this instant (RFC 3339, e.g. the user's local
+    /// midnight: `2026-11-01T06:00:00Z`). Required.
+    pub since: Option<String>,
+}
+
+/// Exact counts of the visible calls created since an instant: total, active, by status and by
+/// outcome (the call monitor's "today").
+#[utoipa::path(get, path = "/calls/summary", tag = "calls", params(SummaryQuery),
+    responses((status = 200, body = CallSummary), (status = 400, body = ErrorBody)))]
+async fn summary(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<SummaryQuery>,
+) -> ApiResult<Json<CallSummary>> {
+    let raw = q.since.ok_or_else(|| ApiError::bad_request("since is required").with_field("since"))?;
+    let since = instant("since", &raw)?;
+    Ok(Json(calls::summary(&state.pool, auth.viewer(), since).await?))
 }
 
 /// One visible call.

@@ -41,6 +41,8 @@ fn text(field: &str, raw: &str, min: usize, max: usize) -> ApiResult<String> {
 pub struct TicketQuery {
     /// open, in_progress, resolved or closed.
     pub status: Option<String>,
+    /// low, normal, high or urgent.
+    pub priority: Option<String>,
     pub assignee_id: Option<i64>,
     pub opened_by: Option<i64>,
     /// 1 to 500 (default 100).
@@ -55,7 +57,10 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<TicketQ
     if let Some(s) = &q.status {
         one_of("status", s, &STATUSES)?;
     }
-    let f = TicketFilter { status: q.status, assignee_id: q.assignee_id, opened_by: q.opened_by };
+    if let Some(p) = &q.priority {
+        one_of("priority", p, &PRIORITIES)?;
+    }
+    let f = TicketFilter { status: q.status, priority: q.priority, assignee_id: q.assignee_id, opened_by: q.opened_by };
     Ok(Json(tickets::list(&state.pool, auth.viewer(), &f, limit).await?))
 }
 
