@@ -1,6 +1,6 @@
 //! User notifications: each user's own feed. Rows are written by triggers in the transaction of
-//! their cause (reassignments, tickets, missed scheduled calls: migration 0007), so raw SQL writes
-//! notify too; this module reads them and marks them read. Nobody reads another user's feed.
+//! their cause (reassignments, tickets, missed scheduled calls: migration 0007; forced web
+//! releases: 0009; finished campaigns by the dispatcher), so raw SQL writes notify too; this module reads them and marks them read. Nobody reads another user's feed.
 
 use chrono::{DateTime, Utc};
 use platica_domain::Viewer;

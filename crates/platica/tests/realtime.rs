@@ -526,4 +526,37 @@ async fn admin_release_web_reaches_a_connected_client_at_once() {
     println!("force update reached the client {} ms after the request", sent.elapsed().as_millis());
     // Nothing about 9.9.9 ever reached it.
     assert!(ws.drain(Duration::from_millis(300)).await.iter().all(|v| !v.to_string().contains("9.9.9")));
+
+    // Every active user of the tenant (and nobody else) has a force_update notification, once per
+    // version; a release that does not force tells nobody.
+    let other = world(&app, "relapi2", 1).await;
+    let feed = |token: String| {
+        let app = &app;
+        async move {
+            let r = app.get("/api/v1/notifications?limit=50", &token).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let items = r.body["items"].as_array().cloned().unwrap_or_default();
+            items.into_iter().filter(|n| n["kind"] == "force_update").map(|n| n["title"].clone()).collect::<Vec<_>>()
+        }
+    };
+    let r = app.post("/api/v1/admin/release-web", w.token(w.admin), json!({"version": "4.0.0", "force": true})).await;
+    assert_eq!(r.status, StatusCode::OK, "the same version again");
+    let r = app.post("/api/v1/admin/release-web", w.token(w.admin), json!({"version": "4.0.1"})).await;
+    assert_eq!(r.status, StatusCode::OK, "not forced");
+    for user in [w.admin, w.coord_boom, w.exec_luis, w.exec_ana] {
+        assert_eq!(feed(w.token(user).to_owned()).await, vec![json!("Platica 4.0.0 is out")], "user {user:?}");
+    }
+    assert!(feed(other.token(other.admin).to_owned()).await.is_empty(), "another tenant");
+    let active: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE tenant_id = $1 AND active")
+        .bind(w.tenant.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let told: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE tenant_id = $1 AND kind = 'force_update'")
+            .bind(w.tenant.0)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(told, active, "one per active user");
 }
