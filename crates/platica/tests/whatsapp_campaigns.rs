@@ -119,6 +119,11 @@ async fn campaigns_are_for_admins_and_coordinators_over_what_they_see() {
     // Pause, resume, cancel; a cancelled campaign cannot resume.
     let p = app.post(&format!("/api/v1/campaigns/{id}/pause"), w.token(w.coord_ven), json!({})).await;
     assert_eq!(p.body["status"], "paused", "{:?}", p.body);
+    // Paused before its time: resuming waits for that time again instead of sending at once.
+    let r = app.post(&format!("/api/v1/campaigns/{id}/resume"), w.token(w.coord_ven), json!({})).await;
+    assert_eq!((r.status, &r.body["status"]), (StatusCode::OK, &json!("scheduled")), "{:?}", r.body);
+    let p = app.post(&format!("/api/v1/campaigns/{id}/pause"), w.token(w.coord_ven), json!({})).await;
+    assert_eq!(p.body["status"], "paused", "{:?}", p.body);
     let x = app.post(&format!("/api/v1/campaigns/{id}/cancel"), w.token(w.coord_ven), json!({})).await;
     assert_eq!((&x.body["status"], &x.body["progress"]["cancelled"]), (&json!("cancelled"), &json!(ven)));
     let r = app.post(&format!("/api/v1/campaigns/{id}/resume"), w.token(w.coord_ven), json!({})).await;
