@@ -310,17 +310,6 @@ async fn cancel_pending_replies(conn: &mut PgConnection, tenant: TenantId, conve
     Ok(done.rows_affected())
 }
 
-/// Resumes every automatic pause whose idle time has passed, in every tenant. Returns how many.
-pub async fn resume_idle(pool: &PgPool) -> StoreResult<u64> {
-    let tenants: Vec<i64> =
-        sqlx::query_scalar("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetch_all(pool).await?;
-    let mut resumed = 0;
-    for tenant in tenants {
-        resumed += resume_idle_in(pool, TenantId(tenant)).await?;
-    }
-    Ok(resumed)
-}
-
 /// Resumes a tenant's automatic pauses whose idle time has passed. Returns how many.
 pub async fn resume_idle_in(pool: &PgPool, tenant: TenantId) -> StoreResult<u64> {
     let resumed = sqlx::query(
