@@ -249,6 +249,14 @@ async fn write(
             .await
             .context("inserting assignment history")?;
     }
+    // That history is months old: the notifications its trigger just wrote (one per prospect,
+    // "assigned to you") would greet every executive with a bell at 99+. Live activity after the
+    // seed notifies as usual.
+    sqlx::query("DELETE FROM notifications WHERE tenant_id = $1")
+        .bind(tenant.0)
+        .execute(&mut **tx)
+        .await
+        .context("clearing the backfill's notifications")?;
 
     let app_version = serde_json::json!({"version": "1.0.0", "force_update": false});
     platica_store::config::validate_value("app_version", &app_version)

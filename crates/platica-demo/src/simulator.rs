@@ -380,7 +380,10 @@ impl Simulator {
     /// The conversations whose latest messages are newest.
     async fn load_recent(&mut self) -> anyhow::Result<()> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT conversation_id FROM messages WHERE tenant_id = $1 AND direction = 'in'
+            // Only conversations whose prospect wrote within WhatsApp's 24-hour service window:
+            // free-text replies to older ones are refused (outside_service_window).
+            "SELECT conversation_id FROM messages
+             WHERE tenant_id = $1 AND direction = 'in' AND created_at > now() - interval '23 hours'
              GROUP BY conversation_id ORDER BY max(created_at) DESC, conversation_id DESC LIMIT $2",
         )
         .bind(self.tenant.0)
