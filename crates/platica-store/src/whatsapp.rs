@@ -268,45 +268,53 @@ pub async fn store_known(
     Ok(Some(report))
 }
 
-/// One message from a sender that is probably known (see [`store_known_batch`]).
+/// A webhook's messages, from senders that are probably known (see [`store_known_batch`]).
 pub struct KnownJob<'a> {
     pub account: &'a WebhookAccount,
-    pub message: &'a InboundMessage,
+    pub messages: &'a [InboundMessage],
 }
 
-/// Stores single-message webhooks of several accounts and tenants together, in one statement
-/// and so one transaction: group commit. Returns, for each job in order, its report, or `None`
-/// when its sender has no prospect or WhatsApp conversation yet (nothing of it was written: pass
-/// it to [`ingest`]). A repeated WhatsApp id within the batch is stored once: its first job.
+/// Stores the messages of several webhooks (of any accounts and tenants) together, in one
+/// statement and so one transaction: group commit. Returns, for each job in order, its report, or
+/// `None` when one of its senders has no prospect or WhatsApp conversation yet: then nothing of
+/// that job was written (pass it to [`ingest`]), so a webhook is still stored whole or not at all.
+/// A WhatsApp id repeated within the batch is stored once: its first occurrence.
 ///
 /// One failing row (a database error) fails the whole statement: the caller then stores each job
 /// alone, so a bad webhook cannot fail the others.
 pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreResult<Vec<Option<IngestReport>>> {
-    if jobs.is_empty() {
-        return Ok(Vec::new());
+    // One row per message, with its job's index.
+    let rows: Vec<(usize, &WebhookAccount, &InboundMessage)> =
+        jobs.iter().enumerate().flat_map(|(i, j)| j.messages.iter().map(move |m| (i, j.account, m))).collect();
+    if rows.is_empty() {
+        return Ok(jobs.iter().map(|_| None).collect());
     }
-    let col = |f: &dyn Fn(&KnownJob) -> Option<String>| jobs.iter().map(f).collect::<Vec<Option<String>>>();
-    let tenants: Vec<i64> = jobs.iter().map(|j| j.account.tenant_id.0).collect();
-    let accounts: Vec<i64> = jobs.iter().map(|j| j.account.channel_account_id).collect();
-    let details: Vec<serde_json::Value> = jobs.iter().map(|j| j.message.details.clone()).collect();
-    // (ordinal, conversation, message) for the jobs whose sender is known.
-    let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+    let text = |f: &dyn Fn(&InboundMessage) -> Option<String>| rows.iter().map(|r| f(r.2)).collect::<Vec<_>>();
+    let job_ids: Vec<i64> = rows.iter().map(|r| r.0 as i64).collect();
+    let tenants: Vec<i64> = rows.iter().map(|r| r.1.tenant_id.0).collect();
+    let accounts: Vec<i64> = rows.iter().map(|r| r.1.channel_account_id).collect();
+    let details: Vec<serde_json::Value> = rows.iter().map(|r| r.2.details.clone()).collect();
+    // (ordinal, conversation, message) for the messages of the jobs whose senders are all known.
+    let stored: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
         "WITH x AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
+                                  $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
+                                  $13::bigint[])
                  WITH ORDINALITY AS x(tenant_id, phone, body, external_id, channel_account_id, wa_type,
-                                      media_id, mime_type, caption, filename, context_external_id, details, ord)
-         ), k AS (
+                                      media_id, mime_type, caption, filename, context_external_id, details, job, ord)
+         ), looked_up AS (
              -- A correlated subquery, not a join: whatever the plan (PostgreSQL's generic plan
              -- guesses ten rows per array and would hash-join whole tables), each sender is two
              -- index lookups.
-             SELECT * FROM (
-                 SELECT x.*, (SELECT c.conversation_id FROM prospects p
-                              JOIN conversations c
-                                ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
-                              WHERE p.tenant_id = x.tenant_id AND p.phone = x.phone) AS conversation_id
-                 FROM x OFFSET 0 -- (computed once per row, then filtered)
-             ) known WHERE conversation_id IS NOT NULL
+             SELECT x.*, (SELECT c.conversation_id FROM prospects p
+                          JOIN conversations c
+                            ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+                          WHERE p.tenant_id = x.tenant_id AND p.phone = x.phone) AS conversation_id
+             FROM x
+         ), k AS (
+             -- Only jobs whose every sender is known: the others are written not at all.
+             SELECT * FROM looked_up l
+             WHERE NOT EXISTS (SELECT 1 FROM looked_up u WHERE u.job = l.job AND u.conversation_id IS NULL)
          ), m AS (
              INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
              SELECT tenant_id, conversation_id, 'in', 'prospect', body, external_id, 'delivered' FROM k ORDER BY ord
@@ -326,33 +334,36 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
          )
          SELECT k.ord, k.conversation_id, CASE WHEN k.ord = f.ord THEN m.message_id END
          FROM k JOIN first f USING (tenant_id, external_id)
-         LEFT JOIN m USING (tenant_id, external_id)",
+         LEFT JOIN m USING (tenant_id, external_id)
+         ORDER BY k.ord",
     )
     .bind(&tenants)
-    .bind(jobs.iter().map(|j| j.message.phone.as_str()).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| j.message.body.as_str()).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| j.message.external_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.phone.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.body.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.external_id.as_str()).collect::<Vec<_>>())
     .bind(&accounts)
-    .bind(jobs.iter().map(|j| j.message.wa_type.as_str()).collect::<Vec<_>>())
-    .bind(col(&|j| j.message.media_id.clone()))
-    .bind(col(&|j| j.message.mime_type.clone()))
-    .bind(col(&|j| j.message.caption.clone()))
-    .bind(col(&|j| j.message.filename.clone()))
-    .bind(col(&|j| j.message.context_external_id.clone()))
+    .bind(rows.iter().map(|r| r.2.wa_type.as_str()).collect::<Vec<_>>())
+    .bind(text(&|m| m.media_id.clone()))
+    .bind(text(&|m| m.mime_type.clone()))
+    .bind(text(&|m| m.caption.clone()))
+    .bind(text(&|m| m.filename.clone()))
+    .bind(text(&|m| m.context_external_id.clone()))
     .bind(&details)
+    .bind(&job_ids)
     .fetch_all(pool)
     .await?;
-    let mut out: Vec<Option<IngestReport>> = vec![None; jobs.len()];
-    for (ord, conversation_id, message_id) in rows {
-        let Some(i) = usize::try_from(ord).ok().and_then(|o| o.checked_sub(1)).filter(|i| *i < jobs.len()) else {
+    let mut out: Vec<Option<IngestReport>> = jobs.iter().map(|_| None).collect();
+    for (ord, conversation_id, message_id) in stored {
+        let Some((job, _, message)) =
+            usize::try_from(ord).ok().and_then(|o| o.checked_sub(1)).and_then(|i| rows.get(i))
+        else {
             continue;
         };
-        let mut report = IngestReport::default();
+        let report = out[*job].get_or_insert_with(IngestReport::default);
         match message_id {
-            Some(message_id) => report.stored_one(jobs[i].message, conversation_id, message_id, false),
+            Some(message_id) => report.stored_one(message, conversation_id, message_id, false),
             None => report.messages_duplicate += 1,
         }
-        out[i] = Some(report);
     }
     Ok(out)
 }

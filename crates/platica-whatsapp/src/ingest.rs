@@ -1,18 +1,18 @@
 //! Group commit for webhook ingestion.
 //!
-//! Most webhooks carry one message from a prospect Platica already knows. Stored one by one, each
-//! costs PostgreSQL a statement, a commit and a WAL flush, and at a few thousand per second those
-//! fixed costs, not the rows, fill its CPU. The [`Ingestor`] queues such webhooks and a few
-//! workers store whatever has queued meanwhile as one statement
+//! Most webhooks carry a message (or a few) from prospects Platica already knows. Stored one by
+//! one, each costs PostgreSQL a statement, a commit and a WAL flush, and at a few thousand per
+//! second those fixed costs, not the rows, fill its CPU. The [`Ingestor`] queues webhooks of
+//! messages and a few workers store whatever has queued meanwhile as one statement
 //! ([`platica_store::whatsapp::store_known_batch`]), then answer each webhook. Nothing waits for
 //! a batch to fill: a worker takes what is there when it is free, so at low rates a batch is one
 //! webhook and at high rates batches grow with the load.
 //!
 //! Every webhook is still acknowledged only after its rows are committed. What a batch cannot
-//! store (a sender with no prospect yet) or when the batch statement fails (one bad row fails
+//! store whole (a sender with no prospect yet) or when the batch statement fails (one bad row fails
 //! them all) goes back to its own handler, which stores it alone with
 //! [`platica_store::whatsapp::ingest`]: the batch never makes a webhook fail that would have
-//! succeeded alone. Other webhooks (batches of messages, statuses) take that path directly.
+//! succeeded alone. Webhooks with statuses take that path directly.
 
 use std::sync::{Arc, OnceLock};
 
@@ -38,7 +38,7 @@ enum Reply {
 
 struct Job {
     account: WebhookAccount,
-    message: InboundMessage,
+    messages: Vec<InboundMessage>,
     reply: oneshot::Sender<Reply>,
 }
 
@@ -55,15 +55,15 @@ impl Ingestor {
     }
 
     /// Stores a webhook's messages and statuses for `account` (see
-    /// [`platica_store::whatsapp::ingest`]); a single message goes through the queue.
+    /// [`platica_store::whatsapp::ingest`]); a webhook of messages only goes through the queue.
     pub async fn ingest(
         &self,
         account: &WebhookAccount,
         messages: &[InboundMessage],
         statuses: &[StatusUpdate],
     ) -> StoreResult<IngestReport> {
-        if let ([m], []) = (messages, statuses) {
-            match self.queued(account, m).await {
+        if !messages.is_empty() && messages.len() <= MAX_BATCH && statuses.is_empty() {
+            match self.queued(account, messages).await {
                 Reply::Stored(report) => return Ok(report),
                 Reply::Failed(e) => return Err(e),
                 Reply::Alone => {}
@@ -72,9 +72,9 @@ impl Ingestor {
         whatsapp::ingest(&self.pool, account, messages, statuses).await
     }
 
-    async fn queued(&self, account: &WebhookAccount, message: &InboundMessage) -> Reply {
+    async fn queued(&self, account: &WebhookAccount, messages: &[InboundMessage]) -> Reply {
         let (reply, answer) = oneshot::channel();
-        let job = Job { account: account.clone(), message: message.clone(), reply };
+        let job = Job { account: account.clone(), messages: messages.to_vec(), reply };
         // A full queue (or stopped workers): store it alone rather than wait without bound.
         if self.queue().try_send(job).is_err() {
             metrics::counter!("platica_webhook_batch_bypassed_total").increment(1);
@@ -117,10 +117,12 @@ async fn work(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 async fn store(pool: &PgPool, batch: Vec<Job>) {
     metrics::histogram!("platica_webhook_batch_size").record(batch.len() as f64);
     let result = match batch.as_slice() {
-        [one] => whatsapp::store_known(pool, &one.account, &one.message).await.map(|r| vec![r]),
+        [Job { account, messages, .. }] if messages.len() == 1 => {
+            whatsapp::store_known(pool, account, &messages[0]).await.map(|r| vec![r])
+        }
         _ => {
             let jobs: Vec<KnownJob> =
-                batch.iter().map(|j| KnownJob { account: &j.account, message: &j.message }).collect();
+                batch.iter().map(|j| KnownJob { account: &j.account, messages: &j.messages }).collect();
             whatsapp::store_known_batch(pool, &jobs).await
         }
     };

@@ -292,7 +292,7 @@ async fn a_message_reopens_a_closed_conversation_and_a_redelivery_does_not() {
     assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 5, "details for every stored message");
 }
 
-/// Single-message webhooks are stored in batches (one statement for many, see
+/// Webhooks of messages are stored in batches (one statement for many, see
 /// platica_whatsapp::ingest): what one batch answers for each webhook, deterministically.
 #[tokio::test]
 async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
@@ -326,11 +326,21 @@ async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
         msg("5491100000039", "wamid.B4", "nuevo"), // unknown sender: handed back, nothing written
         msg("5491100000032", "wamid.B1", "hola"),  // stored before: duplicate
     ];
-    let jobs: Vec<KnownJob> = messages.iter().map(|m| KnownJob { account: &account, message: m }).collect();
+    // Webhooks of several messages too: one whose senders are all known (one of them twice), and
+    // one with an unknown sender, of which nothing is written.
+    let whole = [msg("5491100000032", "wamid.B5", "tres"), msg("5491100000031", "wamid.B6", "cuatro")];
+    let mixed = [msg("5491100000031", "wamid.B7", "cinco"), msg("5491100000038", "wamid.B8", "otro nuevo")];
+    let mut jobs: Vec<KnownJob> =
+        messages.iter().map(|m| KnownJob { account: &account, messages: std::slice::from_ref(m) }).collect();
+    jobs.push(KnownJob { account: &account, messages: &whole });
+    jobs.push(KnownJob { account: &account, messages: &mixed });
     let out = store_known_batch(&app.pool, &jobs).await.unwrap();
     let summary: Vec<Option<(u32, u32)>> =
         out.iter().map(|r| r.as_ref().map(|r| (r.messages_stored, r.messages_duplicate))).collect();
-    assert_eq!(summary, vec![Some((1, 0)), Some((1, 0)), Some((0, 1)), None, Some((0, 1))]);
+    assert_eq!(summary, vec![Some((1, 0)), Some((1, 0)), Some((0, 1)), None, Some((0, 1)), Some((2, 0)), None]);
+    let ids: Vec<&str> = out[5].as_ref().unwrap().stored.iter().map(|s| s.body.as_str()).collect();
+    assert_eq!(ids, ["tres", "cuatro"], "in payload order");
+    assert_eq!(count(&app, "SELECT count(*) FROM messages WHERE external_id IN ('wamid.B7', 'wamid.B8')").await, 0);
     let first = out[0].as_ref().unwrap().stored[0].clone();
     let (id, conversation, body, _) = message_by_wamid(&app, "wamid.B2").await;
     assert_eq!((first.message_id, first.conversation_id, body.as_str()), (id, conversation, "uno"));
@@ -343,7 +353,7 @@ async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
         .await
         .unwrap();
     assert_eq!(details, json!({"n": "wamid.B2"}));
-    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 4, "details once per stored message");
+    assert_eq!(count(&app, "SELECT count(*) FROM whatsapp_messages").await, 6, "details once per stored message");
     assert_eq!(count(&app, "SELECT count(*) FROM conversations WHERE status = 'closed'").await, 0, "reopened");
 }
 
