@@ -26,7 +26,7 @@ pub struct AppState {
     pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
     /// The channel accounts webhooks name, cached for a few seconds.
     pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
-    /// Webhook ingestion, single-message webhooks stored in batches.
+    /// Webhook ingestion: webhooks of messages are stored in batches.
     pub ingestor: Arc<platica_whatsapp::ingest::Ingestor>,
 }
 
