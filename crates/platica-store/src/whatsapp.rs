@@ -146,6 +146,20 @@ pub async fn ingest(
         }
         _ => {}
     }
+    ingest_in_transaction(pool, account, messages, statuses, report).await
+}
+
+/// [`ingest`] without its single-statement attempt, for a caller that already made it (the
+/// webhook's batches): new senders, redeliveries and statuses, in one explicit transaction.
+/// `report` is what was counted before (nothing written).
+pub async fn ingest_in_transaction(
+    pool: &PgPool,
+    account: &WebhookAccount,
+    messages: &[InboundMessage],
+    statuses: &[StatusUpdate],
+    mut report: IngestReport,
+) -> StoreResult<IngestReport> {
+    let tenant = account.tenant_id;
     let mut tx = pool.begin().await?;
     let mut known = Vec::with_capacity(messages.len());
     for m in messages {

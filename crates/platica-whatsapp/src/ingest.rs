@@ -64,23 +64,35 @@ impl Ingestor {
     ) -> StoreResult<IngestReport> {
         if !messages.is_empty() && messages.len() <= MAX_BATCH && statuses.is_empty() {
             match self.queued(account, messages).await {
-                Reply::Stored(report) => return Ok(report),
-                Reply::Failed(e) => return Err(e),
-                Reply::Alone => {}
+                Some(Reply::Stored(report)) => return Ok(report),
+                Some(Reply::Failed(e)) => return Err(e),
+                // The batch tried the single statement already: straight to the transaction.
+                Some(Reply::Alone) => {
+                    return whatsapp::ingest_in_transaction(
+                        &self.pool,
+                        account,
+                        messages,
+                        statuses,
+                        Default::default(),
+                    )
+                    .await;
+                }
+                None => {}
             }
         }
         whatsapp::ingest(&self.pool, account, messages, statuses).await
     }
 
-    async fn queued(&self, account: &WebhookAccount, messages: &[InboundMessage]) -> Reply {
+    /// The worker's answer, or `None` when the webhook could not be queued or was not answered.
+    async fn queued(&self, account: &WebhookAccount, messages: &[InboundMessage]) -> Option<Reply> {
         let (reply, answer) = oneshot::channel();
         let job = Job { account: account.clone(), messages: messages.to_vec(), reply };
         // A full queue (or stopped workers): store it alone rather than wait without bound.
         if self.queue().try_send(job).is_err() {
             metrics::counter!("platica_webhook_batch_bypassed_total").increment(1);
-            return Reply::Alone;
+            return None;
         }
-        answer.await.unwrap_or(Reply::Alone)
+        answer.await.ok()
     }
 
     fn queue(&self) -> &mpsc::Sender<Job> {
