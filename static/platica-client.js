@@ -39,6 +39,9 @@ export const PROTOCOL_VERSION = 1;
  * @property {(status: Status, info: object) => void} [onStatus] Connection state changes, for a UI
  *   that shows a lost connection. `info` has `{ attempt }` when connecting, the hello frame
  *   (`{ lsn, user_id, version }`) when open, and `{ code, reason, retryInMs }` when closed.
+ * @property {(degraded: {since: string, reason: string} | null) => void} [onDegraded] The
+ *   server's live state is paused (`{ since, reason }`: its change stream is down, events stop)
+ *   or live again (`null`, with a `reset` of every subscription).
  * @property {(error: {code: string, message: string}) => void} [onError] Errors not tied to a
  *   subscription: a refused message (`bad_message`), an unsupported protocol version
  *   (`unsupported_version`), a frame that is not JSON (`bad_frame`).
@@ -254,6 +257,8 @@ export class PlaticaClient {
     switch (f.type) {
       case 'hello':
         this.hello = f;
+        // A connection opened during an outage is told so right after hello.
+        this._setDegraded(null);
         this._ready = true;
         this._attempt = 0;
         if (f.version !== PROTOCOL_VERSION) {
@@ -276,7 +281,11 @@ export class PlaticaClient {
         sub.lsn = f.lsn;
         call(sub.options.onEvent, f.event, f);
         break;
+      case 'degraded':
+        this._setDegraded({ since: f.since, reason: f.reason });
+        break;
       case 'reset':
+        if (f.id == null || this.degraded) this._setDegraded(null);
         if (f.id == null) this._resetAll(f.lsn, f.reason);
         else if (sub) this._reset(sub, f.lsn, f.reason);
         break;
@@ -294,6 +303,12 @@ export class PlaticaClient {
         break;
       default: // unsubscribed, pong
     }
+  }
+
+  _setDegraded(value) {
+    if (!value && !this.degraded) return;
+    this.degraded = value;
+    call(this._opts.onDegraded, value);
   }
 
   _reset(sub, lsn, reason) {

@@ -7,6 +7,8 @@ let client = null;
 let loadedVersion; // the app_version this page was loaded under (undefined until the first hello)
 const statusListeners = new Set();
 const versionListeners = new Set();
+const degradedListeners = new Set();
+let degraded = null;
 let status = 'connecting';
 
 export function liveClient() {
@@ -21,6 +23,17 @@ export function liveStatus() {
 export function onLiveStatus(fn) {
   statusListeners.add(fn);
   return () => statusListeners.delete(fn);
+}
+
+/** The server's live updates are paused (`{ since, reason }`) or back (`null`). */
+export function liveDegraded() {
+  return degraded;
+}
+
+/** fn(degraded) when live updates pause (`{ since, reason }`) or come back (`null`). */
+export function onLiveDegraded(fn) {
+  degradedListeners.add(fn);
+  return () => degradedListeners.delete(fn);
 }
 
 /** fn({ version, force_update }) when a newer web version than this page's is published. */
@@ -53,6 +66,10 @@ export function startLive() {
       if (s === 'open') versionSeen(info?.app_version ?? null);
       for (const fn of statusListeners) fn(s, info);
     },
+    onDegraded: (value) => {
+      degraded = value;
+      for (const fn of degradedListeners) fn(value);
+    },
   });
   client.subscribe('system', {
     onEvent: (e) => {
@@ -67,6 +84,7 @@ export function stopLive() {
   client?.close();
   client = null;
   loadedVersion = undefined;
+  degraded = null;
 }
 
 /**

@@ -2,7 +2,7 @@
 // users and teams every view names people and teams from.
 import { clearSession, get, post, session, setUnauthorizedHandler } from './api.js';
 import { LANGUAGES, getLang, onLangChange, setLang, t } from './i18n.js';
-import { onLiveStatus, onNewVersion, startLive, stopLive } from './live.js';
+import { liveDegraded, onLiveDegraded, onLiveStatus, onNewVersion, startLive, stopLive } from './live.js';
 import { clear, h, select, toast } from './ui.js';
 import { renderLogin } from './login.js';
 import { mountInbox } from './inbox.js';
@@ -117,6 +117,8 @@ function buildShell() {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
   });
   const conn = h('div', { class: 'banner banner-conn', role: 'status', hidden: true }, t('conn.lost'));
+  // The server's change stream is down: what the page shows may be stale until it is back.
+  const paused = h('div', { class: 'banner banner-paused', role: 'status', hidden: !liveDegraded() }, t('live.paused'));
   const version = h('div', { class: 'banner banner-version', role: 'status', hidden: true },
     h('span', {}, t('version.available')),
     h('button', { class: 'btn btn-small', type: 'button', onclick: () => location.reload() }, t('version.reload')));
@@ -135,8 +137,8 @@ function buildShell() {
     h('button', { class: 'btn btn-ghost logout', type: 'button', onclick: logout, title: t('nav.logout') },
       h('img', { class: 'logout-icon', src: LOGOUT_ICON, alt: '', width: 20, height: 20 }),
       h('span', { class: 'logout-text' }, t('nav.logout'))));
-  clear(root, h('div', { class: 'shell' }, topbar, conn, version, view));
-  shell = { view, conn, version, nav, dot, bell };
+  clear(root, h('div', { class: 'shell' }, topbar, conn, paused, version, view));
+  shell = { view, conn, paused, version, nav, dot, bell };
   document.title = t('app.name');
 }
 
@@ -158,6 +160,13 @@ onLiveStatus((status) => {
       if (shell) shell.conn.hidden = false;
     }, 1200);
   }
+});
+
+onLiveDegraded((value) => {
+  if (!shell) return;
+  const wasPaused = !shell.paused.hidden;
+  shell.paused.hidden = !value;
+  if (wasPaused && !value) toast(t('live.back'));
 });
 
 onNewVersion(() => {

@@ -38,20 +38,35 @@
 //! A writer emits a barrier after its commit and hands its LSN to the client; a read with
 //! `min_lsn` waits until the position reaches it ([`LiveInbox::wait_for`]).
 //!
-//! # Failure
+//! # Failure, and healing
 //!
-//! The replication client reconnects by itself and resumes from the acknowledged position. If it
-//! gives up, or a change cannot be decoded, the pipeline is rebuilt from a fresh slot and snapshot
-//! and swapped in whole; readers keep the old state until then.
+//! The task owns every reconnect: the replication client itself never retries (so a lost
+//! connection is known at once). When the stream fails, the live inbox is *degraded*: it records
+//! since when ([`LiveInbox::stale_since`]), tells the sink at once ([`ChangeSink::degraded`]) and
+//! goes on answering reads from the state it has. It then retries, with backoff capped at
+//! [`MAX_RETRY_DELAY`], forever (until shutdown):
+//!
+//! - **resume**: the slot still exists, so a new connection streams from the last applied commit
+//!   (a walsender left holding the slot by a dead connection is terminated first: the slot is
+//!   ours alone). A barrier is emitted before streaming starts; once it is applied, everything
+//!   committed during the outage is too, and the inbox is live again.
+//! - **rebuild**: the slot is gone (dropped by hand, or never created), a change could not be
+//!   decoded or completed, or resuming failed [`RESUME_ATTEMPTS_BEFORE_REBUILD`] times in a row
+//!   on a reachable server: a fresh slot and snapshot are loaded and swapped in whole.
+//!
+//! Either way the sink is told to start over ([`ChangeSink::reset`]) when the inbox is live again.
+//! Each connection has its own cancellation token, a child of the server's: closing a stream
+//! never cancels anything else.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 pub use pg_walstream::CancellationToken;
+use pg_walstream::lsn::SharedLsnFeedback;
 use pg_walstream::{
-    EventStream, EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig, SnapshotOutcome,
-    StreamingMode,
+    EventType, LogicalReplicationStream, ReplicationStreamConfig, RetryConfig, SnapshotOutcome, StreamingMode,
 };
 use platica_domain::TenantId;
 use platica_inbox::change::{Change, Direction, MessageRow, SenderKind};
@@ -69,6 +84,18 @@ pub const MARKER_PREFIX: &str = "platica.verify";
 
 /// How long reading back the newest messages after a delete may take.
 const HINT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest wait between two attempts to reconnect: the stream is back within about this
+/// (plus [`CONNECT_TIMEOUT`]) of PostgreSQL being reachable again.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The first wait after a failure.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How long one connection attempt may take (a partitioned network drops packets silently).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the publication is compared with the tables the code expects while streaming.
+pub const PUBLICATION_CHECK: Duration = Duration::from_secs(5);
+/// Consecutive failed resumes on a reachable server before the pipeline is rebuilt instead.
+pub const RESUME_ATTEMPTS_BEFORE_REBUILD: u32 = 3;
 
 /// Where to stream from.
 #[derive(Clone, Debug)]
@@ -126,6 +153,12 @@ pub struct Status {
     pub last_apply_delay_ms: f64,
     /// Times the pipeline was rebuilt after a failure.
     pub rebuilds: u64,
+    /// Times the stream was resumed on its slot after a failure.
+    pub resumes: u64,
+    /// Times the stream failed (each starts or prolongs a degraded period).
+    pub failures: u64,
+    /// Since when the engine has not been following the stream (`None` while live).
+    pub stale_since: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
 
@@ -152,8 +185,12 @@ pub const MAX_FANOUT_ROWS: usize = 5_000;
 /// (so the sink sees the state the transaction left). Must not block.
 pub trait ChangeSink: Send + Sync {
     fn committed(&self, engine: &Engine, tx: &Committed);
-    /// The engine was rebuilt from a fresh snapshot: anything derived from it starts over.
+    /// The engine was rebuilt from a fresh snapshot, or is live again after an outage of the
+    /// stream: anything derived from it starts over.
     fn reset(&self, engine: &Engine, lsn: u64);
+    /// The stream failed: from `since`, the engine's state may be stale until the next
+    /// [`ChangeSink::reset`]. Called once per outage, at its start. Must not block.
+    fn degraded(&self, since: DateTime<Utc>, reason: &str);
 }
 
 enum Control {
@@ -173,17 +210,28 @@ pub struct LiveInbox {
     status: Mutex<Status>,
     control: mpsc::UnboundedSender<Control>,
     config: StreamConfig,
+    /// Microseconds since the epoch of the start of the current outage; 0 while live.
+    stale_since: AtomicI64,
+    /// A small pool of its own (connected lazily) for the publication guard.
+    guard: sqlx::PgPool,
 }
 
 impl LiveInbox {
     /// Loads the engine and starts following the stream. Returns once the engine is loaded.
+    ///
+    /// The task ends when `shutdown` is cancelled, and only then: every failure of the stream is
+    /// retried (see the module docs). The task never cancels `shutdown` itself.
     pub async fn start(
         config: StreamConfig,
         shutdown: CancellationToken,
     ) -> Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>), StreamError> {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (position, _) = watch::channel(0);
-        let pipeline = Pipeline::open(&config).await?;
+        let guard = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_lazy(&config.database_url)?;
+        let pipeline = Pipeline::open(&config, &guard, false).await?;
         let live = Arc::new(LiveInbox {
             engine: RwLock::new(Arc::new(RwLock::new(Engine::default()))),
             sink: RwLock::new(None),
@@ -191,6 +239,8 @@ impl LiveInbox {
             status: Mutex::new(Status::default()),
             control: control_tx,
             config,
+            stale_since: AtomicI64::new(0),
+            guard,
         });
         live.install(pipeline.engine, pipeline.consistent_point, pipeline.stats.clone());
         let task = tokio::spawn(run(Arc::clone(&live), pipeline.stream, control_rx, shutdown));
@@ -223,8 +273,59 @@ impl LiveInbox {
             s.loaded_at_lsn = consistent_point;
             s.load = load;
             s.streaming = true;
+            s.stale_since = None;
         });
+        self.stale_since.store(0, Ordering::Release);
         self.advance(consistent_point);
+    }
+
+    /// The stream failed: degraded from now (if not already), and the sink is told at once.
+    fn degrade(&self, error: &str) {
+        let now = Utc::now();
+        let first =
+            self.stale_since.compare_exchange(0, now.timestamp_micros().max(1), Ordering::AcqRel, Ordering::Acquire);
+        self.update_status(|s| {
+            s.streaming = false;
+            s.failures += 1;
+            s.last_error = Some(error.to_owned());
+            if first.is_ok() {
+                s.stale_since = Some(now);
+            }
+        });
+        if first.is_ok() {
+            tracing::warn!(
+                error,
+                "live inbox degraded: reads answer from the last applied state until the stream is back"
+            );
+            if let Some(sink) = self.sink() {
+                sink.degraded(now, error);
+            }
+        }
+    }
+
+    /// The resumed stream has applied everything committed during the outage: live again.
+    fn recovered(&self, lsn: u64) {
+        let since = self.stale_since.swap(0, Ordering::AcqRel);
+        self.update_status(|s| {
+            s.streaming = true;
+            s.stale_since = None;
+            s.resumes += 1;
+        });
+        if since != 0 {
+            let seconds = (Utc::now().timestamp_micros() - since) as f64 / 1e6;
+            tracing::info!(lsn = %crate::lsn::format(lsn), seconds, "live inbox is live again (resumed on its slot)");
+        }
+        if let Some(sink) = self.sink() {
+            self.read(|e| sink.reset(e, lsn));
+        }
+    }
+
+    /// Since when the engine has not been following the stream; `None` while it is live.
+    pub fn stale_since(&self) -> Option<DateTime<Utc>> {
+        match self.stale_since.load(Ordering::Acquire) {
+            0 => None,
+            micros => DateTime::from_timestamp_micros(micros),
+        }
     }
 
     fn current(&self) -> Arc<RwLock<Engine>> {
@@ -329,6 +430,8 @@ struct Pipeline {
     stats: LoadStats,
 }
 
+/// The replication client never retries by itself (one connection attempt, no reconnect inside
+/// a read): every failure reaches the task at once, which retries as the module docs say.
 fn stream_config(config: &StreamConfig) -> ReplicationStreamConfig {
     ReplicationStreamConfig::builder(config.slot.clone(), config.publication.clone())
         .with_protocol_version(1)
@@ -336,20 +439,24 @@ fn stream_config(config: &StreamConfig) -> ReplicationStreamConfig {
         .with_binary(true)
         .with_messages(true)
         .with_feedback_interval(Duration::from_secs(1))
-        .with_connection_timeout(Duration::from_secs(10))
+        .with_connection_timeout(CONNECT_TIMEOUT)
         .with_retry_config(RetryConfig {
-            max_attempts: 20,
-            initial_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
+            max_attempts: 1,
+            initial_delay: FIRST_RETRY_DELAY,
+            max_delay: MAX_RETRY_DELAY,
             multiplier: 2.0,
-            max_duration: Duration::from_secs(120),
+            max_duration: CONNECT_TIMEOUT,
             jitter: true,
         })
 }
 
 impl Pipeline {
-    async fn open(config: &StreamConfig) -> Result<Pipeline, StreamError> {
-        drop_stale_slot(config).await?;
+    /// A fresh slot, its snapshot loaded. `take_over`: a walsender holding a slot of this name
+    /// is ours (a connection of this process that died), so it is terminated; at start-up it
+    /// would be another server's, and opening fails instead.
+    async fn open(config: &StreamConfig, guard: &sqlx::PgPool, take_over: bool) -> Result<Pipeline, StreamError> {
+        repair_publication(config, guard).await?;
+        drop_stale_slot(config, take_over).await?;
         let stream = LogicalReplicationStream::new(&config.replication_url(), stream_config(config)).await?;
         let snapshot = match stream.snapshot().await? {
             SnapshotOutcome::Available(s) => s,
@@ -383,26 +490,126 @@ impl Pipeline {
     }
 }
 
-async fn drop_stale_slot(config: &StreamConfig) -> Result<(), StreamError> {
-    let mut conn = PgConnection::connect(&config.database_url).await?;
+/// Makes the publication what the code expects ([`platica_store::publication::repair`]); `Some`
+/// with what differed when it had to change it. Only Platica's own publication is guarded.
+async fn repair_publication(config: &StreamConfig, guard: &sqlx::PgPool) -> Result<Option<String>, StreamError> {
+    if config.publication != platica_store::publication::NAME {
+        return Ok(None);
+    }
+    let d = platica_store::publication::repair(guard)
+        .await
+        .map_err(|e| StreamError::Setup(format!("checking the publication: {e}")))?;
+    if d.is_clean() {
+        return Ok(None);
+    }
+    let what = format!(
+        "the publication {:?} had been altered (exists: {}, missing: {:?}, unexpected: {:?}, other columns: {:?}); \
+         it is repaired",
+        config.publication, d.exists, d.missing, d.unexpected, d.wrong_columns
+    );
+    tracing::warn!("{what}");
+    Ok(Some(what))
+}
+
+async fn connect(url: &str) -> Result<PgConnection, StreamError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url))
+        .await
+        .map_err(|_| StreamError::Setup(format!("connecting to PostgreSQL took longer than {CONNECT_TIMEOUT:?}")))?
+        .map_err(StreamError::from)
+}
+
+async fn drop_stale_slot(config: &StreamConfig, take_over: bool) -> Result<(), StreamError> {
+    let mut conn = connect(&config.database_url).await?;
     let row = sqlx::query("SELECT active FROM pg_replication_slots WHERE slot_name = $1")
         .bind(&config.slot)
         .fetch_optional(&mut conn)
         .await?;
     if let Some(row) = row {
         let active: bool = row.get(0);
-        if active {
+        if active && !take_over {
             return Err(StreamError::Setup(format!(
                 "replication slot {:?} is in use by another connection: give each Platica server its \
                  own slot name",
                 config.slot
             )));
         }
-        tracing::info!(slot = %config.slot, "dropping the stale replication slot of a previous run");
+        if active {
+            release_slot(&mut conn, &config.slot).await?;
+        }
+        tracing::info!(slot = %config.slot, "dropping the previous replication slot");
         sqlx::query("SELECT pg_drop_replication_slot($1)").bind(&config.slot).execute(&mut conn).await?;
     }
     conn.close().await?;
     Ok(())
+}
+
+/// Terminates the walsender holding our slot (a connection of ours that died: after a network
+/// partition, PostgreSQL notices only after `wal_sender_timeout`) and waits until it lets go.
+async fn release_slot(conn: &mut PgConnection, slot: &str) -> Result<(), StreamError> {
+    let started = Instant::now();
+    loop {
+        let pid: Option<Option<i32>> =
+            sqlx::query_scalar("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1")
+                .bind(slot)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(Some(pid)) = pid else { return Ok(()) };
+        if started.elapsed() > Duration::from_secs(5) {
+            return Err(StreamError::Setup(format!("replication slot {slot:?} is still held by process {pid}")));
+        }
+        tracing::info!(slot, pid, "terminating the walsender left holding our replication slot");
+        sqlx::query("SELECT pg_terminate_backend($1, 1000)").bind(pid).execute(&mut *conn).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Why reconnecting failed.
+enum Reconnect {
+    /// The slot cannot be resumed: rebuild from a fresh one.
+    Rebuild(String),
+    /// Try again later (PostgreSQL unreachable, or a transient refusal).
+    Retry(String),
+}
+
+/// A new connection on the existing slot, streaming from `from` (the end of the last applied
+/// commit), and the LSN of a barrier emitted just before: once it is applied, so is everything
+/// committed while the stream was down.
+async fn resume(config: &StreamConfig, from: u64) -> Result<(LogicalReplicationStream, u64), Reconnect> {
+    let retry = |e: StreamError| Reconnect::Retry(e.to_string());
+    let mut conn = connect(&config.database_url).await.map_err(retry)?;
+    let exists: Option<bool> = sqlx::query_scalar("SELECT true FROM pg_replication_slots WHERE slot_name = $1")
+        .bind(&config.slot)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|e| retry(e.into()))?;
+    if exists.is_none() {
+        return Err(Reconnect::Rebuild(format!("replication slot {:?} no longer exists", config.slot)));
+    }
+    release_slot(&mut conn, &config.slot).await.map_err(retry)?;
+    let barrier: String = sqlx::query_scalar("SELECT pg_logical_emit_message(false, $1, '')::text")
+        .bind(BARRIER_PREFIX)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| retry(e.into()))?;
+    let _ = conn.close().await;
+    let barrier = crate::lsn::parse(&barrier).ok_or_else(|| Reconnect::Retry(format!("unreadable LSN {barrier:?}")))?;
+    let opened = async {
+        let mut stream = LogicalReplicationStream::new(
+            &config.replication_url(),
+            stream_config(config).with_existing_slot_required(true),
+        )
+        .await?;
+        stream.start(Some(from)).await?;
+        Ok::<_, pg_walstream::ReplicationError>(stream)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT * 2, opened).await {
+        Ok(Ok(stream)) => Ok((stream, barrier)),
+        Ok(Err(pg_walstream::ReplicationError::ReplicationSlot(e))) => {
+            Err(Reconnect::Rebuild(format!("replication slot {:?}: {e}", config.slot)))
+        }
+        Ok(Err(e)) => Err(Reconnect::Retry(format!("replication: {e}"))),
+        Err(_) => Err(Reconnect::Retry("starting replication timed out".into())),
+    }
 }
 
 /// State of the apply loop between events.
@@ -414,9 +621,69 @@ struct Loop {
     overflow: Vec<TenantId>,
     relations: Relations,
     in_tx: bool,
+    /// Commit LSN of the last applied transaction: anything not above it is a replay.
     last_commit: u64,
+    /// End LSN of the last applied transaction: where a resumed stream starts.
+    acked: u64,
+    /// After a resume: the barrier whose arrival makes the inbox live again.
+    live_at: Option<u64>,
     paused: bool,
     until: Option<(u64, Job)>,
+}
+
+impl Loop {
+    fn new(live: Arc<LiveInbox>, loaded_at: u64) -> Loop {
+        let engine = live.current();
+        Loop {
+            live,
+            engine,
+            buffer: Vec::new(),
+            rows: Vec::new(),
+            overflow: Vec::new(),
+            relations: Relations::default(),
+            in_tx: false,
+            last_commit: 0,
+            acked: loaded_at,
+            live_at: None,
+            paused: false,
+            until: None,
+        }
+    }
+
+    /// A new connection: relations are announced again, a transaction in flight starts over.
+    fn connected(&mut self) {
+        self.engine = self.live.current();
+        self.buffer.clear();
+        self.rows.clear();
+        self.overflow.clear();
+        self.relations = Relations::default();
+        self.in_tx = false;
+    }
+
+    /// The engine was rebuilt from a fresh slot whose snapshot holds everything below `at`.
+    fn rebuilt(&mut self, at: u64) {
+        self.last_commit = 0;
+        self.acked = at;
+        self.live_at = None;
+    }
+
+    /// The applied position reached `lsn`: after a resume, that may make the inbox live again.
+    fn advanced(&mut self, lsn: u64) {
+        self.live.advance(lsn);
+        if self.live_at.is_some_and(|b| lsn >= b) {
+            self.live_at = None;
+            self.live.recovered(lsn);
+        }
+    }
+}
+
+/// How a connection's stream ended.
+enum Ended {
+    /// Shutdown (or the control channel closed).
+    Stopped,
+    /// The stream failed; `rebuild` when the state cannot be resumed (a change could not be
+    /// decoded or completed), `suspect` when it was not a lost connection.
+    Failed { error: StreamError, rebuild: bool, suspect: bool },
 }
 
 async fn run(
@@ -425,97 +692,183 @@ async fn run(
     mut control: mpsc::UnboundedReceiver<Control>,
     shutdown: CancellationToken,
 ) {
+    let mut state = Loop::new(Arc::clone(&live), live.status().loaded_at_lsn);
     let mut stream = stream;
+    // Resumes in a row that failed for a reason other than a lost connection.
+    let mut suspect_failures = 0u32;
     loop {
-        let engine = live.current();
-        let mut state = Loop {
-            live: Arc::clone(&live),
-            engine,
-            buffer: Vec::new(),
-            rows: Vec::new(),
-            overflow: Vec::new(),
-            relations: Relations::default(),
-            in_tx: false,
-            last_commit: 0,
-            paused: false,
-            until: None,
-        };
-        let mut events = stream.into_stream(shutdown.clone());
+        state.connected();
+        // This connection's own token: closing it cancels nothing else.
+        let token = shutdown.child_token();
         // The flushed position the client reports is capped to what it received, so this reports
         // everything received as flushed (see module docs). Safe: with streaming off, a
         // transaction's rows arrive only when its commit is decoded, each event is applied
-        // before the next is read, and resuming after a reconnect still starts from the
-        // *applied* position.
-        events.update_flushed_lsn(u64::MAX);
-        let outcome = state.follow(&mut events, &mut control, &shutdown).await;
-        let _ = events.shutdown().await;
-        match outcome {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "live inbox stream failed; rebuilding from a fresh snapshot");
-                live.update_status(|s| {
-                    s.streaming = false;
-                    s.last_error = Some(e.to_string());
-                });
-            }
-        }
-        // Rebuild: a fresh slot and snapshot, retried with backoff until it works or we stop.
-        let mut delay = Duration::from_millis(500);
-        loop {
-            if shutdown.is_cancelled() {
+        // before the next is read, and resuming after a failure starts from the *applied*
+        // position.
+        stream.shared_lsn_feedback.update_flushed_lsn(u64::MAX);
+        let ended = state.follow(&mut stream, &mut control, &shutdown, &token).await;
+        token.cancel();
+        let rebuild = match ended {
+            Ended::Stopped => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), stream.stop()).await;
                 return;
             }
-            match Pipeline::open(&live.config).await {
+            Ended::Failed { error, rebuild, suspect } => {
+                drop(stream);
+                tracing::error!(error = %error, rebuild, "live inbox stream failed");
+                live.degrade(&error.to_string());
+                suspect_failures = if suspect { suspect_failures + 1 } else { 0 };
+                rebuild || suspect_failures >= RESUME_ATTEMPTS_BEFORE_REBUILD
+            }
+        };
+        if rebuild {
+            suspect_failures = 0;
+        }
+        stream = match reconnect(&live, &mut state, &shutdown, rebuild).await {
+            Some(s) => s,
+            None => return,
+        };
+    }
+}
+
+/// Retries until the stream is back (resumed, or rebuilt), or `None` at shutdown.
+async fn reconnect(
+    live: &Arc<LiveInbox>,
+    state: &mut Loop,
+    shutdown: &CancellationToken,
+    mut rebuild: bool,
+) -> Option<LogicalReplicationStream> {
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        // Full jitter below the current bound, so many servers do not retry in step.
+        let wait = delay.mul_f64(0.5 + rand_unit() * 0.5);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return None,
+        }
+        if rebuild {
+            tracing::info!("rebuilding the live inbox from a fresh slot and snapshot");
+            match Pipeline::open(&live.config, &live.guard, true).await {
                 Ok(p) => {
                     live.install(p.engine, p.consistent_point, p.stats);
                     live.update_status(|s| s.rebuilds += 1);
-                    stream = p.stream;
-                    break;
+                    state.rebuilt(p.consistent_point);
+                    return Some(p.stream);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "rebuilding the live inbox failed; retrying");
                     live.update_status(|s| s.last_error = Some(e.to_string()));
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = shutdown.cancelled() => return,
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        } else {
+            // Changes to tables taken out of the publication were never streamed: rebuild.
+            match repair_publication(&live.config, &live.guard).await {
+                Ok(Some(why)) => {
+                    live.update_status(|s| s.last_error = Some(why));
+                    rebuild = true;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    live.update_status(|s| s.last_error = Some(e.to_string()));
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                    continue;
+                }
+            }
+            match resume(&live.config, state.acked).await {
+                Ok((stream, barrier)) => {
+                    tracing::info!(
+                        from = %crate::lsn::format(state.acked),
+                        barrier = %crate::lsn::format(barrier),
+                        "live inbox stream resumed on its slot; catching up"
+                    );
+                    state.live_at = Some(barrier);
+                    return Some(stream);
+                }
+                Err(Reconnect::Rebuild(why)) => {
+                    tracing::warn!(reason = %why, "the stream cannot be resumed; rebuilding");
+                    live.update_status(|s| s.last_error = Some(why));
+                    rebuild = true;
+                    delay = FIRST_RETRY_DELAY;
+                    continue;
+                }
+                Err(Reconnect::Retry(why)) => {
+                    tracing::debug!(reason = %why, "resuming the live inbox stream failed; retrying");
+                    live.update_status(|s| s.last_error = Some(why));
                 }
             }
         }
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
     }
+}
+
+/// Whether a replication error says the connection was lost (PostgreSQL down or restarting, the
+/// walsender terminated, the network), as opposed to a refusal that may repeat on every resume.
+fn lost_connection(e: &pg_walstream::ReplicationError) -> bool {
+    use pg_walstream::ReplicationError as E;
+    matches!(
+        e,
+        E::TransientConnection(_) | E::PermanentConnection(_) | E::ReplicationConnection(_) | E::Io(_) | E::Timeout(_)
+    )
+}
+
+/// A number in [0, 1) for jitter (no need for a random generator's quality).
+fn rand_unit() -> f64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 impl Loop {
     async fn follow(
         &mut self,
-        events: &mut EventStream,
+        stream: &mut LogicalReplicationStream,
         control: &mut mpsc::UnboundedReceiver<Control>,
         shutdown: &CancellationToken,
-    ) -> Result<(), StreamError> {
+        token: &CancellationToken,
+    ) -> Ended {
+        let feedback = Arc::clone(&stream.shared_lsn_feedback);
+        let mut guard = tokio::time::interval(PUBLICATION_CHECK);
+        guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        guard.tick().await;
         loop {
             if self.paused {
                 // Not reading the stream: nothing is applied until told where to stop.
                 tokio::select! {
                     msg = control.recv() => match msg {
                         Some(m) => self.control(m),
-                        None => return Ok(()),
+                        None => return Ended::Stopped,
                     },
-                    () = shutdown.cancelled() => return Ok(()),
+                    () = shutdown.cancelled() => return Ended::Stopped,
                 }
                 continue;
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return Ok(()),
+                () = shutdown.cancelled() => return Ended::Stopped,
                 msg = control.recv() => match msg {
                     Some(m) => self.control(m),
-                    None => return Ok(()),
+                    None => return Ended::Stopped,
                 },
-                event = events.next_event() => match event {
-                    Ok(ev) => self.event(ev.event_type, events).await?,
-                    Err(pg_walstream::ReplicationError::Cancelled(_)) => return Ok(()),
-                    Err(e) => return Err(e.into()),
+                _ = guard.tick(), if !self.in_tx => {
+                    // Someone altered the publication: what it stopped streaming is lost to this
+                    // slot, so the state is rebuilt once the publication is repaired.
+                    if let Ok(Some(why)) = repair_publication(&self.live.config, &self.live.guard).await {
+                        return Ended::Failed { error: StreamError::Setup(why), rebuild: true, suspect: true };
+                    }
+                }
+                event = stream.next_event(token) => match event {
+                    Ok(ev) => {
+                        if let Err(error) = self.event(ev.event_type, &feedback).await {
+                            // A change that cannot be decoded or completed: the state cannot
+                            // simply resume past it.
+                            return Ended::Failed { error, rebuild: true, suspect: true };
+                        }
+                    }
+                    Err(pg_walstream::ReplicationError::Cancelled(_)) if shutdown.is_cancelled() => return Ended::Stopped,
+                    Err(e) => {
+                        let suspect = !lost_connection(&e);
+                        return Ended::Failed { error: e.into(), rebuild: false, suspect };
+                    }
                 },
             }
         }
@@ -535,7 +888,7 @@ impl Loop {
         }
     }
 
-    async fn event(&mut self, event: EventType, events: &mut EventStream) -> Result<(), StreamError> {
+    async fn event(&mut self, event: EventType, feedback: &SharedLsnFeedback) -> Result<(), StreamError> {
         match event {
             EventType::Begin { .. } => {
                 // A Begin inside a transaction is a replay after a reconnect: start over.
@@ -557,12 +910,13 @@ impl Loop {
                         .await?;
                     self.last_commit = commit;
                 }
-                events.update_applied_lsn(end_lsn.value());
-                self.live.advance(end_lsn.value());
+                feedback.update_applied_lsn(end_lsn.value());
+                self.acked = self.acked.max(end_lsn.value());
+                self.advanced(end_lsn.value());
             }
             EventType::Message { flags, message_lsn, prefix, .. } => {
                 if flags & 1 == 0 && &*prefix == BARRIER_PREFIX && !self.in_tx {
-                    self.live.advance(message_lsn.value());
+                    self.advanced(message_lsn.value());
                 }
             }
             other => {

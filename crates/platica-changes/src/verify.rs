@@ -51,6 +51,13 @@ static NEXT_SLOT: AtomicU32 = AtomicU32::new(1);
 
 /// Compares the engine with the SQL reference for `only` one tenant, or all tenants.
 pub async fn verify(live: &LiveInbox, only: Option<TenantId>) -> Result<Report, StreamError> {
+    // A degraded engine is not following the database: comparing it would only say "stale".
+    if let Some(since) = live.stale_since() {
+        return Err(StreamError::Setup(format!(
+            "the live inbox is not following the change stream since {since} (it is reconnecting): \
+             it cannot be verified until it is live again"
+        )));
+    }
     live.pause().await?;
     let prepared = prepare(live, only).await;
     let (lsn, reference) = match prepared {

@@ -108,6 +108,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), barrier))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), freshness))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -160,6 +161,22 @@ async fn barrier(
             resp
         }
     }
+}
+
+/// While the live inbox is not following the change stream, every answer says since when its
+/// state may be stale (`Platica-Stale-Since`, RFC 3339), so no client mistakes it for live.
+async fn freshness(
+    State(state): State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    if let Some(since) = state.live.as_ref().and_then(|l| l.stale_since())
+        && let Ok(v) = header::HeaderValue::from_str(&since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    {
+        resp.headers_mut().insert(crate::live::STALE_HEADER, v);
+    }
+    resp
 }
 
 fn rand_prefix() -> u32 {

@@ -16,6 +16,10 @@ use crate::error::ApiError;
 /// read, the position the answer reflects.
 pub const LSN_HEADER: &str = "platica-lsn";
 
+/// The response header present while the live inbox is degraded: since when (RFC 3339) its
+/// state may be stale.
+pub const STALE_HEADER: &str = "platica-stale-since";
+
 /// How long a read waits for `min_lsn`.
 pub const MIN_LSN_WAIT: Duration = Duration::from_secs(2);
 
@@ -26,6 +30,23 @@ pub async fn wait_min_lsn(live: &LiveInbox, min_lsn: Option<&str>) -> Result<u64
             ApiError::bad_request(format!("invalid min_lsn {raw:?}: pass the Platica-Lsn header of a write"))
                 .with_field("min_lsn")
         })?;
+        // Degraded: a position not reached yet will not be reached soon; say so at once.
+        if let Some(since) = live.stale_since()
+            && live.position() < lsn
+        {
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stream_degraded",
+                format!(
+                    "live updates are paused since {} (the change stream is reconnecting), so {} is not \
+                     applied yet: try again shortly",
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    platica_changes::lsn::format(lsn)
+                ),
+            );
+            err.retry_after = Some(2);
+            return Err(err);
+        }
         if !live.wait_for(lsn, MIN_LSN_WAIT).await {
             let mut err = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -74,6 +74,12 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         metrics::gauge!("platica_inbox_transactions_applied").set(s.transactions as f64);
         metrics::gauge!("platica_inbox_changes_applied").set(s.changes as f64);
         metrics::gauge!("platica_inbox_rebuilds").set(s.rebuilds as f64);
+        // An outage of the change stream: how long the inbox has been stale (0 while live), and
+        // how often the stream failed and came back by resuming on its slot.
+        let stale = s.stale_since.map_or(0.0, |t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("platica_inbox_stale_seconds").set(stale);
+        metrics::counter!("platica_inbox_stream_failures_total").absolute(s.failures);
+        metrics::counter!("platica_inbox_stream_resumes_total").absolute(s.resumes);
         metrics::gauge!("platica_inbox_load_seconds").set(s.load.millis as f64 / 1000.0);
     }
     // The outbox: rows waiting to be sent and being sent (sends by outcome are counted by the

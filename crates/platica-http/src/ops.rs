@@ -91,6 +91,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                     ok,
                     json!({
                         "streaming": s.streaming,
+                        "stale_since": s.stale_since,
+                        "failures": s.failures,
+                        "resumes": s.resumes,
+                        "rebuilds": s.rebuilds,
                         "position": platica_changes::lsn::format(s.position),
                         "lag_bytes": lag,
                         "max_lag_bytes": MAX_READY_LAG_BYTES,

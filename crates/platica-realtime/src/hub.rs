@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use chrono::{DateTime, Utc};
 use platica_changes::decode::{Op, RowEvent};
 use platica_changes::{ChangeSink, Committed};
 use platica_domain::{Role, TenantId};
@@ -703,13 +704,25 @@ impl ChangeSink for Hub {
         self.publish(engine, tx);
     }
 
+    fn degraded(&self, since: DateTime<Utc>, reason: &str) {
+        let frame = frame::degraded(&since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), reason);
+        let mut st = self.lock();
+        let conns: Vec<ConnId> = st.conns.keys().copied().collect();
+        for conn in conns {
+            let full = st.conns.get(&conn).is_some_and(|c| c.tx.try_send(frame.clone()).is_err());
+            if full {
+                self.drop_slow(&mut st, conn);
+            }
+        }
+    }
+
     fn reset(&self, engine: &Engine, lsn: u64) {
         let mut st = self.lock();
         st.replay.clear();
         st.horizon = lsn;
         let tenants: Vec<TenantId> = st.tenants.keys().copied().collect();
         for t in tenants {
-            self.reset_tenant(&mut st, engine, t, lsn, "the server rebuilt its state: refetch");
+            self.reset_tenant(&mut st, engine, t, lsn, "live updates are back: refetch");
         }
     }
 }

@@ -39,5 +39,6 @@ pub fn page_json(p: Page) -> InboxPage {
         items: p.rows.into_iter().map(row_json).collect(),
         total: p.total as i64,
         unread: p.unread as i64,
+        stale_since: None,
     }
 }

@@ -105,6 +105,12 @@ pub mod frame {
         format!(r#"{{"type":"reset","id":{id},"seq":{seq},"lsn":"{lsn}","reason":{}}}"#, json_string(reason))
     }
 
+    /// The server's live state may be stale from `since` (the change stream is down); a `reset`
+    /// follows when it is live again. Outside the `seq` count, like `hello`.
+    pub fn degraded(since: &str, reason: &str) -> String {
+        format!(r#"{{"type":"degraded","since":{},"reason":{}}}"#, json_string(since), json_string(reason))
+    }
+
     pub fn error(id: Option<&str>, code: &str, message: &str) -> String {
         let id = id.map_or_else(|| "null".to_owned(), json_string);
         format!(r#"{{"type":"error","id":{id},"code":{},"message":{}}}"#, json_string(code), json_string(message))

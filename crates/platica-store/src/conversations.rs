@@ -159,6 +159,9 @@ pub struct InboxPage {
     pub total: i64,
     /// Of those, conversations with unread messages.
     pub unread: i64,
+    /// Set while live updates are paused (the change stream is reconnecting): since when this
+    /// page may be stale. `null` when it is live.
+    pub stale_since: Option<DateTime<Utc>>,
 }
 
 /// The reference inbox: one page of visible conversations by last activity (newest first).
@@ -191,7 +194,7 @@ pub async fn list(
             .build_query_as()
             .fetch_one(&mut *conn)
             .await?;
-    Ok(InboxPage { items, next_cursor, total, unread })
+    Ok(InboxPage { items, next_cursor, total, unread, stale_since: None })
 }
 
 /// Every inbox row of a tenant in inbox order, recomputed in SQL: the reference the live inbox is

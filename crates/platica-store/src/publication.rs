@@ -29,8 +29,8 @@ pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("users", Some(&["tenant_id", "user_id", "role", "active"])),
 ];
 
-/// The SQL that makes the publication what the code expects (for a fix message).
-pub fn create_sql() -> String {
+/// The table list of the publication, as `FOR TABLE` / `SET TABLE` take it.
+fn table_list() -> String {
     let tables: Vec<String> = TABLES
         .iter()
         .map(|(t, cols)| match cols {
@@ -38,7 +38,39 @@ pub fn create_sql() -> String {
             None => (*t).to_owned(),
         })
         .collect();
-    format!("DROP PUBLICATION IF EXISTS {NAME}; CREATE PUBLICATION {NAME} FOR TABLE {};", tables.join(", "))
+    tables.join(", ")
+}
+
+/// The SQL that makes the publication what the code expects (for a fix message).
+pub fn create_sql() -> String {
+    format!("DROP PUBLICATION IF EXISTS {NAME}; CREATE PUBLICATION {NAME} FOR TABLE {};", table_list())
+}
+
+/// Makes the publication what the code expects again (created, or its tables set), in one
+/// transaction, if [`check`] finds it differs; returns what differed. The live inbox calls it
+/// when the stream starts and while it runs: someone altering or dropping the publication would
+/// otherwise leave it silently deaf to the tables taken away.
+pub async fn repair(pool: &PgPool) -> StoreResult<Differences> {
+    let d = check(pool).await?;
+    if d.is_clean() {
+        return Ok(d);
+    }
+    let mut tx = pool.begin().await?;
+    // Two servers repairing at once: the second waits, then finds nothing left to do.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('platica.publication'))").execute(&mut *tx).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)")
+        .bind(NAME)
+        .fetch_one(&mut *tx)
+        .await?;
+    let sql = if exists {
+        format!("ALTER PUBLICATION {NAME} SET TABLE {}", table_list())
+    } else {
+        format!("CREATE PUBLICATION {NAME} FOR TABLE {}", table_list())
+    };
+    // Built from the constant table list only.
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(d)
 }
 
 /// How the database's publication differs from [`TABLES`].

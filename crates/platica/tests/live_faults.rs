@@ -601,32 +601,55 @@ fn summary(name: &str, ledgers: &[Ledger], started: Instant) {
 // The server under test, and checks
 // ---------------------------------------------------------------------------------------------
 
-/// A Platica server of our own: the live inbox and the HTTP API, stopped by its token.
+/// A Platica server of our own, wired as `platica serve` is: the live inbox, the realtime hub,
+/// the HTTP API and the scheduler, all stopped by one token.
 struct Server {
     live: Arc<LiveInbox>,
     task: tokio::task::JoinHandle<()>,
     http: tokio::task::JoinHandle<anyhow::Result<()>>,
+    scheduler: tokio::task::JoinHandle<()>,
     token: CancellationToken,
     base: String,
 }
 
 impl Server {
     async fn start(db_url: &str) -> Server {
+        Server::start_split(db_url, db_url).await
+    }
+
+    /// The live inbox on `live_url` (e.g. through a proxy the test can cut), everything else on
+    /// `db_url`: the same database.
+    async fn start_split(live_url: &str, db_url: &str) -> Server {
         let token = CancellationToken::new();
-        let (live, task) = platica::start_live(db_url, token.clone()).await.unwrap();
+        let (live, task) =
+            platica::start_live_on_slot(live_url, Some(&platica::slot_name(db_url)), token.clone()).await.unwrap();
         let pool = platica_store::db::connect(db_url, 4).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = platica_http::AppState::new(pool).with_live(Arc::clone(&live));
+        let state = platica_http::AppState::new(pool.clone())
+            .with_live_and_hub(Arc::clone(&live), platica_realtime::HubConfig::default());
         let stop = token.clone();
         let http =
             tokio::spawn(async move { platica::serve(listener, state, async move { stop.cancelled().await }).await });
-        Server { live, task, http, token, base }
+        let scheduler = platica::start_scheduler(pool, platica_scheduler::SchedulerConfig::default(), token.clone());
+        Server { live, task, http, scheduler, token, base }
+    }
+
+    /// Nothing stopped: a failure of the stream must never end the server's other work.
+    fn assert_running(&self, what: &str) {
+        assert!(!self.token.is_cancelled(), "{what}: the server's shutdown token was cancelled");
+        assert!(!self.task.is_finished(), "{what}: the live inbox's task ended");
+        assert!(!self.http.is_finished(), "{what}: the HTTP server stopped");
+        assert!(!self.scheduler.is_finished(), "{what}: the scheduler stopped");
     }
 
     /// Cancels the token and waits for the live inbox's task and the HTTP server to end.
     async fn stop(self) {
         self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.scheduler)
+            .await
+            .expect("the scheduler did not end within 30 s of its cancellation")
+            .unwrap();
         tokio::time::timeout(Duration::from_secs(30), self.task)
             .await
             .expect("the live inbox task did not end within 30 s of its cancellation")
@@ -1091,7 +1114,8 @@ fn remove_stale_cluster_roots() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = name.strip_prefix("platica-faults-pg-").and_then(|p| p.parse::<u32>().ok())
+        if let Some(pid) =
+            name.strip_prefix("platica-faults-pg-").and_then(|p| p.split('-').next()?.parse::<u32>().ok())
             && !PathBuf::from(format!("/proc/{pid}")).exists()
         {
             let _ = std::fs::remove_dir_all(e.path());
@@ -1484,4 +1508,431 @@ async fn truncate_and_delete_are_reflected_in_every_inbox() {
     check_http(&http, url, &fx, &lsn, None).await;
     verify_clean(&app.live, "after TRUNCATE prospects CASCADE").await;
     println!("TRUNCATE and DELETE: {} ms in all", started.elapsed().as_millis());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. The fault matrix: the stream heals itself, and says so while it is not live
+// ---------------------------------------------------------------------------------------------
+//
+// Each fault is injected at least three times under writers. After each: the inbox is live
+// again within `HEAL_WITHIN` of the fault being over, WebSocket clients were told `degraded` and
+// then `reset`, nothing else of the server stopped, and `check_after` holds (verify clean, every
+// committed row there exactly once, every role's inbox through HTTP equal to SQL).
+
+/// How soon after a fault is over (PostgreSQL reachable again) the inbox must be live.
+const HEAL_WITHIN: Duration = Duration::from_secs(5);
+
+/// A WebSocket client subscribed to the admin's inbox, recording the `degraded` and `reset`
+/// frames it receives (reconnecting if its connection drops).
+struct Watcher {
+    frames: Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    async fn start(base: &str, token: &str) -> Watcher {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let url = format!("{}/api/v1/ws?token={token}", base.replace("http://", "ws://"));
+        let frames = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&frames);
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut ready = Some(ready_tx);
+            loop {
+                if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+                    let sub = serde_json::json!({"type": "subscribe", "id": "inbox", "topic": "inbox"});
+                    let _ = ws.send(Message::Text(sub.to_string().into())).await;
+                    while let Some(Ok(msg)) = ws.next().await {
+                        let Message::Text(text) = msg else { continue };
+                        let v: Value = serde_json::from_str(text.as_str()).unwrap();
+                        match v["type"].as_str() {
+                            Some("subscribed") => {
+                                if let Some(r) = ready.take() {
+                                    let _ = r.send(());
+                                }
+                            }
+                            Some(kind @ ("degraded" | "reset")) => {
+                                seen.lock().unwrap().push((Instant::now(), kind.to_owned()));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("the watcher's WebSocket did not subscribe within 10 s")
+            .unwrap();
+        Watcher { frames, task }
+    }
+
+    fn kinds_after(&self, t: Instant) -> Vec<String> {
+        self.frames.lock().unwrap().iter().filter(|(at, _)| *at >= t).map(|(_, k)| k.clone()).collect()
+    }
+
+    /// Since `t`, a `degraded` frame came, and a `reset` after it (waits up to 5 s for it).
+    async fn assert_told(&self, t: Instant, what: &str) {
+        let started = Instant::now();
+        loop {
+            let kinds = self.kinds_after(t);
+            let told =
+                kinds.iter().position(|k| k == "degraded").is_some_and(|d| kinds[d..].iter().any(|k| k == "reset"));
+            if told {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "{what}: expected degraded then reset, got {kinds:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits until the live inbox is live (streaming, not stale) and `ready(status)`; returns how long
+/// that took from `from`.
+async fn live_again(
+    server: &Server,
+    from: Instant,
+    what: &str,
+    ready: impl Fn(&platica_changes::Status) -> bool,
+) -> Duration {
+    loop {
+        let s = server.live.status();
+        if server.live.stale_since().is_none() && s.streaming && ready(&s) {
+            let took = from.elapsed();
+            println!("  {what}: live again {} ms after the fault ended (status {s:?})", took.as_millis());
+            return took;
+        }
+        assert!(from.elapsed() < Duration::from_secs(90), "{what}: not live 90 s after the fault ended: {s:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn terminate(pool: &PgPool, pid: i32) -> bool {
+    sqlx::query_scalar("SELECT pg_terminate_backend($1, 2000)").bind(pid).fetch_one(pool).await.unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_heals_after_bursts_of_walsender_kills() {
+    let _shared = EXCLUSIVE.read().await;
+    let started = Instant::now();
+    let url = support::fresh_database().await;
+    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let fx = seed(&pool, "bursts", 20).await;
+    let slot = platica::slot_name(&url);
+    let server = Server::start(&url).await;
+    let http = Http::new(server.base.clone());
+    let watcher = Watcher::start(&server.base, fx.admin()).await;
+    catch_up(&server.live, &url).await;
+    // Every round's writes are checked against the seed, so the ledgers accumulate.
+    let initial = initial_counts(&url, fx.tenant).await;
+    let mut all: Vec<Ledger> = Vec::new();
+    for round in 1..=3 {
+        let what = format!("kill burst {round}");
+        catch_up(&server.live, &url).await;
+        let began = Instant::now();
+        let writers = spawn_writers(&url, &fx, &format!("b{round}"), 2, 600, Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Five kills, each of the walsender holding the slot then (the one just reconnected).
+        let burst = Instant::now();
+        let mut killed = Vec::new();
+        while killed.len() < 5 {
+            assert!(burst.elapsed() < Duration::from_secs(10), "{what}: the stream did not reconnect between kills");
+            match walsender_pid(&pool, &slot).await {
+                Some(pid) if !killed.contains(&pid) && terminate(&pool, pid).await => killed.push(pid),
+                _ => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+        let over = Instant::now();
+        println!("  {what}: 5 walsenders killed in {} ms", burst.elapsed().as_millis());
+        let healed = live_again(&server, over, &what, |_| true).await;
+        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after the last kill");
+        let ledgers = join_writers(writers).await;
+        summary(&what, &ledgers, began);
+        all.extend(ledgers);
+        watcher.assert_told(began, &what).await;
+        server.assert_running(&what);
+        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+    }
+    assert!(server.live.status().resumes >= 3, "kill bursts are healed by resuming: {:?}", server.live.status());
+    drop(watcher);
+    server.stop().await;
+    pool.close().await;
+    println!("kill bursts: {} ms in all", started.elapsed().as_millis());
+}
+
+/// Drops our slot: terminates its walsender and drops it before the stream can take it back.
+async fn drop_slot(pool: &PgPool, slot: &str) {
+    let started = Instant::now();
+    loop {
+        if let Some(pid) = walsender_pid(pool, slot).await {
+            terminate(pool, pid).await;
+        }
+        if sqlx::query("SELECT pg_drop_replication_slot($1)").bind(slot).execute(pool).await.is_ok() {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "could not drop slot {slot} within 10 s");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered() {
+    let _shared = EXCLUSIVE.read().await;
+    let started = Instant::now();
+    let url = support::fresh_database().await;
+    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let fx = seed(&pool, "slotpub", 20).await;
+    let slot = platica::slot_name(&url);
+    let server = Server::start(&url).await;
+    let http = Http::new(server.base.clone());
+    let watcher = Watcher::start(&server.base, fx.admin()).await;
+    catch_up(&server.live, &url).await;
+    // Every round's writes are checked against the seed, so the ledgers accumulate.
+    let initial = initial_counts(&url, fx.tenant).await;
+    let mut all: Vec<Ledger> = Vec::new();
+    let faults: [(&str, Option<&str>); 6] = [
+        ("slot dropped 1", None),
+        ("messages taken out of the publication", Some("ALTER PUBLICATION platica DROP TABLE messages")),
+        ("slot dropped 2", None),
+        ("publication dropped", Some("DROP PUBLICATION platica")),
+        ("slot dropped 3", None),
+        (
+            "prospects and conversations taken out of the publication",
+            Some("ALTER PUBLICATION platica DROP TABLE prospects, conversations"),
+        ),
+    ];
+    for (i, (what, sql)) in faults.iter().enumerate() {
+        catch_up(&server.live, &url).await;
+        let rebuilds = server.live.status().rebuilds;
+        let began = Instant::now();
+        let writers = spawn_writers(&url, &fx, &format!("s{i}"), 2, 500, Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        match sql {
+            None => drop_slot(&pool, &slot).await,
+            Some(sql) => {
+                sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.unwrap();
+            }
+        }
+        let at = Instant::now();
+        // A publication is checked every PUBLICATION_CHECK; a dropped slot is noticed at once.
+        let bound = match sql {
+            None => HEAL_WITHIN,
+            Some(_) => HEAL_WITHIN + platica_changes::live::PUBLICATION_CHECK,
+        };
+        let healed = live_again(&server, at, what, |s| s.rebuilds > rebuilds).await;
+        assert!(healed <= bound, "{what}: live again only {healed:?} after the fault");
+        let ledgers = join_writers(writers).await;
+        summary(what, &ledgers, began);
+        all.extend(ledgers);
+        watcher.assert_told(began, what).await;
+        server.assert_running(what);
+        let publication = platica_store::publication::check(&pool).await.unwrap();
+        assert!(publication.is_clean(), "{what}: the publication was not repaired: {publication:?}");
+        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+    }
+    drop(watcher);
+    server.stop().await;
+    pool.close().await;
+    println!("slot and publication faults: {} ms in all", started.elapsed().as_millis());
+}
+
+/// A TCP proxy to PostgreSQL that the test can cut (every connection through it reset, new ones
+/// refused) and restore: a network partition between the live inbox and the database, while the
+/// rest of the server reaches it directly.
+struct Proxy {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target_port: u16) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (cut2, links2) = (Arc::clone(&cut), Arc::clone(&links));
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if cut2.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links2.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Proxy { port, cut, links, task }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+        if cut {
+            for link in self.links.lock().unwrap().drain(..) {
+                link.abort();
+            }
+        }
+    }
+
+    /// `url` with its port replaced by the proxy's.
+    fn url(&self, url: &str, target_port: u16) -> String {
+        url.replace(&format!(":{target_port}/"), &format!(":{}/", self.port))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.set_cut(true);
+    }
+}
+
+/// `GET path` with a bearer token: (status, headers, body as text).
+async fn get_raw(base: &str, path: &str, token: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile() {
+    let _shared = EXCLUSIVE.read().await;
+    let started = Instant::now();
+    remove_stale_cluster_roots();
+    let root = std::env::temp_dir().join(format!("platica-faults-pg-{}-heal", std::process::id()));
+    let cluster_root = root.clone();
+    let cluster = tokio::task::spawn_blocking(move || OwnCluster::start(cluster_root)).await.unwrap();
+    platica_store::db::create_database(&cluster.admin_url, "healing", None).await.unwrap();
+    let url = format!("{}healing", cluster.url_prefix);
+    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    platica_store::db::migrate(&pool).await.unwrap();
+    let fx = seed(&pool, "outage", 20).await;
+    pool.close().await;
+
+    let pg_port: u16 = url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().parse().unwrap();
+    let proxy = Proxy::start(pg_port).await;
+    let server = Server::start_split(&proxy.url(&url, pg_port), &url).await;
+    let http = Http::new(server.base.clone());
+    let watcher = Watcher::start(&server.base, fx.admin()).await;
+    catch_up(&server.live, &url).await;
+    // Every round's writes are checked against the seed, so the ledgers accumulate.
+    let initial = initial_counts(&url, fx.tenant).await;
+    let mut all: Vec<Ledger> = Vec::new();
+
+    // 1. The live inbox cut off from PostgreSQL (a network partition), while the rest of the
+    //    server still reaches it: reads answer, and say so.
+    {
+        let what = "network partition";
+        catch_up(&server.live, &url).await;
+        let began = Instant::now();
+        let writers = spawn_writers(&url, &fx, "h", 2, 400, Duration::from_secs(6));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.set_cut(true);
+        let pool = platica_store::db::connect(&url, 1).await.unwrap();
+        support::until(5, "the live inbox to say it is degraded", || async { server.live.stale_since().map(|_| ()) })
+            .await;
+        // Pages still answer, from memory, and say since when they may be stale.
+        let (status, headers, body) = get_raw(&server.base, "/api/v1/inbox?limit=5", fx.admin()).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(headers.contains_key("platica-stale-since"), "no Platica-Stale-Since header: {headers:?}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        assert!(page["stale_since"].is_string(), "no stale_since in the page: {body}");
+        // A read-your-writes read that cannot be met now answers 503 at once, with Retry-After.
+        let lsn: String = sqlx::query_scalar("SELECT pg_logical_emit_message(false, 'platica.barrier', '')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let asked = Instant::now();
+        let (status, headers, body) = get_raw(&server.base, &format!("/api/v1/inbox?min_lsn={lsn}"), fx.admin()).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(headers.contains_key("retry-after"), "no Retry-After: {headers:?}");
+        assert!(body.contains("stream_degraded"), "{body}");
+        assert!(asked.elapsed() < Duration::from_secs(1), "the 503 waited {:?}", asked.elapsed());
+        // Not ready, and the metrics show it.
+        let (status, _, body) = get_raw(&server.base, "/ready", fx.admin()).await;
+        assert_eq!(status, 503, "{body}");
+        let ready: Value = serde_json::from_str(&body).unwrap();
+        assert!(body.contains("\"stale_since\":\""), "/ready does not say since when: {ready}");
+        let (_, _, metrics) = get_raw(&server.base, "/metrics", fx.admin()).await;
+        let stale: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("platica_inbox_stale_seconds "))
+            .unwrap_or_else(|| panic!("no platica_inbox_stale_seconds in /metrics"))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(stale > 0.0, "platica_inbox_stale_seconds is {stale} while degraded");
+        // A WebSocket opened now is told at once, right after hello.
+        {
+            use futures_util::StreamExt;
+            let ws_url = format!("{}/api/v1/ws?token={}", server.base.replace("http://", "ws://"), fx.admin());
+            let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await.unwrap();
+            let mut kinds = Vec::new();
+            while kinds.len() < 2 {
+                let Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) =
+                    tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap()
+                else {
+                    continue;
+                };
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                kinds.push(v["type"].as_str().unwrap().to_owned());
+            }
+            assert_eq!(kinds, ["hello", "degraded"]);
+        }
+        pool.close().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(server.live.stale_since().is_some(), "live again while the network is still cut");
+        proxy.set_cut(false);
+        let healed = live_again(&server, Instant::now(), what, |_| true).await;
+        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after the network was back");
+        let ledgers = join_writers(writers).await;
+        summary(what, &ledgers, began);
+        all.extend(ledgers);
+        watcher.assert_told(began, what).await;
+        server.assert_running(what);
+        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+    }
+
+    // 2. PostgreSQL stopped: once for a minute, twice for a few seconds.
+    for (round, down_for) in [60u64, 5, 5].into_iter().enumerate() {
+        let what = format!("PostgreSQL down for {down_for} s ({})", round + 1);
+        catch_up(&server.live, &url).await;
+        let began = Instant::now();
+        let writers = spawn_writers(&url, &fx, &format!("o{round}"), 2, 2000, Duration::from_secs(down_for + 4));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        cluster.stop_server().await;
+        support::until(5, "the live inbox to say it is degraded", || async { server.live.stale_since().map(|_| ()) })
+            .await;
+        let (status, _, body) = get_raw(&server.base, "/ready", fx.admin()).await;
+        assert_eq!(status, 503, "{what}: /ready while PostgreSQL is down: {body}");
+        tokio::time::sleep(Duration::from_secs(down_for)).await;
+        server.assert_running(&what);
+        cluster.start_server().await;
+        let healed = live_again(&server, Instant::now(), &what, |_| true).await;
+        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after PostgreSQL came back");
+        let ledgers = join_writers(writers).await;
+        summary(&what, &ledgers, began);
+        all.extend(ledgers);
+        watcher.assert_told(began, &what).await;
+        server.assert_running(&what);
+        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+    }
+    drop(watcher);
+    server.stop().await;
+    drop(proxy);
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+    println!("PostgreSQL outages: {} ms in all", started.elapsed().as_millis());
 }

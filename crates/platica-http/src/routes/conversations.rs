@@ -103,7 +103,9 @@ async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQ
             })
             .unwrap_or_default()
     });
-    Ok(crate::live::with_lsn(Json(crate::live::page_json(page)).into_response(), position))
+    let mut page = crate::live::page_json(page);
+    page.stale_since = live.stale_since();
+    Ok(crate::live::with_lsn(Json(page).into_response(), position))
 }
 
 /// One visible conversation, as its inbox row.
