@@ -409,7 +409,7 @@ async fn send_batch(ctx: &WorkerCtx, endpoint: &Endpoint, limiter: &Arc<DefaultD
                 }
                 limiter.until_ready().await;
                 let started = std::time::Instant::now();
-                let outcome = ctx.client.send(endpoint, &row.payload, &row.idempotency_key()).await;
+                let outcome = ctx.client.send(endpoint, &row.payload_to_send(), &row.idempotency_key()).await;
                 metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
                 held = settle(ctx, &row, outcome).await;
             }

@@ -154,7 +154,13 @@ async fn a_reply_is_sent_once_and_its_statuses_come_back_as_webhooks() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, phone);
     assert_eq!(sent[0].text.as_deref(), Some("¡Hola! Le comparto la información."));
-    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(format!("platica:m:{id}").as_str()));
+    let outbox_id: i64 = sqlx::query_scalar("SELECT outbox_id FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+        .bind(rig.w.tenant.0)
+        .bind(id)
+        .fetch_one(&rig.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(format!("platica:o:{outbox_id}").as_str()));
     // sent → delivered → read, reported by signed webhooks and applied in order.
     let (status, external) = until(10, "the read status", || async {
         let m = rig.message(id).await;
