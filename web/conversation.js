@@ -9,7 +9,7 @@ import { clear, field, h, hue, initials, select, showError, toast } from './ui.j
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
-const TICKS = { queued: '🕓', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+const TICKS = { queued: '🕓', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
 
 function older(a, b) {
   const ta = Date.parse(a.created_at);
@@ -87,13 +87,16 @@ export function mountConversation(pane, id, { row, back }) {
         items.push(h('li', { class: 'day' }, h('span', {}, fmtDay(m.created_at))));
       }
       const out = m.direction === 'out';
+      // The send's answer was lost and no status has come: WhatsApp may or may not have it.
+      const tick = out && m.unconfirmed && m.status === 'queued' ? 'unconfirmed' : m.status;
       const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
       items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
         who ? h('div', { class: 'msg-who' }, who) : null,
         h('div', { class: 'msg-body' }, m.body),
         h('div', { class: 'msg-meta' },
           h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
-          out ? h('span', { class: `tick tick-${m.status}`, title: t(`conv.status.${m.status}`), 'aria-label': t(`conv.status.${m.status}`), role: 'img' }, TICKS[m.status] ?? '') : null)));
+          out ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
+          tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null)));
     }
     if (!sorted.length) items.push(h('li', { class: 'empty' }, t('conv.noMessages')));
     clear(msgList, items);

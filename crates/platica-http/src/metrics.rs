@@ -82,12 +82,13 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         metrics::counter!("platica_inbox_stream_resumes_total").absolute(s.resumes);
         metrics::gauge!("platica_inbox_load_seconds").set(s.load.millis as f64 / 1000.0);
     }
-    // The outbox: rows waiting to be sent and being sent (sends by outcome are counted by the
-    // sender as platica_outbox_sends_total{outcome}).
+    // The outbox: rows waiting to be sent, being sent, and sent with an unknown outcome waiting
+    // for a status (sends by outcome are counted by the sender as
+    // platica_outbox_sends_total{outcome}).
     let depth =
         tokio::time::timeout(std::time::Duration::from_secs(1), platica_store::outbox::depth(&state.pool)).await;
     if let Ok(Ok(depth)) = depth {
-        for st in ["pending", "sending"] {
+        for st in ["pending", "sending", "unconfirmed"] {
             let n = depth.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
             metrics::gauge!("platica_outbox_depth", "state" => st).set(n as f64);
         }

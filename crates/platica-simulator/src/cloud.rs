@@ -2,17 +2,19 @@
 //! them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::graph::GraphError;
-use crate::state::{MAX_KEPT, SentMessage, Sim};
+use crate::net::Conn;
+use crate::state::{AfterAccept, MAX_KEPT, SentMessage, Sim};
 
 /// Longest text body the Cloud API takes.
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -74,11 +76,12 @@ struct Send {
 
 pub(crate) async fn messages(
     State(sim): State<Arc<Sim>>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     Path((version, phone_number_id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&sim, &version, &phone_number_id, &headers, body).await {
+    match handle(&sim, &conn, &version, &phone_number_id, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -86,6 +89,7 @@ pub(crate) async fn messages(
 
 async fn handle(
     sim: &Arc<Sim>,
+    conn: &Conn,
     version: &str,
     phone_number_id: &str,
     headers: &HeaderMap,
@@ -110,14 +114,36 @@ async fn handle(
         }
         r
     };
-    if let Some(f) = fault {
-        sim.sleep(delay).await;
-        tracing::debug!(phone_number_id, status = f.status, "simulated fault");
-        return Err(f.to_error());
-    }
+    let after_accept = match fault {
+        Some(f) if f.after_accept.is_some() => Some(f),
+        Some(f) => {
+            sim.sleep(delay).await;
+            tracing::debug!(phone_number_id, status = ?f.status, "simulated fault");
+            return Err(f.to_error());
+        }
+        None => None,
+    };
     let result = accept(sim, phone_number_id, headers, body);
     if result.is_err() {
         sim.lock().stats.rejected += 1;
+    }
+    // Accepted, and then the answer goes wrong: the client cannot know it was sent.
+    if let (Ok(_), Some(f)) = (&result, after_accept) {
+        tracing::debug!(phone_number_id, after_accept = ?f.after_accept, "simulated fault after accepting");
+        match f.after_accept {
+            Some(AfterAccept::Hang) => {
+                sim.sleep(Duration::from_millis(f.hang_ms.unwrap_or(0))).await;
+            }
+            Some(AfterAccept::Reset) => {
+                conn.reset();
+                return Ok(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            }
+            Some(AfterAccept::Error) => {
+                sim.sleep(delay).await;
+                return Err(f.to_error());
+            }
+            None => {}
+        }
     }
     // The send happened (or not) before the answer is delayed: a client that times out does not
     // know, as with a real network.
@@ -160,6 +186,7 @@ fn accept(
         return Err(GraphError::unknown_object(phone_number_id));
     };
     if let Some(k) = &key
+        && !acc.ignore_idempotency_key
         && let Some(original) = acc.idempotency.get(k)
     {
         inner.stats.duplicates += 1;

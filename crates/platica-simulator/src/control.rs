@@ -94,6 +94,8 @@ struct FaultsRequest {
     responses: Vec<Fault>,
     #[serde(default)]
     delay_ms: Option<u64>,
+    #[serde(default)]
+    ignore_idempotency_key: Option<bool>,
 }
 
 /// `POST /_sim/faults`: scripted answers for the next sends, and an answer delay.
@@ -103,8 +105,8 @@ pub(crate) async fn faults(State(sim): State<Arc<Sim>>, b: Result<Bytes, BytesRe
 
 fn faults_inner(sim: &Sim, b: Result<Bytes, BytesRejection>) -> Answer {
     let r: FaultsRequest = body(b)?;
-    if let Some(f) = r.responses.iter().find(|f| !(400..=599).contains(&f.status)) {
-        return Err(GraphError::invalid(format!("responses[].status must be 400 to 599, not {}", f.status)));
+    if let Some(why) = r.responses.iter().find_map(Fault::invalid) {
+        return Err(GraphError::invalid(why));
     }
     if r.delay_ms.is_some_and(|d| d > 600_000) {
         return Err(GraphError::invalid("delay_ms must be at most 600000"));
@@ -117,7 +119,12 @@ fn faults_inner(sim: &Sim, b: Result<Bytes, BytesRejection>) -> Answer {
     if let Some(d) = r.delay_ms {
         acc.delay = Duration::from_millis(d);
     }
-    Ok(Json(json!({"queued": acc.faults.len(), "delay_ms": acc.delay.as_millis() as u64})).into_response())
+    if let Some(ignore) = r.ignore_idempotency_key {
+        acc.ignore_idempotency_key = ignore;
+    }
+    Ok(Json(json!({"queued": acc.faults.len(), "delay_ms": acc.delay.as_millis() as u64,
+        "ignore_idempotency_key": acc.ignore_idempotency_key}))
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -38,7 +38,8 @@
 //! unknown type), 400 code 131009 for a `to` that is not 7 to 15 digits.
 //!
 //! An `Idempotency-Key` header makes a send once per phone number id: a repeated key answers
-//! the original response and sends nothing (counted in `duplicates`).
+//! the original response and sends nothing (counted in `duplicates`), unless the number was set
+//! to ignore it, as the Graph API does (`/_sim/faults`).
 //!
 //! After a send is accepted, its statuses are reported at random delays
 //! ([`StatusDelays`]): `sent`, then `delivered` and maybe `read`, or (`failure_rate`) `failed`
@@ -58,11 +59,22 @@
 //!   "context_id"?:"wamid..."}`: one inbound text now (a webhook, or a session event in session
 //!   mode); answers `{"id":"wamid..."}`.
 //! - `POST /_sim/faults` `{"phone_number_id","responses"?:[{"status":429},{"status":400,
-//!   "code":131047,"message":"Re-engagement message","error_subcode"?:N}],"delay_ms"?:N}`: the
-//!   next sends (and mark-as-reads) to that number get these Graph error answers in order, then
-//!   normal behaviour resumes; `delay_ms` delays every answer of that number from now on (0 to
-//!   stop) — the send itself happens before the delay, so a client that times out does not know
-//!   whether it was sent. Answers `{"queued":N,"delay_ms":N}`.
+//!   "code":131047,"message":"Re-engagement message","error_subcode"?:N}],"delay_ms"?:N,
+//!   "ignore_idempotency_key"?:bool}`: the next sends (and mark-as-reads) to that number get
+//!   these answers in order, then normal behaviour resumes. A response without `after_accept` is
+//!   a Graph error answer and nothing is sent. With `after_accept` the send is accepted first
+//!   (recorded, its statuses reported as usual) and then only its answer goes wrong, so the
+//!   client cannot know whether it was sent:
+//!   - `{"after_accept":"hang","hang_ms":N}`: the normal answer comes after N ms (at most
+//!     600 000); a client with a shorter timeout gives up;
+//!   - `{"after_accept":"reset"}`: no answer, the connection is reset;
+//!   - `{"after_accept":"error","status":500,"code"?,"message"?}`: this Graph error answer.
+//!
+//!   `delay_ms` delays every answer of that number from now on (0 to stop) — the send itself
+//!   happens before the delay, so a client that times out does not know whether it was sent.
+//!   `ignore_idempotency_key: true` makes the number behave like the Graph API, which ignores
+//!   `Idempotency-Key`: a repeated send is sent again (false restores the default). Answers
+//!   `{"queued":N,"delay_ms":N,"ignore_idempotency_key":bool}`.
 //! - `GET /_sim/sent[?phone_number_id=]`: `{"sent":[SentMessage..]}` (see [`SentMessage`]), by
 //!   account then in order. An account remembers its last [`MAX_KEPT`] sends, idempotency keys and
 //!   reads.
@@ -89,6 +101,7 @@ mod config;
 mod control;
 pub mod generator;
 mod graph;
+mod net;
 mod state;
 
 use std::net::SocketAddr;
@@ -130,10 +143,11 @@ impl Simulator {
         let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(4).build()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let sim = Arc::new(Sim::new(config, http, rt.clone(), stop_rx));
-        let app = router(Arc::clone(&sim));
+        let app = router(Arc::clone(&sim)).into_make_service_with_connect_info::<net::Conn>();
         let stopping = Arc::clone(&sim);
         let server = rt.spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stopping.stopped().await });
+            let serve = axum::serve(net::SimListener(listener), app)
+                .with_graceful_shutdown(async move { stopping.stopped().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "simulator server failed");
             }

@@ -104,16 +104,57 @@ pub struct SessionStats {
 /// A scripted answer to the next send (`POST /_sim/faults`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Fault {
-    pub status: u16,
+    /// The HTTP status of a Graph error answer (400 to 599); required unless `after_accept` is
+    /// `hang` or `reset`.
+    #[serde(default)]
+    pub status: Option<u16>,
     pub code: Option<i64>,
     pub error_subcode: Option<i64>,
     pub message: Option<String>,
+    /// Without it the send is refused (nothing is sent). With it the send is accepted first
+    /// (recorded, its statuses reported) and only its answer goes wrong.
+    #[serde(default)]
+    pub after_accept: Option<AfterAccept>,
+    /// With `after_accept: "hang"`: how long the (normal) answer waits, in milliseconds.
+    #[serde(default)]
+    pub hang_ms: Option<u64>,
+}
+
+/// What becomes of the answer to a send that was accepted: the client cannot tell whether it was
+/// sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterAccept {
+    /// The answer comes only after `hang_ms` (a client with a shorter timeout gives up).
+    Hang,
+    /// The connection is reset instead of answering.
+    Reset,
+    /// A Graph error answer with `status` (e.g. a 500) instead of the real one.
+    Error,
 }
 
 impl Fault {
+    /// Why this fault cannot be scripted, if it cannot.
+    pub(crate) fn invalid(&self) -> Option<String> {
+        match (self.after_accept, self.status, self.hang_ms) {
+            (None | Some(AfterAccept::Error), None, _) => Some("responses[].status is required".to_owned()),
+            (None | Some(AfterAccept::Error), Some(s), _) if !(400..=599).contains(&s) => {
+                Some(format!("responses[].status must be 400 to 599, not {s}"))
+            }
+            (Some(AfterAccept::Hang), _, None) => Some("responses[].hang_ms is required with \"hang\"".to_owned()),
+            (Some(AfterAccept::Hang), _, Some(ms)) if ms > 600_000 => {
+                Some("responses[].hang_ms must be at most 600000".to_owned())
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn to_error(&self) -> GraphError {
-        let status = axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
-        let (code, message) = match self.status {
+        let status = self
+            .status
+            .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+            .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+        let (code, message) = match status.as_u16() {
             429 => (130429, "Rate limit hit"),
             401 => (190, "Invalid OAuth access token"),
             500..=599 => (131000, "Something went wrong"),
@@ -174,6 +215,8 @@ pub(crate) struct Account {
     idempotency_order: VecDeque<String>,
     pub faults: VecDeque<Fault>,
     pub delay: Duration,
+    /// Behave like the Graph API, which ignores `Idempotency-Key`: a repeat is sent again.
+    pub ignore_idempotency_key: bool,
     pub reads: VecDeque<String>,
     pub session: Session,
 }
@@ -190,6 +233,7 @@ impl Account {
             idempotency_order: VecDeque::new(),
             faults: VecDeque::new(),
             delay: Duration::ZERO,
+            ignore_idempotency_key: false,
             reads: VecDeque::new(),
             session: Session::default(),
         }

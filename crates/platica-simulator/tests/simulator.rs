@@ -348,6 +348,77 @@ async fn faults_answer_in_order_then_sends_resume_and_delays_hide_the_outcome() 
 }
 
 #[tokio::test]
+async fn faults_after_accepting_send_but_hide_the_outcome() {
+    let (sim, receiver) = start(fast(), false).await;
+    let (status, r) = post(
+        &sim,
+        "/_sim/faults",
+        json!({"phone_number_id": PHONE, "ignore_idempotency_key": true, "responses": [
+            {"after_accept": "hang", "hang_ms": 1500},
+            {"after_accept": "reset"},
+            {"after_accept": "error", "status": 500}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!((&r["queued"], &r["ignore_idempotency_key"]), (&json!(3), &json!(true)));
+
+    // Hang: the client gives up, yet the send happened and its statuses are reported.
+    let timeout = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let r = timeout
+        .post(format!("{}/{PHONE}/messages", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", "same")
+        .json(&text("5215512345678", "colgado"))
+        .send()
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()));
+    assert_eq!(sim.sent(PHONE).len(), 1, "accepted before the answer hung");
+    let first = sim.sent(PHONE)[0].wamid.clone();
+    until("the hung send's sent status", || receiver.statuses().iter().any(|s| s["id"] == json!(first))).await;
+
+    // Reset: no answer at all, neither a timeout nor a refused connection; the send happened.
+    let r = reqwest::Client::new()
+        .post(format!("{}/{PHONE}/messages", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", "same")
+        .json(&text("5215512345678", "cortado"))
+        .send()
+        .await;
+    let e = r.expect_err("a reset connection answers nothing");
+    assert!(!e.is_timeout() && !e.is_connect(), "{e:?}");
+    assert_eq!(sim.sent(PHONE).len(), 2, "the same key was sent again: the number ignores it");
+
+    // Error: a 500 with Graph's shape, though the send happened.
+    let (s, r) = send(&sim, &text("5215512345678", "error"), Some("same")).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
+    graph_error(&r, 131000);
+    let sent = sim.sent(PHONE);
+    assert_eq!(sent.iter().filter_map(|m| m.text.as_deref()).collect::<Vec<_>>(), ["colgado", "cortado", "error"]);
+    let stats = sim.stats();
+    assert_eq!((stats.sends, stats.duplicates, stats.faults_injected), (3, 0, 3));
+
+    // Back to normal, and to honouring the key.
+    post(&sim, "/_sim/faults", json!({"phone_number_id": PHONE, "ignore_idempotency_key": false})).await;
+    let (s, _) = send(&sim, &text("5215512345678", "normal"), Some("k9")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = send(&sim, &text("5215512345678", "normal"), Some("k9")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((sim.stats().sends, sim.stats().duplicates), (4, 1));
+
+    for bad in [
+        json!({"after_accept": "hang"}),
+        json!({"after_accept": "error"}),
+        json!({"after_accept": "error", "status": 200}),
+        json!({"after_accept": "later"}),
+        json!({}),
+    ] {
+        let (s, r) = post(&sim, "/_sim/faults", json!({"phone_number_id": PHONE, "responses": [bad]})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{r}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn statuses_arrive_signed_in_order_and_are_retried_after_a_500() {
     let (sim, rx) = start(fast(), false).await;
     rx.fail_first.store(2, Ordering::SeqCst);

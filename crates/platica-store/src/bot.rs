@@ -369,7 +369,7 @@ pub async fn store_reply(
     .bind(reply)
     .fetch_one(&mut *tx)
     .await?;
-    let payload = crate::outbox::text_payload(&route.recipient, reply, id);
+    let payload = crate::outbox::text_payload(&route.recipient, reply);
     crate::outbox::enqueue(&mut tx, tenant, &route, Some(id), "text", &payload, None).await?;
     if handover {
         let s = settings(&mut tx, tenant).await?;

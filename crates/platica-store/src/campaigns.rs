@@ -420,7 +420,7 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
         .fetch_one(&mut *tx)
         .await?;
         let route = Route { recipient: recipient.clone(), ..route_base.clone() };
-        let payload = outbox::template_payload(&route.recipient, &t, message);
+        let payload = outbox::template_payload(&route.recipient, &t);
         outbox::enqueue(&mut tx, tenant, &route, Some(message), "template", &payload, None).await?;
         sqlx::query(
             "UPDATE campaign_recipients SET state = 'queued', message_id = $4, queued_at = now()

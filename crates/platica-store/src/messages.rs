@@ -23,11 +23,16 @@ pub struct Message {
     pub external_id: Option<String>,
     /// `queued`, `sent`, `delivered`, `read` or `failed`.
     pub status: String,
+    /// The send's outcome is unknown (WhatsApp's answer was lost: a timeout, a cut connection, a
+    /// 5xx) and no status has come since: WhatsApp may or may not have the message. It is not
+    /// sent again until a reconciliation window passes without a status. The web app shows "not
+    /// confirmed yet".
+    pub unconfirmed: bool,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.created_at, m.read_at";
+const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.created_at, m.read_at";
 
 /// A position in a conversation, newest first: `(created_at, message_id)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,8 +145,8 @@ pub async fn send(
         .fetch_one(&mut *tx)
         .await?;
     let (kind, payload) = match what {
-        Outbound::Text(text) => ("text", outbox::text_payload(&route.recipient, text, msg.message_id)),
-        Outbound::Template(t) => ("template", outbox::template_payload(&route.recipient, t, msg.message_id)),
+        Outbound::Text(text) => ("text", outbox::text_payload(&route.recipient, text)),
+        Outbound::Template(t) => ("template", outbox::template_payload(&route.recipient, t)),
     };
     outbox::enqueue(&mut tx, tenant, &route, Some(msg.message_id), kind, &payload, None).await?;
     sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")

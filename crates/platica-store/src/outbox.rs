@@ -5,6 +5,15 @@
 //! later `not_before` for a retry. A `sending` row whose lease lapsed belongs to a worker that
 //! died between sending and recording: [`recover_lapsed`] resends it only to implementations
 //! that honour `Idempotency-Key`; otherwise it fails as `interrupted` (never sent twice).
+//!
+//! **Outcome unknown** (a timeout, a connection cut after the request was written, a 5xx): to an
+//! endpoint that ignores `Idempotency-Key` the row goes `unconfirmed` ([`mark_unconfirmed`]) and
+//! its message says so (`messages.unconfirmed`). Every send carries its row's
+//! `biz_opaque_callback_data` ([`Claimed::payload_to_send`]); a status webhook naming it
+//! ([`resolve_by_callback`]) finishes the row, cancelling any retry, and its message takes the id
+//! WhatsApp reports. Only a row that no status named within the reconciliation window is sent
+//! again ([`reconcile_unconfirmed`]). Every write that records an outcome applies only to a row
+//! still `sending`, so a status that came first is never overwritten.
 
 use std::time::Duration;
 
@@ -19,9 +28,31 @@ use crate::error::{StoreError, StoreResult};
 /// last message.
 pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The prefix of `biz_opaque_callback_data`: WhatsApp echoes it in status webhooks, which then
-/// find their message even before the send's answer was recorded.
-pub const CALLBACK_PREFIX: &str = "platica:m:";
+/// The prefix of `biz_opaque_callback_data`, followed by the outbox id: WhatsApp echoes it in
+/// status webhooks, which then find their row and message even when the send's answer was never
+/// recorded.
+pub const CALLBACK_PREFIX: &str = "platica:o:";
+
+/// The prefix earlier versions tagged sends with, followed by the message id; still understood in
+/// status webhooks of sends made before an upgrade.
+pub const LEGACY_CALLBACK_PREFIX: &str = "platica:m:";
+
+/// What a callback names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callback {
+    Outbox(i64),
+    /// [`LEGACY_CALLBACK_PREFIX`].
+    Message(i64),
+}
+
+impl Callback {
+    pub fn parse(s: &str) -> Option<Callback> {
+        if let Some(id) = s.strip_prefix(CALLBACK_PREFIX) {
+            return id.parse().ok().map(Callback::Outbox);
+        }
+        s.strip_prefix(LEGACY_CALLBACK_PREFIX).and_then(|id| id.parse().ok()).map(Callback::Message)
+    }
+}
 
 /// Where a conversation's outbound messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,20 +118,19 @@ pub struct TemplateSend {
     pub params: Vec<String>,
 }
 
-/// The request body for a text message.
-pub fn text_payload(recipient: &str, body: &str, message_id: i64) -> Value {
+/// The request body for a text message (the sender adds its `biz_opaque_callback_data`).
+pub fn text_payload(recipient: &str, body: &str) -> Value {
     json!({
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": recipient,
         "type": "text",
         "text": {"body": body, "preview_url": false},
-        "biz_opaque_callback_data": format!("{CALLBACK_PREFIX}{message_id}"),
     })
 }
 
-/// The request body for a template message.
-pub fn template_payload(recipient: &str, t: &TemplateSend, message_id: i64) -> Value {
+/// The request body for a template message (the sender adds its `biz_opaque_callback_data`).
+pub fn template_payload(recipient: &str, t: &TemplateSend) -> Value {
     let mut template = json!({"name": t.name, "language": {"code": t.language}});
     if !t.params.is_empty() {
         let params: Vec<Value> = t.params.iter().map(|p| json!({"type": "text", "text": p})).collect();
@@ -112,7 +142,6 @@ pub fn template_payload(recipient: &str, t: &TemplateSend, message_id: i64) -> V
         "to": recipient,
         "type": "template",
         "template": template,
-        "biz_opaque_callback_data": format!("{CALLBACK_PREFIX}{message_id}"),
     })
 }
 
@@ -208,6 +237,24 @@ impl Claimed {
     pub fn recipient(&self) -> Option<&str> {
         self.payload.get("to").and_then(Value::as_str)
     }
+
+    /// The request body as sent: a message carries its row as `biz_opaque_callback_data`, which
+    /// WhatsApp echoes in the message's status webhooks (whatever tag an older version stored).
+    /// Receipts carry none (WhatsApp reports no status for them).
+    pub fn payload_to_send(&self) -> Value {
+        let mut payload = self.payload.clone();
+        if self.message_id.is_some()
+            && let Some(obj) = payload.as_object_mut()
+        {
+            obj.insert("biz_opaque_callback_data".to_owned(), json!(format!("{CALLBACK_PREFIX}{}", self.outbox_id)));
+        }
+        payload
+    }
+
+    /// Whether sending it twice would be seen twice: a message would, a read receipt would not.
+    pub fn is_message(&self) -> bool {
+        self.message_id.is_some()
+    }
 }
 
 /// Claims up to `limit` due rows of one account for `lease`, oldest first.
@@ -237,11 +284,15 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// When the account next has work: the earliest pending `not_before` or lapsing lease.
+/// When the account next has work: the earliest pending `not_before`, lapsing lease or end of an
+/// unconfirmed row's window.
 pub async fn next_due(pool: &PgPool, tenant: TenantId, account: i64) -> StoreResult<Option<DateTime<Utc>>> {
     Ok(sqlx::query_scalar(
-        "SELECT min(CASE state WHEN 'pending' THEN not_before ELSE lease_until END) FROM outbox
-         WHERE tenant_id = $1 AND channel_account_id = $2 AND state IN ('pending', 'sending')",
+        "SELECT least(
+             (SELECT min(CASE state WHEN 'pending' THEN not_before ELSE lease_until END) FROM outbox
+              WHERE tenant_id = $1 AND channel_account_id = $2 AND state IN ('pending', 'sending')),
+             (SELECT min(not_before) FROM outbox
+              WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed'))",
     )
     .bind(tenant.0)
     .bind(account)
@@ -249,34 +300,61 @@ pub async fn next_due(pool: &PgPool, tenant: TenantId, account: i64) -> StoreRes
     .await?)
 }
 
-/// Records a successful send: the row is done and its message learns WhatsApp's id.
+/// Records a successful send: the row is done and its message learns WhatsApp's id (and is no
+/// longer unconfirmed). Nothing changes when a status webhook finished the row first.
 pub async fn complete(pool: &PgPool, row: &Claimed, external_id: Option<&str>, http_status: u16) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+    // A status webhook may have named the message first (callback data): keep the id it set.
     sqlx::query(
-        "UPDATE outbox SET state = 'done', external_id = $3, last_http_status = $4, lease_until = NULL,
-                finished_at = now(), updated_at = now()
-         WHERE tenant_id = $1 AND outbox_id = $2",
+        "WITH o AS (
+             UPDATE outbox SET state = 'done', external_id = $3, last_http_status = $4, lease_until = NULL,
+                    finished_at = now(), updated_at = now()
+             WHERE tenant_id = $1 AND outbox_id = $2 AND state = 'sending'
+             RETURNING message_id
+         )
+         UPDATE messages m SET external_id = coalesce(m.external_id, $3), unconfirmed = false FROM o
+         WHERE m.tenant_id = $1 AND m.message_id = o.message_id
+           AND ((m.external_id IS NULL AND $3 IS NOT NULL) OR m.unconfirmed)",
     )
     .bind(row.tenant_id)
     .bind(row.outbox_id)
     .bind(external_id)
     .bind(i32::from(http_status))
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    if let (Some(message), Some(wamid)) = (row.message_id, external_id) {
-        // A status webhook may have named the message first (callback data): keep what it set.
-        sqlx::query(
-            "UPDATE messages SET external_id = $3
-             WHERE tenant_id = $1 AND message_id = $2 AND external_id IS NULL",
-        )
-        .bind(row.tenant_id)
-        .bind(message)
-        .bind(wamid)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
     Ok(())
+}
+
+/// Records a send whose outcome is unknown (WhatsApp may have it): the row waits `unconfirmed`
+/// for a status webhook to name it, and may be sent again after `window` without one; its message
+/// shows "not confirmed yet" while no status has come. Nothing changes when a status webhook
+/// finished the row first. Returns whether the row went `unconfirmed`.
+pub async fn mark_unconfirmed(
+    pool: &PgPool,
+    row: &Claimed,
+    window: Duration,
+    http_status: Option<u16>,
+    error: &str,
+) -> StoreResult<bool> {
+    let marked: Option<bool> = sqlx::query_scalar(
+        "WITH o AS (
+             UPDATE outbox SET state = 'unconfirmed', not_before = now() + make_interval(secs => $3),
+                    lease_until = NULL, last_http_status = $4, last_error = $5, updated_at = now()
+             WHERE tenant_id = $1 AND outbox_id = $2 AND state = 'sending'
+             RETURNING message_id
+         ), m AS (
+             UPDATE messages m SET unconfirmed = true FROM o
+             WHERE m.tenant_id = $1 AND m.message_id = o.message_id AND m.status = 'queued' AND NOT m.unconfirmed
+         )
+         SELECT true FROM o",
+    )
+    .bind(row.tenant_id)
+    .bind(row.outbox_id)
+    .bind(window.as_secs_f64())
+    .bind(http_status.map(i32::from))
+    .bind(truncate(error))
+    .fetch_optional(pool)
+    .await?;
+    Ok(marked.is_some())
 }
 
 /// Puts a row back for another attempt after `delay`.
@@ -290,7 +368,7 @@ pub async fn retry_later(
     sqlx::query(
         "UPDATE outbox SET state = 'pending', not_before = now() + make_interval(secs => $3), lease_until = NULL,
                 last_http_status = $4, last_error = $5, updated_at = now()
-         WHERE tenant_id = $1 AND outbox_id = $2",
+         WHERE tenant_id = $1 AND outbox_id = $2 AND state = 'sending'",
     )
     .bind(row.tenant_id)
     .bind(row.outbox_id)
@@ -308,7 +386,7 @@ pub async fn postpone(pool: &PgPool, row: &Claimed, delay: Duration) -> StoreRes
     sqlx::query(
         "UPDATE outbox SET state = 'pending', not_before = now() + make_interval(secs => $3), lease_until = NULL,
                 attempts = greatest(attempts - 1, 0), updated_at = now()
-         WHERE tenant_id = $1 AND outbox_id = $2",
+         WHERE tenant_id = $1 AND outbox_id = $2 AND state = 'sending'",
     )
     .bind(row.tenant_id)
     .bind(row.outbox_id)
@@ -346,20 +424,25 @@ async fn fail_in(
         Some(d) => format!("{}: {d}", f.title),
         None => f.title.clone(),
     };
-    sqlx::query(
+    // Only a row still in flight: a status webhook that finished it first wins.
+    let failed = sqlx::query(
         "UPDATE outbox SET state = 'failed', last_http_status = coalesce($3, last_http_status), last_error = $4,
                 lease_until = NULL, finished_at = now(), updated_at = now()
-         WHERE tenant_id = $1 AND outbox_id = $2",
+         WHERE tenant_id = $1 AND outbox_id = $2 AND state IN ('sending', 'unconfirmed')",
     )
     .bind(tenant)
     .bind(outbox_id)
     .bind(f.http_status.map(i32::from))
     .bind(truncate(&error))
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if failed == 0 {
+        return Ok(());
+    }
     if let Some(message) = message_id {
         let applied = sqlx::query(
-            "UPDATE messages SET status = 'failed'
+            "UPDATE messages SET status = 'failed', unconfirmed = false
              WHERE tenant_id = $1 AND message_id = $2 AND status IN ('queued', 'sent')",
         )
         .bind(tenant)
@@ -430,45 +513,97 @@ pub async fn recover_lapsed(
     Ok((0, lapsed.len() as u64))
 }
 
-/// A status webhook named a message by its callback data before the send's answer was recorded
-/// (or after a crash): attach WhatsApp's id to it and finish its outbox row. Returns the message.
-pub async fn link_by_callback(
+/// Unconfirmed rows of one account whose reconciliation window passed with no status: sent
+/// again (back to `pending`; the attempt is counted when it is claimed), or failed when they have
+/// had `max_attempts` already. Returns (requeued, failed).
+pub async fn reconcile_unconfirmed(
+    pool: &PgPool,
+    tenant: TenantId,
+    account: i64,
+    max_attempts: i32,
+) -> StoreResult<(u64, u64)> {
+    let requeued = sqlx::query(
+        "UPDATE outbox SET state = 'pending', not_before = now(), updated_at = now(),
+                last_error = left('no status within the window: sent again; before: ' || coalesce(last_error, ''), 1000)
+         WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed' AND not_before <= now()
+           AND attempts < $3",
+    )
+    .bind(tenant.0)
+    .bind(account)
+    .bind(max_attempts)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    let mut tx = pool.begin().await?;
+    let spent: Vec<(i64, Option<i64>, i32, Option<String>)> = sqlx::query_as(
+        "SELECT outbox_id, message_id, attempts, last_error FROM outbox
+         WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed' AND not_before <= now()
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(tenant.0)
+    .bind(account)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (outbox_id, message_id, attempts, last_error) in &spent {
+        let f = Failure {
+            title: format!("not confirmed after {attempts} attempts"),
+            detail: Some(format!(
+                "WhatsApp never answered nor reported a status; the last attempt: {}",
+                last_error.as_deref().unwrap_or("unknown")
+            )),
+            ..Failure::default()
+        };
+        fail_in(&mut tx, tenant.0, *outbox_id, *message_id, &f).await?;
+    }
+    tx.commit().await?;
+    Ok((requeued, spent.len() as u64))
+}
+
+/// A status webhook named a row by its callback data (see [`Callback`]): WhatsApp has the
+/// message. Its row is finished (any pending retry cancelled, whatever answer the send got or
+/// did not get), and its message takes the id WhatsApp reports — so statuses of whichever copy
+/// WhatsApp delivered attach to the one message the user sees — and is no longer unconfirmed.
+/// Returns the message; `None` when the callback names no message of this tenant.
+pub async fn resolve_by_callback(
     conn: &mut PgConnection,
     tenant: TenantId,
     callback: &str,
     external_id: &str,
 ) -> StoreResult<Option<i64>> {
-    let Some(message) = callback.strip_prefix(CALLBACK_PREFIX).and_then(|s| s.parse::<i64>().ok()) else {
-        return Ok(None);
+    let (outbox_id, message_id) = match Callback::parse(callback) {
+        Some(Callback::Outbox(o)) => (Some(o), None),
+        Some(Callback::Message(m)) => (None, Some(m)),
+        None => return Ok(None),
     };
-    let linked: Option<i64> = sqlx::query_scalar(
-        "UPDATE messages SET external_id = $3
-         WHERE tenant_id = $1 AND message_id = $2 AND direction = 'out' AND external_id IS NULL
-         RETURNING message_id",
+    Ok(sqlx::query_scalar(
+        "WITH o AS (
+             SELECT outbox_id, message_id FROM outbox
+             WHERE tenant_id = $1 AND message_id IS NOT NULL AND (outbox_id = $2 OR message_id = $3)
+         ), finished AS (
+             UPDATE outbox x SET state = 'done', external_id = $4, lease_until = NULL, finished_at = now(),
+                    updated_at = now()
+             FROM o WHERE x.tenant_id = $1 AND x.outbox_id = o.outbox_id
+               AND x.state IN ('pending', 'sending', 'unconfirmed')
+         ), m AS (
+             UPDATE messages y SET external_id = $4, unconfirmed = false FROM o
+             WHERE y.tenant_id = $1 AND y.message_id = o.message_id AND y.direction = 'out'
+               AND (y.external_id IS DISTINCT FROM $4 OR y.unconfirmed)
+         )
+         SELECT o.message_id FROM o",
     )
     .bind(tenant.0)
-    .bind(message)
+    .bind(outbox_id)
+    .bind(message_id)
     .bind(external_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if linked.is_some() {
-        sqlx::query(
-            "UPDATE outbox SET state = 'done', external_id = $3, lease_until = NULL, finished_at = now(), updated_at = now()
-             WHERE tenant_id = $1 AND message_id = $2 AND state = 'sending'",
-        )
-        .bind(tenant.0)
-        .bind(message)
-        .bind(external_id)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(linked)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Queue depth per state, for metrics and readiness: (state, rows).
 pub async fn depth(pool: &PgPool) -> StoreResult<Vec<(String, i64)>> {
     Ok(sqlx::query_as(
-        "SELECT state, count(*) FROM outbox WHERE state IN ('pending', 'sending') GROUP BY state ORDER BY state",
+        "SELECT state, count(*) FROM outbox WHERE state IN ('pending', 'sending', 'unconfirmed')
+         GROUP BY state ORDER BY state",
     )
     .fetch_all(pool)
     .await?)
@@ -494,16 +629,36 @@ mod tests {
     }
 
     #[test]
-    fn payloads_carry_the_callback_data() {
-        let p = text_payload("5215512345678", "hola", 42);
+    fn payloads_and_the_callback_data_that_names_their_row() {
+        let p = text_payload("5215512345678", "hola");
         assert_eq!(p["to"], "5215512345678");
         assert_eq!(p["text"]["body"], "hola");
-        assert_eq!(p["biz_opaque_callback_data"], "platica:m:42");
         let t = TemplateSend { name: "promo".into(), language: "es_MX".into(), params: vec!["Ana".into()] };
-        let p = template_payload("5215512345678", &t, 7);
+        let p = template_payload("5215512345678", &t);
         assert_eq!(p["template"]["language"]["code"], "es_MX");
         assert_eq!(p["template"]["components"][0]["parameters"][0]["text"], "Ana");
         let t = TemplateSend { params: vec![], ..t };
-        assert!(template_payload("1", &t, 7)["template"].get("components").is_none());
+        assert!(template_payload("1", &t)["template"].get("components").is_none());
+
+        // What is sent names the outbox row, whatever tag the stored payload had.
+        let mut row = Claimed {
+            tenant_id: 1,
+            outbox_id: 9,
+            channel_account_id: 1,
+            message_id: Some(42),
+            kind: "text".into(),
+            payload: json!({"to": "1", "biz_opaque_callback_data": "platica:m:42"}),
+            attempts: 1,
+        };
+        let sent = row.payload_to_send();
+        assert_eq!(sent["biz_opaque_callback_data"], "platica:o:9");
+        assert_eq!(Callback::parse("platica:o:9"), Some(Callback::Outbox(9)));
+        assert_eq!(Callback::parse("platica:m:42"), Some(Callback::Message(42)));
+        assert_eq!(Callback::parse("platica:o:x"), None);
+        assert_eq!(Callback::parse("someone else's"), None);
+        // A read receipt has no status to echo it.
+        row.message_id = None;
+        row.payload = json!({"status": "read", "message_id": "wamid.X"});
+        assert!(row.payload_to_send().get("biz_opaque_callback_data").is_none());
     }
 }

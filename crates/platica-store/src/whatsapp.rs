@@ -533,7 +533,7 @@ async fn apply_status(
     // crash), but the callback data names the message, which then takes this id.
     if outcome.is_none()
         && let Some(cb) = &s.callback
-        && crate::outbox::link_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
+        && crate::outbox::resolve_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
     {
         outcome = status_by(&mut *conn, tenant, s).await?;
     }

@@ -1,6 +1,8 @@
 //! The Cloud API's send endpoint, `POST {base}/{phone-number-id}/messages`, and what its
-//! answers mean for a retry: accepted, try again later (429, 5xx, network, WhatsApp's throttling
-//! codes), or failed for good (any other 4xx, with WhatsApp's reason).
+//! answers mean for a retry: accepted; refused for now, so certainly not sent and safe to try
+//! again (429, WhatsApp's throttling codes, 408, no connection made); outcome unknown, so perhaps
+//! sent (a timeout, a connection cut after the request was written, a 5xx, an answer cut short);
+//! or refused for good (any other 4xx, with WhatsApp's reason).
 
 use std::time::Duration;
 
@@ -13,6 +15,9 @@ pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com/v21.0";
 /// Graph error codes that mean "not now" even when the HTTP status is a 4xx: rate limits
 /// (4, 80007, 130429, 131056), temporary errors (1, 2, 131000, 131016).
 const RETRYABLE_CODES: [i64; 8] = [1, 2, 4, 80007, 130429, 131000, 131016, 131056];
+
+/// Rate limits: a refusal before the message was taken, whatever the HTTP status says.
+const RATE_LIMIT_CODES: [i64; 4] = [4, 80007, 130429, 131056];
 
 /// Where one account's sends go.
 #[derive(Clone, Debug)]
@@ -42,8 +47,12 @@ pub struct Refusal {
 pub enum Outcome {
     /// Accepted; the message's WhatsApp id (none for read receipts).
     Accepted { http_status: u16, external_id: Option<String> },
-    /// Not now: try again after at least `retry_after` when WhatsApp said so.
+    /// Not now, and not sent: try again after at least `retry_after` when WhatsApp said so.
     Retry { http_status: Option<u16>, error: String, retry_after: Option<Duration> },
+    /// Perhaps sent: the request may have reached WhatsApp, but its answer was lost (timed out,
+    /// connection cut after the request was written, a 5xx, an answer cut short). Sending it again
+    /// may deliver it twice (the Graph API ignores `Idempotency-Key`).
+    Unknown { http_status: Option<u16>, error: String },
     /// Refused for good.
     Refused(Refusal),
 }
@@ -77,17 +86,18 @@ impl CloudClient {
             .await;
         let resp = match resp {
             Ok(r) => r,
-            Err(e) => {
-                // Not connected: certainly not sent. Timed out or cut: perhaps sent; the retry
-                // carries the same idempotency key.
-                let what = if e.is_connect() {
-                    "cannot connect"
-                } else if e.is_timeout() {
-                    "timed out"
-                } else {
-                    "request failed"
+            // Not connected (refused, unreachable, connect timeout, TLS): certainly not sent.
+            Err(e) if e.is_connect() || e.is_builder() => {
+                return Outcome::Retry {
+                    http_status: None,
+                    error: format!("cannot connect: {}", chain(&e)),
+                    retry_after: None,
                 };
-                return Outcome::Retry { http_status: None, error: format!("{what}: {e}"), retry_after: None };
+            }
+            // Timed out or cut once connected: the request may have been written, so perhaps sent.
+            Err(e) => {
+                let what = if e.is_timeout() { "timed out" } else { "connection lost" };
+                return Outcome::Unknown { http_status: None, error: format!("{what}: {}", chain(&e)) };
             }
         };
         let status = resp.status();
@@ -99,17 +109,30 @@ impl CloudClient {
             .map(Duration::from_secs);
         let body: Value = match resp.bytes().await {
             Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+            // Accepted, but its answer (and WhatsApp's id) was lost.
             Err(e) if status.is_success() => {
-                return Outcome::Retry {
+                return Outcome::Unknown {
                     http_status: Some(status.as_u16()),
-                    error: format!("answer cut short: {e}"),
-                    retry_after: None,
+                    error: format!("answer cut short: {}", chain(&e)),
                 };
             }
             Err(_) => Value::Null,
         };
         classify(status, &body, retry_after)
     }
+}
+
+/// An error and its causes, one line (reqwest's own message hides "connection reset" and the like
+/// in its sources).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Reads an answer: its status code and (Graph-shaped) body.
@@ -130,16 +153,21 @@ pub fn classify(status: StatusCode, body: &Value, retry_after: Option<Duration>)
         .and_then(|e| e.pointer("/error_data/details").or_else(|| e.get("error_user_msg")))
         .and_then(Value::as_str)
         .map(|s| s.chars().take(1000).collect::<String>());
+    let error = || match code {
+        Some(c) => format!("HTTP {http_status}, code {c}: {title}"),
+        None => format!("HTTP {http_status}: {title}"),
+    };
+    // A server error may come after the message was taken (a gateway timing out, a crash
+    // between accepting and answering): perhaps sent. Only a rate limit says otherwise.
+    if status.is_server_error() && !code.is_some_and(|c| RATE_LIMIT_CODES.contains(&c)) {
+        return Outcome::Unknown { http_status: Some(http_status), error: error() };
+    }
     let retryable = status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
         || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
     if retryable {
-        let error = match code {
-            Some(c) => format!("HTTP {http_status}, code {c}: {title}"),
-            None => format!("HTTP {http_status}: {title}"),
-        };
-        return Outcome::Retry { http_status: Some(http_status), error, retry_after };
+        return Outcome::Retry { http_status: Some(http_status), error: error(), retry_after };
     }
     Outcome::Refused(Refusal { http_status, code, title, detail })
 }
@@ -156,7 +184,17 @@ mod tests {
         let receipt = classify(StatusCode::OK, &json!({"success": true}), None);
         assert_eq!(receipt, Outcome::Accepted { http_status: 200, external_id: None });
         assert!(matches!(classify(StatusCode::TOO_MANY_REQUESTS, &json!({}), None), Outcome::Retry { .. }));
-        assert!(matches!(classify(StatusCode::BAD_GATEWAY, &Value::Null, None), Outcome::Retry { .. }));
+        // A server error may come after the message was taken: perhaps sent, not retried blindly.
+        assert!(matches!(classify(StatusCode::BAD_GATEWAY, &Value::Null, None), Outcome::Unknown { .. }));
+        let wrong = json!({"error": {"message": "Something went wrong", "code": 131000}});
+        let Outcome::Unknown { http_status, error } = classify(StatusCode::INTERNAL_SERVER_ERROR, &wrong, None) else {
+            panic!("a 500 is an unknown outcome")
+        };
+        assert_eq!((http_status, error.as_str()), (Some(500), "HTTP 500, code 131000: Something went wrong"));
+        // ... unless it is a rate limit, which refuses before taking anything.
+        let limited = json!({"error": {"message": "Rate limit hit", "code": 80007}});
+        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, &limited, None), Outcome::Retry { .. }));
+        assert!(matches!(classify(StatusCode::REQUEST_TIMEOUT, &Value::Null, None), Outcome::Retry { .. }));
         // Throughput exceeded is a 400 with code 130429: retried.
         let throttled = json!({"error": {"message": "Rate limit hit", "code": 130429}});
         assert!(matches!(classify(StatusCode::BAD_REQUEST, &throttled, None), Outcome::Retry { .. }));

@@ -10,10 +10,17 @@
 //! - **Rate and order**: sends pass a per-account rate limiter; messages to one recipient go
 //!   one after another in outbox order (when one must wait for a retry, the rest of its batch to
 //!   that recipient waits too); different recipients are sent concurrently.
-//! - **Retries**: 429, 5xx, network errors and WhatsApp's throttling codes are retried with
-//!   exponential backoff and jitter (at least any `Retry-After`) up to
+//! - **Retries**: a refusal that took nothing (429, WhatsApp's throttling codes, no connection)
+//!   is retried with exponential backoff and jitter (at least any `Retry-After`) up to
 //!   [`SenderConfig::max_attempts`]; any other refusal fails the message with WhatsApp's reason.
-//! - **Never twice**: see [`platica_store::outbox`] for rows a crash left `sending`.
+//! - **Never twice**: every message send carries its outbox row as `biz_opaque_callback_data`.
+//!   A send whose outcome is unknown (timeout, connection cut after the request was written, 5xx,
+//!   answer cut short) is retried at once only where the endpoint honours `Idempotency-Key` (the
+//!   simulator) and for read receipts (marking read twice is harmless). To the Graph API its row
+//!   goes `unconfirmed` and waits for a status webhook naming it, which finishes it; only after
+//!   [`SenderConfig::unconfirmed_window`] without one is it sent again, as one more attempt
+//!   (later messages to the same recipient do not wait for it). See [`platica_store::outbox`],
+//!   also for rows a crash left `sending`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -58,6 +65,9 @@ pub struct SenderConfig {
     pub refresh: Duration,
     /// Recipients sent to concurrently, per account.
     pub concurrency: usize,
+    /// How long a send whose outcome is unknown waits for a status webhook before it may be sent
+    /// again (to endpoints that ignore `Idempotency-Key`).
+    pub unconfirmed_window: Duration,
 }
 
 impl Default for SenderConfig {
@@ -73,6 +83,7 @@ impl Default for SenderConfig {
             poll: Duration::from_secs(1),
             refresh: Duration::from_secs(5),
             concurrency: 32,
+            unconfirmed_window: Duration::from_secs(600),
         }
     }
 }
@@ -224,6 +235,7 @@ fn reconcile(
             client: client.clone(),
             wake: wake.clone(),
             shutdown: stopped,
+            idempotent: account.kind != "cloud",
         };
         let updated_at = account.updated_at;
         let task = tokio::spawn(work(ctx, account));
@@ -238,6 +250,9 @@ struct WorkerCtx {
     client: CloudClient,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
+    /// The account's endpoint honours `Idempotency-Key` (every kind but `cloud`): a repeat with
+    /// the same key is never sent twice.
+    idempotent: bool,
 }
 
 impl WorkerCtx {
@@ -297,7 +312,7 @@ async fn work(mut ctx: WorkerCtx, account: SenderAccount) {
     };
     let rate =
         account.send_rate_per_sec.and_then(|r| u32::try_from(r).ok()).unwrap_or(ctx.config.default_rate_per_sec).max(1);
-    let idempotent = account.kind != "cloud";
+    let idempotent = ctx.idempotent;
     let batch = i64::from(rate / 2).clamp(8, 200);
     // Bursts of a tenth of a second's worth keep the pace even.
     let quota = Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
@@ -336,7 +351,22 @@ async fn lead(
 ) {
     let mut last_recovery = tokio::time::Instant::now() - ctx.config.lease;
     let mut last_lock_check = tokio::time::Instant::now();
+    let mut last_reconcile = tokio::time::Instant::now() - ctx.config.poll;
     while !ctx.stopping() {
+        if last_reconcile.elapsed() >= ctx.config.poll {
+            last_reconcile = tokio::time::Instant::now();
+            match outbox::reconcile_unconfirmed(&ctx.pool, tenant, id, ctx.config.max_attempts).await {
+                Ok((0, 0)) => {}
+                Ok((resent, failed)) => tracing::warn!(
+                    tenant_id = tenant.0,
+                    channel_account_id = id,
+                    resent,
+                    failed,
+                    "unconfirmed sends had no status within the window"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot reconcile unconfirmed outbox rows"),
+            }
+        }
         if last_recovery.elapsed() >= ctx.config.lease / 2 {
             last_recovery = tokio::time::Instant::now();
             match outbox::recover_lapsed(&ctx.pool, tenant, id, idempotent).await {
@@ -409,7 +439,7 @@ async fn send_batch(ctx: &WorkerCtx, endpoint: &Endpoint, limiter: &Arc<DefaultD
                 }
                 limiter.until_ready().await;
                 let started = std::time::Instant::now();
-                let outcome = ctx.client.send(endpoint, &row.payload, &row.idempotency_key()).await;
+                let outcome = ctx.client.send(endpoint, &row.payload_to_send(), &row.idempotency_key()).await;
                 metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
                 held = settle(ctx, &row, outcome).await;
             }
@@ -427,26 +457,21 @@ async fn settle(ctx: &WorkerCtx, row: &Claimed, outcome: Outcome) -> Option<Dura
             record(|| outbox::complete(&ctx.pool, row, external_id.as_deref(), http_status)).await;
             None
         }
-        Outcome::Retry { http_status, error, retry_after } => {
-            if row.attempts >= ctx.config.max_attempts {
-                metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
-                let f = Failure {
-                    http_status,
-                    code: None,
-                    title: format!("gave up after {} attempts", row.attempts),
-                    detail: Some(error),
-                };
-                record(|| outbox::fail(&ctx.pool, row, &f)).await;
-                return None;
-            }
-            metrics::counter!("platica_outbox_sends_total", "outcome" => "retry").increment(1);
-            let delay = backoff(row.attempts, ctx.config.backoff_base, ctx.config.backoff_max, &mut rand::rng())
-                .max(retry_after.unwrap_or_default());
-            tracing::info!(tenant_id = ids.0, outbox_id = ids.1, attempt = row.attempts, retry_in_ms = delay.as_millis() as u64,
-                error = %error, "send will be retried");
-            record(|| outbox::retry_later(&ctx.pool, row, delay, http_status, &error)).await;
-            Some(delay)
+        // Perhaps sent, to an endpoint that would send it again: wait for a status to say.
+        Outcome::Unknown { http_status, error } if row.is_message() && !ctx.idempotent => {
+            metrics::counter!("platica_outbox_sends_total", "outcome" => "unconfirmed").increment(1);
+            tracing::warn!(tenant_id = ids.0, outbox_id = ids.1, message_id = ?ids.2, attempt = row.attempts,
+                window_s = ctx.config.unconfirmed_window.as_secs(), error = %error,
+                "send outcome unknown: not resent until a status or the end of the window");
+            let window = ctx.config.unconfirmed_window;
+            record(|| async { outbox::mark_unconfirmed(&ctx.pool, row, window, http_status, &error).await.map(drop) })
+                .await;
+            None
         }
+        // Perhaps sent, but a repeat is harmless: the endpoint honours the idempotency key, or it
+        // is a read receipt.
+        Outcome::Unknown { http_status, error } => retry(ctx, row, http_status, error, None).await,
+        Outcome::Retry { http_status, error, retry_after } => retry(ctx, row, http_status, error, retry_after).await,
         Outcome::Refused(r) => {
             metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
             let f = Failure {
@@ -459,6 +484,36 @@ async fn settle(ctx: &WorkerCtx, row: &Claimed, outcome: Outcome) -> Option<Dura
             None
         }
     }
+}
+
+/// Retries a row that was not sent (or whose repeat is harmless) after a backoff, or fails it
+/// after the last attempt; returns the delay the recipient's next rows must wait.
+async fn retry(
+    ctx: &WorkerCtx,
+    row: &Claimed,
+    http_status: Option<u16>,
+    error: String,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let ids = (row.tenant_id, row.outbox_id);
+    if row.attempts >= ctx.config.max_attempts {
+        metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
+        let f = Failure {
+            http_status,
+            code: None,
+            title: format!("gave up after {} attempts", row.attempts),
+            detail: Some(error),
+        };
+        record(|| outbox::fail(&ctx.pool, row, &f)).await;
+        return None;
+    }
+    metrics::counter!("platica_outbox_sends_total", "outcome" => "retry").increment(1);
+    let delay = backoff(row.attempts, ctx.config.backoff_base, ctx.config.backoff_max, &mut rand::rng())
+        .max(retry_after.unwrap_or_default());
+    tracing::info!(tenant_id = ids.0, outbox_id = ids.1, attempt = row.attempts, retry_in_ms = delay.as_millis() as u64,
+        error = %error, "send will be retried");
+    record(|| outbox::retry_later(&ctx.pool, row, delay, http_status, &error)).await;
+    Some(delay)
 }
 
 /// Runs a bookkeeping write, retrying briefly: a row whose outcome cannot be written stays

@@ -60,6 +60,11 @@ pub const KEYS: &[KeyDef] = &[
         doc: "messages per second per number unless the number says otherwise",
     },
     KeyDef {
+        key: "whatsapp.unconfirmed_window_seconds",
+        env: "PLATICA_WHATSAPP_UNCONFIRMED_WINDOW",
+        doc: "how long a send whose outcome is unknown waits for a status before it may be sent again",
+    },
+    KeyDef {
         key: "whatsapp.session_concurrency",
         env: "PLATICA_SESSION_CONCURRENCY",
         doc: "channel sessions connecting at once",
@@ -117,6 +122,8 @@ pub struct SchedulerSection {
 pub struct WhatsAppSection {
     pub base_url: String,
     pub send_rate_per_sec: u32,
+    /// How long a send whose outcome is unknown waits for a status before it may be sent again.
+    pub unconfirmed_window: Duration,
     pub session_concurrency: usize,
     pub session_first_check: Duration,
     pub session_check_every: Duration,
@@ -417,6 +424,7 @@ impl Config {
         let whatsapp = WhatsAppSection {
             base_url,
             send_rate_per_sec: l.number("whatsapp.send_rate_per_sec", 80, 1..=1000) as u32,
+            unconfirmed_window: Duration::from_secs(l.number("whatsapp.unconfirmed_window_seconds", 600, 1..=86_400)),
             session_concurrency: l.number("whatsapp.session_concurrency", 5, 1..=100) as usize,
             session_first_check: Duration::from_secs(l.number("whatsapp.session_first_check_seconds", 30, 1..=86_400)),
             session_check_every: Duration::from_secs(l.number("whatsapp.session_check_every_seconds", 120, 1..=86_400)),
@@ -429,6 +437,7 @@ impl Config {
         platica_whatsapp::sender::SenderConfig {
             default_base_url: self.whatsapp.base_url.clone(),
             default_rate_per_sec: self.whatsapp.send_rate_per_sec,
+            unconfirmed_window: self.whatsapp.unconfirmed_window,
             ..Default::default()
         }
     }
@@ -495,6 +504,17 @@ mod tests {
         assert_eq!(c.log.format, LogFormat::Plain);
         assert!(c.scheduler.enabled);
         assert_eq!(c.scheduler.grace, Duration::from_secs(3600));
+        assert_eq!(c.sender_config().unconfirmed_window, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_unconfirmed_window_reaches_the_sender_and_is_checked() {
+        let env = |name: &str| (name == "PLATICA_WHATSAPP_UNCONFIRMED_WINDOW").then(|| "90".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.sender_config().unconfirmed_window, Duration::from_secs(90));
+        let f = file("[whatsapp]\nunconfirmed_window_seconds = 0\n");
+        let e = Config::load_with(Some(&f.0), &Overrides::default(), &no_env).unwrap_err().to_string();
+        assert!(e.contains("whatsapp.unconfirmed_window_seconds = 0"), "{e}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! WhatsApp outbound, end to end against the built-in simulator of the Cloud API (a real HTTP
 //! server): the API writes message + outbox row, the sender sends, the simulator answers and
 //! reports statuses as signed webhooks to the app. Retries, permanent refusals, a crash between
-//! send and answer, the 24-hour window and templates, read receipts, the send rate, and the bot
-//! with its pause.
+//! send and answer, sends whose outcome is unknown (never sent twice to the Graph API), the
+//! 24-hour window and templates, read receipts, the send rate, and the bot with its pause.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -82,8 +82,22 @@ impl Rig {
     }
 
     fn start_sender(&self) -> Sender {
+        self.start_sender_with(sender_config())
+    }
+
+    fn start_sender_with(&self, config: SenderConfig) -> Sender {
         let key = support::install_test_key();
-        Sender::start(self.app.pool.clone(), key, sender_config(), self.stop.subscribe())
+        Sender::start(self.app.pool.clone(), key, config, self.stop.subscribe())
+    }
+
+    /// The conversation's outbound messages as the API shows them (newest first).
+    async fn api_outbound(&self, conversation: i64) -> Vec<Value> {
+        let r = self
+            .app
+            .get(&format!("/api/v1/conversations/{conversation}/messages"), self.w.token(self.w.exec_ana))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["items"].as_array().unwrap().iter().filter(|m| m["direction"] == "out").cloned().collect()
     }
 
     /// Ana's first conversation (its prospect wrote just now: the window is open).
@@ -154,7 +168,13 @@ async fn a_reply_is_sent_once_and_its_statuses_come_back_as_webhooks() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, phone);
     assert_eq!(sent[0].text.as_deref(), Some("¡Hola! Le comparto la información."));
-    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(format!("platica:m:{id}").as_str()));
+    let outbox_id: i64 = sqlx::query_scalar("SELECT outbox_id FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+        .bind(rig.w.tenant.0)
+        .bind(id)
+        .fetch_one(&rig.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(format!("platica:o:{outbox_id}").as_str()));
     // sent → delivered → read, reported by signed webhooks and applied in order.
     let (status, external) = until(10, "the read status", || async {
         let m = rig.message(id).await;
@@ -512,4 +532,224 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
         (&json!(true), &json!("manual"), &Value::Null)
     );
     let _ = rig.stop.send(true);
+}
+
+// --- Sends whose outcome is unknown: never sent twice to the Graph API (issue 17) ---------------
+
+/// A `cloud` account (the Graph API: no idempotency) on a simulator that, like the Graph API,
+/// ignores `Idempotency-Key`, so a blind retry reaches the customer as a second message.
+async fn graph_rig(sim: SimConfig, faults: Value) -> Rig {
+    let rig = Rig::new("cloud", false, sim, None, 1).await;
+    let mut f = faults;
+    f["ignore_idempotency_key"] = json!(true);
+    rig.faults(f).await;
+    rig
+}
+
+/// Statuses after these delays (`sent` from the send itself), read for sure.
+fn statuses_after(sent_ms: u64) -> SimConfig {
+    let mut cfg = sim_config();
+    cfg.status_delays.sent = DurRange::millis(sent_ms, sent_ms);
+    cfg
+}
+
+/// A sender that gives up on an answer after 1 s and waits `window` for a status before a resend.
+fn unsure_sender(window: Duration) -> SenderConfig {
+    SenderConfig { request_timeout: Duration::from_secs(1), unconfirmed_window: window, ..sender_config() }
+}
+
+impl Rig {
+    /// Sends a reply from Ana in her first conversation: (conversation, message).
+    async fn reply(&self, body: &str) -> (i64, i64) {
+        let (conv, _) = self.ana_conversation().await;
+        let r = self.send(conv, json!({"body": body})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        (conv, r.body["message_id"].as_i64().unwrap())
+    }
+
+    /// Requests the simulator received for this number and sent (as the customer would see them).
+    fn sends(&self) -> u64 {
+        self.sim.stats().sends
+    }
+
+    /// Waits until the conversation shows exactly one outbound message with `status` (and not
+    /// unconfirmed), and returns it.
+    async fn settled_as(&self, conv: i64, status: &str) -> Value {
+        until(15, &format!("the message to show {status}"), || async {
+            let out = self.api_outbound(conv).await;
+            (out.len() == 1 && out[0]["status"] == status && out[0]["unconfirmed"] == false).then(|| out[0].clone())
+        })
+        .await
+    }
+
+    /// Posts a Cloud API webhook to the app, signed with the account's secret.
+    async fn webhook(&self, body: Value) {
+        let raw = serde_json::to_vec(&body).unwrap();
+        let r = self
+            .app
+            .client
+            .post(self.app.url("/api/v1/whatsapp/webhook"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", platica_simulator::sign(SECRET, &raw))
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
+    /// Waits until the message shows as not confirmed yet in the API (and its row `unconfirmed`).
+    async fn shown_unconfirmed(&self, conv: i64, id: i64) -> Value {
+        let m = until(10, "the message to show unconfirmed", || async {
+            let out = self.api_outbound(conv).await;
+            (out.len() == 1 && out[0]["unconfirmed"] == true).then(|| out[0].clone())
+        })
+        .await;
+        assert_eq!((m["message_id"].as_i64(), &m["status"]), (Some(id), &json!("queued")), "{m}");
+        assert_eq!(self.outbox(id).await.0, "unconfirmed");
+        m
+    }
+}
+
+#[tokio::test]
+async fn accepted_then_timed_out_then_a_status_settles_it_with_one_send() {
+    // (a) The send is accepted but its answer hangs past the sender's timeout; the first status
+    // comes a second after the timeout.
+    let rig = graph_rig(statuses_after(2000), json!({"responses": [{"after_accept": "hang", "hang_ms": 3000}]})).await;
+    let _sender = rig.start_sender_with(unsure_sender(Duration::from_secs(60)));
+    let (conv, id) = rig.reply("Le envío la cotización").await;
+    rig.shown_unconfirmed(conv, id).await;
+    assert_eq!(rig.sends(), 1, "not resent while unconfirmed");
+    let m = rig.settled_as(conv, "read").await;
+    let sent = rig.sim.sent(PNID);
+    assert_eq!(sent.len(), 1, "one send: the timeout was not retried");
+    assert_eq!(m["external_id"].as_str(), Some(sent[0].wamid.as_str()), "the status named the message");
+    let (state, attempts, _) = rig.outbox(id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 1));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rig.sends(), 1);
+}
+
+#[tokio::test]
+async fn a_status_before_the_slow_answer_times_out_is_not_overwritten_and_nothing_is_resent() {
+    // (b) The status webhook arrives within milliseconds, while the answer is still hanging; then
+    // the answer times out.
+    let rig = graph_rig(sim_config(), json!({"responses": [{"after_accept": "hang", "hang_ms": 3000}]})).await;
+    let _sender = rig.start_sender_with(unsure_sender(Duration::from_secs(60)));
+    let (conv, id) = rig.reply("Respuesta lenta").await;
+    until(10, "the status to finish the row", || async { (rig.outbox(id).await.0 == "done").then_some(()) }).await;
+    // Past the sender's timeout (1 s): the lost answer must not undo what the status settled.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let m = rig.settled_as(conv, "read").await;
+    let sent = rig.sim.sent(PNID);
+    assert_eq!(sent.len(), 1, "one send");
+    assert_eq!(m["external_id"].as_str(), Some(sent[0].wamid.as_str()));
+    let (state, attempts, _) = rig.outbox(id).await;
+    assert_eq!((state.as_str(), attempts), ("done", 1), "the timeout after the status changed nothing");
+}
+
+#[tokio::test]
+async fn with_no_status_ever_it_stays_unconfirmed_for_the_window_then_is_sent_once_more() {
+    // (c) The answer times out and WhatsApp never reports a status for either copy.
+    let rig =
+        graph_rig(statuses_after(600_000), json!({"responses": [{"after_accept": "hang", "hang_ms": 3000}]})).await;
+    let window = Duration::from_secs(2);
+    let _sender = rig.start_sender_with(unsure_sender(window));
+    let (conv, id) = rig.reply("¿Le llegó?").await;
+    rig.shown_unconfirmed(conv, id).await;
+    assert_eq!(rig.sends(), 1, "one send during the window");
+    let (state, attempts, _) = until(15, "the resend after the window", || async {
+        let o = rig.outbox(id).await;
+        (o.0 == "done").then_some(o)
+    })
+    .await;
+    assert_eq!((state.as_str(), attempts), ("done", 2), "the resend is counted as an attempt");
+    let sent = rig.sim.sent(PNID);
+    assert_eq!(sent.len(), 2);
+    let at = |i: usize| chrono::DateTime::parse_from_rfc3339(&sent[i].received_at).unwrap();
+    let gap = (at(1) - at(0)).num_milliseconds();
+    assert!(gap >= 3000, "resent only after the 1 s timeout and the 2 s window, not after {gap} ms");
+    let m = rig.settled_as(conv, "queued").await;
+    assert_eq!(m["external_id"].as_str(), Some(sent[1].wamid.as_str()), "the accepted resend's id");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rig.sends(), 2, "exactly once more");
+}
+
+#[tokio::test]
+async fn a_connection_reset_after_the_request_was_written_is_unconfirmed_not_resent() {
+    // (d) The send is accepted, then the connection is reset instead of answering.
+    let rig = graph_rig(statuses_after(600_000), json!({"responses": [{"after_accept": "reset"}]})).await;
+    let _sender = rig.start_sender_with(unsure_sender(Duration::from_secs(60)));
+    let (conv, id) = rig.reply("Conexión cortada").await;
+    rig.shown_unconfirmed(conv, id).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rig.sends(), 1, "one send");
+    let out = rig.api_outbound(conv).await;
+    assert_eq!((out.len(), &out[0]["unconfirmed"], &out[0]["status"]), (1, &json!(true), &json!("queued")));
+    let (state, attempts, error) = rig.outbox(id).await;
+    assert_eq!((state.as_str(), attempts), ("unconfirmed", 1));
+    assert!(error.as_deref().is_some_and(|e| e.contains("connection lost")), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_5xx_after_accepting_is_not_resent_and_its_status_settles_it() {
+    // (e) The send is accepted, then answered 500; the status comes a little later.
+    let rig = graph_rig(statuses_after(1500), json!({"responses": [{"after_accept": "error", "status": 500}]})).await;
+    let _sender = rig.start_sender_with(unsure_sender(Duration::from_secs(60)));
+    let (conv, id) = rig.reply("Error del servidor").await;
+    rig.shown_unconfirmed(conv, id).await;
+    assert!(rig.outbox(id).await.2.is_some_and(|e| e.contains("HTTP 500")));
+    assert_eq!(rig.sends(), 1, "the 500 was not retried");
+    let m = rig.settled_as(conv, "read").await;
+    let sent = rig.sim.sent(PNID);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(m["external_id"].as_str(), Some(sent[0].wamid.as_str()));
+    assert_eq!(rig.outbox(id).await.0, "done");
+}
+
+#[tokio::test]
+async fn a_status_for_another_copy_attaches_to_the_message_and_cancels_the_resend() {
+    // Two copies exist (an earlier version resent blindly): the message holds the second copy's
+    // id, and WhatsApp reports the first. Its callback data names the row: the status attaches to
+    // the one message the user sees, which takes the id WhatsApp reports.
+    let rig = Rig::new("cloud", false, statuses_after(600_000), None, 1).await;
+    let _sender = rig.start_sender();
+    let (conv, id) = rig.reply("Una copia").await;
+    until(10, "the send", || async { (rig.outbox(id).await.0 == "done").then_some(()) }).await;
+    let (outbox_id, second): (i64, String) =
+        sqlx::query_as("SELECT outbox_id, external_id FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+            .bind(rig.w.tenant.0)
+            .bind(id)
+            .fetch_one(&rig.app.pool)
+            .await
+            .unwrap();
+    // The row waits unconfirmed again, as it would have before the second copy's answer.
+    sqlx::query("UPDATE outbox SET state = 'unconfirmed', not_before = now() + interval '1 hour' WHERE tenant_id = $1 AND outbox_id = $2")
+        .bind(rig.w.tenant.0)
+        .bind(outbox_id)
+        .execute(&rig.app.pool)
+        .await
+        .unwrap();
+    let status = |wamid: &str, status: &str| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+            "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "5215512345678",
+                "phone_number_id": PNID}, "statuses": [{"id": wamid, "status": status, "timestamp": "1700000000",
+                "recipient_id": "5215500000001", "biz_opaque_callback_data": format!("platica:o:{outbox_id}")}]}}]}]})
+    };
+    rig.webhook(status("wamid.FIRST-COPY", "delivered")).await;
+    let m = rig.settled_as(conv, "delivered").await;
+    assert_eq!(m["external_id"], "wamid.FIRST-COPY", "the message takes the id WhatsApp reports");
+    let (state, external): (String, Option<String>) =
+        sqlx::query_as("SELECT state, external_id FROM outbox WHERE tenant_id = $1 AND outbox_id = $2")
+            .bind(rig.w.tenant.0)
+            .bind(outbox_id)
+            .fetch_one(&rig.app.pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), external.as_deref()), ("done", Some("wamid.FIRST-COPY")), "the resend is cancelled");
+    // The other copy's statuses still reach the same message.
+    rig.webhook(status(&second, "read")).await;
+    let m = rig.settled_as(conv, "read").await;
+    assert_eq!(m["external_id"].as_str(), Some(second.as_str()));
+    assert_eq!(rig.sends(), 1);
 }
