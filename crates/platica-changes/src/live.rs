@@ -71,7 +71,7 @@ use pg_walstream::{
 use platica_domain::TenantId;
 use platica_inbox::change::{Change, Direction, MessageRow, SenderKind};
 use platica_inbox::{Applied, Engine, Transaction};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::decode::{Relations, RowEvent, decode};
@@ -157,7 +157,8 @@ pub struct Status {
     pub resumes: u64,
     /// Times the stream failed (each starts or prolongs a degraded period).
     pub failures: u64,
-    /// Since when the engine has not been following the stream (`None` while live).
+    /// Since when the engine has not been following the stream (`None` while live); read from
+    /// [`LiveInbox::stale_since`].
     pub stale_since: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
@@ -212,8 +213,9 @@ pub struct LiveInbox {
     config: StreamConfig,
     /// Microseconds since the epoch of the start of the current outage; 0 while live.
     stale_since: AtomicI64,
-    /// A small pool of its own (connected lazily) for the publication guard.
-    guard: sqlx::PgPool,
+    /// A one-connection pool of its own (connected lazily, `CONNECT_TIMEOUT` to acquire) for
+    /// its side queries: the publication guard, slot handling, read-backs after deletes.
+    pool: sqlx::PgPool,
 }
 
 impl LiveInbox {
@@ -227,11 +229,11 @@ impl LiveInbox {
     ) -> Result<(Arc<LiveInbox>, tokio::task::JoinHandle<()>), StreamError> {
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (position, _) = watch::channel(0);
-        let guard = sqlx::postgres::PgPoolOptions::new()
+        let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_lazy(&config.database_url)?;
-        let pipeline = Pipeline::open(&config, &guard, false).await?;
+        let pipeline = Pipeline::open(&config, &pool, false).await?;
         let live = Arc::new(LiveInbox {
             engine: RwLock::new(Arc::new(RwLock::new(Engine::default()))),
             sink: RwLock::new(None),
@@ -240,7 +242,7 @@ impl LiveInbox {
             control: control_tx,
             config,
             stale_since: AtomicI64::new(0),
-            guard,
+            pool,
         });
         live.install(pipeline.engine, pipeline.consistent_point, pipeline.stats.clone());
         let task = tokio::spawn(run(Arc::clone(&live), pipeline.stream, control_rx, shutdown));
@@ -273,7 +275,6 @@ impl LiveInbox {
             s.loaded_at_lsn = consistent_point;
             s.load = load;
             s.streaming = true;
-            s.stale_since = None;
         });
         self.stale_since.store(0, Ordering::Release);
         self.advance(consistent_point);
@@ -288,9 +289,6 @@ impl LiveInbox {
             s.streaming = false;
             s.failures += 1;
             s.last_error = Some(error.to_owned());
-            if first.is_ok() {
-                s.stale_since = Some(now);
-            }
         });
         if first.is_ok() {
             tracing::warn!(
@@ -308,7 +306,6 @@ impl LiveInbox {
         let since = self.stale_since.swap(0, Ordering::AcqRel);
         self.update_status(|s| {
             s.streaming = true;
-            s.stale_since = None;
             s.resumes += 1;
         });
         if since != 0 {
@@ -362,10 +359,12 @@ impl LiveInbox {
     }
 
     pub fn status(&self) -> Status {
-        match self.status.lock() {
+        let mut s = match self.status.lock() {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),
-        }
+        };
+        s.stale_since = self.stale_since();
+        s
     }
 
     pub fn config(&self) -> &StreamConfig {
@@ -454,9 +453,9 @@ impl Pipeline {
     /// A fresh slot, its snapshot loaded. `take_over`: a walsender holding a slot of this name
     /// is ours (a connection of this process that died), so it is terminated; at start-up it
     /// would be another server's, and opening fails instead.
-    async fn open(config: &StreamConfig, guard: &sqlx::PgPool, take_over: bool) -> Result<Pipeline, StreamError> {
-        repair_publication(config, guard).await?;
-        drop_stale_slot(config, take_over).await?;
+    async fn open(config: &StreamConfig, pool: &sqlx::PgPool, take_over: bool) -> Result<Pipeline, StreamError> {
+        repair_publication(config, pool).await?;
+        drop_stale_slot(config, pool, take_over).await?;
         let stream = LogicalReplicationStream::new(&config.replication_url(), stream_config(config)).await?;
         let snapshot = match stream.snapshot().await? {
             SnapshotOutcome::Available(s) => s,
@@ -492,11 +491,11 @@ impl Pipeline {
 
 /// Makes the publication what the code expects ([`platica_store::publication::repair`]); `Some`
 /// with what differed when it had to change it. Only Platica's own publication is guarded.
-async fn repair_publication(config: &StreamConfig, guard: &sqlx::PgPool) -> Result<Option<String>, StreamError> {
+async fn repair_publication(config: &StreamConfig, pool: &sqlx::PgPool) -> Result<Option<String>, StreamError> {
     if config.publication != platica_store::publication::NAME {
         return Ok(None);
     }
-    let d = platica_store::publication::repair(guard)
+    let d = platica_store::publication::repair(pool)
         .await
         .map_err(|e| StreamError::Setup(format!("checking the publication: {e}")))?;
     if d.is_clean() {
@@ -511,18 +510,11 @@ async fn repair_publication(config: &StreamConfig, guard: &sqlx::PgPool) -> Resu
     Ok(Some(what))
 }
 
-async fn connect(url: &str) -> Result<PgConnection, StreamError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(url))
-        .await
-        .map_err(|_| StreamError::Setup(format!("connecting to PostgreSQL took longer than {CONNECT_TIMEOUT:?}")))?
-        .map_err(StreamError::from)
-}
-
-async fn drop_stale_slot(config: &StreamConfig, take_over: bool) -> Result<(), StreamError> {
-    let mut conn = connect(&config.database_url).await?;
+async fn drop_stale_slot(config: &StreamConfig, pool: &sqlx::PgPool, take_over: bool) -> Result<(), StreamError> {
+    let mut conn = pool.acquire().await?;
     let row = sqlx::query("SELECT active FROM pg_replication_slots WHERE slot_name = $1")
         .bind(&config.slot)
-        .fetch_optional(&mut conn)
+        .fetch_optional(&mut *conn)
         .await?;
     if let Some(row) = row {
         let active: bool = row.get(0);
@@ -537,9 +529,8 @@ async fn drop_stale_slot(config: &StreamConfig, take_over: bool) -> Result<(), S
             release_slot(&mut conn, &config.slot).await?;
         }
         tracing::info!(slot = %config.slot, "dropping the previous replication slot");
-        sqlx::query("SELECT pg_drop_replication_slot($1)").bind(&config.slot).execute(&mut conn).await?;
+        sqlx::query("SELECT pg_drop_replication_slot($1)").bind(&config.slot).execute(&mut *conn).await?;
     }
-    conn.close().await?;
     Ok(())
 }
 
@@ -574,12 +565,16 @@ enum Reconnect {
 /// A new connection on the existing slot, streaming from `from` (the end of the last applied
 /// commit), and the LSN of a barrier emitted just before: once it is applied, so is everything
 /// committed while the stream was down.
-async fn resume(config: &StreamConfig, from: u64) -> Result<(LogicalReplicationStream, u64), Reconnect> {
+async fn resume(
+    config: &StreamConfig,
+    pool: &sqlx::PgPool,
+    from: u64,
+) -> Result<(LogicalReplicationStream, u64), Reconnect> {
     let retry = |e: StreamError| Reconnect::Retry(e.to_string());
-    let mut conn = connect(&config.database_url).await.map_err(retry)?;
+    let mut conn = pool.acquire().await.map_err(|e| retry(e.into()))?;
     let exists: Option<bool> = sqlx::query_scalar("SELECT true FROM pg_replication_slots WHERE slot_name = $1")
         .bind(&config.slot)
-        .fetch_optional(&mut conn)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| retry(e.into()))?;
     if exists.is_none() {
@@ -588,10 +583,10 @@ async fn resume(config: &StreamConfig, from: u64) -> Result<(LogicalReplicationS
     release_slot(&mut conn, &config.slot).await.map_err(retry)?;
     let barrier: String = sqlx::query_scalar("SELECT pg_logical_emit_message(false, $1, '')::text")
         .bind(BARRIER_PREFIX)
-        .fetch_one(&mut conn)
+        .fetch_one(&mut *conn)
         .await
         .map_err(|e| retry(e.into()))?;
-    let _ = conn.close().await;
+    drop(conn);
     let barrier = crate::lsn::parse(&barrier).ok_or_else(|| Reconnect::Retry(format!("unreadable LSN {barrier:?}")))?;
     let opened = async {
         let mut stream = LogicalReplicationStream::new(
@@ -741,14 +736,14 @@ async fn reconnect(
     let mut delay = FIRST_RETRY_DELAY;
     loop {
         // Full jitter below the current bound, so many servers do not retry in step.
-        let wait = delay.mul_f64(0.5 + rand_unit() * 0.5);
+        let wait = delay.mul_f64(0.5 + rand::random::<f64>() * 0.5);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = shutdown.cancelled() => return None,
         }
         if rebuild {
             tracing::info!("rebuilding the live inbox from a fresh slot and snapshot");
-            match Pipeline::open(&live.config, &live.guard, true).await {
+            match Pipeline::open(&live.config, &live.pool, true).await {
                 Ok(p) => {
                     live.install(p.engine, p.consistent_point, p.stats);
                     live.update_status(|s| s.rebuilds += 1);
@@ -762,7 +757,7 @@ async fn reconnect(
             }
         } else {
             // Changes to tables taken out of the publication were never streamed: rebuild.
-            match repair_publication(&live.config, &live.guard).await {
+            match repair_publication(&live.config, &live.pool).await {
                 Ok(Some(why)) => {
                     live.update_status(|s| s.last_error = Some(why));
                     rebuild = true;
@@ -775,7 +770,7 @@ async fn reconnect(
                     continue;
                 }
             }
-            match resume(&live.config, state.acked).await {
+            match resume(&live.config, &live.pool, state.acked).await {
                 Ok((stream, barrier)) => {
                     tracing::info!(
                         from = %crate::lsn::format(state.acked),
@@ -812,12 +807,6 @@ fn lost_connection(e: &pg_walstream::ReplicationError) -> bool {
     )
 }
 
-/// A number in [0, 1) for jitter (no need for a random generator's quality).
-fn rand_unit() -> f64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1_000_000) / 1_000_000.0
-}
-
 impl Loop {
     async fn follow(
         &mut self,
@@ -852,7 +841,7 @@ impl Loop {
                 _ = guard.tick(), if !self.in_tx => {
                     // Someone altered the publication: what it stopped streaming is lost to this
                     // slot, so the state is rebuilt once the publication is repaired.
-                    if let Ok(Some(why)) = repair_publication(&self.live.config, &self.live.guard).await {
+                    if let Ok(Some(why)) = repair_publication(&self.live.config, &self.live.pool).await {
                         return Ended::Failed { error: StreamError::Setup(why), rebuild: true, suspect: true };
                     }
                 }
@@ -993,7 +982,7 @@ impl Loop {
         if !refresh.is_empty() {
             // Part of applying the transaction (see module docs). Failing it fails the stream: the
             // pipeline is rebuilt from a fresh snapshot rather than left without a last message.
-            let hints = tokio::time::timeout(HINT_TIMEOUT, newest_messages(&self.live.config.database_url, &refresh))
+            let hints = tokio::time::timeout(HINT_TIMEOUT, newest_messages(&self.live.pool, &refresh))
                 .await
                 .map_err(|_| StreamError::Setup("reading the newest messages after a delete timed out".into()))??;
             let mut engine = write(&self.engine);
@@ -1024,8 +1013,8 @@ fn read(engine: &RwLock<Engine>) -> std::sync::RwLockReadGuard<'_, Engine> {
 }
 
 /// Reads the newest message of each conversation (after its newest was deleted).
-async fn newest_messages(url: &str, which: &[(TenantId, i64)]) -> Result<Vec<Change>, sqlx::Error> {
-    let mut conn = PgConnection::connect(url).await?;
+async fn newest_messages(pool: &sqlx::PgPool, which: &[(TenantId, i64)]) -> Result<Vec<Change>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
     let mut out = Vec::new();
     for (tenant, conversation) in which {
         let row = sqlx::query(
@@ -1035,7 +1024,7 @@ async fn newest_messages(url: &str, which: &[(TenantId, i64)]) -> Result<Vec<Cha
         )
         .bind(tenant.0)
         .bind(conversation)
-        .fetch_optional(&mut conn)
+        .fetch_optional(&mut *conn)
         .await?;
         if let Some(r) = row {
             let direction: String = r.get(1);
@@ -1053,6 +1042,5 @@ async fn newest_messages(url: &str, which: &[(TenantId, i64)]) -> Result<Vec<Cha
             }));
         }
     }
-    conn.close().await?;
     Ok(out)
 }

@@ -705,7 +705,7 @@ impl ChangeSink for Hub {
     }
 
     fn degraded(&self, since: DateTime<Utc>, reason: &str) {
-        let frame = frame::degraded(&since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), reason);
+        let frame = frame::degraded(since, reason);
         let mut st = self.lock();
         let conns: Vec<ConnId> = st.conns.keys().copied().collect();
         for conn in conns {

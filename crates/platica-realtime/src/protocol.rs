@@ -107,8 +107,9 @@ pub mod frame {
 
     /// The server's live state may be stale from `since` (the change stream is down); a `reset`
     /// follows when it is live again. Outside the `seq` count, like `hello`.
-    pub fn degraded(since: &str, reason: &str) -> String {
-        format!(r#"{{"type":"degraded","since":{},"reason":{}}}"#, json_string(since), json_string(reason))
+    pub fn degraded(since: chrono::DateTime<chrono::Utc>, reason: &str) -> String {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        format!(r#"{{"type":"degraded","since":{},"reason":{}}}"#, json_string(&since), json_string(reason))
     }
 
     pub fn error(id: Option<&str>, code: &str, message: &str) -> String {

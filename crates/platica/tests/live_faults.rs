@@ -1875,6 +1875,9 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
             .parse()
             .unwrap();
         assert!(stale > 0.0, "platica_inbox_stale_seconds is {stale} while degraded");
+        // Verification refuses a stale engine instead of comparing it (it would not be "clean").
+        let refused = platica_changes::verify::verify(&server.live, None).await;
+        assert!(refused.is_err(), "verify ran on a degraded engine: {:?}", refused.map(|r| r.difference_count));
         // A WebSocket opened now is told at once, right after hello.
         {
             use futures_util::StreamExt;

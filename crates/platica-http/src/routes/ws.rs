@@ -92,10 +92,7 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
     let hello = frame::hello(&platica_changes::lsn::format(live.position()), user, app_version.as_ref());
     let mut ok = tx.send(Message::Text(hello.into())).await.is_ok();
     if let Some(since) = live.stale_since() {
-        let f = frame::degraded(
-            &since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "live updates are paused: the change stream is reconnecting",
-        );
+        let f = frame::degraded(since, "live updates are paused: the change stream is reconnecting");
         ok = ok && tx.send(Message::Text(f.into())).await.is_ok();
     }
     while ok {
