@@ -534,6 +534,19 @@ pub async fn reconcile_unconfirmed(
     .execute(pool)
     .await?
     .rows_affected();
+    // What is left due has had its attempts: usually nothing, so look before opening a
+    // transaction (this runs every poll of every account's sender).
+    let any_spent: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox
+         WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed' AND not_before <= now())",
+    )
+    .bind(tenant.0)
+    .bind(account)
+    .fetch_one(pool)
+    .await?;
+    if !any_spent {
+        return Ok((requeued, 0));
+    }
     let mut tx = pool.begin().await?;
     let spent: Vec<(i64, Option<i64>, i32, Option<String>)> = sqlx::query_as(
         "SELECT outbox_id, message_id, attempts, last_error FROM outbox
