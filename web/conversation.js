@@ -132,7 +132,16 @@ export function mountConversation(pane, id, { row, back }) {
     }
   }
 
+  // The list shrinks when a banner appears above it (connection, live updates paused, new
+  // version) or the keyboard opens: one that showed the newest message keeps showing it.
+  let pinned = true;
+  const keepPinned = new ResizeObserver(() => {
+    if (pinned) scroller.scrollTop = scroller.scrollHeight;
+  });
+  keepPinned.observe(scroller);
+
   scroller.addEventListener('scroll', () => {
+    pinned = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     if (scroller.scrollTop < 40 && st.hasMore && !st.loadingOlder) {
       st.loadingOlder = true;
       loadOlder().finally(() => { st.loadingOlder = false; });
@@ -371,6 +380,7 @@ export function mountConversation(pane, id, { row, back }) {
   return {
     destroy() {
       st.destroyed = true;
+      keepPinned.disconnect();
       clearTimeout(readTimer);
       clearTimeout(fallback);
       document.removeEventListener('visibilitychange', onVisible);
