@@ -287,6 +287,39 @@ describe('with a fake server', () => {
     c.close();
   });
 
+  test('degraded pauses live updates until a reset of everything; a new hello clears it', async () => {
+    FakeSocket.all = [];
+    const seen = [];
+    const c = connect({
+      url: 'https://example.test', token: 'pls_1_abc', WebSocket: FakeSocket, initialDelayMs: 1, maxDelayMs: 1,
+      onDegraded: (d) => seen.push(d),
+    });
+    const s = await socket();
+    const a = recorder(c, 'inbox');
+    s.frame(hello);
+    s.frame({ type: 'subscribed', id: 's1', lsn: '0/20' });
+    assert.deepEqual(seen, [], 'a hello while live says nothing');
+    const since = '2026-12-02T16:03:11.402Z';
+    s.frame({ type: 'degraded', since, reason: 'replication: connection lost' });
+    assert.deepEqual(seen, [{ since, reason: 'replication: connection lost' }]);
+    assert.deepEqual(c.degraded, { since, reason: 'replication: connection lost' });
+    assert.deepEqual(a.resets, [], 'degraded alone refetches nothing');
+    // The degraded frame is outside the seq count: the next numbered frame is 1, no gap.
+    s.frame({ type: 'reset', id: null, seq: 1, lsn: '0/90', reason: 'live updates are back: refetch' });
+    assert.deepEqual(seen.at(-1), null, 'live again');
+    assert.equal(c.degraded, null);
+    assert.deepEqual(a.resets.map((r) => r.lsn), ['0/90']);
+    // A socket opened during an outage: degraded right after hello; a later hello while live clears it.
+    s.frame({ type: 'degraded', since, reason: 'again' });
+    s.drop();
+    const s2 = await until('a new socket', () => FakeSocket.all[1]);
+    s2.frame(hello);
+    assert.deepEqual(seen.at(-1), null, 'a new connection starts live unless told otherwise');
+    s2.frame({ type: 'degraded', since, reason: 'still down' });
+    assert.deepEqual(seen.at(-1), { since, reason: 'still down' });
+    c.close();
+  });
+
   test('compares LSNs as numbers', () => {
     assert.equal(compareLsn('0/9', '0/10'), -1);
     assert.equal(compareLsn('1/0', '0/FFFFFFFF'), 1);
