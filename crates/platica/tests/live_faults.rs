@@ -1615,6 +1615,49 @@ async fn live_again(
     }
 }
 
+/// What every round of the fault matrix shares: the server under test, its clients, and the
+/// writes so far (every round's writes are checked against the seed, so the ledgers accumulate).
+struct Matrix<'a> {
+    server: &'a Server,
+    http: Http,
+    watcher: Watcher,
+    url: &'a str,
+    fx: &'a Fixture,
+    initial: BTreeMap<i64, (i64, i64)>,
+    all: Vec<Ledger>,
+}
+
+impl<'a> Matrix<'a> {
+    async fn new(server: &'a Server, url: &'a str, fx: &'a Fixture) -> Matrix<'a> {
+        let http = Http::new(server.base.clone());
+        let watcher = Watcher::start(&server.base, fx.admin()).await;
+        catch_up(&server.live, url).await;
+        let initial = initial_counts(url, fx.tenant).await;
+        Matrix { server, http, watcher, url, fx, initial, all: Vec::new() }
+    }
+
+    /// The end of a round whose fault ended at `over`: live again within `bound` (and `ready`),
+    /// the writers done, `degraded` then `reset` pushed, nothing else stopped, and `check_after`.
+    async fn healed(
+        &mut self,
+        what: &str,
+        began: Instant,
+        over: Instant,
+        bound: Duration,
+        writers: Vec<tokio::task::JoinHandle<Ledger>>,
+        ready: impl Fn(&platica_changes::Status) -> bool,
+    ) {
+        let healed = live_again(self.server, over, what, ready).await;
+        assert!(healed <= bound, "{what}: live again only {healed:?} after the fault ended");
+        let ledgers = join_writers(writers).await;
+        summary(what, &ledgers, began);
+        self.all.extend(ledgers);
+        self.watcher.assert_told(began, what).await;
+        self.server.assert_running(what);
+        check_after(&self.server.live, &self.http, self.url, self.fx, &self.initial, &self.all).await;
+    }
+}
+
 async fn terminate(pool: &PgPool, pid: i32) -> bool {
     sqlx::query_scalar("SELECT pg_terminate_backend($1, 2000)").bind(pid).fetch_one(pool).await.unwrap_or(false)
 }
@@ -1628,12 +1671,7 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
     let fx = seed(&pool, "bursts", 20).await;
     let slot = platica::slot_name(&url);
     let server = Server::start(&url).await;
-    let http = Http::new(server.base.clone());
-    let watcher = Watcher::start(&server.base, fx.admin()).await;
-    catch_up(&server.live, &url).await;
-    // Every round's writes are checked against the seed, so the ledgers accumulate.
-    let initial = initial_counts(&url, fx.tenant).await;
-    let mut all: Vec<Ledger> = Vec::new();
+    let mut m = Matrix::new(&server, &url, &fx).await;
     for round in 1..=3 {
         let what = format!("kill burst {round}");
         catch_up(&server.live, &url).await;
@@ -1652,17 +1690,10 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
         }
         let over = Instant::now();
         println!("  {what}: 5 walsenders killed in {} ms", burst.elapsed().as_millis());
-        let healed = live_again(&server, over, &what, |_| true).await;
-        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after the last kill");
-        let ledgers = join_writers(writers).await;
-        summary(&what, &ledgers, began);
-        all.extend(ledgers);
-        watcher.assert_told(began, &what).await;
-        server.assert_running(&what);
-        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+        m.healed(&what, began, over, HEAL_WITHIN, writers, |_| true).await;
     }
     assert!(server.live.status().resumes >= 3, "kill bursts are healed by resuming: {:?}", server.live.status());
-    drop(watcher);
+    drop(m);
     server.stop().await;
     pool.close().await;
     println!("kill bursts: {} ms in all", started.elapsed().as_millis());
@@ -1691,12 +1722,7 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
     let fx = seed(&pool, "slotpub", 20).await;
     let slot = platica::slot_name(&url);
     let server = Server::start(&url).await;
-    let http = Http::new(server.base.clone());
-    let watcher = Watcher::start(&server.base, fx.admin()).await;
-    catch_up(&server.live, &url).await;
-    // Every round's writes are checked against the seed, so the ledgers accumulate.
-    let initial = initial_counts(&url, fx.tenant).await;
-    let mut all: Vec<Ledger> = Vec::new();
+    let mut m = Matrix::new(&server, &url, &fx).await;
     let faults: [(&str, Option<&str>); 6] = [
         ("slot dropped 1", None),
         ("messages taken out of the publication", Some("ALTER PUBLICATION platica DROP TABLE messages")),
@@ -1726,18 +1752,11 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
             None => HEAL_WITHIN,
             Some(_) => HEAL_WITHIN + platica_changes::live::PUBLICATION_CHECK,
         };
-        let healed = live_again(&server, at, what, |s| s.rebuilds > rebuilds).await;
-        assert!(healed <= bound, "{what}: live again only {healed:?} after the fault");
-        let ledgers = join_writers(writers).await;
-        summary(what, &ledgers, began);
-        all.extend(ledgers);
-        watcher.assert_told(began, what).await;
-        server.assert_running(what);
+        m.healed(what, began, at, bound, writers, |s| s.rebuilds > rebuilds).await;
         let publication = platica_store::publication::check(&pool).await.unwrap();
         assert!(publication.is_clean(), "{what}: the publication was not repaired: {publication:?}");
-        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
     }
-    drop(watcher);
+    drop(m);
     server.stop().await;
     pool.close().await;
     println!("slot and publication faults: {} ms in all", started.elapsed().as_millis());
@@ -1825,12 +1844,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
     let pg_port: u16 = url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().parse().unwrap();
     let proxy = Proxy::start(pg_port).await;
     let server = Server::start_split(&proxy.url(&url, pg_port), &url).await;
-    let http = Http::new(server.base.clone());
-    let watcher = Watcher::start(&server.base, fx.admin()).await;
-    catch_up(&server.live, &url).await;
-    // Every round's writes are checked against the seed, so the ledgers accumulate.
-    let initial = initial_counts(&url, fx.tenant).await;
-    let mut all: Vec<Ledger> = Vec::new();
+    let mut m = Matrix::new(&server, &url, &fx).await;
 
     // 1. The live inbox cut off from PostgreSQL (a network partition), while the rest of the
     //    server still reaches it: reads answer, and say so.
@@ -1899,14 +1913,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(server.live.stale_since().is_some(), "live again while the network is still cut");
         proxy.set_cut(false);
-        let healed = live_again(&server, Instant::now(), what, |_| true).await;
-        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after the network was back");
-        let ledgers = join_writers(writers).await;
-        summary(what, &ledgers, began);
-        all.extend(ledgers);
-        watcher.assert_told(began, what).await;
-        server.assert_running(what);
-        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+        m.healed(what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
     }
 
     // 2. PostgreSQL stopped: once for a minute, twice for a few seconds.
@@ -1924,16 +1931,9 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         tokio::time::sleep(Duration::from_secs(down_for)).await;
         server.assert_running(&what);
         cluster.start_server().await;
-        let healed = live_again(&server, Instant::now(), &what, |_| true).await;
-        assert!(healed <= HEAL_WITHIN, "{what}: live again only {healed:?} after PostgreSQL came back");
-        let ledgers = join_writers(writers).await;
-        summary(&what, &ledgers, began);
-        all.extend(ledgers);
-        watcher.assert_told(began, &what).await;
-        server.assert_running(&what);
-        check_after(&server.live, &http, &url, &fx, &initial, &all).await;
+        m.healed(&what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
     }
-    drop(watcher);
+    drop(m);
     server.stop().await;
     drop(proxy);
     tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
