@@ -107,7 +107,7 @@ export function mountCalls(view) {
 
   const load = () => Promise.all([loadSummary(), loadActive()]);
 
-  /** Refetches the counts once a burst of call events is over (and once more: see refetcher). */
+  /** Refetches the counts once a burst of call events is over. */
   const summarySoon = refetcher(() => loadSummary().catch(() => {}), 250);
 
   // At the next local midnight, a new day starts with zero counts.
@@ -146,15 +146,9 @@ export function mountCalls(view) {
     else calls.delete(id);
     render();
   }
-  // Each changed call is read at once and once more a moment later (see refetcher).
-  const refreshAgain = new Map(); // call_id -> timer
+  // Each changed call is read at once (the server announces a change once a read sees it).
   function refreshSoon(id) {
     refresh(id).catch(() => {});
-    clearTimeout(refreshAgain.get(id));
-    refreshAgain.set(id, setTimeout(() => {
-      refreshAgain.delete(id);
-      refresh(id).catch(() => {});
-    }, 900));
   }
 
   const client = liveClient();
@@ -186,7 +180,6 @@ export function mountCalls(view) {
     alive = false;
     summarySoon.cancel();
     agendaSoon.cancel();
-    for (const timer of refreshAgain.values()) clearTimeout(timer);
     clearTimeout(dayTimer);
     unsub?.();
     unsubAgenda?.();

@@ -118,11 +118,11 @@ function mountList(view) {
   const reload = refetcher(() => load().catch(showError));
   const changed = new Map(); // campaign_id -> when its last event came
   const refreshSome = refetcher(() => {
-    for (const [x, at] of changed) {
+    for (const x of changed.keys()) {
       if (rows.has(x)) detail(x).catch(() => {});
       else reload();
-      if (Date.now() - at > 2500) changed.delete(x); // both refetches have run
     }
+    changed.clear();
   }, 300);
   const client = liveClient();
   const unsub = client?.subscribe('table:campaigns', {

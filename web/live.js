@@ -88,24 +88,16 @@ export function stopLive() {
 }
 
 /**
- * A refetch for live events: `fn` runs `ms` after the last of a burst of calls, and once more a
- * moment later. The second run is there because a change can reach this tab a little before
- * PostgreSQL shows it to a new read (the commit is streamed as soon as it is in the WAL; other
- * sessions see it an instant later, longer on a busy machine), so the first read may be stale
- * with no further event to correct it. `.cancel()` stops both.
+ * A refetch for live events: `fn` runs `ms` after the last of a burst of calls (one read for a
+ * burst). One read is enough: the server sends an event only once its commit is visible to new
+ * reads. `.cancel()` stops it.
  */
-export function refetcher(fn, ms = 120, againMs = 900) {
-  let first = null;
-  let second = null;
+export function refetcher(fn, ms = 120) {
+  let timer = null;
   const run = () => {
-    clearTimeout(first);
-    clearTimeout(second);
-    first = setTimeout(fn, ms);
-    second = setTimeout(fn, ms + againMs);
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
   };
-  run.cancel = () => {
-    clearTimeout(first);
-    clearTimeout(second);
-  };
+  run.cancel = () => clearTimeout(timer);
   return run;
 }

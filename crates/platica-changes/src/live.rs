@@ -24,12 +24,23 @@
 //! shutting down waits until each walsender's last position is confirmed; without this, a
 //! transaction aborted by the shutdown itself would hold it up forever.
 //!
-//! A transaction that removed a conversation's newest message (a delete, or its time moved back)
-//! is completed before it counts as applied: the conversation's newest message is read back from
-//! the database and merged in ("newest wins"), then the position advances. A read at that
-//! position never sees the conversation without its last message, and a later delete cannot be
-//! overtaken by a stale read-back. (The read-back sees the database as of now, possibly a little
-//! ahead of the stream; the stream converges on it.)
+//! A transaction that may remove a conversation's newest message (a delete, or its time moved
+//! back) is completed *before* it is applied: the conversation's newest message is read back from
+//! the database first, and the transaction and the read-back are applied together under one write
+//! lock ([`Engine::newest_needed`], [`Engine::apply_with_newest`]). A reader never sees the
+//! conversation without its last message, a state that never existed. (The read-back sees the
+//! database as of now, possibly a little ahead of the stream; "newest wins" makes the stream
+//! converge on it.)
+//!
+//! # Visible before announced
+//!
+//! PostgreSQL writes a commit record to the WAL (where the walsender may already stream it) an
+//! instant before the transaction becomes visible to new snapshots. So before a transaction is
+//! read back or handed to the sink, the task waits until it is visible: a snapshot
+//! (`pg_current_snapshot()`) no longer lists its xid as running ([`Visibility`]). A client that
+//! reads the database after an event therefore always sees the commit the event announced. One
+//! snapshot answers for every transaction that started before it, so under load most commits
+//! cost no query.
 //!
 //! # Read-your-writes
 //!
@@ -70,7 +81,7 @@ use pg_walstream::{
 };
 use platica_domain::TenantId;
 use platica_inbox::change::{Change, Direction, MessageRow, SenderKind};
-use platica_inbox::{Applied, Engine, Transaction};
+use platica_inbox::{Applied, Engine, Newest, Transaction};
 use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -84,6 +95,9 @@ pub const MARKER_PREFIX: &str = "platica.verify";
 
 /// How long reading back the newest messages after a delete may take.
 const HINT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a streamed commit may take to become visible before it is announced anyway (with a
+/// warning): far above the microseconds it takes.
+const VISIBLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The longest wait between two attempts to reconnect: the stream is back within about this
 /// (plus [`CONNECT_TIMEOUT`]) of PostgreSQL being reachable again.
@@ -624,6 +638,10 @@ struct Loop {
     live_at: Option<u64>,
     paused: bool,
     until: Option<(u64, Job)>,
+    /// The xid of the transaction being received.
+    xid: u32,
+    /// The newest snapshot read: which transactions are visible.
+    visibility: Visibility,
 }
 
 impl Loop {
@@ -642,6 +660,8 @@ impl Loop {
             live_at: None,
             paused: false,
             until: None,
+            xid: 0,
+            visibility: Visibility::default(),
         }
     }
 
@@ -879,8 +899,9 @@ impl Loop {
 
     async fn event(&mut self, event: EventType, feedback: &SharedLsnFeedback) -> Result<(), StreamError> {
         match event {
-            EventType::Begin { .. } => {
+            EventType::Begin { transaction_id, .. } => {
                 // A Begin inside a transaction is a replay after a reconnect: start over.
+                self.xid = transaction_id;
                 self.buffer.clear();
                 self.rows.clear();
                 self.overflow.clear();
@@ -961,7 +982,19 @@ impl Loop {
         committed: DateTime<Utc>,
     ) -> Result<(), StreamError> {
         let started = Instant::now();
-        let mut applied = write(&self.engine).apply(&tx);
+        if !tx.changes.is_empty() {
+            self.await_visible().await;
+        }
+        // Read back, before applying, the newest message of conversations this may take it from.
+        let needed = read(&self.engine).newest_needed(&tx);
+        let newest = if needed.is_empty() {
+            Newest::new()
+        } else {
+            tokio::time::timeout(HINT_TIMEOUT, newest_messages(&self.live.pool, &needed))
+                .await
+                .map_err(|_| StreamError::Setup("reading the newest messages after a delete timed out".into()))??
+        };
+        let mut applied = write(&self.engine).apply_with_newest(&tx, &newest);
         let (transactions, changes) = read(&self.engine).stats();
         let delay = (Utc::now() - committed).num_microseconds().unwrap_or(0) as f64 / 1000.0;
         self.live.update_status(|s| {
@@ -980,14 +1013,15 @@ impl Loop {
         }
         let refresh = std::mem::take(&mut applied.refresh_last_message);
         if !refresh.is_empty() {
-            // Part of applying the transaction (see module docs). Failing it fails the stream: the
-            // pipeline is rebuilt from a fresh snapshot rather than left without a last message.
+            // Not foreseen by `newest_needed` (it is a superset, so this is a defect): complete
+            // the transaction now rather than leave a conversation without its last message.
+            tracing::warn!(conversations = refresh.len(), "newest messages read back after applying");
             let hints = tokio::time::timeout(HINT_TIMEOUT, newest_messages(&self.live.pool, &refresh))
                 .await
                 .map_err(|_| StreamError::Setup("reading the newest messages after a delete timed out".into()))??;
             let mut engine = write(&self.engine);
-            for c in &hints {
-                engine.apply_change(c, &mut applied);
+            for m in hints.into_values().flatten() {
+                engine.apply_change(&Change::LastMessageHint(m), &mut applied);
             }
         }
         if let Some(sink) = self.live.sink() {
@@ -1012,35 +1046,171 @@ fn read(engine: &RwLock<Engine>) -> std::sync::RwLockReadGuard<'_, Engine> {
     }
 }
 
-/// Reads the newest message of each conversation (after its newest was deleted).
-async fn newest_messages(pool: &sqlx::PgPool, which: &[(TenantId, i64)]) -> Result<Vec<Change>, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    let mut out = Vec::new();
+/// Waits until the transaction being applied is visible to new snapshots (see module docs).
+/// Best effort: if the database cannot be asked, or the wait is unusually long, it goes on.
+impl Loop {
+    async fn await_visible(&mut self) {
+        let xid = self.xid;
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        while !self.visibility.shows(xid) {
+            if started.elapsed() > VISIBLE_TIMEOUT {
+                tracing::warn!(xid, "a streamed commit is still not visible after 2 s; applying it anyway");
+                return;
+            }
+            if self.visibility.taken.is_some_and(|at| at >= started) {
+                // A snapshot taken since still saw it running: it is about to end.
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            let at = Instant::now();
+            let text = match sqlx::query_scalar::<_, String>("SELECT pg_current_snapshot()::text")
+                .fetch_one(&self.live.pool)
+                .await
+            {
+                Ok(text) => text,
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot read a snapshot; not waiting for visibility");
+                    return;
+                }
+            };
+            match Visibility::parse(&text, at) {
+                Some(v) => self.visibility = v,
+                None => {
+                    tracing::warn!(snapshot = %text, "unreadable snapshot; not waiting for visibility");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// What one snapshot says about which transactions are visible (`xmin:xmax:xip,...`, full 64-bit
+/// xids).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Visibility {
+    xmin: u64,
+    xmax: u64,
+    running: Vec<u64>,
+    taken: Option<Instant>,
+}
+
+impl Visibility {
+    /// Parses `pg_current_snapshot()::text`.
+    fn parse(text: &str, taken: Instant) -> Option<Visibility> {
+        let mut parts = text.trim().splitn(3, ':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let running = match parts.next()? {
+            "" => Vec::new(),
+            list => list.split(',').map(|x| x.parse().ok()).collect::<Option<Vec<u64>>>()?,
+        };
+        Some(Visibility { xmin, xmax, running, taken: Some(taken) })
+    }
+
+    /// The full xid of a 32-bit xid from the stream: the one within 2^31 of this snapshot's xmax.
+    fn widen(&self, xid: u32) -> u64 {
+        let diff = i64::from(xid.wrapping_sub(self.xmax as u32) as i32);
+        (self.xmax as i64 + diff).max(0) as u64
+    }
+
+    /// Whether a transaction (committed, as every streamed one is) is visible in this snapshot:
+    /// it started before the snapshot and was not running when it was taken.
+    fn shows(&self, xid: u32) -> bool {
+        if self.taken.is_none() {
+            return false;
+        }
+        let full = self.widen(xid);
+        full < self.xmin || (full < self.xmax && !self.running.contains(&full))
+    }
+}
+
+/// Reads the newest message of each conversation (after its newest may have been deleted): one
+/// query per tenant, an index lookup per conversation.
+async fn newest_messages(pool: &sqlx::PgPool, which: &[(TenantId, i64)]) -> Result<Newest, sqlx::Error> {
+    let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<i64>> = Default::default();
     for (tenant, conversation) in which {
-        let row = sqlx::query(
-            "SELECT message_id, direction, sender_kind, left(body, 120), created_at, read_at IS NOT NULL
-             FROM messages WHERE tenant_id = $1 AND conversation_id = $2
-             ORDER BY created_at DESC, message_id DESC LIMIT 1",
+        by_tenant.entry(*tenant).or_default().push(*conversation);
+    }
+    let mut conn = pool.acquire().await?;
+    let mut out = Newest::new();
+    for (tenant, conversations) in by_tenant {
+        let rows = sqlx::query(
+            "SELECT c.id, m.message_id, m.direction, m.sender_kind, left(m.body, 120), m.created_at,
+                    m.read_at IS NOT NULL
+             FROM unnest($2::bigint[]) AS c(id)
+             LEFT JOIN LATERAL (
+                 SELECT message_id, direction, sender_kind, body, created_at, read_at FROM messages
+                 WHERE tenant_id = $1 AND conversation_id = c.id
+                 ORDER BY created_at DESC, message_id DESC LIMIT 1
+             ) m ON true",
         )
         .bind(tenant.0)
-        .bind(conversation)
-        .fetch_optional(&mut *conn)
+        .bind(&conversations)
+        .fetch_all(&mut *conn)
         .await?;
-        if let Some(r) = row {
-            let direction: String = r.get(1);
-            let sender: String = r.get(2);
-            let at: DateTime<Utc> = r.get(4);
-            out.push(Change::LastMessageHint(MessageRow {
-                tenant_id: *tenant,
-                message_id: r.get(0),
-                conversation_id: *conversation,
-                direction: if direction == "in" { Direction::In } else { Direction::Out },
-                sender_kind: SenderKind::parse(&sender).unwrap_or(SenderKind::System),
-                body: r.get(3),
-                created_at: at.timestamp_micros(),
-                read: r.get(5),
-            }));
+        for r in rows {
+            let conversation: i64 = r.get(0);
+            let message_id: Option<i64> = r.get(1);
+            let newest = match message_id {
+                None => None,
+                Some(message_id) => {
+                    let direction: String = r.get(2);
+                    let sender: String = r.get(3);
+                    let at: DateTime<Utc> = r.get(5);
+                    Some(MessageRow {
+                        tenant_id: tenant,
+                        message_id,
+                        conversation_id: conversation,
+                        direction: if direction == "in" { Direction::In } else { Direction::Out },
+                        sender_kind: SenderKind::parse(&sender).unwrap_or(SenderKind::System),
+                        body: r.get(4),
+                        created_at: at.timestamp_micros(),
+                        read: r.get(6),
+                    })
+                }
+            };
+            out.insert((tenant, conversation), newest);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(text: &str) -> Visibility {
+        Visibility::parse(text, Instant::now()).expect("parses")
+    }
+
+    #[test]
+    fn a_snapshot_shows_what_ended_before_it() {
+        let v = snap("100:110:103,107");
+        assert!(v.shows(99), "below xmin");
+        assert!(v.shows(104), "ended between xmin and xmax");
+        assert!(!v.shows(103), "running when taken");
+        assert!(!v.shows(110), "started after it");
+        assert!(!v.shows(200), "started after it");
+        assert!(snap("5:5:").shows(4));
+        assert!(!Visibility::default().shows(1), "no snapshot shows nothing");
+    }
+
+    #[test]
+    fn stream_xids_are_widened_around_the_epoch() {
+        // xmax in epoch 1, just past the wrap: xid 4294967290 is of epoch 0 (ended), 3 of epoch 1.
+        let base = 1u64 << 32;
+        let v = snap(&format!("{}:{}:{}", base + 1, base + 10, base + 3));
+        assert!(v.shows(u32::MAX - 5));
+        assert!(!v.shows(3));
+        assert!(v.shows(5));
+        assert!(!v.shows(12));
+    }
+
+    #[test]
+    fn unreadable_snapshots_are_refused() {
+        for bad in ["", "1", "1:2", "a:2:", "1:2:x", "1:2:3,,4"] {
+            assert!(Visibility::parse(bad, Instant::now()).is_none(), "{bad:?}");
+        }
+    }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use platica_domain::TenantId;
 
-use crate::change::{Change, Table, Transaction};
+use crate::change::{Change, MessageRow, Table, Transaction};
 use crate::tenant::{Seat, TenantInbox};
 
 /// The live inbox of every tenant.
@@ -15,6 +15,9 @@ pub struct Engine {
     transactions: u64,
     changes: u64,
 }
+
+/// The newest message of conversations, read after a commit (`None`: it has no message).
+pub type Newest = HashMap<(TenantId, i64), Option<MessageRow>>;
 
 /// What applying a transaction left for the caller to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,6 +56,11 @@ fn tenant_of(change: &Change) -> Option<TenantId> {
 
 impl Engine {
     /// Applies a committed transaction, change by change, in order.
+    ///
+    /// A transaction that deletes a conversation's newest message (or moves it back in time, or
+    /// to another conversation) leaves that conversation without its newest message: those are
+    /// reported in [`Applied::refresh_last_message`]. To keep such a transaction atomic for
+    /// readers, use [`Engine::newest_needed`] and [`Engine::apply_with_newest`] instead.
     pub fn apply(&mut self, tx: &Transaction) -> Applied {
         let mut out = Applied::default();
         for change in &tx.changes {
@@ -60,6 +68,60 @@ impl Engine {
         }
         self.applied_lsn = self.applied_lsn.max(tx.commit_lsn);
         self.transactions += 1;
+        out
+    }
+
+    /// The conversations whose newest message `tx` may take away, so that their newest message
+    /// can be read (after the commit) *before* the transaction is applied. A superset of what
+    /// [`Engine::apply`] would report in [`Applied::refresh_last_message`]: a deleted or moved
+    /// message counts when it is the conversation's newest now or is written earlier in `tx`.
+    pub fn newest_needed(&self, tx: &Transaction) -> Vec<(TenantId, i64)> {
+        let mut written: HashSet<i64> = HashSet::new();
+        let mut out: Vec<(TenantId, i64)> = Vec::new();
+        let mut seen: HashSet<(TenantId, i64)> = HashSet::new();
+        let mut need = |m: &MessageRow, written: &HashSet<i64>| {
+            let newest = self.tenants.get(&m.tenant_id).and_then(|t| t.last_message_id(m.conversation_id));
+            if (newest == Some(m.message_id) || written.contains(&m.message_id))
+                && seen.insert((m.tenant_id, m.conversation_id))
+            {
+                out.push((m.tenant_id, m.conversation_id));
+            }
+        };
+        for change in &tx.changes {
+            match change {
+                Change::MessageInsert(m) => {
+                    written.insert(m.message_id);
+                }
+                Change::MessageDelete(m) => need(m, &written),
+                Change::MessageUpdate { old: Some(old), new } => {
+                    if old.conversation_id != new.conversation_id
+                        || (new.created_at, new.message_id) < (old.created_at, old.message_id)
+                    {
+                        need(old, &written);
+                    }
+                    written.insert(new.message_id);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Applies a committed transaction together with the newest message, read after its commit,
+    /// of each conversation [`Engine::newest_needed`] named (`newest`: `None` for a conversation
+    /// left with no message). One call, so readers holding the engine between calls see the
+    /// whole transaction or none of it. A conversation to refresh that `newest` does not name
+    /// stays in [`Applied::refresh_last_message`].
+    pub fn apply_with_newest(&mut self, tx: &Transaction, newest: &Newest) -> Applied {
+        let mut out = self.apply(tx);
+        let refresh = std::mem::take(&mut out.refresh_last_message);
+        for (tenant, conversation) in refresh {
+            match newest.get(&(tenant, conversation)) {
+                Some(Some(m)) => self.apply_change(&Change::LastMessageHint(m.clone()), &mut out),
+                Some(None) => {}
+                None => out.refresh_last_message.push((tenant, conversation)),
+            }
+        }
         out
     }
 

@@ -22,6 +22,6 @@ pub mod scope;
 pub mod tenant;
 
 pub use change::{Change, Transaction};
-pub use engine::{Applied, Engine};
+pub use engine::{Applied, Engine, Newest};
 pub use query::{Filter, Page, Row};
 pub use tenant::{Seat, TenantInbox};

@@ -606,6 +606,11 @@ impl TenantInbox {
         self.paginate(entries.iter().map(|e| e.key).filter(|k| after.is_none_or(|a| *k > a)), limit, total, unread)
     }
 
+    /// The id of a conversation's newest message, as the engine knows it.
+    pub fn last_message_id(&self, conversation_id: i64) -> Option<i64> {
+        self.conversations.get(&conversation_id)?.last.as_ref().map(|l| l.message_id)
+    }
+
     /// The inbox row of a conversation, if it is placed (its prospect is known).
     pub fn row(&self, conversation_id: i64) -> Option<Row> {
         let c = self.conversations.get(&conversation_id)?;

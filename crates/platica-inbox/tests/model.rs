@@ -11,7 +11,7 @@ use platica_inbox::change::{
     Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Table, Transaction, UserRow,
 };
 use platica_inbox::query::{LastMessage, PREVIEW_CHARS};
-use platica_inbox::{Engine, Filter, Row};
+use platica_inbox::{Engine, Filter, Newest, Row};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -364,6 +364,29 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Splits `ops` into transactions of the given sizes, applying each to the model; returns the
+/// transactions with, for each, the newest message of every conversation the engine asked for,
+/// read from the model after that commit (as the driver reads PostgreSQL).
+fn transactions(model: &mut Model, engine: &Engine, ops: &[Op], sizes: &[usize]) -> Vec<(Transaction, Newest)> {
+    let mut sizes = sizes.iter().cycle();
+    let mut pending = ops;
+    let mut lsn = 0u64;
+    let mut scratch = engine.clone();
+    let mut out = Vec::new();
+    while !pending.is_empty() {
+        let n = (*sizes.next().unwrap()).min(pending.len());
+        let (now, rest) = pending.split_at(n);
+        pending = rest;
+        let changes: Vec<Change> = now.iter().flat_map(|op| model.apply(op)).collect();
+        lsn += 1;
+        let tx = Transaction { commit_lsn: lsn, changes };
+        let newest: Newest = scratch.newest_needed(&tx).into_iter().map(|k| (k, model.newest(k.1))).collect();
+        scratch.apply_with_newest(&tx, &newest);
+        out.push((tx, newest));
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
@@ -394,4 +417,94 @@ proptest! {
         prop_assert_eq!(engine.applied_lsn(), lsn);
         check(&engine, &model)?;
     }
+
+    /// With the newest messages read before applying ([`Engine::newest_needed`]), one call applies
+    /// a whole transaction: after each call the engine equals the model at that commit (a reader
+    /// between calls sees a committed prefix), and nothing is left to refresh afterwards.
+    #[test]
+    fn every_transaction_applies_whole(ops in proptest::collection::vec(op(), 1..120), tx_sizes in proptest::collection::vec(1usize..6, 1..40)) {
+        let mut model = Model::default();
+        let mut engine = Engine::default();
+        let mut sizes = tx_sizes.iter().cycle();
+        let mut lsn = 0u64;
+        let mut pending = ops.as_slice();
+        while !pending.is_empty() {
+            let n = (*sizes.next().unwrap()).min(pending.len());
+            let (now, rest) = pending.split_at(n);
+            pending = rest;
+            let changes: Vec<Change> = now.iter().flat_map(|op| model.apply(op)).collect();
+            lsn += 1;
+            let tx = Transaction { commit_lsn: lsn, changes };
+            let newest: Newest = engine.newest_needed(&tx).into_iter().map(|k| (k, model.newest(k.1))).collect();
+            let applied = engine.apply_with_newest(&tx, &newest);
+            prop_assert!(applied.refresh_last_message.is_empty(), "left to refresh: {:?}", applied.refresh_last_message);
+            for tenant in [1i64, 2] {
+                let got = engine.tenant(TenantId(tenant)).map(|i| i.rows()).unwrap_or_default();
+                prop_assert_eq!(got, model.rows(tenant), "tenant {} after commit {}", tenant, lsn);
+            }
+        }
+        check(&engine, &model)?;
+    }
+}
+
+/// Readers on other threads, holding the engine's lock as the server's readers do, only ever see
+/// the state after some whole committed transaction, whatever the writer is applying meanwhile.
+#[test]
+fn concurrent_readers_see_only_committed_prefixes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, RwLock};
+
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 40, ..ProptestConfig::default() });
+    let input = (proptest::collection::vec(op(), 20..150), proptest::collection::vec(1usize..6, 1..40));
+    runner
+        .run(&input, |(ops, sizes)| {
+            let mut model = Model::default();
+            let txs = transactions(&mut model, &Engine::default(), &ops, &sizes);
+            // Every state a reader may legitimately see: the empty start and each commit.
+            let mut states: Vec<Vec<Row>> = vec![Vec::new()];
+            let mut replay = Engine::default();
+            for (tx, newest) in &txs {
+                replay.apply_with_newest(tx, newest);
+                let mut rows = Vec::new();
+                for t in [1i64, 2] {
+                    rows.extend(replay.tenant(TenantId(t)).map(|i| i.rows()).unwrap_or_default());
+                }
+                states.push(rows);
+            }
+            let engine = Arc::new(RwLock::new(Engine::default()));
+            let done = Arc::new(AtomicBool::new(false));
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (engine, done, states) = (engine.clone(), done.clone(), states.clone());
+                    std::thread::spawn(move || {
+                        let mut seen = 0usize;
+                        while !done.load(Ordering::Acquire) || seen == 0 {
+                            let rows = {
+                                let e = engine.read().unwrap();
+                                let mut rows = Vec::new();
+                                for t in [1i64, 2] {
+                                    rows.extend(e.tenant(TenantId(t)).map(|i| i.rows()).unwrap_or_default());
+                                }
+                                rows
+                            };
+                            if !states.contains(&rows) {
+                                return Err(format!("a reader saw a state no commit left: {rows:?}"));
+                            }
+                            seen += 1;
+                        }
+                        Ok(seen)
+                    })
+                })
+                .collect();
+            for (tx, newest) in &txs {
+                engine.write().unwrap().apply_with_newest(tx, newest);
+                std::thread::yield_now();
+            }
+            done.store(true, Ordering::Release);
+            for r in readers {
+                r.join().unwrap().map_err(TestCaseError::fail)?;
+            }
+            Ok(())
+        })
+        .unwrap();
 }
