@@ -186,9 +186,10 @@ pub struct Committed {
     pub lsn: u64,
     /// Its row changes as JSON, in order (none of a tenant in `overflow`).
     pub rows: Vec<RowEvent>,
-    /// Tenants with more than [`MAX_FANOUT_ROWS`] row changes in this transaction: their rows are
-    /// not held (memory stays bounded); their subscribers are told to refetch instead.
-    pub overflow: Vec<TenantId>,
+    /// When the transaction has more than [`MAX_FANOUT_ROWS`] row changes, none is held (memory
+    /// stays bounded): instead, each tenant and table they changed, once. Subscribers they
+    /// concern are told to refetch.
+    pub overflow: Vec<(TenantId, String)>,
     /// What the engine reported applying it.
     pub applied: Applied,
 }
@@ -627,7 +628,7 @@ struct Loop {
     engine: Arc<RwLock<Engine>>,
     buffer: Vec<Change>,
     rows: Vec<RowEvent>,
-    overflow: Vec<TenantId>,
+    overflow: Vec<(TenantId, String)>,
     relations: Relations,
     in_tx: bool,
     /// Commit LSN of the last applied transaction: anything not above it is a replay.
@@ -955,14 +956,14 @@ impl Loop {
             return;
         }
         if self.overflow.is_empty() {
-            let mut tenants: Vec<TenantId> = self.rows.drain(..).map(|r| r.tenant_id).collect();
-            tenants.sort();
-            tenants.dedup();
+            let mut changed: Vec<(TenantId, String)> = self.rows.drain(..).map(|r| (r.tenant_id, r.table)).collect();
+            changed.sort();
+            changed.dedup();
             self.rows.shrink_to_fit();
-            self.overflow = tenants;
+            self.overflow = changed;
         }
-        if !self.overflow.contains(&row.tenant_id) {
-            self.overflow.push(row.tenant_id);
+        if !self.overflow.iter().any(|(t, table)| *t == row.tenant_id && *table == row.table) {
+            self.overflow.push((row.tenant_id, row.table));
         }
     }
 
@@ -977,7 +978,7 @@ impl Loop {
     async fn apply(
         &mut self,
         tx: Transaction,
-        (rows, overflow): (Vec<RowEvent>, Vec<TenantId>),
+        (rows, overflow): (Vec<RowEvent>, Vec<(TenantId, String)>),
         end_lsn: u64,
         committed: DateTime<Utc>,
     ) -> Result<(), StreamError> {

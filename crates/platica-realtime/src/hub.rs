@@ -22,9 +22,18 @@ use crate::topic::{Topic, Visibility, index_text, table_visibility};
 
 pub type ConnId = u64;
 
-/// Conversations one transaction may change in a tenant before its subscribers are told to refetch
-/// instead of getting a frame per conversation (a bulk reassignment of thousands would otherwise
-/// overflow every admin's queue).
+/// What a connection's queue holds: one frame, or the frames of a resume (replayed as one item,
+/// so a resume of up to the whole replay buffer never counts against the queue's length).
+#[derive(Debug)]
+pub enum Queued {
+    Frame(String),
+    Frames(Vec<String>),
+}
+
+/// Conversations one transaction may change in a tenant before the subscriptions it concerns are
+/// told to refetch (a `reset` each) instead of getting a frame per conversation: a bulk
+/// reassignment of thousands would otherwise overflow every admin's queue. Subscriptions it does
+/// not concern get nothing, and the replay buffer keeps the reset for resuming clients.
 pub const MAX_FANOUT_CONVERSATIONS: usize = 200;
 
 /// Limits of the hub.
@@ -59,7 +68,41 @@ enum Event {
     Inbox { conversation_id: i64, before: Option<Seat>, after: Option<Arc<Row>>, payload: Option<Arc<str>> },
     /// A row of a followed table changed.
     Row { change: Arc<RowEvent>, seat: Option<Seat>, conversation_id: Option<i64>, payload: Arc<str> },
+    /// A change too large to send row by row: the subscriptions it concerns refetch.
+    Reset(Box<Touched>),
 }
+
+/// What a large change touched in one tenant.
+#[derive(Debug, Default)]
+struct Touched {
+    /// Inbox conversations changed (so inbox subscriptions reaching these seats refetch).
+    inbox: bool,
+    teams: HashSet<i64>,
+    executives: HashSet<i64>,
+    conversations: HashSet<i64>,
+    tables: HashSet<String>,
+}
+
+impl Touched {
+    fn seat(&mut self, seat: Seat) {
+        self.teams.insert(seat.team_id);
+        if let Some(e) = seat.executive_id {
+            self.executives.insert(e);
+        }
+    }
+
+    /// Whether a user's view of rows placed by seat may have changed.
+    fn reaches(&self, inbox: &TenantInbox, user: i64) -> bool {
+        match inbox.role(user) {
+            Some(Role::Admin) => true,
+            Some(Role::Coordinator) => inbox.coordinated_teams(user).iter().any(|t| self.teams.contains(t)),
+            Some(Role::Executive) => self.executives.contains(&user),
+            None => false,
+        }
+    }
+}
+
+const LARGE_CHANGE: &str = "a large change: refetch";
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -88,7 +131,7 @@ struct Sub {
 struct Conn {
     tenant: TenantId,
     user: i64,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Queued>,
     seq: u64,
     subs: HashMap<Arc<str>, Sub>,
 }
@@ -141,7 +184,7 @@ impl Hub {
     }
 
     /// Registers a connection of `user`; frames for it arrive on the receiver.
-    pub fn connect(&self, tenant: TenantId, user: i64) -> (ConnId, mpsc::Receiver<String>) {
+    pub fn connect(&self, tenant: TenantId, user: i64) -> (ConnId, mpsc::Receiver<Queued>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.config.queue);
         let mut st = self.lock();
@@ -204,7 +247,7 @@ impl Hub {
         let queued = match st.conns.get_mut(&conn) {
             Some(c) => {
                 c.subs.insert(id.clone(), Sub { topic, keys });
-                c.tx.try_send(frame::subscribed(&id, &lsn_text(position))).is_ok()
+                c.tx.try_send(Queued::Frame(frame::subscribed(&id, &lsn_text(position)))).is_ok()
             }
             None => true,
         };
@@ -232,7 +275,7 @@ impl Hub {
     pub fn send_direct(&self, conn: ConnId, text: String) {
         let mut st = self.lock();
         let slow = match st.conns.get(&conn) {
-            Some(c) => c.tx.try_send(text).is_err(),
+            Some(c) => c.tx.try_send(Queued::Frame(text)).is_err(),
             None => false,
         };
         if slow {
@@ -256,8 +299,17 @@ impl Hub {
             .map(|r| r.entries.iter().filter(|(l, _)| *l > since).cloned().collect())
             .unwrap_or_default();
         let only = Some((conn, id.clone()));
+        let mut frames = Vec::new();
         for (lsn, events) in entries {
-            self.deliver(st, engine, tenant, lsn, &events, only.as_ref());
+            self.deliver(st, engine, tenant, lsn, &events, only.as_ref(), Some(&mut frames));
+        }
+        if frames.is_empty() {
+            return;
+        }
+        self.stats.frames.fetch_add(frames.len() as u64, Ordering::Relaxed);
+        let queued = st.conns.get(&conn).is_none_or(|c| c.tx.try_send(Queued::Frames(frames)).is_ok());
+        if !queued {
+            self.drop_slow(st, conn);
         }
     }
 
@@ -267,14 +319,26 @@ impl Hub {
         let before: HashMap<(TenantId, i64), Option<Seat>> =
             tx.applied.touched.iter().map(|(t, c, s)| ((*t, *c), *s)).collect();
         // A transaction too large to fan out row by row: its tenants' subscribers refetch.
-        let mut big: HashSet<TenantId> = tx.overflow.iter().copied().collect();
+        let mut big: HashSet<TenantId> = tx.overflow.iter().map(|(t, _)| *t).collect();
         let mut per_tenant: HashMap<TenantId, usize> = HashMap::new();
         for (t, _, _) in &tx.applied.touched {
             *per_tenant.entry(*t).or_default() += 1;
         }
         big.extend(per_tenant.into_iter().filter(|(_, n)| *n > MAX_FANOUT_CONVERSATIONS).map(|(t, _)| t));
+        let mut large: HashMap<TenantId, Touched> = big.iter().map(|t| (*t, Touched::default())).collect();
+        for (tenant, table) in &tx.overflow {
+            if let Some(t) = large.get_mut(tenant) {
+                t.tables.insert(table.clone());
+            }
+        }
         for (tenant, conv, before_seat) in &tx.applied.touched {
-            if big.contains(tenant) {
+            if let Some(t) = large.get_mut(tenant) {
+                t.inbox = true;
+                t.conversations.insert(*conv);
+                let after = engine.tenant(*tenant).and_then(|i| i.seat(*conv));
+                for seat in [*before_seat, after].into_iter().flatten() {
+                    t.seat(seat);
+                }
                 continue;
             }
             let row = engine.tenant(*tenant).and_then(|i| i.row(*conv)).map(Arc::new);
@@ -290,9 +354,6 @@ impl Hub {
             });
         }
         for change in &tx.rows {
-            if big.contains(&change.tenant_id) {
-                continue;
-            }
             let Some(vis) = table_visibility(&change.table) else { continue };
             let inbox = engine.tenant(change.tenant_id);
             let conversation_id = match change.table.as_str() {
@@ -311,6 +372,14 @@ impl Hub {
                     inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
                 }),
             };
+            if let Some(t) = large.get_mut(&change.tenant_id) {
+                t.tables.insert(change.table.clone());
+                t.conversations.extend(conversation_id);
+                if let Some(seat) = seat {
+                    t.seat(seat);
+                }
+                continue;
+            }
             let mut body = serde_json::Map::new();
             body.insert("table".into(), Value::String(change.table.clone()));
             body.insert("op".into(), Value::String(change.op.as_str().into()));
@@ -328,14 +397,14 @@ impl Hub {
                 payload,
             });
         }
-        let mut st = self.lock();
-        for tenant in &big {
-            self.reset_tenant(&mut st, engine, *tenant, tx.lsn, "a large change: refetch");
+        for (tenant, touched) in large {
+            by_tenant.insert(tenant, vec![Event::Reset(Box::new(touched))]);
         }
+        let mut st = self.lock();
         for (tenant, events) in by_tenant {
             let events = Arc::new(events);
             self.remember(&mut st, tenant, tx.lsn, &events);
-            self.deliver(&mut st, engine, tenant, tx.lsn, &events, None);
+            self.deliver(&mut st, engine, tenant, tx.lsn, &events, None, None);
         }
         if tx.applied.all_reset {
             let tenants: Vec<TenantId> = st.tenants.keys().copied().collect();
@@ -348,9 +417,7 @@ impl Hub {
         }
         let users: std::collections::BTreeSet<(TenantId, i64)> = tx.applied.users.iter().copied().collect();
         for (tenant, user) in users {
-            if !big.contains(&tenant) {
-                self.user_changed(&mut st, engine, tenant, user, tx.lsn);
-            }
+            self.user_changed(&mut st, engine, tenant, user, tx.lsn);
         }
     }
 
@@ -370,7 +437,8 @@ impl Hub {
     }
 
     /// Sends one transaction's events of a tenant to the subscriptions they concern (or only to
-    /// `only`, when replaying).
+    /// `only`, when replaying: then the frames are added to `capture`, sent as one batch).
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         st: &mut State,
@@ -379,11 +447,13 @@ impl Hub {
         lsn: u64,
         events: &[Event],
         only: Option<&SubRef>,
+        mut capture: Option<&mut Vec<String>>,
     ) {
         let Some(inbox) = engine.tenant(tenant) else { return };
         let lsn_s = lsn_text(lsn);
         let mut sends: Vec<(ConnId, Arc<str>, String)> = Vec::new();
         let mut revoke: Vec<SubRef> = Vec::new();
+        let mut resets: Vec<SubRef> = Vec::new();
         // Counts are computed once per inbox subscription per transaction.
         let mut counted: HashMap<SubRef, String> = HashMap::new();
         {
@@ -435,6 +505,53 @@ impl Hub {
                             let Some((user, _)) = sub_topic(st, sr) else { continue };
                             if !after_seat.is_some_and(|s| inbox.can_see(user, s)) {
                                 revoke.push(sr.clone());
+                            }
+                        }
+                    }
+                    Event::Reset(touched) => {
+                        let mut cands: HashSet<&SubRef> = HashSet::new();
+                        if touched.inbox {
+                            cands.extend(subs_of(&Key::InboxAll));
+                            cands.extend(touched.teams.iter().flat_map(|t| subs_of(&Key::InboxTeam(*t))));
+                            cands.extend(touched.executives.iter().flat_map(|e| subs_of(&Key::InboxExecutive(*e))));
+                        }
+                        for c in &touched.conversations {
+                            for sr in subs_of(&Key::Conversation(*c)) {
+                                let Some((user, _)) = sub_topic(st, sr) else { continue };
+                                if only.is_some_and(|o| o != sr) {
+                                    continue;
+                                }
+                                if inbox.seat(*c).is_some_and(|s| inbox.can_see(user, s)) {
+                                    resets.push(sr.clone());
+                                } else {
+                                    revoke.push(sr.clone());
+                                }
+                            }
+                        }
+                        for (key, subs) in &index.keys {
+                            let table = match key {
+                                Key::TableAny(t) | Key::TableValue(t, _, _) => t,
+                                _ => continue,
+                            };
+                            if !touched.tables.contains(table) {
+                                continue;
+                            }
+                            for sr in subs {
+                                let Some((user, _)) = sub_topic(st, sr) else { continue };
+                                let concerned = match table_visibility(table) {
+                                    Some(Visibility::Prospect | Visibility::ProspectRef | Visibility::Conversation) => {
+                                        touched.reaches(inbox, user)
+                                    }
+                                    _ => inbox.role(user).is_some(),
+                                };
+                                if concerned {
+                                    cands.insert(sr);
+                                }
+                            }
+                        }
+                        for sr in cands {
+                            if only.is_none_or(|o| o == sr) && sub_topic(st, sr).is_some() {
+                                resets.push(sr.clone());
                             }
                         }
                     }
@@ -509,9 +626,20 @@ impl Hub {
             if slow.contains(&conn) {
                 continue;
             }
-            if push(st, conn, |seq| frame::event(&id, seq, &lsn_s, &body)) {
-                self.stats.frames.fetch_add(1, Ordering::Relaxed);
+            if emit(st, conn, capture.as_deref_mut(), |seq| frame::event(&id, seq, &lsn_s, &body)) {
+                if capture.is_none() {
+                    self.stats.frames.fetch_add(1, Ordering::Relaxed);
+                }
             } else {
+                slow.insert(conn);
+            }
+        }
+        resets.sort();
+        resets.dedup();
+        for (conn, id) in resets {
+            if !slow.contains(&conn)
+                && !emit(st, conn, capture.as_deref_mut(), |seq| frame::reset(Some(&id), seq, &lsn_s, LARGE_CHANGE))
+            {
                 slow.insert(conn);
             }
         }
@@ -521,7 +649,7 @@ impl Hub {
             let Some(sub) = c.subs.remove(&id) else { continue };
             unindex(st, tenant, conn, &id, &sub.keys);
             if !slow.contains(&conn)
-                && !push(st, conn, |seq| {
+                && !emit(st, conn, capture.as_deref_mut(), |seq| {
                     frame::revoked(&id, seq, &lsn_s, "the conversation is no longer visible to you")
                 })
             {
@@ -632,11 +760,24 @@ impl Hub {
 fn push(st: &mut State, conn: ConnId, make: impl FnOnce(u64) -> String) -> bool {
     let Some(c) = st.conns.get_mut(&conn) else { return true };
     let f = make(c.seq + 1);
-    if c.tx.try_send(f).is_ok() {
+    if c.tx.try_send(Queued::Frame(f)).is_ok() {
         c.seq += 1;
         true
     } else {
         false
+    }
+}
+
+/// [`push`], or when replaying (`capture`), adds the frame to the resume's batch.
+fn emit(st: &mut State, conn: ConnId, capture: Option<&mut Vec<String>>, make: impl FnOnce(u64) -> String) -> bool {
+    match capture {
+        None => push(st, conn, make),
+        Some(frames) => {
+            let Some(c) = st.conns.get_mut(&conn) else { return true };
+            c.seq += 1;
+            frames.push(make(c.seq));
+            true
+        }
     }
 }
 
@@ -709,7 +850,7 @@ impl ChangeSink for Hub {
         let mut st = self.lock();
         let conns: Vec<ConnId> = st.conns.keys().copied().collect();
         for conn in conns {
-            let full = st.conns.get(&conn).is_some_and(|c| c.tx.try_send(frame.clone()).is_err());
+            let full = st.conns.get(&conn).is_some_and(|c| c.tx.try_send(Queued::Frame(frame.clone())).is_err());
             if full {
                 self.drop_slow(&mut st, conn);
             }

@@ -560,3 +560,128 @@ async fn admin_release_web_reaches_a_connected_client_at_once() {
             .unwrap();
     assert_eq!(told, active, "one per active user");
 }
+
+fn resets_of(frames: &[Value]) -> Vec<String> {
+    frames.iter().filter(|f| f["type"] == "reset").map(|f| f["id"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+/// A change too large to send row by row (more than `MAX_FANOUT_CONVERSATIONS` conversations)
+/// resets only the subscriptions it concerns; the others keep their events, and the replay buffer
+/// is kept, so a client resuming from before it gets the reset (if concerned) and what followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_change_resets_only_the_subscriptions_it_concerns() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "big", 1).await;
+    let n = platica_realtime::hub::MAX_FANOUT_CONVERSATIONS + 20;
+    sqlx::query(
+        "WITH p AS (INSERT INTO prospects (tenant_id, name, phone, team_id)
+                    SELECT $1, 'Lote ' || i, '+5215588' || lpad(i::text, 6, '0'), $2 FROM generate_series(1, $3) i
+                    RETURNING prospect_id)
+         INSERT INTO conversations (tenant_id, prospect_id) SELECT $1, prospect_id FROM p",
+    )
+    .bind(w.tenant.0)
+    .bind(w.ven.0)
+    .bind(n as i32)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    let luis_conv = conv_of(&app, w.prospects.iter().find(|p| p.2 == Some(w.exec_luis)).unwrap().0).await;
+
+    let users = [
+        ("admin", w.admin, true),
+        ("coord_ven", w.coord_ven, true),
+        ("coord_both", w.coord_both, true),
+        ("sofia", w.exec_sofia, true),
+        ("coord_boom", w.coord_boom, false),
+        ("ana", w.exec_ana, false),
+        ("luis", w.exec_luis, false),
+    ];
+    let mut clients = Vec::new();
+    let mut since = String::new();
+    for (name, user, _) in users {
+        let mut ws = Ws::connect(&app, w.token(user)).await;
+        let r = ws.subscribe("in", "inbox", json!({})).await;
+        since = r["lsn"].as_str().unwrap().to_owned();
+        assert_eq!(ws.subscribe("p", "table:prospects", json!({})).await["type"], "subscribed", "{name}");
+        assert_eq!(ws.subscribe("t", "table:tickets", json!({})).await["type"], "subscribed", "{name}");
+        clients.push((name, ws));
+    }
+    // Every unassigned VEN prospect goes to Sofía in one statement.
+    let moved = sqlx::query(
+        "UPDATE prospects SET executive_id = $2 WHERE tenant_id = $1 AND team_id = $3 AND executive_id IS NULL",
+    )
+    .bind(w.tenant.0)
+    .bind(w.exec_sofia.0)
+    .bind(w.ven.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert!(moved.rows_affected() as usize > platica_realtime::hub::MAX_FANOUT_CONVERSATIONS);
+    // Then an ordinary change in Luis's BOOM conversation.
+    insert_message(&app, &w, luis_conv, "después").await;
+    app.sync().await;
+    for ((name, ws), (_, _, concerned)) in clients.iter_mut().zip(users) {
+        let frames = ws.drain(Duration::from_millis(400)).await;
+        let mut resets = resets_of(&frames);
+        resets.sort();
+        let expected: Vec<String> = if concerned { vec!["in".into(), "p".into()] } else { vec![] };
+        assert_eq!(resets, expected, "{name}: {frames:#?}");
+        assert!(frames.iter().all(|f| f["type"] != "closed"), "{name} was disconnected");
+        let sees_luis = matches!(*name, "admin" | "coord_boom" | "coord_both" | "luis");
+        let upserts = event_of(&frames, "in")
+            .iter()
+            .filter(|f| f["event"]["kind"] == "upsert" && f["event"]["row"]["conversation_id"] == luis_conv)
+            .count();
+        assert_eq!(upserts, usize::from(sees_luis), "{name}: the message after the large change");
+    }
+
+    // Resuming from before the large change: the buffer still holds it.
+    for (name, user, concerned) in [("coord_ven", w.coord_ven, true), ("coord_boom", w.coord_boom, false)] {
+        let mut ws = Ws::connect(&app, w.token(user)).await;
+        assert_eq!(ws.subscribe("in", "inbox", json!({"since": since})).await["type"], "subscribed");
+        let frames = ws.drain(Duration::from_millis(400)).await;
+        let reasons: Vec<&str> =
+            frames.iter().filter(|f| f["type"] == "reset").map(|f| f["reason"].as_str().unwrap()).collect();
+        assert_eq!(reasons, if concerned { vec!["a large change: refetch"] } else { vec![] }, "{name}: {frames:#?}");
+        let upserts =
+            event_of(&frames, "in").iter().filter(|f| f["event"]["row"]["conversation_id"] == luis_conv).count();
+        assert_eq!(upserts, usize::from(name == "coord_boom"), "{name}");
+    }
+}
+
+/// A resume serves everything the replay buffer holds, even far more frames than a connection's
+/// queue (1,024): they are replayed as one batch, in order, without dropping the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_replays_more_than_a_queue_holds() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "longresume", 1).await;
+    let conv = conv_of(&app, w.prospects.iter().find(|p| p.2 == Some(w.exec_luis)).unwrap().0).await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_luis)).await;
+    let since = ws.subscribe("in", "inbox", json!({})).await["lsn"].as_str().unwrap().to_owned();
+    drop(ws);
+    let n = 3 * platica_realtime::HubConfig::default().queue / 2;
+    // One transaction per message.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN FOR i IN 1..{n} LOOP
+             INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
+             VALUES ({}, {conv}, 'in', 'prospect', 'm' || i, 'delivered');
+             COMMIT;
+         END LOOP; END $$",
+        w.tenant.0
+    )))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    let mut ws = Ws::connect(&app, w.token(w.exec_luis)).await;
+    assert_eq!(ws.subscribe("in", "inbox", json!({"since": since})).await["type"], "subscribed");
+    let frames = ws.drain(Duration::from_millis(500)).await;
+    assert!(frames.iter().all(|f| f["type"] != "reset" && f["type"] != "closed"), "{:?}", frames.last());
+    let previews: Vec<&str> =
+        event_of(&frames, "in").iter().map(|f| f["event"]["row"]["last_message_preview"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (1..=n).map(|i| format!("m{i}")).collect();
+    assert_eq!(previews, expected);
+    let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "seq numbers have no gap");
+}

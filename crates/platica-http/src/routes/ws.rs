@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use platica_realtime::hub::Queued;
 use platica_realtime::protocol::{self, ClientMessage, frame};
 use platica_store::auth::Principal;
 use utoipa_axum::router::OpenApiRouter;
@@ -98,7 +99,14 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
     while ok {
         tokio::select! {
             out = queue.recv() => match out {
-                Some(text) => ok = tx.send(Message::Text(text.into())).await.is_ok(),
+                Some(Queued::Frame(text)) => ok = tx.send(Message::Text(text.into())).await.is_ok(),
+                Some(Queued::Frames(frames)) => {
+                    // A resume: every frame it replays, then one flush.
+                    for text in frames {
+                        ok = ok && tx.feed(Message::Text(text.into())).await.is_ok();
+                    }
+                    ok = ok && tx.flush().await.is_ok();
+                }
                 None => {
                     // Dropped by the hub (too slow, or access ended): say so and close.
                     let f = frame::reset(None, 0, &platica_changes::lsn::format(live.position()), "connection reset: reconnect, then refetch");
