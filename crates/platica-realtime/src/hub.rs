@@ -22,12 +22,48 @@ use crate::topic::{Topic, Visibility, index_text, table_visibility};
 
 pub type ConnId = u64;
 
+/// What a connection authenticated with: a login session or an API token (by id). When it is
+/// revoked, expires or is deleted, the connection is closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    Session(i64),
+    Api(i64),
+}
+
+impl Credential {
+    /// The credential a row change of `sessions` or `api_tokens` ended (revoked, expired or
+    /// deleted), if any.
+    fn ended_by(change: &RowEvent) -> Option<Credential> {
+        let credential = match change.table.as_str() {
+            "sessions" => Credential::Session(change.int("session_id")?),
+            "api_tokens" => Credential::Api(change.int("token_id")?),
+            _ => return None,
+        };
+        if change.op == Op::Delete {
+            return Some(credential);
+        }
+        let row = change.row()?;
+        let revoked = row.get("revoked_at").is_some_and(|v| !v.is_null());
+        let expired = row
+            .get("expires_at")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t <= Utc::now());
+        (revoked || expired).then_some(credential)
+    }
+}
+
+/// The reason sent to a connection whose credential ended.
+pub const CREDENTIAL_ENDED: &str = "your session ended (logged out, revoked or expired): log in again";
+
 /// What a connection's queue holds: one frame, or the frames of a resume (replayed as one item,
 /// so a resume of up to the whole replay buffer never counts against the queue's length).
 #[derive(Debug)]
 pub enum Queued {
     Frame(String),
     Frames(Vec<String>),
+    /// The last frame: send it, then close the socket (the credential ended).
+    Closing(String),
 }
 
 /// Conversations one transaction may change in a tenant before the subscriptions it concerns are
@@ -121,6 +157,7 @@ type SubRef = (ConnId, Arc<str>);
 struct TenantIndex {
     keys: HashMap<Key, HashSet<SubRef>>,
     users: HashMap<i64, HashSet<ConnId>>,
+    credentials: HashMap<Credential, HashSet<ConnId>>,
 }
 
 struct Sub {
@@ -131,6 +168,7 @@ struct Sub {
 struct Conn {
     tenant: TenantId,
     user: i64,
+    credential: Option<Credential>,
     tx: mpsc::Sender<Queued>,
     seq: u64,
     subs: HashMap<Arc<str>, Sub>,
@@ -183,14 +221,51 @@ impl Hub {
         }
     }
 
-    /// Registers a connection of `user`; frames for it arrive on the receiver.
-    pub fn connect(&self, tenant: TenantId, user: i64) -> (ConnId, mpsc::Receiver<Queued>) {
+    /// Registers a connection of `user`, authenticated by `credential`; frames for it arrive on
+    /// the receiver. The receiver closes when the hub drops the connection (too slow, the user
+    /// gone, the credential ended).
+    pub fn connect(
+        &self,
+        tenant: TenantId,
+        user: i64,
+        credential: Option<Credential>,
+    ) -> (ConnId, mpsc::Receiver<Queued>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.config.queue);
         let mut st = self.lock();
-        st.conns.insert(id, Conn { tenant, user, tx, seq: 0, subs: HashMap::new() });
-        st.tenants.entry(tenant).or_default().users.entry(user).or_default().insert(id);
+        st.conns.insert(id, Conn { tenant, user, credential, tx, seq: 0, subs: HashMap::new() });
+        let index = st.tenants.entry(tenant).or_default();
+        index.users.entry(user).or_default().insert(id);
+        if let Some(c) = credential {
+            index.credentials.entry(c).or_default().insert(id);
+        }
         (id, rx)
+    }
+
+    /// Closes every connection `credential` opened: each gets a `reset` saying why, then its
+    /// socket is closed.
+    pub fn credential_ended(&self, tenant: TenantId, credential: Credential, lsn: u64) {
+        let mut st = self.lock();
+        self.close_credential(&mut st, tenant, credential, lsn);
+    }
+
+    fn close_credential(&self, st: &mut State, tenant: TenantId, credential: Credential, lsn: u64) {
+        let conns: Vec<ConnId> = st
+            .tenants
+            .get(&tenant)
+            .and_then(|i| i.credentials.get(&credential))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        let lsn = lsn_text(lsn);
+        for conn in conns {
+            if let Some(c) = st.conns.get_mut(&conn) {
+                c.seq += 1;
+                // A full queue: the receiver still closes when the connection is removed.
+                let _ = c.tx.try_send(Queued::Closing(frame::reset(None, c.seq, &lsn, CREDENTIAL_ENDED)));
+            }
+            remove_conn(st, conn);
+            tracing::info!(conn, tenant_id = tenant.0, ?credential, "credential ended: websocket closed");
+        }
     }
 
     /// Forgets a connection and its subscriptions.
@@ -353,7 +428,12 @@ impl Hub {
                 payload,
             });
         }
+        let mut ended: Vec<(TenantId, Credential)> = Vec::new();
         for change in &tx.rows {
+            if let Some(c) = Credential::ended_by(change) {
+                ended.push((change.tenant_id, c));
+                continue;
+            }
             let Some(vis) = table_visibility(&change.table) else { continue };
             let inbox = engine.tenant(change.tenant_id);
             let conversation_id = match change.table.as_str() {
@@ -401,6 +481,9 @@ impl Hub {
             by_tenant.insert(tenant, vec![Event::Reset(Box::new(touched))]);
         }
         let mut st = self.lock();
+        for (tenant, credential) in ended {
+            self.close_credential(&mut st, tenant, credential, tx.lsn);
+        }
         for (tenant, events) in by_tenant {
             let events = Arc::new(events);
             self.remember(&mut st, tenant, tx.lsn, &events);
@@ -829,12 +912,20 @@ fn remove_conn(st: &mut State, conn: ConnId) -> bool {
     for (id, sub) in &c.subs {
         unindex(st, c.tenant, conn, id, &sub.keys);
     }
-    if let Some(index) = st.tenants.get_mut(&c.tenant)
-        && let Some(set) = index.users.get_mut(&c.user)
-    {
-        set.remove(&conn);
-        if set.is_empty() {
-            index.users.remove(&c.user);
+    if let Some(index) = st.tenants.get_mut(&c.tenant) {
+        if let Some(set) = index.users.get_mut(&c.user) {
+            set.remove(&conn);
+            if set.is_empty() {
+                index.users.remove(&c.user);
+            }
+        }
+        if let Some(credential) = c.credential
+            && let Some(set) = index.credentials.get_mut(&credential)
+        {
+            set.remove(&conn);
+            if set.is_empty() {
+                index.credentials.remove(&credential);
+            }
         }
     }
     true

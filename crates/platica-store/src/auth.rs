@@ -99,12 +99,18 @@ pub async fn revoke_session(pool: &PgPool, token: &str) -> StoreResult<()> {
 pub struct Principal {
     pub viewer: Viewer,
     pub kind: TokenKind,
+    /// The session's or API token's id (`session_id` or `token_id`).
+    pub credential_id: i64,
+    /// When the credential expires (`None`: an API token without expiry).
+    pub expires_at: Option<DateTime<Utc>>,
     pub display_name: String,
     pub email: String,
 }
 
 #[derive(sqlx::FromRow)]
 struct PrincipalRow {
+    credential_id: i64,
+    expires_at: Option<DateTime<Utc>>,
     user_id: i64,
     role: String,
     display_name: String,
@@ -118,7 +124,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> StoreResult<Option<Prin
     let Some((kind, tenant, hash)) = parse(token) else { return Ok(None) };
     let sql = match kind {
         TokenKind::Session => {
-            "SELECT u.user_id, u.role, u.display_name, u.email,
+            "SELECT s.session_id AS credential_id, s.expires_at, u.user_id, u.role, u.display_name, u.email,
                     ARRAY(SELECT ct.team_id FROM coordinator_teams ct
                           WHERE ct.tenant_id = u.tenant_id AND ct.user_id = u.user_id ORDER BY 1) AS teams
              FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.user_id = s.user_id
@@ -130,8 +136,8 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> StoreResult<Option<Prin
                 UPDATE api_tokens SET last_used_at = now()
                 WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL
                   AND (expires_at IS NULL OR expires_at > now())
-                RETURNING tenant_id, user_id)
-             SELECT u.user_id, u.role, u.display_name, u.email,
+                RETURNING tenant_id, user_id, token_id, expires_at)
+             SELECT t.token_id AS credential_id, t.expires_at, u.user_id, u.role, u.display_name, u.email,
                     ARRAY(SELECT ct.team_id FROM coordinator_teams ct
                           WHERE ct.tenant_id = u.tenant_id AND ct.user_id = u.user_id ORDER BY 1) AS teams
              FROM t JOIN users u ON u.tenant_id = t.tenant_id AND u.user_id = t.user_id
@@ -147,6 +153,8 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> StoreResult<Option<Prin
     Ok(Some(Principal {
         viewer: Viewer { tenant_id: tenant, user_id: UserId(row.user_id), role, teams },
         kind,
+        credential_id: row.credential_id,
+        expires_at: row.expires_at,
         display_name: row.display_name,
         email: row.email,
     }))

@@ -10,8 +10,10 @@ use crate::error::StoreResult;
 pub const NAME: &str = "platica";
 
 /// Every published table, with its column list when only some columns are published (`users`
-/// without password hashes, `tenants` with its id only).
+/// without password hashes, `tenants` with its id only, `sessions` and `api_tokens` without their
+/// token hashes).
 pub const TABLES: &[(&str, Option<&[&str]>)] = &[
+    ("api_tokens", Some(&["tenant_id", "token_id", "user_id", "expires_at", "revoked_at"])),
     ("bot_pause", None),
     ("calls", None),
     ("campaigns", None),
@@ -21,6 +23,7 @@ pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("notifications", None),
     ("prospects", None),
     ("scheduled_calls", None),
+    ("sessions", Some(&["tenant_id", "session_id", "user_id", "expires_at", "revoked_at"])),
     ("system_config", None),
     ("teams", None),
     ("ticket_comments", None),

@@ -89,6 +89,8 @@ pub struct UserChanges<'a> {
     pub operational: Option<bool>,
     pub active: Option<bool>,
     pub password: Option<&'a str>,
+    /// With `password`: keep the user's API tokens (a password reset revokes them otherwise).
+    pub keep_api_tokens: bool,
     pub team_ids: Option<&'a [TeamId]>,
 }
 
@@ -135,6 +137,15 @@ pub async fn update(pool: &PgPool, tenant: TenantId, user: UserId, changes: &Use
         // Deactivation and password resets end every open session.
         sqlx::query(
             "UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if changes.password.is_some() && !changes.keep_api_tokens {
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
         )
         .bind(tenant.0)
         .bind(user.0)

@@ -503,3 +503,137 @@ async fn garbage_credentials_are_refused_with_json() {
     assert_eq!(app.snapshot_all().await, before);
     assert_eq!(app.get("/api/v1/auth/me", &good).await.status, StatusCode::OK, "the real token still works");
 }
+
+/// Waits for the server to end a WebSocket: a `reset` saying the session ended, then a close (or
+/// the end of the stream). Returns how long it took.
+async fn ended_within(ws: &mut support::Ws, limit: std::time::Duration, what: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        match ws.next(left).await {
+            Some(f) if f["type"] == "reset" && f["id"].is_null() => {
+                assert!(f["reason"].as_str().unwrap().contains("session ended"), "{what}: {f}");
+                said = true;
+            }
+            Some(_) => {}
+            None => {
+                assert!(said, "{what}: no reset before the socket ended");
+                assert!(started.elapsed() <= limit, "{what}: still open after {limit:?}");
+                return started.elapsed();
+            }
+        }
+    }
+}
+
+/// Revocation reaches open sockets: logging out, revoking an API token, a password reset (which
+/// also revokes the user's API tokens unless the admin keeps them), a revocation or expiry written
+/// in SQL, and a session expiring each close the WebSockets opened with that credential within a
+/// second; other sockets stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_closes_open_sockets_within_a_second() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "rev", 1).await;
+    let admin = w.token(w.admin).to_owned();
+    let second = std::time::Duration::from_secs(1);
+    let mut bystander = support::Ws::connect(&app, &admin).await;
+    bystander.subscribe("in", "inbox", json!({})).await;
+
+    // Logout.
+    let ana = app.login("rev", "ana@rev.test", PASSWORD).await;
+    let mut ws = support::Ws::connect(&app, &ana).await;
+    let mut other_ana = support::Ws::connect(&app, w.token(w.exec_ana)).await;
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", Some(&ana), None).await.status, StatusCode::NO_CONTENT);
+    ended_within(&mut ws, second, "logout").await;
+
+    // An API token revoked through the API.
+    let r = app.post("/api/v1/api-tokens", &admin, json!({"name": "ws", "user_id": w.exec_luis.0})).await;
+    let (api, api_id) =
+        (r.body["token"].as_str().unwrap().to_owned(), r.body["api_token"]["token_id"].as_i64().unwrap());
+    let mut ws = support::Ws::connect(&app, &api).await;
+    assert_eq!(app.delete(&format!("/api/v1/api-tokens/{api_id}"), &admin).await.status, StatusCode::OK);
+    ended_within(&mut ws, second, "API token revoked").await;
+
+    // Revoked, expired or deleted in SQL.
+    for (what, sql) in [
+        (
+            "session revoked in SQL",
+            "UPDATE sessions SET revoked_at = now() WHERE session_id = (SELECT max(session_id) FROM sessions WHERE user_id = $1)",
+        ),
+        (
+            "session expired in SQL",
+            "UPDATE sessions SET expires_at = now() WHERE session_id = (SELECT max(session_id) FROM sessions WHERE user_id = $1)",
+        ),
+        (
+            "session deleted in SQL",
+            "DELETE FROM sessions WHERE session_id = (SELECT max(session_id) FROM sessions WHERE user_id = $1)",
+        ),
+    ] {
+        let token = app.login("rev", "coord.boom@rev.test", PASSWORD).await;
+        let mut ws = support::Ws::connect(&app, &token).await;
+        sqlx::query(sql).bind(w.coord_boom.0).execute(&app.pool).await.unwrap();
+        ended_within(&mut ws, second, what).await;
+    }
+
+    // A password reset: the user's sessions and API tokens (unless kept).
+    let session = app.login("rev", "sofia@rev.test", PASSWORD).await;
+    let r = app.post("/api/v1/api-tokens", &admin, json!({"name": "sofia", "user_id": w.exec_sofia.0})).await;
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    let (mut by_session, mut by_token) =
+        (support::Ws::connect(&app, &session).await, support::Ws::connect(&app, &token).await);
+    let r = app
+        .patch(&format!("/api/v1/users/{}", w.exec_sofia.0), &admin, json!({"password": "otra-clave-larga-2026"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    ended_within(&mut by_session, second, "password reset (session)").await;
+    ended_within(&mut by_token, second, "password reset (API token)").await;
+    assert_eq!(app.get("/api/v1/auth/me", &token).await.status, StatusCode::UNAUTHORIZED);
+    let r = app.post("/api/v1/api-tokens", &admin, json!({"name": "kept", "user_id": w.exec_sofia.0})).await;
+    let kept = r.body["token"].as_str().unwrap().to_owned();
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{}", w.exec_sofia.0),
+            &admin,
+            json!({"password": "tercera-clave-2026", "keep_api_tokens": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(app.get("/api/v1/auth/me", &kept).await.status, StatusCode::OK, "kept on request");
+    let r = app.patch(&format!("/api/v1/users/{}", w.exec_sofia.0), &admin, json!({"keep_api_tokens": true})).await;
+    assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{:?}", r.body);
+
+    // A session that expires while its socket is open.
+    let minted = platica_store::auth::mint(platica_store::auth::TokenKind::Session, w.tenant);
+    sqlx::query("INSERT INTO sessions (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, now() + interval '2 seconds')")
+        .bind(w.tenant.0)
+        .bind(w.exec_luis.0)
+        .bind(&minted.hash)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut ws = support::Ws::connect(&app, &minted.token).await;
+    ended_within(&mut ws, std::time::Duration::from_secs(3), "session expiring").await;
+
+    // The others are still open and live.
+    let conv: i64 = sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE tenant_id = $1 LIMIT 1")
+        .bind(w.tenant.0)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status) VALUES ($1, $2, 'in', 'prospect', 'sigo aquí', 'delivered')")
+        .bind(w.tenant.0)
+        .bind(conv)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut got = false;
+    while let Some(f) = bystander.next(std::time::Duration::from_secs(2)).await {
+        if f["type"] == "event" {
+            got = true;
+            break;
+        }
+        assert_ne!(f["type"], "reset", "{f}");
+    }
+    assert!(got, "the admin's socket is still live");
+    assert!(other_ana.next(std::time::Duration::from_millis(300)).await.is_none_or(|f| f["type"] != "reset"));
+}

@@ -90,10 +90,10 @@ async fn doctor_passes_a_healthy_database_and_detects_a_missing_publication() {
     let d = platica_store::publication::check(&app.pool).await.unwrap();
     assert!(d.is_clean(), "{d:?}");
     // A table too many is reported too.
-    sqlx::query("ALTER PUBLICATION platica ADD TABLE api_tokens").execute(&app.pool).await.unwrap();
+    sqlx::query("ALTER PUBLICATION platica ADD TABLE assignment_history").execute(&app.pool).await.unwrap();
     let (code, text) = doctor(&app.db_url, &["--no-verify"]).await;
     assert_eq!(code, Some(1), "{text}");
-    assert!(line(&text, "publication").contains("unexpected tables [\"api_tokens\"]"), "{text}");
+    assert!(line(&text, "publication").contains("unexpected tables [\"assignment_history\"]"), "{text}");
 }
 
 /// A server with wal_level=replica: the doctor fails the check and says how to fix it.

@@ -47,8 +47,12 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     pub operational: Option<bool>,
     pub active: Option<bool>,
-    /// Sets a new password and ends the user's sessions.
+    /// Sets a new password, ends the user's sessions and revokes their API tokens (unless
+    /// `keep_api_tokens`); their open WebSockets are closed within a second.
     pub password: Option<String>,
+    /// With `password`: keep the user's API tokens (default `false`: a password reset revokes
+    /// them too).
+    pub keep_api_tokens: Option<bool>,
     /// Replaces the teams a coordinator coordinates.
     pub team_ids: Option<Vec<i64>>,
 }
@@ -112,6 +116,8 @@ async fn update(
     let display_name = input.display_name.as_deref().map(|n| validate::name("display_name", n)).transpose()?;
     if let Some(p) = &input.password {
         validate::password("password", p)?;
+    } else if input.keep_api_tokens.is_some() {
+        return Err(ApiError::invalid("keep_api_tokens", "only with a new password"));
     }
     let team_ids: Option<Vec<TeamId>> = input.team_ids.as_ref().map(|t| t.iter().copied().map(TeamId).collect());
     let changes = UserChanges {
@@ -120,6 +126,7 @@ async fn update(
         operational: input.operational,
         active: input.active,
         password: input.password.as_deref(),
+        keep_api_tokens: input.keep_api_tokens.unwrap_or(false),
         team_ids: team_ids.as_deref(),
     };
     Ok(Json(users::update(&state.pool, me.tenant_id, UserId(id), &changes).await?))

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use platica_realtime::hub::Queued;
+use platica_realtime::hub::{CREDENTIAL_ENDED, Credential, Queued};
 use platica_realtime::protocol::{self, ClientMessage, frame};
 use platica_store::auth::Principal;
 use utoipa_axum::router::OpenApiRouter;
@@ -77,11 +77,27 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn session(socket: WebSocket, state: AppState, principal: Principal) {
     let (Some(hub), Some(live)) = (state.hub.clone(), state.live.clone()) else { return };
     let tenant = principal.viewer.tenant_id;
     let user = principal.viewer.user_id.0;
-    let (conn, mut queue) = hub.connect(tenant, user);
+    let credential = match principal.kind {
+        platica_store::auth::TokenKind::Session => Credential::Session(principal.credential_id),
+        platica_store::auth::TokenKind::Api => Credential::Api(principal.credential_id),
+    };
+    let (conn, mut queue) = hub.connect(tenant, user, Some(credential));
+    // The socket closes when its credential expires (revocation comes through the hub).
+    let expiry = principal
+        .expires_at
+        .map(|at| tokio::time::Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO));
     let (mut tx, mut rx) = socket.split();
     let mut shutdown = state.shutdown.subscribe();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -100,6 +116,11 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
         tokio::select! {
             out = queue.recv() => match out {
                 Some(Queued::Frame(text)) => ok = tx.send(Message::Text(text.into())).await.is_ok(),
+                Some(Queued::Closing(text)) => {
+                    let _ = tx.send(Message::Text(text.into())).await;
+                    let _ = tx.send(close(close_code::POLICY, "session ended")).await;
+                    break;
+                }
                 Some(Queued::Frames(frames)) => {
                     // A resume: every frame it replays, then one flush.
                     for text in frames {
@@ -130,6 +151,12 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
                     }
                     None | Some(Err(_)) => break,
                 }
+            }
+            () = sleep_until_some(expiry) => {
+                let f = frame::reset(None, 0, &platica_changes::lsn::format(live.position()), CREDENTIAL_ENDED);
+                let _ = tx.send(Message::Text(f.into())).await;
+                let _ = tx.send(close(close_code::POLICY, "session ended")).await;
+                break;
             }
             _ = ping.tick() => {
                 if heard.elapsed() > IDLE_TIMEOUT {
