@@ -96,7 +96,11 @@ pub fn router(state: AppState) -> Router {
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/health", get(crate::ops::health))
         .route("/ready", get(crate::ops::ready))
-        .route("/metrics", get(crate::metrics::scrape))
+        .route(
+            "/metrics",
+            get(crate::metrics::scrape)
+                .layer(axum::middleware::from_fn_with_state(state.clone(), crate::edge::metrics_guard)),
+        )
         .route("/static/platica-client.js", get(client_js))
         .merge(crate::web::router())
         .fallback(|| async { ApiError::not_found("no such route") })
@@ -110,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), barrier))
         .layer(axum::middleware::from_fn_with_state(state.clone(), freshness))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::edge::headers))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| -> Response {

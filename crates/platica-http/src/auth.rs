@@ -38,12 +38,23 @@ impl Admin {
     }
 }
 
+/// The token of an `Authorization: Bearer` header, if any.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The token a request presents, if any: the Bearer header wins over the cookie.
 pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned());
+    if headers.contains_key(header::AUTHORIZATION) {
+        return bearer(headers).map(str::to_owned);
     }
+    cookie_token(headers)
+}
+
+/// The session cookie's token, if the request carries one.
+fn cookie_token(headers: &axum::http::HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -60,6 +71,10 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = presented_token(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("log in first: send Authorization: Bearer <token>"))?;
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            // Authenticated by the browser's cookie: only from this server's own pages.
+            crate::edge::check_origin(state, parts)?;
+        }
         let principal = platica_store::auth::authenticate(&state.pool, &token)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
@@ -82,7 +97,9 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Login attempt limits: per account (tenant + e-mail) and per client address.
+/// Login attempt limits: per account (tenant + e-mail) from one client address, and per client
+/// address. Keyed per address, a stranger's trickle of wrong attempts from elsewhere never locks
+/// the owner out; the limits refill, so a correct password after the wait always works.
 pub struct LoginLimits {
     account: DefaultKeyedRateLimiter<String>,
     address: DefaultKeyedRateLimiter<IpAddr>,
@@ -126,7 +143,7 @@ impl LoginLimits {
         if let Err(not_until) = self.address.check_key(&address) {
             return Err(refuse(not_until.wait_time_from(clock.now())));
         }
-        if let Err(not_until) = self.account.check_key(&account.to_owned()) {
+        if let Err(not_until) = self.account.check_key(&format!("{account}@{address}")) {
             return Err(refuse(not_until.wait_time_from(clock.now())));
         }
         Ok(())

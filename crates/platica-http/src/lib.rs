@@ -4,6 +4,8 @@
 //!   OpenAPI document;
 //! - [`routes`]: one module per resource;
 //! - [`auth`]: the authentication extractors and login rate limits;
+//! - [`edge`]: trusted proxies (client address, HTTPS), Origin checks, security headers, the
+//!   metrics token;
 //! - [`error`]: the one error type and its JSON shape;
 //! - [`extract`]: extractors whose rejections use that shape;
 //! - [`state`]: what handlers share;
@@ -12,6 +14,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod live;

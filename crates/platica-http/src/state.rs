@@ -12,8 +12,10 @@ use crate::auth::LoginLimits;
 pub struct AppState {
     pub pool: PgPool,
     pub login_limits: Arc<LoginLimits>,
-    /// Mark the session cookie `Secure` (serve behind HTTPS).
+    /// Mark the session cookie `Secure` always (otherwise: when a trusted proxy says HTTPS).
     pub secure_cookies: bool,
+    /// Trusted proxies, allowed origins, the metrics token.
+    pub edge: Arc<crate::edge::Edge>,
     /// The live inbox; without it inbox reads fall back to the SQL reference.
     pub live: Option<Arc<LiveInbox>>,
     /// The realtime hub (with the live inbox).
@@ -37,6 +39,7 @@ impl AppState {
             pool,
             login_limits: Arc::new(LoginLimits::default()),
             secure_cookies: false,
+            edge: Arc::default(),
             live: None,
             hub: None,
             bot: None,

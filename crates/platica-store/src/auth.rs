@@ -169,28 +169,24 @@ pub struct LoginCandidate {
     pub active: bool,
 }
 
-/// Finds the active-or-not user with `email`, in the tenant `tenant_slug` when given, else in the
-/// only tenant that has this e-mail. `Err(Conflict)` when the e-mail exists in several tenants
-/// and no tenant was named.
-pub async fn find_login(pool: &PgPool, tenant_slug: Option<&str>, email: &str) -> StoreResult<Option<LoginCandidate>> {
-    let rows: Vec<LoginCandidate> = sqlx::query_as(
+/// Most accounts one tenant-less login looks at (an e-mail in more tenants needs the tenant).
+pub const MAX_LOGIN_CANDIDATES: i64 = 8;
+
+/// The active-or-not users with `email`: in the tenant `tenant_slug` when given (at most one),
+/// else in every tenant that has it (at most [`MAX_LOGIN_CANDIDATES`]). The caller checks the
+/// password against each before saying anything about them.
+pub async fn find_logins(pool: &PgPool, tenant_slug: Option<&str>, email: &str) -> StoreResult<Vec<LoginCandidate>> {
+    Ok(sqlx::query_as(
         "SELECT u.tenant_id, u.user_id, u.password_hash, u.active
          FROM users u JOIN tenants t ON t.tenant_id = u.tenant_id
          WHERE u.email = $1 AND ($2::text IS NULL OR t.slug = $2)
-         LIMIT 2",
+         ORDER BY u.tenant_id LIMIT $3",
     )
     .bind(email)
     .bind(tenant_slug)
+    .bind(MAX_LOGIN_CANDIDATES)
     .fetch_all(pool)
-    .await?;
-    match rows.len() {
-        0 => Ok(None),
-        1 => Ok(rows.into_iter().next()),
-        _ => Err(StoreError::Conflict {
-            message: "this e-mail address exists in several tenants: give the tenant".into(),
-            field: Some("tenant"),
-        }),
-    }
+    .await?)
 }
 
 /// An API token as listed to admins (never its secret).

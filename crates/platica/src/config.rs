@@ -25,7 +25,26 @@ pub struct KeyDef {
 /// Every key. The first four keep the environment variables Platica has always read.
 pub const KEYS: &[KeyDef] = &[
     KeyDef { key: "server.listen", env: "PLATICA_LISTEN", doc: "address the API listens on" },
-    KeyDef { key: "server.secure_cookies", env: "PLATICA_SERVER_SECURE_COOKIES", doc: "mark session cookies Secure" },
+    KeyDef {
+        key: "server.secure_cookies",
+        env: "PLATICA_SERVER_SECURE_COOKIES",
+        doc: "always mark session cookies Secure (else when a trusted proxy says HTTPS)",
+    },
+    KeyDef {
+        key: "server.trusted_proxies",
+        env: "PLATICA_SERVER_TRUSTED_PROXIES",
+        doc: "comma-separated addresses/CIDR blocks whose X-Forwarded-For/-Proto are believed",
+    },
+    KeyDef {
+        key: "server.allowed_origins",
+        env: "PLATICA_SERVER_ALLOWED_ORIGINS",
+        doc: "comma-separated browser origins besides the server's own that may use its session",
+    },
+    KeyDef {
+        key: "server.metrics_token",
+        env: "PLATICA_SERVER_METRICS_TOKEN",
+        doc: "when set, /metrics requires Authorization: Bearer <token>",
+    },
     KeyDef { key: "database.url", env: "DATABASE_URL", doc: "PostgreSQL server to use" },
     KeyDef { key: "database.data_dir", env: "PLATICA_DATA_DIR", doc: "private cluster and secret key" },
     KeyDef { key: "database.max_connections", env: "PLATICA_DATABASE_MAX_CONNECTIONS", doc: "connection pool size" },
@@ -92,6 +111,8 @@ pub enum LogFormat {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub secure_cookies: bool,
+    /// Trusted proxies, allowed origins, the metrics token.
+    pub edge: platica_http::edge::Edge,
 }
 
 #[derive(Clone, Debug)]
@@ -354,9 +375,30 @@ impl Config {
     fn build(l: &mut Loader, o: &Overrides) -> Config {
         let default_listen = SocketAddr::from(([127, 0, 0, 1], 8080));
         let listen = l.address("server.listen", default_listen);
+        let list = |l: &mut Loader, key: &'static str| -> Vec<String> {
+            l.string(key)
+                .map(|v| v.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let mut trusted_proxies = Vec::new();
+        for p in list(l, "server.trusted_proxies") {
+            match platica_http::edge::Cidr::parse(&p) {
+                Ok(c) => trusted_proxies.push(c),
+                Err(e) => l.errors.push(format!("server.trusted_proxies: {e}")),
+            }
+        }
+        let allowed_origins = list(l, "server.allowed_origins");
+        for o in &allowed_origins {
+            let ok = (o.starts_with("http://") || o.starts_with("https://")) && !o.contains(char::is_whitespace);
+            if !ok {
+                l.errors.push(format!("server.allowed_origins: {o:?} is not an origin like https://crm.example.com"));
+            }
+        }
+        let metrics_token = l.string("server.metrics_token").filter(|t| !t.is_empty());
         let server = ServerConfig {
             listen: o.listen.unwrap_or(listen),
             secure_cookies: l.boolean("server.secure_cookies", false),
+            edge: platica_http::edge::Edge { trusted_proxies, allowed_origins, metrics_token },
         };
 
         let url = l.string("database.url").filter(|u| !u.trim().is_empty());

@@ -235,6 +235,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
             state.secure_cookies = config.server.secure_cookies;
+            state.edge = std::sync::Arc::new(config.server.edge.clone());
             let channels = start_channels(&db.pool, &config, &mut state)?;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;

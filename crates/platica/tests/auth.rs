@@ -124,15 +124,31 @@ async fn an_email_in_two_tenants_needs_the_tenant() {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let ana_b = r.body["user_id"].as_i64().unwrap();
 
+    // Without the tenant: a wrong password says nothing about the e-mail being in two tenants;
+    // each tenant's password opens its own account.
+    let r = login_raw(&app, json!({"email": "ana@a.test", "password": "not-the-password"})).await;
+    assert_unauthorized(&r, "a wrong password for an e-mail in two tenants");
+    assert_eq!(r.body, login_raw(&app, json!({"email": "nobody@a.test", "password": "x"})).await.body);
+    for tenant in [None, Some(""), Some("  ")] {
+        let mut body = json!({"email": "ana@a.test", "password": PASSWORD});
+        if let Some(t) = tenant {
+            body["tenant"] = json!(t);
+        }
+        let r = login_raw(&app, body).await;
+        assert_eq!(r.status, StatusCode::OK, "tenant {tenant:?}: {:?}", r.body);
+        assert_eq!(r.body["user"]["user_id"], a.exec_ana.0);
+    }
+    let r = login_raw(&app, json!({"email": "ana@a.test", "password": "other-pass-2"})).await;
+    assert_eq!(r.body["user"]["user_id"], ana_b);
+    // The same password in both: the tenant must be named (told only to who knows it).
+    let r = app.patch(&format!("/api/v1/users/{ana_b}"), b.token(b.admin), json!({"password": PASSWORD})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = login_raw(&app, json!({"email": "ana@a.test", "password": PASSWORD})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     assert_eq!(r.code(), "conflict");
     assert_eq!(r.body["error"]["field"], "tenant");
-    assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
-    for tenant in ["", "  "] {
-        let r = login_raw(&app, json!({"tenant": tenant, "email": "ana@a.test", "password": PASSWORD})).await;
-        assert_eq!(r.status, StatusCode::CONFLICT, "blank tenant {tenant:?}: {:?}", r.body);
-    }
+    let r = app.patch(&format!("/api/v1/users/{ana_b}"), b.token(b.admin), json!({"password": "other-pass-2"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = login_raw(&app, json!({"tenant": "a", "email": "ana@a.test", "password": PASSWORD})).await;
     assert_eq!(r.body["user"]["user_id"], a.exec_ana.0);
     let r = login_raw(&app, json!({"tenant": "b", "email": "ana@a.test", "password": "other-pass-2"})).await;
@@ -636,4 +652,161 @@ async fn revocation_closes_open_sockets_within_a_second() {
     }
     assert!(got, "the admin's socket is still live");
     assert!(other_ana.next(std::time::Duration::from_millis(300)).await.is_none_or(|f| f["type"] != "reset"));
+}
+
+/// Every answer carries the security headers; API answers are not cached.
+#[tokio::test]
+async fn answers_carry_security_headers() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "hdr", 0).await;
+    for (path, token) in [
+        ("/", None),
+        ("/app/main.js", None),
+        ("/api/v1/auth/me", Some(w.token(w.admin))),
+        ("/api/v1/nope", None),
+        ("/health", None),
+    ] {
+        let mut req = app.client.get(app.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        let h = r.headers();
+        let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        let csp = get("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("connect-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        if path.starts_with("/api/") {
+            assert_eq!(get("cache-control"), "no-store", "{path}");
+        }
+    }
+}
+
+/// A session cookie works only from this server's own pages: a request (or WebSocket upgrade)
+/// with the cookie from another origin is refused; bearer tokens and API tokens are unaffected.
+#[tokio::test]
+async fn a_session_cookie_is_refused_from_another_origin() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "orig", 0).await;
+    let token = w.token(w.admin).to_owned();
+    let cookie = HeaderValue::from_str(&format!("platica_session={token}")).unwrap();
+    let own = HeaderValue::from_str(&format!("http://{}", app.addr)).unwrap();
+    let evil = HeaderValue::from_static("http://evil.example");
+    let origin = reqwest::header::ORIGIN;
+    let (status, body) = me_with(&app, &[(COOKIE, cookie.clone()), (origin.clone(), evil.clone())]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("bad_origin")), "{body}");
+    let (status, _) = me_with(&app, &[(COOKIE, cookie.clone()), (origin.clone(), own.clone())]).await;
+    assert_eq!(status, StatusCode::OK, "its own origin");
+    let (status, _) = me_with(&app, &[(COOKIE, cookie.clone())]).await;
+    assert_eq!(status, StatusCode::OK, "no Origin: not a cross-origin browser request");
+    let cross = HeaderValue::from_static("cross-site");
+    let (status, _) = me_with(&app, &[(COOKIE, cookie.clone()), ("sec-fetch-site".parse().unwrap(), cross)]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the browser says cross-site");
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let (status, _) = me_with(&app, &[(AUTHORIZATION, bearer), (origin.clone(), evil.clone())]).await;
+    assert_eq!(status, StatusCode::OK, "a bearer token is not a cookie");
+
+    // WebSocket upgrades: a login session from another origin is refused before the upgrade.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let ws = |token: &str, origin: &HeaderValue| {
+        let mut req = format!("ws://{}/api/v1/ws?token={token}", app.addr).into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.clone());
+        tokio_tungstenite::connect_async(req)
+    };
+    match ws(&token, &evil).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a session from another origin was upgraded: {:?}", other.map(|_| ())),
+    }
+    assert!(ws(&token, &own).await.is_ok(), "its own origin");
+    let r = app.post("/api/v1/api-tokens", &token, json!({"name": "other site"})).await;
+    let api = r.body["token"].as_str().unwrap().to_owned();
+    assert!(ws(&api, &evil).await.is_ok(), "API tokens may be used from any origin");
+}
+
+/// Behind a trusted proxy: the client's address comes from X-Forwarded-For (login limits are per
+/// client, not one bucket for the proxy), HTTPS from X-Forwarded-Proto (the cookie is Secure);
+/// the same headers from an untrusted peer are ignored. `/metrics` may require a token.
+#[tokio::test]
+async fn trusted_proxies_give_the_client_address_and_https() {
+    let edge = platica_http::edge::Edge {
+        trusted_proxies: vec![platica_http::edge::Cidr::parse("127.0.0.1/32").unwrap()],
+        metrics_token: Some("metrics-secret".into()),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_edge(edge).await;
+    world(&app, "px", 0).await;
+    let login = |xff: &'static str, proto: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", xff)
+            .header("x-forwarded-proto", proto)
+            .json(&json!({"tenant": "px", "email": "admin@px.test", "password": PASSWORD}))
+            .send()
+    };
+    let r = login("203.0.113.7", "https").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let r = login("203.0.113.7", "http").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    // One client exhausts its per-address budget; another behind the same proxy is unaffected.
+    let mut refused = false;
+    for _ in 0..(platica_http::auth::ADDRESS_BURST + 5) {
+        let r = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", "198.51.100.1")
+            .json(&json!({"tenant": "px", "email": format!("nobody{}@px.test", rand_suffix()), "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        refused |= r.status() == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(refused, "the first client was limited");
+    assert_eq!(
+        login("198.51.100.2", "http").await.unwrap().status(),
+        StatusCode::OK,
+        "another client behind the proxy"
+    );
+
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = app.client.get(app.url("/metrics")).bearer_auth("metrics-secret").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A stranger's wrong attempts from another address never lock the owner out: the per-account
+/// limit counts attempts per client address (behind a trusted proxy, per forwarded client).
+#[tokio::test]
+async fn another_addresss_wrong_attempts_do_not_lock_the_owner_out() {
+    let edge = platica_http::edge::Edge {
+        trusted_proxies: vec![platica_http::edge::Cidr::parse("127.0.0.1/32").unwrap()],
+        ..Default::default()
+    };
+    let app = TestApp::spawn_edge(edge).await;
+    world(&app, "lk", 0).await;
+    let attempt = |from: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", from)
+            .json(&json!({"tenant": "lk", "email": "admin@lk.test", "password": password}))
+            .send()
+    };
+    let mut limited = false;
+    for _ in 0..(ACCOUNT_BURST + 3) {
+        limited |= attempt("203.0.113.66", "wrong-guess").await.unwrap().status() == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(limited, "the guessing address is limited");
+    assert_eq!(attempt("198.51.100.20", PASSWORD).await.unwrap().status(), StatusCode::OK, "the owner elsewhere");
 }

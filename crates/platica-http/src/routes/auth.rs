@@ -1,9 +1,6 @@
 //! Login, logout and "who am I".
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Auth, SESSION_COOKIE, presented_token};
+use crate::edge::{ClientIp, SecureCookie};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -63,28 +61,13 @@ pub struct LoginResponse {
     pub user: Me,
 }
 
-/// The client's address, for rate limiting.
-pub struct ClientIp(pub IpAddr);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(ClientIp(ip))
-    }
-}
-
 /// Logs in with e-mail and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    SecureCookie(secure): SecureCookie,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let email = validate::email("email", &req.email)?;
@@ -98,27 +81,43 @@ async fn login(
             "tenant must be a tenant's slug: lower-case letters, digits and dashes",
         ));
     }
-    let found = platica_store::auth::find_login(&state.pool, tenant, &email).await;
-    // Attempts count against the account they reach, whether or not the tenant was named: keying
-    // on the request's own words would give each account one burst per way of naming it.
-    let account = match &found {
-        Ok(Some(c)) => format!("{}#{}", c.tenant_id, c.user_id),
+    let found = platica_store::auth::find_logins(&state.pool, tenant, &email).await;
+    // Attempts count against the account they reach (whether or not the tenant was named: keying
+    // on the request's own words would give each account one burst per way of naming it) from
+    // this client's address: a stranger's wrong attempts never lock the owner out elsewhere.
+    let account = match found.as_deref() {
+        Ok([c]) => format!("{}#{}", c.tenant_id, c.user_id),
         _ => format!("{}|{email}", tenant.unwrap_or("")),
     };
     state.login_limits.check(&account, ip)?;
-    let candidate = found?;
-    let hash = candidate
-        .as_ref()
-        .map(|c| c.password_hash.clone())
-        .unwrap_or_else(|| platica_store::password::dummy_hash().to_owned());
+    let candidates = found?;
+    // The password is checked against every account the e-mail names (a dummy hash when none),
+    // before anything about them is said: that an e-mail exists in several tenants is told only
+    // to someone who knows its password there.
+    let hashes: Vec<String> = if candidates.is_empty() {
+        vec![platica_store::password::dummy_hash().to_owned()]
+    } else {
+        candidates.iter().map(|c| c.password_hash.clone()).collect()
+    };
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || platica_store::password::verify(&password, &hash))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let matched: Vec<bool> = tokio::task::spawn_blocking(move || {
+        hashes.iter().map(|h| platica_store::password::verify(&password, h)).collect()
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
     let refuse = || ApiError::unauthorized("wrong e-mail or password");
-    let candidate = match candidate {
-        Some(c) if ok && c.active => c,
-        _ => {
+    let mut opened = candidates.into_iter().zip(matched).filter(|(c, ok)| *ok && c.active).map(|(c, _)| c);
+    let candidate = match (opened.next(), opened.next()) {
+        (Some(c), None) => c,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "this e-mail address and password open accounts in several tenants: give the tenant",
+            )
+            .with_field("tenant"));
+        }
+        (None, _) => {
             tracing::info!(%email, %ip, "login refused");
             return Err(refuse());
         }
@@ -131,7 +130,7 @@ async fn login(
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         platica_store::auth::SESSION_TTL.num_seconds(),
-        if state.secure_cookies { "; Secure" } else { "" }
+        if secure { "; Secure" } else { "" }
     );
     let body = LoginResponse { token, expires_at, user: Me::of(&principal) };
     let mut resp = Json(body).into_response();

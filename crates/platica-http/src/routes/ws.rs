@@ -42,6 +42,10 @@ impl FromRequestParts<AppState> for WsAuth {
             let principal = platica_store::auth::authenticate(&state.pool, &token)
                 .await?
                 .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
+            if principal.kind == platica_store::auth::TokenKind::Session {
+                // A browser's login session: only from this server's own pages.
+                crate::edge::check_origin(state, parts)?;
+            }
             return Ok(WsAuth(principal));
         }
         let Auth(p) = Auth::from_request_parts(parts, state).await?;

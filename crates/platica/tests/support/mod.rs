@@ -131,7 +131,16 @@ impl TestApp {
         Self::spawn_opts(platica_realtime::HubConfig::default(), true).await
     }
 
+    /// [`TestApp::spawn`] with the server's edge settings (trusted proxies, origins, metrics token).
+    pub async fn spawn_edge(edge: platica_http::edge::Edge) -> TestApp {
+        Self::spawn_full(platica_realtime::HubConfig::default(), false, edge).await
+    }
+
     async fn spawn_opts(hub: platica_realtime::HubConfig, bot: bool) -> TestApp {
+        Self::spawn_full(hub, bot, platica_http::edge::Edge::default()).await
+    }
+
+    async fn spawn_full(hub: platica_realtime::HubConfig, bot: bool, edge: platica_http::edge::Edge) -> TestApp {
         let db_url = fresh_database().await;
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
         let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -152,6 +161,7 @@ impl TestApp {
         if bot {
             state.bot = Some(platica_whatsapp::bot::Bot::new(state.pool.clone()));
         }
+        state.edge = Arc::new(edge);
         let hub = state.hub.clone().unwrap();
         tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
         TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, hub, queries, last_lsn: Mutex::new(None) }
