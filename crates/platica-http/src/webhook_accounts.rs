@@ -10,6 +10,12 @@
 //!   that fails drops the entry (a deleted account is not used again).
 //!
 //! Numbers no account has are not remembered: each such webhook looks again.
+//!
+//! A webhook that names no known number (an unknown number, garbage) can only be authenticated
+//! against every account's app secret. Those keyed checks are built once per [`WebhookAccounts::TTL`]
+//! ([`WebhookAccounts::all`]), never per request: such webhooks cost HMACs, not decryptions of
+//! every tenant's secrets. They are also rate-limited ([`WebhookAccounts::admit_unknown`]) and
+//! the refusals logged once per window.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,14 +60,83 @@ pub enum Source {
 }
 
 /// The cache (one per server).
-#[derive(Default)]
 pub struct WebhookAccounts {
     entries: Mutex<HashMap<String, (Instant, Arc<Verifier>)>>,
+    /// Every account's keyed check (one per distinct app secret), and when it was built.
+    all: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Arc<Verifier>>>)>>,
+    /// Webhooks that name no known number, per second.
+    unknown: governor::DefaultDirectRateLimiter,
+    /// Refusals since the last log line, and when that was.
+    refused: Mutex<(u64, Option<Instant>)>,
+}
+
+impl Default for WebhookAccounts {
+    fn default() -> Self {
+        let per_second = std::num::NonZeroU32::new(Self::UNKNOWN_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN);
+        WebhookAccounts {
+            entries: Mutex::default(),
+            all: tokio::sync::Mutex::new(None),
+            unknown: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            refused: Mutex::new((0, None)),
+        }
+    }
 }
 
 impl WebhookAccounts {
     /// How long an entry is used before the database is asked again.
     pub const TTL: Duration = Duration::from_secs(5);
+    /// Webhooks naming no known number checked per second (beyond: 429 at once).
+    pub const UNKNOWN_PER_SECOND: u32 = 20;
+    /// Refused webhooks are logged at most once per this window (with how many).
+    pub const LOG_WINDOW: Duration = Duration::from_secs(10);
+
+    /// Every account's keyed signature check, one per distinct app secret: built at most once per
+    /// [`Self::TTL`] (accounts whose secret cannot be opened are logged and skipped).
+    pub async fn all(&self, pool: &PgPool, key: &SecretKey) -> StoreResult<Arc<Vec<Arc<Verifier>>>> {
+        let mut all = self.all.lock().await;
+        if let Some((at, v)) = all.as_ref()
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(v.clone());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut verifiers = Vec::new();
+        for account in channels::webhook_accounts(pool).await? {
+            let secret = match account.app_secret(key) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
+                        error = %e, "cannot open an app secret");
+                    continue;
+                }
+            };
+            if !seen.insert(<Sha256 as sha2::Digest>::digest(secret.as_bytes()).to_vec()) {
+                continue;
+            }
+            match Verifier::new(account, key) {
+                Ok(v) => verifiers.push(Arc::new(v)),
+                Err(e) => tracing::error!(error = %e, "cannot key a webhook signature check"),
+            }
+        }
+        let v = Arc::new(verifiers);
+        *all = Some((Instant::now(), v.clone()));
+        Ok(v)
+    }
+
+    /// Whether one more webhook naming no known number may be checked now.
+    pub fn admit_unknown(&self) -> bool {
+        self.unknown.check().is_ok()
+    }
+
+    /// Counts a refused webhook; logs (with the count) at most once per [`Self::LOG_WINDOW`].
+    pub fn refused(&self, why: &str) {
+        let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        r.0 += 1;
+        if r.1.is_none_or(|at| at.elapsed() >= Self::LOG_WINDOW) {
+            tracing::warn!(refused = r.0, reason = why, "webhooks refused (logged once per 10 s)");
+            *r = (0, Some(Instant::now()));
+        }
+    }
 
     /// The account for `phone_number_id`: from the cache unless `fresh`, else from the database
     /// (then cached). `None` when no account has that number.
@@ -104,6 +179,9 @@ impl WebhookAccounts {
     /// Drops every entry (after a change to channel accounts).
     pub fn clear(&self) {
         self.lock().clear();
+        if let Ok(mut all) = self.all.try_lock() {
+            *all = None;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<Verifier>)>> {

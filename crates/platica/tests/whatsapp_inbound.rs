@@ -962,3 +962,35 @@ async fn a_tenant_cannot_sign_webhooks_for_another_tenants_number() {
         sqlx::query_as("SELECT tenant_id, kind FROM webhook_events").fetch_one(&app.pool).await.unwrap();
     assert_eq!(logged, (g.tenant.0, "unverified_phone_number_id".to_owned()));
 }
+
+/// Webhooks naming no known number are rejected cheaply: their signature is checked against keyed
+/// checks built once per few seconds (not every tenant's secrets decrypted per request: about one
+/// query per webhook, the number's lookup), at a bounded rate (429 with Retry-After beyond it);
+/// a known number's webhooks are unaffected meanwhile.
+#[tokio::test]
+async fn webhooks_for_unknown_numbers_are_rejected_cheaply() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let n = 3 * platica_http::webhook_accounts::WebhookAccounts::UNKNOWN_PER_SECOND as usize;
+    let before = app.queries.load(std::sync::atomic::Ordering::SeqCst);
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..n {
+        let body = serde_json::to_vec(&notification(
+            &format!("9{i:08}"),
+            json!({"messages": [{"from": "5491100000401", "id": format!("wamid.U{i}"), "type": "text", "text": {"body": "x"}}]}),
+        ))
+        .unwrap();
+        let (status, r) = deliver_raw(&app, &body, Some(&sign("an attacker's secret", &body))).await;
+        assert!(r["error"]["code"].is_string(), "a JSON error: {r}");
+        *statuses.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    let queries = app.queries.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "beyond the rate: 429 ({statuses:?})");
+    assert!(statuses.get(&401).copied().unwrap_or(0) > 0, "within it: checked, then 401 ({statuses:?})");
+    assert!(queries <= n as u64 + 3, "{queries} queries for {n} webhooks: the accounts' secrets were read per request");
+    // A known number still works meanwhile.
+    let good = text_message("5491100000402", "Ok", "wamid.OK1", "hola");
+    let (status, r) = deliver(&app, &good).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+}

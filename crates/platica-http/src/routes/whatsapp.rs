@@ -7,7 +7,9 @@
 //!   sha256=<hex>`, the HMAC-SHA256 of the body with the app secret of the account the payload
 //!   names (`metadata.phone_number_id`); otherwise 401 and nothing is stored. When the payload
 //!   names no known account (malformed JSON, unknown object, unknown number), the signature is
-//!   checked against every account's app secret (one Meta app may serve several numbers).
+//!   checked against every account's app secret (one Meta app may serve several numbers), with
+//!   keyed checks built once per few seconds and at a bounded rate (429 beyond it), so such
+//!   webhooks cannot make the server decrypt every tenant's secrets per request.
 //!   Messages and statuses are stored in one transaction before answering 200; an authenticated
 //!   payload (or part of one) that cannot be used is logged to `webhook_events` and answered 200,
 //!   so the Cloud API does not retry it forever. A database failure is a 500: the Cloud API
@@ -192,7 +194,7 @@ struct Problem {
 /// Receives Cloud API notifications (messages and statuses), signed with the app secret.
 #[utoipa::path(post, path = "/whatsapp/webhook", tag = "whatsapp", security(()), request_body = WebhookPayload,
     params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body with the app secret>")),
-    responses((status = 200, body = WebhookReceipt), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = WebhookReceipt), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -221,10 +223,23 @@ async fn receive(
         tracing::warn!(?tenants, "webhook with a wrong signature for its phone number");
         return Err(ApiError::unauthorized("the X-Hub-Signature-256 signature does not match"));
     } else {
-        match signed_by_any(&state, key, &body, &signature).await? {
-            Some(a) => a,
+        // Names no known number: checked against every account's keyed check (built once per
+        // few seconds, never per request), at a bounded rate.
+        if !state.webhook_accounts.admit_unknown() {
+            state.webhook_accounts.refused("too many webhooks naming no known number");
+            let mut err = ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many webhooks naming no known phone number: wait and retry",
+            );
+            err.retry_after = Some(1);
+            return Err(err);
+        }
+        let all = state.webhook_accounts.all(&state.pool, key).await?;
+        match all.iter().find(|v| v.signed(&body, &signature)) {
+            Some(v) => v.account.clone(),
             None => {
-                tracing::warn!("webhook whose signature matches no channel account");
+                state.webhook_accounts.refused("signature matches no channel account");
                 return Err(ApiError::unauthorized("the X-Hub-Signature-256 signature does not match"));
             }
         }
@@ -315,39 +330,6 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
     };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// Whether `signature` is the HMAC-SHA256 of `body` with `secret` (constant-time).
-fn signed_by(body: &[u8], signature: &[u8; 32], secret: &str) -> bool {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return false };
-    mac.update(body);
-    mac.verify_slice(signature).is_ok()
-}
-
-/// The first account whose app secret signed the body (each distinct secret tried once).
-async fn signed_by_any(
-    state: &AppState,
-    key: &SecretKey,
-    body: &[u8],
-    signature: &[u8; 32],
-) -> ApiResult<Option<WebhookAccount>> {
-    let mut tried = BTreeSet::new();
-    for account in channels::webhook_accounts(&state.pool).await? {
-        // One undecryptable account (logged) must not block the others' webhooks.
-        let secret = match account.app_secret(key) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
-                    error = %e, "cannot open an app secret");
-                continue;
-            }
-        };
-        let digest = Sha256::digest(secret.as_bytes()).to_vec();
-        if tried.insert(digest) && signed_by(body, signature, &secret) {
-            return Ok(Some(account));
-        }
-    }
-    Ok(None)
 }
 
 /// The phone number ids a payload names (at most [`MAX_NUMBERS_PER_PAYLOAD`]).
