@@ -59,11 +59,14 @@ pub enum Source {
     Database,
 }
 
+/// Keyed checks, one per distinct app secret.
+pub type Verifiers = Arc<Vec<Arc<Verifier>>>;
+
 /// The cache (one per server).
 pub struct WebhookAccounts {
     entries: Mutex<HashMap<String, (Instant, Arc<Verifier>)>>,
     /// Every account's keyed check (one per distinct app secret), and when it was built.
-    all: tokio::sync::Mutex<Option<(Instant, Arc<Vec<Arc<Verifier>>>)>>,
+    all: tokio::sync::Mutex<Option<(Instant, Verifiers)>>,
     /// Webhooks that name no known number, per second.
     unknown: governor::DefaultDirectRateLimiter,
     /// Refusals since the last log line, and when that was.
@@ -92,7 +95,7 @@ impl WebhookAccounts {
 
     /// Every account's keyed signature check, one per distinct app secret: built at most once per
     /// [`Self::TTL`] (accounts whose secret cannot be opened are logged and skipped).
-    pub async fn all(&self, pool: &PgPool, key: &SecretKey) -> StoreResult<Arc<Vec<Arc<Verifier>>>> {
+    pub async fn all(&self, pool: &PgPool, key: &SecretKey) -> StoreResult<Verifiers> {
         let mut all = self.all.lock().await;
         if let Some((at, v)) = all.as_ref()
             && at.elapsed() < Self::TTL
