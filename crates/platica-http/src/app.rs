@@ -23,6 +23,10 @@ use crate::state::AppState;
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Every request is answered within this (503 `timeout` otherwise): no route holds a connection
+/// forever. (A WebSocket's upgrade answers at once; the socket itself lives on.)
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Platica API", description = "A real-time WhatsApp sales inbox. Every endpoint answers errors as {\"error\": {\"code\", \"message\", \"field\"?}}."),
@@ -117,6 +121,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::edge::headers))
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(request_timeout))
         .layer(CatchPanicLayer::custom(|_| -> Response {
             tracing::error!("handler panicked");
             ApiError::internal().into_response()
@@ -128,6 +133,20 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, ids))
+}
+
+/// Answers 503 `timeout` when a request takes longer than [`REQUEST_TIMEOUT`].
+async fn request_timeout(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            let mut err =
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long: try again");
+            err.retry_after = Some(1);
+            err.into_response()
+        }
+    }
 }
 
 /// The realtime client for browsers (static/platica-client.js, docs/realtime.md), embedded at build

@@ -8,6 +8,7 @@
 //!   metrics token;
 //! - [`error`]: the one error type and its JSON shape;
 //! - [`extract`]: extractors whose rejections use that shape;
+//! - [`serve`]: the accept loop: connection limits, header timeout, graceful shutdown;
 //! - [`state`]: what handlers share;
 //! - [`web`]: the web app (`web/`, embedded), served at `/` and `/app/`;
 //! - [`webhook_accounts`]: the channel accounts webhooks name, cached with their keyed signature check.
@@ -21,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod web;
 pub mod webhook_accounts;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Trusted proxies, allowed origins, the metrics token.
     pub edge: Arc<crate::edge::Edge>,
+    /// Connection limits of the accept loop.
+    pub limits: crate::serve::Limits,
     /// The live inbox; without it inbox reads fall back to the SQL reference.
     pub live: Option<Arc<LiveInbox>>,
     /// The realtime hub (with the live inbox).
@@ -40,6 +42,7 @@ impl AppState {
             login_limits: Arc::new(LoginLimits::default()),
             secure_cookies: false,
             edge: Arc::default(),
+            limits: crate::serve::Limits::default(),
             live: None,
             hub: None,
             bot: None,

@@ -274,6 +274,11 @@ impl Hub {
         remove_conn(&mut st, conn);
     }
 
+    /// Open connections of one user.
+    pub fn user_connections(&self, tenant: TenantId, user: i64) -> usize {
+        self.lock().tenants.get(&tenant).and_then(|i| i.users.get(&user)).map_or(0, HashSet::len)
+    }
+
     /// Connections and subscriptions now held.
     pub fn counts(&self) -> (usize, usize) {
         let st = self.lock();

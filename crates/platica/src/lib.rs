@@ -1,7 +1,6 @@
 //! The `platica` binary's library half: configuration, database bootstrap and the server's life
 //! cycle, shared by the CLI (`main.rs`) and the integration tests.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -181,15 +180,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let closing = state.shutdown.clone();
+    let limits = state.limits;
     let app = platica_http::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            // WebSockets are no longer requests axum waits for: tell them to close.
-            let _ = closing.send(true);
-        })
-        .await
-        .context("HTTP server failed")
+    // WebSockets are no longer requests the drain waits for: they are told to close.
+    platica_http::serve::serve(listener, app, limits, shutdown, move || {
+        let _ = closing.send(true);
+    })
+    .await
+    .context("HTTP server failed")
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -810,3 +810,63 @@ async fn another_addresss_wrong_attempts_do_not_lock_the_owner_out() {
     assert!(limited, "the guessing address is limited");
     assert_eq!(attempt("198.51.100.20", PASSWORD).await.unwrap().status(), StatusCode::OK, "the owner elsewhere");
 }
+
+/// Slow clients: thousands of half-sent requests from one address are refused past the
+/// per-address cap and closed after the header timeout, while another client is answered at once
+/// throughout; a user may hold a bounded number of WebSockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_from_one_address_do_not_stop_other_clients() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = platica_http::serve::Limits {
+        max_connections: 2_000,
+        max_per_address: 200,
+        header_read_timeout: std::time::Duration::from_secs(2),
+    };
+    let app = TestApp::spawn_configured(move |s| s.limits = limits).await;
+    let w = world(&app, "slow", 0).await;
+    let attacker: std::net::SocketAddr = "127.0.0.2:0".parse().unwrap();
+    let mut held = Vec::new();
+    let started = std::time::Instant::now();
+    for i in 0..5_000 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(attacker).unwrap();
+        let Ok(mut s) = socket.connect(app.addr).await else { continue };
+        let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
+        held.push(s);
+        if i % 1_000 == 0 {
+            // Meanwhile, another client is served at once.
+            let t = std::time::Instant::now();
+            let r = app.client.get(app.url("/health")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(t.elapsed() < std::time::Duration::from_secs(2), "another client waited {:?}", t.elapsed());
+        }
+    }
+    assert!(held.len() >= 4_000, "only {} connections opened", held.len());
+    let r = app.get("/api/v1/auth/me", w.token(w.admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "an API client during the attack");
+    // Every held connection is closed by the server: past the cap at once, the rest after the
+    // header timeout.
+    let deadline = started.elapsed() + std::time::Duration::from_secs(10);
+    let mut open = 0;
+    for s in held.iter_mut() {
+        let mut buf = [0u8; 256];
+        let left = deadline.saturating_sub(started.elapsed()).max(std::time::Duration::from_millis(10));
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(_)) | Ok(Err(_)) => {}
+            Err(_) => open += 1,
+        }
+    }
+    assert_eq!(open, 0, "half-sent requests still held open after the header timeout");
+    drop(held);
+
+    // WebSockets per user.
+    let mut sockets = Vec::new();
+    for _ in 0..platica_http::routes::ws::MAX_PER_USER {
+        sockets.push(support::Ws::connect(&app, w.token(w.admin)).await);
+    }
+    let url = format!("ws://{}/api/v1/ws?token={}", app.addr, w.token(w.admin));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("one WebSocket too many was accepted: {:?}", other.map(|_| ())),
+    }
+}

@@ -25,6 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// How often the server pings; a client silent for [`IDLE_TIMEOUT`] is disconnected.
 pub const PING_EVERY: Duration = Duration::from_secs(20);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Realtime connections one user may hold at once (one per browser tab).
+pub const MAX_PER_USER: usize = 32;
 /// Largest client message.
 pub const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -57,7 +59,7 @@ impl FromRequestParts<AppState> for WsAuth {
 /// query parameter, a Bearer header or the session cookie; refused with 401 before the upgrade.
 #[utoipa::path(get, path = "/ws", tag = "realtime",
     params(("token" = Option<String>, Query, description = "session or API token")),
-    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 401, body = ErrorBody), (status = 426, body = ErrorBody)))]
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 426, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn ws(
     State(state): State<AppState>,
     WsAuth(principal): WsAuth,
@@ -66,8 +68,18 @@ async fn ws(
     let upgrade = upgrade.map_err(|e| {
         ApiError::new(StatusCode::UPGRADE_REQUIRED, "upgrade_required", format!("open this URL as a WebSocket: {e}"))
     })?;
-    if state.hub.is_none() || state.live.is_none() {
+    let Some(hub) = state.hub.as_ref().filter(|_| state.live.is_some()) else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "realtime is not running"));
+    };
+    let viewer = &principal.viewer;
+    if hub.user_connections(viewer.tenant_id, viewer.user_id.0) >= MAX_PER_USER {
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections",
+            format!("at most {MAX_PER_USER} realtime connections per user: close another tab"),
+        );
+        err.retry_after = Some(5);
+        return Err(err);
     }
     Ok(upgrade
         .read_buffer_size(4 * 1024)

@@ -133,14 +133,23 @@ impl TestApp {
 
     /// [`TestApp::spawn`] with the server's edge settings (trusted proxies, origins, metrics token).
     pub async fn spawn_edge(edge: platica_http::edge::Edge) -> TestApp {
-        Self::spawn_full(platica_realtime::HubConfig::default(), false, edge).await
+        Self::spawn_configured(move |s| s.edge = Arc::new(edge)).await
+    }
+
+    /// [`TestApp::spawn`] with the app's state changed by `configure` before it serves.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut platica_http::AppState)) -> TestApp {
+        Self::spawn_full(platica_realtime::HubConfig::default(), false, configure).await
     }
 
     async fn spawn_opts(hub: platica_realtime::HubConfig, bot: bool) -> TestApp {
-        Self::spawn_full(hub, bot, platica_http::edge::Edge::default()).await
+        Self::spawn_full(hub, bot, |_| {}).await
     }
 
-    async fn spawn_full(hub: platica_realtime::HubConfig, bot: bool, edge: platica_http::edge::Edge) -> TestApp {
+    async fn spawn_full(
+        hub: platica_realtime::HubConfig,
+        bot: bool,
+        configure: impl FnOnce(&mut platica_http::AppState),
+    ) -> TestApp {
         let db_url = fresh_database().await;
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
         let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -161,7 +170,7 @@ impl TestApp {
         if bot {
             state.bot = Some(platica_whatsapp::bot::Bot::new(state.pool.clone()));
         }
-        state.edge = Arc::new(edge);
+        configure(&mut state);
         let hub = state.hub.clone().unwrap();
         tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
         TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, hub, queries, last_lsn: Mutex::new(None) }
