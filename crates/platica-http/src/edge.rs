@@ -90,7 +90,8 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 impl Edge {
-    fn trusted(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is a trusted proxy.
+    pub fn trusted(&self, ip: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|c| c.contains(ip))
     }
 

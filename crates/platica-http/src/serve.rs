@@ -75,10 +75,10 @@ fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
     open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &Limits) -> Option<Admitted> {
+fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &Limits, proxy: bool) -> Option<Admitted> {
     let mut o = lock(open);
     let from_ip = o.by_address.get(&ip).copied().unwrap_or(0);
-    if o.total >= limits.max_connections || from_ip >= limits.max_per_address {
+    if o.total >= limits.max_connections || (from_ip >= limits.max_per_address && !proxy) {
         o.refused += 1;
         if o.logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
             tracing::warn!(refused = o.refused, open = o.total, %ip, from_ip,
@@ -94,11 +94,13 @@ fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &Limits) -> Option<Admitte
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; `closing` is called first thing
-/// at shutdown (to close WebSockets), then in-flight requests are drained.
+/// at shutdown (to close WebSockets), then in-flight requests are drained. Connections from
+/// `edge`'s trusted proxies are not capped per address (they carry many clients).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    edge: Arc<crate::edge::Edge>,
     shutdown: impl Future<Output = ()> + Send,
     closing: impl FnOnce() + Send,
 ) -> std::io::Result<()> {
@@ -121,7 +123,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(admitted) = admit(&open, peer.ip(), &limits) else {
+        let Some(admitted) = admit(&open, peer.ip(), &limits, edge.trusted(peer.ip())) else {
             drop(stream);
             continue;
         };

@@ -41,6 +41,21 @@ pub const KEYS: &[KeyDef] = &[
         doc: "comma-separated browser origins besides the server's own that may use its session",
     },
     KeyDef {
+        key: "server.max_connections",
+        env: "PLATICA_SERVER_MAX_CONNECTIONS",
+        doc: "open HTTP connections at most, from everyone",
+    },
+    KeyDef {
+        key: "server.max_connections_per_address",
+        env: "PLATICA_SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+        doc: "open HTTP connections at most from one client address",
+    },
+    KeyDef {
+        key: "server.header_read_timeout_seconds",
+        env: "PLATICA_SERVER_HEADER_READ_TIMEOUT_SECONDS",
+        doc: "a connection must send a request's headers within this",
+    },
+    KeyDef {
         key: "server.metrics_token",
         env: "PLATICA_SERVER_METRICS_TOKEN",
         doc: "when set, /metrics requires Authorization: Bearer <token>",
@@ -113,6 +128,8 @@ pub struct ServerConfig {
     pub secure_cookies: bool,
     /// Trusted proxies, allowed origins, the metrics token.
     pub edge: platica_http::edge::Edge,
+    /// Connection limits.
+    pub limits: platica_http::serve::Limits,
 }
 
 #[derive(Clone, Debug)]
@@ -399,6 +416,23 @@ impl Config {
             listen: o.listen.unwrap_or(listen),
             secure_cookies: l.boolean("server.secure_cookies", false),
             edge: platica_http::edge::Edge { trusted_proxies, allowed_origins, metrics_token },
+            limits: {
+                let d = platica_http::serve::Limits::default();
+                platica_http::serve::Limits {
+                    max_connections: l.number("server.max_connections", d.max_connections as u64, 16..=1_000_000)
+                        as usize,
+                    max_per_address: l.number(
+                        "server.max_connections_per_address",
+                        d.max_per_address as u64,
+                        1..=1_000_000,
+                    ) as usize,
+                    header_read_timeout: Duration::from_secs(l.number(
+                        "server.header_read_timeout_seconds",
+                        d.header_read_timeout.as_secs(),
+                        1..=600,
+                    )),
+                }
+            },
         };
 
         let url = l.string("database.url").filter(|u| !u.trim().is_empty());

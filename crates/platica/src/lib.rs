@@ -180,10 +180,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let closing = state.shutdown.clone();
-    let limits = state.limits;
+    let (limits, edge) = (state.limits, state.edge.clone());
     let app = platica_http::router(state);
     // WebSockets are no longer requests the drain waits for: they are told to close.
-    platica_http::serve::serve(listener, app, limits, shutdown, move || {
+    platica_http::serve::serve(listener, app, limits, edge, shutdown, move || {
         let _ = closing.send(true);
     })
     .await

@@ -236,6 +236,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
             state.secure_cookies = config.server.secure_cookies;
             state.edge = std::sync::Arc::new(config.server.edge.clone());
+            state.limits = config.server.limits;
             let channels = start_channels(&db.pool, &config, &mut state)?;
             tracing::info!(address = %listen, "serving");
             let served = platica::serve(listener, state, platica::shutdown_signal()).await;
