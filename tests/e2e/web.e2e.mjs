@@ -483,6 +483,31 @@ await test('a lost connection is shown, recovers by itself, and what happened me
   await page.context().close();
 });
 
+await test('the database stream cut: the open inbox says live updates are paused, then catches up by itself', async () => {
+  const page = await newPage();
+  await login(page, U.jorge);
+  await page.waitForSelector('.conn-dot[data-status=open]');
+  await page.evaluate(() => { window.__stillHere = true; });
+  assert.equal(await page.locator('.banner-paused').isVisible(), false, 'no banner while live');
+  await step('stream_cut');
+  await page.waitForSelector('.banner-paused', { state: 'visible', timeout: 8000 });
+  assert.match(await page.textContent('.banner-paused'), /^Live updates paused/);
+  await shot(page, '08b-live-updates-paused');
+  // Written while the server cannot stream: it reaches the open inbox once the stream is back.
+  const text = `Mensaje durante la pausa ${Date.now()}`;
+  const got = await step('inbound', { phone: EXPECT.inbound.phone, text });
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator('.banner-paused').isVisible(), true, 'still paused while cut');
+  await step('stream_restore');
+  await page.waitForSelector('.banner-paused', { state: 'hidden', timeout: 15000 });
+  await page.waitForFunction(([id, body]) => {
+    const top = document.querySelector('li.row');
+    return top?.dataset.id === String(id) && top.querySelector('.row-preview')?.textContent === body;
+  }, [got.conversation_id, text], { timeout: 5000 });
+  assert.equal(await page.evaluate(() => window.__stillHere), true, 'caught up without a reload');
+  await page.context().close();
+});
+
 await test('without a WebSocket at all the inbox still loads over REST, and says it is offline', async () => {
   const page = await newPage();
   await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => ws.close({ code: 4001, reason: 'blocked (test)' }));

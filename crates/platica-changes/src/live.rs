@@ -52,7 +52,10 @@
 //! # Failure, and healing
 //!
 //! The task owns every reconnect: the replication client itself never retries (so a lost
-//! connection is known at once). When the stream fails, the live inbox is *degraded*: it records
+//! connection is known at once). A connection that dies silently (a partition that drops packets
+//! without a reset) looks like an idle stream, so after [`HEARTBEAT_AFTER`] of silence the task
+//! writes a heartbeat (a barrier message, which this slot streams back like any other) and takes
+//! the connection for lost when nothing arrives [`STALL_AFTER`] later. When the stream fails, the live inbox is *degraded*: it records
 //! since when ([`LiveInbox::stale_since`]), tells the sink at once ([`ChangeSink::degraded`]) and
 //! goes on answering reads from the state it has. It then retries, with backoff capped at
 //! [`MAX_RETRY_DELAY`], forever (until shutdown):
@@ -110,6 +113,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const PUBLICATION_CHECK: Duration = Duration::from_secs(5);
 /// Consecutive failed resumes on a reachable server before the pipeline is rebuilt instead.
 pub const RESUME_ATTEMPTS_BEFORE_REBUILD: u32 = 3;
+/// After this long with nothing from the stream, a heartbeat (a barrier message) is written so
+/// the stream has something to deliver: an idle stream and a silently dead one look alike.
+pub const HEARTBEAT_AFTER: Duration = Duration::from_secs(1);
+/// How long the stream may stay silent after a heartbeat was written before the connection is
+/// taken for dead (a network partition that drops packets without a reset).
+pub const STALL_AFTER: Duration = Duration::from_secs(3);
 
 /// Where to stream from.
 #[derive(Clone, Debug)]
@@ -145,6 +154,8 @@ pub enum StreamError {
     Decode(#[from] crate::decode::DecodeError),
     #[error("{0}")]
     Setup(String),
+    #[error("the replication stream delivered nothing for {0:?} after a heartbeat")]
+    Stalled(Duration),
 }
 
 /// What the live inbox reports about itself.
@@ -818,6 +829,52 @@ async fn reconnect(
     }
 }
 
+/// The stream's liveness while it is idle: when nothing arrived for [`HEARTBEAT_AFTER`], a barrier
+/// is written; when it cannot be, or nothing arrives [`STALL_AFTER`] after that, the connection is
+/// taken for lost.
+#[derive(Debug)]
+struct Heartbeat {
+    /// Since when nothing arrived.
+    quiet_since: tokio::time::Instant,
+    /// When the heartbeat was written (None: not yet).
+    sent_at: Option<tokio::time::Instant>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat { quiet_since: tokio::time::Instant::now(), sent_at: None }
+    }
+}
+
+impl Heartbeat {
+    /// When to act next: write the heartbeat, or give the connection up.
+    fn due(&self) -> tokio::time::Instant {
+        match self.sent_at {
+            None => self.quiet_since + HEARTBEAT_AFTER,
+            Some(at) => at + STALL_AFTER,
+        }
+    }
+
+    /// Whether a heartbeat went unanswered for [`STALL_AFTER`].
+    fn stalled(&self) -> bool {
+        self.sent_at.is_some_and(|at| at.elapsed() >= STALL_AFTER)
+    }
+}
+
+/// Writes a barrier message (it reaches this server's stream like any barrier); `false` when the
+/// database cannot be reached within [`CONNECT_TIMEOUT`].
+async fn emit_heartbeat(pool: &sqlx::PgPool) -> bool {
+    let emit = sqlx::query("SELECT pg_logical_emit_message(false, $1, '')").bind(BARRIER_PREFIX).execute(pool);
+    match tokio::time::timeout(CONNECT_TIMEOUT, emit).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "writing a stream heartbeat failed");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Whether a replication error says the connection was lost (PostgreSQL down or restarting, the
 /// walsender terminated, the network), as opposed to a refusal that may repeat on every resume.
 fn lost_connection(e: &pg_walstream::ReplicationError) -> bool {
@@ -840,6 +897,9 @@ impl Loop {
         let mut guard = tokio::time::interval(PUBLICATION_CHECK);
         guard.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         guard.tick().await;
+        // Silence is measured while waiting for the stream only (not while applying), so a slow
+        // apply is never taken for a dead connection.
+        let mut heartbeat = Heartbeat::default();
         loop {
             if self.paused {
                 // Not reading the stream: nothing is applied until told where to stop.
@@ -866,8 +926,18 @@ impl Loop {
                         return Ended::Failed { error: StreamError::Setup(why), rebuild: true, suspect: true };
                     }
                 }
+                () = tokio::time::sleep_until(heartbeat.due()) => {
+                    // Unanswered, or not even writable (the database unreachable from here too):
+                    // the connection is lost either way.
+                    if heartbeat.stalled() || !emit_heartbeat(&self.live.pool).await {
+                        let silent = heartbeat.quiet_since.elapsed();
+                        return Ended::Failed { error: StreamError::Stalled(silent), rebuild: false, suspect: false };
+                    }
+                    heartbeat.sent_at = Some(tokio::time::Instant::now());
+                }
                 event = stream.next_event(token) => match event {
                     Ok(ev) => {
+                        heartbeat = Heartbeat::default();
                         if let Err(error) = self.event(ev.event_type, &feedback).await {
                             // A change that cannot be decoded or completed: the state cannot
                             // simply resume past it.

@@ -32,6 +32,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, Row};
 use support::TestApp;
+use support::proxy::Proxy;
 
 /// The 200,000-row test measures the process's memory: it runs alone; the others may share.
 static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
@@ -1658,6 +1659,15 @@ impl<'a> Matrix<'a> {
     }
 }
 
+/// How many times each fault of the matrix is injected: `ci` by default, `PLATICA_FAULT_ROUNDS`
+/// when set (`scripts/soak` sets 20).
+fn fault_rounds(ci: usize) -> usize {
+    match std::env::var("PLATICA_FAULT_ROUNDS") {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("PLATICA_FAULT_ROUNDS={v:?} is not a number")),
+        Err(_) => ci,
+    }
+}
+
 async fn terminate(pool: &PgPool, pid: i32) -> bool {
     sqlx::query_scalar("SELECT pg_terminate_backend($1, 2000)").bind(pid).fetch_one(pool).await.unwrap_or(false)
 }
@@ -1672,7 +1682,7 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
     let slot = platica::slot_name(&url);
     let server = Server::start(&url).await;
     let mut m = Matrix::new(&server, &url, &fx).await;
-    for round in 1..=3 {
+    for round in 1..=fault_rounds(3) {
         let what = format!("kill burst {round}");
         catch_up(&server.live, &url).await;
         let began = Instant::now();
@@ -1692,7 +1702,11 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
         println!("  {what}: 5 walsenders killed in {} ms", burst.elapsed().as_millis());
         m.healed(&what, began, over, HEAL_WITHIN, writers, |_| true).await;
     }
-    assert!(server.live.status().resumes >= 3, "kill bursts are healed by resuming: {:?}", server.live.status());
+    assert!(
+        server.live.status().resumes >= fault_rounds(3) as u64,
+        "kill bursts are healed by resuming: {:?}",
+        server.live.status()
+    );
     drop(m);
     server.stop().await;
     pool.close().await;
@@ -1734,7 +1748,8 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
             Some("ALTER PUBLICATION platica DROP TABLE prospects, conversations"),
         ),
     ];
-    for (i, (what, sql)) in faults.iter().enumerate() {
+    // Each round drops the slot once and alters the publication once.
+    for (i, (what, sql)) in faults.iter().cycle().take(2 * fault_rounds(3)).enumerate() {
         catch_up(&server.live, &url).await;
         let rebuilds = server.live.status().rebuilds;
         let began = Instant::now();
@@ -1760,62 +1775,6 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
     server.stop().await;
     pool.close().await;
     println!("slot and publication faults: {} ms in all", started.elapsed().as_millis());
-}
-
-/// A TCP proxy to PostgreSQL that the test can cut (every connection through it reset, new ones
-/// refused) and restore: a network partition between the live inbox and the database, while the
-/// rest of the server reaches it directly.
-struct Proxy {
-    port: u16,
-    cut: Arc<std::sync::atomic::AtomicBool>,
-    links: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target_port: u16) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let links = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (cut2, links2) = (Arc::clone(&cut), Arc::clone(&links));
-        let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if cut2.load(std::sync::atomic::Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let link = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", target_port)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                links2.lock().unwrap().push(link.abort_handle());
-            }
-        });
-        Proxy { port, cut, links, task }
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
-        if cut {
-            for link in self.links.lock().unwrap().drain(..) {
-                link.abort();
-            }
-        }
-    }
-
-    /// `url` with its port replaced by the proxy's.
-    fn url(&self, url: &str, target_port: u16) -> String {
-        url.replace(&format!(":{target_port}/"), &format!(":{}/", self.port))
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.set_cut(true);
-    }
 }
 
 /// `GET path` with a bearer token: (status, headers, body as text).
@@ -1848,11 +1807,11 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
 
     // 1. The live inbox cut off from PostgreSQL (a network partition), while the rest of the
     //    server still reaches it: reads answer, and say so.
-    {
-        let what = "network partition";
+    for round in 1..=fault_rounds(1) {
+        let what = &format!("network partition {round}");
         catch_up(&server.live, &url).await;
         let began = Instant::now();
-        let writers = spawn_writers(&url, &fx, "h", 2, 400, Duration::from_secs(6));
+        let writers = spawn_writers(&url, &fx, &format!("h{round}"), 2, 400, Duration::from_secs(6));
         tokio::time::sleep(Duration::from_millis(300)).await;
         proxy.set_cut(true);
         let pool = platica_store::db::connect(&url, 1).await.unwrap();
@@ -1916,8 +1875,32 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         m.healed(what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
     }
 
-    // 2. PostgreSQL stopped: once for a minute, twice for a few seconds.
-    for (round, down_for) in [60u64, 5, 5].into_iter().enumerate() {
+    // 2. A silent partition: nothing arrives, nothing is reset. An idle stream and a dead one
+    //    look alike, so the server writes a heartbeat and gives the connection up when it does
+    //    not come back.
+    for round in 1..=fault_rounds(1) {
+        let what = format!("silent network partition {round}");
+        catch_up(&server.live, &url).await;
+        let began = Instant::now();
+        let writers = spawn_writers(&url, &fx, &format!("q{round}"), 2, 400, Duration::from_secs(6));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.set_silent(true);
+        let silenced = Instant::now();
+        let bound = platica_changes::live::HEARTBEAT_AFTER + platica_changes::live::STALL_AFTER + HEAL_WITHIN;
+        support::until(bound.as_secs(), "the live inbox to notice the silent partition", || async {
+            server.live.stale_since().map(|_| ())
+        })
+        .await;
+        println!("  {what}: degraded {} ms after the partition began", silenced.elapsed().as_millis());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(server.live.stale_since().is_some(), "{what}: live again while the network is still silent");
+        proxy.set_silent(false);
+        m.healed(&what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
+    }
+
+    // 3. PostgreSQL stopped: once for a minute, twice for a few seconds.
+    let outages = (0..fault_rounds(3)).map(|i| if i % 3 == 0 { 60u64 } else { 5 });
+    for (round, down_for) in outages.enumerate() {
         let what = format!("PostgreSQL down for {down_for} s ({})", round + 1);
         catch_up(&server.live, &url).await;
         let began = Instant::now();

@@ -134,7 +134,8 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let root = repo_root();
     require_tools(&root);
     secrets::install(SecretKey::from_bytes([7; 32])).unwrap();
-    let app = TestApp::spawn().await;
+    // The live inbox streams through a proxy the browser script can cut ("stream_cut").
+    let (app, proxy) = TestApp::spawn_proxied().await;
     let demo = platica_demo::seed(&app.pool).await.unwrap();
     let tenant = demo.tenant_id.0;
     app.sync().await;
@@ -280,6 +281,14 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .execute(&app.pool)
                     .await
                     .unwrap();
+                    json!({"ok": true})
+                }
+                "stream_cut" => {
+                    proxy.set_cut(true);
+                    json!({"ok": true})
+                }
+                "stream_restore" => {
+                    proxy.set_cut(false);
                     json!({"ok": true})
                 }
                 "inbound" => {

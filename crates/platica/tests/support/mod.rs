@@ -15,6 +15,8 @@ use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+pub mod proxy;
+
 /// The shared cluster: started on first use by a thread that lives as long as the process, so the
 /// kernel stops the server when the test process exits (see `cluster` docs).
 struct Shared {
@@ -138,19 +140,38 @@ impl TestApp {
 
     /// [`TestApp::spawn`] with the app's state changed by `configure` before it serves.
     pub async fn spawn_configured(configure: impl FnOnce(&mut platica_http::AppState)) -> TestApp {
-        Self::spawn_full(platica_realtime::HubConfig::default(), false, configure).await
+        Self::spawn_full(platica_realtime::HubConfig::default(), false, configure, None).await
     }
 
     async fn spawn_opts(hub: platica_realtime::HubConfig, bot: bool) -> TestApp {
-        Self::spawn_full(hub, bot, |_| {}).await
+        Self::spawn_full(hub, bot, |_| {}, None).await
+    }
+
+    /// [`TestApp::spawn`] with the live inbox's stream going through a [`proxy::Proxy`] the test
+    /// can cut or silence (the rest of the app reaches PostgreSQL directly).
+    pub async fn spawn_proxied() -> (TestApp, proxy::Proxy) {
+        let db_url = fresh_database().await;
+        let port: u16 = db_url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().parse().unwrap();
+        let proxy = proxy::Proxy::start(port).await;
+        let live_url = proxy.url(&db_url, port);
+        let app =
+            Self::spawn_full(platica_realtime::HubConfig::default(), false, |_| {}, Some((db_url, live_url))).await;
+        (app, proxy)
     }
 
     async fn spawn_full(
         hub: platica_realtime::HubConfig,
         bot: bool,
         configure: impl FnOnce(&mut platica_http::AppState),
+        urls: Option<(String, String)>,
     ) -> TestApp {
-        let db_url = fresh_database().await;
+        let (db_url, live_url) = match urls {
+            Some(urls) => urls,
+            None => {
+                let url = fresh_database().await;
+                (url.clone(), url)
+            }
+        };
         let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
         let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = queries.clone();
@@ -165,7 +186,9 @@ impl TestApp {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (live, _follower) = platica::start_live(&db_url, platica::CancellationToken::new()).await.unwrap();
+        let slot = platica::slot_name(&db_url);
+        let (live, _follower) =
+            platica::start_live_on_slot(&live_url, Some(&slot), platica::CancellationToken::new()).await.unwrap();
         let mut state = platica_http::AppState::new(app_pool).with_live_and_hub(Arc::clone(&live), hub);
         if bot {
             state.bot = Some(platica_whatsapp::bot::Bot::new(state.pool.clone()));
