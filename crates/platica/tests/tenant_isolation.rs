@@ -400,3 +400,69 @@ async fn a_token_cannot_be_pointed_at_another_tenant() {
     let r = app.get(&format!("/api/v1/prospects/{}", ids.b_prospect), b.token(b.admin)).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+/// Every table carries `tenant_id`, leading in its primary key, every unique constraint and index,
+/// and every foreign key: checked against the catalog of a migrated database, so a migration that
+/// forgets it fails here. The exceptions are sqlx's own bookkeeping and the two indexes that route
+/// a request to its tenant before the tenant is known (ARCHITECTURE.md, Invariants).
+#[tokio::test]
+async fn tenant_id_leads_every_key_and_index() {
+    let url = support::fresh_database().await;
+    let pool = platica_store::db::connect(&url, 1).await.unwrap();
+    let exempt = ["_sqlx_migrations"];
+    let routing = [
+        // A login names its organisation by slug.
+        ("tenants", "tenants_slug"),
+        // A WhatsApp webhook names only the phone number id it was sent to.
+        ("channel_accounts", "channel_accounts_phone_number_id"),
+    ];
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 20, "only {} tables: {tables:?}", tables.len());
+    let mut wrong = Vec::new();
+    for table in tables.iter().filter(|t| !exempt.contains(&t.as_str())) {
+        // Indexes (primary keys and unique constraints included): the first key column.
+        let indexes: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT i.relname::text, a.attname::text
+             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+             WHERE x.indrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if !indexes.iter().any(|(name, _)| name.ends_with("_pkey")) {
+            wrong.push(format!("{table}: no primary key"));
+        }
+        for (index, first) in indexes {
+            if first.as_deref() != Some("tenant_id") && !routing.contains(&(table.as_str(), index.as_str())) {
+                wrong.push(format!("{table}: index {index} leads with {first:?}"));
+            }
+        }
+        // Foreign keys: the first column on both sides.
+        let fks: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT conname::text, a.attname::text, f.attname::text
+             FROM pg_constraint c
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+             JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = c.confkey[1]
+             WHERE c.contype = 'f' AND c.conrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (fk, from, to) in fks {
+            if from != "tenant_id" || to != "tenant_id" {
+                wrong.push(format!("{table}: foreign key {fk} leads with {from} -> {to}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "tenant_id does not lead:\n  {}", wrong.join("\n  "));
+    pool.close().await;
+}
