@@ -24,6 +24,8 @@ pub(crate) const MAX_SESSION_EVENTS: usize = 50_000;
 /// Most sends, idempotency keys and reads remembered per account (the oldest are forgotten), so
 /// a long demo runs in bounded memory.
 pub const MAX_KEPT: usize = 100_000;
+/// The most statuses the simulator puts in one webhook.
+pub const MAX_STATUSES_PER_WEBHOOK: usize = 100;
 
 /// One accepted send, as `GET /_sim/sent` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,7 +210,8 @@ impl Session {
 pub(crate) struct Account {
     pub account: SimAccount,
     pub waba_id: String,
-    outbox: mpsc::UnboundedSender<Vec<u8>>,
+    /// The `value` of each webhook to deliver, in order (see [`Sim::webhook_worker`]).
+    outbox: mpsc::UnboundedSender<Value>,
     pub sent: Vec<SentMessage>,
     pub sent_index: HashMap<String, usize>,
     pub idempotency: HashMap<String, Value>,
@@ -222,7 +225,7 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    fn new(account: SimAccount, outbox: mpsc::UnboundedSender<Vec<u8>>) -> Self {
+    fn new(account: SimAccount, outbox: mpsc::UnboundedSender<Value>) -> Self {
         Self {
             waba_id: waba_id(&account.phone_number_id),
             account,
@@ -433,14 +436,7 @@ impl Sim {
             }
             Event::Status(status) => value["statuses"] = json!([status]),
         }
-        let payload = json!({
-            "object": "whatsapp_business_account",
-            "entry": [{"id": acc.waba_id, "changes": [{"field": "messages", "value": value}]}],
-        });
-        match serde_json::to_vec(&payload) {
-            Ok(body) => acc.outbox.send(body).is_ok(),
-            Err(_) => false,
-        }
+        acc.outbox.send(value).is_ok()
     }
 
     /// Emits one inbound message from `wa_id` (digits) to the account. `message` holds the type
@@ -546,13 +542,41 @@ impl Sim {
         }
     }
 
-    /// Delivers one account's webhooks in order, each retried with exponential backoff.
-    async fn webhook_worker(self: Arc<Self>, phone_number_id: String, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
+    /// Delivers one account's webhooks in order, each retried with exponential backoff. Statuses
+    /// that are due together go out in one webhook (up to [`MAX_STATUSES_PER_WEBHOOK`]), as the
+    /// Cloud API batches them under load; a message is always a webhook of its own.
+    async fn webhook_worker(self: Arc<Self>, phone_number_id: String, mut rx: mpsc::UnboundedReceiver<Value>) {
+        let mut next: Option<Value> = None;
         loop {
-            let body = tokio::select! {
-                () = self.stopped() => return,
-                b = rx.recv() => match b { Some(b) => b, None => return },
+            let mut value = match next.take() {
+                Some(v) => v,
+                None => tokio::select! {
+                    () = self.stopped() => return,
+                    v = rx.recv() => match v { Some(v) => v, None => return },
+                },
             };
+            while let Some(statuses) = value.get_mut("statuses").and_then(Value::as_array_mut) {
+                if statuses.len() >= MAX_STATUSES_PER_WEBHOOK {
+                    break;
+                }
+                let Ok(more) = rx.try_recv() else { break };
+                match more.get("statuses").and_then(Value::as_array) {
+                    Some(more) if more.len() + statuses.len() <= MAX_STATUSES_PER_WEBHOOK => {
+                        statuses.extend(more.iter().cloned());
+                    }
+                    _ => {
+                        next = Some(more);
+                        break;
+                    }
+                }
+            }
+            let waba_id = self.lock().accounts.get(&phone_number_id).map(|a| a.waba_id.clone());
+            let Some(waba_id) = waba_id else { return };
+            let payload = json!({
+                "object": "whatsapp_business_account",
+                "entry": [{"id": waba_id, "changes": [{"field": "messages", "value": value}]}],
+            });
+            let Ok(body) = serde_json::to_vec(&payload) else { continue };
             let retry = &self.cfg.webhook_retry;
             let mut backoff = retry.initial_backoff;
             let mut attempt = 1u32;

@@ -62,7 +62,7 @@ impl Receiver {
     }
 
     fn statuses(&self) -> Vec<Value> {
-        self.values().iter().filter_map(|v| v["statuses"].get(0).cloned()).collect()
+        self.values().iter().filter_map(|v| v["statuses"].as_array().cloned()).flatten().collect()
     }
 
     fn messages(&self) -> Vec<(Value, Value)> {
@@ -445,7 +445,9 @@ async fn statuses_arrive_signed_in_order_and_are_retried_after_a_500() {
     assert_eq!(first["entry"][0]["changes"][0]["field"], "messages");
     assert_eq!(first["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"], PHONE);
     let stats = sim.stats();
-    assert_eq!((stats.webhooks_delivered, stats.webhooks_retried, stats.webhooks_failed), (9, 2, 0));
+    // Statuses due together (here, those queued during the retries' backoff) share a webhook.
+    assert_eq!((stats.webhooks_retried, stats.webhooks_failed), (2, 0));
+    assert!((1..=9).contains(&stats.webhooks_delivered), "{} webhooks for 9 statuses", stats.webhooks_delivered);
     assert_eq!(sim.sent(PHONE)[0].statuses, ["sent", "delivered", "read"]);
     sim.shutdown().await;
 }
