@@ -451,6 +451,20 @@ fn wait_gone(pid: i32, data: &Path, limit: Duration) -> bool {
     true
 }
 
+/// The pid of the live process running this same program that started postmaster `pid` (its
+/// parent), if any: such a cluster stops with that process.
+fn platica_owner(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state, ppid, ...
+    let ppid: i32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+    if ppid <= 1 || ppid == std::process::id() as i32 {
+        return None;
+    }
+    let theirs = fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+    let ours = std::env::current_exe().ok()?;
+    (theirs == ours).then_some(ppid)
+}
+
 /// Before starting: makes sure no stale `postmaster.pid` is in the way. Returns the pid of a
 /// postmaster that already runs the cluster and accepts connections (to adopt). Waits for one
 /// that is starting up or shutting down (a crashed Platica's server stops when it notices);
@@ -474,7 +488,10 @@ fn settle_previous(root: &Path, data: &Path) -> Result<Option<i32>, ClusterError
                 Err(e) => return Err(ClusterError::Io { path, source: e }),
             }
         }
-        if pid.status == "ready" && RunningCluster::find(root).is_some() {
+        // A cluster another Platica process started is stopped when that process ends (its
+        // PR_SET_PDEATHSIG): adopting it would lose it then. Wait for it instead.
+        let owner = platica_owner(pid.pid);
+        if pid.status == "ready" && owner.is_none() && RunningCluster::find(root).is_some() {
             return Ok(Some(pid.pid));
         }
         if started.elapsed() > limit {
@@ -486,11 +503,18 @@ fn settle_previous(root: &Path, data: &Path) -> Result<Option<i32>, ClusterError
             });
         }
         if !said_waiting {
-            tracing::info!(
-                pid = pid.pid,
-                status = %pid.status,
-                "a PostgreSQL server is starting or stopping on the private cluster: waiting for it"
-            );
+            match owner {
+                Some(owner) => tracing::info!(
+                    pid = pid.pid,
+                    owner,
+                    "another platica process (a command in progress) runs the private cluster: waiting for it to finish"
+                ),
+                None => tracing::info!(
+                    pid = pid.pid,
+                    status = %pid.status,
+                    "a PostgreSQL server is starting or stopping on the private cluster: waiting for it"
+                ),
+            }
             said_waiting = true;
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -538,3 +538,34 @@ async fn demo_at_rate_zero_is_quiet() {
     assert!(!log.contains("webhook ingested"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A server started while a command runs the private cluster (it started it, and it stops with
+/// it) waits for the command instead of adopting a cluster about to go away.
+#[test]
+fn a_server_waits_for_a_command_that_owns_the_cluster() {
+    let dir = scratch("owner");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let verify = platica(&data)
+        .args(["verify", "--follow", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(data.join("pg/postmaster.pid")).is_ok_and(|t| t.contains("ready")) {
+        assert!(started.elapsed().as_secs() < 60, "verify's cluster did not come up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let server = Server::start(&data, "serve.log");
+    let out = verify.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(server.log_text().contains("waiting for it to finish"), "{}", server.log_text());
+    let postmaster = server.postmaster_pid();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(alive(postmaster), "the server's cluster went away with the command:\n{}", server.log_text());
+    let (ok, log) = server.stop();
+    assert!(ok, "{log}");
+    assert!(wait_dead(postmaster, 10));
+    let _ = std::fs::remove_dir_all(&dir);
+}
