@@ -50,7 +50,8 @@ impl ServerFile {
         })
     }
 
-    /// The server running on `data_dir`, if its file exists and its process is alive.
+    /// The server running on `data_dir`, if its file exists and its process is alive (and is a
+    /// `platica`: a crashed server's pid may have been given to another program since).
     pub fn read(data_dir: &Path) -> Option<ServerFile> {
         let text = std::fs::read_to_string(data_dir.join(FILE_NAME)).ok()?;
         let json: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -60,7 +61,10 @@ impl ServerFile {
             database: json["database"].as_str().unwrap_or_default().to_owned(),
             ops_token: json["ops_token"].as_str()?.to_owned(),
         };
-        let alive = Path::new(&format!("/proc/{}", file.pid)).exists() && file.pid != std::process::id();
+        // Alive, and running this program: after a crash the pid may belong to anything else.
+        let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok();
+        let alive = file.pid != std::process::id()
+            && comm(&file.pid.to_string()).is_some_and(|theirs| Some(theirs) == comm("self"));
         alive.then_some(file)
     }
 

@@ -347,6 +347,11 @@ fn a_crash_leaves_nothing_in_the_way() {
     let text = std::fs::read_to_string(&pid_file).expect("a crash leaves the pid file");
     let rest: Vec<&str> = text.lines().skip(1).collect();
     std::fs::write(&pid_file, format!("{}\n{}\n", squatter.id(), rest.join("\n"))).unwrap();
+    // The crashed server's server.json names the same reused pid: no live server.
+    let server_json = std::fs::read_to_string(data.join("server.json")).expect("a crash leaves server.json");
+    let v: serde_json::Value = serde_json::from_str(&server_json).unwrap();
+    let reused = server_json.replace(&format!("\"pid\":{}", v["pid"]), &format!("\"pid\":{}", squatter.id()));
+    std::fs::write(data.join("server.json"), reused).unwrap();
 
     let server = Server::start(&data, "serve3.log");
     assert!(server.log_text().contains("stale postmaster.pid"), "{}", server.log_text());
