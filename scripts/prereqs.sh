@@ -1,5 +1,6 @@
-# Sourced by scripts/demo and scripts/test: makes sure what Platica needs on a Debian machine is
-# there, installing it when we can (root) and saying exactly what to run when we cannot.
+# Sourced by scripts/demo, scripts/test and the benchmark scripts: makes sure what Platica needs on
+# a Debian machine is there (cargo, libpq-dev for the build, the PostgreSQL server binaries),
+# installing it when we can (root) and saying exactly what to run when we cannot.
 
 have_pg_server() {
   command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
@@ -22,8 +23,29 @@ ensure_postgres() {
 }
 
 ensure_cargo() {
-  command -v cargo >/dev/null 2>&1 && return 0
-  echo "cargo is missing: install Rust from your distribution or with rustup, then run this again." >&2
+  command -v cargo >/dev/null 2>&1 || {
+    echo "cargo is missing: install Rust from your distribution or with rustup, then run this again." >&2
+    exit 1
+  }
+  ensure_libpq
+}
+
+# The build links libpq (the replication client, pg_walstream, uses its libpq backend through
+# pq-sys): it needs libpq's development files (libpq.so, pkg-config's libpq.pc).
+have_libpq_dev() {
+  pkg-config --exists libpq 2>/dev/null && return 0
+  ls /usr/lib/*/libpq.so /usr/lib/libpq.so >/dev/null 2>&1
+}
+
+ensure_libpq() {
+  have_libpq_dev && return 0
+  echo "libpq's development files are missing (the build links libpq)." >&2
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing them with apt-get (packages libpq-dev, pkg-config)..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev pkg-config >/dev/null
+    have_libpq_dev && return 0
+  fi
+  echo "Install them with:  sudo apt-get install libpq-dev pkg-config   (then run this command again)" >&2
   exit 1
 }
 

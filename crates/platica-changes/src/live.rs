@@ -242,6 +242,9 @@ pub struct LiveInbox {
     /// A one-connection pool of its own (connected lazily, `CONNECT_TIMEOUT` to acquire) for
     /// its side queries: the publication guard, slot handling, read-backs after deletes.
     pool: sqlx::PgPool,
+    /// Held for a whole verification (pause, reference, compare): the engine has one pending
+    /// `ResumeUntil` at a time, so concurrent verifications take turns.
+    pub(crate) verifying: tokio::sync::Mutex<()>,
 }
 
 impl LiveInbox {
@@ -269,6 +272,7 @@ impl LiveInbox {
             config,
             stale_since: AtomicI64::new(0),
             pool,
+            verifying: tokio::sync::Mutex::new(()),
         });
         live.install(pipeline.engine, pipeline.consistent_point, pipeline.stats.clone());
         let task = tokio::spawn(run(Arc::clone(&live), pipeline.stream, control_rx, shutdown));

@@ -50,7 +50,11 @@ struct Reference {
 static NEXT_SLOT: AtomicU32 = AtomicU32::new(1);
 
 /// Compares the engine with the SQL reference for `only` one tenant, or all tenants.
+///
+/// Concurrent calls take turns (each waits for the one before it), so each caller gets its own
+/// report: the engine runs one comparison at a time.
 pub async fn verify(live: &LiveInbox, only: Option<TenantId>) -> Result<Report, StreamError> {
+    let _turn = live.verifying.lock().await;
     // A degraded engine is not following the database: comparing it would only say "stale".
     if let Some(since) = live.stale_since() {
         return Err(StreamError::Setup(format!(

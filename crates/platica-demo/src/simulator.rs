@@ -23,7 +23,7 @@ use crate::names;
 use crate::{SimulatorOptions, WhatsAppRoute};
 
 /// How often the summary line is logged.
-const SUMMARY_EVERY: Duration = Duration::from_secs(30);
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 /// How often the prospects, executives and the admin are reloaded.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
 /// How long to wait before retrying a failed initial load.

@@ -102,6 +102,29 @@ pub fn password(field: &'static str, raw: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// A tenant slug (it names the tenant at login and in the CLI): 1 to 63 characters of lower-case
+/// ASCII letters, digits and `-`, starting with a letter or digit (the same rule as the database's
+/// check on `tenants.slug`).
+pub fn slug(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    if s.len() > 63 {
+        return Err(Invalid::new(field, format!("must be at most 63 characters, has {}", s.chars().count())));
+    }
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(Invalid::new(
+            field,
+            format!("may contain only lower-case letters a-z, digits and '-', not {c:?} (e.g. acme-sales)"),
+        ));
+    }
+    if s.starts_with('-') {
+        return Err(Invalid::new(field, "must start with a letter or a digit"));
+    }
+    Ok(s.to_owned())
+}
+
 /// A search prefix: trimmed, at most 100 characters; `None` when empty.
 pub fn search_prefix(field: &'static str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
     match raw.map(str::trim) {
@@ -115,6 +138,20 @@ pub fn search_prefix(field: &'static str, raw: Option<&str>) -> Result<Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("slug", " acme-sales ").as_deref(), Ok("acme-sales"));
+        assert_eq!(slug("slug", "0a").as_deref(), Ok("0a"));
+        assert!(slug("slug", &"a".repeat(63)).is_ok());
+        assert!(slug("slug", &"a".repeat(64)).is_err());
+        assert!(slug("slug", "").is_err());
+        assert!(slug("slug", "-acme").is_err());
+        assert!(slug("slug", "Acme").is_err());
+        assert!(slug("slug", "acme sales").is_err());
+        assert!(slug("slug", "acmé").is_err());
+        assert!(slug("slug", "acme_sales").is_err());
+    }
 
     #[test]
     fn phones() {

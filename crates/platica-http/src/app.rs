@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
     api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/health", get(crate::ops::health))
         .route("/ready", get(crate::ops::ready))
+        .route("/ops/verify", get(crate::ops::verify))
         .route(
             "/metrics",
             get(crate::metrics::scrape)

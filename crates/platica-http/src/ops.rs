@@ -147,3 +147,35 @@ async fn channels_check(state: &AppState) -> Value {
         None => check(true, json!({"accounts": accounts, "sessions": "no session supervisor running"})),
     }
 }
+
+/// `GET /ops/verify`: the live engine of this server against SQL, for every tenant, at one LSN
+/// (what `platica verify` asks a running server). Authorised by the server's ops token
+/// (`Authorization: Bearer`, from `server.json` in its data directory), not by a user: 404 when
+/// the server has none, 401 for a wrong one, 503 when the verification cannot run (the live
+/// inbox is not streaming), else 200 with the report (`clean` says whether it found nothing).
+pub async fn verify(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    use crate::error::ApiError;
+    let Some(token) = &state.ops_token else {
+        return ApiError::not_found("no such route").into_response();
+    };
+    let given = crate::auth::bearer(&headers);
+    if !given.is_some_and(|g| crate::edge::constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "/ops/verify needs the server's ops token")
+            .into_response();
+    }
+    let Some(live) = &state.live else {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the live inbox is not running")
+            .into_response();
+    };
+    match platica_changes::verify::verify(live, None).await {
+        Ok(report) => {
+            let mut body = serde_json::to_value(&report).unwrap_or(Value::Null);
+            body["clean"] = json!(report.is_clean());
+            axum::Json(body).into_response()
+        }
+        Err(e) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("verification could not run: {e}"))
+                .into_response()
+        }
+    }
+}

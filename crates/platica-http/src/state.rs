@@ -32,6 +32,9 @@ pub struct AppState {
     pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
     /// Webhook ingestion: webhooks of messages are stored in batches.
     pub ingestor: Arc<platica_whatsapp::ingest::Ingestor>,
+    /// The token of `GET /ops/verify` (the `platica` CLI reads it from the data directory's
+    /// `server.json`); without one the route answers 404.
+    pub ops_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             shutdown: tokio::sync::watch::channel(false).0,
             sessions: None,
             webhook_accounts: Arc::default(),
+            ops_token: None,
         }
     }
 

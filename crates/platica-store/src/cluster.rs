@@ -15,6 +15,14 @@
 //! kernel to signal it when the thread that started it dies (`PR_SET_PDEATHSIG`), so a crashed
 //! Platica never leaves a server behind: start the cluster from a thread that lives as long as
 //! the cluster should (the main thread, or a dedicated one).
+//!
+//! The cluster's `postmaster.pid` says who runs it (line 1: pid, line 4: port, line 8: status).
+//! [`RunningCluster::find`] reads it so other commands use a cluster that a server already runs
+//! instead of starting a second one. [`PrivateCluster::start`] adopts a postmaster it finds
+//! running (for instance one that `pg_ctl restart` started, which is no child of ours), waits for
+//! one that is shutting down, and removes a pid file left by a crash (its pid dead, or reused by
+//! another program). [`PrivateCluster::stop`] stops whichever postmaster runs the cluster then,
+//! so a `pg_ctl restart` in between does not leave one behind.
 
 use std::fs;
 use std::io::Write;
@@ -52,6 +60,11 @@ pub enum ClusterError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("PostgreSQL did not become ready within {0:?}; its log says:\n{1}")]
     NotReady(Duration, String),
+    #[error(
+        "a PostgreSQL server (pid {pid}) runs the cluster in {data} but does not accept connections on \
+         port {port} after {waited:?}; stop it (pg_ctl stop -D {data}) and try again"
+    )]
+    Busy { pid: i32, port: u16, data: PathBuf, waited: Duration },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
@@ -167,14 +180,106 @@ impl RunAs {
 }
 
 /// A running private cluster. Stop it with [`PrivateCluster::stop`]; if the owning thread dies
-/// first, the kernel stops it.
+/// first, the kernel stops it (unless it was adopted: see [`PrivateCluster::adopted`]).
 #[derive(Debug)]
 pub struct PrivateCluster {
-    child: Child,
+    /// Our postmaster; `None` when we adopted one that was already running.
+    child: Option<Child>,
     port: u16,
     password: String,
     durable: bool,
     root: PathBuf,
+    adopted: Option<i32>,
+}
+
+/// What the cluster's `postmaster.pid` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PidFile {
+    pub pid: i32,
+    pub port: Option<u16>,
+    /// Line 8: `starting`, `ready`, `stopping`, `standby` (empty while it is being written).
+    pub status: String,
+}
+
+impl PidFile {
+    /// Reads `<data>/postmaster.pid`; `None` when there is none (or it is unreadable).
+    pub fn read(data: &Path) -> Option<PidFile> {
+        let text = fs::read_to_string(data.join("postmaster.pid")).ok()?;
+        let lines: Vec<&str> = text.lines().collect();
+        let pid = lines.first()?.trim().parse().ok()?;
+        let port = lines.get(3).and_then(|l| l.trim().parse().ok());
+        let status = lines.get(7).map(|l| l.trim().to_owned()).unwrap_or_default();
+        Some(PidFile { pid, port, status })
+    }
+
+    /// Whether the pid is a live PostgreSQL process serving `data` (and not, after a crash, a
+    /// different program that was given the same pid).
+    pub fn is_alive_for(&self, data: &Path) -> bool {
+        postmaster_alive(self.pid, data)
+    }
+}
+
+/// Whether `pid` is a running `postgres` process whose working directory is `data` (the
+/// postmaster changes into its data directory). When the working directory is not readable to
+/// us, the process name decides.
+fn postmaster_alive(pid: i32, data: &Path) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let exists =
+        unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !exists {
+        return false;
+    }
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    // A zombie (an exited child not yet reaped) no longer runs anything.
+    if let Ok(stat) = fs::read_to_string(proc.join("stat"))
+        && stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    {
+        return false;
+    }
+    match fs::read_to_string(proc.join("comm")) {
+        Ok(comm) if comm.trim() != "postgres" => return false,
+        Ok(_) => {}
+        // No /proc (or it is gone): trust kill.
+        Err(_) => return true,
+    }
+    match (fs::read_link(proc.join("cwd")), fs::canonicalize(data)) {
+        (Ok(cwd), Ok(data)) => cwd == data,
+        _ => true,
+    }
+}
+
+/// A private cluster that some process (a running `platica serve`, or `pg_ctl`) already runs:
+/// found from its data directory, used without being started or stopped.
+#[derive(Clone, Debug)]
+pub struct RunningCluster {
+    pub pid: i32,
+    pub port: u16,
+    password: String,
+}
+
+impl RunningCluster {
+    /// The cluster under `root` if a live postmaster runs it, reports `ready` and accepts TCP
+    /// connections on the port its pid file names.
+    pub fn find(root: &Path) -> Option<RunningCluster> {
+        let data = root.join("pg");
+        let pid = PidFile::read(&data)?;
+        let port = pid.port?;
+        if pid.status != "ready" || !pid.is_alive_for(&data) {
+            return None;
+        }
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        let password = fs::read_to_string(root.join("pg-password")).ok()?.trim().to_owned();
+        Some(RunningCluster { pid: pid.pid, port, password })
+    }
+
+    /// A connection URL for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
+    }
 }
 
 /// The superuser name of every private cluster.
@@ -205,6 +310,27 @@ impl PrivateCluster {
         }
         let password = fs::read_to_string(&password_file).map_err(io_err(&password_file))?.trim().to_owned();
 
+        if let Some(pid) = settle_previous(&root, &data)? {
+            // A postmaster already runs this cluster (a `pg_ctl restart`, or one a crashed
+            // Platica left behind): use it, and stop it when we stop.
+            if let Some(running) = RunningCluster::find(&root) {
+                tracing::warn!(
+                    pid,
+                    port = running.port,
+                    data = %data.display(),
+                    "adopting the PostgreSQL server that already runs the private cluster; it is stopped on exit"
+                );
+                return Ok(PrivateCluster {
+                    child: None,
+                    port: running.port,
+                    password,
+                    durable: opts.durable,
+                    root,
+                    adopted: Some(pid),
+                });
+            }
+        }
+
         // A port picked by the kernel can be taken again before postgres binds it: retry.
         let mut last = None;
         for _ in 0..5 {
@@ -214,7 +340,14 @@ impl PrivateCluster {
             };
             match spawn(&bins, run_as, opts, &root, &data, &run, port) {
                 Ok(child) => {
-                    let cluster = PrivateCluster { child, port, password, durable: opts.durable, root };
+                    let cluster = PrivateCluster {
+                        child: Some(child),
+                        port,
+                        password,
+                        durable: opts.durable,
+                        root,
+                        adopted: None,
+                    };
                     return cluster.wait_ready();
                 }
                 Err(e) => last = Some(e),
@@ -238,14 +371,18 @@ impl PrivateCluster {
             {
                 return Ok(self);
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
                 return Err(ClusterError::Command {
                     what: format!("postgres (exit {status})"),
                     detail: log_tail(&self.root),
                 });
             }
             if started.elapsed() > limit {
-                let _ = self.child.kill();
+                if let Some(child) = self.child.as_mut() {
+                    let _ = child.kill();
+                }
                 return Err(ClusterError::NotReady(limit, log_tail(&self.root)));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -262,14 +399,125 @@ impl PrivateCluster {
         format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
     }
 
-    /// Stops the server (fast shutdown: sessions are ended, data is flushed) and waits for it.
+    /// The pid of the postmaster we adopted instead of starting one, if we did.
+    pub fn adopted(&self) -> Option<i32> {
+        self.adopted
+    }
+
+    /// Stops the server (fast shutdown: sessions are ended, data is flushed) and waits for it:
+    /// whichever postmaster runs the cluster now, ours or one that replaced it (`pg_ctl restart`
+    /// stops our child and starts a new postmaster that is not our child).
     pub fn stop(mut self) -> Result<(), ClusterError> {
         let signal = if self.durable { libc::SIGINT } else { libc::SIGQUIT };
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: pid is our own child, which we have not reaped yet.
-        unsafe { libc::kill(pid, signal) };
-        self.child.wait().map_err(io_err(&self.root))?;
+        let data = self.root.join("pg");
+        if let Some(child) = self.child.as_mut() {
+            // Reap our child if it already exited (it was restarted from outside).
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            if !exited {
+                let pid = child.id() as libc::pid_t;
+                // SAFETY: pid is our own child, which we have not reaped yet.
+                unsafe { libc::kill(pid, signal) };
+                child.wait().map_err(io_err(&self.root))?;
+            }
+        }
+        // Whoever runs the cluster now (a postmaster started by `pg_ctl restart`, or the one we
+        // adopted) is stopped too, and waited for.
+        if let Some(pid) = PidFile::read(&data)
+            && pid.is_alive_for(&data)
+        {
+            if self.adopted != Some(pid.pid) {
+                tracing::warn!(
+                    pid = pid.pid,
+                    "the private cluster was restarted outside Platica (pg_ctl restart?): stopping that server"
+                );
+            }
+            // SAFETY: kill has no memory-safety preconditions; pid runs our cluster.
+            unsafe { libc::kill(pid.pid, signal) };
+            wait_gone(pid.pid, &data, Duration::from_secs(120));
+        }
         Ok(())
+    }
+}
+
+/// Waits (at most `limit`) until `pid` no longer runs the cluster in `data`.
+fn wait_gone(pid: i32, data: &Path, limit: Duration) -> bool {
+    let started = Instant::now();
+    while postmaster_alive(pid, data) {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// The pid of the live process running this same program that started postmaster `pid` (its
+/// parent), if any: such a cluster stops with that process.
+fn platica_owner(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state, ppid, ...
+    let ppid: i32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+    if ppid <= 1 || ppid == std::process::id() as i32 {
+        return None;
+    }
+    let theirs = fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+    let ours = std::env::current_exe().ok()?;
+    (theirs == ours).then_some(ppid)
+}
+
+/// Before starting: makes sure no stale `postmaster.pid` is in the way. Returns the pid of a
+/// postmaster that already runs the cluster and accepts connections (to adopt). Waits for one
+/// that is starting up or shutting down (a crashed Platica's server stops when it notices);
+/// removes the pid file when its pid is dead or now belongs to another program.
+fn settle_previous(root: &Path, data: &Path) -> Result<Option<i32>, ClusterError> {
+    let limit = Duration::from_secs(60);
+    let started = Instant::now();
+    let mut said_waiting = false;
+    loop {
+        let Some(pid) = PidFile::read(data) else { return Ok(None) };
+        if !pid.is_alive_for(data) {
+            let path = data.join("postmaster.pid");
+            tracing::warn!(
+                pid = pid.pid,
+                file = %path.display(),
+                "removing a stale postmaster.pid (its server is no longer running: Platica or the machine crashed)"
+            );
+            match fs::remove_file(&path) {
+                Ok(()) => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(ClusterError::Io { path, source: e }),
+            }
+        }
+        // A cluster another Platica process started is stopped when that process ends (its
+        // PR_SET_PDEATHSIG): adopting it would lose it then. Wait for it instead.
+        let owner = platica_owner(pid.pid);
+        if pid.status == "ready" && owner.is_none() && RunningCluster::find(root).is_some() {
+            return Ok(Some(pid.pid));
+        }
+        if started.elapsed() > limit {
+            return Err(ClusterError::Busy {
+                pid: pid.pid,
+                port: pid.port.unwrap_or(0),
+                data: data.to_owned(),
+                waited: limit,
+            });
+        }
+        if !said_waiting {
+            match owner {
+                Some(owner) => tracing::info!(
+                    pid = pid.pid,
+                    owner,
+                    "another platica process (a command in progress) runs the private cluster: waiting for it to finish"
+                ),
+                None => tracing::info!(
+                    pid = pid.pid,
+                    status = %pid.status,
+                    "a PostgreSQL server is starting or stopping on the private cluster: waiting for it"
+                ),
+            }
+            said_waiting = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -53,10 +53,16 @@ impl Channels {
 
 /// Starts the Cloud API simulator for the demo, points the demo tenant's number at it, and
 /// registers Platica's webhook (at `webhook_base`) with it. Simulated prospects also write in on
-/// their own (new numbers become new prospects, assigned round-robin).
-pub async fn start_demo_simulator(pool: &PgPool, tenant: TenantId, webhook_base: &str) -> anyhow::Result<SimHandle> {
+/// their own (new numbers become new prospects, assigned round-robin) when `write_in`; without it
+/// nobody writes in unprompted (`demo --rate 0`: no simulated traffic at all).
+pub async fn start_demo_simulator(
+    pool: &PgPool,
+    tenant: TenantId,
+    webhook_base: &str,
+    write_in: bool,
+) -> anyhow::Result<SimHandle> {
     let config = SimConfig {
-        inbound: Some(InboundConfig {
+        inbound: write_in.then(|| InboundConfig {
             rate_per_sec: 0.05,
             prospects: 40,
             seed: 11,

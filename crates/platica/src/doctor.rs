@@ -44,6 +44,8 @@ pub struct DoctorOptions {
     pub slot: Option<String>,
     /// Run `verify` (a temporary slot of its own, following the stream this long).
     pub verify: Option<Duration>,
+    /// The server running on the data directory: `verify` checks its own engine instead.
+    pub server: Option<crate::server_file::ServerFile>,
     /// Lag of the server's slot that fails the check.
     pub max_lag_bytes: u64,
     /// WAL retained by any slot that deserves a warning.
@@ -61,6 +63,7 @@ impl Default for DoctorOptions {
         DoctorOptions {
             slot: None,
             verify: Some(Duration::from_millis(500)),
+            server: None,
             max_lag_bytes: platica_http::ops::MAX_READY_LAG_BYTES,
             max_retained_bytes: 1024 * 1024 * 1024,
             min_free_percent: 5.0,
@@ -94,14 +97,15 @@ pub async fn examine(database_url: &str, opts: &DoctorOptions) -> Vec<Check> {
         channels(&pool, &mut out).await;
         scheduler(&pool, opts, &mut out).await;
     }
-    match opts.verify {
-        Some(follow) if logical && migrations_current => out.push(verify(database_url, follow).await),
-        Some(_) => out.push(warn(
+    match (opts.verify, &opts.server) {
+        (Some(_), Some(server)) if logical && migrations_current => out.push(verify_server(server).await),
+        (Some(follow), None) if logical && migrations_current => out.push(verify(database_url, follow).await),
+        (Some(_), _) => out.push(warn(
             "verify",
             "skipped: the database cannot stream changes yet",
             "fix the failures above, then run platica doctor again",
         )),
-        None => {}
+        (None, _) => {}
     }
     pool.close().await;
     out
@@ -263,8 +267,10 @@ async fn slots(pool: &PgPool, database_url: &str, opts: &DoctorOptions, out: &mu
                 warn(
                     "replication_slot",
                     detail,
-                    "start platica serve, or drop the slot if no server will use it: \
-                     SELECT pg_drop_replication_slot('<name>')",
+                    format!(
+                        "start platica serve, or drop the slot if no server will use it: \
+                         SELECT pg_drop_replication_slot('{ours}');"
+                    ),
                 )
             } else if retained as u64 > opts.max_retained_bytes {
                 warn("replication_slot", detail, "check that the server acknowledges (platica verify, /ready)")
@@ -428,6 +434,32 @@ async fn verify(database_url: &str, follow: Duration) -> Check {
     }
 }
 
+/// The running server's own engine against SQL (`GET /ops/verify`).
+async fn verify_server(server: &crate::server_file::ServerFile) -> Check {
+    let fix = "see platica verify; restarting platica serve rebuilds the inbox";
+    match server.verify(Duration::from_secs(120)).await {
+        Err(e) => fail("verify", format!("the running server (pid {}) could not verify: {e:#}", server.pid), fix),
+        Ok(r) if r["clean"] == true => ok(
+            "verify",
+            format!(
+                "the running server's live inbox equals SQL: {} conversations, {} users at LSN {}",
+                r["conversations"],
+                r["users"],
+                r["lsn"].as_str().unwrap_or("?")
+            ),
+        ),
+        Ok(r) => fail(
+            "verify",
+            format!(
+                "{} differences between the running server's live inbox and SQL, e.g. {}",
+                r["difference_count"],
+                r["differences"][0].as_str().unwrap_or("")
+            ),
+            fix,
+        ),
+    }
+}
+
 /// Prints the checks; returns whether none failed.
 pub fn print(checks: &[Check]) -> bool {
     for c in checks {
@@ -450,20 +482,7 @@ pub fn print(checks: &[Check]) -> bool {
 /// The URL of a private cluster that is already running under `root` (a server owns it), read
 /// from its `postmaster.pid` and password file.
 pub fn running_private_url(root: &Path) -> Option<String> {
-    let pid_file = std::fs::read_to_string(root.join("pg").join("postmaster.pid")).ok()?;
-    let lines: Vec<&str> = pid_file.lines().collect();
-    let pid = lines.first()?.trim();
-    let port = lines.get(3)?.trim();
-    if !Path::new(&format!("/proc/{pid}")).exists() || lines.get(7).map(|l| l.trim()) != Some("ready") {
-        return None;
-    }
-    let password = std::fs::read_to_string(root.join("pg-password")).ok()?;
-    Some(format!(
-        "postgres://{}:{}@127.0.0.1:{port}/{}",
-        platica_store::cluster::SUPERUSER,
-        password.trim(),
-        crate::PRIVATE_DATABASE
-    ))
+    platica_store::cluster::RunningCluster::find(root).map(|c| c.url(crate::PRIVATE_DATABASE))
 }
 
 /// The database to examine: the URL, or the private cluster under the data directory — the

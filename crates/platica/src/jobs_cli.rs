@@ -15,14 +15,15 @@ pub enum JobsCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Schedule a job. Kinds: close_idle_conversations, purge_expired_sessions,
-    /// run_history_retention, daily_stats_snapshot.
+    /// Schedule a job of one of the kinds listed under KIND.
     Create {
         #[arg(long)]
         tenant: String,
         name: String,
         /// 5-field cron expression, e.g. "0 3 * * *".
         schedule: String,
+        /// What the job does.
+        #[arg(value_parser = kind_values())]
         kind: String,
         /// IANA time zone the schedule is read in.
         #[arg(long, default_value = "UTC")]
@@ -77,6 +78,13 @@ pub enum JobsCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+/// Every job kind, with its description, for `--help` and for checking the argument.
+fn kind_values() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        kinds::REGISTRY.iter().map(|k| clap::builder::PossibleValue::new(k.name()).help(k.description())),
+    )
 }
 
 async fn tenant_id(pool: &PgPool, slug: &str) -> anyhow::Result<TenantId> {

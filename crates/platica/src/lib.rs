@@ -11,12 +11,14 @@ pub mod channels;
 pub use platica_changes::live::CancellationToken;
 use platica_changes::{LiveInbox, StreamConfig};
 use platica_store::PgPool;
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::cluster::{ClusterOptions, PrivateCluster, RunningCluster};
 use tokio::net::TcpListener;
 
 pub mod config;
 pub mod doctor;
 pub mod jobs_cli;
+pub mod server_file;
+pub mod tenant_cli;
 
 /// Where the database comes from.
 #[derive(Clone, Debug)]
@@ -38,11 +40,49 @@ pub struct Database {
 }
 
 impl Database {
-    /// Starts the private cluster if asked, connects, checks the server and migrates.
+    /// For a command beside (or without) a server: a private cluster that is already running
+    /// on the data directory (a `serve` or `demo` runs it) is used as it is, never a second one
+    /// started, and left running; otherwise the cluster is started for the command and stopped
+    /// by [`Database::close`]. Connects, checks the server and migrates.
     ///
     /// Call from the main thread: a private cluster is stopped by the kernel when the thread that
     /// started it exits.
     pub async fn open(source: &DatabaseSource, max_connections: u32) -> anyhow::Result<Database> {
+        if let DatabaseSource::Private(root) = source
+            && let Some(running) = RunningCluster::find(root)
+        {
+            tracing::info!(
+                pid = running.pid,
+                port = running.port,
+                "using the private PostgreSQL cluster that is already running on this data directory"
+            );
+            platica_store::db::create_database(&running.url("postgres"), PRIVATE_DATABASE, None).await?;
+            return Self::connect(running.url(PRIVATE_DATABASE), None, max_connections).await;
+        }
+        Self::open_own(source, max_connections).await
+    }
+
+    /// For `serve` and `demo`: refuses when another server runs on the data directory (its
+    /// `server.json`); a cluster left running (by `pg_ctl restart`, or a crashed server) is
+    /// adopted and stopped on close like one started here.
+    pub async fn open_for_server(
+        source: &DatabaseSource,
+        data_dir: &std::path::Path,
+        max_connections: u32,
+    ) -> anyhow::Result<Database> {
+        if let Some(other) = server_file::ServerFile::read(data_dir) {
+            anyhow::bail!(
+                "another Platica server (pid {}) is serving {} on this data directory ({}); stop it first, \
+                 or give this one another --data-dir",
+                other.pid,
+                other.address,
+                data_dir.display()
+            );
+        }
+        Self::open_own(source, max_connections).await
+    }
+
+    async fn open_own(source: &DatabaseSource, max_connections: u32) -> anyhow::Result<Database> {
         let (url, cluster) = match source {
             DatabaseSource::Url(url) => (url.clone(), None),
             DatabaseSource::Private(root) => {
@@ -50,10 +90,22 @@ impl Database {
                 let cluster = PrivateCluster::start(&ClusterOptions::new(root.clone(), true))
                     .context("cannot start the private PostgreSQL cluster")?;
                 platica_store::db::create_database(&cluster.url("postgres"), PRIVATE_DATABASE, None).await?;
-                tracing::info!(port = cluster.port(), "private PostgreSQL cluster is up");
+                match cluster.adopted() {
+                    Some(pid) => tracing::info!(
+                        pid,
+                        port = cluster.port(),
+                        "adopted the private PostgreSQL cluster that was already running; it is stopped on exit"
+                    ),
+                    None => tracing::info!(port = cluster.port(), "private PostgreSQL cluster is up"),
+                }
                 (cluster.url(PRIVATE_DATABASE), Some(cluster))
             }
         };
+        Self::connect(url, cluster, max_connections).await
+    }
+
+    async fn connect(url: String, cluster: Option<PrivateCluster>, max_connections: u32) -> anyhow::Result<Database> {
+        // (On an error the process exits, and the kernel stops a cluster started here.)
         let pool = platica_store::db::connect(&url, max_connections).await?;
         platica_store::db::check_server(&pool).await?;
         platica_store::db::migrate(&pool).await?;
@@ -190,30 +242,34 @@ pub async fn serve(
     .context("HTTP server failed")
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// Completes on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: a signal that arrives in between (e.g. right after the
+/// server announced itself in `server.json`) still shuts down cleanly. Call inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let wait = |kind: SignalKind, name: &'static str| {
+        let installed = signal(kind);
+        async move {
+            match installed {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let ctrl_c = wait(SignalKind::interrupt(), "Ctrl-C");
+    let term = wait(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = ctrl_c => {},
+            () = term => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 /// Starts the scheduler on `pool`: it runs due jobs until `shutdown` is cancelled, then waits for

@@ -14,17 +14,17 @@ use tokio::net::TcpListener;
 struct Cli {
     /// Configuration file (TOML; see docs/configuration.md). Flags and environment variables
     /// override it.
-    #[arg(long, env = "PLATICA_CONFIG", global = true)]
+    #[arg(long, env = "PLATICA_CONFIG", hide_env_values = true, global = true)]
     config: Option<PathBuf>,
     /// PostgreSQL server to use (needs wal_level=logical). Without it, Platica runs a private
     /// cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     database_url: Option<String>,
     /// Where the private PostgreSQL cluster lives [default: .platica].
-    #[arg(long, env = "PLATICA_DATA_DIR", global = true)]
+    #[arg(long, env = "PLATICA_DATA_DIR", hide_env_values = true, global = true)]
     data_dir: Option<PathBuf>,
     /// Log format [default: plain].
-    #[arg(long, env = "PLATICA_LOG_FORMAT", value_enum, global = true)]
+    #[arg(long, env = "PLATICA_LOG_FORMAT", hide_env_values = true, value_enum, global = true)]
     log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
@@ -35,13 +35,13 @@ enum Command {
     /// Serve the API.
     Serve {
         /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "PLATICA_LISTEN")]
+        #[arg(long, env = "PLATICA_LISTEN", hide_env_values = true)]
         listen: Option<SocketAddr>,
     },
     /// Seed a demo tenant, serve the API and simulate live traffic. Ctrl-C stops everything.
     Demo {
         /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "PLATICA_LISTEN")]
+        #[arg(long, env = "PLATICA_LISTEN", hide_env_values = true)]
         listen: Option<SocketAddr>,
         /// Simulated events per second (inbound messages, replies, read receipts, reassignments).
         #[arg(long, default_value_t = 2.0)]
@@ -49,14 +49,18 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Check the live inbox against its recomputation in SQL: load it from the database, follow the
-    /// change stream for a while (writes from anyone keep flowing), then compare every inbox row and
-    /// every user's counts at one LSN. Prints each difference; exits 1 if there is any. (A running
-    /// server checks its own engine at GET /api/v1/admin/verify.)
+    /// Check the live inbox against its recomputation in SQL, every inbox row and every user's
+    /// counts at one LSN. When a server (serve or demo) runs on the data directory, its own engine
+    /// is checked (through its server.json); otherwise an engine is loaded from the database,
+    /// follows the change stream for --follow seconds, and is checked. Prints each difference;
+    /// exits 1 if there is any.
     Verify {
-        /// Seconds to follow the change stream before comparing.
+        /// Seconds to follow the change stream before comparing (own engine only).
         #[arg(long, default_value_t = 2.0)]
         follow: f64,
+        /// Seconds to wait for the running server's answer.
+        #[arg(long, default_value_t = 120.0)]
+        timeout: f64,
     },
     /// Publish a new web version: sets `app_version` for every tenant (or one), which every
     /// connected client hears at once on its `system` subscription. With --force, open tabs
@@ -84,6 +88,11 @@ enum Command {
         #[command(subcommand)]
         command: platica::jobs_cli::JobsCommand,
     },
+    /// Tenants: create one (with its first admin), list them.
+    Tenant {
+        #[command(subcommand)]
+        command: platica::tenant_cli::TenantCommand,
+    },
 }
 
 /// Logs as configured (`RUST_LOG`, when set, wins over `log.filter`). JSON lines carry the
@@ -91,7 +100,10 @@ enum Command {
 fn init_logs(log: &platica::config::LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: never escape codes in a file, a pipe or a journal.
+    use std::io::IsTerminal;
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     match log.format {
         LogFormat::Plain => builder.init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
@@ -157,6 +169,29 @@ fn start_channels(
     Ok(channels)
 }
 
+/// Writes `server.json` in the data directory (so other commands find this server) and gives the
+/// server its ops token. The returned guard removes the file (on a clean exit).
+fn announce(
+    listener: &TcpListener,
+    data_dir: &std::path::Path,
+    database_url: &str,
+    state: &mut platica_http::AppState,
+) -> anyhow::Result<platica::server_file::Written> {
+    let file = platica::server_file::ServerFile::new(listener.local_addr()?, database_url)?;
+    state.ops_token = Some(file.ops_token.clone().into());
+    file.write(data_dir)
+}
+
+/// The server running on the data directory, if it serves the database this command is about
+/// (with `--database-url`, only a server on that same database counts).
+fn running_server(source: &DatabaseSource, data_dir: &std::path::Path) -> Option<platica::server_file::ServerFile> {
+    let server = platica::server_file::ServerFile::read(data_dir)?;
+    match source {
+        DatabaseSource::Private(_) => Some(server),
+        DatabaseSource::Url(url) => (server.database == platica::server_file::database_identity(url)).then_some(server),
+    }
+}
+
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let data_dir = config.database.data_dir.clone();
     let source = match config.database.url.clone() {
@@ -183,8 +218,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Doctor { no_verify } => {
             let (url, cluster) = platica::doctor::locate(&source)?;
-            let mut opts =
-                platica::doctor::DoctorOptions { slot: config.database.replication_slot.clone(), ..Default::default() };
+            let mut opts = platica::doctor::DoctorOptions {
+                slot: config.database.replication_slot.clone(),
+                server: running_server(&source, &data_dir),
+                ..Default::default()
+            };
             if no_verify {
                 opts.verify = None;
             }
@@ -200,32 +238,56 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             db.close().await?;
             outcome
         }
-        Command::Verify { follow } => {
+        Command::Tenant { command } => {
+            let db = Database::open(&source, 2).await?;
+            let outcome = platica::tenant_cli::run(&db.pool, command).await;
+            db.close().await?;
+            outcome
+        }
+        Command::Verify { follow, timeout } => {
             if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {
                 anyhow::bail!("--follow must be between 0 and 3600 seconds, got {follow}");
             }
-            let db = Database::open(&source, 4).await?;
-            let outcome = platica::verify_once(&db.url, std::time::Duration::from_secs_f64(follow)).await;
-            db.close().await?;
-            let report = outcome?;
+            if !(timeout.is_finite() && (1.0..=86_400.0).contains(&timeout)) {
+                anyhow::bail!("--timeout must be between 1 and 86400 seconds, got {timeout}");
+            }
+            let report = if let Some(server) = running_server(&source, &data_dir) {
+                println!("checking the running server's own engine (pid {} at {})", server.pid, server.address);
+                server.verify(std::time::Duration::from_secs_f64(timeout)).await?
+            } else {
+                println!(
+                    "no Platica server runs on {}: checking an engine of our own, loaded from the database",
+                    data_dir.display()
+                );
+                let db = Database::open(&source, 4).await?;
+                let outcome = platica::verify_once(&db.url, std::time::Duration::from_secs_f64(follow)).await;
+                db.close().await?;
+                let mut report = serde_json::to_value(outcome?)?;
+                let clean = report["difference_count"].as_u64() == Some(0);
+                report["clean"] = clean.into();
+                report
+            };
             println!(
                 "verified {} conversations and {} users of {} tenants at LSN {}",
-                report.conversations, report.users, report.tenants, report.lsn
+                report["conversations"],
+                report["users"],
+                report["tenants"],
+                report["lsn"].as_str().unwrap_or("?")
             );
-            if report.is_clean() {
+            if report["clean"] == true {
                 println!("clean: the live inbox equals its SQL recomputation");
                 Ok(())
             } else {
-                for d in &report.differences {
-                    println!("difference: {d}");
+                for d in report["differences"].as_array().into_iter().flatten() {
+                    println!("difference: {}", d.as_str().unwrap_or_default());
                 }
-                anyhow::bail!("{} differences between the live inbox and SQL", report.difference_count)
+                anyhow::bail!("{} differences between the live inbox and SQL", report["difference_count"])
             }
         }
         Command::Serve { .. } => {
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, pool_size).await?;
+            let db = Database::open_for_server(&source, &data_dir, pool_size).await?;
             let stop = platica::CancellationToken::new();
             let slot = config.database.replication_slot.as_deref();
             let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
@@ -238,8 +300,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             state.edge = std::sync::Arc::new(config.server.edge.clone());
             state.limits = config.server.limits;
             let channels = start_channels(&db.pool, &config, &mut state)?;
+            let shutdown = platica::shutdown_signal();
+            let server_file = announce(&listener, &data_dir, &db.url, &mut state)?;
             tracing::info!(address = %listen, "serving");
-            let served = platica::serve(listener, state, platica::shutdown_signal()).await;
+            let served = platica::serve(listener, state, shutdown).await;
+            drop(server_file);
             // HTTP is drained (no new connections, in-flight requests answered, WebSockets closed
             // with 1001): sends in flight are recorded, then the scheduler stops (runs in flight
             // finish), then the stream.
@@ -259,7 +324,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             install_secret_key(&data_dir)?;
             let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open(&source, pool_size).await?;
+            let db = Database::open_for_server(&source, &data_dir, pool_size).await?;
             let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
             platica_scheduler::store::install_recommended(&db.pool, info.tenant_id, "America/Mexico_City")
                 .await
@@ -271,8 +336,14 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .scheduler
                 .enabled
                 .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
-            let wa_sim =
-                platica::channels::start_demo_simulator(&db.pool, info.tenant_id, &format!("http://{listen}")).await?;
+            // --rate 0: no simulated traffic at all (neither events nor prospects writing in).
+            let wa_sim = platica::channels::start_demo_simulator(
+                &db.pool,
+                info.tenant_id,
+                &format!("http://{listen}"),
+                rate > 0.0,
+            )
+            .await?;
             println!("{}", info.banner(&format!("http://{listen}")));
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let route = platica_demo::WhatsAppRoute {
@@ -285,13 +356,16 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 platica_demo::SimulatorOptions { events_per_second: rate, seed: 42, whatsapp: Some(route) },
                 stop_rx,
             ));
+            let signalled = platica::shutdown_signal();
             let shutdown = async move {
-                platica::shutdown_signal().await;
+                signalled.await;
                 let _ = stop_tx.send(true);
             };
             let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
             let channels = start_channels(&db.pool, &config, &mut state)?;
+            let server_file = announce(&listener, &data_dir, &db.url, &mut state)?;
             let served = platica::serve(listener, state, shutdown).await;
+            drop(server_file);
             channels.finished().await;
             wa_sim.shutdown().await;
             stop.cancel();

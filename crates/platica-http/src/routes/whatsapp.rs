@@ -263,7 +263,7 @@ async fn receive(
                         return Err(e.into());
                     }
                 };
-                tracing::info!(
+                tracing::debug!(
                     tenant_id = account.tenant_id.0,
                     channel_account_id = account.channel_account_id,
                     stored = report.messages_stored,
@@ -271,6 +271,12 @@ async fn receive(
                     prospects = report.prospects_created,
                     statuses = report.statuses_applied,
                     "webhook ingested"
+                );
+                ingested_summary(
+                    u64::from(report.messages_stored),
+                    u64::from(report.messages_duplicate),
+                    u64::from(report.prospects_created),
+                    u64::from(report.statuses_applied),
                 );
                 if let Some(bot) = &state.bot {
                     bot.on_inbound(account.tenant_id, &report.stored);
@@ -431,6 +437,37 @@ fn parse(
                 Err(detail) => problems.push(Problem { kind: "invalid_status", detail }),
             }
         }
+    }
+}
+
+/// How often the log sums up ingested webhooks (one line per webhook would flood it).
+const INGEST_SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Webhooks ingested since the last summary: (since, webhooks, stored, duplicates, prospects,
+/// statuses).
+static INGESTED: std::sync::Mutex<Option<(std::time::Instant, [u64; 5])>> = std::sync::Mutex::new(None);
+
+/// Counts one ingested webhook; logs a summary line when [`INGEST_SUMMARY_EVERY`] has passed
+/// since the last one (so a quiet server logs nothing, a busy one a line every 10 s).
+fn ingested_summary(stored: u64, duplicates: u64, prospects: u64, statuses: u64) {
+    let Ok(mut guard) = INGESTED.lock() else { return };
+    let now = std::time::Instant::now();
+    let (since, counts) = guard.get_or_insert((now, [0; 5]));
+    for (c, n) in counts.iter_mut().zip([1, stored, duplicates, prospects, statuses]) {
+        *c += n;
+    }
+    if now.duration_since(*since) >= INGEST_SUMMARY_EVERY {
+        let [webhooks, stored, duplicates, prospects, statuses] = *counts;
+        tracing::info!(
+            webhooks,
+            stored,
+            duplicates,
+            prospects,
+            statuses,
+            "webhooks ingested in the last {} s",
+            now.duration_since(*since).as_secs()
+        );
+        *guard = Some((now, [0; 5]));
     }
 }
 
