@@ -317,7 +317,7 @@ impl Params {
     }
 }
 
-/// The page query of `alt` for `role`; parameters in order: tenant, [user], [at, id], limit.
+/// The page query of `alt` for `role`; parameters in order: tenant, \[user\], \[at, id\], limit.
 fn page_sql(alt: Alt, role: Role, deep: bool) -> String {
     let rel = alt.relation();
     let mut p = Params(0);

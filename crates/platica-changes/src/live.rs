@@ -37,7 +37,7 @@
 //! PostgreSQL writes a commit record to the WAL (where the walsender may already stream it) an
 //! instant before the transaction becomes visible to new snapshots. So before a transaction is
 //! read back or handed to the sink, the task waits until it is visible: a snapshot
-//! (`pg_current_snapshot()`) no longer lists its xid as running ([`Visibility`]). A client that
+//! (`pg_current_snapshot()`) no longer lists its xid as running (`Visibility`). A client that
 //! reads the database after an event therefore always sees the commit the event announced. One
 //! snapshot answers for every transaction that started before it, so under load most commits
 //! cost no query.
@@ -103,7 +103,7 @@ const HINT_TIMEOUT: Duration = Duration::from_secs(10);
 const VISIBLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The longest wait between two attempts to reconnect: the stream is back within about this
-/// (plus [`CONNECT_TIMEOUT`]) of PostgreSQL being reachable again.
+/// (plus `CONNECT_TIMEOUT`) of PostgreSQL being reachable again.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// The first wait after a failure.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);

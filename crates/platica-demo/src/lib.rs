@@ -75,7 +75,7 @@ pub struct WhatsAppRoute {
 /// Seeds the demo tenant (slug [`roster::TENANT_SLUG`]) unless it exists.
 ///
 /// The data is the same on every run: a fixed random seed, and times relative to the fixed
-/// instant [`reference`] (2026-11-01T00:00:00Z), never the clock. When the tenant exists its
+/// instant [`reference()`] (2026-11-01T00:00:00Z), never the clock. When the tenant exists its
 /// data is kept and only described; a tenant left half-seeded by an interrupted run (staff but no
 /// prospects) is removed and seeded again. Prints nothing.
 pub async fn seed(pool: &PgPool) -> anyhow::Result<DemoInfo> {

@@ -21,7 +21,7 @@ const REFERENCE_UNIX: i64 = 1_793_491_200;
 /// Messages are spread over this many days before [`reference`].
 pub const WINDOW_DAYS: i64 = 30;
 
-/// The instant the demo data is "as of": every seeded time lies in the [`WINDOW_DAYS`] days
+/// The instant the demo data is "as of": every seeded time lies in the `WINDOW_DAYS` days
 /// before it.
 pub fn reference() -> DateTime<Utc> {
     DateTime::from_timestamp(REFERENCE_UNIX, 0).unwrap_or_default()

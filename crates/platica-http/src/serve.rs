@@ -1,6 +1,9 @@
 //! Serving HTTP: the accept loop, its limits, and graceful shutdown.
 //!
-//! Each accepted connection counts against a total and a per-address cap; past either, it is
+//! Each accepted connection counts against a total and a per-address cap. Past the per-address
+//! cap a connection waits for one of that address's connections to end (as many may wait as may
+//! be served, each for at most the header read timeout): a burst from one busy client, such as a
+//! webhook provider, is served a little later rather than cut. Past that, or past the total, it is
 //! closed at once, so one address holding thousands of half-sent requests can neither exhaust the
 //! process's file descriptors nor crowd out other clients. A connection must send its request
 //! headers within [`Limits::header_read_timeout`] (hyper closes it otherwise), and every request
@@ -47,50 +50,109 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 struct Open {
     total: usize,
-    by_address: HashMap<IpAddr, usize>,
+    by_address: HashMap<IpAddr, PerAddress>,
     refused: u64,
     logged: Option<Instant>,
 }
 
-/// One admitted connection: counted until dropped.
+/// One address's connections: served, and waiting for a turn.
+#[derive(Default)]
+struct PerAddress {
+    served: usize,
+    waiting: usize,
+}
+
+/// The connection table, and a signal for connections waiting for their address's turn.
+#[derive(Default)]
+struct Connections {
+    open: Mutex<Open>,
+    freed: tokio::sync::Notify,
+}
+
+/// One accepted connection: counted until dropped, served or waiting for a turn.
 struct Admitted {
-    open: Arc<Mutex<Open>>,
+    table: Arc<Connections>,
     ip: IpAddr,
+    waiting: bool,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut o = lock(&self.open);
+        let mut o = self.table.lock();
         o.total = o.total.saturating_sub(1);
         if let Some(n) = o.by_address.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+            if self.waiting {
+                n.waiting = n.waiting.saturating_sub(1);
+            } else {
+                n.served = n.served.saturating_sub(1);
+            }
+            if n.served == 0 && n.waiting == 0 {
                 o.by_address.remove(&self.ip);
             }
         }
-    }
-}
-
-fn lock(open: &Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
-    open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn admit(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &Limits, proxy: bool) -> Option<Admitted> {
-    let mut o = lock(open);
-    let from_ip = o.by_address.get(&ip).copied().unwrap_or(0);
-    if o.total >= limits.max_connections || (from_ip >= limits.max_per_address && !proxy) {
-        o.refused += 1;
-        if o.logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
-            tracing::warn!(refused = o.refused, open = o.total, %ip, from_ip,
-                "connections refused: over the total or per-address limit (logged once per 10 s)");
-            o.refused = 0;
-            o.logged = Some(Instant::now());
+        drop(o);
+        if !self.waiting {
+            self.table.freed.notify_waiters();
         }
-        return None;
     }
-    o.total += 1;
-    *o.by_address.entry(ip).or_default() += 1;
-    Some(Admitted { open: open.clone(), ip })
+}
+
+impl Admitted {
+    /// Waits until the address may be served one more connection (`false` after `patience`).
+    async fn turn(&mut self, limits: &Limits, patience: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.waiting {
+            // Registered before looking, so a connection ending meanwhile is not missed.
+            let freed = self.table.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut o = self.table.lock();
+                let n = o.by_address.entry(self.ip).or_default();
+                if n.served < limits.max_per_address {
+                    n.served += 1;
+                    n.waiting = n.waiting.saturating_sub(1);
+                    self.waiting = false;
+                    return true;
+                }
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a new connection from `ip`: served, waiting for its address's turn, or refused.
+    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits, proxy: bool) -> Option<Admitted> {
+        let mut o = self.lock();
+        let n = o.by_address.get(&ip).map_or((0, 0), |n| (n.served, n.waiting));
+        let over_address = n.0 >= limits.max_per_address && !proxy;
+        if o.total >= limits.max_connections || (over_address && n.1 >= limits.max_per_address) {
+            o.refused += 1;
+            if o.logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                tracing::warn!(refused = o.refused, open = o.total, %ip, served = n.0, waiting = n.1,
+                    "connections refused: over the total or per-address limit (logged once per 10 s)");
+                o.refused = 0;
+                o.logged = Some(Instant::now());
+            }
+            return None;
+        }
+        o.total += 1;
+        let entry = o.by_address.entry(ip).or_default();
+        if over_address {
+            entry.waiting += 1;
+        } else {
+            entry.served += 1;
+        }
+        Some(Admitted { table: Arc::clone(self), ip, waiting: over_address })
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; `closing` is called first thing
@@ -104,7 +166,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     closing: impl FnOnce() + Send,
 ) -> std::io::Result<()> {
-    let open: Arc<Mutex<Open>> = Arc::default();
+    let table: Arc<Connections> = Arc::default();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
@@ -123,7 +185,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(admitted) = admit(&open, peer.ip(), &limits, edge.trusted(peer.ip())) else {
+        let Some(mut admitted) = table.admit(peer.ip(), &limits, edge.trusted(peer.ip())) else {
             drop(stream);
             continue;
         };
@@ -136,6 +198,10 @@ pub async fn serve(
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            if !admitted.turn(&limits, limits.header_read_timeout).await {
+                tracing::debug!(%peer, "closed: no turn for its address within the header read timeout");
+                return;
+            }
             let _admitted = admitted;
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");

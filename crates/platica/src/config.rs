@@ -6,7 +6,7 @@
 //! where it came from and what is expected — not just the first.
 //!
 //! **Adding a section** (as `[whatsapp]` was): add its keys to [`KEYS`], a struct for it, a field
-//! in [`Config`], and a block in [`Config::build`] reading each key with the [`Loader`] helpers
+//! in [`Config`], and a block in `Config::build` reading each key with the `Loader` helpers
 //! (`string`, `number`, `boolean`, `address`, ...); document the keys in docs/configuration.md.
 
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@ pub enum TenantCommand {
         /// The first admin's e-mail address.
         #[arg(long)]
         admin_email: String,
-        /// The first admin's display name [default: the part of the e-mail before '@'].
+        /// The first admin's display name (default: the part of the e-mail before '@').
         #[arg(long)]
         admin_name: Option<String>,
     },

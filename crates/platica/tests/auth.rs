@@ -870,3 +870,25 @@ async fn half_sent_requests_from_one_address_do_not_stop_other_clients() {
         other => panic!("one WebSocket too many was accepted: {:?}", other.map(|_| ())),
     }
 }
+
+/// A burst from one busy client (a webhook provider) beyond the per-address cap waits its turn
+/// instead of being cut: every request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_per_address_cap_waits_its_turn() {
+    let limits = platica_http::serve::Limits {
+        max_connections: 2_000,
+        max_per_address: 20,
+        header_read_timeout: std::time::Duration::from_secs(5),
+    };
+    let app = TestApp::spawn_configured(move |s| s.limits = limits).await;
+    // One connection per request (no reuse), 40 at once: twice the cap.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let answers = futures_util::future::join_all((0..40).map(|_| {
+        let (client, url) = (client.clone(), app.url("/health"));
+        async move { client.get(url).send().await.map(|r| r.status()) }
+    }))
+    .await;
+    let failed: Vec<String> =
+        answers.iter().filter(|a| !matches!(a, Ok(s) if *s == StatusCode::OK)).map(|a| format!("{a:?}")).collect();
+    assert!(failed.is_empty(), "{} of 40 requests failed: {:?}", failed.len(), failed.first());
+}

@@ -196,7 +196,10 @@ impl TestApp {
         configure(&mut state);
         let hub = state.hub.clone().unwrap();
         tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
-        TestApp { addr, pool, db_url, client: reqwest::Client::new(), live, hub, queries, last_lsn: Mutex::new(None) }
+        // The server closes a keep-alive connection idle for its header read timeout (10 s); a
+        // client must not reuse one idle longer, or a request can race the close.
+        let client = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(5)).build().unwrap();
+        TestApp { addr, pool, db_url, client, live, hub, queries, last_lsn: Mutex::new(None) }
     }
 
     pub fn url(&self, path: &str) -> String {
