@@ -168,8 +168,11 @@ pub struct RuleInput {
     /// Lower is tried first (default 0).
     pub position: Option<i32>,
     /// `keyword` (comma-separated words or phrases, case- and accent-insensitive) or `regex`.
+    #[schema(pattern = "^(keyword|regex)$")]
     pub match_kind: String,
+    #[schema(min_length = 1, max_length = 1000)]
     pub pattern: String,
+    #[schema(min_length = 1, max_length = 4096)]
     pub reply: String,
 }
 

@@ -87,6 +87,7 @@ pub struct CallQuery {
     pub since: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -155,6 +156,7 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
 #[serde(deny_unknown_fields)]
 pub struct ProviderSecret {
     /// The secret the call provider signs webhooks with. Write-only.
+    #[schema(min_length = 16, max_length = 4096)]
     pub secret: String,
 }
 
@@ -313,6 +315,7 @@ pub struct ScheduledQuery {
     pub executive_id: Option<i64>,
     pub prospect_id: Option<i64>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

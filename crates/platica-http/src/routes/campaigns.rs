@@ -97,6 +97,7 @@ pub struct RecipientsQuery {
     /// Recipients after this prospect id.
     pub after: Option<i64>,
     /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
