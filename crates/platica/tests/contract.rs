@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use platica_domain::{Role, UserId};
+use serde_json::json;
 use support::TestApp;
 
 /// Test cases per operation and phase: about 90 operations, so a few thousand requests per role.
@@ -48,7 +49,10 @@ async fn fuzz(app: &TestApp, who: &str, token: &str) -> (bool, String) {
         st.display()
     );
     let report = std::env::temp_dir().join(format!("platica-contract-{}-{who}", std::process::id()));
+    std::fs::create_dir_all(&report).unwrap();
     let out = tokio::process::Command::new(&st)
+        // Its cache of past crashes goes there too, not into the source tree.
+        .current_dir(&report)
         .arg("run")
         .arg(app.url("/api/v1/openapi.json"))
         .args(["--url", &app.url("")])
@@ -77,6 +81,28 @@ async fn fuzz(app: &TestApp, who: &str, token: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// One of each resource the world lacks, so the ids the fuzzer tries first (1, 2, ...) name
+/// something and requests reach past the 404.
+async fn seed(app: &TestApp, admin: &str) {
+    let seeds = [
+        ("/api/v1/templates", json!({"name": "bienvenida", "language": "es_MX", "body": "Hola {{1}}"})),
+        (
+            "/api/v1/campaigns",
+            json!({"name": "Promo", "template": {"name": "bienvenida", "language": "es_MX", "parameters": ["Ana"]},
+                   "prospect_ids": [1, 2], "scheduled_at": "2099-01-01T00:00:00Z"}),
+        ),
+        ("/api/v1/jobs", json!({"name": "retention", "schedule": "0 3 * * *", "kind": "run_history_retention"})),
+        ("/api/v1/scheduled-calls", json!({"prospect_id": 1, "due_at": "2099-01-01T10:00:00Z", "note": "llamar"})),
+        ("/api/v1/tickets", json!({"subject": "Ayuda", "body": "No puedo enviar"})),
+        ("/api/v1/bot/rules", json!({"match_kind": "keyword", "pattern": "precio", "reply": "Te paso precios"})),
+        ("/api/v1/api-tokens", json!({"name": "integración"})),
+    ];
+    for (path, body) in seeds {
+        let r = app.post(path, admin, body).await;
+        assert!(r.status.is_success(), "seeding {path}: {} {:?}", r.status, r.body);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
     support::install_test_key();
@@ -101,6 +127,7 @@ async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
     .await
     .unwrap();
     assert!(UserId(fuzzer.user_id).0 > 7_000_000_000);
+    seed(&app, w.token(w.admin)).await;
     app.sync().await;
     let admin = app.login(&w.slug, "fuzzer@contract.test", support::PASSWORD).await;
     let executive = app.login(&w.slug, "ana@contract.test", support::PASSWORD).await;
