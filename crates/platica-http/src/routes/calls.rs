@@ -181,8 +181,10 @@ async fn set_provider_secret(
 #[derive(Deserialize, ToSchema)]
 pub struct CallEvent {
     /// The provider's name, e.g. `voicebot` (lowercase letters, digits, `_.-`).
+    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
     pub provider: String,
     /// The provider's id of the call: events of one call share it.
+    #[schema(min_length = 1, max_length = 200)]
     pub call_id: String,
     pub status: String,
     /// The prospect called: by id or by E.164 phone (required for a call's first event).
@@ -192,6 +194,7 @@ pub struct CallEvent {
     pub executive_id: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
     pub duration_secs: Option<i32>,
     pub outcome: Option<String>,
     pub summary: Option<String>,

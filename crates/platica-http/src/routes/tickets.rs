@@ -148,6 +148,7 @@ async fn update(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
 }
 
