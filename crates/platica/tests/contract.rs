@@ -7,7 +7,7 @@
 //! Needs schemathesis in a virtualenv (`ensure_schemathesis` of scripts/prereqs.sh, which
 //! scripts/test runs, installs it at `$CARGO_TARGET_DIR/schemathesis-venv`, else
 //! `target/schemathesis-venv`; or set `SCHEMATHESIS` to its executable). Fails, never skips, when
-//! it is missing.
+//! it is missing. A failed run leaves its JUnit report in the temporary directory it names.
 //!
 //! Left out: `POST /auth/logout`, which would end the fuzzer's own session, so every later request
 //! would only test the 401 path. (Password changes cannot log the fuzzer out: the fuzzing admin's
@@ -24,18 +24,22 @@ use serde_json::json;
 use support::TestApp;
 
 /// Test cases per operation and phase: about 90 operations, so a few thousand requests per role.
+/// `PLATICA_CONTRACT_EXAMPLES` and `PLATICA_CONTRACT_SEED` change them for a longer hunt.
 const MAX_EXAMPLES: &str = "20";
 const SEED: &str = "16";
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
 
 fn schemathesis() -> PathBuf {
     if let Some(p) = std::env::var_os("SCHEMATHESIS") {
         return PathBuf::from(p);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        // target/debug/deps/contract-<hash>: the target directory is three levels up.
-        let exe = std::env::current_exe().unwrap();
-        exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"))
-    });
+    // target/debug/deps/contract-<hash>: the target directory (`$CARGO_TARGET_DIR`, wherever it
+    // is) is three levels up.
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
     target.join("schemathesis-venv/bin/schemathesis")
 }
 
@@ -61,9 +65,11 @@ async fn fuzz(app: &TestApp, who: &str, token: &str) -> (bool, String) {
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
         .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--max-examples", &setting("PLATICA_CONTRACT_EXAMPLES", MAX_EXAMPLES)])
+        .args(["--seed", &setting("PLATICA_CONTRACT_SEED", SEED)])
         // One worker: hypothesis on Python 3.11 can fail with "AST constructor recursion depth
         // mismatch" when two threads describe strategies at once.
-        .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED, "--workers", "1"])
+        .args(["--workers", "1"])
         .args(["--exclude-operation-id", "auth_logout"])
         .args(["--suppress-health-check", "all"])
         .args(["--request-timeout", "30"])
@@ -78,6 +84,9 @@ async fn fuzz(app: &TestApp, who: &str, token: &str) -> (bool, String) {
         .await
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        let _ = std::fs::remove_dir_all(&report);
+    }
     (out.status.success(), text)
 }
 
