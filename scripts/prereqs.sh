@@ -65,3 +65,38 @@ ensure_chromium() {
   echo "Install it with:  sudo apt-get install chromium   (or set CHROMIUM to a Chromium binary), then run this again." >&2
   exit 1
 }
+
+# The API contract test (crates/platica/tests/contract.rs) runs schemathesis, a property-based API
+# fuzzer from PyPI, from a virtualenv beside the build (pinned: a new release may check more).
+SCHEMATHESIS_VERSION=4.32.5
+
+schemathesis_venv() {
+  echo "${CARGO_TARGET_DIR:-target}/schemathesis-venv"
+}
+
+ensure_schemathesis() {
+  local venv st
+  venv="$(schemathesis_venv)"
+  st="$venv/bin/schemathesis"
+  if [ -x "$st" ] && "$st" --version 2>/dev/null | grep -q "version $SCHEMATHESIS_VERSION\$"; then
+    return 0
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    echo "python3 with venv is missing: the API contract test needs it to install schemathesis." >&2
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "Installing it with apt-get (packages python3, python3-venv)..." >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    fi
+  fi
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    echo "Install it with:  sudo apt-get install python3 python3-venv   (then run this command again)" >&2
+    exit 1
+  fi
+  echo "Installing schemathesis $SCHEMATHESIS_VERSION into $venv..." >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2 || {
+    echo "Could not install schemathesis with pip: see the error above." >&2
+    exit 1
+  }
+}

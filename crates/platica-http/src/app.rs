@@ -48,32 +48,49 @@ impl Modify for BearerAuth {
     }
 }
 
-fn api() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new()
-        .merge(routes::auth::router())
-        .merge(routes::teams::router())
-        .merge(routes::users::router())
-        .merge(routes::tokens::router())
-        .merge(routes::prospects::router())
-        .merge(routes::conversations::router())
-        .merge(routes::config::router())
-        .merge(routes::admin::router())
-        .merge(routes::jobs::router())
-        .merge(routes::ws::router())
-        .merge(routes::bot::router())
-        .merge(routes::templates::router())
-        .merge(routes::campaigns::router())
+/// Each resource's routes, documented.
+fn parts() -> Vec<OpenApiRouter<AppState>> {
+    vec![
+        routes::auth::router(),
+        routes::teams::router(),
+        routes::users::router(),
+        routes::tokens::router(),
+        routes::prospects::router(),
+        routes::conversations::router(),
+        routes::config::router(),
+        routes::admin::router(),
+        routes::jobs::router(),
+        routes::ws::router(),
+        routes::bot::router(),
+        routes::templates::router(),
+        routes::campaigns::router(),
         // Calls, scheduled calls, tickets, notifications (issue 9).
-        .merge(routes::calls::router())
-        .merge(routes::tickets::router())
-        .merge(routes::notifications::router())
-        .merge(routes::channels::router().merge(routes::whatsapp::router()));
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+        routes::calls::router(),
+        routes::tickets::router(),
+        routes::notifications::router(),
+        routes::channels::router(),
+        routes::whatsapp::router(),
+    ]
+}
+
+/// The API's routes and their document, completed (see [`crate::openapi`]).
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let v1 = parts().into_iter().fold(OpenApiRouter::new(), OpenApiRouter::merge);
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1).split_for_parts();
+    crate::openapi::complete(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().split_for_parts().1
+    api().1
+}
+
+/// Schema names two different types of the API claim (see
+/// [`crate::openapi::schema_name_conflicts`]): empty when the document is exact.
+pub fn schema_name_conflicts() -> Vec<String> {
+    let docs: Vec<_> = parts().into_iter().map(|p| p.split_for_parts().1).collect();
+    crate::openapi::schema_name_conflicts(&docs)
 }
 
 /// Request ids: a per-process random prefix and a counter, cheap and unique enough for logs.
@@ -93,7 +110,7 @@ impl MakeRequestId for Ids {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     crate::metrics::init();
-    let (api, doc) = api().split_for_parts();
+    let (api, doc) = api();
     let doc = Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     let ids = Ids { prefix: rand_prefix(), next: Arc::new(AtomicU64::new(1)) };

@@ -7,6 +7,7 @@
 //! - [`edge`]: trusted proxies (client address, HTTPS), Origin checks, security headers, the
 //!   metrics token;
 //! - [`error`]: the one error type and its JSON shape;
+//! - [`openapi`](mod@openapi): completes the OpenAPI document (every status, unique operationIds);
 //! - [`extract`]: extractors whose rejections use that shape;
 //! - [`serve`]: the accept loop: connection limits, header timeout, graceful shutdown;
 //! - [`state`]: what handlers share;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod serve;

@@ -602,3 +602,34 @@ async fn json_bodies_are_accepted_in_every_correct_form() {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
 }
+
+/// A configuration value the JSON of the request can hold is stored and read back, or refused as
+/// invalid input; never a 500 (the API contract fuzzer found `1.7976931348623157e308`, the
+/// largest double, breaking both the write and every later read of the tenant's settings).
+#[tokio::test]
+async fn config_values_at_the_edges_of_json_numbers_round_trip_or_are_refused() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "cfgedge", 1).await;
+    let admin = w.token(w.admin).to_owned();
+    for value in [json!(1.7976931348623157e308), json!(7.02264751536827e16), json!(-1e-300), json!("\u{ecf70}\\[")] {
+        let r = app.put("/api/v1/system-config/edge.value", &admin, json!({ "value": value })).await;
+        assert!(
+            r.status == StatusCode::OK || (r.status, r.code()) == (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            "PUT {value}: {} {:?}",
+            r.status,
+            r.body
+        );
+        let list = app.get("/api/v1/system-config", &admin).await;
+        assert_eq!(list.status, StatusCode::OK, "GET after {value}: {:?}", list.body);
+        let one = app.get("/api/v1/system-config/edge.value", &admin).await;
+        assert!(one.status.is_success() || one.status == StatusCode::NOT_FOUND, "{value}: {:?}", one.body);
+        if r.status == StatusCode::OK {
+            // The same number, perhaps spelled otherwise (jsonb keeps numbers as decimals).
+            let back = &one.body["value"];
+            match value.as_f64() {
+                Some(n) => assert_eq!(back.as_f64(), Some(n), "read back as written: {back}"),
+                None => assert_eq!(*back, value, "read back as written"),
+            }
+        }
+    }
+}

@@ -142,3 +142,110 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
     assert!(doc.body["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// Every operation of the document, as (method, path, operation).
+fn operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if let Some(op) = item.get(method) {
+                out.push((method.to_owned(), path.clone(), op.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Operations anyone may call: login and the providers' webhooks (authenticated by signatures).
+const PUBLIC: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/login"),
+    ("get", "/api/v1/whatsapp/webhook"),
+    ("post", "/api/v1/whatsapp/webhook"),
+    ("post", "/api/v1/calls/webhook"),
+];
+
+#[test]
+fn operation_ids_and_schema_names_are_unique() {
+    let doc = serde_json::to_value(platica_http::openapi()).unwrap();
+    let mut ids = BTreeSet::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice ({method} {path})");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "operationId {id:?}: a plain word");
+    }
+    assert_eq!(ids.len(), OPERATIONS.len());
+    // utoipa keeps one of two types that claim a schema name: none may.
+    assert_eq!(platica_http::app::schema_name_conflicts(), Vec::<String>::new(), "schema names claimed twice");
+    // Every reference resolves.
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "a reference to the undefined schema {name}");
+    }
+}
+
+#[test]
+fn login_and_webhooks_are_public_and_every_other_operation_documents_401_and_403() {
+    let doc = serde_json::to_value(platica_http::openapi()).unwrap();
+    assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]), "bearer auth by default");
+    for (method, path, op) in operations(&doc) {
+        let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+        let responses = op["responses"].as_object().unwrap();
+        if public {
+            assert_eq!(op["security"], serde_json::json!([{}]), "{method} {path} needs no credentials");
+            if path.ends_with("/auth/login") {
+                assert!(
+                    responses.contains_key("401") && responses.contains_key("429"),
+                    "login: wrong password, limits"
+                );
+            }
+        } else {
+            assert!(op.get("security").is_none(), "{method} {path} uses the default bearer auth");
+            for status in ["401", "403"] {
+                assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+            }
+        }
+        // Every request can time out.
+        assert!(responses.contains_key("503"), "{method} {path} does not document 503");
+        if op.get("requestBody").is_some() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(responses.contains_key(status), "{method} {path} takes a body but does not document {status}");
+            }
+        }
+        if path.contains('{') {
+            assert!(responses.contains_key("404"), "{method} {path} does not document 404");
+        }
+        for (status, r) in responses {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}: errors have the one error shape"
+                );
+            }
+        }
+    }
+    assert!(doc["paths"]["/api/v1/ws"]["get"]["responses"]["429"].is_object(), "the WebSocket cap per user");
+}
+
+#[test]
+fn request_schemas_state_the_servers_constraints() {
+    let doc = serde_json::to_value(platica_http::openapi()).unwrap();
+    let s = &doc["components"]["schemas"];
+    let login = &s["LoginRequest"]["properties"];
+    assert_eq!(login["password"]["maxLength"], 4096);
+    assert_eq!(login["password"]["minLength"], 1);
+    assert!(login["tenant"]["pattern"].is_string());
+    assert_eq!(s["TeamInput"]["properties"]["name"]["maxLength"], 200);
+    assert_eq!(s["CreateUser"]["properties"]["password"]["minLength"], 8);
+    // Page sizes: 1 to the route's maximum.
+    let limit = doc["paths"]["/api/v1/conversations"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert_eq!(limit["schema"]["maximum"], 200);
+}

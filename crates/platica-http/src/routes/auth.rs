@@ -24,8 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The tenant's slug; may be left out when the e-mail exists in only one tenant.
+    #[schema(max_length = 63, pattern = "^([a-z0-9][a-z0-9-]*)?$")]
     pub tenant: Option<String>,
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 4096)]
     pub password: String,
 }
 
@@ -62,8 +65,10 @@ pub struct LoginResponse {
 }
 
 /// Logs in with e-mail and password.
-#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+        (status = 409, description = "the e-mail and password open accounts in several tenants: give `tenant`", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -63,7 +63,9 @@ async fn get_settings(State(state): State<AppState>, admin: Admin) -> ApiResult<
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     pub enabled: bool,
+    #[schema(min_length = 1, max_length = 4096)]
     pub greeting: Option<String>,
+    #[schema(min_length = 1, max_length = 4096)]
     pub out_of_hours_reply: Option<String>,
     /// IANA time zone (default America/Mexico_City).
     pub time_zone: Option<String>,
@@ -73,14 +75,17 @@ pub struct SettingsInput {
     pub office_open: Option<String>,
     /// `HH:MM` (default 18:00), after `office_open`.
     pub office_close: Option<String>,
+    #[schema(min_length = 1, max_length = 4096)]
     pub fallback_reply: Option<String>,
     /// Default true.
     pub pause_on_human_reply: Option<bool>,
     /// At least 60; null: a paused bot stays paused.
+    #[schema(minimum = 60, maximum = 2592000)]
     pub resume_after_idle_secs: Option<i64>,
     pub typing_base_ms: Option<i32>,
     pub typing_ms_per_char: Option<i32>,
     /// 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub typing_jitter: Option<f32>,
     pub typing_min_ms: Option<i32>,
     pub typing_max_ms: Option<i32>,
@@ -168,8 +173,11 @@ pub struct RuleInput {
     /// Lower is tried first (default 0).
     pub position: Option<i32>,
     /// `keyword` (comma-separated words or phrases, case- and accent-insensitive) or `regex`.
+    #[schema(pattern = "^(keyword|regex)$")]
     pub match_kind: String,
+    #[schema(min_length = 1, max_length = 1000)]
     pub pattern: String,
+    #[schema(min_length = 1, max_length = 4096)]
     pub reply: String,
 }
 

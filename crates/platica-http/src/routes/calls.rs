@@ -87,6 +87,7 @@ pub struct CallQuery {
     pub since: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -155,6 +156,7 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
 #[serde(deny_unknown_fields)]
 pub struct ProviderSecret {
     /// The secret the call provider signs webhooks with. Write-only.
+    #[schema(min_length = 16, max_length = 4096)]
     pub secret: String,
 }
 
@@ -179,8 +181,10 @@ async fn set_provider_secret(
 #[derive(Deserialize, ToSchema)]
 pub struct CallEvent {
     /// The provider's name, e.g. `voicebot` (lowercase letters, digits, `_.-`).
+    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
     pub provider: String,
     /// The provider's id of the call: events of one call share it.
+    #[schema(min_length = 1, max_length = 200)]
     pub call_id: String,
     pub status: String,
     /// The prospect called: by id or by E.164 phone (required for a call's first event).
@@ -190,6 +194,7 @@ pub struct CallEvent {
     pub executive_id: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
     pub duration_secs: Option<i32>,
     pub outcome: Option<String>,
     pub summary: Option<String>,
@@ -313,6 +318,7 @@ pub struct ScheduledQuery {
     pub executive_id: Option<i64>,
     pub prospect_id: Option<i64>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCampaign {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The number to send from (default: the tenant's first).
     pub channel_account_id: Option<i64>,
@@ -97,6 +98,7 @@ pub struct RecipientsQuery {
     /// Recipients after this prospect id.
     pub after: Option<i64>,
     /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -28,36 +28,51 @@ pub const MAX_SECRET_CHARS: usize = 4096;
 #[serde(deny_unknown_fields)]
 pub struct CreateChannel {
     /// `cloud` (default), `simulator` or `session`.
+    #[schema(pattern = "^(cloud|simulator|session)$")]
     pub kind: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     /// The Cloud API's phone number id (digits).
+    #[schema(pattern = "^\\s*[0-9]{1,32}\\s*$")]
     pub phone_number_id: String,
     /// The Meta app's secret: webhooks are signed with it. Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub app_secret: String,
     /// The token the webhook verification request must present. Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub verify_token: String,
     /// The token used to call the Cloud API. Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub access_token: String,
     /// Team of new prospects writing to this number.
+    #[schema(minimum = 1)]
     pub default_team_id: i64,
     /// Where sends go, e.g. the built-in simulator's `http://127.0.0.1:PORT/v21.0` (default: the
     /// server's configured Cloud API base URL).
+    #[schema(max_length = 500, pattern = "^https?://")]
     pub base_url: Option<String>,
     /// Messages per second to this number (1 to 1,000; default: the server's configured rate).
+    #[schema(minimum = 1, maximum = 1000)]
     pub send_rate_per_sec: Option<i32>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannel {
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
+    #[schema(pattern = "^\\s*[0-9]{1,32}\\s*$")]
     pub phone_number_id: Option<String>,
     /// Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub app_secret: Option<String>,
     /// Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub verify_token: Option<String>,
     /// Write-only.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub access_token: Option<String>,
+    #[schema(minimum = 1)]
     pub default_team_id: Option<i64>,
     /// `null` returns to the server's default.
     #[serde(default, deserialize_with = "crate::routes::nullable")]

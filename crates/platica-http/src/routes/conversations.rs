@@ -35,11 +35,13 @@ pub struct InboxQuery {
     /// `true`: only conversations with unread messages; `false`: only without.
     pub unread: Option<bool>,
     /// `open` or `closed`.
+    #[param(pattern = "^(open|closed)$")]
     pub status: Option<String>,
     /// Prospect name prefix, or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Read-your-writes: wait (at most 2 s) until the live inbox has applied this LSN (the
     /// `Platica-Lsn` header of a write response), else answer 503.
@@ -120,6 +122,7 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversation {
     /// `open` or `closed`.
+    #[schema(pattern = "^(open|closed)$")]
     pub status: String,
 }
 
@@ -141,6 +144,7 @@ async fn update(
 pub struct MessagesQuery {
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -168,6 +172,7 @@ async fn list_messages(
 pub struct SendMessage {
     /// Free text, 1 to 4,096 characters: only within 24 hours of the prospect's last message
     /// (WhatsApp's customer service window).
+    #[schema(min_length = 1, max_length = 4096)]
     pub body: Option<String>,
     /// An approved template instead of `body`: allowed at any time.
     pub template: Option<TemplateInput>,

@@ -87,6 +87,7 @@ pub struct KindInfo {
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Page size (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_before` of the previous page.
     pub before: Option<i64>,

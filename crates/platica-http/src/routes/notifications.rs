@@ -24,6 +24,7 @@ pub struct NotificationQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -72,14 +73,14 @@ async fn mark_read(State(state): State<AppState>, auth: Auth, PathId(id): PathId
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MarkedRead {
+pub struct NotificationsMarkedRead {
     /// How many notifications were unread.
     pub marked: u64,
 }
 
 /// Marks all my notifications read.
 #[utoipa::path(post, path = "/notifications/read-all", tag = "notifications",
-    responses((status = 200, body = MarkedRead)))]
-async fn mark_all_read(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<MarkedRead>> {
-    Ok(Json(MarkedRead { marked: notifications::mark_all_read(&state.pool, auth.viewer()).await? }))
+    responses((status = 200, body = NotificationsMarkedRead)))]
+async fn mark_all_read(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<NotificationsMarkedRead>> {
+    Ok(Json(NotificationsMarkedRead { marked: notifications::mark_all_read(&state.pool, auth.viewer()).await? }))
 }

@@ -37,6 +37,7 @@ pub struct ListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -91,13 +92,16 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQue
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProspect {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// E.164, e.g. +5215512345678.
+    /// E.164, e.g. +5215512345678 (spaces, dashes, dots and parentheses are removed).
+    #[schema(pattern = "^\\+[1-9][0-9 .()-]{7,40}$")]
     pub phone: String,
     pub team_id: i64,
     /// Executives may leave it out: the prospect is assigned to them.
     pub executive_id: Option<i64>,
     /// Default `new`.
+    #[schema(pattern = "^(new|contacted|interested|negotiating|won|lost)$")]
     pub stage: Option<String>,
 }
 
@@ -137,8 +141,11 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProspect {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(pattern = "^\\+[1-9][0-9 .()-]{7,40}$")]
     pub phone: Option<String>,
+    #[schema(pattern = "^(new|contacted|interested|negotiating|won|lost)$")]
     pub stage: Option<String>,
 }
 

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
 }
 

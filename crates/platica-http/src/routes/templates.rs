@@ -22,10 +22,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateTemplate {
     /// The name approved in WhatsApp Manager: lowercase letters, digits and `_`.
+    #[schema(max_length = 512, pattern = "^\\s*[a-z0-9_]+\\s*$")]
     pub name: String,
     /// e.g. `es_MX`.
+    #[schema(pattern = "^\\s*[a-z]{2,3}(_[A-Z]{2})?\\s*$")]
     pub language: String,
     /// The template's text with `{{1}}`, `{{2}}`... placeholders (up to 1,024 characters).
+    #[schema(min_length = 1, max_length = 1024)]
     pub body: String,
 }
 

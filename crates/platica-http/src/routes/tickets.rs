@@ -46,6 +46,7 @@ pub struct TicketQuery {
     pub assignee_id: Option<i64>,
     pub opened_by: Option<i64>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -67,9 +68,12 @@ async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<TicketQ
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicket {
+    #[schema(min_length = 1, max_length = 200)]
     pub subject: String,
+    #[schema(max_length = 20000)]
     pub body: String,
     /// low, normal (default), high or urgent.
+    #[schema(pattern = "^(low|normal|high|urgent)$")]
     pub priority: Option<String>,
     /// An admin (admins only).
     pub assignee_id: Option<i64>,
@@ -112,7 +116,9 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTicket {
+    #[schema(pattern = "^(open|in_progress|resolved|closed)$")]
     pub status: Option<String>,
+    #[schema(pattern = "^(low|normal|high|urgent)$")]
     pub priority: Option<String>,
     /// An admin; `null` unassigns.
     #[serde(default, deserialize_with = "nullable")]
@@ -142,6 +148,7 @@ async fn update(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComment {
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
 }
 

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// What the token is for, e.g. "CRM sync".
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// The user the token acts as (default: the admin creating it).
     pub user_id: Option<i64>,

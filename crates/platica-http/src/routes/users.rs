@@ -28,12 +28,15 @@ pub struct UserQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     pub role: Role,
     /// Available for new assignments (default true).
     pub operational: Option<bool>,
     /// At least 8 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Teams a coordinator coordinates.
     #[serde(default)]
@@ -43,12 +46,14 @@ pub struct CreateUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     pub role: Option<Role>,
     pub operational: Option<bool>,
     pub active: Option<bool>,
     /// Sets a new password, ends the user's sessions and revokes their API tokens (unless
     /// `keep_api_tokens`); their open WebSockets are closed within a second.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
     /// With `password`: keep the user's API tokens (default `false`: a password reset revokes
     /// them too).
