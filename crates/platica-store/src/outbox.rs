@@ -443,12 +443,20 @@ async fn fail_in(
         return Ok(());
     }
     if let Some(message) = message_id {
+        let reason = crate::messages::MessageError {
+            code: f.code.map(i64::from),
+            title: truncate(&f.title),
+            detail: f.detail.as_deref().map(truncate),
+            retryable: f.retryable,
+            attempts: (f.attempts > 1 || f.title.starts_with("gave up")).then_some(f.attempts),
+        };
         let applied = sqlx::query(
-            "UPDATE messages SET status = 'failed', unconfirmed = false
+            "UPDATE messages SET status = 'failed', unconfirmed = false, error = $3
              WHERE tenant_id = $1 AND message_id = $2 AND status IN ('queued', 'sent')",
         )
         .bind(tenant)
         .bind(message)
+        .bind(sqlx::types::Json(&reason))
         .execute(&mut *conn)
         .await?
         .rows_affected()

@@ -617,7 +617,7 @@ async fn settle(shared: &Shared, row: &Claimed, outcome: Outcome) {
                 code: r.code.and_then(|c| i32::try_from(c).ok()),
                 title: r.title,
                 detail: r.detail,
-                retryable: false,
+                retryable: platica_store::messages::retryable_code(r.code),
                 attempts: row.attempts,
             };
             record(|| outbox::fail(&shared.pool, row, &f)).await;
