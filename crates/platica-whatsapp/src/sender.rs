@@ -446,6 +446,10 @@ impl Pacer {
     }
 }
 
+/// While most slots are busy, the longest a free one waits for others before rows are claimed for
+/// it (claims come in small batches under load, at once otherwise).
+const CLAIM_GAP: Duration = Duration::from_millis(20);
+
 /// Sends while holding the lock; returns when stopping (after the sends in flight finish) or when
 /// the lock's connection fails.
 ///
@@ -457,6 +461,8 @@ async fn lead(ctx: &mut WorkerCtx, shared: &Arc<Shared>, mut lock: PgConnection)
     let (tenant, id) = (shared.tenant, shared.account);
     let concurrency = ctx.config.concurrency.max(1);
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let claim_batch = (concurrency / 4).max(1);
+    let mut last_claim = tokio::time::Instant::now() - CLAIM_GAP;
     let mut last_recovery = tokio::time::Instant::now() - ctx.config.lease;
     let mut last_lock_check = tokio::time::Instant::now();
     let mut last_reconcile = tokio::time::Instant::now() - ctx.config.poll;
@@ -502,10 +508,16 @@ async fn lead(ctx: &mut WorkerCtx, shared: &Arc<Shared>, mut lock: PgConnection)
             }
         }
         let free = concurrency.saturating_sub(tasks.len());
+        let since_claim = last_claim.elapsed();
         let wait = if free == 0 {
             // Every slot busy: the next one to finish frees one.
             ctx.config.poll
+        } else if free < claim_batch && since_claim < CLAIM_GAP {
+            // Busy: gather a few free slots per claim rather than one query per finished send,
+            // but never hold a free slot longer than CLAIM_GAP.
+            CLAIM_GAP - since_claim
         } else {
+            last_claim = tokio::time::Instant::now();
             match outbox::claim(&ctx.pool, tenant, id, free as i64, ctx.config.lease).await {
                 Ok(rows) => {
                     let all = rows.len() == free;
