@@ -1,11 +1,12 @@
-// Administration (admins only): users, teams, API tokens and system settings, including
+// Administration (admins only): users, teams, API tokens, WhatsApp channels (with the errors
+// WhatsApp reported about each) and system settings, including
 // publishing a new web version (app_version) that open tabs reload for.
 import { del, get, patch, post, put } from './api.js';
-import { fmtDateTime, fmtNumber, t } from './i18n.js';
+import { failureReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './main.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
-const TABS = ['users', 'teams', 'tokens', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'settings'];
 const ROLES = ['admin', 'coordinator', 'executive'];
 
 export function renderAdmin(container, tab) {
@@ -15,7 +16,7 @@ export function renderAdmin(container, tab) {
     TABS.map((x) => h('a', { href: `#/admin/${x}`, role: 'tab', id: `tab-${x}`, 'aria-selected': String(x === tab), 'aria-controls': 'admin-panel', class: 'tab' }, t(`admin.${x}`))));
   clear(container, h('div', { class: 'admin' }, h('h1', {}, t('admin.title')), tabs, panel));
   document.title = `${t(`admin.${tab}`)} · ${t('app.name')}`;
-  ({ users, teams, tokens, settings })[tab](panel).catch(showError);
+  ({ users, teams, tokens, channels, settings })[tab](panel).catch(showError);
 }
 
 function yesNo(v) {
@@ -237,6 +238,26 @@ async function revoke(k, panel) {
   } catch (err) {
     showError(err);
   }
+}
+
+// --- channels ---
+async function channels(panel) {
+  const list = await get('/channels');
+  const events = await Promise.all(list.map((c) => get(`/channels/${c.channel_account_id}/events`).catch(() => [])));
+  clear(panel,
+    h('div', { class: 'panel-head' }, h('h2', {}, t('admin.channels'))),
+    list.length ? null : h('p', { class: 'muted' }, t('admin.noChannels')),
+    list.map((c, i) => h('section', { class: 'channel', dataset: { id: c.channel_account_id } },
+      h('h3', {}, `${c.display_name} · ${c.phone_number_id}`),
+      h('h4', {}, t('admin.channelEvents')),
+      events[i].length
+        ? h('div', { class: 'table-wrap' }, h('table', { class: 'table channel-events' },
+          h('thead', {}, h('tr', {}, [t('admin.eventAt'), t('admin.eventCode'), t('admin.eventReason')].map((x) => h('th', { scope: 'col' }, x)))),
+          h('tbody', {}, events[i].map((e) => h('tr', { dataset: { code: e.code ?? '' } },
+            h('td', {}, fmtDateTime(e.occurred_at)),
+            h('td', {}, e.code ?? ''),
+            h('td', { title: e.detail ?? e.title }, failureReason({ code: e.code, title: e.title })))))))
+        : h('p', { class: 'muted' }, t('admin.noChannelEvents')))));
 }
 
 // --- settings ---

@@ -10,7 +10,7 @@
 // screen also follows the outbound system messages' updates (`table:messages`, filtered) and
 // refetches (see refetcher in live.js).
 import { get, post, query } from './api.js';
-import { fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
+import { failureReason, fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
 import { dir, executives, navigate, teamList, userName } from './main.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
@@ -383,13 +383,27 @@ function mountCampaign(view, id) {
         h('tbody', {}, rows.length ? rows.map((r) => h('tr', { dataset: { id: r.prospect_id, status: label(r) } },
           h('td', {}, r.prospect_name ?? t('campaigns.hiddenProspect'), h('span', { class: 'muted small' }, ` #${r.prospect_id}`)),
           h('td', {}, h('span', { class: `pill r-${label(r)}` }, t(`campaigns.count.${label(r)}`))),
-          h('td', { class: 'muted small' }, r.error ?? '')))
+          h('td', { class: 'muted small' }, r.message_error && r.status === 'failed' ? [
+            h('span', { class: 'recipient-error', title: r.message_error.detail ?? r.message_error.title ?? '' }, failureReason(r.message_error)),
+            r.message_error.retryable ? h('button', { class: 'btn btn-small msg-retry', type: 'button', onclick: (ev) => retryRecipient(r, ev.currentTarget) }, t('conv.retry')) : null,
+          ] : r.error ?? '')))
           : h('tr', {}, h('td', { colspan: '3', class: 'muted' }, t('campaigns.noRecipients')))))),
       h('div', { class: 'pager' },
         h('button', { class: 'btn btn-small', type: 'button', name: 'prev', disabled: page === 0, onclick: () => { page -= 1; loadRecipients().catch(showError); } }, t('campaigns.prev')),
         h('span', { class: 'muted small' }, t('campaigns.page', { n: page + 1 })),
         h('button', { class: 'btn btn-small', type: 'button', name: 'next', disabled: pages[page + 1] == null, onclick: () => { page += 1; loadRecipients().catch(showError); } }, t('campaigns.next'))));
     recipientsBox.dataset.page = String(page + 1);
+  }
+
+  async function retryRecipient(r, btn) {
+    btn.disabled = true;
+    try {
+      await post(`/messages/${r.message_id}/retry`);
+      await loadRecipients();
+    } catch (e) {
+      btn.disabled = false;
+      showError(e);
+    }
   }
 
   const refresh = refetcher(() => {

@@ -2,7 +2,7 @@
 // the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
 // reassignment, assignment history).
 import { get, patch, post, put, query } from './api.js';
-import { fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
+import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { dir, executives, teamList, teamName, userName } from './main.js';
 import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
@@ -70,7 +70,9 @@ export function mountConversation(pane, id, { row, back }) {
   // --- messages ---
   function upsert(m) {
     const prev = st.msgs.get(m.message_id);
-    if (prev && (STATUS_RANK[prev.status] ?? 0) > (STATUS_RANK[m.status] ?? 0) && !m.read_at) return false;
+    // A failed message queued again is a retry, not an old event.
+    const retried = prev?.status === 'failed' && m.status === 'queued';
+    if (prev && !retried && (STATUS_RANK[prev.status] ?? 0) > (STATUS_RANK[m.status] ?? 0) && !m.read_at) return false;
     st.msgs.set(m.message_id, { ...prev, ...m });
     return true;
   }
@@ -96,12 +98,34 @@ export function mountConversation(pane, id, { row, back }) {
         h('div', { class: 'msg-meta' },
           h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
           out ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
-          tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null)));
+          tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null),
+        out && m.status === 'failed' ? failure(m) : null));
     }
     if (!sorted.length) items.push(h('li', { class: 'empty' }, t('conv.noMessages')));
     clear(msgList, items);
     olderBtn.hidden = !st.hasMore;
     if (stick || nearBottom) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // Why a message failed, in the user's language (mapped from WhatsApp's code), and a Retry
+  // button where a retry may work.
+  function failure(m) {
+    const reason = failureReason(m.error);
+    return h('div', { class: 'msg-error', role: 'note' },
+      h('span', { class: 'msg-error-text', title: m.error?.detail ?? m.error?.title ?? '' }, reason),
+      m.error?.retryable ? h('button', { class: 'btn btn-small msg-retry', type: 'button', onclick: (ev) => retry(m, ev.currentTarget) }, t('conv.retry')) : null);
+  }
+
+  async function retry(m, btn) {
+    btn.disabled = true;
+    try {
+      const updated = await post(`/messages/${m.message_id}/retry`);
+      st.msgs.set(m.message_id, { ...st.msgs.get(m.message_id), ...updated });
+      renderMessages();
+    } catch (e) {
+      btn.disabled = false;
+      showError(e);
+    }
   }
 
   async function loadMessages() {

@@ -184,6 +184,24 @@ export const MESSAGES = {
     'conv.status.read': 'Read',
     'conv.status.failed': 'Failed',
     'conv.status.unconfirmed': 'Not confirmed yet',
+    'conv.retry': 'Retry',
+    'error.131047': 'Not sent: more than 24 hours since the prospect last wrote. Send a template.',
+    'error.131026': 'Undeliverable: this number cannot receive WhatsApp messages.',
+    'error.190': 'Not sent: the WhatsApp access token is invalid or expired. An admin must update it.',
+    'error.130429': 'Not sent: the number is sending too fast (WhatsApp throttled it).',
+    'error.131056': 'Not sent: too many messages to this prospect in a short time.',
+    'error.gaveUp': 'Not sent: gave up after {n} attempts.',
+    'error.interrupted': 'Not sent: the server stopped while sending; it may or may not have arrived.',
+    'error.unconfirmed': 'WhatsApp never confirmed this message.',
+    'error.generic': 'Not sent: WhatsApp refused the message.',
+    'error.code': 'code {code}',
+    'admin.channelEvents': 'Recent WhatsApp errors',
+    'admin.channels': 'Channels',
+    'admin.noChannels': 'No WhatsApp numbers yet.',
+    'admin.eventAt': 'When',
+    'admin.eventCode': 'Code',
+    'admin.eventReason': 'Reason',
+    'admin.noChannelEvents': 'No errors reported.',
     'conv.closed': 'This conversation is closed.',
     'conv.close': 'Close conversation',
     'conv.reopen': 'Reopen conversation',
@@ -466,6 +484,24 @@ export const MESSAGES = {
     'conv.status.read': 'Leído',
     'conv.status.failed': 'Falló',
     'conv.status.unconfirmed': 'Sin confirmar',
+    'conv.retry': 'Reintentar',
+    'error.131047': 'No enviado: pasaron más de 24 horas desde el último mensaje del prospecto. Envía una plantilla.',
+    'error.131026': 'No entregable: este número no puede recibir mensajes de WhatsApp.',
+    'error.190': 'No enviado: el token de acceso de WhatsApp no es válido o caducó. Un administrador debe actualizarlo.',
+    'error.130429': 'No enviado: el número está enviando demasiado rápido (WhatsApp lo limitó).',
+    'error.131056': 'No enviado: demasiados mensajes a este prospecto en poco tiempo.',
+    'error.gaveUp': 'No enviado: se abandonó tras {n} intentos.',
+    'error.interrupted': 'No enviado: el servidor se detuvo durante el envío; puede que haya llegado o no.',
+    'error.unconfirmed': 'WhatsApp nunca confirmó este mensaje.',
+    'error.generic': 'No enviado: WhatsApp rechazó el mensaje.',
+    'error.code': 'código {code}',
+    'admin.channelEvents': 'Errores recientes de WhatsApp',
+    'admin.channels': 'Canales',
+    'admin.noChannels': 'Aún no hay números de WhatsApp.',
+    'admin.eventAt': 'Cuándo',
+    'admin.eventCode': 'Código',
+    'admin.eventReason': 'Motivo',
+    'admin.noChannelEvents': 'No se han reportado errores.',
     'conv.closed': 'Esta conversación está cerrada.',
     'conv.close': 'Cerrar conversación',
     'conv.reopen': 'Reabrir conversación',
@@ -613,6 +649,19 @@ export function setLang(next) {
 export function onLangChange(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
+}
+
+/** Why a message failed, in the current language: mapped from WhatsApp's code (or Platica's own
+ * reason), never WhatsApp's English text. */
+export function failureReason(error) {
+  if (!error) return t('error.generic');
+  const code = error.code;
+  const title = error.title ?? '';
+  if (/^gave up after/.test(title)) return t('error.gaveUp', { n: error.attempts ?? Number(title.match(/\d+/)?.[0] ?? 0) });
+  if (code != null && MESSAGES.en[`error.${code}`]) return t(`error.${code}`);
+  if (title === 'interrupted') return t('error.interrupted');
+  if (/^not confirmed after/.test(title)) return t('error.unconfirmed');
+  return code != null ? `${t('error.generic')} (${t('error.code', { code: String(code) })})` : t('error.generic');
 }
 
 /** The message `key` in the current language, with `{name}` placeholders filled from `vars`. */

@@ -136,15 +136,27 @@ async fn channels_check(state: &AppState) -> Value {
         Ok(Err(e)) => return check(false, json!(format!("cannot count channel accounts: {e}"))),
         Err(_) => return check(false, json!("timed out counting channel accounts")),
     };
+    // Errors WhatsApp reported about accounts in the last hour (informational: they do not make
+    // the server unready).
+    let errors = match tokio::time::timeout(CHECK_TIMEOUT, platica_store::channel_events::last_hour(&state.pool)).await
+    {
+        Ok(Ok(rows)) => json!(rows),
+        Ok(Err(e)) => json!(format!("cannot read channel events: {e}")),
+        Err(_) => json!("timed out reading channel events"),
+    };
     match &state.sessions {
         Some(sessions) => {
             let verdict = sessions.ready();
             check(
                 verdict.is_ok(),
-                json!({"accounts": accounts, "sessions": sessions.states(), "problem": verdict.err()}),
+                json!({"accounts": accounts, "sessions": sessions.states(), "problem": verdict.err(),
+                    "webhook_errors": errors}),
             )
         }
-        None => check(true, json!({"accounts": accounts, "sessions": "no session supervisor running"})),
+        None => check(
+            true,
+            json!({"accounts": accounts, "sessions": "no session supervisor running", "webhook_errors": errors}),
+        ),
     }
 }
 

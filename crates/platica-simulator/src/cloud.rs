@@ -102,6 +102,14 @@ async fn handle(
         sim.lock().stats.rejected += 1;
         return Err(e);
     }
+    // A slow recipient: its sends hang first, whatever comes next.
+    let slow = body.as_ref().ok().and_then(|b| {
+        let to = serde_json::from_slice::<Value>(b).ok()?.get("to")?.as_str()?.to_owned();
+        sim.lock().accounts.get(phone_number_id)?.recipient_delay.get(&to).copied()
+    });
+    if let Some(d) = slow {
+        sim.sleep(d).await;
+    }
     // Scripted answers come first: the request is not looked at.
     let (fault, delay) = {
         let mut inner = sim.lock();

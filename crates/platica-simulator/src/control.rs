@@ -96,6 +96,10 @@ struct FaultsRequest {
     delay_ms: Option<u64>,
     #[serde(default)]
     ignore_idempotency_key: Option<bool>,
+    /// Per recipient (`to`): how long each of its sends hangs before it is handled, in
+    /// milliseconds (0 removes it). One slow recipient among prompt ones.
+    #[serde(default)]
+    recipient_delay_ms: Option<std::collections::HashMap<String, u64>>,
 }
 
 /// `POST /_sim/faults`: scripted answers for the next sends, and an answer delay.
@@ -108,7 +112,9 @@ fn faults_inner(sim: &Sim, b: Result<Bytes, BytesRejection>) -> Answer {
     if let Some(why) = r.responses.iter().find_map(Fault::invalid) {
         return Err(GraphError::invalid(why));
     }
-    if r.delay_ms.is_some_and(|d| d > 600_000) {
+    if r.delay_ms.is_some_and(|d| d > 600_000)
+        || r.recipient_delay_ms.as_ref().is_some_and(|m| m.values().any(|d| *d > 600_000))
+    {
         return Err(GraphError::invalid("delay_ms must be at most 600000"));
     }
     let mut inner = sim.lock();
@@ -122,8 +128,16 @@ fn faults_inner(sim: &Sim, b: Result<Bytes, BytesRejection>) -> Answer {
     if let Some(ignore) = r.ignore_idempotency_key {
         acc.ignore_idempotency_key = ignore;
     }
+    for (to, ms) in r.recipient_delay_ms.unwrap_or_default() {
+        if ms == 0 {
+            acc.recipient_delay.remove(&to);
+        } else {
+            acc.recipient_delay.insert(to, Duration::from_millis(ms));
+        }
+    }
     Ok(Json(json!({"queued": acc.faults.len(), "delay_ms": acc.delay.as_millis() as u64,
-        "ignore_idempotency_key": acc.ignore_idempotency_key}))
+        "ignore_idempotency_key": acc.ignore_idempotency_key,
+        "recipient_delays": acc.recipient_delay.len()}))
     .into_response())
 }
 

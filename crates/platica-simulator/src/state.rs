@@ -220,6 +220,8 @@ pub(crate) struct Account {
     pub delay: Duration,
     /// Behave like the Graph API, which ignores `Idempotency-Key`: a repeat is sent again.
     pub ignore_idempotency_key: bool,
+    /// Sends to these recipients hang this long before they are handled.
+    pub recipient_delay: HashMap<String, Duration>,
     pub reads: VecDeque<String>,
     pub session: Session,
 }
@@ -237,6 +239,7 @@ impl Account {
             faults: VecDeque::new(),
             delay: Duration::ZERO,
             ignore_idempotency_key: false,
+            recipient_delay: HashMap::new(),
             reads: VecDeque::new(),
             session: Session::default(),
         }

@@ -235,7 +235,11 @@ pub struct Recipient {
     pub message_id: Option<i64>,
     /// The message's delivery status: `queued`, `sent`, `delivered`, `read` or `failed`.
     pub status: Option<String>,
+    /// Why the recipient was skipped.
     pub error: Option<String>,
+    /// Why its message failed (as the message's `error`).
+    #[schema(value_type = Option<crate::messages::MessageError>)]
+    pub message_error: Option<sqlx::types::Json<crate::messages::MessageError>>,
 }
 
 /// A page of a visible campaign's recipients, by prospect id.
@@ -248,7 +252,8 @@ pub async fn recipients(
 ) -> StoreResult<Vec<Recipient>> {
     get(pool, viewer, id).await?;
     let mut qb = QueryBuilder::new(
-        "SELECT r.prospect_id, p.name AS prospect_name, r.state, r.message_id, m.status, r.error
+        "SELECT r.prospect_id, p.name AS prospect_name, r.state, r.message_id, m.status, r.error,
+                m.error AS message_error
          FROM campaign_recipients r
          LEFT JOIN messages m ON m.tenant_id = r.tenant_id AND m.message_id = r.message_id
          LEFT JOIN prospects p ON p.tenant_id = r.tenant_id AND p.prospect_id = r.prospect_id",

@@ -9,12 +9,14 @@
 //! - WhatsApp: [`channels`] (channel accounts, secrets sealed with [`secrets`]), [`whatsapp`]
 //!   (webhook ingestion: messages, statuses, the webhook log), [`outbox`] (what is to be sent,
 //!   written with what decided it), [`templates`] (approved message templates) and [`bot`] (the
-//!   auto-reply bot's settings, rules and per-conversation pause).
+//!   auto-reply bot's settings, rules and per-conversation pause), [`channel_events`] (a channel's
+//!   event log: account-level errors WhatsApp reports in webhooks).
 
 pub mod auth;
 pub mod bot;
 pub mod calls;
 pub mod campaigns;
+pub mod channel_events;
 pub mod channels;
 pub mod cluster;
 pub mod config;

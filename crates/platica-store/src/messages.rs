@@ -28,11 +28,38 @@ pub struct Message {
     /// sent again until a reconciliation window passes without a status. The web app shows "not
     /// confirmed yet".
     pub unconfirmed: bool,
+    /// Why the message failed (`null` unless `status` is `failed`).
+    #[schema(value_type = Option<MessageError>)]
+    pub error: Option<sqlx::types::Json<MessageError>>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.created_at, m.read_at";
+/// Why an outbound message failed: WhatsApp's error code and text, or Platica's own reason
+/// ("gave up after N attempts", "interrupted"). Clients show a reason mapped from `code` in the
+/// user's language, not `title`, which is WhatsApp's English.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MessageError {
+    /// WhatsApp's error code (131047 outside the 24-hour window, 131026 undeliverable, 190 access
+    /// token, 130429 throughput, 131056 pair rate limit, ...); `null` for Platica's own reasons.
+    pub code: Option<i64>,
+    pub title: String,
+    pub detail: Option<String>,
+    /// A retry may work (`POST /messages/{id}/retry`).
+    pub retryable: bool,
+    /// The attempts made, when Platica gave up after several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+}
+
+/// Whether a message that failed with WhatsApp's `code` may succeed when sent again: temporary
+/// errors, rate limits and an access token that can be fixed; not a closed window, an
+/// undeliverable number or a refused template.
+pub fn retryable_code(code: Option<i64>) -> bool {
+    matches!(code, Some(1 | 2 | 4 | 190 | 80007 | 130429 | 131000 | 131016 | 131056 | 133004))
+}
+
+const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at";
 
 /// A position in a conversation, newest first: `(created_at, message_id)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +182,72 @@ pub async fn send(
         .execute(&mut *tx)
         .await?;
     bot::pause_for_human(&mut tx, tenant, conversation.0, viewer.user_id.0).await?;
+    tx.commit().await?;
+    Ok(msg)
+}
+
+/// Sends a failed outbound message of a visible conversation again, when its failure says a
+/// retry may work (`error.retryable`): the message goes back to `queued` (its error cleared) and
+/// its outbox row to `pending` with fresh attempts, in one transaction. A message that is not a
+/// failed outbound one is a `Conflict` (409); one whose failure is final (a closed 24-hour
+/// window, an undeliverable number...) is refused as `not_retryable` (422).
+pub async fn retry(pool: &PgPool, viewer: &Viewer, message: MessageId) -> StoreResult<Message> {
+    let tenant = viewer.tenant_id;
+    let mut tx = pool.begin().await?;
+    let found: Option<(i64, String, String, Option<sqlx::types::Json<MessageError>>)> = sqlx::query_as(
+        "SELECT conversation_id, direction, status, error FROM messages
+         WHERE tenant_id = $1 AND message_id = $2 FOR UPDATE",
+    )
+    .bind(tenant.0)
+    .bind(message.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((conversation, direction, status, error)) = found else { return Err(StoreError::not_found("message")) };
+    // Visibility: the conversation's (a message of an invisible one does not exist to the viewer).
+    conversations::get(&mut tx, viewer, ConversationId(conversation))
+        .await
+        .map_err(|_| StoreError::not_found("message"))?;
+    if direction != "out" || status != "failed" {
+        return Err(StoreError::Conflict {
+            message: format!("only a failed outbound message can be retried; this one is {direction} and {status}"),
+            field: None,
+        });
+    }
+    if !error.as_ref().is_some_and(|e| e.0.retryable) {
+        return Err(StoreError::Refused {
+            code: "not_retryable",
+            message: "this failure is final: sending the message again would fail the same way".to_owned(),
+            field: None,
+        });
+    }
+    let account: Option<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET state = 'pending', attempts = 0, not_before = now(), lease_until = NULL, finished_at = NULL,
+                last_error = left('retried by a user; before: ' || coalesce(last_error, ''), 1000), updated_at = now()
+         WHERE tenant_id = $1 AND message_id = $2 AND state = 'failed'
+         RETURNING channel_account_id",
+    )
+    .bind(tenant.0)
+    .bind(message.0)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(account) = account else {
+        return Err(StoreError::Conflict {
+            message: "the message has no failed send to retry (it was not sent through WhatsApp)".to_owned(),
+            field: None,
+        });
+    };
+    let sql = format!(
+        "UPDATE messages m SET status = 'queued', error = NULL, unconfirmed = false
+         WHERE m.tenant_id = $1 AND m.message_id = $2 RETURNING {COLUMNS}"
+    );
+    let msg: Message =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(message.0).fetch_one(&mut *tx).await?;
+    // message_statuses keeps the first failure as history; `error` shows the latest.
+    sqlx::query("SELECT pg_notify('platica_outbox', $1::text || ':' || $2::text)")
+        .bind(tenant.0)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(msg)
 }

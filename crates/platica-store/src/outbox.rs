@@ -257,7 +257,19 @@ impl Claimed {
     }
 }
 
-/// Claims up to `limit` due rows of one account for `lease`, oldest first.
+/// The rows a claim may take: due, pending, and the head of their recipient's queue (no earlier
+/// pending row and no row in flight to the same recipient). Read receipts have no recipient and
+/// no order. `o` is the candidate.
+const HEAD_OF_RECIPIENT: &str = "NOT EXISTS (
+             SELECT 1 FROM outbox e
+             WHERE e.tenant_id = o.tenant_id AND e.channel_account_id = o.channel_account_id
+               AND e.recipient = o.recipient AND e.state IN ('pending', 'sending')
+               AND (e.state = 'sending' OR e.outbox_id < o.outbox_id))";
+
+/// Claims up to `limit` due rows of one account for `lease`, oldest first, at most one per
+/// recipient and none for a recipient with a row in flight or an earlier row waiting (see
+/// [`HEAD_OF_RECIPIENT`]): whoever sends them all at once still sends each recipient's messages
+/// in order.
 pub async fn claim(
     pool: &PgPool,
     tenant: TenantId,
@@ -265,15 +277,16 @@ pub async fn claim(
     limit: i64,
     lease: Duration,
 ) -> StoreResult<Vec<Claimed>> {
-    let mut rows: Vec<Claimed> = sqlx::query_as(
-        "UPDATE outbox o SET state = 'sending', attempts = o.attempts + 1, updated_at = now(),
+    let mut rows: Vec<Claimed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox x SET state = 'sending', attempts = x.attempts + 1, updated_at = now(),
                 lease_until = now() + make_interval(secs => $4)
-         FROM (SELECT tenant_id, outbox_id FROM outbox
-               WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'pending' AND not_before <= now()
-               ORDER BY not_before, outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED) due
-         WHERE o.tenant_id = due.tenant_id AND o.outbox_id = due.outbox_id
-         RETURNING o.tenant_id, o.outbox_id, o.channel_account_id, o.message_id, o.kind, o.payload, o.attempts",
-    )
+         FROM (SELECT o.tenant_id, o.outbox_id FROM outbox o
+               WHERE o.tenant_id = $1 AND o.channel_account_id = $2 AND o.state = 'pending'
+                 AND o.not_before <= now() AND {HEAD_OF_RECIPIENT}
+               ORDER BY o.not_before, o.outbox_id LIMIT $3 FOR UPDATE SKIP LOCKED) due
+         WHERE x.tenant_id = due.tenant_id AND x.outbox_id = due.outbox_id
+         RETURNING x.tenant_id, x.outbox_id, x.channel_account_id, x.message_id, x.kind, x.payload, x.attempts"
+    )))
     .bind(tenant.0)
     .bind(account)
     .bind(limit)
@@ -284,16 +297,17 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// When the account next has work: the earliest pending `not_before`, lapsing lease or end of an
-/// unconfirmed row's window.
+/// When the account next has work: the earliest `not_before` of a head of its recipient's queue
+/// (rows behind one in flight wait for it, not for a clock) or end of an unconfirmed row's
+/// window. (Lapsed leases are looked for on a timer of their own.)
 pub async fn next_due(pool: &PgPool, tenant: TenantId, account: i64) -> StoreResult<Option<DateTime<Utc>>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT least(
-             (SELECT min(CASE state WHEN 'pending' THEN not_before ELSE lease_until END) FROM outbox
-              WHERE tenant_id = $1 AND channel_account_id = $2 AND state IN ('pending', 'sending')),
+             (SELECT min(o.not_before) FROM outbox o
+              WHERE o.tenant_id = $1 AND o.channel_account_id = $2 AND o.state = 'pending' AND {HEAD_OF_RECIPIENT}),
              (SELECT min(not_before) FROM outbox
-              WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed'))",
-    )
+              WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'unconfirmed'))"
+    )))
     .bind(tenant.0)
     .bind(account)
     .fetch_one(pool)
@@ -380,22 +394,6 @@ pub async fn retry_later(
     Ok(())
 }
 
-/// Puts a row back untried (its attempt is not counted): an earlier message to the same
-/// recipient is being retried, and order matters more than speed.
-pub async fn postpone(pool: &PgPool, row: &Claimed, delay: Duration) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE outbox SET state = 'pending', not_before = now() + make_interval(secs => $3), lease_until = NULL,
-                attempts = greatest(attempts - 1, 0), updated_at = now()
-         WHERE tenant_id = $1 AND outbox_id = $2 AND state = 'sending'",
-    )
-    .bind(row.tenant_id)
-    .bind(row.outbox_id)
-    .bind(delay.as_secs_f64())
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
 /// Why a send failed for good, as WhatsApp (or the worker) said.
 #[derive(Clone, Debug, Default)]
 pub struct Failure {
@@ -403,6 +401,10 @@ pub struct Failure {
     pub code: Option<i32>,
     pub title: String,
     pub detail: Option<String>,
+    /// Sending it again may work (a retry the user asks for): it was not refused for good.
+    pub retryable: bool,
+    /// The attempts made.
+    pub attempts: i32,
 }
 
 /// Fails a row for good: its message becomes `failed`, with the reason kept in message_statuses.
@@ -441,12 +443,20 @@ async fn fail_in(
         return Ok(());
     }
     if let Some(message) = message_id {
+        let reason = crate::messages::MessageError {
+            code: f.code.map(i64::from),
+            title: truncate(&f.title),
+            detail: f.detail.as_deref().map(truncate),
+            retryable: f.retryable,
+            attempts: (f.attempts > 1 || f.title.starts_with("gave up")).then_some(f.attempts),
+        };
         let applied = sqlx::query(
-            "UPDATE messages SET status = 'failed', unconfirmed = false
+            "UPDATE messages SET status = 'failed', unconfirmed = false, error = $3
              WHERE tenant_id = $1 AND message_id = $2 AND status IN ('queued', 'sent')",
         )
         .bind(tenant)
         .bind(message)
+        .bind(sqlx::types::Json(&reason))
         .execute(&mut *conn)
         .await?
         .rows_affected()
@@ -470,7 +480,8 @@ async fn fail_in(
     Ok(())
 }
 
-/// Rows of one account left `sending` by a worker that died. With `idempotent` (the endpoint
+/// Rows of one account left `sending` by a worker that died (not those in `in_flight`, which the
+/// calling worker is still sending: a slow answer is not a crash). With `idempotent` (the endpoint
 /// honours Idempotency-Key) they are sent again with the same key; otherwise they fail as
 /// `interrupted`, because WhatsApp may already have them. Returns (requeued, failed).
 pub async fn recover_lapsed(
@@ -478,15 +489,18 @@ pub async fn recover_lapsed(
     tenant: TenantId,
     account: i64,
     idempotent: bool,
+    in_flight: &[i64],
 ) -> StoreResult<(u64, u64)> {
     if idempotent {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'pending', lease_until = NULL, updated_at = now(),
                     last_error = 'resent after an interrupted attempt (same idempotency key)'
-             WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'sending' AND lease_until < now()",
+             WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'sending' AND lease_until < now()
+               AND outbox_id <> ALL($3)",
         )
         .bind(tenant.0)
         .bind(account)
+        .bind(in_flight)
         .execute(pool)
         .await?;
         return Ok((done.rows_affected(), 0));
@@ -495,10 +509,12 @@ pub async fn recover_lapsed(
     let lapsed: Vec<(i64, Option<i64>)> = sqlx::query_as(
         "SELECT outbox_id, message_id FROM outbox
          WHERE tenant_id = $1 AND channel_account_id = $2 AND state = 'sending' AND lease_until < now()
+           AND outbox_id <> ALL($3)
          FOR UPDATE SKIP LOCKED",
     )
     .bind(tenant.0)
     .bind(account)
+    .bind(in_flight)
     .fetch_all(&mut *tx)
     .await?;
     let f = Failure {
@@ -560,6 +576,7 @@ pub async fn reconcile_unconfirmed(
     for (outbox_id, message_id, attempts, last_error) in &spent {
         let f = Failure {
             title: format!("not confirmed after {attempts} attempts"),
+            attempts: *attempts,
             detail: Some(format!(
                 "WhatsApp never answered nor reported a status; the last attempt: {}",
                 last_error.as_deref().unwrap_or("unknown")

@@ -574,7 +574,7 @@ async fn status_by<'e>(
         "WITH m AS (
              SELECT message_id FROM messages WHERE tenant_id = $1 AND external_id = $2 AND direction = 'out'
          ), u AS (
-             UPDATE messages x SET status = $3 FROM m
+             UPDATE messages x SET status = $3, error = CASE WHEN $3 = 'failed' THEN $8 ELSE x.error END FROM m
              WHERE x.tenant_id = $1 AND x.message_id = m.message_id
                AND CASE $3 WHEN 'sent' THEN x.status = 'queued'
                            WHEN 'delivered' THEN x.status IN ('queued', 'sent')
@@ -597,6 +597,15 @@ async fn status_by<'e>(
     .bind(s.error_code)
     .bind(&s.error_title)
     .bind(&s.error_detail)
+    .bind((s.status == DeliveryStatus::Failed).then(|| {
+        sqlx::types::Json(crate::messages::MessageError {
+            code: s.error_code.map(i64::from),
+            title: s.error_title.clone().unwrap_or_else(|| "failed".to_owned()),
+            detail: s.error_detail.clone(),
+            retryable: crate::messages::retryable_code(s.error_code.map(i64::from)),
+            attempts: None,
+        })
+    }))
     .fetch_optional(ex)
     .await?)
 }

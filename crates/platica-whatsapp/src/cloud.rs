@@ -19,6 +19,13 @@ const RETRYABLE_CODES: [i64; 8] = [1, 2, 4, 80007, 130429, 131000, 131016, 13105
 /// Rate limits: a refusal before the message was taken, whatever the HTTP status says.
 const RATE_LIMIT_CODES: [i64; 4] = [4, 80007, 130429, 131056];
 
+/// The number's throughput is exceeded (or the app's/account's rate): slow the whole number down.
+pub const THROUGHPUT_CODES: [i64; 3] = [4, 80007, 130429];
+
+/// Too many messages to one recipient in a short time (the "pair rate limit"): space that
+/// recipient's messages out.
+pub const PAIR_LIMIT_CODE: i64 = 131056;
+
 /// Where one account's sends go.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
@@ -48,7 +55,8 @@ pub enum Outcome {
     /// Accepted; the message's WhatsApp id (none for read receipts).
     Accepted { http_status: u16, external_id: Option<String> },
     /// Not now, and not sent: try again after at least `retry_after` when WhatsApp said so.
-    Retry { http_status: Option<u16>, error: String, retry_after: Option<Duration> },
+    /// `code` is WhatsApp's error code, when it gave one (130429 throughput, 131056 pair limit).
+    Retry { http_status: Option<u16>, code: Option<i64>, error: String, retry_after: Option<Duration> },
     /// Perhaps sent: the request may have reached WhatsApp, but its answer was lost (timed out,
     /// connection cut after the request was written, a 5xx, an answer cut short). Sending it again
     /// may deliver it twice (the Graph API ignores `Idempotency-Key`).
@@ -90,6 +98,7 @@ impl CloudClient {
             Err(e) if e.is_connect() || e.is_builder() => {
                 return Outcome::Retry {
                     http_status: None,
+                    code: None,
                     error: format!("cannot connect: {}", chain(&e)),
                     retry_after: None,
                 };
@@ -167,7 +176,7 @@ pub fn classify(status: StatusCode, body: &Value, retry_after: Option<Duration>)
         || status.is_server_error()
         || code.is_some_and(|c| RETRYABLE_CODES.contains(&c));
     if retryable {
-        return Outcome::Retry { http_status: Some(http_status), error: error(), retry_after };
+        return Outcome::Retry { http_status: Some(http_status), code, error: error(), retry_after };
     }
     Outcome::Refused(Refusal { http_status, code, title, detail })
 }

@@ -22,14 +22,11 @@
 //!   (later messages to the same recipient do not wait for it). See [`platica_store::outbox`],
 //!   also for rows a crash left `sending`.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures_util::StreamExt;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use platica_domain::TenantId;
 use platica_store::PgPool;
 use platica_store::channels::{self, SenderAccount};
@@ -39,9 +36,9 @@ use rand::Rng;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgListener};
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
-use crate::cloud::{CloudClient, DEFAULT_BASE_URL, Endpoint, Outcome};
+use crate::cloud::{CloudClient, DEFAULT_BASE_URL, Endpoint, Outcome, PAIR_LIMIT_CODE, THROUGHPUT_CODES};
 
 /// The sender's settings.
 #[derive(Clone, Debug)]
@@ -63,8 +60,11 @@ pub struct SenderConfig {
     pub poll: Duration,
     /// How often the list of accounts is read again.
     pub refresh: Duration,
-    /// Recipients sent to concurrently, per account.
+    /// Sends in flight at once, per account (`whatsapp.send_concurrency`).
     pub concurrency: usize,
+    /// The first wait of a recipient's message after WhatsApp's pair rate limit (131056); it
+    /// doubles while the limit is hit again, up to `backoff_max`.
+    pub pair_gap: Duration,
     /// How long a send whose outcome is unknown waits for a status webhook before it may be sent
     /// again (to endpoints that ignore `Idempotency-Key`).
     pub unconfirmed_window: Duration,
@@ -83,6 +83,7 @@ impl Default for SenderConfig {
             poll: Duration::from_secs(1),
             refresh: Duration::from_secs(5),
             concurrency: 32,
+            pair_gap: Duration::from_secs(6),
             unconfirmed_window: Duration::from_secs(600),
         }
     }
@@ -312,12 +313,18 @@ async fn work(mut ctx: WorkerCtx, account: SenderAccount) {
     };
     let rate =
         account.send_rate_per_sec.and_then(|r| u32::try_from(r).ok()).unwrap_or(ctx.config.default_rate_per_sec).max(1);
-    let idempotent = ctx.idempotent;
-    let batch = i64::from(rate / 2).clamp(8, 200);
-    // Bursts of a tenth of a second's worth keep the pace even.
-    let quota = Quota::per_second(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::new((rate / 10).max(1)).unwrap_or(NonZeroU32::MIN));
-    let limiter = Arc::new(RateLimiter::direct(quota));
+    let shared = Arc::new(Shared {
+        pool: ctx.pool.clone(),
+        config: ctx.config.clone(),
+        client: ctx.client.clone(),
+        endpoint,
+        idempotent: ctx.idempotent,
+        pacer: Pacer::new(rate),
+        pairs: Mutex::new(HashMap::new()),
+        in_flight: Mutex::new(HashSet::new()),
+        tenant,
+        account: id,
+    });
     while !ctx.stopping() {
         let lock = match take_lock(&ctx.pool, &account).await {
             Ok(Some(c)) => c,
@@ -333,26 +340,138 @@ async fn work(mut ctx: WorkerCtx, account: SenderAccount) {
             }
         };
         tracing::info!(tenant_id = tenant.0, channel_account_id = id, rate, "sending for this number");
-        lead(&mut ctx, tenant, id, &endpoint, &limiter, batch, idempotent, lock).await;
+        lead(&mut ctx, &shared, lock).await;
     }
 }
 
-/// Sends while holding the lock; returns when stopping or when the lock's connection fails.
-#[allow(clippy::too_many_arguments)]
-async fn lead(
-    ctx: &mut WorkerCtx,
-    tenant: TenantId,
-    id: i64,
-    endpoint: &Endpoint,
-    limiter: &Arc<DefaultDirectRateLimiter>,
-    batch: i64,
+/// What the sends of one account share.
+struct Shared {
+    pool: PgPool,
+    config: Arc<SenderConfig>,
+    client: CloudClient,
+    endpoint: Endpoint,
     idempotent: bool,
-    mut lock: PgConnection,
-) {
+    /// The number's pace: its configured rate, slowed down while WhatsApp says it is exceeded.
+    pacer: Pacer,
+    /// Recipients that hit the pair rate limit (131056), and the gap their next retry waits.
+    pairs: Mutex<HashMap<String, Duration>>,
+    /// Rows being sent now (a slow answer's lapsed lease is not a crash).
+    in_flight: Mutex<HashSet<i64>>,
+    tenant: TenantId,
+    account: i64,
+}
+
+impl Shared {
+    fn in_flight(&self) -> Vec<i64> {
+        self.in_flight.lock().map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The recipient hit the pair limit again: its gap (doubling from [`SenderConfig::pair_gap`]).
+    fn pair_limited(&self, to: &str) -> Duration {
+        let Ok(mut pairs) = self.pairs.lock() else { return self.config.pair_gap };
+        let gap = pairs.entry(to.to_owned()).or_insert(Duration::ZERO);
+        *gap = if gap.is_zero() { self.config.pair_gap } else { gap.saturating_mul(2).min(self.config.backoff_max) };
+        *gap
+    }
+
+    fn pair_ok(&self, to: &str) {
+        if let Ok(mut pairs) = self.pairs.lock()
+            && !pairs.is_empty()
+        {
+            pairs.remove(to);
+        }
+    }
+}
+
+/// A number's send pace: a GCRA limiter (`rate` per second, bursts of a tenth of a second's
+/// worth) that WhatsApp's throughput errors slow down (halved, and paused for any Retry-After)
+/// and successes speed up again, by a fiftieth of the configured rate each, up to it.
+pub struct Pacer {
+    max_rate: f64,
+    state: Mutex<PacerState>,
+}
+
+struct PacerState {
+    rate: f64,
+    /// The theoretical arrival time of the next send.
+    tat: Instant,
+    paused_until: Instant,
+}
+
+impl Pacer {
+    pub fn new(rate_per_sec: u32) -> Pacer {
+        let now = Instant::now();
+        let max_rate = f64::from(rate_per_sec.max(1));
+        Pacer { max_rate, state: Mutex::new(PacerState { rate: max_rate, tat: now, paused_until: now }) }
+    }
+
+    /// The current rate, messages per second.
+    pub fn rate(&self) -> f64 {
+        self.state.lock().map(|s| s.rate).unwrap_or(self.max_rate)
+    }
+
+    /// Reserves the next send slot and waits for it.
+    pub async fn ready(&self) {
+        let at = {
+            let Ok(mut s) = self.state.lock() else { return };
+            let now = Instant::now().max(s.paused_until);
+            let interval = Duration::from_secs_f64(1.0 / s.rate);
+            let burst = (s.rate / 10.0).floor().max(1.0);
+            let tolerance = interval.mul_f64(burst - 1.0);
+            let at = now.max(s.tat.checked_sub(tolerance).unwrap_or(now));
+            s.tat = s.tat.max(at) + interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+
+    /// WhatsApp said the number's throughput is exceeded: half the rate, and nothing before
+    /// `retry_after` (one second when it did not say).
+    pub fn throttled(&self, retry_after: Option<Duration>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.rate = (s.rate / 2.0).max(1.0);
+            let until = Instant::now() + retry_after.unwrap_or(Duration::from_secs(1));
+            s.paused_until = s.paused_until.max(until);
+            s.tat = s.tat.max(until);
+        }
+    }
+
+    /// A send was accepted: back towards the configured rate.
+    pub fn accepted(&self) {
+        if let Ok(mut s) = self.state.lock()
+            && s.rate < self.max_rate
+        {
+            s.rate = (s.rate + self.max_rate / 50.0).min(self.max_rate);
+        }
+    }
+}
+
+/// While most slots are busy, the longest a free one waits for others before rows are claimed for
+/// it (claims come in small batches under load, at once otherwise).
+const CLAIM_GAP: Duration = Duration::from_millis(20);
+
+/// Sends while holding the lock; returns when stopping (after the sends in flight finish) or when
+/// the lock's connection fails.
+///
+/// Up to [`SenderConfig::concurrency`] sends are in flight at once, each its own task; whenever one
+/// finishes, more are claimed. The claim takes only the head of each recipient's queue (see
+/// [`outbox::claim`]), so one recipient's slow answer holds back that recipient's next messages
+/// and no one else's.
+async fn lead(ctx: &mut WorkerCtx, shared: &Arc<Shared>, mut lock: PgConnection) {
+    let (tenant, id) = (shared.tenant, shared.account);
+    let concurrency = ctx.config.concurrency.max(1);
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let claim_batch = (concurrency / 4).max(1);
+    let mut last_claim = tokio::time::Instant::now() - CLAIM_GAP;
     let mut last_recovery = tokio::time::Instant::now() - ctx.config.lease;
     let mut last_lock_check = tokio::time::Instant::now();
     let mut last_reconcile = tokio::time::Instant::now() - ctx.config.poll;
     while !ctx.stopping() {
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a send task failed");
+            }
+        }
         if last_reconcile.elapsed() >= ctx.config.poll {
             last_reconcile = tokio::time::Instant::now();
             match outbox::reconcile_unconfirmed(&ctx.pool, tenant, id, ctx.config.max_attempts).await {
@@ -369,7 +488,7 @@ async fn lead(
         }
         if last_recovery.elapsed() >= ctx.config.lease / 2 {
             last_recovery = tokio::time::Instant::now();
-            match outbox::recover_lapsed(&ctx.pool, tenant, id, idempotent).await {
+            match outbox::recover_lapsed(&ctx.pool, tenant, id, shared.idempotent, &shared.in_flight()).await {
                 Ok((0, 0)) => {}
                 Ok((requeued, failed)) => tracing::warn!(
                     tenant_id = tenant.0,
@@ -385,93 +504,124 @@ async fn lead(
             last_lock_check = tokio::time::Instant::now();
             if let Err(e) = lock.ping().await {
                 tracing::warn!(tenant_id = tenant.0, channel_account_id = id, error = %e, "lost the sender lock's connection");
-                return;
+                break;
             }
         }
-        let claimed = match outbox::claim(&ctx.pool, tenant, id, batch, ctx.config.lease).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim outbox rows");
-                ctx.pause(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if !claimed.is_empty() {
-            send_batch(ctx, endpoint, limiter, claimed).await;
-            continue;
-        }
-        let wait = match outbox::next_due(&ctx.pool, tenant, id).await {
-            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(ctx.config.poll),
-            _ => ctx.config.poll,
-        };
-        if !wait.is_zero() {
-            ctx.pause(wait).await;
+        let free = concurrency.saturating_sub(tasks.len());
+        let since_claim = last_claim.elapsed();
+        let wait = if free == 0 {
+            // Every slot busy: the next one to finish frees one.
+            ctx.config.poll
+        } else if free < claim_batch && since_claim < CLAIM_GAP {
+            // Busy: gather a few free slots per claim rather than one query per finished send,
+            // but never hold a free slot longer than CLAIM_GAP.
+            CLAIM_GAP - since_claim
         } else {
-            tokio::task::yield_now().await;
+            last_claim = tokio::time::Instant::now();
+            match outbox::claim(&ctx.pool, tenant, id, free as i64, ctx.config.lease).await {
+                Ok(rows) => {
+                    let all = rows.len() == free;
+                    if let Ok(mut f) = shared.in_flight.lock() {
+                        f.extend(rows.iter().map(|r| r.outbox_id));
+                    }
+                    for row in rows {
+                        let shared = shared.clone();
+                        tasks.spawn(async move { send_one(&shared, row).await });
+                    }
+                    if all {
+                        // Perhaps more are due: claim again when a slot frees.
+                        continue;
+                    }
+                    match outbox::next_due(&ctx.pool, tenant, id).await {
+                        Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(ctx.config.poll),
+                        _ => ctx.config.poll,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim outbox rows");
+                    Duration::from_secs(1)
+                }
+            }
+        };
+        // Due now, yet nothing was claimed: a row added meanwhile, or one locked for a moment.
+        let wait = wait.max(Duration::from_millis(5));
+        let wake = ctx.wake.clone();
+        tokio::select! {
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "a send task failed");
+                }
+            }
+            () = tokio::time::sleep(wait) => {}
+            () = wake.notified() => {}
+            _ = ctx.shutdown.changed() => {}
+        }
+    }
+    // Finish the sends in flight (their outcomes are recorded) before letting go of the lock.
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a send task failed");
         }
     }
     let _ = lock.close().await;
 }
 
-/// Sends a claimed batch: recipients concurrently, each recipient's rows in order.
-async fn send_batch(ctx: &WorkerCtx, endpoint: &Endpoint, limiter: &Arc<DefaultDirectRateLimiter>, rows: Vec<Claimed>) {
-    let mut groups: Vec<Vec<Claimed>> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for row in rows {
-        match row.recipient().map(str::to_owned) {
-            Some(to) => match index.get(&to) {
-                Some(&i) => groups[i].push(row),
-                None => {
-                    index.insert(to, groups.len());
-                    groups.push(vec![row]);
-                }
-            },
-            None => groups.push(vec![row]),
-        }
+/// Sends one claimed row at the number's pace and records what came of it.
+async fn send_one(shared: &Shared, row: Claimed) {
+    shared.pacer.ready().await;
+    let started = std::time::Instant::now();
+    let outcome = shared.client.send(&shared.endpoint, &row.payload_to_send(), &row.idempotency_key()).await;
+    metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
+    settle(shared, &row, outcome).await;
+    if let Ok(mut f) = shared.in_flight.lock() {
+        f.remove(&row.outbox_id);
     }
-    futures_util::stream::iter(groups)
-        .for_each_concurrent(ctx.config.concurrency, |group| async move {
-            let mut held: Option<Duration> = None;
-            for row in group {
-                if let Some(delay) = held {
-                    record(|| outbox::postpone(&ctx.pool, &row, delay)).await;
-                    continue;
-                }
-                limiter.until_ready().await;
-                let started = std::time::Instant::now();
-                let outcome = ctx.client.send(endpoint, &row.payload_to_send(), &row.idempotency_key()).await;
-                metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
-                held = settle(ctx, &row, outcome).await;
-            }
-        })
-        .await;
 }
 
-/// Records what a send came to; returns the delay the recipient's next rows must wait, if any.
-async fn settle(ctx: &WorkerCtx, row: &Claimed, outcome: Outcome) -> Option<Duration> {
+/// Records what a send came to.
+async fn settle(shared: &Shared, row: &Claimed, outcome: Outcome) {
     let ids = (row.tenant_id, row.outbox_id, row.message_id);
     match outcome {
         Outcome::Accepted { http_status, external_id } => {
             metrics::counter!("platica_outbox_sends_total", "outcome" => "accepted").increment(1);
             tracing::debug!(tenant_id = ids.0, outbox_id = ids.1, message_id = ?ids.2, external_id = ?external_id, "sent");
-            record(|| outbox::complete(&ctx.pool, row, external_id.as_deref(), http_status)).await;
-            None
+            shared.pacer.accepted();
+            if let Some(to) = row.recipient() {
+                shared.pair_ok(to);
+            }
+            record(|| outbox::complete(&shared.pool, row, external_id.as_deref(), http_status)).await;
         }
         // Perhaps sent, to an endpoint that would send it again: wait for a status to say.
-        Outcome::Unknown { http_status, error } if row.is_message() && !ctx.idempotent => {
+        Outcome::Unknown { http_status, error } if row.is_message() && !shared.idempotent => {
             metrics::counter!("platica_outbox_sends_total", "outcome" => "unconfirmed").increment(1);
             tracing::warn!(tenant_id = ids.0, outbox_id = ids.1, message_id = ?ids.2, attempt = row.attempts,
-                window_s = ctx.config.unconfirmed_window.as_secs(), error = %error,
+                window_s = shared.config.unconfirmed_window.as_secs(), error = %error,
                 "send outcome unknown: not resent until a status or the end of the window");
-            let window = ctx.config.unconfirmed_window;
-            record(|| async { outbox::mark_unconfirmed(&ctx.pool, row, window, http_status, &error).await.map(drop) })
-                .await;
-            None
+            let window = shared.config.unconfirmed_window;
+            record(|| async {
+                outbox::mark_unconfirmed(&shared.pool, row, window, http_status, &error).await.map(drop)
+            })
+            .await;
         }
         // Perhaps sent, but a repeat is harmless: the endpoint honours the idempotency key, or it
         // is a read receipt.
-        Outcome::Unknown { http_status, error } => retry(ctx, row, http_status, error, None).await,
-        Outcome::Retry { http_status, error, retry_after } => retry(ctx, row, http_status, error, retry_after).await,
+        Outcome::Unknown { http_status, error } => retry(shared, row, http_status, None, error, None).await,
+        Outcome::Retry { http_status, code, error, retry_after } => {
+            let mut wait = retry_after;
+            if code.is_some_and(|c| THROUGHPUT_CODES.contains(&c)) || http_status == Some(429) {
+                metrics::counter!("platica_whatsapp_throttled_total", "kind" => "throughput").increment(1);
+                shared.pacer.throttled(retry_after);
+                tracing::warn!(tenant_id = ids.0, channel_account_id = shared.account, code = ?code,
+                    rate = shared.pacer.rate(), "WhatsApp says the number's throughput is exceeded: slowing down");
+            } else if code == Some(PAIR_LIMIT_CODE)
+                && let Some(to) = row.recipient()
+            {
+                metrics::counter!("platica_whatsapp_throttled_total", "kind" => "pair").increment(1);
+                let gap = shared.pair_limited(to);
+                wait = Some(wait.unwrap_or_default().max(gap));
+            }
+            retry(shared, row, http_status, code, error, wait).await
+        }
         Outcome::Refused(r) => {
             metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
             let f = Failure {
@@ -479,41 +629,46 @@ async fn settle(ctx: &WorkerCtx, row: &Claimed, outcome: Outcome) -> Option<Dura
                 code: r.code.and_then(|c| i32::try_from(c).ok()),
                 title: r.title,
                 detail: r.detail,
+                retryable: platica_store::messages::retryable_code(r.code),
+                attempts: row.attempts,
             };
-            record(|| outbox::fail(&ctx.pool, row, &f)).await;
-            None
+            record(|| outbox::fail(&shared.pool, row, &f)).await;
         }
     }
 }
 
-/// Retries a row that was not sent (or whose repeat is harmless) after a backoff, or fails it
-/// after the last attempt; returns the delay the recipient's next rows must wait.
+/// Retries a row that was not sent (or whose repeat is harmless) after a backoff (at least
+/// `retry_after`), or fails it after the last attempt. Its recipient's later rows wait for it
+/// (the claim takes only the head of each recipient's queue).
 async fn retry(
-    ctx: &WorkerCtx,
+    shared: &Shared,
     row: &Claimed,
     http_status: Option<u16>,
+    code: Option<i64>,
     error: String,
     retry_after: Option<Duration>,
-) -> Option<Duration> {
+) {
     let ids = (row.tenant_id, row.outbox_id);
-    if row.attempts >= ctx.config.max_attempts {
+    let config = &shared.config;
+    if row.attempts >= config.max_attempts {
         metrics::counter!("platica_outbox_sends_total", "outcome" => "failed").increment(1);
         let f = Failure {
             http_status,
-            code: None,
+            code: code.and_then(|c| i32::try_from(c).ok()),
             title: format!("gave up after {} attempts", row.attempts),
             detail: Some(error),
+            retryable: true,
+            attempts: row.attempts,
         };
-        record(|| outbox::fail(&ctx.pool, row, &f)).await;
-        return None;
+        record(|| outbox::fail(&shared.pool, row, &f)).await;
+        return;
     }
     metrics::counter!("platica_outbox_sends_total", "outcome" => "retry").increment(1);
-    let delay = backoff(row.attempts, ctx.config.backoff_base, ctx.config.backoff_max, &mut rand::rng())
+    let delay = backoff(row.attempts, config.backoff_base, config.backoff_max, &mut rand::rng())
         .max(retry_after.unwrap_or_default());
     tracing::info!(tenant_id = ids.0, outbox_id = ids.1, attempt = row.attempts, retry_in_ms = delay.as_millis() as u64,
         error = %error, "send will be retried");
-    record(|| outbox::retry_later(&ctx.pool, row, delay, http_status, &error)).await;
-    Some(delay)
+    record(|| outbox::retry_later(&shared.pool, row, delay, http_status, &error)).await;
 }
 
 /// Runs a bookkeeping write, retrying briefly: a row whose outcome cannot be written stays
@@ -558,5 +713,29 @@ mod tests {
         }
         // Attempt 0 (never tried) waits like the first.
         assert!(backoff(0, base, max, &mut rng) <= base);
+    }
+
+    #[tokio::test]
+    async fn the_pacer_keeps_the_rate_and_slows_down_when_throttled() {
+        let pacer = Pacer::new(100);
+        let started = Instant::now();
+        for _ in 0..60 {
+            pacer.ready().await;
+        }
+        // 100/s with bursts of 10: 60 sends take at least 0.5 s.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(480), "{took:?}");
+        pacer.throttled(Some(Duration::from_millis(300)));
+        assert!((pacer.rate() - 50.0).abs() < 1e-9);
+        let paused = Instant::now();
+        pacer.ready().await;
+        assert!(paused.elapsed() >= Duration::from_millis(290), "Retry-After is honoured");
+        for _ in 0..25 {
+            pacer.accepted();
+        }
+        assert!((pacer.rate() - 100.0).abs() < 1e-9, "back to the configured rate");
+        pacer.throttled(None);
+        pacer.throttled(None);
+        assert!((pacer.rate() - 25.0).abs() < 1e-9);
     }
 }

@@ -94,6 +94,11 @@ pub const KEYS: &[KeyDef] = &[
         doc: "messages per second per number unless the number says otherwise",
     },
     KeyDef {
+        key: "whatsapp.send_concurrency",
+        env: "PLATICA_WHATSAPP_SEND_CONCURRENCY",
+        doc: "sends in flight at once per number",
+    },
+    KeyDef {
         key: "whatsapp.unconfirmed_window_seconds",
         env: "PLATICA_WHATSAPP_UNCONFIRMED_WINDOW",
         doc: "how long a send whose outcome is unknown waits for a status before it may be sent again",
@@ -160,6 +165,8 @@ pub struct SchedulerSection {
 pub struct WhatsAppSection {
     pub base_url: String,
     pub send_rate_per_sec: u32,
+    /// Sends in flight at once per number (`whatsapp.send_concurrency`).
+    pub send_concurrency: usize,
     /// How long a send whose outcome is unknown waits for a status before it may be sent again.
     pub unconfirmed_window: Duration,
     pub session_concurrency: usize,
@@ -500,6 +507,7 @@ impl Config {
         let whatsapp = WhatsAppSection {
             base_url,
             send_rate_per_sec: l.number("whatsapp.send_rate_per_sec", 80, 1..=1000) as u32,
+            send_concurrency: l.number("whatsapp.send_concurrency", 32, 1..=1000) as usize,
             unconfirmed_window: Duration::from_secs(l.number("whatsapp.unconfirmed_window_seconds", 600, 1..=86_400)),
             session_concurrency: l.number("whatsapp.session_concurrency", 5, 1..=100) as usize,
             session_first_check: Duration::from_secs(l.number("whatsapp.session_first_check_seconds", 30, 1..=86_400)),
@@ -514,6 +522,7 @@ impl Config {
             default_base_url: self.whatsapp.base_url.clone(),
             default_rate_per_sec: self.whatsapp.send_rate_per_sec,
             unconfirmed_window: self.whatsapp.unconfirmed_window,
+            concurrency: self.whatsapp.send_concurrency,
             ..Default::default()
         }
     }

@@ -753,3 +753,145 @@ async fn a_status_for_another_copy_attaches_to_the_message_and_cancels_the_resen
     assert_eq!(m["external_id"].as_str(), Some(second.as_str()));
     assert_eq!(rig.sends(), 1);
 }
+
+/// Issue 17, part 2: one recipient's Graph requests hang 15 s; messages to the others go out at
+/// once, a retry due shortly goes out on time, and the slow recipient's own messages keep their
+/// order (the second waits for the first).
+#[tokio::test]
+async fn one_slow_recipient_does_not_stall_the_others_and_retries_go_out_on_time() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 2).await;
+    let convs: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT c.conversation_id, substr(p.phone, 2) FROM conversations c JOIN prospects p USING (tenant_id, prospect_id)
+         WHERE c.tenant_id = $1 ORDER BY c.conversation_id LIMIT 4",
+    )
+    .bind(rig.w.tenant.0)
+    .fetch_all(&rig.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(convs.len(), 4);
+    let admin = rig.w.token(rig.w.admin);
+    let app = &rig.app;
+    let post = |conv: i64, body: &'static str| async move {
+        let r = app.post(&format!("/api/v1/conversations/{conv}/messages"), admin, json!({"body": body})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["message_id"].as_i64().unwrap()
+    };
+    let (slow, b, c, d) = (&convs[0], &convs[1], &convs[2], &convs[3]);
+    rig.faults(json!({"recipient_delay_ms": {slow.1.clone(): 15_000}})).await;
+    let _sender = rig.start_sender_with(SenderConfig {
+        request_timeout: Duration::from_secs(30),
+        backoff_base: Duration::from_millis(1500),
+        backoff_max: Duration::from_millis(1500),
+        ..sender_config()
+    });
+    let started = Instant::now();
+    let first = post(slow.0, "Primero (lento)").await;
+    let second = post(slow.0, "Segundo (lento)").await;
+    until(5, "the slow recipient's first send in flight", || async {
+        (rig.outbox(first).await.0 == "sending").then_some(())
+    })
+    .await;
+    assert_eq!(rig.outbox(second).await.0, "pending", "its second message waits for the first");
+
+    // The next send to anyone is refused for now (a temporary error): retried in 0.75..1.5 s.
+    rig.faults(json!({"responses": [{"status": 400, "code": 131016, "message": "Service unavailable"}]})).await;
+    let retried = post(b.0, "Reintento").await;
+    let due: chrono::DateTime<chrono::Utc> = until(5, "the retry to be scheduled", || async {
+        let (state, attempts, _) = rig.outbox(retried).await;
+        if state != "pending" || attempts != 1 {
+            return None;
+        }
+        sqlx::query_scalar("SELECT not_before FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+            .bind(rig.w.tenant.0)
+            .bind(retried)
+            .fetch_one(&rig.app.pool)
+            .await
+            .ok()
+    })
+    .await;
+
+    // Others go out promptly while the slow one hangs.
+    let posted = Instant::now();
+    post(c.0, "Para C").await;
+    post(d.0, "Para D").await;
+    until(3, "C and D sent", || async {
+        let t = rig.texts();
+        (t.iter().any(|x| x == "Para C") && t.iter().any(|x| x == "Para D")).then_some(())
+    })
+    .await;
+    let prompt = posted.elapsed();
+    assert!(prompt < Duration::from_secs(2), "C and D took {prompt:?} behind a slow recipient");
+
+    // The retry goes out when due, not after the slow answer.
+    let sent = until(5, "the retry", || async {
+        rig.sim.sent(PNID).into_iter().find(|m| m.text.as_deref() == Some("Reintento"))
+    })
+    .await;
+    let at = chrono::DateTime::parse_from_rfc3339(&sent.received_at).unwrap().to_utc();
+    let late = (at - due).num_milliseconds();
+    assert!(late < 500, "the retry was due at {due} and went out {late} ms later");
+    assert!(started.elapsed() < Duration::from_secs(10), "the retry did not wait for the slow answer");
+
+    // The slow recipient's messages, in order, once its first answer comes.
+    let slow_sent = until(40, "both slow sends", || async {
+        let s: Vec<_> = rig.sim.sent(PNID).into_iter().filter(|m| m.to == slow.1).collect();
+        (s.len() == 2).then_some(s)
+    })
+    .await;
+    assert_eq!(slow_sent[0].text.as_deref(), Some("Primero (lento)"));
+    assert_eq!(slow_sent[1].text.as_deref(), Some("Segundo (lento)"));
+    for id in [first, second, retried] {
+        until(10, "done", || async { (rig.outbox(id).await.0 == "done").then_some(()) }).await;
+    }
+    assert_eq!(rig.sim.stats().sends, 5, "each message sent once");
+}
+
+/// The claim takes only the head of each recipient's queue, and stays an index walk with one
+/// index probe per candidate on a 10,000-row outbox (half of it queued to one recipient).
+#[tokio::test]
+async fn the_claim_takes_each_recipients_head_and_uses_the_recipient_index() {
+    let rig = Rig::new("simulator", false, sim_config(), None, 0).await;
+    let (tenant, account) = (rig.w.tenant.0, rig._account);
+    sqlx::query(
+        "INSERT INTO outbox (tenant_id, channel_account_id, kind, payload, not_before)
+         SELECT $1, $2, 'mark_read', jsonb_build_object('to', CASE WHEN i % 2 = 0 THEN 'busy' ELSE 'r' || i END),
+                now() - interval '1 minute' + i * interval '1 millisecond'
+         FROM generate_series(1, 10000) i",
+    )
+    .bind(tenant)
+    .bind(account)
+    .execute(&rig.app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE outbox").execute(&rig.app.pool).await.unwrap();
+    let tenant_id = platica_domain::TenantId(tenant);
+    let started = Instant::now();
+    let claimed =
+        platica_store::outbox::claim(&rig.app.pool, tenant_id, account, 100, Duration::from_secs(60)).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(claimed.len(), 100);
+    let busy = claimed.iter().filter(|r| r.recipient() == Some("busy")).count();
+    assert_eq!(busy, 1, "one head per recipient");
+    // With the head in flight, none of that recipient's rows is claimed.
+    let more =
+        platica_store::outbox::claim(&rig.app.pool, tenant_id, account, 200, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(more.len(), 200);
+    assert!(more.iter().all(|r| r.recipient() != Some("busy")));
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON)
+         SELECT o.tenant_id, o.outbox_id FROM outbox o
+         WHERE o.tenant_id = $1 AND o.channel_account_id = $2 AND o.state = 'pending' AND o.not_before <= now()
+           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.tenant_id = o.tenant_id AND e.channel_account_id = o.channel_account_id
+               AND e.recipient = o.recipient AND e.state IN ('pending', 'sending') AND (e.state = 'sending' OR e.outbox_id < o.outbox_id))
+         ORDER BY o.not_before, o.outbox_id LIMIT 100 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(tenant)
+    .bind(account)
+    .fetch_all(&rig.app.pool)
+    .await
+    .unwrap();
+    println!("claim of 100 on 10,000 rows took {took:?}\n{}", plan.join("\n"));
+    let text = plan.join("\n");
+    assert!(text.contains("outbox_recipient_queue"), "the head check probes the recipient index:\n{text}");
+    assert!(took < Duration::from_millis(500), "the claim took {took:?}");
+}

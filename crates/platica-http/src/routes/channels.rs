@@ -18,7 +18,7 @@ use crate::extract::{Json, PathId};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete)).routes(routes!(events))
 }
 
 /// Longest accepted secret, in characters (Cloud API access tokens are a few hundred).
@@ -218,4 +218,19 @@ async fn delete(State(state): State<AppState>, admin: Admin, PathId(id): PathId)
     state.webhook_accounts.clear();
     deleted?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The channel's event log, newest first (at most 100): errors WhatsApp reported in webhooks about
+/// the account (a 130429 throughput notice) or beside a message.
+#[utoipa::path(get, path = "/channels/{channel_account_id}/events", tag = "channels", params(("channel_account_id" = i64, Path)),
+    responses((status = 200, body = Vec<platica_store::channel_events::ChannelEvent>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn events(
+    State(state): State<AppState>,
+    admin: Admin,
+    PathId(id): PathId,
+) -> ApiResult<Json<Vec<platica_store::channel_events::ChannelEvent>>> {
+    let tenant = tenant_of(&admin);
+    channels::get(&state.pool, tenant, id).await?;
+    Ok(Json(platica_store::channel_events::recent(&state.pool, tenant, id, 100).await?))
 }

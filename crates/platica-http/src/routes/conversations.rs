@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platica_domain::validate::Invalid;
-use platica_domain::{ConversationId, validate};
+use platica_domain::{ConversationId, MessageId, validate};
 use platica_store::conversations::{self, Cursor, InboxFilter, InboxPage, InboxRow};
 use platica_store::messages::{self, MarkedRead, Message, MessagePage, Outbound};
 use platica_store::outbox::TemplateSend;
@@ -25,6 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get, update))
         .routes(routes!(list_messages, send))
         .routes(routes!(mark_read))
+        .routes(routes!(retry_message))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -237,4 +238,14 @@ async fn send(
     responses((status = 200, body = MarkedRead), (status = 404, body = ErrorBody)))]
 async fn mark_read(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<MarkedRead>> {
     Ok(Json(messages::mark_read(&state.pool, auth.viewer(), ConversationId(id)).await?))
+}
+
+/// Sends a failed message again, when its `error.retryable` says a retry may work: it goes back
+/// to `queued` with its error cleared. 409 `conflict` when the message is not a failed outbound
+/// message; 422 `not_retryable` when its failure is final (send a template or fix the number).
+#[utoipa::path(post, path = "/messages/{message_id}/retry", tag = "conversations", params(("message_id" = i64, Path)),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn retry_message(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Message>> {
+    Ok(Json(messages::retry(&state.pool, auth.viewer(), MessageId(id)).await?))
 }

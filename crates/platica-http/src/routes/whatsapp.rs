@@ -24,6 +24,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
+use platica_store::channel_events::NewChannelEvent;
 use platica_store::channels::{self, WebhookAccount};
 use platica_store::secrets::SecretKey;
 use platica_store::whatsapp::{self, InboundMessage, IngestReport, StatusUpdate, WebhookEvent};
@@ -167,6 +168,9 @@ struct ChangeValue {
     messages: Vec<Value>,
     #[serde(default)]
     statuses: Vec<Value>,
+    /// Errors about the account rather than one message (e.g. 130429 throughput exceeded).
+    #[serde(default)]
+    errors: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -252,7 +256,24 @@ async fn receive(
         Err(e) => problems.push(Problem { kind: "malformed_json", detail: format!("malformed JSON: {e}") }),
         Ok(v) => {
             let mut batches: BTreeMap<String, (Vec<InboundMessage>, Vec<StatusUpdate>)> = BTreeMap::new();
-            parse(v, &named, &verified, &mut batches, &mut problems);
+            let mut events: BTreeMap<String, Vec<NewChannelEvent>> = BTreeMap::new();
+            parse(v, &named, &verified, &mut batches, &mut events, &mut problems);
+            for (phone_number_id, found) in events {
+                let Some(account) = verified.get(&phone_number_id) else { continue };
+                for e in &found {
+                    let code = e.code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+                    metrics::counter!("platica_whatsapp_webhook_errors_total", "code" => code).increment(1);
+                    tracing::warn!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
+                        kind = e.kind, code = ?e.code, title = %e.title, "WhatsApp reports an error in a webhook");
+                }
+                platica_store::channel_events::record(
+                    &state.pool,
+                    account.tenant_id,
+                    account.channel_account_id,
+                    &found,
+                )
+                .await?;
+            }
             for (phone_number_id, (messages, statuses)) in batches {
                 let Some(account) = verified.get(&phone_number_id) else { continue };
                 let report = match state.ingestor.ingest(account, &messages, &statuses).await {
@@ -383,6 +404,7 @@ fn parse(
     named: &BTreeMap<String, WebhookAccount>,
     verified: &BTreeMap<String, WebhookAccount>,
     batches: &mut BTreeMap<String, (Vec<InboundMessage>, Vec<StatusUpdate>)>,
+    events: &mut BTreeMap<String, Vec<NewChannelEvent>>,
     problems: &mut Vec<Problem>,
 ) {
     let payload: WebhookPayload = match serde_json::from_value(v) {
@@ -424,6 +446,23 @@ fn parse(
         }
         let names: BTreeMap<String, String> =
             value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
+        let found: Vec<NewChannelEvent> = value
+            .errors
+            .into_iter()
+            .filter(Value::is_object)
+            .map(|e| NewChannelEvent::from_error("webhook_error", e))
+            .chain(value.messages.iter().flat_map(|m| {
+                m.get("errors")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.is_object())
+                    .map(|e| NewChannelEvent::from_error("message_error", e.clone()))
+            }))
+            .collect();
+        if !found.is_empty() {
+            events.entry(id.clone()).or_default().extend(found);
+        }
         let batch = batches.entry(id).or_default();
         for m in value.messages {
             match payload::message(m, &names) {
