@@ -268,7 +268,7 @@ const HEAD_OF_RECIPIENT: &str = "NOT EXISTS (
 
 /// Claims up to `limit` due rows of one account for `lease`, oldest first, at most one per
 /// recipient and none for a recipient with a row in flight or an earlier row waiting (see
-/// [`HEAD_OF_RECIPIENT`]): whoever sends them all at once still sends each recipient's messages
+/// `HEAD_OF_RECIPIENT`): whoever sends them all at once still sends each recipient's messages
 /// in order.
 pub async fn claim(
     pool: &PgPool,
