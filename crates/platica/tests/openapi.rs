@@ -51,6 +51,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/channels/{channel_account_id}"),
     ("patch", "/api/v1/channels/{channel_account_id}"),
     ("delete", "/api/v1/channels/{channel_account_id}"),
+    ("get", "/api/v1/channels/{channel_account_id}/events"),
+    ("post", "/api/v1/messages/{message_id}/retry"),
     ("get", "/api/v1/whatsapp/webhook"),
     ("post", "/api/v1/whatsapp/webhook"),
     ("get", "/api/v1/conversations/{conversation_id}/bot"),
