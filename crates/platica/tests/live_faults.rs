@@ -245,6 +245,8 @@ struct Spec {
     max_time: Duration,
     /// At most one transaction per `pace`.
     pace: Duration,
+    /// When set, the writer also stops once this is true.
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Spec {
@@ -261,6 +263,7 @@ impl Spec {
             max_txs,
             max_time,
             pace: Duration::from_millis(6),
+            stop: None,
         }
     }
 }
@@ -437,7 +440,8 @@ async fn write_loop(spec: Spec) -> Ledger {
     let mut tick = tokio::time::interval(spec.pace);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut attempted = 0;
-    while attempted < spec.max_txs && started.elapsed() < spec.max_time {
+    let stopped = || spec.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst));
+    while attempted < spec.max_txs && started.elapsed() < spec.max_time && !stopped() {
         tick.tick().await;
         if conn.is_none() {
             match PgConnection::connect(&spec.url).await {
@@ -479,6 +483,25 @@ async fn write_loop(spec: Spec) -> Ledger {
         }
     }
     ledger
+}
+
+/// Writer tasks that run until `stop` is set (or `max_time`, as a safety net).
+fn spawn_writers_until(
+    url: &str,
+    fx: &Fixture,
+    name: &str,
+    writers: u64,
+    max_time: Duration,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Ledger>> {
+    (0..writers)
+        .map(|w| {
+            let seed = 0x5eed_0000 + w * 7919 + u64::from(std::process::id());
+            let mut spec = Spec::new(url, fx, &format!("{name}{w}"), seed, u64::MAX, max_time);
+            spec.stop = Some(Arc::clone(stop));
+            tokio::spawn(write_loop(spec))
+        })
+        .collect()
 }
 
 /// Starts `writers` writer tasks on the fixture tenant.
@@ -1145,7 +1168,9 @@ async fn postgres_restarted_during_writes_is_recovered_from() {
     catch_up(&server.live, &url).await;
     let initial = initial_counts(&url, fx.tenant).await;
     let writing = Instant::now();
-    let writers = spawn_writers(&url, &fx, "p", 2, 2000, Duration::from_secs(7));
+    // The writers go on for 5 s after PostgreSQL is back, however long the restart takes.
+    let stop_writers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers = spawn_writers_until(&url, &fx, "p", 2, Duration::from_secs(90), &stop_writers);
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // A transaction open when the server stops: the shutdown aborts it, which leaves WAL after the
@@ -1171,6 +1196,8 @@ async fn postgres_restarted_during_writes_is_recovered_from() {
     cluster.start_server().await;
     let up = Instant::now();
     println!("  PostgreSQL back on the same port after {} ms down", down.elapsed().as_millis());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop_writers.store(true, std::sync::atomic::Ordering::SeqCst);
 
     let ledgers = join_writers(writers).await;
     summary("PostgreSQL restarted", &ledgers, writing);
