@@ -97,7 +97,7 @@ pub const BARRIER_PREFIX: &str = "platica.barrier";
 pub const MARKER_PREFIX: &str = "platica.verify";
 
 /// How long reading back the newest messages after a delete may take.
-const HINT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HINT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a streamed commit may take to become visible before it is announced anyway (with a
 /// warning): far above the microseconds it takes.
 const VISIBLE_TIMEOUT: Duration = Duration::from_secs(2);
