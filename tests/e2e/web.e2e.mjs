@@ -284,6 +284,72 @@ await test('the bot toggle pauses and resumes the auto-reply bot of the open con
   assert.equal((await state()).paused, before.paused);
 });
 
+await test('a refused reply says why, in the user\'s language, and Retry queues it again; admins see the channel\'s WhatsApp errors', async () => {
+  const m = EXPECT.inbound;
+  const page = await newPage();
+  await login(page, U.ana);
+  await page.goto(`${BASE}/#/c/${m.conversation_id}`);
+  await page.waitForSelector('textarea[name=body]');
+  const reply = async (text) => {
+    await page.fill('textarea[name=body]', text);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((t) => document.querySelector('li.msg.out:last-of-type .msg-body')?.textContent === t, text);
+    return Number((await page.locator('li.msg.out').last().getAttribute('id')).replace('msg-', ''));
+  };
+  // WhatsApp throttled the number: a retry may work, so the message offers one.
+  const first = await reply(`Le comparto la cotización ${Date.now()}`);
+  await step('send_refused', { message_id: first, code: 130429, title: 'Rate limit hit', detail: 'Cloud API message throughput has been reached.', retryable: true });
+  const note = page.locator(`#msg-${first} .msg-error`);
+  await note.waitFor({ timeout: 5000 });
+  assert.equal(await page.getAttribute(`#msg-${first}`, 'data-status'), 'failed');
+  assert.equal(await note.locator('.msg-error-text').textContent(), 'Not sent: the number is sending too fast (WhatsApp throttled it).');
+  assert.equal(await note.locator('.msg-error-text').getAttribute('title'), 'Cloud API message throughput has been reached.');
+  await shot(page, '05b-failed-with-reason');
+  // A number that cannot receive WhatsApp: final, so no Retry.
+  const second = await reply(`¿Le marco mejor por teléfono? ${Date.now()}`);
+  await step('send_refused', { message_id: second, code: 131026, title: 'Message undeliverable', detail: null, retryable: false });
+  await page.locator(`#msg-${second} .msg-error`).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator(`#msg-${second} .msg-error-text`).textContent(), 'Undeliverable: this number cannot receive WhatsApp messages.');
+  assert.equal(await page.locator(`#msg-${second} .msg-retry`).count(), 0, 'no Retry for a final failure');
+  // Retry: the message is queued again (reason gone), and the server agrees.
+  await page.click(`#msg-${first} .msg-retry`);
+  await page.waitForSelector(`#msg-${first}[data-status=queued]`);
+  assert.equal(await page.locator(`#msg-${first} .msg-error`).count(), 0, 'the reason goes with the retry');
+  const msgs = await api(page, `/conversations/${m.conversation_id}/messages?limit=10`);
+  const back = msgs.items.find((x) => x.message_id === first);
+  assert.equal(back.status, 'queued');
+  assert.equal(back.error, null);
+  // The same conversation in Spanish, at phone width: the reason is translated and fits.
+  const es = await newPage({ locale: 'es-MX', viewport: { width: 390, height: 844 } });
+  await login(es, U.ana);
+  await es.goto(`${BASE}/#/c/${m.conversation_id}`);
+  const esNote = es.locator(`#msg-${second} .msg-error-text`);
+  await esNote.waitFor();
+  assert.equal(await esNote.textContent(), 'No entregable: este número no puede recibir mensajes de WhatsApp.');
+  const box = await esNote.boundingBox();
+  assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the reason fits the phone's width: ${JSON.stringify(box)}`);
+  await shot(es, '05c-failed-es-phone');
+  await es.context().close();
+  await page.context().close();
+
+  // An account-level error arrives in a signed webhook: the admin's Channels tab shows it.
+  await step('webhook_error', { code: 131056, title: 'Pair rate limit hit', detail: 'Too many messages sent to this phone number in a short period.' });
+  const admin = await newPage();
+  await login(admin, U.admin);
+  await admin.goto(`${BASE}/#/admin/channels`);
+  const row = admin.locator('table.channel-events tr[data-code="131056"]').first();
+  await row.waitFor();
+  assert.match(await row.textContent(), /too many messages to this prospect in a short time/);
+  await shot(admin, '05d-channels-tab');
+  // Executives have no admin screens: the tab is not theirs.
+  const exec = await newPage();
+  await login(exec, U.ana);
+  const r = await fetch(`${BASE}/api/v1/channels`, { headers: { authorization: `Bearer ${await tokenOf(exec)}` } });
+  assert.equal(r.status, 403, 'an executive may not read channels');
+  await exec.context().close();
+  await admin.context().close();
+});
+
 await test('bulk reassign: every prospect matching a filter (1,000+) moves from the UI', async () => {
   const b = await step('count_team', { team_id: EXPECT.boom });
   assert.ok(b.count >= 1000, `1,000+ prospects to move (${b.count})`);

@@ -335,6 +335,57 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                         .unwrap();
                     json!({"ok": true})
                 }
+                "send_refused" => {
+                    // What the sender records when WhatsApp refuses a send for good: the outbox
+                    // row and its message failed, with WhatsApp's reason.
+                    let error = json!({"code": step["code"], "title": step["title"], "detail": step["detail"],
+                                       "retryable": step["retryable"], "attempts": 1});
+                    let mut tx = app.pool.begin().await.unwrap();
+                    let rows = sqlx::query(
+                        "UPDATE outbox SET state = 'failed', finished_at = now(), last_error = $3, updated_at = now()
+                         WHERE tenant_id = $1 AND message_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(step["message_id"].as_i64().unwrap())
+                    .bind(step["title"].as_str().unwrap())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap()
+                    .rows_affected();
+                    assert_eq!(rows, 1, "the reply has its outbox row");
+                    sqlx::query(
+                        "UPDATE messages SET status = 'failed', error = $3 WHERE tenant_id = $1 AND message_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(step["message_id"].as_i64().unwrap())
+                    .bind(&error)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                    json!({"ok": true})
+                }
+                "webhook_error" => {
+                    // An account-level error WhatsApp reports in a webhook (no message), signed.
+                    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                        "field": "messages", "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+                            "errors": [{"code": step["code"], "title": step["title"], "message": step["title"],
+                                        "error_data": {"details": step["detail"]}}]}}]}]});
+                    let body = serde_json::to_vec(&payload).unwrap();
+                    let r = app
+                        .client
+                        .post(app.url("/api/v1/whatsapp/webhook"))
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", sign(APP_SECRET, &body))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "the signed webhook is accepted");
+                    json!({"ok": true})
+                }
                 "count_team" => {
                     let (prospects, conversations): (i64, i64) = sqlx::query_as(
                         "SELECT count(DISTINCT p.prospect_id), count(c.conversation_id) FROM prospects p
