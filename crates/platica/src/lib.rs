@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 pub mod config;
 pub mod doctor;
 pub mod jobs_cli;
+pub mod server;
 pub mod server_file;
 pub mod tenant_cli;
 

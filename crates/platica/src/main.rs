@@ -149,37 +149,25 @@ fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the WhatsApp background work (sender, sessions, campaigns, idle-bot resumer) and puts
-/// the bot in the webhook path; all of it stops with the server's shutdown signal.
-fn start_channels(
-    pool: &platica_store::PgPool,
-    config: &Config,
-    state: &mut platica_http::AppState,
-) -> anyhow::Result<platica::channels::Channels> {
-    let bot = platica_whatsapp::bot::Bot::new(pool.clone());
-    state.bot = Some(bot.clone());
-    let channels = platica::channels::Channels::start(
-        pool,
-        config.sender_config(),
-        config.supervisor_config(),
-        Some(bot),
-        state.shutdown.subscribe(),
-    )?;
-    state.sessions = Some(channels.readiness());
-    Ok(channels)
+/// What `serve` and `demo` run: the live inbox on the configured slot, realtime, the scheduler
+/// (unless disabled), the WhatsApp background work and the bot.
+fn server_options(config: &Config, database_url: &str) -> platica::server::ServerOptions {
+    platica::server::ServerOptions {
+        slot: config.database.replication_slot.clone(),
+        scheduler: config.scheduler.enabled.then(|| config.scheduler_config()),
+        whatsapp: Some((config.sender_config(), config.supervisor_config())),
+        bot: true,
+        ..platica::server::ServerOptions::new(database_url)
+    }
 }
 
-/// Writes `server.json` in the data directory (so other commands find this server) and gives the
-/// server its ops token. The returned guard removes the file (on a clean exit).
-fn announce(
-    listener: &TcpListener,
-    data_dir: &std::path::Path,
-    database_url: &str,
-    state: &mut platica_http::AppState,
-) -> anyhow::Result<platica::server_file::Written> {
-    let file = platica::server_file::ServerFile::new(listener.local_addr()?, database_url)?;
+/// The HTTP settings of the configuration, and the ops token this server announces in
+/// `server.json` (so other commands find it and may ask it to verify itself).
+fn configure_http(config: &Config, file: &platica::server_file::ServerFile, state: &mut platica_http::AppState) {
+    state.secure_cookies = config.server.secure_cookies;
+    state.edge = std::sync::Arc::new(config.server.edge.clone());
+    state.limits = config.server.limits;
     state.ops_token = Some(file.ops_token.clone().into());
-    file.write(data_dir)
 }
 
 /// The server running on the data directory, if it serves the database this command is about
@@ -198,8 +186,6 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Some(url) => DatabaseSource::Url(url),
         None => DatabaseSource::Private(data_dir.clone()),
     };
-    let listen = config.server.listen;
-    let pool_size = config.database.max_connections;
     match cli.command {
         Command::Migrate => {
             let db = Database::open(&source, 2).await?;
@@ -244,142 +230,131 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             db.close().await?;
             outcome
         }
-        Command::Verify { follow, timeout } => {
-            if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {
-                anyhow::bail!("--follow must be between 0 and 3600 seconds, got {follow}");
-            }
-            if !(timeout.is_finite() && (1.0..=86_400.0).contains(&timeout)) {
-                anyhow::bail!("--timeout must be between 1 and 86400 seconds, got {timeout}");
-            }
-            let report = if let Some(server) = running_server(&source, &data_dir) {
-                println!("checking the running server's own engine (pid {} at {})", server.pid, server.address);
-                server.verify(std::time::Duration::from_secs_f64(timeout)).await?
-            } else {
-                println!(
-                    "no Platica server runs on {}: checking an engine of our own, loaded from the database",
-                    data_dir.display()
-                );
-                let db = Database::open(&source, 4).await?;
-                let outcome = platica::verify_once(&db.url, std::time::Duration::from_secs_f64(follow)).await;
-                db.close().await?;
-                let mut report = serde_json::to_value(outcome?)?;
-                let clean = report["difference_count"].as_u64() == Some(0);
-                report["clean"] = clean.into();
-                report
-            };
-            println!(
-                "verified {} conversations and {} users of {} tenants at LSN {}",
-                report["conversations"],
-                report["users"],
-                report["tenants"],
-                report["lsn"].as_str().unwrap_or("?")
-            );
-            if report["clean"] == true {
-                println!("clean: the live inbox equals its SQL recomputation");
-                Ok(())
-            } else {
-                for d in report["differences"].as_array().into_iter().flatten() {
-                    println!("difference: {}", d.as_str().unwrap_or_default());
-                }
-                anyhow::bail!("{} differences between the live inbox and SQL", report["difference_count"])
-            }
-        }
-        Command::Serve { .. } => {
-            install_secret_key(&data_dir)?;
-            let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open_for_server(&source, &data_dir, pool_size).await?;
-            let stop = platica::CancellationToken::new();
-            let slot = config.database.replication_slot.as_deref();
-            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
-            let scheduler = config
-                .scheduler
-                .enabled
-                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
-            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live.clone());
-            state.secure_cookies = config.server.secure_cookies;
-            state.edge = std::sync::Arc::new(config.server.edge.clone());
-            state.limits = config.server.limits;
-            let channels = start_channels(&db.pool, &config, &mut state)?;
-            let shutdown = platica::shutdown_signal();
-            let server_file = announce(&listener, &data_dir, &db.url, &mut state)?;
-            tracing::info!(address = %listen, "serving");
-            let served = platica::serve(listener, state, shutdown).await;
-            drop(server_file);
-            // HTTP is drained (no new connections, in-flight requests answered, WebSockets closed
-            // with 1001): sends in flight are recorded, then the scheduler stops (runs in flight
-            // finish), then the stream.
-            channels.finished().await;
-            stop.cancel();
-            if let Some(scheduler) = scheduler {
-                let _ = scheduler.await;
-            }
-            let _ = follower.await;
-            platica::log_stopped(&live);
-            db.close().await?;
-            served
-        }
-        Command::Demo { rate, .. } => {
-            if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
-                anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
-            }
-            install_secret_key(&data_dir)?;
-            let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-            let db = Database::open_for_server(&source, &data_dir, pool_size).await?;
-            let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
-            platica_scheduler::store::install_recommended(&db.pool, info.tenant_id, "America/Mexico_City")
-                .await
-                .context("creating the demo tenant's jobs")?;
-            let stop = platica::CancellationToken::new();
-            let slot = config.database.replication_slot.as_deref();
-            let (live, follower) = platica::start_live_on_slot(&db.url, slot, stop.clone()).await?;
-            let scheduler = config
-                .scheduler
-                .enabled
-                .then(|| platica::start_scheduler(db.pool.clone(), config.scheduler_config(), stop.clone()));
-            // --rate 0: no simulated traffic at all (neither events nor prospects writing in).
-            let wa_sim = platica::channels::start_demo_simulator(
-                &db.pool,
-                info.tenant_id,
-                &format!("http://{listen}"),
-                rate > 0.0,
-            )
-            .await?;
-            println!("{}", info.banner(&format!("http://{listen}")));
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let route = platica_demo::WhatsAppRoute {
-                simulator_url: wa_sim.url(),
-                phone_number_id: platica_demo::whatsapp::PHONE_NUMBER_ID.to_owned(),
-            };
-            let sim = tokio::spawn(platica_demo::simulate(
-                db.pool.clone(),
-                info.tenant_id,
-                platica_demo::SimulatorOptions { events_per_second: rate, seed: 42, whatsapp: Some(route) },
-                stop_rx,
-            ));
-            let signalled = platica::shutdown_signal();
-            let shutdown = async move {
-                signalled.await;
-                let _ = stop_tx.send(true);
-            };
-            let mut state = platica_http::AppState::new(db.pool.clone()).with_live(live);
-            let channels = start_channels(&db.pool, &config, &mut state)?;
-            let server_file = announce(&listener, &data_dir, &db.url, &mut state)?;
-            let served = platica::serve(listener, state, shutdown).await;
-            drop(server_file);
-            channels.finished().await;
-            wa_sim.shutdown().await;
-            stop.cancel();
-            if let Some(scheduler) = scheduler {
-                let _ = scheduler.await;
-            }
-            let _ = follower.await;
-            match sim.await {
-                Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),
-                Err(e) => tracing::error!(error = %e, "simulator panicked"),
-                Ok(Ok(())) => {}
-            }
-            db.close().await?;
-            served
-        }
+        Command::Verify { follow, timeout } => verify(&source, &data_dir, follow, timeout).await,
+        Command::Serve { .. } => serve(&config, &source, &data_dir).await,
+        Command::Demo { rate, .. } => demo(&config, &source, &data_dir, rate).await,
     }
+}
+
+/// `platica verify`: the running server's own engine when one runs on the data directory, else an
+/// engine of our own loaded from the database, compared with SQL.
+async fn verify(source: &DatabaseSource, data_dir: &std::path::Path, follow: f64, timeout: f64) -> anyhow::Result<()> {
+    if !(follow.is_finite() && (0.0..=3600.0).contains(&follow)) {
+        anyhow::bail!("--follow must be between 0 and 3600 seconds, got {follow}");
+    }
+    if !(timeout.is_finite() && (1.0..=86_400.0).contains(&timeout)) {
+        anyhow::bail!("--timeout must be between 1 and 86400 seconds, got {timeout}");
+    }
+    let report = if let Some(server) = running_server(source, data_dir) {
+        println!("checking the running server's own engine (pid {} at {})", server.pid, server.address);
+        server.verify(std::time::Duration::from_secs_f64(timeout)).await?
+    } else {
+        println!(
+            "no Platica server runs on {}: checking an engine of our own, loaded from the database",
+            data_dir.display()
+        );
+        let db = Database::open(source, 4).await?;
+        let outcome = platica::verify_once(&db.url, std::time::Duration::from_secs_f64(follow)).await;
+        db.close().await?;
+        let mut report = serde_json::to_value(outcome?)?;
+        let clean = report["difference_count"].as_u64() == Some(0);
+        report["clean"] = clean.into();
+        report
+    };
+    println!(
+        "verified {} conversations and {} users of {} tenants at LSN {}",
+        report["conversations"],
+        report["users"],
+        report["tenants"],
+        report["lsn"].as_str().unwrap_or("?")
+    );
+    if report["clean"] == true {
+        println!("clean: the live inbox equals its SQL recomputation");
+        Ok(())
+    } else {
+        for d in report["differences"].as_array().into_iter().flatten() {
+            println!("difference: {}", d.as_str().unwrap_or_default());
+        }
+        anyhow::bail!("{} differences between the live inbox and SQL", report["difference_count"])
+    }
+}
+
+/// `platica serve`: the server until SIGTERM or Ctrl-C.
+async fn serve(config: &Config, source: &DatabaseSource, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let (listen, pool_size) = (config.server.listen, config.database.max_connections);
+    install_secret_key(data_dir)?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let db = Database::open_for_server(source, data_dir, pool_size).await?;
+    let file = platica::server_file::ServerFile::new(listener.local_addr()?, &db.url)?;
+    let server = platica::server::Server::start(
+        db.pool.clone(),
+        listener,
+        server_options(config, &db.url),
+        |state| configure_http(config, &file, state),
+        platica::shutdown_signal(),
+    )
+    .await?;
+    let announced = file.write(data_dir)?;
+    tracing::info!(address = %listen, "serving");
+    let served = server.stopped().await;
+    drop(announced);
+    db.close().await?;
+    served
+}
+
+/// `platica demo`: the demo tenant, its simulated traffic and the server until SIGTERM or Ctrl-C.
+async fn demo(config: &Config, source: &DatabaseSource, data_dir: &std::path::Path, rate: f64) -> anyhow::Result<()> {
+    let (listen, pool_size) = (config.server.listen, config.database.max_connections);
+    if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
+        anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
+    }
+    install_secret_key(data_dir)?;
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let db = Database::open_for_server(source, data_dir, pool_size).await?;
+    let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
+    platica_scheduler::store::install_recommended(&db.pool, info.tenant_id, "America/Mexico_City")
+        .await
+        .context("creating the demo tenant's jobs")?;
+    let file = platica::server_file::ServerFile::new(listener.local_addr()?, &db.url)?;
+    // The simulated traffic stops with the server's shutdown signal, before HTTP drains.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signalled = platica::shutdown_signal();
+    let shutdown = async move {
+        signalled.await;
+        let _ = stop_tx.send(true);
+    };
+    let server = platica::server::Server::start(
+        db.pool.clone(),
+        listener,
+        server_options(config, &db.url),
+        |state| configure_http(config, &file, state),
+        shutdown,
+    )
+    .await?;
+    let announced = file.write(data_dir)?;
+    // --rate 0: no simulated traffic at all (neither events nor prospects writing in).
+    let wa_sim =
+        platica::channels::start_demo_simulator(&db.pool, info.tenant_id, &format!("http://{listen}"), rate > 0.0)
+            .await?;
+    println!("{}", info.banner(&format!("http://{listen}")));
+    let route = platica_demo::WhatsAppRoute {
+        simulator_url: wa_sim.url(),
+        phone_number_id: platica_demo::whatsapp::PHONE_NUMBER_ID.to_owned(),
+    };
+    let sim = tokio::spawn(platica_demo::simulate(
+        db.pool.clone(),
+        info.tenant_id,
+        platica_demo::SimulatorOptions { events_per_second: rate, seed: 42, whatsapp: Some(route) },
+        stop_rx,
+    ));
+    let served = server.stopped().await;
+    drop(announced);
+    wa_sim.shutdown().await;
+    match sim.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "simulator failed"),
+        Err(e) => tracing::error!(error = %e, "simulator panicked"),
+        Ok(Ok(())) => {}
+    }
+    db.close().await?;
+    served
 }

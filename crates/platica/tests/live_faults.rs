@@ -625,13 +625,11 @@ fn summary(name: &str, ledgers: &[Ledger], started: Instant) {
 // The server under test, and checks
 // ---------------------------------------------------------------------------------------------
 
-/// A Platica server of our own, wired as `platica serve` is: the live inbox, the realtime hub,
-/// the HTTP API and the scheduler, all stopped by one token.
+/// A Platica server of our own, as `platica serve` starts it (`platica::server::Server`): the
+/// live inbox, the realtime hub, the HTTP API and the scheduler; the test's token is its shutdown
+/// signal.
 struct Server {
-    live: Arc<LiveInbox>,
-    task: tokio::task::JoinHandle<()>,
-    http: tokio::task::JoinHandle<anyhow::Result<()>>,
-    scheduler: tokio::task::JoinHandle<()>,
+    server: platica::server::Server,
     token: CancellationToken,
     base: String,
 }
@@ -645,42 +643,39 @@ impl Server {
     /// `db_url`: the same database.
     async fn start_split(live_url: &str, db_url: &str) -> Server {
         let token = CancellationToken::new();
-        let (live, task) =
-            platica::start_live_on_slot(live_url, Some(&platica::slot_name(db_url)), token.clone()).await.unwrap();
         let pool = platica_store::db::connect(db_url, 4).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = platica_http::AppState::new(pool.clone())
-            .with_live_and_hub(Arc::clone(&live), platica_realtime::HubConfig::default());
+        let options = platica::server::ServerOptions {
+            slot: Some(platica::slot_name(db_url)),
+            scheduler: Some(platica_scheduler::SchedulerConfig::default()),
+            ..platica::server::ServerOptions::new(live_url)
+        };
         let stop = token.clone();
-        let http =
-            tokio::spawn(async move { platica::serve(listener, state, async move { stop.cancelled().await }).await });
-        let scheduler = platica::start_scheduler(pool, platica_scheduler::SchedulerConfig::default(), token.clone());
-        Server { live, task, http, scheduler, token, base }
+        let server =
+            platica::server::Server::start(pool, listener, options, |_| {}, async move { stop.cancelled().await })
+                .await
+                .unwrap();
+        let base = format!("http://{}", server.addr());
+        Server { server, token, base }
+    }
+
+    fn live(&self) -> &Arc<LiveInbox> {
+        self.server.live()
     }
 
     /// Nothing stopped: a failure of the stream must never end the server's other work.
     fn assert_running(&self, what: &str) {
-        assert!(!self.token.is_cancelled(), "{what}: the server's shutdown token was cancelled");
-        assert!(!self.task.is_finished(), "{what}: the live inbox's task ended");
-        assert!(!self.http.is_finished(), "{what}: the HTTP server stopped");
-        assert!(!self.scheduler.is_finished(), "{what}: the scheduler stopped");
+        assert!(!self.token.is_cancelled(), "{what}: the test's shutdown token was cancelled");
+        let failed = self.server.failed_parts();
+        assert!(failed.is_empty(), "{what}: {}", failed.join("; "));
     }
 
-    /// Cancels the token and waits for the live inbox's task and the HTTP server to end.
+    /// Signals shutdown and waits for the server's orderly stop (HTTP, scheduler, stream).
     async fn stop(self) {
         self.token.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.scheduler)
-            .await
-            .expect("the scheduler did not end within 30 s of its cancellation")
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the live inbox task did not end within 30 s of its cancellation")
-            .unwrap();
-        match tokio::time::timeout(Duration::from_secs(10), self.http).await {
-            Ok(r) => r.unwrap().unwrap(),
-            Err(_) => panic!("the HTTP server did not stop within 10 s"),
+        match tokio::time::timeout(Duration::from_secs(60), self.server.stopped()).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => panic!("the server did not stop within 60 s of its shutdown signal"),
         }
     }
 }
@@ -992,7 +987,7 @@ async fn platica_restarted_during_writes_resumes_from_a_fresh_snapshot() {
     let slot = platica::slot_name(&url);
 
     let first = Server::start(&url).await;
-    catch_up(&first.live, &url).await;
+    catch_up(first.live(), &url).await;
     let initial = initial_counts(&url, fx.tenant).await;
     let writing = Instant::now();
     let writers = spawn_writers(&url, &fx, "r", 2, 800, Duration::from_secs(5));
@@ -1007,15 +1002,15 @@ async fn platica_restarted_during_writes_resumes_from_a_fresh_snapshot() {
     let second = Server::start(&url).await;
     println!(
         "  second server loaded {} conversations in {} ms at {}",
-        second.live.status().load.conversations,
+        second.live().status().load.conversations,
         restarting.elapsed().as_millis(),
-        platica_changes::lsn::format(second.live.status().loaded_at_lsn)
+        platica_changes::lsn::format(second.live().status().loaded_at_lsn)
     );
     let ledgers = join_writers(writers).await;
     summary("server restarted", &ledgers, writing);
     let after_restart: usize = ledgers.iter().flat_map(|l| &l.commit_times).filter(|t| **t > restarting).count();
     assert!(after_restart > 100, "only {after_restart} writes after the restart");
-    check_after(&second.live, &Http::new(second.base.clone()), &url, &fx, &initial, &ledgers).await;
+    check_after(second.live(), &Http::new(second.base.clone()), &url, &fx, &initial, &ledgers).await;
 
     // One slot for the database, in use by the second server; not active once it stopped.
     expect_only_slot(&pool, &slot, true).await;
@@ -1165,7 +1160,7 @@ async fn postgres_restarted_during_writes_is_recovered_from() {
     pool.close().await;
 
     let server = Server::start(&url).await;
-    catch_up(&server.live, &url).await;
+    catch_up(server.live(), &url).await;
     let initial = initial_counts(&url, fx.tenant).await;
     let writing = Instant::now();
     // The writers go on for 5 s after PostgreSQL is back, however long the restart takes.
@@ -1205,7 +1200,7 @@ async fn postgres_restarted_during_writes_is_recovered_from() {
     assert!(after_restart > 100, "only {after_restart} writes after PostgreSQL came back");
     let hurt: usize = ledgers.iter().map(|l| l.failed.len() + l.ambiguous.len() + l.connect_errors as usize).sum();
     assert!(hurt > 0, "the writers never noticed the restart: was the server really down?");
-    check_after(&server.live, &Http::new(server.base.clone()), &url, &fx, &initial, &ledgers).await;
+    check_after(server.live(), &Http::new(server.base.clone()), &url, &fx, &initial, &ledgers).await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let held: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE external_id = 'held-at-shutdown'")
         .fetch_one(&mut conn)
@@ -1632,8 +1627,8 @@ async fn live_again(
     ready: impl Fn(&platica_changes::Status) -> bool,
 ) -> Duration {
     loop {
-        let s = server.live.status();
-        if server.live.stale_since().is_none() && s.streaming && ready(&s) {
+        let s = server.live().status();
+        if server.live().stale_since().is_none() && s.streaming && ready(&s) {
             let took = from.elapsed();
             println!("  {what}: live again {} ms after the fault ended (status {s:?})", took.as_millis());
             return took;
@@ -1659,7 +1654,7 @@ impl<'a> Matrix<'a> {
     async fn new(server: &'a Server, url: &'a str, fx: &'a Fixture) -> Matrix<'a> {
         let http = Http::new(server.base.clone());
         let watcher = Watcher::start(&server.base, fx.admin()).await;
-        catch_up(&server.live, url).await;
+        catch_up(server.live(), url).await;
         let initial = initial_counts(url, fx.tenant).await;
         Matrix { server, http, watcher, url, fx, initial, all: Vec::new() }
     }
@@ -1682,7 +1677,7 @@ impl<'a> Matrix<'a> {
         self.all.extend(ledgers);
         self.watcher.assert_told(began, what).await;
         self.server.assert_running(what);
-        check_after(&self.server.live, &self.http, self.url, self.fx, &self.initial, &self.all).await;
+        check_after(self.server.live(), &self.http, self.url, self.fx, &self.initial, &self.all).await;
     }
 }
 
@@ -1711,7 +1706,7 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
     let mut m = Matrix::new(&server, &url, &fx).await;
     for round in 1..=fault_rounds(3) {
         let what = format!("kill burst {round}");
-        catch_up(&server.live, &url).await;
+        catch_up(server.live(), &url).await;
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("b{round}"), 2, 600, Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -1730,9 +1725,9 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
         m.healed(&what, began, over, HEAL_WITHIN, writers, |_| true).await;
     }
     assert!(
-        server.live.status().resumes >= fault_rounds(3) as u64,
+        server.live().status().resumes >= fault_rounds(3) as u64,
         "kill bursts are healed by resuming: {:?}",
-        server.live.status()
+        server.live().status()
     );
     drop(m);
     server.stop().await;
@@ -1777,8 +1772,8 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
     ];
     // Each round drops the slot once and alters the publication once.
     for (i, (what, sql)) in faults.iter().cycle().take(2 * fault_rounds(3)).enumerate() {
-        catch_up(&server.live, &url).await;
-        let rebuilds = server.live.status().rebuilds;
+        catch_up(server.live(), &url).await;
+        let rebuilds = server.live().status().rebuilds;
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("s{i}"), 2, 500, Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1836,13 +1831,13 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
     //    server still reaches it: reads answer, and say so.
     for round in 1..=fault_rounds(1) {
         let what = &format!("network partition {round}");
-        catch_up(&server.live, &url).await;
+        catch_up(server.live(), &url).await;
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("h{round}"), 2, 400, Duration::from_secs(6));
         tokio::time::sleep(Duration::from_millis(300)).await;
         proxy.set_cut(true);
         let pool = platica_store::db::connect(&url, 1).await.unwrap();
-        support::until(5, "the live inbox to say it is degraded", || async { server.live.stale_since().map(|_| ()) })
+        support::until(5, "the live inbox to say it is degraded", || async { server.live().stale_since().map(|_| ()) })
             .await;
         // Pages still answer, from memory, and say since when they may be stale.
         let (status, headers, body) = get_raw(&server.base, "/api/v1/inbox?limit=5", fx.admin()).await;
@@ -1876,7 +1871,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
             .unwrap();
         assert!(stale > 0.0, "platica_inbox_stale_seconds is {stale} while degraded");
         // Verification refuses a stale engine instead of comparing it (it would not be "clean").
-        let refused = platica_changes::verify::verify(&server.live, None).await;
+        let refused = platica_changes::verify::verify(server.live(), None).await;
         assert!(refused.is_err(), "verify ran on a degraded engine: {:?}", refused.map(|r| r.difference_count));
         // A WebSocket opened now is told at once, right after hello.
         {
@@ -1897,7 +1892,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         }
         pool.close().await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert!(server.live.stale_since().is_some(), "live again while the network is still cut");
+        assert!(server.live().stale_since().is_some(), "live again while the network is still cut");
         proxy.set_cut(false);
         m.healed(what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
     }
@@ -1907,7 +1902,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
     //    not come back.
     for round in 1..=fault_rounds(1) {
         let what = format!("silent network partition {round}");
-        catch_up(&server.live, &url).await;
+        catch_up(server.live(), &url).await;
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("q{round}"), 2, 400, Duration::from_secs(6));
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1919,12 +1914,12 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         use platica_changes::live::{HEARTBEAT_AFTER, HINT_TIMEOUT, STALL_AFTER};
         let bound = HEARTBEAT_AFTER + STALL_AFTER + HINT_TIMEOUT + Duration::from_secs(2);
         support::until(bound.as_secs(), "the live inbox to notice the silent partition", || async {
-            server.live.stale_since().map(|_| ())
+            server.live().stale_since().map(|_| ())
         })
         .await;
         println!("  {what}: degraded {} ms after the partition began", silenced.elapsed().as_millis());
         tokio::time::sleep(Duration::from_secs(3)).await;
-        assert!(server.live.stale_since().is_some(), "{what}: live again while the network is still silent");
+        assert!(server.live().stale_since().is_some(), "{what}: live again while the network is still silent");
         proxy.set_silent(false);
         m.healed(&what, began, Instant::now(), HEAL_WITHIN, writers, |_| true).await;
     }
@@ -1933,12 +1928,12 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
     let outages = (0..fault_rounds(3)).map(|i| if i % 3 == 0 { 60u64 } else { 5 });
     for (round, down_for) in outages.enumerate() {
         let what = format!("PostgreSQL down for {down_for} s ({})", round + 1);
-        catch_up(&server.live, &url).await;
+        catch_up(server.live(), &url).await;
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("o{round}"), 2, 2000, Duration::from_secs(down_for + 4));
         tokio::time::sleep(Duration::from_millis(700)).await;
         cluster.stop_server().await;
-        support::until(5, "the live inbox to say it is degraded", || async { server.live.stale_since().map(|_| ()) })
+        support::until(5, "the live inbox to say it is degraded", || async { server.live().stale_since().map(|_| ()) })
             .await;
         let (status, _, body) = get_raw(&server.base, "/ready", fx.admin()).await;
         assert_eq!(status, 503, "{what}: /ready while PostgreSQL is down: {body}");

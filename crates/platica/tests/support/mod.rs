@@ -185,17 +185,18 @@ impl TestApp {
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let slot = platica::slot_name(&db_url);
-        let (live, _follower) =
-            platica::start_live_on_slot(&live_url, Some(&slot), platica::CancellationToken::new()).await.unwrap();
-        let mut state = platica_http::AppState::new(app_pool).with_live_and_hub(Arc::clone(&live), hub);
-        if bot {
-            state.bot = Some(platica_whatsapp::bot::Bot::new(state.pool.clone()));
-        }
-        configure(&mut state);
-        let hub = state.hub.clone().unwrap();
-        tokio::spawn(async move { platica::serve(listener, state, std::future::pending()).await });
+        // The same server `platica serve` starts (no scheduler or WhatsApp work unless a test
+        // starts them), with the live inbox on `live_url` and its slot named after the database.
+        let options = platica::server::ServerOptions {
+            slot: Some(platica::slot_name(&db_url)),
+            hub: Some(hub),
+            bot,
+            ..platica::server::ServerOptions::new(live_url)
+        };
+        let server = platica::server::Server::start(app_pool, listener, options, configure, std::future::pending())
+            .await
+            .unwrap();
+        let (addr, live, hub) = (server.addr(), Arc::clone(server.live()), Arc::clone(server.hub().unwrap()));
         // The server closes a keep-alive connection idle for its header read timeout (10 s); a
         // client must not reuse one idle longer, or a request can race the close.
         let client = reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(5)).build().unwrap();
@@ -215,8 +216,8 @@ impl TestApp {
             .unwrap();
         let target = platica_changes::lsn::parse(&lsn).unwrap();
         assert!(
-            self.live.wait_for(target, std::time::Duration::from_secs(10)).await,
-            "the live inbox did not catch up"
+            self.live.wait_for(target, std::time::Duration::from_secs(30)).await,
+            "the live inbox did not catch up within 30 s"
         );
         *self.last_lsn.lock().unwrap() = Some(lsn);
     }
