@@ -3,13 +3,14 @@
 // publishing a new web version (app_version) that open tabs reload for.
 import { del, get, patch, post, put } from './api.js';
 import { failureReason, fmtDateTime, fmtNumber, t } from './i18n.js';
-import { dir, loadDirectory, teamList, teamName, userName } from './main.js';
+import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
 const TABS = ['users', 'teams', 'tokens', 'channels', 'settings'];
 const ROLES = ['admin', 'coordinator', 'executive'];
 
-export function renderAdmin(container, tab) {
+/** The admin screens (`#/admin/<tab>`); nothing in them is live, so destroying stops nothing. */
+export function mountAdmin(container, tab) {
   if (!TABS.includes(tab)) tab = 'users';
   const panel = h('div', { class: 'admin-panel', role: 'tabpanel', id: 'admin-panel', 'aria-labelledby': `tab-${tab}` });
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': t('admin.title') },
@@ -17,6 +18,7 @@ export function renderAdmin(container, tab) {
   clear(container, h('div', { class: 'admin' }, h('h1', {}, t('admin.title')), tabs, panel));
   document.title = `${t(`admin.${tab}`)} · ${t('app.name')}`;
   ({ users, teams, tokens, channels, settings })[tab](panel).catch(showError);
+  return { destroy() {} };
 }
 
 function yesNo(v) {

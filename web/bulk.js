@@ -2,7 +2,7 @@
 // moved to a team and/or an executive in one transaction (POST /prospects/bulk-reassign).
 import { post } from './api.js';
 import { t } from './i18n.js';
-import { dir, executives, teamList, teamName, userName } from './main.js';
+import { executives, myTeams, teamName, userName } from './directory.js';
 import { clear, field, h, modal, select, showError, errorText } from './ui.js';
 
 /**
@@ -10,9 +10,8 @@ import { clear, field, h, modal, select, showError, errorText } from './ui.js';
  * onDone() after a successful move.
  */
 export function openBulkReassign(selection, onDone) {
-  const me = dir.me;
   const m = modal(t('bulk.title'));
-  const teams = teamList().filter((x) => me.role === 'admin' || me.team_ids.includes(x.team_id));
+  const teams = myTeams();
   const teamSel = select([{ value: '', label: t('reassign.keep') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'team_id' });
   const execSel = select([{ value: '', label: t('reassign.keep') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))], '', { name: 'executive_id' });
 

@@ -8,7 +8,7 @@
 import { ApiError, get, query } from './api.js';
 import { fmtDateTime, fmtNumber, fmtTime, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
-import { teamName, userName } from './main.js';
+import { teamName, userName } from './directory.js';
 import { clear, h } from './ui.js';
 
 const STATUSES = ['queued', 'ringing', 'in_progress', 'completed', 'no_answer', 'failed'];
@@ -176,12 +176,14 @@ export function mountCalls(view) {
     load().catch(() => {});
     loadAgenda().catch(() => {});
   }
-  return () => {
-    alive = false;
-    summarySoon.cancel();
-    agendaSoon.cancel();
-    clearTimeout(dayTimer);
-    unsub?.();
-    unsubAgenda?.();
+  return {
+    destroy() {
+      alive = false;
+      summarySoon.cancel();
+      agendaSoon.cancel();
+      clearTimeout(dayTimer);
+      unsub?.();
+      unsubAgenda?.();
+    },
   };
 }

@@ -12,15 +12,15 @@
 import { get, post, query } from './api.js';
 import { failureReason, fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
-import { dir, executives, navigate, teamList, userName } from './main.js';
+import { can } from './capabilities.js';
+import { executives, myTeams, userName } from './directory.js';
+import { navigate } from './router.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
 const COUNTS = ['pending', 'queued', 'sent', 'delivered', 'read', 'failed', 'skipped', 'cancelled'];
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
 const PAGE = 50; // recipients per page
 const LIST_DETAILS = 25; // campaigns of the list whose progress is fetched
-
-export const canRunCampaigns = () => dir.me?.role === 'admin' || dir.me?.role === 'coordinator';
 
 function statusPill(s) {
   return h('span', { class: `pill c-status c-${s}`, dataset: { status: s } }, t(`campaigns.status.${s}`));
@@ -138,11 +138,13 @@ function mountList(view) {
     },
   });
   if (!unsub) load().catch(showError);
-  return () => {
-    alive = false;
-    reload.cancel();
-    refreshSome.cancel();
-    unsub?.();
+  return {
+    destroy() {
+      alive = false;
+      reload.cancel();
+      refreshSome.cancel();
+      unsub?.();
+    },
   };
 }
 
@@ -152,7 +154,7 @@ async function newCampaign() {
   let channels = null;
   try {
     templates = (await get('/templates')).filter((x) => x.status === 'approved');
-    if (dir.me.role === 'admin') channels = await get('/channels');
+    if (can('administer')) channels = await get('/channels');
   } catch (e) {
     showError(e);
     return;
@@ -189,8 +191,7 @@ async function newCampaign() {
   const segFilter = h('input', { type: 'radio', name: 'segment', value: 'filter', checked: true });
   const segList = h('input', { type: 'radio', name: 'segment', value: 'list' });
   // A coordinator reaches her teams' prospects only: she chooses among those.
-  const mine = dir.me.team_ids ?? [];
-  const teams = dir.me.role === 'admin' ? teamList() : teamList().filter((x) => mine.includes(x.team_id));
+  const teams = myTeams();
   const team = teams.length > 1
     ? select([{ value: '', label: t('inbox.allTeams') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'filter.team_id' })
     : null;
@@ -437,10 +438,12 @@ function mountCampaign(view, id) {
     onReset: refresh,
   });
   if (!unsub) refresh();
-  return () => {
-    alive = false;
-    refresh.cancel();
-    unsub?.();
-    unsubMessages?.();
+  return {
+    destroy() {
+      alive = false;
+      refresh.cancel();
+      unsub?.();
+      unsubMessages?.();
+    },
   };
 }

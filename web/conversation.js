@@ -4,7 +4,8 @@
 import { get, patch, post, put, query } from './api.js';
 import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
 import { liveClient } from './live.js';
-import { dir, executives, teamList, teamName, userName } from './main.js';
+import { can } from './capabilities.js';
+import { executives, myTeams, teamName, userName } from './directory.js';
 import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
@@ -18,8 +19,7 @@ function older(a, b) {
 }
 
 export function mountConversation(pane, id, { row, back }) {
-  const me = dir.me;
-  const canReassign = me.role !== 'executive';
+  const canReassign = can('reassign');
   const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null };
 
   // --- DOM ---
@@ -56,7 +56,7 @@ export function mountConversation(pane, id, { row, back }) {
     avatar.style.setProperty('--h', hue(name));
     const phone = r?.prospect_phone ?? st.prospect?.phone ?? '';
     const bits = [phone];
-    if (me.role !== 'executive' && r) bits.push(`${teamName(r.team_id)} · ${userName(r.executive_id)}`);
+    if (can('see_teams') && r) bits.push(`${teamName(r.team_id)} · ${userName(r.executive_id)}`);
     subtitle.textContent = bits.filter(Boolean).join(' · ');
     const closed = r?.status === 'closed';
     statusBtn.textContent = closed ? t('conv.reopen') : t('conv.close');
@@ -297,7 +297,7 @@ export function mountConversation(pane, id, { row, back }) {
     ];
     let form = null;
     if (canReassign) {
-      const teams = teamList().filter((x) => me.role === 'admin' || me.team_ids.includes(x.team_id));
+      const teams = myTeams();
       const teamSel = select([{ value: '', label: t('reassign.keep') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'team_id' });
       const execSel = select([{ value: '', label: t('reassign.keep') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))], '', { name: 'executive_id' });
       form = h('form', { class: 'reassign' }, h('h3', {}, t('reassign.title')),

@@ -5,21 +5,16 @@ import { compareLsn } from '/static/platica-client.js';
 import { get, query, request } from './api.js';
 import { fmtNumber, fmtRelative, t } from './i18n.js';
 import { liveClient } from './live.js';
-import { dir, executives, navigate, teamList, teamName, userName } from './main.js';
+import { can } from './capabilities.js';
+import { executives, myTeams, teamName, userName } from './directory.js';
+import { navigate } from './router.js';
 import { clear, h, hue, initials, select, showError } from './ui.js';
 import { mountConversation } from './conversation.js';
 import { openBulkReassign } from './bulk.js';
+import { createInboxList } from './inbox-list.js';
 
 const PAGE = 50;
 const FILTERS_KEY = 'platica.inboxFilters';
-
-/** Newest first, ties by id (the server's order). */
-function before(a, b) {
-  const ta = Date.parse(a.last_activity_at);
-  const tb = Date.parse(b.last_activity_at);
-  if (ta !== tb) return ta > tb;
-  return a.conversation_id > b.conversation_id;
-}
 
 function savedFilters() {
   try {
@@ -31,18 +26,13 @@ function savedFilters() {
 }
 
 export function mountInbox(container) {
-  const me = dir.me;
-  const canBulk = me.role === 'admin' || me.role === 'coordinator';
+  const canBulk = can('bulk_reassign');
+  // The rows in order (inbox-list.js); `st` is the rest of the screen's state.
+  const model = createInboxList(compareLsn);
   const st = {
     filters: savedFilters(),
-    rows: new Map(), // conversation_id -> row
-    order: [], // conversation ids, newest first
-    cursor: null,
-    hasMore: false,
     loading: false,
     loaded: false,
-    counts: { total: 0, unread: 0 },
-    buffered: null,
     loadSeq: 0,
     unsub: null,
     selecting: false,
@@ -57,8 +47,7 @@ export function mountInbox(container) {
   // --- the DOM ---
   const countsEl = h('p', { class: 'counts', 'aria-live': 'polite' });
   const search = h('input', { type: 'search', name: 'q', value: st.filters.q, placeholder: t('inbox.search'), 'aria-label': t('inbox.search'), maxlength: 100, autocomplete: 'off' });
-  const teamOptions = [{ value: '', label: t('inbox.allTeams') }, ...teamList()
-    .filter((x) => me.role === 'admin' || me.team_ids.includes(x.team_id))
+  const teamOptions = [{ value: '', label: t('inbox.allTeams') }, ...myTeams()
     .map((x) => ({ value: x.team_id, label: x.name }))];
   const teamSel = select(teamOptions, st.filters.team_id, { name: 'team_id', 'aria-label': t('prospect.team') });
   const execSel = select([{ value: '', label: t('inbox.allExecutives') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))],
@@ -72,7 +61,7 @@ export function mountInbox(container) {
   const selectBtn = canBulk ? h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(!st.selecting) }, t('inbox.select')) : null;
   const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
     h('div', { class: 'search-wrap' }, search),
-    me.role !== 'executive' ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
+    can('see_teams') ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
     h('div', { class: 'filter-row' },
       statusSel,
       h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))));
@@ -131,8 +120,7 @@ export function mountInbox(container) {
   function subscribe() {
     st.unsub?.();
     st.loaded = false;
-    st.rows.clear();
-    st.order = [];
+    model.clear();
     renderRows();
     const filtersNow = wireFilters();
     let mine = null;
@@ -143,8 +131,7 @@ export function mountInbox(container) {
       },
       onEvent: (event, frame) => {
         if (st.unsub !== mine) return;
-        if (st.buffered) st.buffered.push(frame);
-        else applyEvent(event);
+        if (!model.buffer(frame)) applyEvent(event);
       },
       onReset: ({ lsn }) => load(lsn),
       onError: (e) => showError(e),
@@ -159,26 +146,17 @@ export function mountInbox(container) {
 
   async function load(minLsn) {
     const seq = ++st.loadSeq;
-    st.buffered = [];
+    model.startLoad();
     st.loading = true;
     renderFoot();
     try {
       const r = await request('GET', `/inbox${query({ ...wireFilters(), limit: PAGE, min_lsn: minLsn })}`);
       if (seq !== st.loadSeq) return;
-      const body = r.data;
-      const readAt = r.lsn;
-      st.rows = new Map(body.items.map((row) => [row.conversation_id, row]));
-      st.order = body.items.map((row) => row.conversation_id);
-      st.cursor = body.next_cursor ?? null;
-      st.hasMore = Boolean(body.next_cursor);
-      st.counts = { total: body.total, unread: body.unread };
-      const later = (st.buffered ?? []).filter((f) => !readAt || compareLsn(f.lsn, readAt) > 0);
-      st.buffered = null;
-      for (const f of later) applyEvent(f.event, true);
+      for (const id of model.finishLoad(r.data, r.lsn)) st.flash.add(id);
       st.loaded = true;
     } catch (e) {
       if (seq === st.loadSeq) {
-        st.buffered = null;
+        model.failLoad();
         if (e.status === 503) setTimeout(() => load(minLsn), 1000);
         else showError(e);
       }
@@ -189,21 +167,14 @@ export function mountInbox(container) {
   }
 
   async function loadMore() {
-    if (st.loading || !st.hasMore || !st.cursor) return;
+    if (st.loading || !model.hasMore || !model.cursor) return;
     st.loading = true;
     renderFoot();
     const seq = st.loadSeq;
     try {
-      const page = await get(`/inbox${query({ ...wireFilters(), limit: PAGE, cursor: st.cursor })}`);
+      const page = await get(`/inbox${query({ ...wireFilters(), limit: PAGE, cursor: model.cursor })}`);
       if (seq !== st.loadSeq) return;
-      for (const row of page.items) {
-        if (!st.rows.has(row.conversation_id)) {
-          st.rows.set(row.conversation_id, row);
-          st.order.push(row.conversation_id);
-        }
-      }
-      st.cursor = page.next_cursor ?? null;
-      st.hasMore = Boolean(page.next_cursor);
+      model.appendPage(page);
     } catch (e) {
       showError(e);
     } finally {
@@ -212,32 +183,11 @@ export function mountInbox(container) {
     render();
   }
 
-  function applyEvent(event, quiet) {
-    if (event.counts) st.counts = event.counts;
-    if (event.kind === 'upsert') {
-      const row = event.row;
-      const id = row.conversation_id;
-      st.order = st.order.filter((x) => x !== id);
-      // Beyond the loaded pages it will come with a later page.
-      const last = st.order.length ? st.rows.get(st.order[st.order.length - 1]) : null;
-      if (st.hasMore && last && !before(row, last)) {
-        st.rows.delete(id);
-      } else {
-        const wasTop = st.order[0];
-        st.rows.set(id, row);
-        let i = 0;
-        while (i < st.order.length && before(st.rows.get(st.order[i]), row)) i++;
-        st.order.splice(i, 0, id);
-        if (i === 0 && wasTop !== id) st.flash.add(id);
-      }
-    } else if (event.kind === 'remove') {
-      st.rows.delete(event.conversation_id);
-      st.order = st.order.filter((x) => x !== event.conversation_id);
-      if (st.selected.size) {
-        // nothing: selections are prospect ids and stay valid
-      }
-    }
-    if (!quiet) scheduleRender();
+  // Selections are prospect ids: a removed row leaves them valid.
+  function applyEvent(event) {
+    const top = model.apply(event);
+    if (top != null) st.flash.add(top);
+    scheduleRender();
   }
 
   let frame = 0;
@@ -258,7 +208,7 @@ export function mountInbox(container) {
   }
 
   function renderCounts() {
-    countsEl.textContent = st.loaded ? t('inbox.counts', { total: st.counts.total, unread: st.counts.unread }) : '';
+    countsEl.textContent = st.loaded ? t('inbox.counts', { total: model.counts.total, unread: model.counts.unread }) : '';
   }
 
   function rowKey(row) {
@@ -297,7 +247,7 @@ export function mountInbox(container) {
         h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),
         unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),
           h('span', { class: 'sr-only' }, t('inbox.unreadBadge', { n: row.unread_count }))) : null),
-      me.role !== 'executive'
+      can('see_teams')
         ? h('div', { class: 'row-meta' }, h('span', { class: 'chip' }, teamName(row.team_id)), h('span', {}, userName(row.executive_id)),
           row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.closedChip')) : null)
         : row.status === 'closed' ? h('div', { class: 'row-meta' }, h('span', { class: 'chip chip-muted' }, t('inbox.closedChip'))) : null));
@@ -311,7 +261,7 @@ export function mountInbox(container) {
   }
 
   function renderRows() {
-    const wanted = new Set(st.order);
+    const wanted = new Set(model.order);
     for (const [id, el] of st.els) {
       if (!wanted.has(id)) {
         el.remove();
@@ -319,8 +269,8 @@ export function mountInbox(container) {
       }
     }
     let prev = null;
-    for (const id of st.order) {
-      const el = rowEl(st.rows.get(id));
+    for (const id of model.order) {
+      const el = rowEl(model.rows.get(id));
       const expectedNext = prev ? prev.nextSibling : list.firstChild;
       if (expectedNext !== el) list.insertBefore(el, expectedNext);
       if (st.flash.has(id)) {
@@ -334,10 +284,10 @@ export function mountInbox(container) {
   }
 
   function renderFoot() {
-    foot.dataset.state = st.loading ? 'loading' : !st.loaded ? 'idle' : !st.order.length ? 'empty' : st.hasMore ? 'more' : 'end';
+    foot.dataset.state = st.loading ? 'loading' : !st.loaded ? 'idle' : !model.order.length ? 'empty' : model.hasMore ? 'more' : 'end';
     if (st.loading) clear(foot, h('span', { class: 'muted' }, t('inbox.loading')));
-    else if (st.loaded && !st.order.length) clear(foot, h('p', { class: 'empty' }, t('inbox.empty')));
-    else if (st.hasMore) clear(foot, h('button', { class: 'btn btn-small', type: 'button', onclick: loadMore }, t('inbox.loadMore')));
+    else if (st.loaded && !model.order.length) clear(foot, h('p', { class: 'empty' }, t('inbox.empty')));
+    else if (model.hasMore) clear(foot, h('button', { class: 'btn btn-small', type: 'button', onclick: loadMore }, t('inbox.loadMore')));
     else if (st.loaded) clear(foot, h('span', { class: 'muted' }, t('inbox.end')));
     else clear(foot);
   }
@@ -346,11 +296,11 @@ export function mountInbox(container) {
     selbar.hidden = !st.selecting;
     if (selectBtn) selectBtn.setAttribute('aria-pressed', String(st.selecting));
     if (!st.selecting) return;
-    const n = st.allMatching ? st.counts.total : st.selected.size;
-    selCount.textContent = st.allMatching ? t('inbox.allMatchingSelected', { n: st.counts.total }) : t('inbox.selected', { n });
+    const n = st.allMatching ? model.counts.total : st.selected.size;
+    selCount.textContent = st.allMatching ? t('inbox.allMatchingSelected', { n: model.counts.total }) : t('inbox.selected', { n });
     const filterable = !st.filters.unread && !st.filters.status;
-    selAll.hidden = st.allMatching || !filterable || st.counts.total === 0;
-    selAll.textContent = t('inbox.selectAllMatching', { n: st.counts.total });
+    selAll.hidden = st.allMatching || !filterable || model.counts.total === 0;
+    selAll.textContent = t('inbox.selectAllMatching', { n: model.counts.total });
     selHint.hidden = filterable || st.allMatching;
     selHint.textContent = t('inbox.allMatchingHint');
     selReassign.disabled = n === 0;
@@ -381,7 +331,7 @@ export function mountInbox(container) {
           team_id: f.team_id !== '' ? Number(f.team_id) : undefined,
           executive_id: f.executive_id !== '' ? Number(f.executive_id) : undefined,
         }).filter(([, v]) => v !== undefined)),
-        count: st.counts.total,
+        count: model.counts.total,
       }
       : { prospect_ids: [...st.selected], count: st.selected.size };
     openBulkReassign(selection, () => setSelecting(false));
@@ -391,7 +341,7 @@ export function mountInbox(container) {
   list.addEventListener('click', (e) => {
     const li = e.target.closest('li.row');
     if (!li) return;
-    const row = st.rows.get(Number(li.dataset.id));
+    const row = model.rows.get(Number(li.dataset.id));
     if (!row) return;
     if (st.selecting) toggle(row);
     else navigate(`#/c/${row.conversation_id}`);
@@ -408,7 +358,7 @@ export function mountInbox(container) {
     else if (e.key === 'End') i = rows.length - 1;
     else if ((e.key === 'Enter' || e.key === ' ') && current) {
       e.preventDefault();
-      const row = st.rows.get(Number(current.dataset.id));
+      const row = model.rows.get(Number(current.dataset.id));
       if (st.selecting || e.key === ' ') {
         if (st.selecting) toggle(row);
       } else navigate(`#/c/${row.conversation_id}`);
@@ -451,7 +401,7 @@ export function mountInbox(container) {
         clear(convPane, h('div', { class: 'placeholder' }, h('img', { src: '/app/favicon.svg', alt: '', width: 56, height: 56 }), h('p', {}, t('inbox.pick'))));
       } else {
         st.conv = mountConversation(convPane, id, {
-          row: st.rows.get(id),
+          row: model.rows.get(id),
           back: () => {
             navigate('#/inbox');
             setTimeout(() => st.els.get(id)?.focus(), 0);

@@ -1,54 +1,33 @@
-// The single-page app: start-up, the shell (top bar, banners), hash routes and the directory of
-// users and teams every view names people and teams from.
+// The single-page app: start-up, the shell (top bar, banners) and what each route shows. Every
+// screen has one contract: `mountX(container, ...)` returns `{ destroy() }` (the inbox also
+// `open(id)`); the shell destroys the screen it replaces.
 import { clearSession, get, post, session, setUnauthorizedHandler } from './api.js';
+import { can } from './capabilities.js';
+import { dir, loadDirectory } from './directory.js';
 import { LANGUAGES, getLang, onLangChange, setLang, t } from './i18n.js';
 import { liveDegraded, onLiveDegraded, onLiveStatus, onNewVersion, startLive, stopLive } from './live.js';
+import { currentRoute, navigate, onRoute } from './router.js';
 import { clear, h, select, toast } from './ui.js';
 import { renderLogin } from './login.js';
 import { mountInbox } from './inbox.js';
-import { renderAdmin } from './admin.js';
+import { mountAdmin } from './admin.js';
 import { mountCalls } from './calls.js';
 import { mountBell } from './bell.js';
 import { mountTickets } from './tickets.js';
-import { canRunCampaigns, mountCampaigns } from './campaigns.js';
-
-/** Users and teams of the tenant, by id (for names), and the signed-in user. */
-export const dir = { me: null, users: new Map(), teams: new Map() };
-
-export async function loadDirectory() {
-  const [users, teams] = await Promise.all([get('/users'), get('/teams')]);
-  dir.users = new Map(users.map((u) => [u.user_id, u]));
-  dir.teams = new Map(teams.map((x) => [x.team_id, x]));
-}
-
-export const userName = (id) => (id == null ? t('inbox.unassigned') : dir.users.get(id)?.display_name ?? `#${id}`);
-export const teamName = (id) => (id == null ? t('common.none') : dir.teams.get(id)?.name ?? `#${id}`);
-export const executives = () =>
-  [...dir.users.values()].filter((u) => u.role === 'executive' && u.active).sort((a, b) => a.display_name.localeCompare(b.display_name));
-export const teamList = () => [...dir.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
+import { mountCampaigns } from './campaigns.js';
 
 const root = document.getElementById('app');
 const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
 let starting = null; // the start-up in progress, shared by concurrent routes
-let page = null; // the destroy function of the page shown (call monitor, tickets, campaigns)
-
-export function navigate(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-function parseRoute() {
-  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
-  return parts;
-}
+let page = null; // the screen shown other than the inbox (call monitor, tickets, campaigns, admin)
 
 async function route() {
   root.classList.remove('boot');
   root.removeAttribute('aria-busy');
   const s = session();
-  const parts = parseRoute();
+  const parts = currentRoute();
   if (!s) {
     inbox = null;
     shell = null;
@@ -63,23 +42,19 @@ async function route() {
   if (!shell) await (starting ??= start().finally(() => { starting = null; }));
   if (!session()) return; // logged out meanwhile
   const [first, second] = parts;
-  const campaigns = first === 'campaigns' && canRunCampaigns();
-  highlightNav(['admin', 'calls', 'tickets'].includes(first) || campaigns ? first : 'inbox');
-  page?.();
+  const campaigns = first === 'campaigns' && can('run_campaigns');
+  const admin = first === 'admin' && can('administer');
+  highlightNav(['calls', 'tickets'].includes(first) || campaigns || admin ? first : 'inbox');
+  page?.destroy();
   page = null;
   const id = /^\d+$/.test(second ?? '') ? Number(second) : null;
-  if (first === 'calls' || first === 'tickets' || campaigns) {
+  if (first === 'calls' || first === 'tickets' || campaigns || admin) {
     inbox?.destroy();
     inbox = null;
     if (first === 'calls') page = mountCalls(shell.view);
     else if (first === 'tickets') page = mountTickets(shell.view, id);
-    else page = mountCampaigns(shell.view, id);
-    return;
-  }
-  if (first === 'admin' && dir.me.role === 'admin') {
-    inbox?.destroy();
-    inbox = null;
-    renderAdmin(shell.view, second ?? 'users');
+    else if (campaigns) page = mountCampaigns(shell.view, id);
+    else page = mountAdmin(shell.view, second ?? 'users');
     return;
   }
   if (!inbox) {
@@ -100,6 +75,10 @@ function highlightNav(which) {
 async function start() {
   const s = session();
   dir.me = s.user;
+  // The server's word on who this is and what they may do (capabilities), fresh at each start:
+  // a session saved by an older version, or a role changed since, is brought up to date.
+  const me = await get('/auth/me').catch(() => null);
+  if (me) dir.me = me;
   await loadDirectory().catch(() => {});
   startLive();
   buildShell();
@@ -111,8 +90,8 @@ function buildShell() {
     h('a', { href: '#/inbox', dataset: { nav: 'inbox' } }, t('nav.inbox')),
     h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
     h('a', { href: '#/tickets', dataset: { nav: 'tickets' } }, t('nav.tickets')),
-    canRunCampaigns() ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
-    me.role === 'admin' ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
+    can('run_campaigns') ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
+    can('administer') ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
   const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
   });
@@ -187,7 +166,7 @@ function endSession() {
   clearSession();
   inbox?.destroy();
   inbox = null;
-  page?.();
+  page?.destroy();
   page = null;
   shell?.bell.destroy();
   shell = null;
@@ -204,12 +183,12 @@ onLangChange(() => {
   // Rebuild everything in the new language; the live connection stays.
   inbox?.destroy();
   inbox = null;
-  page?.();
+  page?.destroy();
   page = null;
   if (shell) buildShell();
   route();
 });
 
 document.documentElement.lang = getLang();
-window.addEventListener('hashchange', route);
+onRoute(route);
 route();

@@ -6,15 +6,14 @@
 import { get, patch, post, query } from './api.js';
 import { fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
-import { dir, navigate, userName } from './main.js';
+import { can } from './capabilities.js';
+import { admins, userName } from './directory.js';
+import { navigate } from './router.js';
 import { clear, field, fieldError, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
 export const STATUSES = ['open', 'in_progress', 'resolved', 'closed'];
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 
-const isAdmin = () => dir.me?.role === 'admin';
-const admins = () =>
-  [...dir.users.values()].filter((u) => u.role === 'admin' && u.active).sort((a, b) => a.display_name.localeCompare(b.display_name));
 
 function statusPill(s) {
   return h('span', { class: `pill t-status t-${s}`, dataset: { status: s } }, t(`tickets.status.${s}`));
@@ -80,10 +79,12 @@ function mountList(view) {
     : [];
   if (!client) load().catch(showError);
 
-  return () => {
-    alive = false;
-    reload.cancel();
-    for (const u of subs) u();
+  return {
+    destroy() {
+      alive = false;
+      reload.cancel();
+      for (const u of subs) u();
+    },
   };
 }
 
@@ -157,7 +158,7 @@ function mountTicket(view, id) {
   function render(x) {
     document.title = `#${x.ticket_id} ${x.subject} · ${t('app.name')}`;
     let facts;
-    if (isAdmin()) {
+    if (can('manage_tickets')) {
       const status = select(STATUSES.map((s) => ({ value: s, label: t(`tickets.status.${s}`) })), x.status,
         { name: 'status', onchange: (e) => change('status', e.target.value) });
       const priority = select(PRIORITIES.map((p) => ({ value: p, label: t(`tickets.priority.${p}`) })), x.priority,
@@ -232,9 +233,11 @@ function mountTicket(view, id) {
     : [];
   if (!client) load().catch(showError);
 
-  return () => {
-    alive = false;
-    reload.cancel();
-    for (const u of subs) u();
+  return {
+    destroy() {
+      alive = false;
+      reload.cancel();
+      for (const u of subs) u();
+    },
   };
 }

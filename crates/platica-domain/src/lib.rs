@@ -6,9 +6,11 @@
 //! - [`visibility`]: the one rule that decides what a viewer may see, as a Rust predicate and as
 //!   the equivalent SQL predicate;
 //! - [`support`]: who sees support tickets and user notifications;
+//! - [`policy`]: what each role may do (capabilities), asked by name;
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
 
 pub mod ids;
+pub mod policy;
 pub mod role;
 pub mod support;
 pub mod validate;

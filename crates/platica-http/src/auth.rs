@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use platica_domain::{Role, Viewer};
+use platica_domain::Viewer;
 use platica_store::auth::Principal;
 
 use crate::error::ApiError;
@@ -90,7 +90,7 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Auth(principal) = Auth::from_request_parts(parts, state).await?;
-        if principal.viewer.role != Role::Admin {
+        if !platica_domain::policy::may(&principal.viewer, platica_domain::policy::Capability::Administer) {
             return Err(ApiError::forbidden("only admins may do this"));
         }
         Ok(Admin(principal))

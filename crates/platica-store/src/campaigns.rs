@@ -9,6 +9,7 @@
 //! sender's per-number rate limits the pace.
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy::{self, Capability};
 use platica_domain::{Role, TenantId, Viewer};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -85,9 +86,10 @@ pub struct NewCampaign {
 }
 
 fn may_run_campaigns(viewer: &Viewer) -> StoreResult<()> {
-    match viewer.role {
-        Role::Admin | Role::Coordinator => Ok(()),
-        Role::Executive => Err(StoreError::Forbidden("only admins and coordinators run campaigns")),
+    if policy::may(viewer, Capability::RunCampaigns) {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden("only admins and coordinators run campaigns"))
     }
 }
 

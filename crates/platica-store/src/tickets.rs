@@ -5,9 +5,10 @@
 //! notifications a ticket causes are written by triggers in the same transaction (migration 0007).
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy::{self, Capability};
 use platica_domain::support::ticket_predicate;
 use platica_domain::visibility::SqlPart;
-use platica_domain::{Role, TenantId, Viewer};
+use platica_domain::{TenantId, Viewer};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
@@ -140,7 +141,7 @@ pub struct NewTicket {
 pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewTicket) -> StoreResult<Ticket> {
     let mut tx = pool.begin().await?;
     if let Some(a) = new.assignee_id {
-        if viewer.role != Role::Admin {
+        if !policy::may(viewer, Capability::ManageTickets) {
             return Err(StoreError::Forbidden("only admins assign tickets"));
         }
         check_admin(&mut tx, viewer.tenant_id, a).await?;
@@ -175,7 +176,7 @@ pub struct TicketChanges {
 pub async fn update(pool: &PgPool, viewer: &Viewer, id: i64, ch: &TicketChanges) -> StoreResult<Ticket> {
     let mut tx = pool.begin().await?;
     fetch(&mut tx, viewer, id, true).await?;
-    if viewer.role != Role::Admin {
+    if !policy::may(viewer, Capability::ManageTickets) {
         return Err(StoreError::Forbidden("only admins change a ticket's status, priority or assignee"));
     }
     if let Some(Some(a)) = ch.assignee_id {

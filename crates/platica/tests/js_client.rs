@@ -1,6 +1,7 @@
 //! The browser client, static/platica-client.js, against the real server: the server serves it,
 //! and its Node tests (tests/js/client.test.mjs, run with `node --test` and the `ws` package)
-//! pass against an app of the harness. Needs Node.js >= 20 and `npm ci` at the repository root.
+//! pass against an app of the harness; the web app's pure modules pass theirs (tests/web). Needs
+//! Node.js >= 20 and `npm ci` at the repository root.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -66,4 +67,22 @@ async fn the_js_client_passes_its_tests_against_the_server() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{report}");
     assert!(out.status.success(), "the JS client tests failed ({}):\n{report}", out.status);
+}
+
+/// The web app's pure modules (the inbox's ordering and buffering, the translation tables) pass
+/// their `node:test` tests in tests/web. They need no server and no packages.
+#[test]
+fn the_web_apps_pure_modules_pass_their_node_tests() {
+    let root = repo_root();
+    require_node(&root);
+    let out = std::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "tests/web/"])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{report}");
+    assert!(out.status.success(), "the web app's node tests failed ({}):\n{report}", out.status);
+    assert!(report.contains("inbox-list") || report.contains("upsert"), "the inbox tests ran:\n{report}");
 }

@@ -41,6 +41,8 @@ pub struct Me {
     pub role: Role,
     /// Teams the user coordinates (coordinators).
     pub team_ids: Vec<i64>,
+    /// What the user may do (`platica_domain::policy`): the web app shows only these actions.
+    pub capabilities: Vec<platica_domain::policy::Capability>,
 }
 
 impl Me {
@@ -52,6 +54,7 @@ impl Me {
             display_name: p.display_name.clone(),
             role: p.viewer.role,
             team_ids: p.viewer.teams.iter().map(|t| t.0).collect(),
+            capabilities: platica_domain::policy::capabilities(p.viewer.role),
         }
     }
 }
