@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use platica_domain::TeamId;
-use platica_http::routes::whatsapp::sign;
+use platica_domain::signature::sign;
 use platica_store::channels::{self, ChannelChanges};
 use platica_store::secrets::{self, SecretKey};
 use reqwest::StatusCode;
