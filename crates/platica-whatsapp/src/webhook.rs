@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use platica_store::channel_events::NewChannelEvent;
-use platica_store::whatsapp::{InboundMessage, StatusUpdate};
+use platica_store::whatsapp::{InboundMessage, NumberChange, Reaction, StatusUpdate};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -197,6 +197,10 @@ pub struct Problem {
 pub struct Batch {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
+    /// Reactions: not messages, they update the message they react to (after `messages`).
+    pub reactions: Vec<Reaction>,
+    /// Number changes announced by `system` messages (applied after `messages`).
+    pub number_changes: Vec<NumberChange>,
 }
 
 /// An authenticated notification, read.
@@ -280,8 +284,22 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
         }
         let batch = out.batches.entry(id).or_default();
         for m in value.messages {
+            if let Some(r) = payload::reaction(&m) {
+                match r {
+                    Ok(r) => batch.reactions.push(r),
+                    Err(detail) => out.problems.push(Problem { kind: "invalid_message", detail }),
+                }
+                continue;
+            }
             match payload::message(m, &names) {
-                Ok(m) => batch.messages.push(m),
+                Ok(m) => {
+                    match payload::number_change(&m) {
+                        Some(Ok(c)) => batch.number_changes.push(c),
+                        Some(Err(detail)) => out.problems.push(Problem { kind: "invalid_message", detail }),
+                        None => {}
+                    }
+                    batch.messages.push(m);
+                }
                 Err(detail) => out.problems.push(Problem { kind: "invalid_message", detail }),
             }
         }
@@ -383,6 +401,34 @@ mod tests {
         assert_eq!(codes, [("webhook_error", Some(130429)), ("message_error", Some(131051))]);
         let kinds: Vec<&str> = n.problems.iter().map(|p| p.kind).collect();
         assert_eq!(kinds, ["invalid_message", "invalid_status"]);
+    }
+
+    #[test]
+    fn reactions_and_number_changes_are_set_apart() {
+        let v = notification(
+            "P1",
+            json!({"messages": [
+                {"from": "5215512345678", "id": "wamid.R", "type": "reaction",
+                 "reaction": {"message_id": "wamid.T", "emoji": "❤️"}},
+                {"from": "5215512345678", "id": "wamid.R2", "type": "reaction",
+                 "reaction": {"message_id": "wamid.T", "emoji": ""}},
+                {"from": "5215512345678", "id": "wamid.S", "type": "system",
+                 "system": {"body": "changed", "new_wa_id": "5215599999999", "type": "user_changed_number"}},
+                {"from": "5215512345678", "id": "wamid.R3", "type": "reaction", "reaction": {"emoji": "x"}}
+            ]}),
+        );
+        let n = read(Ok(v), only("P1"));
+        let b = &n.batches["P1"];
+        let r: Vec<(&str, Option<&str>)> =
+            b.reactions.iter().map(|r| (r.target_external_id.as_str(), r.emoji.as_deref())).collect();
+        assert_eq!(r, [("wamid.T", Some("❤️")), ("wamid.T", None)]);
+        assert_eq!(b.messages.len(), 1, "the system message is kept as a message too");
+        assert_eq!(b.messages[0].body, "[system] changed");
+        assert_eq!(
+            b.number_changes,
+            [NumberChange { from: "+5215512345678".to_owned(), to: "+5215599999999".to_owned() }]
+        );
+        assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_message"]);
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub struct WebhookReceipt {
     pub statuses_applied: u32,
     pub statuses_stale: u32,
     pub statuses_unknown: u32,
+    /// Messages whose reaction was set or removed (a reaction is not a message of its own).
+    pub reactions_applied: u32,
+    /// Prospects moved to their new number (`system` messages `user_changed_number`).
+    pub numbers_changed: u32,
     /// Parts that were logged instead of stored (malformed, unknown, unverifiable).
     pub ignored: u32,
 }
@@ -194,14 +198,24 @@ async fn receive(
     }
     for (phone_number_id, batch) in notification.batches {
         let Some(account) = verified.get(&phone_number_id) else { continue };
-        let report = match state.ingestor.ingest(account, &batch.messages, &batch.statuses).await {
-            Ok(r) => r,
-            Err(e) => {
-                // Perhaps the account changed or went away: ask the database next time.
-                state.webhook_accounts.forget(&phone_number_id);
-                return Err(e.into());
+        let report = if batch.messages.is_empty() && batch.statuses.is_empty() {
+            IngestReport::default()
+        } else {
+            match state.ingestor.ingest(account, &batch.messages, &batch.statuses).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Perhaps the account changed or went away: ask the database next time.
+                    state.webhook_accounts.forget(&phone_number_id);
+                    return Err(e.into());
+                }
             }
         };
+        // After the messages: a reaction or a number change may name one of them.
+        receipt.reactions_applied += whatsapp::react(&state.pool, account.tenant_id, &batch.reactions).await?;
+        for change in &batch.number_changes {
+            receipt.numbers_changed +=
+                u32::from(whatsapp::change_number(&state.pool, account.tenant_id, change).await?);
+        }
         tracing::debug!(
             tenant_id = account.tenant_id.0,
             channel_account_id = account.channel_account_id,
