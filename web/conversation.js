@@ -9,8 +9,8 @@ import { executives, myTeams, teamName, userName } from './directory.js';
 import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
-const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
-const TICKS = { queued: '🕓', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', failed: '!' };
+const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 };
+const TICKS = { queued: '🕓', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!' };
 
 function older(a, b) {
   const ta = Date.parse(a.created_at);
@@ -92,13 +92,17 @@ export function mountConversation(pane, id, { row, back }) {
       // The send's answer was lost and no status has come: WhatsApp may or may not have it.
       const tick = out && m.unconfirmed && m.status === 'queued' ? 'unconfirmed' : m.status;
       const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
-      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
+      // The message this one replies to (when loaded), and the prospect's reaction to it.
+      const quoted = m.reply_to_message_id ? st.msgs.get(m.reply_to_message_id) : null;
+      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${m.reaction ? ' reacted' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
         who ? h('div', { class: 'msg-who' }, who) : null,
+        quoted ? h('div', { class: 'msg-quote', title: t('conv.replyTo') }, quoted.body) : null,
         h('div', { class: 'msg-body' }, m.body),
         h('div', { class: 'msg-meta' },
           h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
           out ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
           tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null),
+        m.reaction ? h('span', { class: 'msg-reaction', title: t('conv.reaction'), 'aria-label': `${t('conv.reaction')}: ${m.reaction}` }, m.reaction) : null,
         out && m.status === 'failed' ? failure(m) : null));
     }
     if (!sorted.length) items.push(h('li', { class: 'empty' }, t('conv.noMessages')));

@@ -5,6 +5,8 @@
 //! - [`role`]: user roles and the [`Viewer`] (who is asking);
 //! - [`visibility`]: the one rule that decides what a viewer may see, as a Rust predicate and as
 //!   the equivalent SQL predicate;
+//! - [`signature`]: HMAC-SHA256 signatures of webhook bodies (`sha256=<hex>`), for every signed
+//!   webhook Platica receives or sends;
 //! - [`support`]: who sees support tickets and user notifications;
 //! - [`policy`]: what each role may do (capabilities), asked by name;
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
@@ -12,6 +14,7 @@
 pub mod ids;
 pub mod policy;
 pub mod role;
+pub mod signature;
 pub mod support;
 pub mod validate;
 pub mod visibility;

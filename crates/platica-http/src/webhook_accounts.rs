@@ -21,34 +21,29 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
+use platica_domain::signature;
 use platica_store::channels::{self, WebhookAccount};
 use platica_store::secrets::SecretKey;
-use platica_store::{PgPool, StoreError, StoreResult};
+use platica_store::{PgPool, StoreResult};
 use sha2::Sha256;
 
 /// An account and its keyed signature check.
 #[derive(Clone)]
 pub struct Verifier {
     pub account: WebhookAccount,
-    mac: Hmac<Sha256>,
+    key: signature::Key,
 }
 
 impl Verifier {
     /// Opens the account's app secret with `key`.
     pub fn new(account: WebhookAccount, key: &SecretKey) -> StoreResult<Verifier> {
         let secret = account.app_secret(key)?;
-        // HMAC takes keys of any length: this cannot fail.
-        let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .map_err(|e| StoreError::Config(format!("cannot key HMAC-SHA256: {e}")))?;
-        Ok(Verifier { mac, account })
+        Ok(Verifier { key: signature::Key::new(secret.as_bytes()), account })
     }
 
     /// Whether `signature` is the HMAC-SHA256 of `body` with the app secret (constant time).
     pub fn signed(&self, body: &[u8], signature: &[u8; 32]) -> bool {
-        let mut mac = self.mac.clone();
-        mac.update(body);
-        mac.verify_slice(signature).is_ok()
+        self.key.verify(body, signature)
     }
 }
 

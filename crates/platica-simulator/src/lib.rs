@@ -113,7 +113,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{DurRange, InboundConfig, SessionConfig, SimAccount, SimConfig, StatusDelays, WebhookRetry};
-pub use state::{MAX_KEPT, SentMessage, SessionStats, SimStats, sign};
+pub use state::{MAX_KEPT, SentMessage, SessionStats, SimStats};
 
 use state::Sim;
 

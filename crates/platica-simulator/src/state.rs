@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -301,17 +300,6 @@ pub(crate) fn now_secs() -> String {
     chrono::Utc::now().timestamp().to_string()
 }
 
-/// `sha256=<hex HMAC-SHA256(secret, body)>`, the `X-Hub-Signature-256` value.
-pub fn sign(app_secret: &str, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()) {
-        Ok(m) => m,
-        // HMAC takes keys of any length.
-        Err(_) => return String::new(),
-    };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 /// A stable numeric WABA id for a phone number id.
 fn waba_id(phone_number_id: &str) -> String {
     let h =
@@ -602,7 +590,7 @@ impl Sim {
                     .post(&url)
                     .timeout(retry.timeout)
                     .header("content-type", "application/json")
-                    .header("x-hub-signature-256", sign(&secret, &body))
+                    .header("x-hub-signature-256", platica_domain::signature::sign(&secret, &body))
                     .body(body.clone())
                     .send();
                 let result = tokio::select! {

@@ -9,13 +9,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac};
 use platica_simulator::generator::Generator;
 use platica_simulator::{
     DurRange, InboundConfig, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays, WebhookRetry,
 };
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 const PHONE: &str = "106540352242922";
 const TOKEN: &str = "EAAG-test-token";
@@ -36,10 +34,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
     let sig = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    if sig != expected {
+    if !platica_domain::signature::Key::new(SECRET.as_bytes()).verify_header(&body, sig) {
         r.bad_signatures.fetch_add(1, Ordering::SeqCst);
         return StatusCode::UNAUTHORIZED;
     }

@@ -212,7 +212,7 @@ pub async fn progress(pool: &PgPool, tenant: TenantId, id: i64) -> StoreResult<P
                 count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'queued') AS queued,
                 count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'sent') AS sent,
                 count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'delivered') AS delivered,
-                count(*) FILTER (WHERE r.state = 'queued' AND m.status = 'read') AS read,
+                count(*) FILTER (WHERE r.state = 'queued' AND m.status IN ('read', 'played')) AS read,
                 count(*) FILTER (WHERE r.state = 'queued' AND (m.status = 'failed' OR m.message_id IS NULL)) AS failed,
                 count(*) FILTER (WHERE r.state = 'skipped') AS skipped,
                 count(*) FILTER (WHERE r.state = 'cancelled') AS cancelled

@@ -21,7 +21,7 @@ pub struct Message {
     pub sender_user_id: Option<i64>,
     pub body: String,
     pub external_id: Option<String>,
-    /// `queued`, `sent`, `delivered`, `read` or `failed`.
+    /// `queued`, `sent`, `delivered`, `read`, `played` (a voice message listened to) or `failed`.
     pub status: String,
     /// The send's outcome is unknown (WhatsApp's answer was lost: a timeout, a cut connection, a
     /// 5xx) and no status has come since: WhatsApp may or may not have the message. It is not
@@ -33,6 +33,32 @@ pub struct Message {
     pub error: Option<sqlx::types::Json<MessageError>>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+    /// The prospect's reaction to this message (an emoji); `null` when none or removed. A
+    /// reaction is not a message: it arrives as this message's update.
+    #[sqlx(default)]
+    pub reaction: Option<String>,
+    /// The WhatsApp type of an inbound message (`text`, `image`, `audio`, `location`, `contacts`,
+    /// `interactive`, `button`, `order`, `system`, or a type Platica does not know); `null` for
+    /// messages that did not come from WhatsApp. Filled in message pages.
+    #[sqlx(default)]
+    pub wa_type: Option<String>,
+    /// The message's structure beyond `body`, by `wa_type`: media (`id`, `mime_type`, `caption`,
+    /// `filename`), a location (`latitude`, `longitude`, `name`, `address`), `contacts` (as
+    /// shared), `interactive` (`type`, `id`, `title`, `description`; a flow reply `nfm_reply`
+    /// with `name`, `body` and its `response` fields), `order` (`catalog_id`, `text`, `items`
+    /// with `product_retailer_id`, `quantity`, `item_price`, `currency`, and `total` `{amount,
+    /// currency}`), `system` (`type`, `body`, `new_wa_id`); an unknown type `{"raw": <the message
+    /// object as received>}`. `null` for plain text. Filled in message pages.
+    #[sqlx(default)]
+    #[schema(value_type = Option<Object>)]
+    pub content: Option<serde_json::Value>,
+    /// The message this one replies to (WhatsApp's `context.id`), when Platica has it. Filled in
+    /// message pages.
+    #[sqlx(default)]
+    pub reply_to_message_id: Option<i64>,
+    /// WhatsApp's id of the message this one replies to (even one Platica does not have).
+    #[sqlx(default)]
+    pub reply_to_external_id: Option<String>,
 }
 
 /// Why an outbound message failed: WhatsApp's error code and text, or Platica's own reason
@@ -59,7 +85,7 @@ pub fn retryable_code(code: Option<i64>) -> bool {
     matches!(code, Some(1 | 2 | 4 | 190 | 80007 | 130429 | 131000 | 131016 | 131056 | 133004))
 }
 
-const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at";
+const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at, m.reaction";
 
 /// A position in a conversation, newest first: `(created_at, message_id)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,7 +125,15 @@ pub async fn list(
 ) -> StoreResult<MessagePage> {
     let mut conn = pool.acquire().await?;
     conversations::get(&mut conn, viewer, conversation).await?;
-    let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM messages m WHERE m.tenant_id = "));
+    // With each WhatsApp message's type, structure and the message it replies to.
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {COLUMNS}, w.wa_type, w.content, w.context_external_id AS reply_to_external_id,
+                q.message_id AS reply_to_message_id
+         FROM messages m
+         LEFT JOIN whatsapp_messages w ON w.tenant_id = m.tenant_id AND w.message_id = m.message_id
+         LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.external_id = w.context_external_id
+         WHERE m.tenant_id = "
+    ));
     qb.push_bind(viewer.tenant_id.0).push(" AND m.conversation_id = ").push_bind(conversation.0);
     if let Some(c) = after {
         qb.push(" AND (m.created_at, m.message_id) < (").push_bind(c.at).push(", ").push_bind(c.id).push(")");
@@ -331,7 +365,7 @@ pub async fn ingest_inbound(
 }
 
 /// Delivery progress of an outbound message. Status only moves forward
-/// (queued → sent → delivered → read; `failed` only before delivery): a late `delivered` never
+/// (queued → sent → delivered → read → played; `failed` only before delivery): a late `delivered` never
 /// overwrites `read`. Returns whether the status changed.
 pub async fn advance_status(pool: &PgPool, tenant: TenantId, message: MessageId, status: &str) -> StoreResult<bool> {
     let done = sqlx::query(
@@ -340,6 +374,7 @@ pub async fn advance_status(pool: &PgPool, tenant: TenantId, message: MessageId,
            AND CASE $3 WHEN 'sent' THEN status = 'queued'
                        WHEN 'delivered' THEN status IN ('queued', 'sent')
                        WHEN 'read' THEN status IN ('queued', 'sent', 'delivered')
+                       WHEN 'played' THEN status IN ('queued', 'sent', 'delivered', 'read')
                        WHEN 'failed' THEN status IN ('queued', 'sent')
                        ELSE false END",
     )

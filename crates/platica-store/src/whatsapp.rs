@@ -37,6 +37,8 @@ pub struct InboundMessage {
     pub context_external_id: Option<String>,
     /// The message object as received (type-specific part, timestamp, errors).
     pub details: serde_json::Value,
+    /// Its structure beyond the text, as the API shows it (`None` for plain text).
+    pub content: Option<serde_json::Value>,
 }
 
 /// Delivery statuses WhatsApp reports for outbound messages.
@@ -45,6 +47,8 @@ pub enum DeliveryStatus {
     Sent,
     Delivered,
     Read,
+    /// A voice message was played (after `read`).
+    Played,
     Failed,
 }
 
@@ -54,6 +58,7 @@ impl DeliveryStatus {
             "sent" => DeliveryStatus::Sent,
             "delivered" => DeliveryStatus::Delivered,
             "read" => DeliveryStatus::Read,
+            "played" => DeliveryStatus::Played,
             "failed" => DeliveryStatus::Failed,
             _ => return None,
         })
@@ -64,6 +69,7 @@ impl DeliveryStatus {
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Read => "read",
+            DeliveryStatus::Played => "played",
             DeliveryStatus::Failed => "failed",
         }
     }
@@ -235,8 +241,8 @@ async fn insert_known<'e>(
              ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING message_id, conversation_id
          ), w AS (
              INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
-                 caption, filename, context_external_id, details)
-             SELECT $1, message_id, $5, $6, $7, $8, $9, $10, $11, $12 FROM m
+                 caption, filename, context_external_id, details, content)
+             SELECT $1, message_id, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM m
          ), reopened AS (
              UPDATE conversations SET status = 'open', updated_at = now()
              WHERE tenant_id = $1 AND conversation_id IN (SELECT conversation_id FROM m) AND status <> 'open'
@@ -255,6 +261,7 @@ async fn insert_known<'e>(
     .bind(&m.filename)
     .bind(&m.context_external_id)
     .bind(&m.details)
+    .bind(&m.content)
     .fetch_optional(ex)
     .await?;
     Ok(match row {
@@ -308,14 +315,16 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
     let tenants: Vec<i64> = rows.iter().map(|r| r.1.tenant_id.0).collect();
     let accounts: Vec<i64> = rows.iter().map(|r| r.1.channel_account_id).collect();
     let details: Vec<serde_json::Value> = rows.iter().map(|r| r.2.details.clone()).collect();
+    let contents: Vec<Option<serde_json::Value>> = rows.iter().map(|r| r.2.content.clone()).collect();
     // (ordinal, conversation, message) for the messages of the jobs whose senders are all known.
     let stored: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
         "WITH x AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
                                   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
-                                  $13::bigint[])
+                                  $13::bigint[], $14::jsonb[])
                  WITH ORDINALITY AS x(tenant_id, phone, body, external_id, channel_account_id, wa_type,
-                                      media_id, mime_type, caption, filename, context_external_id, details, job, ord)
+                                      media_id, mime_type, caption, filename, context_external_id, details, job,
+                                      content, ord)
          ), looked_up AS (
              -- A correlated subquery, not a join: whatever the plan (PostgreSQL's generic plan
              -- guesses ten rows per array and would hash-join whole tables), each sender is two
@@ -338,9 +347,9 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
              SELECT DISTINCT ON (tenant_id, external_id) * FROM k ORDER BY tenant_id, external_id, ord
          ), w AS (
              INSERT INTO whatsapp_messages (tenant_id, message_id, channel_account_id, wa_type, media_id, mime_type,
-                 caption, filename, context_external_id, details)
+                 caption, filename, context_external_id, details, content)
              SELECT m.tenant_id, m.message_id, f.channel_account_id, f.wa_type, f.media_id, f.mime_type, f.caption,
-                    f.filename, f.context_external_id, f.details
+                    f.filename, f.context_external_id, f.details, f.content
              FROM m JOIN first f USING (tenant_id, external_id)
          ), reopened AS (
              UPDATE conversations SET status = 'open', updated_at = now()
@@ -364,6 +373,7 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
     .bind(text(&|m| m.context_external_id.clone()))
     .bind(&details)
     .bind(&job_ids)
+    .bind(&contents)
     .fetch_all(pool)
     .await?;
     let mut out: Vec<Option<IngestReport>> = jobs.iter().map(|_| None).collect();
@@ -579,6 +589,7 @@ async fn status_by<'e>(
                AND CASE $3 WHEN 'sent' THEN x.status = 'queued'
                            WHEN 'delivered' THEN x.status IN ('queued', 'sent')
                            WHEN 'read' THEN x.status IN ('queued', 'sent', 'delivered')
+                           WHEN 'played' THEN x.status IN ('queued', 'sent', 'delivered', 'read')
                            WHEN 'failed' THEN x.status IN ('queued', 'sent')
                            ELSE false END
              RETURNING x.message_id
@@ -608,6 +619,79 @@ async fn status_by<'e>(
     }))
     .fetch_optional(ex)
     .await?)
+}
+
+/// A prospect's reaction to a message, parsed: not a message of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaction {
+    /// The reaction's own WhatsApp id.
+    pub external_id: String,
+    /// Who reacted, E.164.
+    pub phone: String,
+    /// The message reacted to.
+    pub target_external_id: String,
+    /// `None`: the reaction was removed.
+    pub emoji: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// A prospect's new number (`system` message `user_changed_number`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumberChange {
+    /// The number the prospect had, E.164.
+    pub from: String,
+    /// Its new number, E.164.
+    pub to: String,
+}
+
+/// Sets (or removes) each reaction on the message it reacts to, when that message is in the
+/// reacting prospect's conversation; one statement per reaction. The message row's update is
+/// what the change stream carries: no unread count or preview changes. Returns how many messages
+/// changed.
+pub async fn react(pool: &PgPool, tenant: TenantId, reactions: &[Reaction]) -> StoreResult<u32> {
+    let mut changed = 0;
+    for r in reactions {
+        let done = sqlx::query(
+            "UPDATE messages m SET reaction = $4
+             FROM conversations c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+             WHERE m.tenant_id = $1 AND m.external_id = $2
+               AND c.tenant_id = $1 AND c.conversation_id = m.conversation_id AND p.phone = $3
+               AND m.reaction IS DISTINCT FROM $4",
+        )
+        .bind(tenant.0)
+        .bind(&r.target_external_id)
+        .bind(&r.phone)
+        .bind(&r.emoji)
+        .execute(pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            tracing::debug!(tenant_id = tenant.0, target = %r.target_external_id, "reaction changes no known message");
+        }
+        changed += done.rows_affected() as u32;
+    }
+    Ok(changed)
+}
+
+/// Moves a prospect to its new number: the prospect (and so its one conversation and history)
+/// keeps its identity and takes the number. Nothing changes when no prospect has the old number
+/// or another prospect already has the new one (logged). Returns whether it moved.
+pub async fn change_number(pool: &PgPool, tenant: TenantId, change: &NumberChange) -> StoreResult<bool> {
+    let moved: Option<i64> = sqlx::query_scalar(
+        "UPDATE prospects SET phone = $3
+         WHERE tenant_id = $1 AND phone = $2
+           AND NOT EXISTS (SELECT 1 FROM prospects q WHERE q.tenant_id = $1 AND q.phone = $3)
+         RETURNING prospect_id",
+    )
+    .bind(tenant.0)
+    .bind(&change.from)
+    .bind(&change.to)
+    .fetch_optional(pool)
+    .await?;
+    match moved {
+        Some(p) => tracing::info!(tenant_id = tenant.0, prospect_id = p, "a prospect changed its WhatsApp number"),
+        None => tracing::warn!(tenant_id = tenant.0, "a number change names no prospect, or its new number is taken"),
+    }
+    Ok(moved.is_some())
 }
 
 /// A webhook payload that was authenticated but not (entirely) stored as domain rows.

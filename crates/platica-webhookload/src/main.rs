@@ -27,11 +27,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use hmac::{Hmac, Mac};
 use platica_domain::{TeamId, TenantId};
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -158,10 +156,7 @@ fn machine_ticks() -> (u64, u64) {
 }
 
 fn sign(body: &[u8]) -> String {
-    // HMAC accepts keys of any length.
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()) else { return String::new() };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    platica_domain::signature::sign(APP_SECRET, body)
 }
 
 fn notification(value: Value) -> Value {

@@ -1,5 +1,7 @@
-//! Platica's WhatsApp channel, beyond the webhook (which is in platica-http):
+//! Platica's WhatsApp channel (the webhook's HTTP side is in platica-http):
 //!
+//! - [`webhook`]: the Cloud API webhook's protocol (handshake checks, the numbers a notification
+//!   names, notifications read into per-number batches, events and problems);
 //! - [`ingest`]: group commit of single-message webhooks (one statement for many);
 //! - [`payload`]: Cloud API message and status objects → domain values (webhooks and sessions);
 //! - [`cloud`]: the send endpoint and how to read its answers;
@@ -15,3 +17,4 @@ pub mod ingest;
 pub mod payload;
 pub mod sender;
 pub mod supervisor;
+pub mod webhook;

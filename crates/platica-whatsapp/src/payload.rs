@@ -3,13 +3,13 @@
 //! context) and one status object. Used by the webhook (platica-http) and by session channels
 //! (whose events carry the same objects).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use platica_domain::validate;
-use platica_store::whatsapp::{DeliveryStatus, InboundMessage, StatusUpdate};
+use platica_store::whatsapp::{DeliveryStatus, InboundMessage, NumberChange, Reaction, StatusUpdate};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 struct WaMessage {
@@ -43,7 +43,8 @@ struct Media {
 struct WaStatus {
     id: String,
     status: String,
-    timestamp: Option<String>,
+    /// Seconds since the epoch: a string, or a JSON number.
+    timestamp: Option<Value>,
     #[serde(default)]
     errors: Vec<WaError>,
     biz_opaque_callback_data: Option<String>,
@@ -125,8 +126,20 @@ pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMe
             placeholder("location", Some(&parts.join(" ")))
         }
         "interactive" => {
-            let title = str_at("/button_reply/title").or_else(|| str_at("/list_reply/title"));
+            let title = str_at("/button_reply/title")
+                .or_else(|| str_at("/list_reply/title"))
+                .or_else(|| str_at("/nfm_reply/body"))
+                .or_else(|| str_at("/nfm_reply/name"));
             placeholder("interactive", title.as_deref())
+        }
+        "order" => {
+            let n = typed.get("product_items").and_then(Value::as_array).map_or(0, Vec::len);
+            let total = order(&typed)["total"].clone();
+            let label = match (total["amount"].as_f64(), total["currency"].as_str()) {
+                (Some(a), Some(c)) => format!("{n} item(s), {a:.2} {c}"),
+                _ => format!("{n} item(s)"),
+            };
+            placeholder("order", Some(&label))
         }
         "button" => placeholder("button", str_at("/text").as_deref()),
         "reaction" => placeholder("reaction", str_at("/emoji").as_deref()),
@@ -150,7 +163,9 @@ pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMe
         .and_then(|c| c.id)
         .or_else(|| if kind == "reaction" { str_at("/message_id") } else { None })
         .map(|id| bounded(&id, 256));
+    let content = content(&kind, &raw);
     Ok(InboundMessage {
+        content,
         external_id,
         phone,
         profile_name,
@@ -163,6 +178,128 @@ pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMe
         details: raw,
         wa_type: kind,
     })
+}
+
+/// Seconds since the epoch, as WhatsApp sends them: a string of digits, or a JSON number.
+pub fn unix_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    let secs = match v? {
+        Value::String(s) => s.trim().parse::<i64>().ok()?,
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))?,
+        _ => return None,
+    };
+    DateTime::<Utc>::from_timestamp(secs, 0)
+}
+
+/// A number (or a numeric string) as f64.
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The structure of a message beyond its text, as the API shows it (`null` for plain text):
+/// media ids and captions, a location's coordinates, shared contacts, an interactive reply (a
+/// flow's response fields parsed from `response_json`), an order's items and total, a system
+/// message; an unknown type keeps the whole message object as received (`{"raw": ...}`).
+pub fn content(kind: &str, raw: &Value) -> Option<Value> {
+    let typed = raw.get(kind).cloned().unwrap_or(Value::Null);
+    Some(match kind {
+        "text" => return None,
+        "image" | "video" | "audio" | "document" | "sticker" | "location" | "button" | "system" => typed,
+        "contacts" => json!({"contacts": raw.get("contacts").cloned().unwrap_or_else(|| json!([]))}),
+        "interactive" => interactive(&typed),
+        "order" => order(&typed),
+        _ => json!({"raw": raw}),
+    })
+}
+
+fn interactive(typed: &Value) -> Value {
+    let kind = typed.get("type").and_then(Value::as_str).unwrap_or_default();
+    let reply = typed.get(kind).cloned().unwrap_or(Value::Null);
+    match kind {
+        "nfm_reply" => {
+            // A flow's answer: `response_json` is a JSON document in a string.
+            let response = reply
+                .get("response_json")
+                .and_then(Value::as_str)
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .or_else(|| reply.get("response_json").cloned())
+                .unwrap_or(Value::Null);
+            json!({"type": kind, "name": reply.get("name"), "body": reply.get("body"), "response": response})
+        }
+        _ => json!({"type": kind, "id": reply.get("id"), "title": reply.get("title"),
+                    "description": reply.get("description")}),
+    }
+}
+
+fn order(typed: &Value) -> Value {
+    let items: Vec<Value> = typed
+        .get("product_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            json!({"product_retailer_id": i.get("product_retailer_id"), "quantity": number(i.get("quantity")),
+                   "item_price": number(i.get("item_price")), "currency": i.get("currency")})
+        })
+        .collect();
+    let currencies: BTreeSet<&str> = items.iter().filter_map(|i| i["currency"].as_str()).collect();
+    let amounts: Option<Vec<f64>> =
+        items.iter().map(|i| Some(i["quantity"].as_f64()? * i["item_price"].as_f64()?)).collect();
+    // A total only when every item has a quantity and a price in one currency.
+    let total = match (amounts, currencies.len()) {
+        (Some(a), 1) if !a.is_empty() => {
+            let amount = (a.iter().sum::<f64>() * 100.0).round() / 100.0;
+            json!({"amount": amount, "currency": currencies.first()})
+        }
+        _ => Value::Null,
+    };
+    json!({"catalog_id": typed.get("catalog_id"), "text": typed.get("text"), "items": items, "total": total})
+}
+
+/// A reaction object (`type: reaction`): `None` when `raw` is not one. An empty emoji removes
+/// the sender's reaction.
+pub fn reaction(raw: &Value) -> Option<Result<Reaction, String>> {
+    if raw.get("type").and_then(Value::as_str) != Some("reaction") {
+        return None;
+    }
+    Some((|| {
+        refuse_nul(raw, "reaction")?;
+        let id = external_id(raw.get("id").and_then(Value::as_str).unwrap_or_default())?;
+        let from = raw.get("from").and_then(Value::as_str).unwrap_or_default();
+        let phone =
+            validate::phone("from", &format!("+{}", from.trim())).map_err(|e| format!("reaction {id}: sender {e}"))?;
+        let target = raw
+            .pointer("/reaction/message_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("reaction {id}: no message_id"))
+            .and_then(external_id)?;
+        let emoji = raw.pointer("/reaction/emoji").and_then(Value::as_str).map(|e| bounded(e.trim(), 32));
+        Ok(Reaction {
+            external_id: id,
+            phone,
+            target_external_id: target,
+            emoji: emoji.filter(|e| !e.is_empty()),
+            occurred_at: unix_time(raw.get("timestamp")),
+        })
+    })())
+}
+
+/// The number change a stored `system` message announces (`system.type: user_changed_number`,
+/// the new number in `system.new_wa_id`, or `system.wa_id` in older payloads).
+pub fn number_change(m: &InboundMessage) -> Option<Result<NumberChange, String>> {
+    let system = m.details.get("system")?;
+    if m.wa_type != "system" || system.get("type").and_then(Value::as_str) != Some("user_changed_number") {
+        return None;
+    }
+    let new = system.get("new_wa_id").or_else(|| system.get("wa_id")).and_then(Value::as_str).unwrap_or_default();
+    Some(
+        validate::phone("new_wa_id", &format!("+{}", new.trim()))
+            .map(|to| NumberChange { from: m.phone.clone(), to })
+            .map_err(|e| format!("message {}: {e}", m.external_id)),
+    )
 }
 
 fn placeholder(kind: &str, label: Option<&str>) -> String {
@@ -178,8 +315,7 @@ pub fn status(raw: Value) -> Result<StatusUpdate, String> {
     let external_id = external_id(&s.id)?;
     let status = DeliveryStatus::parse(&s.status)
         .ok_or_else(|| format!("status of {external_id}: unknown status {:?}", bounded(&s.status, 32)))?;
-    let occurred_at =
-        s.timestamp.and_then(|t| t.parse::<i64>().ok()).and_then(|secs| DateTime::<Utc>::from_timestamp(secs, 0));
+    let occurred_at = unix_time(s.timestamp.as_ref());
     let error = s.errors.into_iter().next();
     Ok(StatusUpdate {
         external_id,
@@ -249,5 +385,80 @@ mod tests {
             message(serde_json::json!({"from": "abc", "id": "wamid.D", "type": "text", "text": {"body": "x"}}), &names)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn timestamps_are_strings_or_numbers() {
+        let at = |v: Value| unix_time(Some(&v)).map(|t| t.timestamp());
+        assert_eq!(at(json!("1732520100")), Some(1_732_520_100));
+        assert_eq!(at(json!(1732520100)), Some(1_732_520_100));
+        assert_eq!(at(json!(1732520100.0)), Some(1_732_520_100));
+        assert_eq!(at(json!("soon")), None);
+        assert_eq!(at(json!(null)), None);
+        let s = status(json!({"id": "wamid.S", "status": "played", "timestamp": 1732520100})).unwrap();
+        assert_eq!(s.status, DeliveryStatus::Played);
+        assert_eq!(s.occurred_at.map(|t| t.timestamp()), Some(1_732_520_100));
+    }
+
+    #[test]
+    fn structures_are_kept_by_type() {
+        let names = BTreeMap::new();
+        let m = |v: Value| message(v, &names).unwrap();
+        let order = m(json!({"from": "5215512345678", "id": "wamid.O", "type": "order", "order": {
+            "catalog_id": "C", "product_items": [
+                {"product_retailer_id": "a", "quantity": 2, "item_price": 10.25, "currency": "MXN"},
+                {"product_retailer_id": "b", "quantity": "1", "item_price": "5", "currency": "MXN"}]}}));
+        let c = order.content.unwrap();
+        assert_eq!(c["total"], json!({"amount": 25.5, "currency": "MXN"}));
+        assert_eq!(c["items"][1]["quantity"], 1.0);
+        assert_eq!(order.body, "[order] 2 item(s), 25.50 MXN");
+        // Mixed currencies: no total.
+        let mixed = m(json!({"from": "5215512345678", "id": "wamid.O2", "type": "order", "order": {
+            "product_items": [{"quantity": 1, "item_price": 1, "currency": "MXN"},
+                              {"quantity": 1, "item_price": 1, "currency": "USD"}]}}));
+        assert_eq!(mixed.content.unwrap()["total"], Value::Null);
+        let flow = m(json!({"from": "5215512345678", "id": "wamid.F", "type": "interactive", "interactive": {
+            "type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": "{\"a\": 1}"}}}));
+        assert_eq!(flow.content.unwrap()["response"], json!({"a": 1}));
+        assert_eq!(flow.body, "[interactive] Sent");
+        let text = m(json!({"from": "5215512345678", "id": "wamid.T", "type": "text", "text": {"body": "x"}}));
+        assert_eq!(text.content, None);
+        let odd = json!({"from": "5215512345678", "id": "wamid.U", "type": "hologram", "hologram": {"k": 1}});
+        assert_eq!(m(odd.clone()).content, Some(json!({"raw": odd})));
+    }
+
+    #[test]
+    fn reactions_and_number_changes() {
+        let r = reaction(&json!({"from": "5215512345678", "id": "wamid.R", "type": "reaction", "timestamp": 5,
+            "reaction": {"message_id": "wamid.T", "emoji": "👍"}}))
+        .unwrap()
+        .unwrap();
+        assert_eq!((r.target_external_id.as_str(), r.emoji.as_deref()), ("wamid.T", Some("👍")));
+        assert_eq!(r.phone, "+5215512345678");
+        let removed = reaction(&json!({"from": "5215512345678", "id": "wamid.R2", "type": "reaction",
+            "reaction": {"message_id": "wamid.T", "emoji": ""}}))
+        .unwrap()
+        .unwrap();
+        assert_eq!(removed.emoji, None);
+        assert!(reaction(&json!({"type": "text"})).is_none());
+        assert!(reaction(&json!({"from": "x", "id": "wamid.R3", "type": "reaction"})).unwrap().is_err());
+        let names = BTreeMap::new();
+        let sys = message(
+            json!({"from": "5215512345678", "id": "wamid.S", "type": "system",
+            "system": {"body": "b", "wa_id": "5215500000000", "type": "user_changed_number"}}),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(
+            number_change(&sys),
+            Some(Ok(NumberChange { from: "+5215512345678".into(), to: "+5215500000000".into() }))
+        );
+        let other = message(
+            json!({"from": "5215512345678", "id": "wamid.S2", "type": "system",
+            "system": {"body": "b", "type": "user_identity_changed"}}),
+            &names,
+        )
+        .unwrap();
+        assert_eq!(number_change(&other), None);
     }
 }

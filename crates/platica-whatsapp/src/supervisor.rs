@@ -575,6 +575,8 @@ async fn store(
         .ok_or_else(|| SessionError::Failed("the account is gone".to_owned()))?;
     let mut messages = Vec::new();
     let mut statuses = Vec::new();
+    let mut reactions = Vec::new();
+    let mut number_changes = Vec::new();
     let mut problems = Vec::new();
     let mut last = *cursor;
     for e in events {
@@ -594,8 +596,23 @@ async fn store(
                 })
                 .into_iter()
                 .collect();
+            // As the webhook reads them: a reaction is not a message, a number change is also one.
+            if let Some(r) = payload::reaction(m) {
+                match r {
+                    Ok(r) => reactions.push(r),
+                    Err(p) => problems.push(p),
+                }
+                continue;
+            }
             match payload::message(m.clone(), &names) {
-                Ok(m) => messages.push(m),
+                Ok(m) => {
+                    match payload::number_change(&m) {
+                        Some(Ok(c)) => number_changes.push(c),
+                        Some(Err(p)) => problems.push(p),
+                        None => {}
+                    }
+                    messages.push(m);
+                }
                 Err(p) => problems.push(p),
             }
         } else if let Some(st) = e.get("status") {
@@ -610,6 +627,15 @@ async fn store(
     let report = whatsapp::ingest(&shared.pool, &account, &messages, &statuses)
         .await
         .map_err(|e| SessionError::Failed(format!("storing session events: {e}")))?;
+    // After the messages, which a reaction or a number change may name.
+    whatsapp::react(&shared.pool, a.tenant_id, &reactions)
+        .await
+        .map_err(|e| SessionError::Failed(format!("storing session reactions: {e}")))?;
+    for change in &number_changes {
+        whatsapp::change_number(&shared.pool, a.tenant_id, change)
+            .await
+            .map_err(|e| SessionError::Failed(format!("storing a number change: {e}")))?;
+    }
     if !problems.is_empty() {
         let payload = serde_json::to_vec(events).unwrap_or_default();
         let _ = whatsapp::log_event(
@@ -618,7 +644,11 @@ async fn store(
                 tenant: a.tenant_id,
                 channel_account_id: Some(a.channel_account_id),
                 kind: "invalid_session_event",
-                outcome: if messages.is_empty() && statuses.is_empty() { "ignored" } else { "partial" },
+                outcome: if messages.is_empty() && statuses.is_empty() && reactions.is_empty() {
+                    "ignored"
+                } else {
+                    "partial"
+                },
                 error: Some(&problems.join("; ")),
                 payload: &payload,
             },

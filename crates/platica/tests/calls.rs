@@ -36,7 +36,7 @@ async fn webhook(app: &TestApp, slug: &str, signature: Option<&str>, body: &Valu
 }
 
 async fn signed(app: &TestApp, slug: &str, body: &Value) -> support::Resp {
-    let sig = platica_http::routes::calls::sign(SECRET, body.to_string().as_bytes());
+    let sig = platica_domain::signature::sign(SECRET, body.to_string().as_bytes());
     webhook(app, slug, Some(&sig), body).await
 }
 
@@ -88,16 +88,16 @@ async fn webhook_is_signed_idempotent_and_monotonic() {
     for (slug, sig) in [
         ("cw", None),
         ("cw", Some("sha256=zz".to_owned())),
-        ("cw", Some(platica_http::routes::calls::sign("another-secret-0123456789", queued.to_string().as_bytes()))),
-        ("cw2", Some(platica_http::routes::calls::sign(SECRET, queued.to_string().as_bytes()))),
-        ("nope", Some(platica_http::routes::calls::sign(SECRET, queued.to_string().as_bytes()))),
+        ("cw", Some(platica_domain::signature::sign("another-secret-0123456789", queued.to_string().as_bytes()))),
+        ("cw2", Some(platica_domain::signature::sign(SECRET, queued.to_string().as_bytes()))),
+        ("nope", Some(platica_domain::signature::sign(SECRET, queued.to_string().as_bytes()))),
     ] {
         let r = webhook(&app, slug, sig.as_deref(), &queued).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{slug} {sig:?}: {:?}", r.body);
         assert_eq!(count_calls(&app).await, 0);
     }
     // A signature over another body does not authenticate this one.
-    let sig = platica_http::routes::calls::sign(SECRET, b"{}");
+    let sig = platica_domain::signature::sign(SECRET, b"{}");
     assert_eq!(webhook(&app, "cw", Some(&sig), &queued).await.status, StatusCode::UNAUTHORIZED);
 
     // Signed: created, then the same delivery again changes nothing.

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use platica::channels::Channels;
-use platica_http::routes::whatsapp::sign;
+use platica_domain::signature::sign;
 use platica_simulator::{DurRange, SimConfig, StatusDelays};
 use platica_store::secrets::{self, SecretKey};
 use platica_whatsapp::sender::SenderConfig;

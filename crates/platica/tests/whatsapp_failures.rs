@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use platica_http::routes::whatsapp::sign;
+use platica_domain::signature::sign;
 use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;

@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use platica_domain::TeamId;
-use platica_http::routes::whatsapp::sign;
+use platica_domain::signature::sign;
 use platica_store::channels::{self, ChannelChanges};
 use platica_store::secrets::{self, SecretKey};
 use reqwest::StatusCode;
@@ -318,6 +318,7 @@ async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
         filename: None,
         context_external_id: None,
         details: json!({"n": id}),
+        content: None,
     };
     let messages = [
         msg("5491100000031", "wamid.B2", "uno"),   // stored, reopens

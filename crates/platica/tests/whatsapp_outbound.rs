@@ -590,7 +590,7 @@ impl Rig {
             .client
             .post(self.app.url("/api/v1/whatsapp/webhook"))
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", platica_simulator::sign(SECRET, &raw))
+            .header("x-hub-signature-256", platica_domain::signature::sign(SECRET, &raw))
             .body(raw)
             .send()
             .await

@@ -10,14 +10,12 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use platica_domain::validate;
+use platica_domain::{signature, validate};
 use platica_store::calls::{
     self, CALL_STATUSES, Call, CallFilter, CallReport, CallSummary, IngestOutcome, NewScheduled, SCHEDULED_STATUSES,
     ScheduledCall, ScheduledChanges, ScheduledFilter,
 };
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -257,22 +255,8 @@ fn signature(headers: &HeaderMap) -> ApiResult<[u8; 32]> {
     let raw = headers
         .get(SIGNATURE_HEADER)
         .ok_or_else(|| ApiError::unauthorized("the X-Platica-Signature header is missing"))?;
-    let digits = raw
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().strip_prefix("sha256="))
-        .ok_or_else(|| ApiError::unauthorized("X-Platica-Signature must be sha256=<hex>"))?;
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(digits, &mut out)
-        .map_err(|_| ApiError::unauthorized("X-Platica-Signature must be sha256=<64 hex digits>"))?;
-    Ok(out)
-}
-
-/// The `X-Platica-Signature` value of `body` signed with `secret`: for providers' tests and ours.
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    signature::parse(raw.to_str().unwrap_or_default())
+        .map_err(|e| ApiError::unauthorized(format!("X-Platica-Signature {e}")))
 }
 
 /// Receives a call event from the call provider (signed; idempotent by the provider's call id;
@@ -296,9 +280,7 @@ async fn webhook(
     let body = body?;
     let wrong = || ApiError::unauthorized("the X-Platica-Signature signature does not match");
     let (tenant, secret) = calls::provider_secret(&state.pool, secret_key()?, slug).await?.ok_or_else(wrong)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| wrong())?;
-    mac.update(&body);
-    if mac.verify_slice(&sig).is_err() {
+    if !signature::verify(&secret, &body, &sig) {
         tracing::warn!(tenant_id = tenant.0, "call webhook with a wrong signature");
         return Err(wrong());
     }
