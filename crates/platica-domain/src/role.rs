@@ -55,9 +55,3 @@ pub struct Viewer {
     pub role: Role,
     pub teams: BTreeSet<TeamId>,
 }
-
-impl Viewer {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}

@@ -212,11 +212,6 @@ impl Engine {
         }
     }
 
-    /// Records the stream position the state reflects (after an initial load).
-    pub fn set_applied_lsn(&mut self, lsn: u64) {
-        self.applied_lsn = lsn;
-    }
-
     /// The commit LSN of the last transaction applied.
     pub fn applied_lsn(&self) -> u64 {
         self.applied_lsn

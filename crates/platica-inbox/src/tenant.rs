@@ -638,11 +638,6 @@ impl TenantInbox {
     pub fn rows(&self) -> Vec<Row> {
         Merge::new(self.all.ranges(Selection::default(), None)).filter_map(|k| self.row(k.id)).collect()
     }
-
-    /// How many conversations the tenant has (placed or not).
-    pub fn conversation_count(&self) -> usize {
-        self.conversations.len()
-    }
 }
 
 fn selected(sel: Selection, e: Entry) -> bool {

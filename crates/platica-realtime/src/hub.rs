@@ -242,13 +242,6 @@ impl Hub {
         (id, rx)
     }
 
-    /// Closes every connection `credential` opened: each gets a `reset` saying why, then its
-    /// socket is closed.
-    pub fn credential_ended(&self, tenant: TenantId, credential: Credential, lsn: u64) {
-        let mut st = self.lock();
-        self.close_credential(&mut st, tenant, credential, lsn);
-    }
-
     fn close_credential(&self, st: &mut State, tenant: TenantId, credential: Credential, lsn: u64) {
         let conns: Vec<ConnId> = st
             .tenants

@@ -25,16 +25,6 @@ pub const SCHEDULED_STATUSES: [&str; 4] = ["pending", "done", "missed", "cancell
 /// The sealed field name of the call provider's webhook secret.
 pub const PROVIDER_SECRET: &str = "call_provider_settings.secret";
 
-/// The rank of a call status (the same as SQL's `call_status_rank`).
-pub fn status_rank(status: &str) -> u8 {
-    match status {
-        "queued" => 0,
-        "ringing" => 1,
-        "in_progress" => 2,
-        _ => 3,
-    }
-}
-
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Call {
     pub call_id: i64,
