@@ -50,6 +50,7 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/tickets",
     "/api/v1/tickets/{ticket_id}/comments",
     "/api/v1/templates",
+    "/api/v1/templates/submit",
     "/api/v1/jobs",
     "/api/v1/jobs/{job_id}/run",
     "/api/v1/bot/rules",

@@ -65,6 +65,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/templates"),
     ("post", "/api/v1/templates"),
     ("delete", "/api/v1/templates/{template_id}"),
+    ("post", "/api/v1/templates/submit"),
+    ("post", "/api/v1/templates/sync"),
     ("get", "/api/v1/campaigns"),
     ("post", "/api/v1/campaigns"),
     ("get", "/api/v1/campaigns/{campaign_id}"),
