@@ -172,6 +172,29 @@ async fn sync_reads_every_page_with_review_states_and_records_changes() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // WhatsApp out of reach: 424 with Retry-After, never a 5xx of this server.
+    let r = rig
+        .app
+        .post(
+            "/api/v1/channels",
+            rig.w.token(rig.w.admin),
+            json!({"kind": "cloud", "display_name": "Caída", "phone_number_id": "106540352242978",
+                   "app_secret": SECRET, "verify_token": "verify", "access_token": TOKEN,
+                   "default_team_id": rig.w.boom.0, "base_url": "http://127.0.0.1:9/v21.0"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let down = r.body["channel_account_id"].as_i64().unwrap();
+    let r = rig
+        .app
+        .post(
+            "/api/v1/templates/sync",
+            rig.w.token(rig.w.admin),
+            json!({"channel_account_id": down, "waba_id": rig.waba}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FAILED_DEPENDENCY, "whatsapp_unavailable"), "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"));
 }
 
 #[tokio::test]

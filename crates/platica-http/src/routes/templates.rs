@@ -151,7 +151,9 @@ fn graph_error(e: GraphFailure) -> ApiError {
         }
         GraphFailure::Unavailable(_) => {
             tracing::warn!(error = %e, "the Graph API's templates endpoint failed");
-            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "whatsapp_unavailable", e.to_string());
+            // 424, not a 5xx: this server is fine, WhatsApp is not (and the answer is never stored
+            // under an Idempotency-Key, so a retry runs again).
+            let mut err = ApiError::new(StatusCode::FAILED_DEPENDENCY, "whatsapp_unavailable", e.to_string());
             err.retry_after = Some(5);
             err
         }
@@ -171,10 +173,11 @@ const GRAPH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// Submits a new template to WhatsApp for review (admin) and records it with WhatsApp's id and
 /// status (`pending` until the review's outcome arrives by webhook or sync). 409 `conflict` when
 /// the tenant has a template of this name and language; 422 `whatsapp_refused` with WhatsApp's
-/// reason when it refuses the template; 503 `whatsapp_unavailable` when it cannot be reached.
+/// reason when it refuses the template; 424 `whatsapp_unavailable` (with `Retry-After`) when it
+/// cannot be reached.
 #[utoipa::path(post, path = "/templates/submit", tag = "templates", request_body = SubmitTemplate,
     responses((status = 201, body = Template), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 424, body = ErrorBody)))]
 async fn submit(
     State(state): State<AppState>,
     admin: Admin,
@@ -225,10 +228,10 @@ async fn submit(
 /// Reads every template of the business account from WhatsApp (all pages) and stores them with
 /// their review state (admin): new ones are added, known ones (by name and language) updated,
 /// each status change recorded. 422 `whatsapp_refused` when WhatsApp refuses (a wrong token or
-/// WABA id); 503 `whatsapp_unavailable` when it cannot be reached.
+/// WABA id); 424 `whatsapp_unavailable` (with `Retry-After`) when it cannot be reached.
 #[utoipa::path(post, path = "/templates/sync", tag = "templates", request_body = SyncTemplates,
     responses((status = 200, body = SyncReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 424, body = ErrorBody)))]
 async fn sync(
     State(state): State<AppState>,
     admin: Admin,
