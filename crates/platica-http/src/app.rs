@@ -114,7 +114,8 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     let ids = Ids { prefix: rand_prefix(), next: Arc::new(AtomicU64::new(1)) };
-    api.route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
+    api.route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::layer))
+        .route("/api/v1/openapi.json", get(move || async move { axum::Json(doc.as_ref().clone()) }))
         .route("/health", get(crate::ops::health))
         .route("/ready", get(crate::ops::ready))
         .route("/ops/verify", get(crate::ops::verify))

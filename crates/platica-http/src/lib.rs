@@ -9,6 +9,7 @@
 //! - [`error`]: the one error type and its JSON shape;
 //! - [`openapi`](mod@openapi): completes the OpenAPI document (every status, unique operationIds);
 //! - [`extract`]: extractors whose rejections use that shape;
+//! - [`idempotency`]: `Idempotency-Key` on the creating requests (one route layer);
 //! - [`serve`]: the accept loop: connection limits, header timeout, graceful shutdown;
 //! - [`state`]: what handlers share;
 //! - [`web`]: the web app (`web/`, embedded), served at `/` and `/app/`;
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod live;
 pub mod metrics;
 pub mod openapi;

@@ -14,6 +14,9 @@
 //! - 413, 415, 422: operations with a JSON body (too large, not JSON, invalid); 422 also for query
 //!   strings (a `limit` out of range, a bad filter).
 //! - 429: the rate-limited operations ([`RATE_LIMITED`]).
+//! - The creating operations ([`crate::idempotency::ROUTES`]) take the optional `Idempotency-Key`
+//!   header, and answer 400 `invalid_idempotency_key`, 409 `idempotency_in_progress` /
+//!   `idempotency_interrupted` and 422 `idempotency_key_reused` because of it.
 //! - 503: every operation (`timeout`: the request took longer than [`crate::app::REQUEST_TIMEOUT`];
 //!   `unavailable`: the database pool is exhausted; with `min_lsn`, `stream_degraded` or
 //!   `not_caught_up` while the live inbox is behind).
@@ -24,7 +27,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Schema};
 
 /// Operations with a rate limit of their own, answering 429 with `Retry-After` beyond it.
@@ -120,6 +125,53 @@ fn complete_operation(path: &str, method: &str, op: &mut Operation) {
         );
     }
     add("503", unavailable);
+    let idempotent = method == "post" && crate::idempotency::ROUTES.contains(&path);
+    let documented = op.parameters.iter().flatten().any(|p| p.name == "Idempotency-Key");
+    if idempotent && !documented {
+        document_idempotency_key(op);
+        // What the Idempotency-Key adds, whatever the handler answers (see crate::idempotency).
+        for (status, why) in [
+            ("400", "`invalid_idempotency_key`: an `Idempotency-Key` that is not 1 to 255 visible ASCII characters"),
+            (
+                "409",
+                "`idempotency_in_progress`: the first request with this `Idempotency-Key` still runs (`Retry-After`); \
+                 `idempotency_interrupted`: it never finished, its outcome is unknown",
+            ),
+            ("422", "`idempotency_key_reused`: this `Idempotency-Key` was used for another method, path or body"),
+        ] {
+            match op.responses.responses.get_mut(status) {
+                Some(RefOr::T(r)) if r.description.is_empty() => r.description = why.to_owned(),
+                Some(RefOr::T(r)) => r.description = format!("{}; {why}", r.description),
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    op.responses.responses.insert(status.to_owned(), error_response(why));
+                }
+            }
+        }
+    }
+}
+
+/// The optional `Idempotency-Key` header of the creating operations.
+fn document_idempotency_key(op: &mut Operation) {
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(platica_store::idempotency::MAX_KEY_LEN))
+        .pattern(Some("^[!-~]+$"))
+        .build();
+    let param = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(format!(
+            "Makes a retry safe: the first request with a key runs, every later one with the same key (same \
+             method, path and body, same user or API token) gets its answer again, marked `Idempotent-Replayed: \
+             true`, for {} hours. Answers stored: 2xx and the 4xx of validation; any other answer frees the key.",
+            platica_store::idempotency::TTL.as_secs() / 3600
+        )))
+        .schema(Some(schema))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(param);
 }
 
 /// Path ids are positive integers; configuration keys are lower-case words with `_` and `.`.

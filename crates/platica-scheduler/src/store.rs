@@ -324,6 +324,7 @@ pub const RECOMMENDED: &[(&str, &str, &str, &str)] = &[
     ("resume-paused-bots", "* * * * *", "resume_paused_bots", "{}"),
     ("webhook-events-retention", "15 4 * * *", "webhook_events_retention", r#"{"keep_days": 30}"#),
     ("mark-overdue-scheduled-calls", "*/5 * * * *", "mark_overdue_scheduled_calls", "{}"),
+    ("purge-idempotency-keys", "20 * * * *", "purge_idempotency_keys", "{}"),
 ];
 
 /// Creates the [`RECOMMENDED`] jobs the tenant does not have yet (by name), in `time_zone`.

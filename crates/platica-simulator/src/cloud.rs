@@ -70,6 +70,7 @@ struct Send {
     text: Option<String>,
     template: Option<String>,
     template_language: Option<String>,
+    template_components: Option<Value>,
     callback: Option<String>,
     context: Option<String>,
 }
@@ -218,6 +219,7 @@ fn accept(
             text: send.text,
             template: send.template,
             template_language: send.template_language,
+            template_components: send.template_components,
             idempotency_key: key,
             biz_opaque_callback_data: send.callback,
             context_message_id: send.context,
@@ -315,7 +317,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
                 .to_owned(),
         ),
     };
-    let (mut text, mut template, mut template_language) = (None, None, None);
+    let (mut text, mut template, mut template_language, mut template_components) = (None, None, None, None);
     match kind.as_str() {
         "text" => {
             let body = obj.get("body").and_then(Value::as_str).unwrap_or("");
@@ -346,6 +348,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
             }
             template = Some(name.to_owned());
             template_language = Some(lang.to_owned());
+            template_components = obj.get("components").cloned();
         }
         "image" | "audio" | "video" | "document" | "sticker" => {
             let has = |k: &str| obj.get(k).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
@@ -370,5 +373,15 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
         }
         _ => {}
     }
-    Ok(Send { to: to.to_owned(), wa_id, kind, text, template, template_language, callback, context })
+    Ok(Send {
+        to: to.to_owned(),
+        wa_id,
+        kind,
+        text,
+        template,
+        template_language,
+        template_components,
+        callback,
+        context,
+    })
 }

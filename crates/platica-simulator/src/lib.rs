@@ -52,6 +52,19 @@
 //! instead. One account's webhooks are delivered one at a time, in order; a non-2xx answer or a
 //! connection error is retried with exponential backoff ([`WebhookRetry`]), then given up.
 //!
+//! # Message templates (`/{version}/{waba_id}/message_templates`)
+//!
+//! Bearer: a token of one of the WABA's numbers ([`SimHandle::waba_id`] gives a number's WABA).
+//!
+//! - `GET` `?limit=N&after=<cursor>`: `{"data":[{"id","name","language","category","components",
+//!   "status","rejected_reason"?}..],"paging":{"cursors":{"before","after"},"next"?}}` (25 a page
+//!   by default, at most 100; `next` while more remain).
+//! - `POST` `{"name","language","category":"MARKETING"|"UTILITY"|"AUTHENTICATION","components":[..]}`
+//!   (a `BODY` component with text is required): `{"id","status":"PENDING","category"}`; 400 code
+//!   100 subcode 2388024 when the name and language exist.
+//! - `POST /_sim/templates/status` `{"waba_id","id"? | "name"+"language","status","reason"?}`: the
+//!   review's outcome (`APPROVED`, `REJECTED`...), or any later change; answers the template.
+//!
 //! # Control API (`/_sim/...`, no authentication: bind it to loopback)
 //!
 //! - `POST /_sim/accounts` with a [`SimAccount`] as JSON: adds or updates it; 201.
@@ -103,6 +116,7 @@ pub mod generator;
 mod graph;
 mod net;
 mod state;
+mod templates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,6 +128,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{DurRange, InboundConfig, SessionConfig, SimAccount, SimConfig, StatusDelays, WebhookRetry};
 pub use state::{MAX_KEPT, SentMessage, SessionStats, SimStats};
+pub use templates::SimTemplate;
 
 use state::Sim;
 
@@ -162,7 +177,9 @@ impl Simulator {
 fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(cloud::messages))
+        .route("/{version}/{phone_number_id}/message_templates", get(templates::list).post(templates::create))
         .route("/_sim/accounts", post(control::add_account))
+        .route("/_sim/templates/status", post(templates::set_status))
         .route("/_sim/inbound", post(control::inbound))
         .route("/_sim/faults", post(control::faults))
         .route("/_sim/sent", get(control::sent))
@@ -222,6 +239,35 @@ impl SimHandle {
     pub fn inbound_text(&self, phone_number_id: &str, from: &str, name: &str, text: &str) -> Option<String> {
         let wa_id = from.trim().trim_start_matches('+');
         self.sim.emit_inbound(phone_number_id, wa_id, name, serde_json::json!({"type": "text", "text": {"body": text}}))
+    }
+
+    /// The WhatsApp Business Account id of a number (its templates live there).
+    pub fn waba_id(&self, phone_number_id: &str) -> Option<String> {
+        self.sim.waba_of(phone_number_id)
+    }
+
+    /// Adds a template to a WABA as it stands (any status, e.g. already `APPROVED`); its id.
+    pub fn add_template(&self, waba_id: &str, template: SimTemplate) -> String {
+        self.sim.add_template(waba_id, template)
+    }
+
+    /// A review's outcome or a later change (as `POST /_sim/templates/status`): the template
+    /// named by `id`, or by `name` and `language`, takes `status` (`APPROVED`, `REJECTED`...).
+    pub fn set_template_status(
+        &self,
+        waba_id: &str,
+        id: Option<&str>,
+        name_language: Option<(&str, &str)>,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<SimTemplate, String> {
+        let (name, language) = name_language.unzip();
+        self.sim.set_template_status(waba_id, id, name, language, status, reason.map(str::to_owned))
+    }
+
+    /// A WABA's templates, in creation order.
+    pub fn templates(&self, waba_id: &str) -> Vec<SimTemplate> {
+        self.sim.templates_of(waba_id)
     }
 
     /// Drops a session-mode account's session (as `POST /_sim/sessions/{id}/drop`).

@@ -43,6 +43,9 @@ pub struct SentMessage {
     /// The template name of a template message.
     pub template: Option<String>,
     pub template_language: Option<String>,
+    /// The template's `components` as sent (header and body parameters).
+    #[serde(default)]
+    pub template_components: Option<serde_json::Value>,
     pub idempotency_key: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
     /// `context.message_id` (a reply to that message).
@@ -271,6 +274,10 @@ pub(crate) struct Inner {
     /// Phone number ids in the order they were added.
     pub order: Vec<String>,
     pub stats: SimStats,
+    /// Each WABA's message templates, in creation order.
+    pub templates: BTreeMap<String, Vec<crate::templates::SimTemplate>>,
+    /// Numbers the next template id.
+    pub template_seq: u64,
 }
 
 /// What happened, for a webhook or a session event.
@@ -714,6 +721,7 @@ mod tests {
             kind: "text".into(),
             text: Some("x".into()),
             template: None,
+            template_components: None,
             template_language: None,
             idempotency_key: Some(format!("k{i}")),
             biz_opaque_callback_data: None,

@@ -408,6 +408,7 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
             name: name.clone(),
             language: language.clone(),
             params: params.iter().map(|p| personalise(p, prospect_name)).collect(),
+            header_params: Vec::new(),
         };
         let body = match templates::prepare(&mut tx, tenant, &t).await {
             Ok(b) => b,

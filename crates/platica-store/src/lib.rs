@@ -11,6 +11,7 @@
 //!   written with what decided it), [`templates`] (approved message templates) and [`bot`] (the
 //!   auto-reply bot's settings, rules and per-conversation pause), [`channel_events`] (a channel's
 //!   event log: account-level errors WhatsApp reports in webhooks).
+//! - [`idempotency`]: the `Idempotency-Key`s of the API's creating requests and their answers.
 
 pub mod auth;
 pub mod bot;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod conversations;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod messages;
 pub mod notifications;
 pub mod outbox;

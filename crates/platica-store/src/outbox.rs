@@ -115,7 +115,10 @@ pub fn window_open(last_inbound: Option<DateTime<Utc>>, now: DateTime<Utc>) -> b
 pub struct TemplateSend {
     pub name: String,
     pub language: String,
+    /// The body's parameters (`{{1}}`, `{{2}}`...).
     pub params: Vec<String>,
+    /// The text header's parameter (`{{1}}` of the header), when it has one.
+    pub header_params: Vec<String>,
 }
 
 /// The request body for a text message (the sender adds its `biz_opaque_callback_data`).
@@ -132,9 +135,16 @@ pub fn text_payload(recipient: &str, body: &str) -> Value {
 /// The request body for a template message (the sender adds its `biz_opaque_callback_data`).
 pub fn template_payload(recipient: &str, t: &TemplateSend) -> Value {
     let mut template = json!({"name": t.name, "language": {"code": t.language}});
+    let text = |ps: &[String]| -> Vec<Value> { ps.iter().map(|p| json!({"type": "text", "text": p})).collect() };
+    let mut components = Vec::new();
+    if !t.header_params.is_empty() {
+        components.push(json!({"type": "header", "parameters": text(&t.header_params)}));
+    }
     if !t.params.is_empty() {
-        let params: Vec<Value> = t.params.iter().map(|p| json!({"type": "text", "text": p})).collect();
-        template["components"] = json!([{"type": "body", "parameters": params}]);
+        components.push(json!({"type": "body", "parameters": text(&t.params)}));
+    }
+    if !components.is_empty() {
+        template["components"] = Value::Array(components);
     }
     json!({
         "messaging_product": "whatsapp",
@@ -663,12 +673,24 @@ mod tests {
         let p = text_payload("5215512345678", "hola");
         assert_eq!(p["to"], "5215512345678");
         assert_eq!(p["text"]["body"], "hola");
-        let t = TemplateSend { name: "promo".into(), language: "es_MX".into(), params: vec!["Ana".into()] };
+        let t = TemplateSend {
+            name: "promo".into(),
+            language: "es_MX".into(),
+            params: vec!["Ana".into()],
+            header_params: vec![],
+        };
         let p = template_payload("5215512345678", &t);
         assert_eq!(p["template"]["language"]["code"], "es_MX");
         assert_eq!(p["template"]["components"][0]["parameters"][0]["text"], "Ana");
         let t = TemplateSend { params: vec![], ..t };
         assert!(template_payload("1", &t)["template"].get("components").is_none());
+        let t = TemplateSend { params: vec!["Ana".into()], header_params: vec!["Oferta".into()], ..t };
+        let p = template_payload("1", &t);
+        assert_eq!(
+            p["template"]["components"][0],
+            json!({"type": "header", "parameters": [{"type": "text", "text": "Oferta"}]})
+        );
+        assert_eq!(p["template"]["components"][1]["type"], "body");
 
         // What is sent names the outbox row, whatever tag the stored payload had.
         let mut row = Claimed {

@@ -8,7 +8,9 @@
 //! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
 //! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover);
 //! - [`supervisor`]: long-lived channel sessions (restore, read, health, reconnect);
-//! - [`campaigns`]: the campaign dispatcher (scheduled templates to segments, through the outbox).
+//! - [`campaigns`]: the campaign dispatcher (scheduled templates to segments, through the outbox);
+//! - [`templates`]: the Graph API's message templates of a business account (list with paging,
+//!   submit for review).
 
 pub mod bot;
 pub mod campaigns;
@@ -17,4 +19,5 @@ pub mod ingest;
 pub mod payload;
 pub mod sender;
 pub mod supervisor;
+pub mod templates;
 pub mod webhook;

@@ -65,6 +65,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/templates"),
     ("post", "/api/v1/templates"),
     ("delete", "/api/v1/templates/{template_id}"),
+    ("post", "/api/v1/templates/submit"),
+    ("post", "/api/v1/templates/sync"),
     ("get", "/api/v1/campaigns"),
     ("post", "/api/v1/campaigns"),
     ("get", "/api/v1/campaigns/{campaign_id}"),
@@ -250,4 +252,32 @@ fn request_schemas_state_the_servers_constraints() {
         .clone();
     assert_eq!(limit["schema"]["minimum"], 1);
     assert_eq!(limit["schema"]["maximum"], 200);
+}
+
+/// Every creating operation (a POST answering 201) takes the optional `Idempotency-Key` header,
+/// constrained as the server checks it, and documents what it adds; no other operation does.
+#[test]
+fn creating_operations_document_the_idempotency_key() {
+    let doc = serde_json::to_value(platica_http::openapi()).unwrap();
+    for (method, path, op) in operations(&doc) {
+        let creates = method == "post" && op["responses"].get("201").is_some();
+        let listed = method == "post" && platica_http::idempotency::ROUTES.contains(&path.as_str());
+        assert!(!creates || listed, "{method} {path} creates but is not in idempotency::ROUTES");
+        let header = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key" && p["in"] == "header");
+        assert_eq!(header.is_some(), listed, "{method} {path}: Idempotency-Key documented {}", header.is_some());
+        let Some(header) = header else { continue };
+        assert_eq!(header["required"], false);
+        assert_eq!(header["schema"]["maxLength"], 255);
+        assert_eq!(header["schema"]["minLength"], 1);
+        for (status, code) in
+            [("400", "invalid_idempotency_key"), ("409", "idempotency_in_progress"), ("422", "idempotency_key_reused")]
+        {
+            let text = op["responses"][status]["description"].as_str().unwrap_or_default();
+            assert!(text.contains(code), "{method} {path} {status}: {text}");
+        }
+    }
 }

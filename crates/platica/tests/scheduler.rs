@@ -511,13 +511,13 @@ async fn jobs_cli_manages_jobs_and_names_bad_input() {
     // The recommended set, once.
     let (code, text) = jobs(&["recommended", "--tenant", "jobcli", "--tz", "America/Mexico_City"]).await;
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("7 jobs created; 0 already existed"), "{text}");
+    assert!(text.contains("8 jobs created; 0 already existed"), "{text}");
     let (code, text) = jobs(&["recommended", "--tenant", "jobcli", "--tz", "America/Mexico_City"]).await;
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("0 jobs created; 7 already existed"), "{text}");
+    assert!(text.contains("0 jobs created; 8 already existed"), "{text}");
     let listed = app.get("/api/v1/jobs", w.token(w.admin)).await;
     let kinds: Vec<&str> = listed.body.as_array().unwrap().iter().map(|j| j["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.len(), 7, "{kinds:?}");
+    assert_eq!(kinds.len(), 8, "{kinds:?}");
     assert!(listed.body.as_array().unwrap().iter().all(|j| j["time_zone"] == "America/Mexico_City"));
 }
 

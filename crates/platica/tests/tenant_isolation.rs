@@ -40,6 +40,7 @@ struct Ids {
     b_scheduled: i64,
     b_ticket: i64,
     b_notification: i64,
+    b_channel: i64,
 }
 
 async fn conversation_of(app: &TestApp, prospect: i64) -> i64 {
@@ -78,6 +79,7 @@ async fn two_tenants(app: &TestApp) -> (World, World, Ids) {
         b_scheduled: 0,
         b_ticket: 0,
         b_notification: 0,
+        b_channel: support::sending_channel(app, &b).await,
     };
     // B's call, scheduled call and ticket (whose creation notifies B's admin).
     let (b_call, b_scheduled): (i64, i64) = sqlx::query_as(
@@ -109,10 +111,24 @@ async fn two_tenants(app: &TestApp) -> (World, World, Ids) {
 
 fn table(a: &World, ids: &Ids) -> Vec<Case> {
     let Ids { b_team, b_exec, b_admin, b_token, b_prospect: bp, b_conv: bc, a_prospect: ap, a_coord, .. } = *ids;
-    let Ids { b_call, b_scheduled: bs, b_ticket: bt, b_notification: bn, .. } = *ids;
+    let Ids { b_call, b_scheduled: bs, b_ticket: bt, b_notification: bn, b_channel, .. } = *ids;
     let (a_boom, a_ven, a_ana) = (a.boom.0, a.ven.0, a.exec_ana.0);
     use Method as M;
     vec![
+        // B's channel account, to reach WhatsApp's templates with its token.
+        case(
+            M::POST,
+            "/api/v1/templates/sync",
+            Some(json!({"channel_account_id": b_channel, "waba_id": "1234"})),
+            Some("channel_account_id"),
+        ),
+        case(
+            M::POST,
+            "/api/v1/templates/submit",
+            Some(json!({"channel_account_id": b_channel, "waba_id": "1234", "name": "hola", "language": "es",
+                        "category": "UTILITY", "components": [{"type": "BODY", "text": "Hola {{1}}"}]})),
+            Some("channel_account_id"),
+        ),
         // B's ids in the path.
         case(M::GET, format!("/api/v1/teams/{b_team}"), None, None),
         case(M::PATCH, format!("/api/v1/teams/{b_team}"), Some(json!({"name": "Renamed"})), None),

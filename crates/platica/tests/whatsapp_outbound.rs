@@ -459,6 +459,11 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
     let bad =
         rig.app.post("/api/v1/bot/rules", admin, json!({"match_kind": "regex", "pattern": "(", "reply": "x"})).await;
     assert_eq!((bad.status, &bad.body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("pattern")));
+    let nul = rig
+        .app
+        .post("/api/v1/bot/rules", admin, json!({"match_kind": "keyword", "pattern": "pre\0cio", "reply": "x"}))
+        .await;
+    assert_eq!((nul.status, &nul.body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("pattern")));
 
     // A new prospect asks: greeting, then the rule's answer, each after a typing pause.
     let from = "+5215512349999";

@@ -195,6 +195,10 @@ async fn create_rule(
     if i.pattern.trim().is_empty() || i.pattern.chars().count() > 1000 {
         return Err(Invalid::new("pattern", "must be 1 to 1,000 characters").into());
     }
+    // PostgreSQL's text cannot hold NUL: refused here rather than failing in the database.
+    if i.pattern.contains('\0') {
+        return Err(Invalid::new("pattern", "must not contain NUL characters").into());
+    }
     platica_whatsapp::bot::compile(&i.match_kind, &i.pattern).map_err(|e| Invalid::new("pattern", e))?;
     let reply = validate::body("reply", &i.reply)?;
     let rule = bot::create_rule(

@@ -78,7 +78,12 @@ async fn create(
     let new = NewCampaign {
         name,
         channel_account_id: input.channel_account_id,
-        template: TemplateSend { name: t.name.trim().to_owned(), language: t.language.trim().to_owned(), params },
+        template: TemplateSend {
+            name: t.name.trim().to_owned(),
+            language: t.language.trim().to_owned(),
+            params,
+            header_params: Vec::new(),
+        },
         segment,
         scheduled_at: input.scheduled_at,
     };

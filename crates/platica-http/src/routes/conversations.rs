@@ -185,9 +185,13 @@ pub struct TemplateInput {
     pub name: String,
     /// e.g. `es_MX`.
     pub language: String,
-    /// Values for `{{1}}`, `{{2}}`..., as many as the template has.
+    /// Values for the body's `{{1}}`, `{{2}}`..., as many as the template has.
     #[serde(default)]
     pub parameters: Vec<String>,
+    /// The value of the text header's `{{1}}`, when the template's header has one.
+    #[serde(default)]
+    #[schema(max_items = 1)]
+    pub header_parameters: Vec<String>,
 }
 
 /// Sends a message: stored as outbound, `queued`, and handed to the outbox in the same
@@ -225,7 +229,20 @@ async fn send(
             }
             let params =
                 t.parameters.iter().map(|p| validate::body("template.parameters", p)).collect::<Result<Vec<_>, _>>()?;
-            Outbound::Template(TemplateSend { name: name.to_owned(), language: language.to_owned(), params })
+            if t.header_parameters.len() > 1 {
+                return Err(Invalid::new("template.header_parameters", "at most 1 header parameter").into());
+            }
+            let header_params = t
+                .header_parameters
+                .iter()
+                .map(|p| validate::body("template.header_parameters", p))
+                .collect::<Result<Vec<_>, _>>()?;
+            Outbound::Template(TemplateSend {
+                name: name.to_owned(),
+                language: language.to_owned(),
+                params,
+                header_params,
+            })
         }
         (Some(_), Some(_)) => return Err(Invalid::new("template", "give either body or template, not both").into()),
         (None, None) => return Err(Invalid::new("body", "give a body (free text) or a template").into()),

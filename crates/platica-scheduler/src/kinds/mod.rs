@@ -11,6 +11,7 @@
 
 mod close_idle;
 mod daily_stats;
+mod idempotency;
 mod purge_sessions;
 mod run_retention;
 mod whatsapp;
@@ -65,6 +66,7 @@ pub static REGISTRY: &[&dyn JobKind] = &[
     &whatsapp::ResumePausedBots,
     &whatsapp::WebhookEventsRetention,
     &whatsapp::MarkOverdueScheduledCalls,
+    &idempotency::PurgeIdempotencyKeys,
 ];
 
 /// The kind named `name`.
