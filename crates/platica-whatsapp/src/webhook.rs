@@ -187,7 +187,7 @@ pub enum Number {
 pub struct Problem {
     /// `malformed_json`, `unknown_payload`, `unknown_object`, `empty_payload`, `unknown_field`,
     /// `invalid_change`, `unverified_phone_number_id`, `unknown_phone_number_id`,
-    /// `invalid_message`, `invalid_status`.
+    /// `invalid_message`, `invalid_status`, `unknown_template`.
     pub kind: &'static str,
     pub detail: String,
 }
@@ -203,6 +203,18 @@ pub struct Batch {
     pub number_changes: Vec<NumberChange>,
 }
 
+/// A template's review status changed (`message_template_status_update`): its WhatsApp Business
+/// Account, ids and the new status (`APPROVED`, `REJECTED`, `PAUSED`...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateStatus {
+    pub waba_id: String,
+    pub template_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
 /// An authenticated notification, read.
 #[derive(Debug, Default)]
 pub struct Notification {
@@ -210,8 +222,33 @@ pub struct Notification {
     pub batches: BTreeMap<String, Batch>,
     /// Webhook-level errors (a change value's `errors`, a message's `errors`) by phone number id.
     pub events: BTreeMap<String, Vec<NewChannelEvent>>,
+    /// Template review changes. They name no phone number: they belong to the tenant whose
+    /// account's secret signed the notification.
+    pub template_statuses: Vec<TemplateStatus>,
     /// What could not be used, to log.
     pub problems: Vec<Problem>,
+}
+
+/// A `message_template_status_update` value: `{event, message_template_id, message_template_name,
+/// message_template_language, reason}` (the id is a number or a string).
+fn template_status(waba: &str, v: &Value) -> Option<TemplateStatus> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned).filter(|s| !s.is_empty());
+    let template_id = match v.get("message_template_id") {
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    if waba.is_empty() {
+        return None;
+    }
+    Some(TemplateStatus {
+        waba_id: waba.to_owned(),
+        template_id,
+        name: text("message_template_name")?,
+        language: text("message_template_language")?,
+        status: text("event")?,
+        reason: text("reason"),
+    })
 }
 
 /// Reads an authenticated notification (`json`, the body as parsed): the changes of verified
@@ -241,7 +278,21 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
         out.problems.push(Problem { kind: "empty_payload", detail: "no entry has changes".to_owned() });
         return out;
     }
-    for change in payload.entry.into_iter().flat_map(|e| e.changes) {
+    for (waba, change) in payload.entry.into_iter().flat_map(|e| {
+        let waba = e.id.unwrap_or_default();
+        e.changes.into_iter().map(move |c| (waba.clone(), c))
+    }) {
+        if change.field == "message_template_status_update" {
+            match template_status(&waba, &change.value) {
+                Some(t) => out.template_statuses.push(t),
+                None => out.problems.push(Problem {
+                    kind: "invalid_change",
+                    detail: "a template status update without its WhatsApp Business Account, name, language or event"
+                        .to_owned(),
+                }),
+            }
+            continue;
+        }
         if change.field != "messages" {
             out.problems.push(Problem { kind: "unknown_field", detail: format!("unknown field {:?}", change.field) });
             continue;
@@ -429,6 +480,27 @@ mod tests {
             [NumberChange { from: "+5215512345678".to_owned(), to: "+5215599999999".to_owned() }]
         );
         assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_message"]);
+    }
+
+    #[test]
+    fn template_reviews_are_read_with_their_business_account() {
+        let v = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [
+            {"field": "message_template_status_update", "value": {"event": "REJECTED", "message_template_id": 42,
+             "message_template_name": "promo", "message_template_language": "es_MX", "reason": "INVALID_FORMAT"}},
+            {"field": "message_template_status_update", "value": {"event": "APPROVED"}}]}]});
+        let n = read(Ok(v), |_| Number::Unknown);
+        assert_eq!(
+            n.template_statuses,
+            [TemplateStatus {
+                waba_id: "WABA1".into(),
+                template_id: Some("42".into()),
+                name: "promo".into(),
+                language: "es_MX".into(),
+                status: "REJECTED".into(),
+                reason: Some("INVALID_FORMAT".into()),
+            }]
+        );
+        assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_change"], "one without a name");
     }
 
     #[test]

@@ -389,3 +389,79 @@ async fn apply_template_status_records_each_change_once_in_its_tenant() {
     assert_eq!(platica_store::templates::tenants_of_waba(pool, "5550002").await.unwrap(), [b.tenant]);
     assert!(platica_store::templates::tenants_of_waba(pool, "999").await.unwrap().is_empty());
 }
+
+/// WhatsApp's review arrives as a signed `message_template_status_update` webhook: it names only
+/// the business account, so it applies within the tenant whose channel secret signed it; a
+/// rejection keeps its reason, a redelivery changes nothing, another tenant's template is never
+/// touched, and a wrong signature is refused.
+#[tokio::test]
+async fn a_signed_template_status_webhook_updates_the_review_in_its_tenant() {
+    let rig = Rig::new("tpl-webhook").await;
+    let admin = rig.w.token(rig.w.admin);
+    let submit = json!({"channel_account_id": rig.account, "waba_id": rig.waba, "name": "aviso_pago",
+                        "language": "es_MX", "category": "UTILITY",
+                        "components": [{"type": "BODY", "text": "Su pago de {{1}} fue recibido."}]});
+    let r = rig.app.post("/api/v1/templates/submit", admin, submit).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let external = r.body["external_id"].as_str().unwrap().to_owned();
+    let hook = |event: &str, reason: &str| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": rig.waba, "time": 1_733_000_000, "changes": [{
+            "field": "message_template_status_update",
+            "value": {"event": event, "message_template_id": external.parse::<u64>().unwrap_or(0),
+                      "message_template_name": "aviso_pago", "message_template_language": "es_MX",
+                      "reason": reason}}]}]})
+    };
+    let post = |payload: Value, secret: &'static str| {
+        let body = serde_json::to_vec(&payload).unwrap();
+        let sig = platica_domain::signature::sign(secret, &body);
+        let client = rig.app.client.clone();
+        let url = rig.app.url("/api/v1/whatsapp/webhook");
+        async move {
+            let r = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // A wrong signature changes nothing.
+    let (status, _) = post(hook("APPROVED", "NONE"), "not-the-secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(find(&rig.list(admin).await, "aviso_pago")["status"], "pending");
+
+    let (status, receipt) = post(hook("REJECTED", "INVALID_FORMAT"), SECRET).await;
+    assert_eq!((status, receipt["templates_updated"].as_u64()), (StatusCode::OK, Some(1)), "{receipt}");
+    let t = find(&rig.list(admin).await, "aviso_pago").clone();
+    assert_eq!((t["status"].as_str(), t["status_reason"].as_str()), (Some("rejected"), Some("INVALID_FORMAT")), "{t}");
+    let (status, receipt) = post(hook("APPROVED", "NONE"), SECRET).await;
+    assert_eq!((status, receipt["templates_updated"].as_u64()), (StatusCode::OK, Some(1)), "{receipt}");
+    assert_eq!(find(&rig.list(rig.w.token(rig.w.exec_ana)).await, "aviso_pago")["status"], "approved");
+    // Redelivered: the same state, no new change recorded.
+    let changes = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM whatsapp_template_status_changes WHERE tenant_id = $1 AND source = 'webhook'",
+        )
+        .bind(rig.w.tenant.0)
+        .fetch_one(&rig.app.pool)
+        .await
+        .unwrap()
+    };
+    let before = changes().await;
+    let (status, _) = post(hook("APPROVED", "NONE"), SECRET).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(changes().await, before, "a redelivery records nothing");
+    // A template this tenant does not have is logged, not created.
+    let mut unknown = hook("APPROVED", "NONE");
+    unknown["entry"][0]["changes"][0]["value"]["message_template_name"] = json!("ajena");
+    unknown["entry"][0]["changes"][0]["value"]["message_template_id"] = json!(1);
+    let (status, receipt) = post(unknown, SECRET).await;
+    assert_eq!(
+        (status, receipt["templates_updated"].as_u64(), receipt["ignored"].as_u64()),
+        (StatusCode::OK, Some(0), Some(1))
+    );
+    assert!(rig.list(admin).await.iter().all(|t| t["name"] != "ajena"));
+}

@@ -104,6 +104,8 @@ pub struct WebhookReceipt {
     pub reactions_applied: u32,
     /// Prospects moved to their new number (`system` messages `user_changed_number`).
     pub numbers_changed: u32,
+    /// Message templates whose review status changed (`message_template_status_update`).
+    pub templates_updated: u32,
     /// Parts that were logged instead of stored (malformed, unknown, unverifiable).
     pub ignored: u32,
 }
@@ -184,7 +186,33 @@ async fn receive(
             Number::Unknown
         }
     });
-    let problems = notification.problems;
+    let mut problems = notification.problems;
+    // Template reviews name only the WhatsApp Business Account: they apply within the tenant
+    // whose account's secret signed the notification, never another's.
+    for t in &notification.template_statuses {
+        let applied = platica_store::templates::apply_template_status(
+            &state.pool,
+            authority.tenant_id,
+            &t.waba_id,
+            t.template_id.as_deref(),
+            &t.name,
+            &t.language,
+            &t.status,
+            t.reason.as_deref(),
+        )
+        .await;
+        match applied {
+            Ok(Some(_)) => receipt.templates_updated += 1,
+            Ok(None) => problems.push(webhook::Problem {
+                kind: "unknown_template",
+                detail: format!("no template {:?} ({}) of WABA {}", t.name, t.language, t.waba_id),
+            }),
+            Err(platica_store::StoreError::Invalid(e)) => {
+                problems.push(webhook::Problem { kind: "invalid_change", detail: e.to_string() })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     for (phone_number_id, found) in notification.events {
         let Some(account) = verified.get(&phone_number_id) else { continue };
         for e in &found {
