@@ -411,23 +411,8 @@ async fn a_signed_template_status_webhook_updates_the_review_in_its_tenant() {
                       "message_template_name": "aviso_pago", "message_template_language": "es_MX",
                       "reason": reason}}]}]})
     };
-    let post = |payload: Value, secret: &'static str| {
-        let body = serde_json::to_vec(&payload).unwrap();
-        let sig = platica_domain::signature::sign(secret, &body);
-        let client = rig.app.client.clone();
-        let url = rig.app.url("/api/v1/whatsapp/webhook");
-        async move {
-            let r = client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-hub-signature-256", sig)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
-        }
-    };
+    let app = &rig.app;
+    let post = |payload: Value, secret: &'static str| async move { app.whatsapp_webhook(secret, &payload).await };
     // A wrong signature changes nothing.
     let (status, _) = post(hook("APPROVED", "NONE"), "not-the-secret").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);

@@ -15,7 +15,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use platica::channels::Channels;
-use platica_domain::signature::sign;
 use platica_simulator::{DurRange, SimConfig, StatusDelays};
 use platica_store::secrets::{self, SecretKey};
 use platica_whatsapp::sender::SenderConfig;
@@ -303,17 +302,8 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                             "contacts": [{"profile": {"name": "Prospecto"}, "wa_id": wa_id}],
                             "messages": [{"from": wa_id, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(),
                                           "type": "text", "text": {"body": step["text"]}}]}}]}]});
-                    let body = serde_json::to_vec(&payload).unwrap();
-                    let r = app
-                        .client
-                        .post(app.url("/api/v1/whatsapp/webhook"))
-                        .header("content-type", "application/json")
-                        .header("x-hub-signature-256", sign(APP_SECRET, &body))
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 200, "the signed webhook is accepted");
+                    let (status, receipt) = app.whatsapp_webhook(APP_SECRET, &payload).await;
+                    assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
                     let (message_id, conversation_id): (i64, i64) = sqlx::query_as(
                         "SELECT message_id, conversation_id FROM messages WHERE tenant_id = $1 AND external_id = $2",
                     )
@@ -373,17 +363,8 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                             "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
                             "errors": [{"code": step["code"], "title": step["title"], "message": step["title"],
                                         "error_data": {"details": step["detail"]}}]}}]}]});
-                    let body = serde_json::to_vec(&payload).unwrap();
-                    let r = app
-                        .client
-                        .post(app.url("/api/v1/whatsapp/webhook"))
-                        .header("content-type", "application/json")
-                        .header("x-hub-signature-256", sign(APP_SECRET, &body))
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status(), 200, "the signed webhook is accepted");
+                    let (status, receipt) = app.whatsapp_webhook(APP_SECRET, &payload).await;
+                    assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
                     json!({"ok": true})
                 }
                 "count_team" => {

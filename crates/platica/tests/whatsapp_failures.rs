@@ -9,7 +9,6 @@ mod support;
 
 use std::time::Duration;
 
-use platica_domain::signature::sign;
 use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;
@@ -171,18 +170,7 @@ async fn a_failure_carries_its_reason_in_the_api_and_on_the_websocket() {
             "statuses": [{"id": wamid, "status": "failed", "timestamp": "1732520100", "recipient_id": "1",
                 "errors": [{"code": 131026, "title": "Message undeliverable",
                             "error_data": {"details": "The recipient is not a WhatsApp user"}}]}]}}]}]});
-    let body = serde_json::to_vec(&webhook).unwrap();
-    let r = rig
-        .app
-        .client
-        .post(rig.app.url("/api/v1/whatsapp/webhook"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(rig.app.whatsapp_webhook(SECRET, &webhook).await.0, StatusCode::OK);
     let m = rig.until_status(conv, sent["message_id"].as_i64().unwrap(), "failed").await;
     assert_eq!(m["error"]["code"], 131026, "{m}");
     assert_eq!(m["error"]["detail"], "The recipient is not a WhatsApp user");
@@ -260,20 +248,9 @@ async fn webhook_level_errors_are_recorded_counted_and_shown() {
                       "errors": [{"code": 131051, "title": "Message type unknown",
                                   "error_data": {"details": "Message type is currently not supported."}}]}]});
     for v in [value, beside] {
-        let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
-            "entry": [{"id": "1", "changes": [{"field": "messages", "value": v}]}]}))
-        .unwrap();
-        let r = rig
-            .app
-            .client
-            .post(rig.app.url("/api/v1/whatsapp/webhook"))
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", sign(SECRET, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
+        let payload = json!({"object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": v}]}]});
+        assert_eq!(rig.app.whatsapp_webhook(SECRET, &payload).await.0, StatusCode::OK);
     }
     type Event = (i64, String, Option<i32>, String, Option<String>);
     let rows: Vec<Event> = sqlx::query_as(

@@ -10,14 +10,12 @@ mod support;
 use std::time::Duration;
 
 use platica_domain::TeamId;
-use platica_domain::signature::sign;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{TestApp, World, Ws, world};
 
 const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const PHONE_NUMBER_ID: &str = "106540352242922";
-const WEBHOOK: &str = "/api/v1/whatsapp/webhook";
 const ANA: &str = "5491100000777";
 
 async fn spawn() -> TestApp {
@@ -38,18 +36,9 @@ async fn channel(app: &TestApp, w: &World, team: TeamId) {
 }
 
 async fn deliver(app: &TestApp, payload: &Value) -> Value {
-    let body = serde_json::to_vec(payload).unwrap();
-    let resp = app
-        .client
-        .post(app.url(WEBHOOK))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign(APP_SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
+    let (status, receipt) = app.whatsapp_webhook(APP_SECRET, payload).await;
+    assert_eq!(status, StatusCode::OK, "{receipt}");
+    receipt
 }
 
 fn notification(value: Value) -> Value {

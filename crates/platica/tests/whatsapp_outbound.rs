@@ -589,18 +589,8 @@ impl Rig {
 
     /// Posts a Cloud API webhook to the app, signed with the account's secret.
     async fn webhook(&self, body: Value) {
-        let raw = serde_json::to_vec(&body).unwrap();
-        let r = self
-            .app
-            .client
-            .post(self.app.url("/api/v1/whatsapp/webhook"))
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", platica_domain::signature::sign(SECRET, &raw))
-            .body(raw)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
+        let (status, receipt) = self.app.whatsapp_webhook(SECRET, &body).await;
+        assert!(status.is_success(), "{status}: {receipt}");
     }
 
     /// Waits until the message shows as not confirmed yet in the API (and its row `unconfirmed`).

@@ -287,6 +287,24 @@ impl TestApp {
         Resp { status, body, headers }
     }
 
+    /// POSTs `payload` to the WhatsApp webhook, signed (`X-Hub-Signature-256`) with `app_secret`
+    /// as the Cloud API signs it. Returns the status and the JSON body (`Null` when not JSON).
+    pub async fn whatsapp_webhook(&self, app_secret: &str, payload: &Value) -> (StatusCode, Value) {
+        let body = serde_json::to_vec(payload).unwrap();
+        let resp = self
+            .client
+            .post(self.url("/api/v1/whatsapp/webhook"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", platica_domain::signature::sign(app_secret, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Resp {
         self.call(Method::GET, path, Some(token), None).await
     }
