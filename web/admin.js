@@ -2,7 +2,7 @@
 // WhatsApp reported about each) and system settings, including
 // publishing a new web version (app_version) that open tabs reload for.
 import { del, get, patch, post, put } from './api.js';
-import { failureReason, fmtDateTime, fmtNumber, t } from './i18n.js';
+import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
@@ -258,7 +258,7 @@ async function channels(panel) {
           h('tbody', {}, events[i].map((e) => h('tr', { dataset: { code: e.code ?? '' } },
             h('td', {}, fmtDateTime(e.occurred_at)),
             h('td', {}, e.code ?? ''),
-            h('td', { title: e.detail ?? e.title }, failureReason({ code: e.code, title: e.title })))))))
+            h('td', { title: e.detail ?? e.title }, channelEventReason(e)))))))
         : h('p', { class: 'muted' }, t('admin.noChannelEvents')))));
 }
 

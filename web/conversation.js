@@ -10,7 +10,8 @@ import { clear, field, h, hue, initials, select, showError, toast } from './ui.j
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 };
-const TICKS = { queued: '🕓', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!' };
+// Queued is a small clock drawn in CSS (.tick-queued): no emoji font is needed to show it.
+const TICKS = { queued: '', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!' };
 
 function older(a, b) {
   const ta = Date.parse(a.created_at);

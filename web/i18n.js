@@ -65,6 +65,14 @@ export function failureReason(error) {
   return code != null ? `${t('error.generic')} (${t('error.code', { code: String(code) })})` : t('error.generic');
 }
 
+/** What a WhatsApp error reported on a channel (not about one message being sent) means, in the
+ * current language: an account event is not "not sent". */
+export function channelEventReason(event) {
+  const code = event?.code;
+  if (code != null && MESSAGES.en[`event.${code}`]) return t(`event.${code}`);
+  return code != null ? `${t('event.generic')} (${t('error.code', { code: String(code) })})` : t('event.generic');
+}
+
 /** The message `key` in the current language, with `{name}` placeholders filled from `vars`. */
 export function t(key, vars = {}) {
   const text = MESSAGES[lang][key] ?? MESSAGES.en[key] ?? key;

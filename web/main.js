@@ -18,6 +18,8 @@ import { mountCampaigns } from './campaigns.js';
 
 const root = document.getElementById('app');
 const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
+// The phone layout's breakpoint (app.css): the top bar is narrow below it.
+const PHONE = window.matchMedia('(max-width: 760px)');
 let shell = null; // { view, conn, version }
 let inbox = null; // the mounted inbox (kept while moving between inbox and conversations)
 let starting = null; // the start-up in progress, shared by concurrent routes
@@ -30,6 +32,7 @@ async function route() {
   const parts = currentRoute();
   if (!s) {
     inbox = null;
+    shell?.unrelabel?.();
     shell = null;
     document.title = t('app.name');
     renderLogin(root, async (user) => {
@@ -95,6 +98,14 @@ function buildShell() {
   const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
   });
+  // A phone's top bar has no room for "Español": there the menu reads EN / ES.
+  const relabel = () => [...lang.options].forEach((o, i) => {
+    o.textContent = PHONE.matches ? LANGUAGES[i].code.toUpperCase() : LANGUAGES[i].name;
+    o.title = LANGUAGES[i].name;
+  });
+  relabel();
+  shell?.unrelabel?.();
+  PHONE.addEventListener('change', relabel);
   const conn = h('div', { class: 'banner banner-conn', role: 'status', hidden: true }, t('conn.lost'));
   // The server's change stream is down: what the page shows may be stale until it is back.
   const paused = h('div', { class: 'banner banner-paused', role: 'status', hidden: !liveDegraded() }, t('live.paused'));
@@ -117,7 +128,7 @@ function buildShell() {
       h('img', { class: 'logout-icon', src: LOGOUT_ICON, alt: '', width: 20, height: 20 }),
       h('span', { class: 'logout-text' }, t('nav.logout'))));
   clear(root, h('div', { class: 'shell' }, topbar, conn, paused, version, view));
-  shell = { view, conn, paused, version, nav, dot, bell };
+  shell = { view, conn, paused, version, nav, dot, bell, unrelabel: () => PHONE.removeEventListener('change', relabel) };
   document.title = t('app.name');
 }
 
@@ -169,6 +180,7 @@ function endSession() {
   page?.destroy();
   page = null;
   shell?.bell.destroy();
+  shell?.unrelabel?.();
   shell = null;
   navigate('#/login');
 }

@@ -328,6 +328,8 @@ await test('a refused reply says why, in the user\'s language, and Retry queues 
   assert.equal(await esNote.textContent(), 'No entregable: este número no puede recibir mensajes de WhatsApp.');
   const box = await esNote.boundingBox();
   assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the reason fits the phone's width: ${JSON.stringify(box)}`);
+  // The phone's top bar names the language by its code, whole, not a cut-off "Españo".
+  assert.equal((await es.locator('.topbar select.lang option:checked').textContent()).trim(), 'ES');
   await shot(es, '05c-failed-es-phone');
   await es.context().close();
   await page.context().close();
@@ -339,7 +341,9 @@ await test('a refused reply says why, in the user\'s language, and Retry queues 
   await admin.goto(`${BASE}/#/admin/channels`);
   const row = admin.locator('table.channel-events tr[data-code="131056"]').first();
   await row.waitFor();
-  assert.match(await row.textContent(), /too many messages to this prospect in a short time/);
+  // An account event is worded as one, not as a message that was not sent.
+  assert.match(await row.textContent(), /Too many messages to one prospect in a short time/);
+  assert.doesNotMatch(await row.textContent(), /Not sent/);
   await shot(admin, '05d-channels-tab');
   // Executives have no admin screens: the tab is not theirs.
   const exec = await newPage();
