@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Method, header};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use platica_domain::Viewer;
 use platica_store::auth::Principal;
@@ -75,13 +75,42 @@ impl FromRequestParts<AppState> for Auth {
             // Authenticated by the browser's cookie: only from this server's own pages.
             crate::edge::check_origin(state, parts)?;
         }
-        let principal = platica_store::auth::authenticate(&state.pool, &token)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
+        let reads = parts.method == Method::GET || parts.method == Method::HEAD;
+        let principal = authenticate(state, &token, reads).await?;
         let span = tracing::Span::current();
         span.record("tenant_id", principal.viewer.tenant_id.0);
         span.record("user_id", principal.viewer.user_id.0);
         Ok(Auth(principal))
+    }
+}
+
+/// Verifies `token` in PostgreSQL. For a read (`reads`), a credential verified recently stands in
+/// while the database cannot answer (see [`crate::credentials`]).
+pub async fn authenticate(state: &AppState, token: &str, reads: bool) -> Result<Principal, ApiError> {
+    let degraded = state.live.as_ref().is_some_and(|l| l.stale_since().is_some());
+    if reads
+        && degraded
+        && let Some(p) = state.credentials.recall(token)
+    {
+        return Ok(p);
+    }
+    match platica_store::auth::authenticate(&state.pool, token).await {
+        Ok(Some(p)) => {
+            state.credentials.remember(token, &p);
+            Ok(p)
+        }
+        Ok(None) => {
+            state.credentials.forget(token);
+            Err(ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))
+        }
+        Err(e) if reads && e.is_unavailable() => match state.credentials.recall(token) {
+            Some(p) => {
+                tracing::debug!(error = %e, "the database cannot verify a token: using its recent verification");
+                Ok(p)
+            }
+            None => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
     }
 }
 

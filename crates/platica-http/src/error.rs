@@ -129,14 +129,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %m, "configuration error");
                 ApiError::internal()
             }
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is busy or unreachable, try again",
+                );
+                err.retry_after = Some(1);
+                err
+            }
             StoreError::Database(e) => {
-                if let sqlx::Error::PoolTimedOut = e {
-                    tracing::warn!("database pool exhausted");
-                    let mut err =
-                        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy, try again");
-                    err.retry_after = Some(1);
-                    return err;
-                }
                 tracing::error!(error = %e, "database error");
                 ApiError::internal()
             }

@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod credentials;
 pub mod edge;
 pub mod error;
 pub mod extract;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
     /// Webhook ingestion: webhooks of messages are stored in batches.
     pub ingestor: Arc<platica_whatsapp::ingest::Ingestor>,
+    /// Credentials recently verified: reads answer from them while PostgreSQL cannot.
+    pub credentials: Arc<crate::credentials::Credentials>,
     /// The token of `GET /ops/verify` (the `platica` CLI reads it from the data directory's
     /// `server.json`); without one the route answers 404.
     pub ops_token: Option<Arc<str>>,
@@ -53,6 +55,7 @@ impl AppState {
             sessions: None,
             webhook_accounts: Arc::default(),
             ops_token: None,
+            credentials: Arc::default(),
         }
     }
 

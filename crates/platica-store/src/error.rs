@@ -41,6 +41,21 @@ impl StoreError {
     pub fn missing_ref(what: &'static str, field: &'static str) -> Self {
         StoreError::NotFound { message: format!("{what} not found"), field: Some(field) }
     }
+
+    /// Whether the database could not be reached or used at all (no connection, connection lost,
+    /// the server shutting down or starting): the request may succeed later, unchanged.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            // Class 08: connection exception; 57P01-57P03: admin shutdown, crash shutdown,
+            // cannot connect now.
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

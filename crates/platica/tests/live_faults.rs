@@ -1932,11 +1932,33 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         let began = Instant::now();
         let writers = spawn_writers(&url, &fx, &format!("o{round}"), 2, 2000, Duration::from_secs(down_for + 4));
         tokio::time::sleep(Duration::from_millis(700)).await;
+        for u in &fx.users {
+            let (status, _, body) = get_raw(&server.base, "/api/v1/inbox?limit=5", &u.token).await;
+            assert_eq!(status, 200, "{what}: {} before the outage: {body}", u.role);
+        }
         cluster.stop_server().await;
         support::until(5, "the live inbox to say it is degraded", || async { server.live().stale_since().map(|_| ()) })
             .await;
         let (status, _, body) = get_raw(&server.base, "/ready", fx.admin()).await;
         assert_eq!(status, 503, "{what}: /ready while PostgreSQL is down: {body}");
+        // With PostgreSQL itself down, every role's inbox still answers at once, from memory (the
+        // tokens were verified before the outage), and says since when it may be stale.
+        for u in &fx.users {
+            let asked = Instant::now();
+            let (status, headers, body) = get_raw(&server.base, "/api/v1/inbox?limit=5", &u.token).await;
+            assert_eq!(status, 200, "{what}: {}'s inbox while PostgreSQL is down: {body}", u.role);
+            assert!(headers.contains_key("platica-stale-since"), "{what}: no Platica-Stale-Since: {headers:?}");
+            let page: Value = serde_json::from_str(&body).unwrap();
+            assert!(page["stale_since"].is_string(), "{what}: no stale_since in the page: {body}");
+            assert!(asked.elapsed() < Duration::from_secs(2), "{what}: the inbox took {:?}", asked.elapsed());
+        }
+        if down_for >= 30 {
+            // A token never verified cannot be now: a clear 503 with Retry-After, not a 500.
+            let unknown = format!("pls_{}_{}", fx.tenant, "x".repeat(43));
+            let (status, headers, body) = get_raw(&server.base, "/api/v1/inbox?limit=5", &unknown).await;
+            assert_eq!(status, 503, "{what}: an unverifiable token: {body}");
+            assert!(headers.contains_key("retry-after"), "{what}: no Retry-After: {headers:?}");
+        }
         tokio::time::sleep(Duration::from_secs(down_for)).await;
         server.assert_running(&what);
         cluster.start_server().await;

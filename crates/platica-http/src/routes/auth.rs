@@ -160,6 +160,7 @@ fn valid_slug(slug: &str) -> bool {
 async fn logout(State(state): State<AppState>, _auth: Auth, headers: axum::http::HeaderMap) -> ApiResult<Response> {
     if let Some(token) = presented_token(&headers) {
         platica_store::auth::revoke_session(&state.pool, &token).await?;
+        state.credentials.forget(&token);
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");

@@ -66,5 +66,8 @@ async fn create(
 #[utoipa::path(delete, path = "/api-tokens/{token_id}", tag = "api tokens", params(("token_id" = i64, Path)),
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)))]
 async fn revoke(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<Json<ApiToken>> {
-    Ok(Json(platica_store::auth::revoke_api_token(&state.pool, admin.viewer().tenant_id, id).await?))
+    let tenant = admin.viewer().tenant_id;
+    let revoked = platica_store::auth::revoke_api_token(&state.pool, tenant, id).await?;
+    state.credentials.forget_credential(tenant, platica_store::auth::TokenKind::Api, id);
+    Ok(Json(revoked))
 }

@@ -134,5 +134,8 @@ async fn update(
         keep_api_tokens: input.keep_api_tokens.unwrap_or(false),
         team_ids: team_ids.as_deref(),
     };
-    Ok(Json(users::update(&state.pool, me.tenant_id, UserId(id), &changes).await?))
+    let updated = users::update(&state.pool, me.tenant_id, UserId(id), &changes).await?;
+    // Role, teams, password or the active flag may have changed: verify their tokens afresh.
+    state.credentials.forget_user(me.tenant_id, UserId(id));
+    Ok(Json(updated))
 }

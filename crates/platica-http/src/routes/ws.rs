@@ -41,9 +41,7 @@ impl FromRequestParts<AppState> for WsAuth {
             q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "token").map(|(_, v)| v.to_owned())
         });
         if let Some(token) = query_token {
-            let principal = platica_store::auth::authenticate(&state.pool, &token)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
+            let principal = crate::auth::authenticate(state, &token, true).await?;
             if principal.kind == platica_store::auth::TokenKind::Session {
                 // A browser's login session: only from this server's own pages.
                 crate::edge::check_origin(state, parts)?;
