@@ -239,7 +239,15 @@ await test('live: an inbound WhatsApp message moves its row to the top; a reply 
   assert.ok(Number(await top.locator('.badge [aria-hidden]').textContent()) >= 1, 'an unread badge');
   assert.equal(await ana.evaluate(() => window.__stillHere), true, 'no reload');
 
-  // Open it: the conversation is marked read (the badge goes), the message is there.
+  // An admin who opens it does not read it for its owner: Ana's badge stays.
+  await admin.goto(`${BASE}/#/c/${m.conversation_id}`);
+  await admin.waitForSelector(`#msg-${got.message_id}`);
+  await admin.waitForTimeout(2500);
+  assert.ok(await ana.locator(`#row-${m.conversation_id} .badge`).isVisible(), "an admin's look cleared Ana's unread badge");
+  assert.ok((await api(ana, `/conversations/${m.conversation_id}`)).unread_count >= 1, 'still unread for Ana');
+  await admin.goto(`${BASE}/#/inbox`);
+
+  // Ana opens it: the conversation is marked read (the badge goes), the message is there.
   await top.click();
   await ana.waitForSelector(`#msg-${got.message_id}`);
   await ana.waitForSelector(`#row-${m.conversation_id} .badge`, { state: 'detached' });

@@ -8,6 +8,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::UserId;
 use crate::role::{Role, Viewer};
 
 /// An action some roles may take.
@@ -55,6 +56,14 @@ pub fn may(viewer: &Viewer, capability: Capability) -> bool {
     role_may(viewer.role, capability)
 }
 
+/// Whether `viewer` reading a conversation marks its messages read (and sends WhatsApp's read
+/// receipt). Unread belongs to the conversation's owner, the executive its prospect is assigned
+/// to: a supervisor who looks never clears it. A conversation with no owner is read by whoever
+/// reads it.
+pub fn reading_marks_read(viewer: &Viewer, owner: Option<UserId>) -> bool {
+    owner.is_none_or(|owner| owner == viewer.user_id)
+}
+
 /// Every capability `role` has, in a fixed order (what the API tells the web app).
 pub fn capabilities(role: Role) -> Vec<Capability> {
     Capability::ALL.into_iter().filter(|c| role_may(role, *c)).collect()
@@ -63,6 +72,19 @@ pub fn capabilities(role: Role) -> Vec<Capability> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn viewer(role: Role, user: i64) -> Viewer {
+        Viewer { tenant_id: crate::TenantId(1), user_id: UserId(user), role, teams: Default::default() }
+    }
+
+    #[test]
+    fn only_the_owner_reading_marks_read() {
+        for role in [Role::Admin, Role::Coordinator, Role::Executive] {
+            assert!(reading_marks_read(&viewer(role, 7), Some(UserId(7))), "{role:?} owning it");
+            assert!(!reading_marks_read(&viewer(role, 8), Some(UserId(7))), "{role:?} not owning it");
+            assert!(reading_marks_read(&viewer(role, 8), None), "{role:?}, nobody owning it");
+        }
+    }
 
     #[test]
     fn admins_may_do_everything() {

@@ -2,7 +2,7 @@
 //! delivery status.
 
 use chrono::{DateTime, Datelike, Utc};
-use platica_domain::{ConversationId, MessageId, TenantId, Viewer};
+use platica_domain::{ConversationId, MessageId, TenantId, UserId, Viewer};
 use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
 
@@ -292,12 +292,25 @@ pub struct MarkedRead {
     /// Inbound messages marked read by this call.
     pub marked: u64,
     pub unread_count: i64,
+    /// The caller is not the conversation's owner (the executive its prospect is assigned to):
+    /// its unread messages stay unread for the owner, and WhatsApp is not told they were read.
+    pub kept_for_owner: bool,
 }
 
-/// Marks every unread inbound message of a visible conversation read.
+/// Marks every unread inbound message of a visible conversation read, when the viewer is its
+/// owner or it has none ([`platica_domain::policy::reading_marks_read`]); otherwise changes
+/// nothing and says so.
 pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: ConversationId) -> StoreResult<MarkedRead> {
     let mut tx = pool.begin().await?;
-    conversations::get(&mut tx, viewer, conversation).await?;
+    let row = conversations::get(&mut tx, viewer, conversation).await?;
+    if !platica_domain::policy::reading_marks_read(viewer, row.executive_id.map(UserId)) {
+        return Ok(MarkedRead {
+            conversation_id: conversation.0,
+            marked: 0,
+            unread_count: row.unread_count,
+            kept_for_owner: true,
+        });
+    }
     let done = sqlx::query(
         "UPDATE messages SET read_at = now()
          WHERE tenant_id = $1 AND conversation_id = $2 AND direction = 'in' AND read_at IS NULL",
@@ -311,7 +324,12 @@ pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: Conversatio
         outbox::enqueue_read_receipt(&mut tx, viewer.tenant_id, conversation).await?;
     }
     tx.commit().await?;
-    Ok(MarkedRead { conversation_id: conversation.0, marked: done.rows_affected(), unread_count: 0 })
+    Ok(MarkedRead {
+        conversation_id: conversation.0,
+        marked: done.rows_affected(),
+        unread_count: 0,
+        kept_for_owner: false,
+    })
 }
 
 /// An inbound message from a channel. Idempotent on `external_id`: `Ok(None)` when it was

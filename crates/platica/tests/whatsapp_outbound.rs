@@ -380,7 +380,7 @@ async fn free_text_needs_the_24_hour_window_and_templates_are_always_allowed() {
 }
 
 #[tokio::test]
-async fn opening_a_conversation_sends_a_read_receipt() {
+async fn only_the_owner_opening_a_conversation_marks_it_read_and_sends_a_receipt() {
     let rig = Rig::new("simulator", false, sim_config(), None, 0).await;
     let _sender = rig.start_sender();
     let wamid = rig.sim.inbound_text(PNID, "+5215512340001", "Lucía Gómez", "Buenas tardes").unwrap();
@@ -393,13 +393,49 @@ async fn opening_a_conversation_sends_a_read_receipt() {
             .unwrap()
     })
     .await;
-    let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), rig.w.token(rig.w.admin), json!({})).await;
-    assert_eq!((r.status, &r.body["marked"]), (StatusCode::OK, &json!(1)), "{:?}", r.body);
-    until(10, "the read receipt", || async {
+    // The prospect is Ana's: unread is hers.
+    let prospect: i64 =
+        sqlx::query_scalar("SELECT prospect_id FROM conversations WHERE tenant_id = $1 AND conversation_id = $2")
+            .bind(rig.w.tenant.0)
+            .bind(conv)
+            .fetch_one(&rig.app.pool)
+            .await
+            .unwrap();
+    let w = &rig.w;
+    let moved = rig
+        .app
+        .post(
+            &format!("/api/v1/prospects/{prospect}/reassign"),
+            w.token(w.admin),
+            json!({"team_id": w.boom.0, "executive_id": w.exec_ana.0}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{:?}", moved.body);
+    let reads = || async {
         let reads: Value = reqwest::get(format!("{}/_sim/reads", rig.sim.url())).await.unwrap().json().await.unwrap();
-        reads["reads"].as_array().unwrap().iter().any(|r| r["message_id"] == json!(wamid)).then_some(())
-    })
-    .await;
+        reads["reads"].as_array().unwrap().iter().filter(|r| r["message_id"] == json!(wamid)).count()
+    };
+    // An admin and the team's coordinator open it: nothing is marked, WhatsApp is told nothing.
+    for supervisor in [w.admin, w.coord_boom] {
+        let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), w.token(supervisor), json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!((&r.body["marked"], &r.body["kept_for_owner"], &r.body["unread_count"]), (&json!(0), &json!(true), &json!(1)));
+    }
+    let row = rig.app.get(&format!("/api/v1/conversations/{conv}"), w.token(w.exec_ana)).await;
+    assert_eq!(row.body["unread_count"], 1, "a supervisor's look cleared the owner's unread: {:?}", row.body);
+    let receipts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE tenant_id = $1 AND kind = 'mark_read'")
+            .bind(w.tenant.0)
+            .fetch_one(&rig.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(receipts, 0, "a supervisor's look queued a read receipt");
+    // The owner opens it: read, and the prospect's phone shows the blue ticks, once.
+    let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), w.token(w.exec_ana), json!({})).await;
+    assert_eq!((r.status, &r.body["marked"], &r.body["kept_for_owner"]), (StatusCode::OK, &json!(1), &json!(false)), "{:?}", r.body);
+    until(10, "the read receipt", || async { (reads().await > 0).then_some(()) }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(reads().await, 1, "one read receipt");
 }
 
 #[tokio::test]

@@ -250,7 +250,9 @@ async fn send(
     Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &what).await?)))
 }
 
-/// Marks every inbound message of a visible conversation read.
+/// Marks every inbound message of a visible conversation read, and tells WhatsApp, when the caller
+/// is its owner (the executive its prospect is assigned to) or it has none. Anyone else who reads
+/// it (an admin, a coordinator) leaves its unread messages to the owner: `kept_for_owner`.
 #[utoipa::path(post, path = "/conversations/{conversation_id}/read", tag = "conversations", params(("conversation_id" = i64, Path)),
     responses((status = 200, body = MarkedRead), (status = 404, body = ErrorBody)))]
 async fn mark_read(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<MarkedRead>> {
