@@ -18,7 +18,7 @@ export function mountBell() {
       h('button', { class: 'btn btn-small bell-all', type: 'button', onclick: () => readAll() }, t('bell.markAll'))),
     list);
   const button = h('button', {
-    class: 'btn btn-ghost bell', type: 'button', title: t('bell.title'), 'aria-label': t('bell.title'),
+    class: 'btn btn-ghost bell', type: 'button', title: t('bell.title'), 'aria-label': t('bell.title'), 'aria-expanded': 'false',
     onclick: () => toggle(),
   }, h('img', { src: BELL_ICON, alt: '', width: 20, height: 20 }), badge);
   const el = h('div', { class: 'bell-wrap' }, button, panel);
@@ -26,8 +26,22 @@ export function mountBell() {
 
   function toggle() {
     panel.hidden = !panel.hidden;
+    button.setAttribute('aria-expanded', String(!panel.hidden));
     if (!panel.hidden) load().catch(showError);
   }
+
+  function close(refocus) {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    button.setAttribute('aria-expanded', 'false');
+    if (refocus) button.focus();
+  }
+
+  // Escape closes the panel (focus back on the bell), and so does a click anywhere outside it.
+  const onKey = (e) => { if (e.key === 'Escape') close(true); };
+  const onPointer = (e) => { if (!el.contains(e.target)) close(false); };
+  document.addEventListener('keydown', onKey);
+  document.addEventListener('pointerdown', onPointer);
 
   function render(page) {
     if (!alive) return;
@@ -50,7 +64,7 @@ export function mountBell() {
   async function open(n) {
     try {
       if (!n.read_at) await post(`/notifications/${n.notification_id}/read`);
-      panel.hidden = true;
+      close(false);
       if (n.link) location.hash = n.link;
       await load();
     } catch (e) {
@@ -78,6 +92,8 @@ export function mountBell() {
     el,
     destroy: () => {
       alive = false;
+      document.removeEventListener('keydown', onKey);
+      document.removeEventListener('pointerdown', onPointer);
       refresh.cancel();
       unsub?.();
     },

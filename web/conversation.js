@@ -11,7 +11,8 @@ import { clear, field, h, hue, initials, select, showError, toast } from './ui.j
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 };
 // Queued is a small clock drawn in CSS (.tick-queued): no emoji font is needed to show it.
-const TICKS = { queued: '', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✓✓', played: '✓✓', failed: '!' };
+// Read differs from delivered in shape too (heavy checks), not only in colour.
+const TICKS = { queued: '', unconfirmed: '?', sent: '✓', delivered: '✓✓', read: '✔✔', played: '✔✔', failed: '!' };
 
 function older(a, b) {
   const ta = Date.parse(a.created_at);
@@ -37,7 +38,9 @@ export function mountConversation(pane, id, { row, back }) {
     h('div', { class: 'conv-actions' }, botState, botBtn, statusBtn, infoBtn));
   const olderBtn = h('button', { class: 'btn btn-small older', type: 'button', hidden: true, onclick: () => loadOlder() }, t('conv.older'));
   const msgList = h('ol', { class: 'msgs', 'aria-live': 'polite', 'aria-relevant': 'additions' });
-  const scroller = h('div', { class: 'msg-scroll', tabindex: '0', 'aria-label': t('conv.messages') }, olderBtn, msgList);
+  // Shown until the first page of messages is in (a slow network shows something is coming).
+  const loading = h('div', { class: 'progress conv-loading', role: 'progressbar', 'aria-label': t('inbox.loading') }, h('div', { class: 'progress-bar' }));
+  const scroller = h('div', { class: 'msg-scroll', tabindex: '0', 'aria-label': t('conv.messages'), 'aria-busy': 'true' }, loading, olderBtn, msgList);
   const notice = h('div', { class: 'conv-notice', hidden: true });
   const input = h('textarea', { name: 'body', rows: 1, placeholder: t('conv.reply'), 'aria-label': t('conv.reply'), maxlength: 4096 });
   const sendBtn = h('button', { class: 'btn btn-primary send', type: 'submit', 'aria-label': t('conv.send') }, t('conv.send'));
@@ -45,7 +48,7 @@ export function mountConversation(pane, id, { row, back }) {
   const hint = h('div', { class: 'composer-hint' }, t('conv.replyHint'));
   const info = h('aside', { class: 'info', 'aria-label': t('conv.details') });
   const main = h('div', { class: 'conv-main' }, header, scroller, notice, composer, hint);
-  const view = h('div', { class: 'conv' }, main, info);
+  const view = h('div', { class: 'conv', dataset: { state: 'loading' } }, main, info);
   clear(pane, view);
 
   // --- header ---
@@ -143,6 +146,10 @@ export function mountConversation(pane, id, { row, back }) {
     } catch (e) {
       if (e.status === 404) revoked();
       else showError(e);
+    } finally {
+      loading.hidden = true;
+      scroller.removeAttribute('aria-busy');
+      view.dataset.state = 'ready';
     }
   }
 

@@ -73,10 +73,20 @@ export function channelEventReason(event) {
   return code != null ? `${t('event.generic')} (${t('error.code', { code: String(code) })})` : t('event.generic');
 }
 
-/** The message `key` in the current language, with `{name}` placeholders filled from `vars`. */
+/** The message `key` in the current language, with `{name}` placeholders filled from `vars`. A
+ * message that depends on a count is an object of plural forms (`{ one, other }`, and whatever
+ * else the language's `Intl.PluralRules` names), chosen by `vars.n`. */
 export function t(key, vars = {}) {
-  const text = MESSAGES[lang][key] ?? MESSAGES.en[key] ?? key;
+  const message = MESSAGES[lang][key] ?? MESSAGES.en[key] ?? key;
+  const text = typeof message === 'string' ? message : pluralForm(message, vars.n);
   return text.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? formatValue(vars[k]) : `{${k}}`));
+}
+
+/** The form of a plural message for the count `n` in the current language (`other` when the
+ * language names a form the message does not have). */
+export function pluralForm(forms, n) {
+  const category = new Intl.PluralRules(lang).select(Number(n ?? 0));
+  return forms[category] ?? forms.other;
 }
 
 function formatValue(v) {
@@ -122,5 +132,8 @@ export function fmtTime(iso) {
 }
 
 export function fmtDay(iso) {
-  return new Intl.DateTimeFormat(lang, { weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(iso));
+  // A heading starts with a capital ("Sábado, 31 de octubre"); the rest stays as the language
+  // writes it (no "De Octubre").
+  const text = new Intl.DateTimeFormat(lang, { weekday: 'long', day: 'numeric', month: 'long' }).format(new Date(iso));
+  return text.charAt(0).toLocaleUpperCase(lang) + text.slice(1);
 }

@@ -3,7 +3,7 @@
 // reassignment, keyboard navigation; the open conversation shows in the right pane.
 import { compareLsn } from '/static/platica-client.js';
 import { get, query, request } from './api.js';
-import { fmtNumber, fmtRelative, t } from './i18n.js';
+import { fmtDateTime, fmtNumber, fmtRelative, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { executives, myTeams, teamName, userName } from './directory.js';
@@ -208,7 +208,7 @@ export function mountInbox(container) {
   }
 
   function renderCounts() {
-    countsEl.textContent = st.loaded ? t('inbox.counts', { total: model.counts.total, unread: model.counts.unread }) : '';
+    countsEl.textContent = st.loaded ? t('inbox.counts', { n: model.counts.total, unread: model.counts.unread }) : '';
   }
 
   function rowKey(row) {
@@ -242,7 +242,7 @@ export function mountInbox(container) {
     h('div', { class: 'row-main' },
       h('div', { class: 'row-top' },
         h('span', { class: 'row-name' }, row.prospect_name),
-        h('time', { class: 'row-time', datetime: row.last_activity_at, title: row.last_activity_at }, fmtRelative(row.last_activity_at))),
+        h('time', { class: 'row-time', datetime: row.last_activity_at, title: fmtDateTime(row.last_activity_at) }, fmtRelative(row.last_activity_at))),
       h('div', { class: 'row-bottom' },
         h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),
         unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),

@@ -106,7 +106,9 @@ async function scanSpanish(page, where) {
     const m = await import('/app/i18n.js');
     return { en: m.MESSAGES.en, esTable: m.MESSAGES.es };
   });
-  const english = Object.entries(en).filter(([k, v]) => esTable[k] !== v).map(([, v]) => v);
+  // A message is text or plural forms ({ one, other }): each English form the Spanish lacks.
+  const forms = (v) => (typeof v === 'string' ? [v] : Object.values(v ?? {}));
+  const english = Object.entries(en).flatMap(([k, v]) => forms(v).filter((f) => !forms(esTable[k]).includes(f)));
   const found = await page.evaluate((patterns) => {
     const res = patterns.map((p) => new RegExp(`^${p.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\\?\{\w+\\?\}/g, '.+')}$`));
     const texts = [];
@@ -251,6 +253,8 @@ await test('live: an inbound WhatsApp message moves its row to the top; a reply 
   await top.click();
   await ana.waitForSelector(`#msg-${got.message_id}`);
   await ana.waitForSelector(`#row-${m.conversation_id} .badge`, { state: 'detached' });
+  // Loaded: the loading bar is gone (it shows while the first page of messages is on its way).
+  await ana.waitForSelector('.conv[data-state=ready] .conv-loading', { state: 'hidden' });
   // Reply with Enter; Shift+Enter makes a new line.
   await ana.click('textarea[name=body]');
   await ana.keyboard.type('Claro que sí,');
@@ -270,6 +274,9 @@ await test('live: an inbound WhatsApp message moves its row to the top; a reply 
   await ana.waitForSelector(`#msg-${messageId}[data-status=delivered] .tick[aria-label=Delivered]`);
   await step('message_status', { message_id: messageId, status: 'read' });
   await ana.waitForSelector(`#msg-${messageId}[data-status=read] .tick-read`);
+  // Read and delivered differ in shape, not only in colour.
+  const readTick = await ana.locator(`#msg-${messageId} .tick`).textContent();
+  assert.notEqual(readTick, '✓✓', 'the read tick looks like the delivered one');
   await shot(ana, '04-conversation');
 });
 
@@ -711,6 +718,16 @@ await test('tickets: an executive opens a ticket in the UI, an admin sees it liv
   await exec.goto(`${BASE}/#/inbox`);
   await exec.waitForSelector('li.row');
   await exec.waitForFunction(() => Number(document.querySelector('.bell-wrap')?.dataset.unread) >= 2);
+  // Escape closes the panel and gives the focus back to the bell; a click outside closes it too.
+  await exec.click('.bell');
+  await exec.waitForSelector('.bell-panel', { state: 'visible' });
+  await exec.keyboard.press('Escape');
+  await exec.waitForSelector('.bell-panel', { state: 'hidden' });
+  assert.ok(await exec.evaluate(() => document.activeElement?.classList.contains('bell')), 'the focus is back on the bell');
+  await exec.click('.bell');
+  await exec.waitForSelector('.bell-panel', { state: 'visible' });
+  await exec.click('.list-head h1');
+  await exec.waitForSelector('.bell-panel', { state: 'hidden' });
   await exec.click('.bell');
   const bellItem = exec.locator('.bell-item', { hasText: `New comment: ${subject}` }).first();
   await bellItem.waitFor();
