@@ -18,9 +18,18 @@ export function saveSession(token, user) {
   localStorage.setItem(USER_KEY, JSON.stringify(user));
 }
 
+/** Prefix of the inbox filters kept per user in sessionStorage (inbox.js). */
+export const FILTERS_PREFIX = 'platica.inboxFilters.';
+
+/** Forgets the session, and what the user left behind in this tab (their inbox filters). */
 export function clearSession() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
+  try {
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith(FILTERS_PREFIX)) sessionStorage.removeItem(k);
+  } catch {
+    // storage disabled
+  }
 }
 
 /** An error answered by the API (`{"error":{"code","message","field"?}}`) or a network failure. */

@@ -2,11 +2,11 @@
 // `inbox` subscription of the realtime connection; filters, search, selection for bulk
 // reassignment, keyboard navigation; the open conversation shows in the right pane.
 import { compareLsn } from '/static/platica-client.js';
-import { get, query, request } from './api.js';
+import { FILTERS_PREFIX, get, query, request } from './api.js';
 import { fmtDateTime, fmtNumber, fmtRelative, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
-import { executives, myTeams, teamName, userName } from './directory.js';
+import { dir, executives, myTeams, teamName, userName } from './directory.js';
 import { navigate } from './router.js';
 import { clear, h, hue, initials, select, showError } from './ui.js';
 import { mountConversation } from './conversation.js';
@@ -14,11 +14,15 @@ import { openBulkReassign } from './bulk.js';
 import { createInboxList } from './inbox-list.js';
 
 const PAGE = 50;
-const FILTERS_KEY = 'platica.inboxFilters';
+/** Where this user's inbox filters are kept for the tab's session: per user, so whoever signs in
+ * next in the same tab starts from their own (logging out clears them all, see api.js). */
+function filtersKey() {
+  return `${FILTERS_PREFIX}${dir.me?.tenant_id ?? ''}.${dir.me?.user_id ?? ''}`;
+}
 
 function savedFilters() {
   try {
-    const f = JSON.parse(sessionStorage.getItem(FILTERS_KEY) ?? '{}');
+    const f = JSON.parse(sessionStorage.getItem(filtersKey()) ?? '{}');
     return { team_id: f.team_id ?? '', executive_id: f.executive_id ?? '', status: f.status ?? '', unread: Boolean(f.unread), q: f.q ?? '' };
   } catch {
     return { team_id: '', executive_id: '', status: '', unread: false, q: '' };
@@ -96,7 +100,7 @@ export function mountInbox(container) {
     if (st.filters[k] === v) return;
     st.filters[k] = v;
     try {
-      sessionStorage.setItem(FILTERS_KEY, JSON.stringify(st.filters));
+      sessionStorage.setItem(filtersKey(), JSON.stringify(st.filters));
     } catch {
       // storage disabled
     }

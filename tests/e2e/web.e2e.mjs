@@ -900,6 +900,23 @@ await test('phone width: the inbox and a conversation are usable at 390 px', asy
   await phone.context().close();
 });
 
+await test('inbox filters belong to who set them: the next user in the tab starts from their own', async () => {
+  const page = await newPage();
+  await login(page, U.admin);
+  await page.selectOption('select[name=team_id]', String(EXPECT.ven));
+  await page.check('input[name=unread]');
+  const narrowed = await api(page, `/inbox?team_id=${EXPECT.ven}&unread=true&limit=1`);
+  await page.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(narrowed.total));
+  await page.click('.topbar button.logout');
+  await page.waitForSelector('form.login-form');
+  await login(page, U.ana);
+  assert.equal(await page.isChecked('input[name=unread]'), false, "the admin's unread filter carried over to Ana");
+  const all = await api(page, '/inbox?limit=1');
+  assert.ok(all.total > 0);
+  await page.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(all.total));
+  await page.context().close();
+});
+
 await test('logout ends the session', async () => {
   const token = await tokenOf(ana);
   await ana.click('.topbar button:has-text("Log out")');
