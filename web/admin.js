@@ -5,6 +5,7 @@ import { del, get, patch, post, put } from './api.js';
 import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
+import { publishing } from './live.js';
 
 const TABS = ['users', 'teams', 'tokens', 'channels', 'settings'];
 const ROLES = ['admin', 'coordinator', 'executive'];
@@ -283,6 +284,7 @@ async function settings(panel) {
     e.preventDefault();
     const v = version.value.trim();
     try {
+      publishing(v);
       await put('/system-config/app_version', { value: { version: v, force_update: force.checked } });
       toast(t('settings.published', { version: v }));
       await settings(panel);

@@ -1,4 +1,5 @@
 // The REST API (/api/v1): the session token, JSON requests and the API's error shape.
+import { clearDrafts } from './drafts.js';
 
 const TOKEN_KEY = 'platica.token';
 const USER_KEY = 'platica.user';
@@ -21,7 +22,7 @@ export function saveSession(token, user) {
 /** Prefix of the inbox filters kept per user in sessionStorage (inbox.js). */
 export const FILTERS_PREFIX = 'platica.inboxFilters.';
 
-/** Forgets the session, and what the user left behind in this tab (their inbox filters). */
+/** Forgets the session, and what the user left behind (inbox filters, unsent drafts). */
 export function clearSession() {
   localStorage.removeItem(TOKEN_KEY);
   localStorage.removeItem(USER_KEY);
@@ -30,6 +31,7 @@ export function clearSession() {
   } catch {
     // storage disabled
   }
+  clearDrafts();
 }
 
 /** An error answered by the API (`{"error":{"code","message","field"?}}`) or a network failure. */

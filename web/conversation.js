@@ -5,7 +5,8 @@ import { get, patch, post, put, query } from './api.js';
 import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
-import { executives, myTeams, teamName, userName } from './directory.js';
+import { dir, executives, myTeams, teamName, userName } from './directory.js';
+import { loadDraft, saveDraft } from './drafts.js';
 import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
@@ -200,9 +201,16 @@ export function mountConversation(pane, id, { row, back }) {
       composer.requestSubmit();
     }
   });
-  input.addEventListener('input', () => {
+  const fit = () => {
     input.style.height = 'auto';
     input.style.height = `${Math.min(160, input.scrollHeight)}px`;
+  };
+  // The unsent reply is kept (drafts.js) and comes back when the conversation opens again.
+  // Saved on every keystroke (a synchronous write): a forced reload can come at any moment.
+  input.value = loadDraft(dir.me, id);
+  input.addEventListener('input', () => {
+    fit();
+    saveDraft(dir.me, id, input.value);
   });
   composer.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -212,6 +220,7 @@ export function mountConversation(pane, id, { row, back }) {
     try {
       const m = await post(`/conversations/${id}/messages`, { body });
       upsert(m);
+      saveDraft(dir.me, id, '');
       input.value = '';
       input.style.height = 'auto';
       renderMessages({ stick: true });

@@ -42,6 +42,15 @@ export function onNewVersion(fn) {
   return () => versionListeners.delete(fn);
 }
 
+// A version this tab is publishing itself (admin settings): it is not reloaded under the admin's
+// own request; it offers the reload like an unforced version instead.
+let publishingVersion = null;
+
+/** Marks `version` as being published from this tab (see `versionSeen`). */
+export function publishing(version) {
+  publishingVersion = version;
+}
+
 function versionSeen(value) {
   const version = value?.version ?? null;
   if (loadedVersion === undefined) {
@@ -49,7 +58,7 @@ function versionSeen(value) {
     return;
   }
   if (version === loadedVersion || version === null) return;
-  if (value.force_update) {
+  if (value.force_update && version !== publishingVersion) {
     location.reload();
     return;
   }

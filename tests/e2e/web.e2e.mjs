@@ -470,12 +470,27 @@ await test('publish a new web version: a banner offers reload, force update relo
   assert.equal(await ana.evaluate(() => window.__stillHere), true, 'no reload without force');
   await admin.waitForSelector('form.publish :text("Current version: 2.0.0")');
   await shot(admin, '07-admin-settings');
+  // Ana is typing a reply when a forced update comes: the reload keeps her draft.
+  await ana.click('li.row');
+  await ana.waitForSelector('.conv[data-state=ready]');
+  const draftUrl = ana.url();
+  await ana.fill('textarea[name=body]', 'Borrador: le confirmo mañana');
+  await admin.evaluate(() => { window.__publisherStillHere = true; });
   const reloaded = ana.waitForEvent('load', { timeout: 10000 });
   await admin.fill('form.publish input[name=value]', '2.0.1');
   await admin.check('form.publish input[name=force_update]');
   await admin.click('form.publish button[type=submit]');
   await reloaded;
   assert.equal(await ana.evaluate(() => window.__stillHere), undefined, 'the tab reloaded');
+  assert.equal(ana.url(), draftUrl, 'the reloaded tab shows the same conversation');
+  await ana.waitForSelector('.conv[data-state=ready]');
+  assert.equal(await ana.inputValue('textarea[name=body]'), 'Borrador: le confirmo mañana', 'the draft survived the reload');
+  // The publisher's own tab is not reloaded under its request: it finishes and offers the reload.
+  await admin.waitForSelector('form.publish :text("Current version: 2.0.1")');
+  assert.equal(await admin.evaluate(() => window.__publisherStillHere), true, "the publisher's tab reloaded mid-request");
+  await admin.waitForSelector('.banner-version', { state: 'visible', timeout: 5000 });
+  await ana.fill('textarea[name=body]', '');
+  await ana.goto(`${BASE}/#/inbox`);
   await ana.waitForSelector('li.row');
   assert.equal(await ana.locator('.banner-version').isVisible(), false, 'the reloaded tab runs the current version');
 });
