@@ -126,8 +126,10 @@ pub struct Change {
 #[derive(Deserialize)]
 struct ChangeValue {
     metadata: Metadata,
+    /// The senders: `wa_id` (their number, when WhatsApp shows it), `user_id` (their
+    /// business-scoped user id), `profile.name` / `profile.username`.
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Value,
     #[serde(default)]
     messages: Vec<Value>,
     #[serde(default)]
@@ -140,17 +142,6 @@ struct ChangeValue {
 #[derive(Deserialize)]
 struct Metadata {
     phone_number_id: String,
-}
-
-#[derive(Deserialize)]
-struct Contact {
-    wa_id: Option<String>,
-    profile: Option<Profile>,
-}
-
-#[derive(Deserialize)]
-struct Profile {
-    name: Option<String>,
 }
 
 /// The phone number ids a payload names (at most [`MAX_NUMBERS_PER_PAYLOAD`], each 1 to 32
@@ -314,8 +305,7 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
             out.problems.push(Problem { kind, detail: format!("phone_number_id {id}: {what}") });
             continue;
         }
-        let names: BTreeMap<String, String> =
-            value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
+        let contacts = payload::Contacts::read(Some(&value.contacts));
         let found: Vec<NewChannelEvent> = value
             .errors
             .into_iter()
@@ -342,7 +332,7 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
                 }
                 continue;
             }
-            match payload::message(m, &names) {
+            match payload::message(m, &contacts) {
                 Ok(m) => {
                     match payload::number_change(&m) {
                         Some(Ok(c)) => batch.number_changes.push(c),

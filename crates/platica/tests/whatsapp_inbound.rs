@@ -308,7 +308,8 @@ async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
     let account = channels::find_by_phone_number_id(&app.pool, PHONE_NUMBER_ID).await.unwrap().unwrap();
     let msg = |phone: &str, id: &str, body: &str| InboundMessage {
         external_id: id.into(),
-        phone: format!("+{phone}"),
+        phone: Some(format!("+{phone}")),
+        bsuid: None,
         profile_name: None,
         wa_type: "text".into(),
         body: body.into(),
