@@ -165,17 +165,20 @@ pub fn external_id(raw: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
+/// Whether a JSON value holds a NUL character anywhere (keys included): PostgreSQL stores none,
+/// in text or in jsonb.
+pub fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// PostgreSQL stores no NUL character, in text or in jsonb: an object holding one (anywhere,
 /// keys included) is refused as a whole rather than failing its webhook's transaction.
 fn refuse_nul(raw: &Value, what: &str) -> Result<(), String> {
-    fn has_nul(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(a) => a.iter().any(has_nul),
-            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
     if has_nul(raw) {
         let id = raw.get("id").and_then(Value::as_str).map(|i| bounded(&i.replace('\0', ""), 64)).unwrap_or_default();
         return Err(format!("{what} {id:?} contains a NUL character, which cannot be stored"));

@@ -66,7 +66,27 @@ fn sender(r: &mut StdRng) -> (Option<String>, Option<String>) {
 }
 
 fn wamid(r: &mut StdRng) -> String {
+    if r.random_bool(0.01) {
+        return nasty(r, "wamid.");
+    }
     format!("wamid.FUZZ{}", r.random_range(0..1_000_000u32))
+}
+
+/// `normal` most of the time; else a string real payloads should not carry but could: NUL and
+/// control characters, a huge one, emoji, lone escapes.
+fn text(r: &mut StdRng, normal: &str) -> String {
+    if r.random_bool(0.9) { normal.to_owned() } else { nasty(r, normal) }
+}
+
+fn nasty(r: &mut StdRng, normal: &str) -> String {
+    match r.random_range(0..6) {
+        0 => format!("{normal}\u{0}"),
+        1 => format!("\u{1}\u{7f}{normal}\u{1b}[0m"),
+        2 => normal.repeat(r.random_range(100..3000)),
+        3 => "🇲🇽".repeat(r.random_range(1..600)),
+        4 => String::new(),
+        _ => format!("{normal}\u{202e}\u{feff}\u{fffd}"),
+    }
 }
 
 fn timestamp(r: &mut StdRng) -> Value {
@@ -86,12 +106,24 @@ fn message_object(r: &mut StdRng, from: (Option<String>, Option<String>)) -> Val
         m["context"] = json!({"from": "15550001111", "id": wamid(r)});
     }
     let (kind, object): (&str, Value) = match r.random_range(0..17) {
-        0..=3 => ("text", json!({"body": "hola, ¿tienen el modelo en azul? 👍"})),
-        4 => ("image", json!({"id": "MEDIA1", "mime_type": "image/jpeg", "sha256": "abc", "caption": "mi casa"})),
+        0..=3 => ("text", json!({"body": text(r, "hola, ¿tienen el modelo en azul? 👍")})),
+        4 => (
+            "image",
+            json!({"id": text(r, "MEDIA1"), "mime_type": "image/jpeg", "sha256": "abc",
+                "caption": text(r, "mi casa")}),
+        ),
         5 => ("audio", json!({"id": "MEDIA2", "mime_type": "audio/ogg; codecs=opus", "voice": true})),
-        6 => ("document", json!({"id": "MEDIA3", "mime_type": "application/pdf", "filename": "cotización.pdf"})),
-        7 => ("location", json!({"latitude": 19.43, "longitude": -99.13, "name": "Oficina", "address": "Reforma 1"})),
-        8 => ("interactive", json!({"type": "button_reply", "button_reply": {"id": "yes", "title": "Sí"}})),
+        6 => (
+            "document",
+            json!({"id": "MEDIA3", "mime_type": text(r, "application/pdf"),
+                "filename": text(r, "cotización.pdf")}),
+        ),
+        7 => (
+            "location",
+            json!({"latitude": 19.43, "longitude": -99.13, "name": text(r, "Oficina"),
+                "address": "Reforma 1"}),
+        ),
+        8 => ("interactive", json!({"type": "button_reply", "button_reply": {"id": "yes", "title": text(r, "Sí")}})),
         9 => (
             "interactive",
             json!({"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent",
@@ -103,7 +135,7 @@ fn message_object(r: &mut StdRng, from: (Option<String>, Option<String>)) -> Val
                 {"product_retailer_id": "A", "quantity": 2, "item_price": 10.5, "currency": "MXN"},
                 {"product_retailer_id": "B", "quantity": "1", "item_price": "99", "currency": "MXN"}]}),
         ),
-        11 => ("button", json!({"payload": "STOP", "text": "Detener"})),
+        11 => ("button", json!({"payload": "STOP", "text": text(r, "Detener")})),
         12 => ("reaction", json!({"message_id": wamid(r), "emoji": if r.random_bool(0.8) { "❤️" } else { "" }})),
         13 => (
             "system",
@@ -116,8 +148,8 @@ fn message_object(r: &mut StdRng, from: (Option<String>, Option<String>)) -> Val
     };
     m["type"] = json!(kind);
     if kind == "unsupported" {
-        m["errors"] = json!([{"code": 131051, "title": "Message type unknown",
-                              "error_data": {"details": "Message type is currently not supported."}}]);
+        m["errors"] = json!([{"code": 131051, "title": text(r, "Message type unknown"),
+                              "error_data": {"details": text(r, "Message type is currently not supported.")}}]);
     } else {
         m[kind] = object;
     }
@@ -137,11 +169,12 @@ fn status_object(r: &mut StdRng) -> Value {
         s["recipient_user_id"] = json!(format!("MX.{}", r.random_range(0..40)));
     }
     if r.random_bool(0.3) {
-        s["biz_opaque_callback_data"] = json!(format!("platica:o:{}", r.random_range(0..100)));
+        let callback = format!("platica:o:{}", r.random_range(0..100));
+        s["biz_opaque_callback_data"] = json!(text(r, &callback));
     }
     if status == "failed" {
-        s["errors"] = json!([{"code": 131026, "title": "Message undeliverable",
-                              "error_data": {"details": "Message Undeliverable."}}]);
+        s["errors"] = json!([{"code": 131026, "title": text(r, "Message undeliverable"),
+                              "error_data": {"details": text(r, "Message Undeliverable.")}}]);
     }
     s
 }
@@ -149,8 +182,8 @@ fn status_object(r: &mut StdRng) -> Value {
 fn change(r: &mut StdRng) -> Value {
     if r.random_bool(0.05) {
         return json!({"field": "message_template_status_update", "value": {"event": "APPROVED",
-            "message_template_id": r.random_range(0..10), "message_template_name": "promo",
-            "message_template_language": "es_MX"}});
+            "message_template_id": r.random_range(0..10), "message_template_name": text(r, "promo"),
+            "message_template_language": text(r, "es_MX"), "reason": text(r, "NONE")}});
     }
     if r.random_bool(0.02) {
         return json!({"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}});
@@ -162,9 +195,9 @@ fn change(r: &mut StdRng) -> Value {
     let mut messages = Vec::new();
     for _ in 0..r.random_range(0..3) {
         let from = sender(r);
-        let mut contact = json!({"profile": {"name": "Ana"}});
+        let mut contact = json!({"profile": {"name": text(r, "Ana")}});
         if r.random_bool(0.3) {
-            contact["profile"]["username"] = json!("@ana");
+            contact["profile"]["username"] = json!(text(r, "@ana"));
         }
         if let Some(p) = &from.0 {
             contact["wa_id"] = json!(p);
@@ -183,7 +216,8 @@ fn change(r: &mut StdRng) -> Value {
         value["statuses"] = Value::Array((0..r.random_range(1..4)).map(|_| status_object(r)).collect());
     }
     if r.random_bool(0.05) {
-        value["errors"] = json!([{"code": 130429, "title": "Rate limit hit", "message": "(#130429) Rate limit hit"}]);
+        value["errors"] = json!([{"code": 130429, "title": text(r, "Rate limit hit"),
+                                  "message": text(r, "(#130429) Rate limit hit")}]);
     }
     json!({"field": "messages", "value": value})
 }
@@ -434,6 +468,22 @@ fn check_notification(n: &Notification) -> Result<Parsed, String> {
             || !batch.reactions.is_empty()
             || !batch.number_changes.is_empty();
     }
+    for (pnid, events) in &n.events {
+        if pnid != PNID {
+            return Err(format!("events for unverified number {pnid}"));
+        }
+        if let Some(e) = events.iter().find(|e| e.raw.to_string().contains("\\u0000") || e.title.contains('\0')) {
+            return Err(format!("an error event with a NUL character: {:?}", e.title));
+        }
+    }
+    let nul = |s: &str| s.contains('\0');
+    if let Some(t) = n.template_statuses.iter().find(|t| {
+        [&t.waba_id, &t.name, &t.language, &t.status].into_iter().any(|s| nul(s))
+            || t.reason.as_deref().is_some_and(nul)
+            || t.template_id.as_deref().is_some_and(nul)
+    }) {
+        return Err(format!("a template review with a NUL character: {:?}", t.name));
+    }
     out.anything |= !n.events.is_empty() || !n.template_statuses.is_empty();
     Ok(out)
 }
@@ -525,14 +575,23 @@ async fn through_http(app: &TestApp, w: &World, i: &Input, parsed: Option<&Parse
     Ok(())
 }
 
-fn describe(i: &Input) -> String {
+/// A finding's input, shortened; the whole body is kept under `$CARGO_TARGET_DIR/fuzz-findings/`.
+fn describe(n: usize, i: &Input) -> String {
+    let dir = std::path::Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()))
+        .join("fuzz-findings");
+    let kept = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("input-{n}.json")), &i.body))
+        .map(|()| format!(" (kept in {}/input-{n}.json)", dir.display()))
+        .unwrap_or_default();
     let shown = String::from_utf8_lossy(&i.body[..i.body.len().min(600)]).into_owned();
-    format!("header {:?}, {} bytes: {shown}", i.header, i.body.len())
+    format!("header {:?}, {} bytes{kept}: {shown}", i.header, i.body.len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_webhooks_never_panic_fail_or_store_garbage() {
     support::install_test_key();
+    // The server's errors (a 5xx says why here), nothing else.
+    let _ = tracing_subscriber::fmt().with_env_filter("platica_http=error").with_test_writer().try_init();
     let inputs = env_usize("PLATICA_FUZZ_INPUTS", 20_000);
     let http_every = env_usize("PLATICA_FUZZ_HTTP_EVERY", 200).max(1);
     let seed = env_usize("PLATICA_FUZZ_SEED", 17) as u64;
@@ -562,11 +621,11 @@ async fn mutated_webhooks_never_panic_fail_or_store_garbage() {
         let parsed = match outcome {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
-                findings.push(format!("input {n}: {e}; {}", describe(&i)));
+                findings.push(format!("input {n}: {e}; {}", describe(n, &i)));
                 continue;
             }
             Err(_) => {
-                findings.push(format!("input {n}: PANIC; {}", describe(&i)));
+                findings.push(format!("input {n}: PANIC; {}", describe(n, &i)));
                 continue;
             }
         };
@@ -577,7 +636,7 @@ async fn mutated_webhooks_never_panic_fail_or_store_garbage() {
         if n % http_every == 0 {
             http += 1;
             if let Err(e) = through_http(&app, &w, &i, parsed.as_ref()).await {
-                findings.push(format!("input {n} over HTTP: {e}; {}", describe(&i)));
+                findings.push(format!("input {n} over HTTP: {e}; {}", describe(n, &i)));
             }
         }
         if findings.len() >= 20 {
