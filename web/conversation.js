@@ -2,7 +2,7 @@
 // the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
 // reassignment, assignment history).
 import { get, patch, post, put, query } from './api.js';
-import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, t } from './i18n.js';
+import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
@@ -55,11 +55,12 @@ export function mountConversation(pane, id, { row, back }) {
   // --- header ---
   function renderHeader() {
     const r = st.row;
-    const name = r?.prospect_name ?? st.prospect?.name ?? '';
+    const name = prospectName(r?.prospect_name ?? st.prospect?.name ?? '');
     title.textContent = name;
     avatar.textContent = initials(name);
     avatar.style.setProperty('--h', hue(name));
-    const phone = r?.prospect_phone ?? st.prospect?.phone ?? '';
+    // A prospect WhatsApp shows only by its business-scoped user id has no number to show.
+    const phone = r?.prospect_phone ?? st.prospect?.phone ?? (r || st.prospect ? t('prospect.noPhone') : '');
     const bits = [phone];
     if (can('see_teams') && r) bits.push(`${teamName(r.team_id)} · ${userName(r.executive_id)}`);
     subtitle.textContent = bits.filter(Boolean).join(' · ');
@@ -312,7 +313,7 @@ export function mountConversation(pane, id, { row, back }) {
       }
     });
     const rows = [
-      [t('prospect.phone'), p.phone],
+      [t('prospect.phone'), p.phone ?? t('prospect.noPhone')],
       [t('prospect.team'), teamName(p.team_id)],
       [t('prospect.executive'), userName(p.executive_id)],
     ];

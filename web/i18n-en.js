@@ -221,6 +221,8 @@ export const en = {
   'conv.botResumesAt': 'resumes {time}',
   'conv.details': 'Prospect details',
   'prospect.phone': 'Phone',
+  'prospect.whatsappUser': 'WhatsApp user',
+  'prospect.noPhone': 'No phone number (WhatsApp username)',
   'prospect.team': 'Team',
   'prospect.executive': 'Executive',
   'prospect.stage': 'Stage',

@@ -221,6 +221,8 @@ export const es = {
   'conv.botResumesAt': 'se reanuda {time}',
   'conv.details': 'Datos del prospecto',
   'prospect.phone': 'Teléfono',
+  'prospect.whatsappUser': 'Usuario de WhatsApp',
+  'prospect.noPhone': 'Sin número de teléfono (nombre de usuario de WhatsApp)',
   'prospect.team': 'Equipo',
   'prospect.executive': 'Ejecutivo',
   'prospect.stage': 'Etapa',

@@ -65,6 +65,13 @@ export function failureReason(error) {
   return code != null ? `${t('error.generic')} (${t('error.code', { code: String(code) })})` : t('error.generic');
 }
 
+/** A prospect's name as shown: the server names a WhatsApp user who shares neither a phone
+ * number nor a profile name "WhatsApp user" (platica_store::whatsapp::UNNAMED); that reads in
+ * the current language. */
+export function prospectName(name) {
+  return name === 'WhatsApp user' ? t('prospect.whatsappUser') : (name ?? '');
+}
+
 /** What a WhatsApp error reported on a channel (not about one message being sent) means, in the
  * current language: an account event is not "not sent". */
 export function channelEventReason(event) {

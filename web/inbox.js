@@ -3,7 +3,7 @@
 // reassignment, keyboard navigation; the open conversation shows in the right pane.
 import { compareLsn } from '/static/platica-client.js';
 import { FILTERS_PREFIX, get, query, request } from './api.js';
-import { fmtDateTime, fmtNumber, fmtRelative, t } from './i18n.js';
+import { fmtDateTime, fmtNumber, fmtRelative, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
@@ -242,10 +242,10 @@ export function mountInbox(container) {
       'aria-selected': st.openId === id ? 'true' : 'false', tabindex: '-1', dataset: { id: String(id), key },
     },
     box,
-    h('div', { class: 'avatar', style: `--h:${hue(row.prospect_name)}`, 'aria-hidden': 'true' }, initials(row.prospect_name)),
+    h('div', { class: 'avatar', style: `--h:${hue(row.prospect_name)}`, 'aria-hidden': 'true' }, initials(prospectName(row.prospect_name))),
     h('div', { class: 'row-main' },
       h('div', { class: 'row-top' },
-        h('span', { class: 'row-name' }, row.prospect_name),
+        h('span', { class: 'row-name' }, prospectName(row.prospect_name)),
         h('time', { class: 'row-time', datetime: row.last_activity_at, title: fmtDateTime(row.last_activity_at) }, fmtRelative(row.last_activity_at))),
       h('div', { class: 'row-bottom' },
         h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),

@@ -62,6 +62,13 @@ impl<'a> Cols<'a> {
         }
     }
 
+    fn opt_text(&self, column: &str) -> Result<Option<String>, DecodeError> {
+        match self.value(column)? {
+            ColumnValue::Null => Ok(None),
+            v => String::from_utf8(v.as_bytes().to_vec()).map(Some).map_err(|_| self.err(column, "invalid UTF-8")),
+        }
+    }
+
     fn bool(&self, column: &str) -> Result<bool, DecodeError> {
         match self.value(column)?.as_bytes() {
             [b] => Ok(*b != 0),
@@ -88,7 +95,7 @@ fn prospect(c: &Cols<'_>) -> Result<ProspectRow, DecodeError> {
         tenant_id: c.tenant()?,
         prospect_id: c.i64("prospect_id")?,
         name: c.text("name")?,
-        phone: c.text("phone")?,
+        phone: c.opt_text("phone")?,
         team_id: c.i64("team_id")?,
         executive_id: c.opt_i64("executive_id")?,
     })

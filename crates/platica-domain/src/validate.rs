@@ -45,6 +45,27 @@ pub fn phone(field: &'static str, raw: &str) -> Result<String, Invalid> {
     Ok(out)
 }
 
+/// A WhatsApp business-scoped user id (BSUID, the Cloud API's `user_id`): an ISO 3166 alpha-2
+/// country code in capitals, a dot, then 1 to 128 ASCII letters and digits
+/// (`US.13491208655302741918`). Parent ids (`US.ENT.…`) are not user ids and are refused.
+pub fn bsuid(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let v = raw.trim();
+    let bad = || {
+        Invalid::new(
+            field,
+            "must be a business-scoped user id: a country code, a dot, then 1 to 128 letters and digits",
+        )
+    };
+    let (country, id) = v.split_once('.').ok_or_else(bad)?;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(bad());
+    }
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    Ok(v.to_owned())
+}
+
 /// A display name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
 pub fn name(field: &'static str, raw: &str) -> Result<String, Invalid> {
     text(field, raw, MAX_NAME_CHARS)
@@ -163,6 +184,16 @@ mod tests {
         assert!(phone("phone", "+1234567890123456").is_err());
         assert!(phone("phone", "+52abc12345678").is_err());
         assert!(phone("phone", "+52'; drop table prospects;--").is_err());
+    }
+
+    #[test]
+    fn bsuids() {
+        assert_eq!(bsuid("user_id", " US.13491208655302741918 ").as_deref(), Ok("US.13491208655302741918"));
+        assert!(bsuid("user_id", &format!("MX.{}", "a".repeat(128))).is_ok());
+        for bad in ["", "US", "US.", "us.123", "USA.123", "US.ENT.123", "US.12 3", "+5215512345678", "US.ñ"] {
+            assert!(bsuid("user_id", bad).is_err(), "{bad} accepted");
+        }
+        assert!(bsuid("user_id", &format!("MX.{}", "a".repeat(129))).is_err());
     }
 
     #[test]

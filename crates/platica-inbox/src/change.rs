@@ -12,7 +12,8 @@ pub struct ProspectRow {
     pub tenant_id: TenantId,
     pub prospect_id: i64,
     pub name: String,
-    pub phone: String,
+    /// `None` for a prospect known only by its business-scoped user id.
+    pub phone: Option<String>,
     pub team_id: i64,
     pub executive_id: Option<i64>,
 }

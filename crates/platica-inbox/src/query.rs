@@ -39,7 +39,8 @@ pub struct Row {
     pub conversation_id: i64,
     pub prospect_id: i64,
     pub prospect_name: String,
-    pub prospect_phone: String,
+    /// `None` for a prospect known only by its business-scoped user id.
+    pub prospect_phone: Option<String>,
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub channel: String,

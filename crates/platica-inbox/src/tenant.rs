@@ -14,7 +14,7 @@ use crate::scope::{Entry, Key, Merge, Scope, Selection};
 struct Prospect {
     name: Box<str>,
     name_lower: Box<str>,
-    phone: Box<str>,
+    phone: Option<Box<str>>,
     team_id: i64,
     executive_id: Option<i64>,
     conversations: Vec<i64>,
@@ -197,20 +197,24 @@ impl TenantInbox {
         let conversations = match self.prospects.remove(&p.prospect_id) {
             Some(old) => {
                 self.names.remove(&(old.name_lower, p.prospect_id));
-                self.phones.remove(&(old.phone, p.prospect_id));
+                if let Some(phone) = old.phone {
+                    self.phones.remove(&(phone, p.prospect_id));
+                }
                 old.conversations
             }
             None => self.orphans.remove(&p.prospect_id).unwrap_or_default(),
         };
         self.names.insert((name_lower.clone(), p.prospect_id));
-        self.phones.insert((p.phone.as_str().into(), p.prospect_id));
+        if let Some(phone) = &p.phone {
+            self.phones.insert((phone.as_str().into(), p.prospect_id));
+        }
         let convs = conversations.clone();
         self.prospects.insert(
             p.prospect_id,
             Prospect {
                 name: p.name.as_str().into(),
                 name_lower,
-                phone: p.phone.as_str().into(),
+                phone: p.phone.as_deref().map(Into::into),
                 team_id: p.team_id,
                 executive_id: p.executive_id,
                 conversations,
@@ -224,7 +228,9 @@ impl TenantInbox {
     fn delete_prospect(&mut self, prospect_id: i64) {
         let Some(old) = self.prospects.remove(&prospect_id) else { return };
         self.names.remove(&(old.name_lower, prospect_id));
-        self.phones.remove(&(old.phone, prospect_id));
+        if let Some(phone) = old.phone {
+            self.phones.remove(&(phone, prospect_id));
+        }
         for &c in &old.conversations {
             self.reindex(c);
         }
@@ -492,7 +498,7 @@ impl TenantInbox {
             && filter.open.is_none_or(|o| o == row.open)
             && filter.q.as_deref().filter(|q| !q.is_empty()).is_none_or(|q| match Search::parse(q) {
                 Search::Name(p) => row.prospect_name.to_lowercase().starts_with(&p),
-                Search::Phone(p) => row.prospect_phone.starts_with(&p),
+                Search::Phone(p) => row.prospect_phone.as_deref().is_some_and(|phone| phone.starts_with(&p)),
             })
     }
 
@@ -620,7 +626,7 @@ impl TenantInbox {
             conversation_id,
             prospect_id: c.prospect_id,
             prospect_name: p.name.to_string(),
-            prospect_phone: p.phone.to_string(),
+            prospect_phone: p.phone.as_deref().map(str::to_owned),
             team_id: placed.team_id,
             executive_id: placed.executive_id,
             channel: c.channel.to_string(),

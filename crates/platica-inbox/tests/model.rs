@@ -106,7 +106,7 @@ impl Model {
                     tenant_id: t(tenant),
                     prospect_id: id,
                     name: NAMES[name].into(),
-                    phone: format!("+52155{:04}{id}", name),
+                    phone: Some(format!("+52155{:04}{id}", name)),
                     team_id: team,
                     executive_id: exec,
                 };
@@ -297,7 +297,7 @@ impl Model {
                     && f.open.is_none_or(|o| o == r.open)
                     && f.q.as_deref().is_none_or(|q| {
                         if q.starts_with('+') {
-                            r.prospect_phone.starts_with(q)
+                            r.prospect_phone.as_deref().is_some_and(|p| p.starts_with(q))
                         } else {
                             r.prospect_name.to_lowercase().starts_with(&q.to_lowercase())
                         }

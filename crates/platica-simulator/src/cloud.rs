@@ -64,8 +64,12 @@ pub(crate) fn authorize(sim: &Sim, headers: &HeaderMap, phone_number_id: &str) -
 
 /// What a valid send asks for.
 struct Send {
+    /// The recipient as given (`to`, or `recipient`).
     to: String,
+    /// The recipient's number (digits); empty for a send addressed by business-scoped user id.
     wa_id: String,
+    /// The recipient's business-scoped user id, for a send addressed by `recipient`.
+    user_id: Option<String>,
     kind: String,
     text: Option<String>,
     template: Option<String>,
@@ -105,7 +109,8 @@ async fn handle(
     }
     // A slow recipient: its sends hang first, whatever comes next.
     let slow = body.as_ref().ok().and_then(|b| {
-        let to = serde_json::from_slice::<Value>(b).ok()?.get("to")?.as_str()?.to_owned();
+        let v = serde_json::from_slice::<Value>(b).ok()?;
+        let to = v.get("to").or_else(|| v.get("recipient"))?.as_str()?.to_owned();
         sim.lock().accounts.get(phone_number_id)?.recipient_delay.get(&to).copied()
     });
     if let Some(d) = slow {
@@ -205,7 +210,10 @@ fn accept(
     let wamid = sim.new_wamid();
     let answer = json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": send.to, "wa_id": send.wa_id}],
+        "contacts": [match &send.user_id {
+            Some(user_id) => json!({"input": send.to, "user_id": user_id}),
+            None => json!({"input": send.to, "wa_id": send.wa_id}),
+        }],
         "messages": [{"id": wamid}],
     });
     let received_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -215,6 +223,7 @@ fn accept(
             wamid: wamid.clone(),
             to: send.to,
             wa_id: send.wa_id.clone(),
+            user_id: send.user_id.clone(),
             kind: send.kind,
             text: send.text,
             template: send.template,
@@ -283,14 +292,35 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
     {
         return Err(GraphError::invalid("(#100) Param recipient_type must be one of {INDIVIDUAL}"));
     }
-    let Some(to) = opt_str(v, "to")?.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Err(GraphError::invalid("(#100) The parameter to is required."));
+    // `to` (a phone number) wins over `recipient` (a business-scoped user id) when both are given.
+    let to = opt_str(v, "to")?.map(str::trim).filter(|s| !s.is_empty());
+    let recipient = opt_str(v, "recipient")?.map(str::trim).filter(|s| !s.is_empty());
+    let (to, wa_id, user_id) = match (to, recipient) {
+        (Some(to), _) => {
+            let wa_id: String = to.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')')).collect();
+            if !(7..=15).contains(&wa_id.len()) || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(GraphError {
+                    code: 131009,
+                    ..GraphError::invalid("(#131009) Parameter value is not valid")
+                }
+                .with_details("to must be a phone number: 7 to 15 digits, optionally with a leading +"));
+            }
+            (to, wa_id, None)
+        }
+        (None, Some(r)) => {
+            if platica_domain::validate::bsuid("recipient", r).is_err() {
+                return Err(GraphError {
+                    code: 131009,
+                    ..GraphError::invalid("(#131009) Parameter value is not valid")
+                }
+                .with_details(
+                    "recipient must be a business-scoped user id: a country code, a dot, then letters and digits",
+                ));
+            }
+            (r, String::new(), Some(r.to_owned()))
+        }
+        (None, None) => return Err(GraphError::invalid("(#100) The parameter to is required.")),
     };
-    let wa_id: String = to.chars().filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')')).collect();
-    if !(7..=15).contains(&wa_id.len()) || !wa_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(GraphError { code: 131009, ..GraphError::invalid("(#131009) Parameter value is not valid") }
-            .with_details("to must be a phone number: 7 to 15 digits, optionally with a leading +"));
-    }
     let kind = opt_str(v, "type")?.unwrap_or("text").to_owned();
     if !TYPES.contains(&kind.as_str()) {
         return Err(GraphError::invalid(format!(
@@ -376,6 +406,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
     Ok(Send {
         to: to.to_owned(),
         wa_id,
+        user_id,
         kind,
         text,
         template,

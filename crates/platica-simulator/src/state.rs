@@ -33,8 +33,12 @@ pub struct SentMessage {
     pub wamid: String,
     /// `to` as given.
     pub to: String,
-    /// The recipient's WhatsApp id (digits).
+    /// The recipient's WhatsApp id (digits); empty for a send addressed by `recipient`.
     pub wa_id: String,
+    /// The recipient's business-scoped user id, for a send addressed by `recipient` (the Cloud
+    /// API's field for a user it shows without a phone number).
+    #[serde(default)]
+    pub user_id: Option<String>,
     /// `text`, `template`, `image`, ...
     #[serde(rename = "type")]
     pub kind: String,
@@ -460,11 +464,17 @@ impl Sim {
             let Some(acc) = inner.accounts.get_mut(phone_number_id) else { return false };
             let Some(sent) = acc.sent_index.get(wamid).and_then(|&i| acc.sent.get_mut(i)) else { return false };
             sent.statuses.push(status.to_owned());
-            let r = (sent.wa_id.clone(), sent.biz_opaque_callback_data.clone());
+            let r = ((sent.wa_id.clone(), sent.user_id.clone()), sent.biz_opaque_callback_data.clone());
             inner.stats.statuses_emitted += 1;
             r
         };
-        let mut s = json!({"id": wamid, "status": status, "timestamp": now_secs(), "recipient_id": recipient});
+        let mut s = json!({"id": wamid, "status": status, "timestamp": now_secs()});
+        // As the Cloud API reports a send addressed by business-scoped user id: the user id, and
+        // no number.
+        match recipient {
+            (_, Some(user_id)) => s["recipient_user_id"] = json!(user_id),
+            (wa_id, None) => s["recipient_id"] = json!(wa_id),
+        }
         if let Some(c) = callback {
             s["biz_opaque_callback_data"] = json!(c);
         }
@@ -519,6 +529,10 @@ impl Sim {
     /// A prospect who read a message sometimes answers it.
     async fn maybe_reply(&self, phone_number_id: &str, wamid: &str, wa_id: &str) {
         let (Some(inbound), Some(generator)) = (&self.cfg.inbound, &self.generator) else { return };
+        if wa_id.is_empty() {
+            // Sent to a business-scoped user id: not one of the generator's prospects.
+            return;
+        }
         let (replies, delay) = self
             .with_rng(|r| (r.random_bool(inbound.reply_probability.clamp(0.0, 1.0)), inbound.reply_delay.sample(r)));
         if !replies || !self.sleep(delay).await {
@@ -718,6 +732,7 @@ mod tests {
             wamid: format!("wamid.{i}"),
             to: "5215512345678".into(),
             wa_id: "5215512345678".into(),
+            user_id: None,
             kind: "text".into(),
             text: Some("x".into()),
             template: None,

@@ -391,7 +391,7 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
     let Some((name, language, params)) = running else { return Ok(0) };
     let params: Vec<String> = serde_json::from_value(params).unwrap_or_default();
     let due: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT r.prospect_id, p.name, substr(p.phone, 2) FROM campaign_recipients r
+        "SELECT r.prospect_id, p.name, coalesce(substr(p.phone, 2), p.bsuid) FROM campaign_recipients r
          JOIN prospects p ON p.tenant_id = r.tenant_id AND p.prospect_id = r.prospect_id
          WHERE r.tenant_id = $1 AND r.campaign_id = $2 AND r.state = 'pending'
          ORDER BY r.prospect_id LIMIT $3 FOR UPDATE OF r SKIP LOCKED",

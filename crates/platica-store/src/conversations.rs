@@ -21,7 +21,8 @@ pub struct InboxRow {
     pub conversation_id: i64,
     pub prospect_id: i64,
     pub prospect_name: String,
-    pub prospect_phone: String,
+    /// `null` for a prospect known only by its business-scoped user id.
+    pub prospect_phone: Option<String>,
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub channel: String,

@@ -58,7 +58,8 @@ impl Callback {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     pub channel_account_id: i64,
-    /// The prospect's WhatsApp id: the E.164 number without `+`.
+    /// The prospect's WhatsApp id (the E.164 number without `+`), or, for a prospect WhatsApp
+    /// shows without a number, its business-scoped user id (see [`addressed`]).
     pub recipient: String,
 }
 
@@ -78,7 +79,7 @@ pub async fn route(
                   ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1),
                 (SELECT a.channel_account_id FROM channel_accounts a WHERE a.tenant_id = c.tenant_id
                   ORDER BY a.channel_account_id LIMIT 1)),
-                substr(p.phone, 2)
+                coalesce(substr(p.phone, 2), p.bsuid)
          FROM conversations c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
          WHERE c.tenant_id = $1 AND c.conversation_id = $2",
     )
@@ -121,15 +122,25 @@ pub struct TemplateSend {
     pub header_params: Vec<String>,
 }
 
+/// A request body's recipient field: `to` for a phone number (digits), `recipient` for a
+/// business-scoped user id (`US.1349…`, recognisable by its dot), as the Cloud API addresses a
+/// user it shows without a number. The number is preferred whenever it is known (it is what
+/// [`route`] gives then), which keeps WhatsApp showing it in later webhooks.
+pub fn addressed(recipient: &str) -> (&'static str, &str) {
+    if recipient.contains('.') { ("recipient", recipient) } else { ("to", recipient) }
+}
+
+fn message_payload(recipient: &str, kind: &str, object: Value) -> Value {
+    let (field, value) = addressed(recipient);
+    let mut payload = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": kind});
+    payload[field] = json!(value);
+    payload[kind] = object;
+    payload
+}
+
 /// The request body for a text message (the sender adds its `biz_opaque_callback_data`).
 pub fn text_payload(recipient: &str, body: &str) -> Value {
-    json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": recipient,
-        "type": "text",
-        "text": {"body": body, "preview_url": false},
-    })
+    message_payload(recipient, "text", json!({"body": body, "preview_url": false}))
 }
 
 /// The request body for a template message (the sender adds its `biz_opaque_callback_data`).
@@ -146,13 +157,7 @@ pub fn template_payload(recipient: &str, t: &TemplateSend) -> Value {
     if !components.is_empty() {
         template["components"] = Value::Array(components);
     }
-    json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": recipient,
-        "type": "template",
-        "template": template,
-    })
+    message_payload(recipient, "template", template)
 }
 
 /// Queues `payload` for `message_id` (or a receipt when `None`), not before `not_before`.
@@ -243,9 +248,10 @@ impl Claimed {
         format!("platica-{}-{}", self.tenant_id, self.outbox_id)
     }
 
-    /// The recipient (`to`), for ordering sends per recipient; receipts have none.
+    /// The recipient (`to`, or `recipient` for a business-scoped user id), for ordering sends
+    /// per recipient; receipts have none.
     pub fn recipient(&self) -> Option<&str> {
-        self.payload.get("to").and_then(Value::as_str)
+        self.payload.get("to").or_else(|| self.payload.get("recipient")).and_then(Value::as_str)
     }
 
     /// The request body as sent: a message carries its row as `biz_opaque_callback_data`, which
@@ -672,6 +678,9 @@ mod tests {
     fn payloads_and_the_callback_data_that_names_their_row() {
         let p = text_payload("5215512345678", "hola");
         assert_eq!(p["to"], "5215512345678");
+        let by_user = text_payload("US.13491208655302741918", "hola");
+        assert_eq!((by_user.get("to"), &by_user["recipient"]), (None, &json!("US.13491208655302741918")));
+        assert_eq!(by_user["text"]["body"], "hola");
         assert_eq!(p["text"]["body"], "hola");
         let t = TemplateSend {
             name: "promo".into(),

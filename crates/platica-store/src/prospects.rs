@@ -19,8 +19,10 @@ pub const STAGES: [&str; 6] = ["new", "contacted", "interested", "negotiating", 
 pub struct Prospect {
     pub prospect_id: i64,
     pub name: String,
-    /// E.164.
-    pub phone: String,
+    /// E.164; `null` for a prospect WhatsApp shows only by its business-scoped user id.
+    pub phone: Option<String>,
+    /// WhatsApp's business-scoped user id (`US.1349…`), when known.
+    pub bsuid: Option<String>,
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub stage: String,
@@ -36,7 +38,7 @@ impl Prospect {
     }
 }
 
-const SELECT: &str = "SELECT p.prospect_id, p.name, p.phone, p.team_id, p.executive_id, p.stage,
+const SELECT: &str = "SELECT p.prospect_id, p.name, p.phone, p.bsuid, p.team_id, p.executive_id, p.stage,
         p.created_at, p.updated_at,
         (SELECT c.conversation_id FROM conversations c
           WHERE c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp') AS conversation_id

@@ -13,6 +13,9 @@ use sqlx::{PgConnection, PgPool};
 use crate::channels::WebhookAccount;
 use crate::error::{StoreError, StoreResult};
 
+/// The name of a prospect known only by its business-scoped user id, without a profile name.
+pub const UNNAMED: &str = "WhatsApp user";
+
 /// Most payload bytes kept in `webhook_events`.
 pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
 
@@ -21,9 +24,12 @@ pub const MAX_LOGGED_PAYLOAD: usize = 64 * 1024;
 pub struct InboundMessage {
     /// WhatsApp's message id (`wamid...`).
     pub external_id: String,
-    /// The sender's phone number in E.164 (`+<wa_id>`).
-    pub phone: String,
-    /// The sender's profile name, when the payload has one.
+    /// The sender's phone number in E.164 (`+<wa_id>`), when WhatsApp shows it.
+    pub phone: Option<String>,
+    /// The sender's business-scoped user id (`US.1349…`), when the payload has one. A message
+    /// has a phone, a BSUID or both.
+    pub bsuid: Option<String>,
+    /// The sender's profile name (or username), when the payload has one.
     pub profile_name: Option<String>,
     /// The Cloud API type (`text`, `image`, `interactive`...).
     pub wa_type: String,
@@ -194,16 +200,25 @@ impl IngestReport {
 }
 
 /// Whether a message is a redelivery, and whether its sender's prospect and conversation exist.
+///
+/// The sender's prospect is the one whose identity holds the sender's (`$2` phone, `$3` BSUID)
+/// whole: the one with the phone (and the BSUID too, when the message has one), else, for a
+/// sender without a phone, the one with the BSUID. A sender that adds a key the prospect lacks
+/// (or whose keys name two prospects) has none here: [`resolve_prospect`] completes or merges
+/// them first. The single-statement paths ([`insert_known`], [`store_known_batch`]) match the
+/// same way.
 async fn lookup(conn: &mut PgConnection, tenant: TenantId, m: &InboundMessage) -> StoreResult<Known> {
     let (seen, prospect, conversation): (bool, bool, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.external_id = $3),
+        "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = $1 AND m.external_id = $4),
                 p.prospect_id IS NOT NULL, c.conversation_id IS NOT NULL
          FROM (SELECT) AS one
-         LEFT JOIN prospects p ON p.tenant_id = $1 AND p.phone = $2
+         LEFT JOIN prospects p ON p.tenant_id = $1
+               AND ((p.phone = $2 AND ($3::text IS NULL OR p.bsuid = $3)) OR ($2::text IS NULL AND p.bsuid = $3))
          LEFT JOIN conversations c ON c.tenant_id = $1 AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'",
     )
     .bind(tenant.0)
     .bind(&m.phone)
+    .bind(&m.bsuid)
     .bind(&m.external_id)
     .fetch_one(conn)
     .await?;
@@ -230,11 +245,17 @@ async fn insert_known<'e>(
     account: &WebhookAccount,
     m: &InboundMessage,
 ) -> StoreResult<Inserted> {
+    // Two arms, at most one of which can match (the second only for a sender without a phone),
+    // each a probe of one unique index.
     let row: Option<(i64, Option<i64>)> = sqlx::query_as(
         "WITH k AS (
              SELECT c.conversation_id FROM prospects p
              JOIN conversations c ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
-             WHERE p.tenant_id = $1 AND p.phone = $2
+             WHERE p.tenant_id = $1 AND p.phone = $2 AND ($14::text IS NULL OR p.bsuid = $14)
+             UNION ALL
+             SELECT c.conversation_id FROM prospects p
+             JOIN conversations c ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+             WHERE $2::text IS NULL AND p.tenant_id = $1 AND p.bsuid = $14
          ), m AS (
              INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, external_id, status)
              SELECT $1, conversation_id, 'in', 'prospect', $3, $4, 'delivered' FROM k
@@ -262,6 +283,7 @@ async fn insert_known<'e>(
     .bind(&m.context_external_id)
     .bind(&m.details)
     .bind(&m.content)
+    .bind(&m.bsuid)
     .fetch_optional(ex)
     .await?;
     Ok(match row {
@@ -321,18 +343,26 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
         "WITH x AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
                                   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
-                                  $13::bigint[], $14::jsonb[])
+                                  $13::bigint[], $14::jsonb[], $15::text[])
                  WITH ORDINALITY AS x(tenant_id, phone, body, external_id, channel_account_id, wa_type,
                                       media_id, mime_type, caption, filename, context_external_id, details, job,
-                                      content, ord)
+                                      content, bsuid, ord)
          ), looked_up AS (
              -- A correlated subquery, not a join: whatever the plan (PostgreSQL's generic plan
              -- guesses ten rows per array and would hash-join whole tables), each sender is two
              -- index lookups.
-             SELECT x.*, (SELECT c.conversation_id FROM prospects p
-                          JOIN conversations c
-                            ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
-                          WHERE p.tenant_id = x.tenant_id AND p.phone = x.phone) AS conversation_id
+             -- The sender is the prospect with its phone (and its BSUID, when it has one), or,
+             -- without a phone, the one with its BSUID (see `lookup`).
+             SELECT x.*, coalesce(
+                     (SELECT c.conversation_id FROM prospects p
+                      JOIN conversations c
+                        ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+                      WHERE p.tenant_id = x.tenant_id AND p.phone = x.phone
+                        AND (x.bsuid IS NULL OR p.bsuid = x.bsuid)),
+                     (SELECT c.conversation_id FROM prospects p
+                      JOIN conversations c
+                        ON c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp'
+                      WHERE x.phone IS NULL AND p.tenant_id = x.tenant_id AND p.bsuid = x.bsuid)) AS conversation_id
              FROM x
          ), k AS (
              -- Only jobs whose every sender is known: the others are written not at all.
@@ -361,7 +391,7 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
          ORDER BY k.ord",
     )
     .bind(&tenants)
-    .bind(rows.iter().map(|r| r.2.phone.as_str()).collect::<Vec<_>>())
+    .bind(text(&|m| m.phone.clone()))
     .bind(rows.iter().map(|r| r.2.body.as_str()).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.2.external_id.as_str()).collect::<Vec<_>>())
     .bind(&accounts)
@@ -374,6 +404,7 @@ pub async fn store_known_batch(pool: &PgPool, jobs: &[KnownJob<'_>]) -> StoreRes
     .bind(&details)
     .bind(&job_ids)
     .bind(&contents)
+    .bind(text(&|m| m.bsuid.clone()))
     .fetch_all(pool)
     .await?;
     let mut out: Vec<Option<IngestReport>> = jobs.iter().map(|_| None).collect();
@@ -414,18 +445,97 @@ async fn conversation_for(
     m: &InboundMessage,
     report: &mut IngestReport,
 ) -> StoreResult<(i64, bool)> {
-    let tenant = account.tenant_id.0;
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2")
-            .bind(tenant)
-            .bind(&m.phone)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let prospect = match existing {
-        Some(p) => p,
-        None => create_prospect(conn, account, m, report).await?,
-    };
+    let prospect = resolve_prospect(conn, account, m, report).await?;
     crate::conversations::ensure_whatsapp(conn, account.tenant_id, prospect).await
+}
+
+/// The prospect a sender is, made to hold every key the message names:
+/// - none has its phone or its BSUID: a new prospect (round-robin assigned);
+/// - one has one of them: it takes the other too (the BSUID WhatsApp now gives the number, or
+///   the number it now shows for the BSUID: the newest wins);
+/// - one has the phone and another the BSUID: they are one person, and [`merge`] makes them one
+///   prospect.
+async fn resolve_prospect(
+    conn: &mut PgConnection,
+    account: &WebhookAccount,
+    m: &InboundMessage,
+    report: &mut IngestReport,
+) -> StoreResult<i64> {
+    let tenant = account.tenant_id.0;
+    let (by_phone, by_bsuid): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2),
+                (SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND bsuid = $3)",
+    )
+    .bind(tenant)
+    .bind(&m.phone)
+    .bind(&m.bsuid)
+    .fetch_one(&mut *conn)
+    .await?;
+    let prospect = match (by_phone, by_bsuid) {
+        (None, None) => return create_prospect(conn, account, m, report).await,
+        (Some(a), Some(b)) if a == b => return Ok(a),
+        (Some(a), Some(b)) => merge(conn, account.tenant_id, a, b).await?,
+        (Some(p), None) | (None, Some(p)) => p,
+    };
+    // Nobody else holds either key now: the prospect takes both.
+    sqlx::query(
+        "UPDATE prospects SET phone = coalesce($3, phone), bsuid = coalesce($4, bsuid), updated_at = now()
+         WHERE tenant_id = $1 AND prospect_id = $2",
+    )
+    .bind(tenant)
+    .bind(prospect)
+    .bind(&m.phone)
+    .bind(&m.bsuid)
+    .execute(&mut *conn)
+    .await?;
+    Ok(prospect)
+}
+
+/// Makes two prospects that turned out to be one person (one known by the phone, the other by the
+/// BSUID) one prospect: the older one (the smaller id) stays, with its name, team, assignee and
+/// stage. The other's messages move into its conversation of the same channel (or the whole
+/// conversation, where it has none), its calls, scheduled calls, assignment history and campaign
+/// places (where not already its) become the older one's, and the other prospect is deleted.
+/// Returns the prospect that stays, which then has neither key: the caller gives it both.
+pub async fn merge(conn: &mut PgConnection, tenant: TenantId, a: i64, b: i64) -> StoreResult<i64> {
+    let (keep, gone) = (a.min(b), a.max(b));
+    let t = tenant.0;
+    let statements = [
+        // Messages of a channel both have: into the kept conversation.
+        "UPDATE messages m SET conversation_id = k.conversation_id
+         FROM conversations g JOIN conversations k
+           ON k.tenant_id = g.tenant_id AND k.prospect_id = $2 AND k.channel = g.channel
+         WHERE g.tenant_id = $1 AND g.prospect_id = $3 AND m.tenant_id = $1 AND m.conversation_id = g.conversation_id",
+        // A conversation of a channel only the other has: the kept prospect's now.
+        "UPDATE conversations g SET prospect_id = $2, updated_at = now()
+         WHERE g.tenant_id = $1 AND g.prospect_id = $3
+           AND NOT EXISTS (SELECT 1 FROM conversations k WHERE k.tenant_id = $1 AND k.prospect_id = $2
+                           AND k.channel = g.channel)",
+        // A kept conversation that received the other's messages reopens if either was open.
+        "UPDATE conversations k SET status = 'open', updated_at = now()
+         FROM conversations g
+         WHERE k.tenant_id = $1 AND k.prospect_id = $2 AND g.tenant_id = $1 AND g.prospect_id = $3
+           AND g.channel = k.channel AND g.status = 'open' AND k.status <> 'open'",
+        "UPDATE calls SET prospect_id = $2 WHERE tenant_id = $1 AND prospect_id = $3",
+        "UPDATE scheduled_calls SET prospect_id = $2 WHERE tenant_id = $1 AND prospect_id = $3",
+        "UPDATE assignment_history SET prospect_id = $2 WHERE tenant_id = $1 AND prospect_id = $3",
+        "UPDATE campaign_recipients r SET prospect_id = $2
+         WHERE r.tenant_id = $1 AND r.prospect_id = $3
+           AND NOT EXISTS (SELECT 1 FROM campaign_recipients k WHERE k.tenant_id = $1
+                           AND k.campaign_id = r.campaign_id AND k.prospect_id = $2)",
+        // What is left (emptied conversations, campaign places it already had) goes with it.
+        "DELETE FROM prospects WHERE tenant_id = $1 AND prospect_id = $3",
+    ];
+    for sql in statements {
+        sqlx::query(sql).bind(t).bind(keep).bind(gone).execute(&mut *conn).await?;
+    }
+    tracing::info!(
+        tenant_id = t,
+        kept = keep,
+        merged = gone,
+        "one person known by phone and by business-scoped user id: two prospects merged"
+    );
+    Ok(keep)
 }
 
 async fn create_prospect(
@@ -453,25 +563,33 @@ async fn create_prospect(
     .bind(cursor)
     .fetch_optional(&mut *conn)
     .await?;
-    let name = m.profile_name.clone().unwrap_or_else(|| m.phone.clone());
+    // A name to show: the profile's, else the number; a sender known only by its BSUID and
+    // without a profile name is "WhatsApp user" until it tells more.
+    let name = m.profile_name.clone().or_else(|| m.phone.clone()).unwrap_or_else(|| UNNAMED.to_owned());
     let created: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO prospects (tenant_id, name, phone, team_id, executive_id) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT ON CONSTRAINT prospects_phone_unique DO NOTHING RETURNING prospect_id",
+        "INSERT INTO prospects (tenant_id, name, phone, bsuid, team_id, executive_id) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT DO NOTHING RETURNING prospect_id",
     )
     .bind(tenant)
     .bind(&name)
     .bind(&m.phone)
+    .bind(&m.bsuid)
     .bind(account.default_team_id.0)
     .bind(executive)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = created else {
-        // Created meanwhile by someone else (the API): use it as it is.
-        return Ok(sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND phone = $2")
-            .bind(tenant)
-            .bind(&m.phone)
-            .fetch_one(&mut *conn)
-            .await?);
+        // Created meanwhile by someone else (the API, another number's webhook): use it.
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND (phone = $2 OR bsuid = $3)
+             ORDER BY prospect_id LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(&m.phone)
+        .bind(&m.bsuid)
+        .fetch_optional(&mut *conn)
+        .await?;
+        return found.ok_or_else(|| StoreError::not_found("the sender's prospect"));
     };
     sqlx::query(
         "INSERT INTO assignment_history (tenant_id, prospect_id, to_team_id, to_executive_id, kind)
@@ -626,8 +744,9 @@ async fn status_by<'e>(
 pub struct Reaction {
     /// The reaction's own WhatsApp id.
     pub external_id: String,
-    /// Who reacted, E.164.
-    pub phone: String,
+    /// Who reacted: its number (E.164) and/or its business-scoped user id.
+    pub phone: Option<String>,
+    pub bsuid: Option<String>,
     /// The message reacted to.
     pub target_external_id: String,
     /// `None`: the reaction was removed.
@@ -655,13 +774,14 @@ pub async fn react(pool: &PgPool, tenant: TenantId, reactions: &[Reaction]) -> S
             "UPDATE messages m SET reaction = $4
              FROM conversations c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
              WHERE m.tenant_id = $1 AND m.external_id = $2
-               AND c.tenant_id = $1 AND c.conversation_id = m.conversation_id AND p.phone = $3
+               AND c.tenant_id = $1 AND c.conversation_id = m.conversation_id AND (p.phone = $3 OR p.bsuid = $5)
                AND m.reaction IS DISTINCT FROM $4",
         )
         .bind(tenant.0)
         .bind(&r.target_external_id)
         .bind(&r.phone)
         .bind(&r.emoji)
+        .bind(&r.bsuid)
         .execute(pool)
         .await?;
         if done.rows_affected() == 0 {

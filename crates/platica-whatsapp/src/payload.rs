@@ -3,7 +3,7 @@
 //! context) and one status object. Used by the webhook (platica-http) and by session channels
 //! (whose events carry the same objects).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use platica_domain::validate;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 struct WaMessage {
-    from: String,
+    // The sender (`from`, `from_user_id`) is read by [`sender`].
     id: String,
     #[serde(rename = "type")]
     kind: String,
@@ -63,6 +63,96 @@ struct ErrorData {
     details: Option<String>,
 }
 
+/// The senders a change value introduces (`contacts[]`): each with its phone number (`wa_id`,
+/// when WhatsApp shows it), its business-scoped user id (`user_id`) and its profile's name (or
+/// username, when it has no name).
+#[derive(Clone, Debug, Default)]
+pub struct Contacts(Vec<ContactCard>);
+
+#[derive(Clone, Debug, Default)]
+struct ContactCard {
+    wa_id: Option<String>,
+    user_id: Option<String>,
+    name: Option<String>,
+}
+
+impl Contacts {
+    /// Reads a `contacts` array (anything else is no contacts); at most 64 entries are kept.
+    pub fn read(contacts: Option<&Value>) -> Contacts {
+        let text = |c: &Value, path: &str| {
+            c.pointer(path).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+        };
+        Contacts(
+            contacts
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .take(64)
+                .map(|c| ContactCard {
+                    wa_id: text(c, "/wa_id"),
+                    user_id: text(c, "/user_id"),
+                    name: text(c, "/profile/name").or_else(|| text(c, "/profile/username")),
+                })
+                .collect(),
+        )
+    }
+
+    /// The contact that is this sender: the one with its BSUID, else the one with its number.
+    fn find(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Option<&ContactCard> {
+        user_id
+            .and_then(|u| self.0.iter().find(|c| c.user_id.as_deref() == Some(u)))
+            .or_else(|| wa_id.and_then(|w| self.0.iter().find(|c| c.wa_id.as_deref() == Some(w))))
+    }
+}
+
+/// Who sent a message or a reaction: a phone number (E.164), a business-scoped user id, or both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    pub phone: Option<String>,
+    pub bsuid: Option<String>,
+    pub profile_name: Option<String>,
+}
+
+/// Identifies the sender of a message object from its `from` (a phone number; a BSUID in some
+/// payloads), `from_user_id` and the change's contacts (which may add the number or the BSUID
+/// the message lacks). A present but invalid identifier is an error, not ignored; at least one of
+/// the two is required.
+pub fn sender(raw: &Value, contacts: &Contacts) -> Result<Sender, String> {
+    let field = |k: &str| raw.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let (mut phone, mut bsuid) = (None, None);
+    if let Some(from) = field("from") {
+        // WhatsApp puts the BSUID in `from` when it may not show the number.
+        match validate::bsuid("from", from) {
+            Ok(b) => bsuid = Some(b),
+            Err(_) => phone = Some(validate::phone("from", &format!("+{from}")).map_err(|e| format!("sender {e}"))?),
+        }
+    }
+    if let Some(u) = field("from_user_id") {
+        let u = validate::bsuid("from_user_id", u).map_err(|e| format!("sender {e}"))?;
+        if bsuid.as_ref().is_some_and(|b| *b != u) {
+            return Err("sender: from and from_user_id name different users".to_owned());
+        }
+        bsuid = Some(u);
+    }
+    let card = contacts.find(phone.as_deref().map(|p| &p[1..]), bsuid.as_deref());
+    if let Some(card) = card {
+        // The contact completes what the message lacks; a malformed one adds nothing.
+        if phone.is_none() {
+            phone = card.wa_id.as_deref().and_then(|w| validate::phone("wa_id", &format!("+{w}")).ok());
+        }
+        if bsuid.is_none() {
+            bsuid = card.user_id.as_deref().and_then(|u| validate::bsuid("user_id", u).ok());
+        }
+    }
+    if phone.is_none() && bsuid.is_none() {
+        return Err("sender: neither from nor from_user_id".to_owned());
+    }
+    let profile_name = card
+        .and_then(|c| c.name.as_deref())
+        .and_then(|n| validate::name("profile.name", &bounded(n, validate::MAX_NAME_CHARS)).ok());
+    Ok(Sender { phone, bsuid, profile_name })
+}
+
 pub fn bounded(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
@@ -75,17 +165,20 @@ pub fn external_id(raw: &str) -> Result<String, String> {
     Ok(v.to_owned())
 }
 
+/// Whether a JSON value holds a NUL character anywhere (keys included): PostgreSQL stores none,
+/// in text or in jsonb.
+pub fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// PostgreSQL stores no NUL character, in text or in jsonb: an object holding one (anywhere,
 /// keys included) is refused as a whole rather than failing its webhook's transaction.
 fn refuse_nul(raw: &Value, what: &str) -> Result<(), String> {
-    fn has_nul(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(a) => a.iter().any(has_nul),
-            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
     if has_nul(raw) {
         let id = raw.get("id").and_then(Value::as_str).map(|i| bounded(&i.replace('\0', ""), 64)).unwrap_or_default();
         return Err(format!("{what} {id:?} contains a NUL character, which cannot be stored"));
@@ -94,15 +187,12 @@ fn refuse_nul(raw: &Value, what: &str) -> Result<(), String> {
 }
 
 /// One inbound message object, as text or a typed placeholder.
-pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMessage, String> {
+pub fn message(raw: Value, contacts: &Contacts) -> Result<InboundMessage, String> {
     refuse_nul(&raw, "message")?;
     let m: WaMessage = serde_json::from_value(raw.clone()).map_err(|e| format!("invalid message: {e}"))?;
     let external_id = external_id(&m.id)?;
-    let phone = validate::phone("from", &format!("+{}", m.from.trim()))
-        .map_err(|e| format!("message {external_id}: sender {e}"))?;
-    let profile_name = names
-        .get(m.from.trim())
-        .and_then(|n| validate::name("profile.name", &bounded(n, validate::MAX_NAME_CHARS)).ok());
+    let Sender { phone, bsuid, profile_name } =
+        sender(&raw, contacts).map_err(|e| format!("message {external_id}: {e}"))?;
     let kind = bounded(&m.kind, 32);
     let typed = raw.get(kind.as_str()).cloned().unwrap_or(Value::Null);
     let media: Option<Media> = match kind.as_str() {
@@ -168,6 +258,7 @@ pub fn message(raw: Value, names: &BTreeMap<String, String>) -> Result<InboundMe
         content,
         external_id,
         phone,
+        bsuid,
         profile_name,
         body,
         media_id: media.as_ref().and_then(|m| m.id.clone()).map(|s| bounded(&s, 256)),
@@ -268,9 +359,8 @@ pub fn reaction(raw: &Value) -> Option<Result<Reaction, String>> {
     Some((|| {
         refuse_nul(raw, "reaction")?;
         let id = external_id(raw.get("id").and_then(Value::as_str).unwrap_or_default())?;
-        let from = raw.get("from").and_then(Value::as_str).unwrap_or_default();
-        let phone =
-            validate::phone("from", &format!("+{}", from.trim())).map_err(|e| format!("reaction {id}: sender {e}"))?;
+        let Sender { phone, bsuid, .. } =
+            sender(raw, &Contacts::default()).map_err(|e| format!("reaction {id}: {e}"))?;
         let target = raw
             .pointer("/reaction/message_id")
             .and_then(Value::as_str)
@@ -280,6 +370,7 @@ pub fn reaction(raw: &Value) -> Option<Result<Reaction, String>> {
         Ok(Reaction {
             external_id: id,
             phone,
+            bsuid,
             target_external_id: target,
             emoji: emoji.filter(|e| !e.is_empty()),
             occurred_at: unix_time(raw.get("timestamp")),
@@ -295,9 +386,11 @@ pub fn number_change(m: &InboundMessage) -> Option<Result<NumberChange, String>>
         return None;
     }
     let new = system.get("new_wa_id").or_else(|| system.get("wa_id")).and_then(Value::as_str).unwrap_or_default();
+    // A sender WhatsApp shows without a number has no number to move from.
+    let from = m.phone.clone()?;
     Some(
         validate::phone("new_wa_id", &format!("+{}", new.trim()))
-            .map(|to| NumberChange { from: m.phone.clone(), to })
+            .map(|to| NumberChange { from, to })
             .map_err(|e| format!("message {}: {e}", m.external_id)),
     )
 }
@@ -338,7 +431,7 @@ mod tests {
 
     #[test]
     fn nul_characters_anywhere_are_refused() {
-        let names = BTreeMap::new();
+        let names = Contacts::default();
         let ok =
             serde_json::json!({"from": "5215512345678", "id": "wamid.N", "type": "text", "text": {"body": "hola"}});
         assert!(message(ok.clone(), &names).is_ok());
@@ -358,7 +451,7 @@ mod tests {
 
     #[test]
     fn placeholders_keep_type_caption_and_ids() {
-        let names = BTreeMap::from([("5215512345678".to_owned(), "Ana".to_owned())]);
+        let names = Contacts::read(Some(&json!([{"wa_id": "5215512345678", "profile": {"name": "Ana"}}])));
         let m = message(
             serde_json::json!({"from": "5215512345678", "id": "wamid.A", "type": "image",
                 "context": {"id": "wamid.prev"},
@@ -369,7 +462,7 @@ mod tests {
         assert_eq!(m.body, "[image] mi casa");
         assert_eq!(m.media_id.as_deref(), Some("MEDIA1"));
         assert_eq!(m.context_external_id.as_deref(), Some("wamid.prev"));
-        assert_eq!(m.phone, "+5215512345678");
+        assert_eq!(m.phone.as_deref(), Some("+5215512345678"));
         assert_eq!(m.profile_name.as_deref(), Some("Ana"));
         let i = message(
             serde_json::json!({"from": "5215512345678", "id": "wamid.B", "type": "interactive",
@@ -388,6 +481,50 @@ mod tests {
     }
 
     #[test]
+    fn senders_are_known_by_phone_bsuid_or_both() {
+        let contacts = Contacts::read(Some(&json!([
+            {"wa_id": "5215512345678", "user_id": "MX.111", "profile": {"name": "Ana"}},
+            {"user_id": "US.222", "profile": {"username": "@beto"}}
+        ])));
+        let who = |m: Value| sender(&m, &contacts).map(|s| (s.phone, s.bsuid, s.profile_name));
+        let some = |s: &str| Some(s.to_owned());
+        // The number only: the contact adds its BSUID and name.
+        assert_eq!(who(json!({"from": "5215512345678"})), Ok((some("+5215512345678"), some("MX.111"), some("Ana"))));
+        // The BSUID only: the contact adds the number it shows.
+        assert_eq!(who(json!({"from_user_id": "MX.111"})), Ok((some("+5215512345678"), some("MX.111"), some("Ana"))));
+        // No number anywhere: the username is the name.
+        assert_eq!(who(json!({"from_user_id": "US.222"})), Ok((None, some("US.222"), some("@beto"))));
+        // A BSUID in `from` is read as one.
+        assert_eq!(who(json!({"from": "US.222"})), Ok((None, some("US.222"), some("@beto"))));
+        // Unknown to the contacts: what the message says.
+        assert_eq!(who(json!({"from_user_id": "BR.9"})), Ok((None, some("BR.9"), None)));
+        for bad in [
+            json!({}),
+            json!({"from": ""}),
+            json!({"from": "abc"}),
+            json!({"from_user_id": "nope"}),
+            json!({"from_user_id": 5}),
+            json!({"from": "US.1", "from_user_id": "US.2"}),
+        ] {
+            assert!(who(bad.clone()).is_err(), "{bad} accepted");
+        }
+        let m = message(
+            json!({"from_user_id": "US.222", "id": "wamid.X", "type": "text", "text": {"body": "hola"}}),
+            &contacts,
+        )
+        .unwrap();
+        assert_eq!((m.phone, m.bsuid.as_deref(), m.profile_name.as_deref()), (None, Some("US.222"), Some("@beto")));
+        // A number change needs the number it moves from.
+        let sys = message(
+            json!({"from_user_id": "US.222", "id": "wamid.S", "type": "system",
+            "system": {"type": "user_changed_number", "new_wa_id": "5215500000000"}}),
+            &contacts,
+        )
+        .unwrap();
+        assert_eq!(number_change(&sys), None);
+    }
+
+    #[test]
     fn timestamps_are_strings_or_numbers() {
         let at = |v: Value| unix_time(Some(&v)).map(|t| t.timestamp());
         assert_eq!(at(json!("1732520100")), Some(1_732_520_100));
@@ -402,7 +539,7 @@ mod tests {
 
     #[test]
     fn structures_are_kept_by_type() {
-        let names = BTreeMap::new();
+        let names = Contacts::default();
         let m = |v: Value| message(v, &names).unwrap();
         let order = m(json!({"from": "5215512345678", "id": "wamid.O", "type": "order", "order": {
             "catalog_id": "C", "product_items": [
@@ -434,7 +571,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((r.target_external_id.as_str(), r.emoji.as_deref()), ("wamid.T", Some("👍")));
-        assert_eq!(r.phone, "+5215512345678");
+        assert_eq!(r.phone.as_deref(), Some("+5215512345678"));
         let removed = reaction(&json!({"from": "5215512345678", "id": "wamid.R2", "type": "reaction",
             "reaction": {"message_id": "wamid.T", "emoji": ""}}))
         .unwrap()
@@ -442,7 +579,7 @@ mod tests {
         assert_eq!(removed.emoji, None);
         assert!(reaction(&json!({"type": "text"})).is_none());
         assert!(reaction(&json!({"from": "x", "id": "wamid.R3", "type": "reaction"})).unwrap().is_err());
-        let names = BTreeMap::new();
+        let names = Contacts::default();
         let sys = message(
             json!({"from": "5215512345678", "id": "wamid.S", "type": "system",
             "system": {"body": "b", "wa_id": "5215500000000", "type": "user_changed_number"}}),

@@ -589,13 +589,7 @@ async fn store(
         }
         last = last.max(seq);
         if let Some(m) = e.get("message") {
-            let names: BTreeMap<String, String> = e
-                .get("contact")
-                .and_then(|c| {
-                    Some((c.get("wa_id")?.as_str()?.to_owned(), c.pointer("/profile/name")?.as_str()?.to_owned()))
-                })
-                .into_iter()
-                .collect();
+            let names = payload::Contacts::read(e.get("contact").map(|c| serde_json::json!([c])).as_ref());
             // As the webhook reads them: a reaction is not a message, a number change is also one.
             if let Some(r) = payload::reaction(m) {
                 match r {

@@ -126,8 +126,10 @@ pub struct Change {
 #[derive(Deserialize)]
 struct ChangeValue {
     metadata: Metadata,
+    /// The senders: `wa_id` (their number, when WhatsApp shows it), `user_id` (their
+    /// business-scoped user id), `profile.name` / `profile.username`.
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Value,
     #[serde(default)]
     messages: Vec<Value>,
     #[serde(default)]
@@ -140,17 +142,6 @@ struct ChangeValue {
 #[derive(Deserialize)]
 struct Metadata {
     phone_number_id: String,
-}
-
-#[derive(Deserialize)]
-struct Contact {
-    wa_id: Option<String>,
-    profile: Option<Profile>,
-}
-
-#[derive(Deserialize)]
-struct Profile {
-    name: Option<String>,
 }
 
 /// The phone number ids a payload names (at most [`MAX_NUMBERS_PER_PAYLOAD`], each 1 to 32
@@ -238,7 +229,8 @@ fn template_status(waba: &str, v: &Value) -> Option<TemplateStatus> {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         _ => None,
     };
-    if waba.is_empty() {
+    // PostgreSQL stores no NUL: such an update is refused, not a failed transaction.
+    if waba.is_empty() || waba.contains('\0') || payload::has_nul(v) {
         return None;
     }
     Some(TemplateStatus {
@@ -287,7 +279,8 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
                 Some(t) => out.template_statuses.push(t),
                 None => out.problems.push(Problem {
                     kind: "invalid_change",
-                    detail: "a template status update without its WhatsApp Business Account, name, language or event"
+                    detail: "a template status update without its WhatsApp Business Account, name, language or event, \
+                             or with a NUL character"
                         .to_owned(),
                 }),
             }
@@ -314,22 +307,36 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
             out.problems.push(Problem { kind, detail: format!("phone_number_id {id}: {what}") });
             continue;
         }
-        let names: BTreeMap<String, String> =
-            value.contacts.into_iter().filter_map(|c| Some((c.wa_id?, c.profile?.name?))).collect();
+        let contacts = payload::Contacts::read(Some(&value.contacts));
+        // An error object holding a NUL character cannot be stored (PostgreSQL takes none): it is
+        // a problem to log, not a failed transaction.
+        let mut refused = 0;
         let found: Vec<NewChannelEvent> = value
             .errors
             .into_iter()
             .filter(Value::is_object)
-            .map(|e| NewChannelEvent::from_error("webhook_error", e))
+            .map(|e| ("webhook_error", e))
             .chain(value.messages.iter().flat_map(|m| {
                 m.get("errors")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                     .filter(|e| e.is_object())
-                    .map(|e| NewChannelEvent::from_error("message_error", e.clone()))
+                    .map(|e| ("message_error", e.clone()))
             }))
+            .filter(|(_, e)| {
+                let nul = payload::has_nul(e);
+                refused += usize::from(nul);
+                !nul
+            })
+            .map(|(kind, e)| NewChannelEvent::from_error(kind, e))
             .collect();
+        if refused > 0 {
+            out.problems.push(Problem {
+                kind: "invalid_change",
+                detail: format!("phone_number_id {id}: {refused} error object(s) with a NUL character"),
+            });
+        }
         if !found.is_empty() {
             out.events.entry(id.clone()).or_default().extend(found);
         }
@@ -342,7 +349,7 @@ pub fn read(json: Result<Value, serde_json::Error>, number: impl Fn(&str) -> Num
                 }
                 continue;
             }
-            match payload::message(m, &names) {
+            match payload::message(m, &contacts) {
                 Ok(m) => {
                     match payload::number_change(&m) {
                         Some(Ok(c)) => batch.number_changes.push(c),
@@ -501,6 +508,30 @@ mod tests {
             }]
         );
         assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_change"], "one without a name");
+    }
+
+    /// Found by the fuzz harness (`tests/webhook_fuzz.rs`): a NUL character in an error object or
+    /// a template review failed the webhook's transaction (a 500, retried forever).
+    #[test]
+    fn nul_characters_in_errors_and_template_reviews_are_problems_not_rows() {
+        let v = notification(
+            "P1",
+            json!({"errors": [{"code": 130429, "title": "Rate\u{0}"}, {"code": 4, "title": "ok"}],
+                   "messages": [{"from": "5215512345678", "id": "wamid.1", "type": "unsupported",
+                                 "errors": [{"code": 131051, "error_data": {"details": "x\u{0}"}}]}]}),
+        );
+        let n = read(Ok(v), only("P1"));
+        assert_eq!(n.events["P1"].iter().map(|e| e.code).collect::<Vec<_>>(), [Some(4)]);
+        assert!(n.events["P1"].iter().all(|e| !payload::has_nul(&e.raw)));
+        // The message holding it is refused as a whole, as any object with a NUL.
+        assert!(n.batches["P1"].messages.is_empty());
+        assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_change", "invalid_message"]);
+        let t = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [
+            {"field": "message_template_status_update", "value": {"event": "APPROVED",
+             "message_template_name": "promo\u{0}", "message_template_language": "es_MX"}}]}]});
+        let n = read(Ok(t), |_| Number::Unknown);
+        assert!(n.template_statuses.is_empty());
+        assert_eq!(n.problems.iter().map(|p| p.kind).collect::<Vec<_>>(), ["invalid_change"]);
     }
 
     #[test]

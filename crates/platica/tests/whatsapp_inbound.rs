@@ -308,7 +308,8 @@ async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
     let account = channels::find_by_phone_number_id(&app.pool, PHONE_NUMBER_ID).await.unwrap().unwrap();
     let msg = |phone: &str, id: &str, body: &str| InboundMessage {
         external_id: id.into(),
-        phone: format!("+{phone}"),
+        phone: Some(format!("+{phone}")),
+        bsuid: None,
         profile_name: None,
         wa_type: "text".into(),
         body: body.into(),
@@ -994,4 +995,35 @@ async fn webhooks_for_unknown_numbers_are_rejected_cheaply() {
     let good = text_message("5491100000402", "Ok", "wamid.OK1", "hola");
     let (status, r) = deliver(&app, &good).await;
     assert_eq!(status, StatusCode::OK, "{r}");
+}
+
+/// Found by the fuzz harness (`webhook_fuzz.rs`): a NUL character in a webhook-level error, in an
+/// unsupported message's error or in a template review failed the whole webhook with a 500 (which
+/// the Cloud API retries forever). Now those parts are logged problems (a message holding one is
+/// refused whole, as before); the rest is stored.
+#[tokio::test]
+async fn nul_characters_in_errors_and_template_reviews_are_logged_not_a_500() {
+    let app = spawn().await;
+    let w = world(&app, "acme", 0).await;
+    channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
+    let mut v = notification(
+        PHONE_NUMBER_ID,
+        json!({"contacts": [{"profile": {"name": "Ana"}, "wa_id": "5215512345678"}],
+               "errors": [{"code": 130429, "title": "Rate limit hit\u{0}"}, {"code": 4, "title": "Too many calls"}],
+               "messages": [{"from": "5215512345678", "id": "wamid.NUL1", "timestamp": "1732520000",
+                             "type": "unsupported",
+                             "errors": [{"code": 131051, "title": "Message type unknown\u{0}"}]}]}),
+    );
+    v["entry"][0]["changes"].as_array_mut().unwrap().push(json!({"field": "message_template_status_update",
+        "value": {"event": "APPROVED", "message_template_id": 1, "message_template_name": "promo\u{0}",
+                  "message_template_language": "es_MX"}}));
+    let (status, body) = deliver(&app, &v).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((&body["messages_stored"], &body["ignored"]), (&json!(0), &json!(3)), "{body}");
+    let codes: Vec<Option<i32>> = sqlx::query_scalar("SELECT code FROM channel_events ORDER BY channel_event_id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(codes, [Some(4)]);
+    assert_eq!(count(&app, "SELECT count(*) FROM webhook_events WHERE kind = 'invalid_change'").await, 1);
 }
