@@ -160,7 +160,7 @@ async fn handle(
     result.map(|v| Json(v).into_response())
 }
 
-fn valid_version(v: &str) -> bool {
+pub(crate) fn valid_version(v: &str) -> bool {
     v.strip_prefix('v')
         .is_some_and(|n| !n.is_empty() && n.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
 }
