@@ -73,6 +73,7 @@ struct Send {
     template_components: Option<Value>,
     callback: Option<String>,
     context: Option<String>,
+    media_id: Option<String>,
 }
 
 pub(crate) async fn messages(
@@ -223,6 +224,7 @@ fn accept(
             idempotency_key: key,
             biz_opaque_callback_data: send.callback,
             context_message_id: send.context,
+            media_id: send.media_id,
             received_at,
             statuses: Vec::new(),
         },
@@ -318,6 +320,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
         ),
     };
     let (mut text, mut template, mut template_language, mut template_components) = (None, None, None, None);
+    let mut media_id = None;
     match kind.as_str() {
         "text" => {
             let body = obj.get("body").and_then(Value::as_str).unwrap_or("");
@@ -358,6 +361,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
                 )));
             }
             text = obj.get("caption").and_then(Value::as_str).map(str::to_owned);
+            media_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
         }
         "interactive" => {
             if obj.get("type").and_then(Value::as_str).is_none() {
@@ -383,5 +387,6 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
         template_components,
         callback,
         context,
+        media_id,
     })
 }

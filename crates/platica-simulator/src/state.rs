@@ -50,6 +50,9 @@ pub struct SentMessage {
     pub biz_opaque_callback_data: Option<String>,
     /// `context.message_id` (a reply to that message).
     pub context_message_id: Option<String>,
+    /// The media id of a media message (`image.id`, `document.id`...), when sent by id.
+    #[serde(default)]
+    pub media_id: Option<String>,
     /// RFC 3339, milliseconds.
     pub received_at: String,
     /// Statuses reported so far, in order (`sent`, `delivered`, `read` or `failed`).
@@ -740,6 +743,7 @@ mod tests {
             idempotency_key: Some(format!("k{i}")),
             biz_opaque_callback_data: None,
             context_message_id: None,
+            media_id: None,
             received_at: String::new(),
             statuses: Vec::new(),
         };
