@@ -87,7 +87,7 @@ async fn serve(state: &AppState, row: &MediaRow, key: Option<&str>, content_type
 /// 409 `media_pending` while it is fetched from WhatsApp (`Retry-After`), 409
 /// `media_unavailable` (with the reason) when it cannot be had.
 #[utoipa::path(get, path = "/media/{media_id}", tag = "media", params(("media_id" = i64, Path)),
-    responses((status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+    responses((status = 200, description = "The file, with its own media type (`image/jpeg`, `application/pdf`...)", content_type = "*/*", body = Vec<u8>),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn get_media(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Response> {
     let row = media::for_viewer(&state.pool, auth.viewer(), id).await?;
