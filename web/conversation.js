@@ -174,7 +174,8 @@ export function mountConversation(pane, id, { row, back }) {
   }
 
   // Media still being fetched from WhatsApp, or a live message whose media the event does not
-  // carry: the newest page is read again (a few times, then only on the next event).
+  // carry: the newest page is read again, less and less often (20 times at most, then only on the
+  // next event).
   function refreshMediaSoon() {
     if (st.mediaTimer || st.mediaTries >= 20 || st.destroyed) return;
     st.mediaTimer = setTimeout(async () => {
@@ -190,7 +191,7 @@ export function mountConversation(pane, id, { row, back }) {
       } catch {
         // The next event or render tries again.
       }
-    }, 1500);
+    }, Math.min(1500 * (st.mediaTries + 1), 30000));
   }
 
   // Why a message failed, in the user's language (mapped from WhatsApp's code), and a Retry
