@@ -83,6 +83,32 @@ export async function request(method, path, body) {
   return { data, lsn: r.headers.get('platica-lsn') };
 }
 
+/**
+ * GETs `/api/v1${path}` as a Blob (a media file, with the session's token); rejects with an
+ * ApiError (e.g. 409 `media_pending`, 404 for media the user does not see).
+ */
+export async function blob(path) {
+  const headers = {};
+  const s = session();
+  if (s) headers.authorization = `Bearer ${s.token}`;
+  let r;
+  try {
+    r = await fetch(`/api/v1${path}`, { headers });
+  } catch {
+    throw new ApiError(0, 'network', 'network');
+  }
+  if (!r.ok) {
+    let e = {};
+    try {
+      e = (await r.json())?.error ?? {};
+    } catch {
+      e = {};
+    }
+    throw new ApiError(r.status, e.code ?? 'http_' + r.status, e.message ?? r.statusText, e.field);
+  }
+  return r.blob();
+}
+
 export const get = (path) => request('GET', path).then((r) => r.data);
 export const post = (path, body) => request('POST', path, body ?? {}).then((r) => r.data);
 export const put = (path, body) => request('PUT', path, body).then((r) => r.data);

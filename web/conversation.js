@@ -1,7 +1,7 @@
 // One conversation: its messages, live (the `conversation:<id>` subscription) with delivery ticks,
 // the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
 // reassignment, assignment history).
-import { get, patch, post, put, query } from './api.js';
+import { blob, get, patch, post, put, query } from './api.js';
 import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
@@ -23,7 +23,9 @@ function older(a, b) {
 
 export function mountConversation(pane, id, { row, back }) {
   const canReassign = can('reassign');
-  const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null };
+  const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null,
+    // Media files loaded with the session's token, by URL: { url } (an object URL) or { failed }.
+    blobs: new Map(), mediaTimer: null, mediaTries: 0 };
 
   // --- DOM ---
   const title = h('h2', { class: 'conv-name' });
@@ -103,7 +105,8 @@ export function mountConversation(pane, id, { row, back }) {
       items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${m.reaction ? ' reacted' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
         who ? h('div', { class: 'msg-who' }, who) : null,
         quoted ? h('div', { class: 'msg-quote', title: t('conv.replyTo') }, quoted.body) : null,
-        h('div', { class: 'msg-body' }, m.body),
+        mediaView(m),
+        bodyText(m) ? h('div', { class: 'msg-body' }, bodyText(m)) : null,
         h('div', { class: 'msg-meta' },
           h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
           out ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
@@ -115,6 +118,85 @@ export function mountConversation(pane, id, { row, back }) {
     clear(msgList, items);
     olderBtn.hidden = !st.hasMore;
     if (stick || nearBottom) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // A media message's body is WhatsApp's placeholder ("[image] caption"): the file shows itself,
+  // the caption stays.
+  function bodyText(m) {
+    const tag = m.media ? `[${m.media.kind}]` : null;
+    return tag && m.body.startsWith(tag) ? m.body.slice(tag.length).trim() : m.body;
+  }
+
+  // --- media ---
+  // An image shows its thumbnail (a click opens the full image), other files a download link, a
+  // file WhatsApp did not give "media unavailable". Files are fetched with the session's token
+  // (object URLs); a pending one is looked at again shortly.
+  function mediaView(m) {
+    const md = m.media;
+    if (!md) return null;
+    if (md.state === 'unavailable') {
+      return h('div', { class: 'msg-media msg-media-unavailable', role: 'note', title: md.reason ?? '' }, t('conv.media.unavailable'));
+    }
+    if (md.state === 'pending') {
+      refreshMediaSoon();
+      return h('div', { class: 'msg-media msg-media-pending' }, t('conv.media.loading'));
+    }
+    if (md.thumbnail_url) {
+      const thumb = loadBlob(md.thumbnail_url);
+      return h('button', { class: 'msg-media msg-media-image', type: 'button', title: t('conv.media.open'), 'aria-label': t('conv.media.open'), onclick: () => openMedia(md) },
+        thumb?.url ? h('img', { class: 'msg-thumb', src: thumb.url, alt: md.filename ?? t('conv.media.image') })
+          : thumb?.failed ? t('conv.media.unavailable') : t('conv.media.loading'));
+    }
+    return h('button', { class: 'msg-media msg-media-file', type: 'button', onclick: () => openMedia(md, true) },
+      `⤓ ${md.filename ?? t(`conv.media.kind.${md.kind}`)}`);
+  }
+
+  // The object URL of a media file, loading it (once) when not yet loaded.
+  function loadBlob(url) {
+    const have = st.blobs.get(url);
+    if (have) return have;
+    st.blobs.set(url, {});
+    blob(url.replace(/^\/api\/v1/, ''))
+      .then((b) => st.blobs.set(url, { url: URL.createObjectURL(b) }))
+      .catch(() => st.blobs.set(url, { failed: true }))
+      .finally(() => { if (!st.destroyed) renderMessages(); });
+    return null;
+  }
+
+  async function openMedia(md, download = false) {
+    try {
+      let got = st.blobs.get(md.url);
+      if (!got?.url) {
+        got = { url: URL.createObjectURL(await blob(md.url.replace(/^\/api\/v1/, ''))) };
+        st.blobs.set(md.url, got);
+      }
+      const a = h('a', { href: got.url, target: '_blank', rel: 'noopener' });
+      if (download) a.download = md.filename ?? `${md.kind}-${md.id}`;
+      a.click();
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  // Media still being fetched from WhatsApp, or a live message whose media the event does not
+  // carry: the newest page is read again, less and less often (20 times at most, then only on the
+  // next event).
+  function refreshMediaSoon() {
+    if (st.mediaTimer || st.mediaTries >= 20 || st.destroyed) return;
+    st.mediaTimer = setTimeout(async () => {
+      st.mediaTimer = null;
+      st.mediaTries += 1;
+      try {
+        const page = await get(`/conversations/${id}/messages${query({ limit: 20 })}`);
+        for (const m of page.items) {
+          const prev = st.msgs.get(m.message_id);
+          if (prev) st.msgs.set(m.message_id, { ...prev, media: m.media, wa_type: m.wa_type, content: m.content });
+        }
+        if (!st.destroyed) renderMessages();
+      } catch {
+        // The next event or render tries again.
+      }
+    }, Math.min(1500 * (st.mediaTries + 1), 30000));
   }
 
   // Why a message failed, in the user's language (mapped from WhatsApp's code), and a Retry
@@ -372,6 +454,11 @@ export function mountConversation(pane, id, { row, back }) {
       if (e.table === 'messages') {
         if (e.op === 'delete') st.msgs.delete(e.row.message_id);
         else upsert(e.row);
+        // Row events carry no media: read it (for a new message) from the page.
+        if (e.op === 'insert') {
+          st.mediaTries = 0;
+          refreshMediaSoon();
+        }
         renderMessages();
         if (e.op === 'insert' && e.row.direction === 'in' && document.visibilityState === 'visible') markRead();
       } else if (e.table === 'conversations' && e.op === 'update' && st.row) {
@@ -427,6 +514,8 @@ export function mountConversation(pane, id, { row, back }) {
     destroy() {
       st.destroyed = true;
       keepPinned.disconnect();
+      clearTimeout(st.mediaTimer);
+      for (const b of st.blobs.values()) if (b.url) URL.revokeObjectURL(b.url);
       clearTimeout(readTimer);
       clearTimeout(fallback);
       document.removeEventListener('visibilitychange', onVisible);

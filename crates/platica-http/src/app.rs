@@ -57,6 +57,7 @@ fn parts() -> Vec<OpenApiRouter<AppState>> {
         routes::tokens::router(),
         routes::prospects::router(),
         routes::conversations::router(),
+        routes::media::router(),
         routes::config::router(),
         routes::admin::router(),
         routes::jobs::router(),

@@ -147,7 +147,7 @@ impl Edge {
             }
         }
         format!(
-            "default-src 'self'; connect-src {}; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+            "default-src 'self'; connect-src {}; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; \
              object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
             connect.join(" ")
         )

@@ -55,6 +55,7 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/jobs/{job_id}/run",
     "/api/v1/bot/rules",
     "/api/v1/channels",
+    "/api/v1/media",
 ];
 
 /// A first request older than this that has not finished never will (the request timeout
@@ -110,11 +111,14 @@ pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next
         TokenKind::Session => format!("user:{}", principal.viewer.user_id.0),
         TokenKind::Api => format!("token:{}", principal.credential_id),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, crate::app::BODY_LIMIT).await else {
+    // Uploads are larger than other bodies (see routes::media).
+    let limit =
+        if parts.uri.path() == "/api/v1/media" { crate::routes::media::UPLOAD_LIMIT } else { crate::app::BODY_LIMIT };
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body is larger than the limit of {} bytes", crate::app::BODY_LIMIT),
+            format!("the body is larger than the limit of {limit} bytes"),
         )
         .into_response();
     };

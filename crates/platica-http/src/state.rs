@@ -37,6 +37,9 @@ pub struct AppState {
     /// The token of `GET /ops/verify` (the `platica` CLI reads it from the data directory's
     /// `server.json`); without one the route answers 404.
     pub ops_token: Option<Arc<str>>,
+    /// Where media bytes are kept (inbound media, uploads); without it media routes answer 503
+    /// `media_not_configured`.
+    pub media: Option<platica_whatsapp::media::MediaStore>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             webhook_accounts: Arc::default(),
             ops_token: None,
             credentials: Arc::default(),
+            media: None,
         }
     }
 

@@ -77,6 +77,7 @@ struct Send {
     template_components: Option<Value>,
     callback: Option<String>,
     context: Option<String>,
+    media_id: Option<String>,
 }
 
 pub(crate) async fn messages(
@@ -165,7 +166,7 @@ async fn handle(
     result.map(|v| Json(v).into_response())
 }
 
-fn valid_version(v: &str) -> bool {
+pub(crate) fn valid_version(v: &str) -> bool {
     v.strip_prefix('v')
         .is_some_and(|n| !n.is_empty() && n.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
 }
@@ -232,6 +233,7 @@ fn accept(
             idempotency_key: key,
             biz_opaque_callback_data: send.callback,
             context_message_id: send.context,
+            media_id: send.media_id,
             received_at,
             statuses: Vec::new(),
         },
@@ -348,6 +350,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
         ),
     };
     let (mut text, mut template, mut template_language, mut template_components) = (None, None, None, None);
+    let mut media_id = None;
     match kind.as_str() {
         "text" => {
             let body = obj.get("body").and_then(Value::as_str).unwrap_or("");
@@ -388,6 +391,7 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
                 )));
             }
             text = obj.get("caption").and_then(Value::as_str).map(str::to_owned);
+            media_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
         }
         "interactive" => {
             if obj.get("type").and_then(Value::as_str).is_none() {
@@ -414,5 +418,6 @@ fn validate(v: &Value) -> Result<Send, GraphError> {
         template_components,
         callback,
         context,
+        media_id,
     })
 }

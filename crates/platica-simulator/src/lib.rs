@@ -52,6 +52,16 @@
 //! instead. One account's webhooks are delivered one at a time, in order; a non-2xx answer or a
 //! connection error is retried with exponential backoff ([`WebhookRetry`]), then given up.
 //!
+//! # Media (see [`media`])
+//!
+//! `GET /{version}/{media_id}` (Bearer: the number's token) answers `{"messaging_product",
+//! "url","mime_type","sha256","file_size","id"}`; the `url` (`/whatsapp_business/attachments/...`,
+//! Bearer too) serves the bytes for five minutes. `POST /{version}/{phone_number_id}/media`
+//! (multipart `messaging_product`, `type`, `file`) uploads one and answers `{"id"}`. Generated
+//! prospects' images are real files. `POST /_sim/media/faults` `{"stage":"info"|"download"|
+//! "upload","status","times"?}` makes the next requests of a stage fail; `GET /_sim/media` gives
+//! the counters and the uploads.
+//!
 //! # Message templates (`/{version}/{waba_id}/message_templates`)
 //!
 //! Bearer: a token of one of the WABA's numbers ([`SimHandle::waba_id`] gives a number's WABA).
@@ -114,6 +124,7 @@ mod config;
 mod control;
 pub mod generator;
 mod graph;
+pub mod media;
 mod net;
 mod state;
 mod templates;
@@ -158,6 +169,7 @@ impl Simulator {
         let http = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(4).build()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let sim = Arc::new(Sim::new(config, http, rt.clone(), stop_rx));
+        sim.lock().base_url = format!("http://{addr}");
         let app = router(Arc::clone(&sim)).into_make_service_with_connect_info::<net::Conn>();
         let stopping = Arc::clone(&sim);
         let server = rt.spawn(async move {
@@ -177,6 +189,11 @@ impl Simulator {
 fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(cloud::messages))
+        .route("/{version}/{phone_number_id}", get(media::info))
+        .route("/{version}/{phone_number_id}/media", post(media::upload))
+        .route("/whatsapp_business/attachments/", get(media::download))
+        .route("/_sim/media/faults", post(media::faults))
+        .route("/_sim/media", get(media::stats))
         .route("/{version}/{phone_number_id}/message_templates", get(templates::list).post(templates::create))
         .route("/_sim/accounts", post(control::add_account))
         .route("/_sim/templates/status", post(templates::set_status))
@@ -268,6 +285,64 @@ impl SimHandle {
     /// A WABA's templates, in creation order.
     pub fn templates(&self, waba_id: &str) -> Vec<SimTemplate> {
         self.sim.templates_of(waba_id)
+    }
+
+    /// Adds a media file of a number, as if a prospect had sent it: its media id (for an inbound
+    /// message's `image.id`, `document.id`...).
+    pub fn add_media(&self, phone_number_id: &str, bytes: Vec<u8>, mime_type: &str) -> String {
+        self.sim.add_media(phone_number_id, bytes, mime_type)
+    }
+
+    /// Emits one inbound media message now: `kind` (`image`, `document`...) with the media id
+    /// [`SimHandle::add_media`] gave, and an optional caption; its wamid.
+    pub fn inbound_media(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        kind: &str,
+        media_id: &str,
+        caption: Option<&str>,
+    ) -> Option<String> {
+        let wa_id = from.trim().trim_start_matches('+');
+        let (mime, sha) = {
+            let inner = self.sim.lock();
+            let m = inner.media.get(media_id);
+            (m.map(|m| m.mime_type.clone()), m.map(|m| m.sha256.clone()))
+        };
+        let mut object = serde_json::json!({"id": media_id, "mime_type": mime, "sha256": sha});
+        if let Some(c) = caption {
+            object["caption"] = serde_json::json!(c);
+        }
+        let mut message = serde_json::json!({"type": kind});
+        message[kind] = object;
+        self.sim.emit_inbound(phone_number_id, wa_id, name, message)
+    }
+
+    /// Scripts failures of media requests (as `POST /_sim/media/faults`): the next `times`
+    /// requests of `stage` (all of them when `None`) answer a Graph error with `status`.
+    pub fn media_fault(&self, stage: media::MediaStage, status: u16, times: Option<u32>) {
+        self.sim.lock().media_faults.push(media::MediaFault { stage, status, times });
+    }
+
+    /// Removes every scripted media failure.
+    pub fn clear_media_faults(&self) {
+        self.sim.lock().media_faults.clear();
+    }
+
+    /// How long media URLs work from now on (Graph's: five minutes).
+    pub fn set_media_url_ttl(&self, ttl: std::time::Duration) {
+        self.sim.lock().media_url_ttl = Some(ttl);
+    }
+
+    /// Media counters.
+    pub fn media_stats(&self) -> media::MediaStats {
+        self.sim.lock().media_stats.clone()
+    }
+
+    /// Every upload received, in order.
+    pub fn uploads(&self) -> Vec<media::Upload> {
+        self.sim.lock().uploads.clone()
     }
 
     /// Drops a session-mode account's session (as `POST /_sim/sessions/{id}/drop`).

@@ -54,6 +54,9 @@ pub struct SentMessage {
     pub biz_opaque_callback_data: Option<String>,
     /// `context.message_id` (a reply to that message).
     pub context_message_id: Option<String>,
+    /// The media id of a media message (`image.id`, `document.id`...), when sent by id.
+    #[serde(default)]
+    pub media_id: Option<String>,
     /// RFC 3339, milliseconds.
     pub received_at: String,
     /// Statuses reported so far, in order (`sent`, `delivered`, `read` or `failed`).
@@ -282,6 +285,15 @@ pub(crate) struct Inner {
     pub templates: BTreeMap<String, Vec<crate::templates::SimTemplate>>,
     /// Numbers the next template id.
     pub template_seq: u64,
+    /// `http://127.0.0.1:PORT`, for the media URLs it hands out.
+    pub base_url: String,
+    /// Media files by id (sent by prospects, or uploaded).
+    pub media: HashMap<String, crate::media::SimMedia>,
+    pub media_faults: Vec<crate::media::MediaFault>,
+    pub media_stats: crate::media::MediaStats,
+    pub uploads: Vec<crate::media::Upload>,
+    /// How long a media URL works (`None`: five minutes).
+    pub media_url_ttl: Option<Duration>,
 }
 
 /// What happened, for a webhook or a session event.
@@ -671,9 +683,14 @@ impl Sim {
             };
             let message = match content {
                 Content::Text { body } => json!({"type": "text", "text": {"body": body}}),
-                Content::Image { caption, media_id } => json!({"type": "image", "image": {
-                    "caption": caption, "mime_type": "image/jpeg", "id": media_id,
-                    "sha256": hex::encode(Sha256::digest(media_id.as_bytes()))}}),
+                Content::Image { caption, media_id: _ } => {
+                    // A real file behind the id, so Platica can fetch it.
+                    let bytes = crate::media::SAMPLE_PNG;
+                    let media_id = self.add_media(&target, bytes.to_vec(), "image/png");
+                    json!({"type": "image", "image": {
+                        "caption": caption, "mime_type": "image/png", "id": media_id,
+                        "sha256": hex::encode(Sha256::digest(bytes))}})
+                }
                 Content::Button { id, title } => json!({"type": "interactive", "interactive": {
                     "type": "button_reply", "button_reply": {"id": id, "title": title}}}),
             };
@@ -741,6 +758,7 @@ mod tests {
             idempotency_key: Some(format!("k{i}")),
             biz_opaque_callback_data: None,
             context_message_id: None,
+            media_id: None,
             received_at: String::new(),
             statuses: Vec::new(),
         };

@@ -10,7 +10,8 @@
 //!   (webhook ingestion: messages, statuses, the webhook log), [`outbox`] (what is to be sent,
 //!   written with what decided it), [`templates`] (approved message templates) and [`bot`] (the
 //!   auto-reply bot's settings, rules and per-conversation pause), [`channel_events`] (a channel's
-//!   event log: account-level errors WhatsApp reports in webhooks).
+//!   event log: account-level errors WhatsApp reports in webhooks), [`media`] (media files: inbound
+//!   fetches, uploads, where their bytes are).
 //! - [`idempotency`]: the `Idempotency-Key`s of the API's creating requests and their answers.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod conversations;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod media;
 pub mod messages;
 pub mod notifications;
 pub mod outbox;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
+use crate::media::{self, MediaRef};
 use crate::outbox::{self, TemplateSend};
 use crate::{bot, conversations, templates};
 
@@ -59,6 +60,13 @@ pub struct Message {
     /// WhatsApp's id of the message this one replies to (even one Platica does not have).
     #[sqlx(default)]
     pub reply_to_external_id: Option<String>,
+    /// The message's media file (an inbound image, a document...; an outbound attachment):
+    /// `state` `pending` while it is fetched from WhatsApp, `stored` (then `url` serves it, and
+    /// `thumbnail_url` an image's thumbnail) or `unavailable` (with `reason`). `null` without
+    /// media. Filled in message pages and in the answer to a send.
+    #[sqlx(default)]
+    #[schema(value_type = Option<MediaRef>)]
+    pub media: Option<sqlx::types::Json<MediaRef>>,
 }
 
 /// Why an outbound message failed: WhatsApp's error code and text, or Platica's own reason
@@ -128,11 +136,12 @@ pub async fn list(
     // With each WhatsApp message's type, structure and the message it replies to.
     let mut qb = QueryBuilder::new(format!(
         "SELECT {COLUMNS}, w.wa_type, w.content, w.context_external_id AS reply_to_external_id,
-                q.message_id AS reply_to_message_id
+                q.message_id AS reply_to_message_id, {media} AS media
          FROM messages m
          LEFT JOIN whatsapp_messages w ON w.tenant_id = m.tenant_id AND w.message_id = m.message_id
          LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.external_id = w.context_external_id
-         WHERE m.tenant_id = "
+         WHERE m.tenant_id = ",
+        media = media::MEDIA_JSON
     ));
     qb.push_bind(viewer.tenant_id.0).push(" AND m.conversation_id = ").push_bind(conversation.0);
     if let Some(c) = after {
@@ -156,6 +165,9 @@ pub enum Outbound {
     Text(String),
     /// An approved template: allowed at any time.
     Template(TemplateSend),
+    /// The viewer's upload (`POST /media`), with an optional caption: within the 24-hour window,
+    /// like free text. The sender uploads it to WhatsApp once and sends it by WhatsApp's media id.
+    Media { media_id: i64, caption: Option<String> },
 }
 
 /// Stores an outbound message from the viewer, `queued`, and in the same transaction its outbox
@@ -178,7 +190,7 @@ pub async fn send(
         field: None,
     })?;
     let body = match what {
-        Outbound::Text(text) => {
+        Outbound::Text(_) | Outbound::Media { .. } => {
             let last = outbox::last_inbound_at(&mut tx, tenant, conversation).await?;
             if !outbox::window_open(last, Utc::now()) {
                 return Err(StoreError::Refused {
@@ -187,10 +199,14 @@ pub async fn send(
                         Some(_) => "the prospect's last message is more than 24 hours old: WhatsApp only accepts an approved template now".to_owned(),
                         None => "the prospect has not written yet: WhatsApp only accepts an approved template to open a conversation".to_owned(),
                     },
-                    field: Some("body"),
+                    field: Some(if matches!(what, Outbound::Text(_)) { "body" } else { "media" }),
                 });
             }
-            text.clone()
+            match what {
+                Outbound::Text(text) => text.clone(),
+                Outbound::Media { caption: Some(c), .. } => c.clone(),
+                _ => String::new(),
+            }
         }
         Outbound::Template(t) => templates::prepare(&mut tx, tenant, t).await?,
     };
@@ -198,7 +214,7 @@ pub async fn send(
         "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status)
          VALUES ($1, $2, 'out', 'executive', $3, $4, 'queued') RETURNING {COLUMNS}"
     );
-    let msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let mut msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(conversation.0)
         .bind(viewer.user_id.0)
@@ -208,6 +224,26 @@ pub async fn send(
     let (kind, payload) = match what {
         Outbound::Text(text) => ("text", outbox::text_payload(&route.recipient, text)),
         Outbound::Template(t) => ("template", outbox::template_payload(&route.recipient, t)),
+        Outbound::Media { media_id, caption } => {
+            let row = media::attach(&mut tx, viewer, *media_id, msg.message_id).await?;
+            if body.is_empty() {
+                // A readable body for previews: "[image] photo.jpg", like inbound media.
+                let label = match &row.filename {
+                    Some(f) => format!("[{}] {f}", row.kind),
+                    None => format!("[{}]", row.kind),
+                };
+                sqlx::query("UPDATE messages SET body = $3 WHERE tenant_id = $1 AND message_id = $2")
+                    .bind(tenant.0)
+                    .bind(msg.message_id)
+                    .bind(&label)
+                    .execute(&mut *tx)
+                    .await?;
+                msg.body = label;
+            }
+            let payload = outbox::media_payload(&route.recipient, &row, caption.as_deref());
+            msg.media = Some(sqlx::types::Json(row.to_ref()));
+            ("media", payload)
+        }
     };
     outbox::enqueue(&mut tx, tenant, &route, Some(msg.message_id), kind, &payload, None).await?;
     sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")

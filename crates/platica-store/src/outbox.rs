@@ -160,6 +160,29 @@ pub fn template_payload(recipient: &str, t: &TemplateSend) -> Value {
     message_payload(recipient, "template", template)
 }
 
+/// The request body for a media message, naming Platica's media row (`platica_media_id`): the
+/// sender uploads the file to WhatsApp (once) and replaces it with WhatsApp's media `id` before
+/// sending. A caption is kept for images, videos and documents (WhatsApp takes none for audio or
+/// stickers), a document's file name too.
+pub fn media_payload(recipient: &str, media: &crate::media::MediaRow, caption: Option<&str>) -> Value {
+    let mut object = json!({});
+    if let Some(c) = caption.filter(|_| matches!(media.kind.as_str(), "image" | "video" | "document")) {
+        object["caption"] = json!(c);
+    }
+    if let Some(f) = media.filename.as_deref().filter(|_| media.kind == "document") {
+        object["filename"] = json!(f);
+    }
+    let mut payload = json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": recipient,
+        "type": media.kind,
+        "platica_media_id": media.media_id,
+    });
+    payload[media.kind.as_str()] = object;
+    payload
+}
+
 /// Queues `payload` for `message_id` (or a receipt when `None`), not before `not_before`.
 pub async fn enqueue(
     conn: &mut PgConnection,

@@ -5,6 +5,8 @@
 //! - [`ingest`]: group commit of single-message webhooks (one statement for many);
 //! - [`payload`]: Cloud API message and status objects → domain values (webhooks and sessions);
 //! - [`cloud`]: the send endpoint and how to read its answers;
+//! - [`media`]: media files: Graph's media endpoints, the object store, size limits, thumbnails
+//!   and the fetcher of inbound media;
 //! - [`sender`]: the outbox sender, one worker per number, exactly one in the cluster;
 //! - [`bot`]: the auto-reply bot (rules, office hours, humanised typing delays, handover);
 //! - [`supervisor`]: long-lived channel sessions (restore, read, health, reconnect);
@@ -16,6 +18,7 @@ pub mod bot;
 pub mod campaigns;
 pub mod cloud;
 pub mod ingest;
+pub mod media;
 pub mod payload;
 pub mod sender;
 pub mod supervisor;

@@ -68,6 +68,8 @@ pub struct SenderConfig {
     /// How long a send whose outcome is unknown waits for a status webhook before it may be sent
     /// again (to endpoints that ignore `Idempotency-Key`).
     pub unconfirmed_window: Duration,
+    /// Where outbound attachments' bytes are (`None`: attachments cannot be sent and wait).
+    pub media_store: Option<crate::media::MediaStore>,
 }
 
 impl Default for SenderConfig {
@@ -85,6 +87,7 @@ impl Default for SenderConfig {
             concurrency: 32,
             pair_gap: Duration::from_secs(6),
             unconfirmed_window: Duration::from_secs(600),
+            media_store: None,
         }
     }
 }
@@ -324,6 +327,7 @@ async fn work(mut ctx: WorkerCtx, account: SenderAccount) {
         in_flight: Mutex::new(HashSet::new()),
         tenant,
         account: id,
+        media: crate::media::GraphMedia::new(ctx.config.request_timeout).ok(),
     });
     while !ctx.stopping() {
         let lock = match take_lock(&ctx.pool, &account).await {
@@ -359,6 +363,8 @@ struct Shared {
     in_flight: Mutex<HashSet<i64>>,
     tenant: TenantId,
     account: i64,
+    /// Uploads outbound attachments to Graph.
+    media: Option<crate::media::GraphMedia>,
 }
 
 impl Shared {
@@ -570,12 +576,57 @@ async fn lead(ctx: &mut WorkerCtx, shared: &Arc<Shared>, mut lock: PgConnection)
 async fn send_one(shared: &Shared, row: Claimed) {
     shared.pacer.ready().await;
     let started = std::time::Instant::now();
-    let outcome = shared.client.send(&shared.endpoint, &row.payload_to_send(), &row.idempotency_key()).await;
+    let outcome = match payload_for(shared, &row).await {
+        Ok(payload) => shared.client.send(&shared.endpoint, &payload, &row.idempotency_key()).await,
+        // The attachment's upload failed: nothing was sent.
+        Err(crate::media::Failure::Transient(error)) => {
+            Outcome::Retry { http_status: None, code: None, error, retry_after: None }
+        }
+        Err(crate::media::Failure::Final(reason)) => Outcome::Refused(crate::cloud::Refusal {
+            http_status: 422,
+            code: None,
+            title: "the attachment could not be uploaded to WhatsApp".to_owned(),
+            detail: Some(reason),
+        }),
+    };
     metrics::histogram!("platica_outbox_send_seconds").record(started.elapsed().as_secs_f64());
     settle(shared, &row, outcome).await;
     if let Ok(mut f) = shared.in_flight.lock() {
         f.remove(&row.outbox_id);
     }
+}
+
+/// The request body to send. An attachment (`kind` `media`) is first uploaded to Graph, once per
+/// file and account (`media::upload_once` keeps WhatsApp's id), and sent by that id.
+async fn payload_for(shared: &Shared, row: &Claimed) -> Result<serde_json::Value, crate::media::Failure> {
+    use crate::media::Failure;
+    let mut payload = row.payload_to_send();
+    if row.kind != "media" {
+        return Ok(payload);
+    }
+    let media_id = payload
+        .get("platica_media_id")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| Failure::Final("the outbox row names no attachment".to_owned()))?;
+    let kind = payload.get("type").and_then(serde_json::Value::as_str).unwrap_or("document").to_owned();
+    let (Some(store), Some(graph)) = (shared.config.media_store.as_ref(), shared.media.as_ref()) else {
+        return Err(Failure::Transient("this server has no media store: the attachment waits".to_owned()));
+    };
+    let to = crate::media::GraphEndpoint {
+        base_url: shared.endpoint.base_url.clone(),
+        phone_number_id: shared.endpoint.phone_number_id.clone(),
+        access_token: shared.endpoint.access_token.clone(),
+    };
+    let wa_id =
+        crate::media::upload_once(&shared.pool, store, graph, &to, row.tenant_id, row.channel_account_id, media_id)
+            .await?;
+    if let Some(obj) = payload.as_object_mut() {
+        obj.remove("platica_media_id");
+        if let Some(m) = obj.get_mut(&kind).and_then(serde_json::Value::as_object_mut) {
+            m.insert("id".to_owned(), serde_json::Value::String(wa_id));
+        }
+    }
+    Ok(payload)
 }
 
 /// Records what a send came to.

@@ -118,6 +118,21 @@ pub const KEYS: &[KeyDef] = &[
         env: "PLATICA_SESSION_CHECK_EVERY",
         doc: "session health checks after the first",
     },
+    KeyDef {
+        key: "media.store",
+        env: "PLATICA_MEDIA_STORE",
+        doc: "where media bytes are kept: a directory or file:// URL (default <data dir>/media)",
+    },
+    KeyDef {
+        key: "media.fetch_concurrency",
+        env: "PLATICA_MEDIA_FETCH_CONCURRENCY",
+        doc: "inbound media fetched from WhatsApp at once",
+    },
+    KeyDef {
+        key: "media.fetch_attempts",
+        env: "PLATICA_MEDIA_FETCH_ATTEMPTS",
+        doc: "attempts to fetch an inbound media file before it is shown as unavailable",
+    },
 ];
 
 /// Log output format.
@@ -174,6 +189,14 @@ pub struct WhatsAppSection {
     pub session_check_every: Duration,
 }
 
+#[derive(Clone, Debug)]
+pub struct MediaSection {
+    /// A directory or `file://` URL; `None`: `<data dir>/media`.
+    pub store: Option<String>,
+    pub fetch_concurrency: usize,
+    pub fetch_attempts: i32,
+}
+
 /// The whole configuration, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -182,6 +205,7 @@ pub struct Config {
     pub log: LogConfig,
     pub scheduler: SchedulerSection,
     pub whatsapp: WhatsAppSection,
+    pub media: MediaSection,
 }
 
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,pg_walstream=warn,tower_http=info";
@@ -513,7 +537,39 @@ impl Config {
             session_first_check: Duration::from_secs(l.number("whatsapp.session_first_check_seconds", 30, 1..=86_400)),
             session_check_every: Duration::from_secs(l.number("whatsapp.session_check_every_seconds", 120, 1..=86_400)),
         };
-        Config { server, database, log, scheduler, whatsapp }
+        let store = l.string("media.store").map(|s| s.trim().to_owned());
+        if let Some(s) = &store
+            && (s.is_empty() || (s.contains("://") && !s.starts_with("file://")))
+        {
+            let origin = l.values.get("media.store").map(|(o, _)| o.to_string()).unwrap_or_default();
+            l.errors.push(format!(
+                "media.store = '{s}' ({origin}): must be a directory or a file:// URL (this build keeps media on local disk)"
+            ));
+        }
+        let media = MediaSection {
+            store,
+            fetch_concurrency: l.number("media.fetch_concurrency", 4, 1..=64) as usize,
+            fetch_attempts: l.number("media.fetch_attempts", 6, 1..=50) as i32,
+        };
+        Config { server, database, log, scheduler, whatsapp, media }
+    }
+
+    /// Where media bytes are kept: `media.store`, else `<data dir>/media`.
+    pub fn media_location(&self, data_dir: &Path) -> String {
+        match &self.media.store {
+            Some(s) => s.clone(),
+            None => data_dir.join("media").to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The media fetcher's settings.
+    pub fn fetcher_config(&self) -> platica_whatsapp::media::FetcherConfig {
+        platica_whatsapp::media::FetcherConfig {
+            default_base_url: self.whatsapp.base_url.clone(),
+            concurrency: self.media.fetch_concurrency,
+            max_attempts: self.media.fetch_attempts,
+            ..Default::default()
+        }
     }
 
     /// The outbox sender's settings.

@@ -149,14 +149,28 @@ fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The media store the configuration names (`<data dir>/media` by default).
+fn open_media(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<platica_whatsapp::media::MediaStore> {
+    let location = config.media_location(data_dir);
+    platica_whatsapp::media::MediaStore::open(&location).with_context(|| format!("opening the media store {location}"))
+}
+
 /// What `serve` and `demo` run: the live inbox on the configured slot, realtime, the scheduler
 /// (unless disabled), the WhatsApp background work and the bot.
-fn server_options(config: &Config, database_url: &str) -> platica::server::ServerOptions {
+fn server_options(
+    config: &Config,
+    database_url: &str,
+    media_store: &platica_whatsapp::media::MediaStore,
+) -> platica::server::ServerOptions {
     platica::server::ServerOptions {
         slot: config.database.replication_slot.clone(),
         scheduler: config.scheduler.enabled.then(|| config.scheduler_config()),
         whatsapp: Some((config.sender_config(), config.supervisor_config())),
         bot: true,
+        media: Some(platica::server::MediaOptions {
+            store: media_store.clone(),
+            fetcher: Some(config.fetcher_config()),
+        }),
         ..platica::server::ServerOptions::new(database_url)
     }
 }
@@ -289,7 +303,7 @@ async fn serve(config: &Config, source: &DatabaseSource, data_dir: &std::path::P
     let server = platica::server::Server::start(
         db.pool.clone(),
         listener,
-        server_options(config, &db.url),
+        server_options(config, &db.url, &open_media(config, data_dir)?),
         |state| configure_http(config, &file, state),
         platica::shutdown_signal(),
     )
@@ -326,7 +340,7 @@ async fn demo(config: &Config, source: &DatabaseSource, data_dir: &std::path::Pa
     let server = platica::server::Server::start(
         db.pool.clone(),
         listener,
-        server_options(config, &db.url),
+        server_options(config, &db.url, &open_media(config, data_dir)?),
         |state| configure_http(config, &file, state),
         shutdown,
     )

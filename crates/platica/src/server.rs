@@ -3,7 +3,7 @@
 //!
 //! A server is the live inbox (following the change stream), the realtime hub it feeds, the HTTP
 //! API, and optionally the scheduler and the WhatsApp background work (sender, sessions,
-//! campaigns). Its background tasks hang off one cancellation-token tree: the server's root
+//! campaigns, the media fetcher). Its background tasks hang off one cancellation-token tree: the server's root
 //! token, a child for the change stream (which gives each of its connections a child of its own,
 //! so a closing connection never cancels anything above it) and a child for the scheduler.
 //!
@@ -23,6 +23,7 @@ use platica_http::AppState;
 use platica_realtime::{Hub, HubConfig};
 use platica_scheduler::SchedulerConfig;
 use platica_store::PgPool;
+use platica_whatsapp::media::{Fetcher, FetcherConfig, MediaStore};
 use platica_whatsapp::sender::SenderConfig;
 use platica_whatsapp::supervisor::SupervisorConfig;
 use tokio::net::TcpListener;
@@ -44,6 +45,16 @@ pub struct ServerOptions {
     pub whatsapp: Option<(SenderConfig, SupervisorConfig)>,
     /// The auto-reply bot answers what this server ingests.
     pub bot: bool,
+    /// Media: where the bytes are kept (served by the API, read by the sender to upload
+    /// attachments) and, when given, the fetcher of inbound media.
+    pub media: Option<MediaOptions>,
+}
+
+/// A server's media (see [`ServerOptions::media`]).
+pub struct MediaOptions {
+    pub store: MediaStore,
+    /// Fetch inbound media from WhatsApp (a background worker stopped with the server).
+    pub fetcher: Option<FetcherConfig>,
 }
 
 impl ServerOptions {
@@ -56,6 +67,7 @@ impl ServerOptions {
             scheduler: None,
             whatsapp: None,
             bot: false,
+            media: None,
         }
     }
 }
@@ -69,6 +81,7 @@ pub struct Server {
     stream: JoinHandle<()>,
     scheduler: Option<JoinHandle<()>>,
     channels: Option<Channels>,
+    fetcher: Option<Fetcher>,
     http: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -102,8 +115,17 @@ impl Server {
         if options.bot {
             state.bot = Some(platica_whatsapp::bot::Bot::new(pool.clone()));
         }
+        let mut fetcher = None;
+        if let Some(media) = options.media {
+            state.media = Some(media.store.clone());
+            if let Some(config) = media.fetcher {
+                let key = platica_store::secrets::global().context("loading the secret key")?;
+                fetcher = Some(Fetcher::start(pool.clone(), key, media.store, config, state.shutdown.subscribe()));
+            }
+        }
         let channels = match options.whatsapp {
-            Some((sender, sessions)) => {
+            Some((mut sender, sessions)) => {
+                sender.media_store = state.media.clone();
                 let channels = Channels::start(&pool, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;
                 state.sessions = Some(channels.readiness());
                 Some(channels)
@@ -113,7 +135,7 @@ impl Server {
         configure(&mut state);
         let hub = state.hub.clone();
         let http = tokio::spawn(crate::serve(listener, state, shutdown));
-        Ok(Server { addr, live, hub, root, stream, scheduler, channels, http })
+        Ok(Server { addr, live, hub, root, stream, scheduler, channels, fetcher, http })
     }
 
     /// The address HTTP is served on.
@@ -164,6 +186,9 @@ impl Server {
         };
         if let Some(channels) = self.channels {
             channels.finished().await;
+        }
+        if let Some(fetcher) = self.fetcher {
+            fetcher.finished().await;
         }
         self.root.cancel();
         if let Some(scheduler) = self.scheduler {

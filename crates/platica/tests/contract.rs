@@ -115,7 +115,10 @@ async fn seed(app: &TestApp, admin: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
     support::install_test_key();
-    let app = TestApp::spawn().await;
+    // With a media store, so uploads (and the files they make) are exercised too.
+    let media = std::env::temp_dir().join(format!("platica-contract-media-{}", std::process::id()));
+    let store = platica_whatsapp::media::MediaStore::open(media.to_str().unwrap()).unwrap();
+    let app = TestApp::spawn_configured(move |s| s.media = Some(store)).await;
     let w = support::world(&app, "contract", 3).await;
     support::sending_channel(&app, &w).await;
     // The fuzzing admin's id is one the fuzzer will not pick, so it cannot change its own password
@@ -153,5 +156,6 @@ async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
             failed.push(who);
         }
     }
+    let _ = std::fs::remove_dir_all(&media);
     assert!(failed.is_empty(), "the API broke its OpenAPI contract as {failed:?} (see the output above)");
 }

@@ -101,6 +101,10 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/notifications"),
     ("post", "/api/v1/notifications/{notification_id}/read"),
     ("post", "/api/v1/notifications/read-all"),
+    // Media (issue 17).
+    ("get", "/api/v1/media/{media_id}"),
+    ("get", "/api/v1/media/{media_id}/thumbnail"),
+    ("post", "/api/v1/media"),
 ];
 
 #[tokio::test]

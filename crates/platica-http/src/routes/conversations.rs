@@ -177,6 +177,20 @@ pub struct SendMessage {
     pub body: Option<String>,
     /// An approved template instead of `body`: allowed at any time.
     pub template: Option<TemplateInput>,
+    /// An attachment uploaded with `POST /media`, instead of `body` (within the 24-hour window,
+    /// like free text): uploaded to WhatsApp once and sent by its media id.
+    pub media: Option<MediaInput>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MediaInput {
+    /// The `id` `POST /media` answered.
+    #[schema(minimum = 1)]
+    pub id: i64,
+    /// Shown under an image, a video or a document (1 to 1,024 characters).
+    #[schema(min_length = 1, max_length = 1024)]
+    pub caption: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -195,19 +209,36 @@ pub struct TemplateInput {
 }
 
 /// Sends a message: stored as outbound, `queued`, and handed to the outbox in the same
-/// transaction. Free text outside the 24-hour window is refused with `outside_service_window`;
-/// send a template then.
+/// transaction. Free text (and media) outside the 24-hour window is refused with
+/// `outside_service_window`; send a template then. Media: an upload of the user's (`POST
+/// /media`) not sent before (409 when it was; 404 with `field` `media.id` when it is not theirs).
 #[utoipa::path(post, path = "/conversations/{conversation_id}/messages", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = SendMessage,
-    responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send(
     State(state): State<AppState>,
     auth: Auth,
     PathId(id): PathId,
     Json(input): Json<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
-    let what = match (input.body, input.template) {
-        (Some(body), None) => Outbound::Text(validate::body("body", &body)?),
-        (None, Some(t)) => {
+    let what = match (input.body, input.template, input.media) {
+        (None, None, Some(m)) => {
+            if m.id < 1 {
+                return Err(Invalid::new("media.id", "must be the id POST /media answered").into());
+            }
+            let caption = match m.caption {
+                Some(c) => {
+                    let c = validate::body("media.caption", &c)?;
+                    if c.chars().count() > 1024 {
+                        return Err(Invalid::new("media.caption", "at most 1,024 characters").into());
+                    }
+                    Some(c)
+                }
+                None => None,
+            };
+            Outbound::Media { media_id: m.id, caption }
+        }
+        (Some(body), None, None) => Outbound::Text(validate::body("body", &body)?),
+        (None, Some(t), None) => {
             let name = t.name.trim();
             if name.is_empty()
                 || name.len() > 512
@@ -244,8 +275,11 @@ async fn send(
                 header_params,
             })
         }
-        (Some(_), Some(_)) => return Err(Invalid::new("template", "give either body or template, not both").into()),
-        (None, None) => return Err(Invalid::new("body", "give a body (free text) or a template").into()),
+        (None, None, None) => {
+            return Err(Invalid::new("body", "give a body (free text), a template or media").into());
+        }
+        (_, Some(_), _) => return Err(Invalid::new("template", "give one of body, template or media").into()),
+        (Some(_), _, Some(_)) => return Err(Invalid::new("media", "give one of body, template or media").into()),
     };
     Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &what).await?)))
 }
