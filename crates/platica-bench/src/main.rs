@@ -1,106 +1,53 @@
-//! `platica-bench`: the benchmark suite of the live inbox (see BENCHMARKS.md and scripts/bench).
+//! `platica-bench`: Platica's benchmarks, one subcommand each (see BENCHMARKS.md). Never part of
+//! the test suite.
 //!
-//! One run starts a private PostgreSQL 15 cluster under `--dir`, and for each size N generates a
-//! database, builds the SQL alternatives, and measures them and Platica side by side on the same
-//! data; BENCHMARKS.md is rewritten after each size.
+//! - `live` (`scripts/bench`): the live inbox against the SQL alternatives on generated data;
+//! - `realtime` (`scripts/bench-realtime`): the realtime gateway under many WebSocket clients;
+//! - `webhooks` (`scripts/bench-whatsapp`): WhatsApp Cloud API webhook ingestion.
+//!
+//! Each starts a private PostgreSQL cluster under its `--dir` and `platica serve` as a process of
+//! its own ([`setup`]); all traffic stays on 127.0.0.1, and every request loop is bounded in count
+//! and time.
 
-mod generate;
 mod live;
-mod report;
-mod scenario;
-mod sqlalt;
+mod procfs;
+mod realtime;
+mod setup;
 mod stats;
+mod webhooks;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::str::FromStr;
-use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Parser;
-use platica_domain::{TenantId, UserId};
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use clap::{Parser, Subcommand};
 
-use crate::report::{Report, SizeResult, WriteRow};
-use crate::sqlalt::Alt;
-use crate::stats::Budget;
-
-#[derive(Parser, Clone)]
-#[command(name = "platica-bench", about = "Benchmarks Platica's live inbox against the SQL alternatives")]
+#[derive(Parser)]
+#[command(
+    name = "platica-bench",
+    about = "Platica's benchmarks: the live inbox, the realtime gateway, webhook ingestion"
+)]
 struct Cli {
-    /// Conversation counts of the measured tenant (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [3_230i64, 100_000, 1_000_000])]
-    sizes: Vec<i64>,
-    /// Only 3,230 and 100,000 conversations.
-    #[arg(long)]
-    quick: bool,
-    /// Where the private cluster lives (created by the tool; removed at the end unless --keep).
-    #[arg(long, default_value = "/var/tmp/platica-bench")]
-    dir: PathBuf,
-    /// The report to write.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
-    /// The `platica` binary to serve HTTP with (default: next to this binary).
-    #[arg(long)]
-    platica_bin: Option<PathBuf>,
-    /// Keep the cluster directory and the databases.
-    #[arg(long)]
-    keep: bool,
-    /// Seconds of sustained writes for the commit-to-visible measurement.
-    #[arg(long, default_value_t = 20.0)]
-    visible_secs: f64,
-    /// Changes applied in the engine-alone throughput measurement.
-    #[arg(long, default_value_t = 300_000)]
-    apply_changes: usize,
+    #[command(subcommand)]
+    command: Bench,
 }
 
-/// The PostgreSQL settings of the run (on top of Platica's private-cluster defaults:
-/// wal_level=logical, durable: fsync, synchronous_commit and full_page_writes on).
-const PG_SETTINGS: [&str; 10] = [
-    "shared_buffers=2GB",
-    "effective_cache_size=8GB",
-    "work_mem=64MB",
-    "maintenance_work_mem=1GB",
-    "max_wal_size=16GB",
-    "checkpoint_timeout=30min",
-    "random_page_cost=1.1",
-    "jit=off",
-    "max_parallel_workers_per_gather=2",
-    "log_min_messages=warning",
-];
-
-/// Settings shown in the report.
-pub const SHOWN_SETTINGS: [&str; 18] = [
-    "shared_buffers",
-    "effective_cache_size",
-    "work_mem",
-    "maintenance_work_mem",
-    "max_wal_size",
-    "checkpoint_timeout",
-    "random_page_cost",
-    "jit",
-    "max_parallel_workers_per_gather",
-    "fsync",
-    "synchronous_commit",
-    "full_page_writes",
-    "wal_level",
-    "wal_sync_method",
-    "max_connections",
-    "max_wal_senders",
-    "huge_pages",
-    "track_io_timing",
-];
-
-const MARKER: &str = ".platica-bench";
+#[derive(Subcommand)]
+enum Bench {
+    /// The live inbox against the SQL alternatives; rewrites BENCHMARKS.md (`--out`).
+    Live(live::Args),
+    /// The realtime gateway under load: latency, server RSS and CPU, database activity.
+    Realtime(realtime::Args),
+    /// The WhatsApp webhook under stepped open-loop load: ack latency, no loss, webhook to
+    /// WebSocket latency.
+    Webhooks(webhooks::Args),
+}
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
-    if cli.quick {
-        cli.sizes = vec![3_230, 100_000];
-    }
-    match run(&cli) {
+    let result = match Cli::parse().command {
+        Bench::Live(args) => live::run(args),
+        Bench::Realtime(args) => realtime::run(args),
+        Bench::Webhooks(args) => webhooks::run(args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -109,292 +56,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        if !dir.join(MARKER).exists() && std::fs::read_dir(dir)?.next().is_some() {
-            anyhow::bail!("{} exists and was not made by platica-bench: choose another --dir", dir.display());
-        }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(MARKER), "made by platica-bench; removed at the end of a run\n")?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn run(cli: &Cli) -> anyhow::Result<()> {
-    let bin = match &cli.platica_bin {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?.with_file_name("platica"),
-    };
-    anyhow::ensure!(
-        bin.is_file(),
-        "no platica binary at {} (build it: cargo build --release -p platica)",
-        bin.display()
-    );
-    prepare_dir(&cli.dir)?;
-    let mut opts = ClusterOptions::new(cli.dir.join("cluster"), true);
-    opts.settings = PG_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
-    eprintln!("starting PostgreSQL under {}", cli.dir.display());
-    // Started on the main thread, which outlives it (PR_SET_PDEATHSIG).
-    let cluster = PrivateCluster::start(&opts).context("starting the private PostgreSQL cluster")?;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let result = rt.block_on(bench(cli, &cluster, &bin));
-    drop(rt);
-    cluster.stop().context("stopping PostgreSQL")?;
-    if !cli.keep {
-        let _ = std::fs::remove_dir_all(&cli.dir);
-    }
-    result
-}
-
-async fn connect(url: &str, max: u32) -> anyhow::Result<PgPool> {
-    let timeout = format!("{}s", sqlalt::STATEMENT_TIMEOUT.as_secs());
-    let options =
-        PgConnectOptions::from_str(url)?.options([("statement_timeout", timeout.as_str())]).disable_statement_logging();
-    Ok(PgPoolOptions::new().max_connections(max).connect_with(options).await?)
-}
-
-async fn bench(cli: &Cli, cluster: &PrivateCluster, bin: &Path) -> anyhow::Result<()> {
-    let admin = connect(&cluster.url("postgres"), 2).await?;
-    let pg_version: String = sqlx::query_scalar("SELECT version()").fetch_one(&admin).await?;
-    let settings: Vec<(String, String)> =
-        sqlx::query_as("SELECT name::text, current_setting(name) FROM pg_settings WHERE name = ANY($1) ORDER BY name")
-            .bind(SHOWN_SETTINGS.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-            .fetch_all(&admin)
-            .await?;
-    let mut report = Report::new(pg_version, settings, std::env::args().collect::<Vec<_>>().join(" "), &cli.sizes);
-    for &n in &cli.sizes {
-        let started = Instant::now();
-        eprintln!("== N = {n} conversations");
-        let result = bench_size(cli, cluster, bin, &admin, n).await.with_context(|| format!("size {n}"))?;
-        eprintln!("== N = {n} done in {:.0} s", started.elapsed().as_secs_f64());
-        report.sizes.push(result);
-        report.finished = chrono::Utc::now();
-        std::fs::write(&cli.out, report.markdown())?;
-        eprintln!("wrote {}", cli.out.display());
-    }
-    admin.close().await;
-    Ok(())
-}
-
-async fn bench_size(
-    cli: &Cli,
-    cluster: &PrivateCluster,
-    bin: &Path,
-    admin: &PgPool,
-    n: i64,
-) -> anyhow::Result<SizeResult> {
-    let db = format!("bench_{n}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(admin).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(admin).await?;
-    let url = cluster.url(&db);
-    let pool = connect(&url, 8).await?;
-    // The server binary migrates (its migrations are the ones `platica serve` checks).
-    let out = std::process::Command::new(bin)
-        .arg("migrate")
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("running {} migrate", bin.display()))?;
-    anyhow::ensure!(out.status.success(), "platica migrate failed: {}", String::from_utf8_lossy(&out.stderr));
-    let mut r = SizeResult::new(n);
-
-    // ---- data ----
-    eprintln!("  generating");
-    let t_end = chrono::Utc::now() - chrono::Duration::hours(1);
-    let ds = {
-        let mut conn = pool.acquire().await?;
-        generate::generate(&mut conn, n, t_end).await?
-    };
-    eprintln!(
-        "  generated {} conversations, {} messages in {:.1} s (+{:.1} s vacuum)",
-        ds.facts.conversations_total, ds.facts.messages_total, ds.facts.generate_secs, ds.facts.vacuum_secs
-    );
-    eprintln!("  building the SQL alternatives");
-    r.setup = {
-        let mut conn = pool.acquire().await?;
-        sqlalt::setup(&mut conn).await?
-    };
-    let viewers = {
-        let mut conn = pool.acquire().await?;
-        scenario::viewers(&mut conn, &ds).await?
-    };
-    let next_message_id: i64 = sqlx::query_scalar("SELECT max(message_id) + 1 FROM messages").fetch_one(&pool).await?;
-
-    // ---- Platica over HTTP: the real server in its own process ----
-    eprintln!("  platica serve (HTTP)");
-    let mut tokens = Vec::new();
-    for v in &viewers {
-        let (token, _) = platica_store::auth::create_session(&pool, TenantId(v.tenant_id), UserId(v.user_id)).await?;
-        tokens.push((v.clone(), token));
-    }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;
-    let log = cli.dir.join(format!("platica-serve-{n}.log"));
-    let mut server = live::spawn_server(bin, &url, &log)?;
-    r.server_ready = server.wait_ready(&client, &tokens[0].1).await?;
-    r.server_memory = server.memory();
-    eprintln!(
-        "    ready after {:.1} s, RSS {} MiB (peak {} MiB)",
-        r.server_ready.as_secs_f64(),
-        r.server_memory.0 >> 20,
-        r.server_memory.1 >> 20
-    );
-    r.http_floor = live::health_latency(&client, server.port, Budget::new(5_000, 3.0, 100)).await?;
-    r.reads.extend(live::http_reads(&client, server.port, &tokens, Budget::new(5_000, 4.0, 100)).await?);
-    r.server_memory_after = server.memory();
-    server.stop().await?;
-    live::drop_slot(&pool, &live::slot_name(&url)).await?;
-
-    // ---- the SQL alternatives ----
-    eprintln!("  SQL reads");
-    r.sql_floor = sqlalt::select1_latency(&pool, Budget::new(5_000, 3.0, 100)).await?;
-    for alt in Alt::ALL {
-        r.reads.extend(sqlalt::bench_reads(&pool, alt, &viewers, Budget::new(2_000, 4.0, 2)).await?);
-    }
-    if n <= 100_000 {
-        for v in &viewers {
-            for which in scenario::Which::ALL {
-                let (ids, total, unread) = sqlalt::reference(&pool, v, which).await?;
-                r.reference.push((v.role, which, ids, total, unread));
-            }
-        }
+    fn parse(args: &[&str]) -> Bench {
+        Cli::try_parse_from(std::iter::once("platica-bench").chain(args.iter().copied())).unwrap().command
     }
 
-    // ---- Platica in-process ----
-    eprintln!("  live inbox in-process");
-    let rss_before = live::memory_of("/proc/self/status").0;
-    let l = live::start(&url).await?;
-    r.cold = l.cold;
-    r.load = l.load.clone();
-    r.bench_rss_growth = live::memory_of("/proc/self/status").0 as i64 - rss_before as i64;
-    eprintln!("    LiveInbox::start {:.2} s (load {} ms)", r.cold.as_secs_f64(), r.load.millis);
-    r.reads.extend(live::engine_reads(&l.live, &viewers, Budget::new(200_000, 2.0, 1_000)));
-    {
-        let live = std::sync::Arc::clone(&l.live);
-        let ds2 = ds.clone();
-        let changes = cli.apply_changes;
-        let (uniform, hot) = tokio::task::spawn_blocking(move || {
-            let uniform = live::apply_throughput(&live, &ds2, next_message_id, changes, false);
-            let hot = live::apply_throughput(&live, &ds2, next_message_id, changes, true);
-            (uniform, hot)
-        })
-        .await?;
-        r.apply = uniform;
-        r.apply_hot = hot;
-    }
-    eprintln!(
-        "    apply: {:.0} changes/s (hot set: {:.0}); 1,000-reassignment tx p50 {}",
-        r.apply.per_sec(),
-        r.apply_hot.per_sec(),
-        stats::fmt(r.apply.bulk_1000.p50())
-    );
-    l.shutdown(&pool, &url).await?;
+    #[test]
+    fn each_subcommand_keeps_its_flags() {
+        let Bench::Live(a) = parse(&["live", "--sizes", "3230", "--out", "/tmp/x.md", "--keep"]) else { panic!() };
+        assert_eq!(a.sizes(), vec![3_230]);
+        assert!(a.keep);
+        let Bench::Live(a) = parse(&["live", "--quick"]) else { panic!() };
+        assert_eq!(a.sizes(), vec![3_230, 100_000]);
+        let Bench::Live(a) = parse(&["live"]) else { panic!() };
+        assert_eq!(a.sizes(), vec![3_230, 100_000, 1_000_000]);
 
-    // ---- writes: without a slot, then with Platica following, then without again ----
-    eprintln!("  writes");
-    let insert_budget = Budget::new(2_000, 5.0, 50);
-    let reassign_budget = Budget::new(200, 8.0, 5);
-    r.writes.push(WriteRow {
-        label: "baseline: no triggers, no slot (before Platica's run)".into(),
-        insert: Some(sqlalt::insert_latency(&pool, &ds, insert_budget, 21).await?),
-        reassign: Some(sqlalt::reassign_latency(&pool, &ds, reassign_budget, 22).await?),
-        note: String::new(),
-    });
-    let l = live::start(&url).await?;
-    r.cold2 = l.cold;
-    eprintln!("    LiveInbox::start again {:.2} s", r.cold2.as_secs_f64());
-    r.visible = live::commit_to_visible(&l.live, &url, &ds, Some(2_000.0), 16, cli.visible_secs).await?;
-    eprintln!(
-        "    commit-to-visible at {:.0}/s: p50 {} p99 {} (n={}, unseen {})",
-        r.visible.achieved_rate,
-        stats::fmt(r.visible.latency.p50()),
-        stats::fmt(r.visible.latency.p99()),
-        r.visible.latency.n(),
-        r.visible.unseen
-    );
-    r.writes.push(WriteRow {
-        label: "Platica's slot attached and streaming (no triggers)".into(),
-        insert: Some(sqlalt::insert_latency(&pool, &ds, insert_budget, 11).await?),
-        reassign: Some(sqlalt::reassign_latency(&pool, &ds, reassign_budget, 12).await?),
-        note: String::new(),
-    });
-    r.max_rate = live::commit_to_visible(&l.live, &url, &ds, None, 16, 10.0).await?;
-    eprintln!(
-        "    max rate {:.0}/s: visible p50 {} p99 {}, drain {}",
-        r.max_rate.achieved_rate,
-        stats::fmt(r.max_rate.latency.p50()),
-        stats::fmt(r.max_rate.latency.p99()),
-        stats::fmt(r.max_rate.drain)
-    );
-    l.shutdown(&pool, &url).await?;
-    r.writes.push(WriteRow {
-        label: "baseline: no triggers, no slot (after Platica's run)".into(),
-        insert: Some(sqlalt::insert_latency(&pool, &ds, insert_budget, 23).await?),
-        reassign: Some(sqlalt::reassign_latency(&pool, &ds, reassign_budget, 24).await?),
-        note: String::new(),
-    });
+        let Bench::Realtime(a) = parse(&["realtime", "--quick", "--benchmarks-md", "B.md"]) else { panic!() };
+        let a = a.effective();
+        assert_eq!((a.idle, a.active, a.rate, a.seconds, a.broadcast), (1_000, 200, 200, 5, 1_000));
+        assert_eq!(a.benchmarks_md.as_deref(), Some(std::path::Path::new("B.md")));
+        let Bench::Realtime(a) = parse(&["realtime", "--idle", "50", "--server-bin", "/bin/true"]) else { panic!() };
+        assert_eq!((a.idle, a.active, a.rate, a.seconds, a.broadcast), (50, 2_000, 1_000, 20, 10_000));
 
-    {
-        let mut conn = pool.acquire().await?;
-        sqlalt::table_triggers(&mut conn, true).await?;
-    }
-    r.writes.push(WriteRow {
-        label: "(c) row triggers keeping bench_inbox_t".into(),
-        insert: Some(sqlalt::insert_latency(&pool, &ds, insert_budget, 31).await?),
-        reassign: Some(sqlalt::reassign_latency(&pool, &ds, reassign_budget, 32).await?),
-        note: String::new(),
-    });
-    {
-        let mut conn = pool.acquire().await?;
-        sqlalt::table_triggers(&mut conn, false).await?;
-    }
-    r.refresh = sqlalt::refresh_time(&pool, Budget::new(10, 20.0, 1)).await?;
-    eprintln!("    REFRESH MATERIALIZED VIEW CONCURRENTLY p50 {}", stats::fmt(r.refresh.p50()));
-    let refresh_limit = Duration::from_secs(120);
-    if r.refresh.p50() <= refresh_limit {
-        {
-            let mut conn = pool.acquire().await?;
-            sqlalt::refresh_trigger(&mut conn, true).await?;
-        }
-        let samples = sqlalt::insert_latency(&pool, &ds, Budget::new(20, 20.0, 1), 41).await?;
-        {
-            let mut conn = pool.acquire().await?;
-            sqlalt::refresh_trigger(&mut conn, false).await?;
-        }
-        let note = format!("{} insert(s) measured (each runs a full concurrent refresh)", samples.n());
-        r.writes.push(WriteRow {
-            label: "(d) statement trigger refreshing the matview".into(),
-            insert: Some(samples),
-            reassign: None,
-            note,
-        });
-    } else {
-        r.writes.push(WriteRow {
-            label: "(d) statement trigger refreshing the matview".into(),
-            insert: None,
-            reassign: None,
-            note: format!(
-                "not run: one refresh takes {} (> {} s), so would one insert",
-                stats::fmt(r.refresh.p50()),
-                refresh_limit.as_secs()
-            ),
-        });
-    }
-    for w in &r.writes {
-        eprintln!(
-            "    {:<55} insert p50 {:>9} | reassign p50 {:>9}",
-            w.label,
-            w.insert.as_ref().map(|s| stats::fmt(s.p50())).unwrap_or_default(),
-            w.reassign.as_ref().map(|s| stats::fmt(s.p50())).unwrap_or_default()
-        );
+        let Bench::Webhooks(a) = parse(&["webhooks", "--quick"]) else { panic!() };
+        let a = a.effective().unwrap();
+        assert_eq!((a.rates.clone(), a.seconds), (vec![200, 1_000], 5));
+        let Bench::Webhooks(a) = parse(&["webhooks", "--rates", "500,1000", "--seconds", "10", "--all-steps"]) else {
+            panic!()
+        };
+        let a = a.effective().unwrap();
+        assert_eq!((a.rates.clone(), a.seconds, a.connections, a.all_steps), (vec![500, 1_000], 10, 256, true));
+        let Bench::Webhooks(a) = parse(&["webhooks", "--rates", "0"]) else { panic!() };
+        assert!(a.effective().is_err());
     }
 
-    r.viewers = viewers;
-    r.dataset = Some(ds);
-    pool.close().await;
-    if !cli.keep {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(admin).await?;
+    #[test]
+    fn a_subcommand_is_required() {
+        assert!(Cli::try_parse_from(["platica-bench"]).is_err());
+        assert!(Cli::try_parse_from(["platica-bench", "--sizes", "3230"]).is_err());
     }
-    Ok(r)
 }

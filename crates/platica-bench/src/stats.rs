@@ -1,4 +1,8 @@
 //! Latency samples, percentiles, timing loops and formatting.
+//!
+//! Two percentile rules, each kept so its figures stay comparable with the earlier ones in
+//! BENCHMARKS.md: [`Samples::pct`] (nearest rank, `live`) and [`percentile`] over sorted
+//! microseconds (the rank `(n - 1) * p` rounded, `realtime` and `webhooks`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -137,6 +141,27 @@ pub fn measure_sync<T>(budget: Budget, mut f: impl FnMut() -> T) -> (Samples, Sa
     (Samples::new(wall), Samples::new(cpu), first)
 }
 
+/// The `p` (0.0..=1.0) percentile of `sorted` microseconds: the sample at rank `(n - 1) * p`,
+/// rounded; zero when empty.
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Microseconds as milliseconds.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Wall-clock microseconds since the epoch: the stamp a load tool writes into a message body and
+/// a client subtracts from its own clock (same machine).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
 /// A duration as people read it: µs below 1 ms, ms below 1 s, s above.
 pub fn fmt(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
@@ -184,5 +209,43 @@ impl Rng {
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let s = Samples::new((1..=100).rev().map(Duration::from_millis).collect());
+        assert_eq!(s.p50(), Duration::from_millis(50));
+        assert_eq!(s.p99(), Duration::from_millis(99));
+        assert_eq!(s.pct(0.0), Duration::from_millis(1));
+        assert_eq!(s.max(), Duration::from_millis(100));
+        assert_eq!(Samples::default().p99(), Duration::ZERO);
+    }
+
+    #[test]
+    fn rounded_rank_percentiles() {
+        let v: Vec<u64> = (1..=100).collect();
+        // Rank (100 - 1) * 0.5 = 49.5 rounds to 50: the 51st sample.
+        assert_eq!(percentile(&v, 0.5), 51);
+        assert_eq!(percentile(&v, 0.99), 99);
+        assert_eq!(percentile(&v, 1.0), 100);
+        assert_eq!(percentile(&[7], 0.99), 7);
+        assert_eq!(percentile(&[], 0.5), 0);
+        assert_eq!(ms(1_500), 1.5);
+    }
+
+    #[test]
+    fn durations_and_counts_as_people_read_them() {
+        assert_eq!(fmt(Duration::from_micros(250)), "250 µs");
+        assert_eq!(fmt(Duration::from_micros(2_500)), "2.50 ms");
+        assert_eq!(fmt(Duration::from_millis(25)), "25.0 ms");
+        assert_eq!(fmt(Duration::from_millis(2_500)), "2.50 s");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(3_230), "3,230");
+        assert_eq!(thousands(999), "999");
     }
 }

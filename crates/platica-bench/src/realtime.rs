@@ -1,4 +1,5 @@
-//! `platica-wsload`: the realtime gateway under load, on loopback.
+//! `platica-bench realtime` (`scripts/bench-realtime`): the realtime gateway under load, on
+//! loopback.
 //!
 //! Starts a private PostgreSQL, seeds the demo tenant, runs `platica serve` as a child process
 //! (so its RSS and CPU are its own), opens many WebSocket clients from this process and measures:
@@ -13,177 +14,100 @@
 //!
 //! Every request loop is bounded in count and time, and all traffic stays on 127.0.0.1.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
+use anyhow::bail;
 use platica_domain::{TenantId, UserId};
 use platica_store::cluster::{ClusterOptions, PrivateCluster};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Parser, Clone)]
-#[command(about = "Load the realtime gateway and report latency, RSS and CPU")]
-struct Args {
+use crate::procfs::{self, Machine, TICKS_PER_SEC};
+use crate::setup::{self, STATS_FLUSH, Server, Workspace, WsCounts, db_xacts};
+use crate::stats::{now_micros, percentile};
+
+/// Load the realtime gateway and report latency, RSS and CPU.
+#[derive(clap::Args, Clone)]
+pub struct Args {
     /// The `platica` binary to run (default: next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// Working directory for the private PostgreSQL.
-    #[arg(long, default_value = "/var/tmp/platica-wsload")]
+    #[arg(long, default_value = "/var/tmp/platica-bench-realtime")]
     dir: PathBuf,
     /// Idle connections (4 subscriptions each).
     #[arg(long, default_value_t = 10_000)]
-    idle: usize,
+    pub idle: usize,
     /// Connections receiving the committed changes.
     #[arg(long, default_value_t = 2_000)]
-    active: usize,
+    pub active: usize,
     /// Changes committed per second during the active phases.
     #[arg(long, default_value_t = 1_000)]
-    rate: u64,
+    pub rate: u64,
     /// Seconds each active phase lasts.
     #[arg(long, default_value_t = 20)]
-    seconds: u64,
+    pub seconds: u64,
     /// Connections that all receive one broadcast change.
     #[arg(long, default_value_t = 10_000)]
-    broadcast: usize,
+    pub broadcast: usize,
     /// Small sizes for a quick check.
     #[arg(long)]
     quick: bool,
     /// Where to write the markdown report.
-    #[arg(long, default_value = "target/wsload.md")]
+    #[arg(long, default_value = "target/bench-realtime.md")]
     out: PathBuf,
     /// Also put the report into this file, between its realtime markers (added when absent).
     #[arg(long)]
-    benchmarks_md: Option<PathBuf>,
+    pub benchmarks_md: Option<PathBuf>,
 }
 
-/// PostgreSQL backends flush their statistics within about 10 s when idle.
-const STATS_FLUSH: Duration = Duration::from_secs(11);
-
-const BEGIN: &str = "<!-- platica-wsload:begin -->";
-const END: &str = "<!-- platica-wsload:end -->";
-
-/// Replaces the text between the markers of `path` with `section` (appends both when absent).
-fn merge_section(path: &std::path::Path, section: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let block = format!("{BEGIN}\n{section}{END}\n");
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => format!("{}{block}{}", &old[..b], old[e + END.len()..].trim_start_matches('\n')),
-        _ => format!("{}{}{block}", old, if old.is_empty() || old.ends_with("\n\n") { "" } else { "\n" }),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
-}
-
-fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit with a valid struct pointer.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            return lim.rlim_cur;
+impl Args {
+    /// The arguments with `--quick`'s small sizes applied.
+    pub fn effective(mut self) -> Args {
+        if self.quick {
+            (self.idle, self.active, self.rate, self.seconds, self.broadcast) = (1_000, 200, 200, 5, 1_000);
         }
+        self
     }
-    0
 }
 
-fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
-
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn proc_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// CPU ticks (user + system) of a process.
-fn cpu_ticks(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0)
-}
+/// Its section of BENCHMARKS.md.
+const SECTION: &str = "realtime";
 
 /// What clients observed.
 #[derive(Default)]
 struct Observed {
     latencies_us: Mutex<Vec<u64>>,
     frames: AtomicU64,
-    subscribed: AtomicU64,
-    errors: AtomicU64,
+    ws: WsCounts,
 }
 
 /// One client: connects, subscribes, reads until `stop`; event bodies carrying `t=<micros>` (or a
 /// system value `b-<micros>`) give a latency sample.
 async fn client(url: String, subs: Vec<Value>, seen: Arc<Observed>, stop: tokio::sync::watch::Receiver<bool>) {
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
-        seen.errors.fetch_add(1, Ordering::Relaxed);
-        return;
-    };
-    for s in subs {
-        if ws.send(Message::Text(s.to_string().into())).await.is_err() {
-            seen.errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    }
-    let mut stop = stop;
     let mut local = Vec::new();
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => {
-                    let now = now_micros();
-                    let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else { continue };
-                    match v["type"].as_str() {
-                        Some("subscribed") => { seen.subscribed.fetch_add(1, Ordering::Relaxed); }
-                        Some("event") => {
-                            seen.frames.fetch_add(1, Ordering::Relaxed);
-                            let row = &v["event"]["row"];
-                            let stamp = row["body"].as_str().and_then(|b| b.strip_prefix("t="))
-                                .or_else(|| row["value"]["version"].as_str().and_then(|b| b.strip_prefix("b-")))
-                                .and_then(|s| s.parse::<i64>().ok());
-                            if let Some(t) = stamp {
-                                local.push((now - t).max(0) as u64);
-                            }
-                        }
-                        Some("error") | Some("reset") => { seen.errors.fetch_add(1, Ordering::Relaxed); }
-                        _ => {}
-                    }
-                }
-                Some(Ok(_)) => {}
-                _ => break,
-            },
-            _ = stop.changed() => break,
+    setup::ws_client(&url, &subs, &seen.ws, stop, |v, now| {
+        seen.frames.fetch_add(1, Ordering::Relaxed);
+        let row = &v["event"]["row"];
+        let stamp = row["body"]
+            .as_str()
+            .and_then(|b| b.strip_prefix("t="))
+            .or_else(|| row["value"]["version"].as_str().and_then(|b| b.strip_prefix("b-")))
+            .and_then(|s| s.parse::<i64>().ok());
+        if let Some(t) = stamp {
+            local.push((now - t).max(0) as u64);
         }
-    }
+    })
+    .await;
     seen.latencies_us.lock().await.extend(local);
-    let _ = ws.close(None).await;
 }
 
 struct World {
     pool: PgPool,
-    url: String,
     tenant: TenantId,
     admin: UserId,
     /// executive -> their conversations
@@ -209,7 +133,8 @@ async fn open(
     seen: &Arc<Observed>,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let expect: u64 = specs.iter().map(|(_, s)| s.len() as u64).sum::<u64>() + seen.subscribed.load(Ordering::Relaxed);
+    let expect: u64 =
+        specs.iter().map(|(_, s)| s.len() as u64).sum::<u64>() + seen.ws.subscribed.load(Ordering::Relaxed);
     let mut handles = Vec::new();
     for chunk in specs.chunks(200) {
         for (token, subs) in chunk {
@@ -219,9 +144,9 @@ async fn open(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while seen.subscribed.load(Ordering::Relaxed) < expect {
+    while seen.ws.subscribed.load(Ordering::Relaxed) < expect {
         if Instant::now() > deadline {
-            bail!("only {} of {expect} subscriptions confirmed", seen.subscribed.load(Ordering::Relaxed));
+            bail!("only {} of {expect} subscriptions confirmed", seen.ws.subscribed.load(Ordering::Relaxed));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -273,14 +198,6 @@ async fn write(w: &World, convs: &[i64], rate: u64, secs: u64) -> anyhow::Result
         total += t.await?;
     }
     Ok(total)
-}
-
-async fn db_xacts(pool: &PgPool) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT (xact_commit + xact_rollback)::int8 FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .fetch_one(pool)
-    .await?)
 }
 
 struct Phase {
@@ -346,11 +263,11 @@ async fn active_phase(
     // Let the statistics of the connections' authentication reach pg_stat_database first.
     tokio::time::sleep(STATS_FLUSH).await;
     let xacts_before = db_xacts(&w.pool).await?;
-    let cpu0 = cpu_ticks(server);
+    let cpu0 = procfs::cpu_ticks(server);
     let t0 = Instant::now();
     let committed = write(w, &hot_convs, args.rate, args.seconds).await?;
     let elapsed = t0.elapsed().as_secs_f64();
-    let cpu1 = cpu_ticks(server);
+    let cpu1 = procfs::cpu_ticks(server);
     tokio::time::sleep(Duration::from_secs(2)).await;
     close(handles, stop_tx).await;
     // Statistics reach pg_stat_database when backends flush them (within ~10 s when idle).
@@ -358,7 +275,6 @@ async fn active_phase(
     let xacts = db_xacts(&w.pool).await? - xacts_before;
     let mut l = seen.latencies_us.lock().await.clone();
     l.sort_unstable();
-    let ticks = 100.0; // CLK_TCK on Linux
     Ok(Phase {
         name: name.into(),
         connections,
@@ -368,114 +284,70 @@ async fn active_phase(
         p50_ms: percentile(&l, 0.5) as f64 / 1000.0,
         p99_ms: percentile(&l, 0.99) as f64 / 1000.0,
         max_ms: l.last().copied().unwrap_or(0) as f64 / 1000.0,
-        cpu_pct: (cpu1 - cpu0) as f64 / ticks / elapsed * 100.0,
-        errors: seen.errors.load(Ordering::Relaxed),
+        cpu_pct: (cpu1 - cpu0) as f64 / TICKS_PER_SEC / elapsed * 100.0,
+        errors: seen.ws.errors.load(Ordering::Relaxed),
         xacts,
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let mut args = Args::parse();
-    if args.quick {
-        (args.idle, args.active, args.rate, args.seconds, args.broadcast) = (1_000, 200, 200, 5, 1_000);
-    }
-    let nofile = raise_nofile();
+/// Runs the realtime gateway benchmark.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let args = args.effective();
+    let nofile = procfs::raise_nofile();
     if (nofile as usize) < args.idle.max(args.broadcast) + 1_000 {
         bail!("the open-file limit is {nofile}: too low for {} connections", args.idle.max(args.broadcast));
     }
-    let server_bin = match &args.server_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("platica"),
-    };
-    if !server_bin.is_file() {
-        bail!("{} not found: build it with cargo build --release -p platica", server_bin.display());
-    }
-    let _ = std::fs::remove_dir_all(&args.dir);
-    std::fs::create_dir_all(&args.dir)?;
+    let server_bin = setup::platica_binary(args.server_bin.as_deref())?;
+    let mut cluster = ClusterOptions::new(args.dir.join("pg"), false);
+    cluster.settings.extend(["max_connections=200".into(), "shared_buffers=512MB".into()]);
+    let ws = Workspace { dir: args.dir.clone(), keep: false, cluster, workers: None };
+    let md = setup::run_with_cluster(ws, async |cluster: &PrivateCluster| measure(&args, cluster, &server_bin).await)?;
+    setup::publish(&args.out, args.benchmarks_md.as_deref(), SECTION, &md)
+}
 
-    // The cluster lives in a thread of its own (it is stopped when that thread ends).
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (stop_pg, stop_pg_rx) = std::sync::mpsc::channel::<()>();
-    let root = args.dir.join("pg");
-    let pg_thread = std::thread::spawn(move || {
-        let mut opts = ClusterOptions::new(root, false);
-        opts.settings.extend(["max_connections=200".into(), "shared_buffers=512MB".into()]);
-        match PrivateCluster::start(&opts) {
-            Ok(c) => {
-                let _ = tx.send(Ok(c.url("")));
-                let _ = stop_pg_rx.recv();
-                let _ = c.stop();
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-            }
-        }
-    });
-    let prefix = rx.recv()?.map_err(anyhow::Error::msg)?;
-    platica_store::db::create_database(&format!("{prefix}postgres"), "wsload", None).await?;
-    let url = format!("{prefix}wsload");
-    let pool = platica_store::db::connect(&url, 16).await?;
-    platica_store::db::migrate(&pool).await?;
-    let info = platica_demo::seed(&pool).await.context("seeding")?;
-    let admin: i64 = sqlx::query_scalar("SELECT user_id FROM users WHERE tenant_id = $1 AND role = 'admin' LIMIT 1")
-        .bind(info.tenant_id.0)
-        .fetch_one(&pool)
-        .await?;
+/// Seeds the demo tenant, runs the server and the four phases; returns the report.
+async fn measure(args: &Args, cluster: &PrivateCluster, server_bin: &Path) -> anyhow::Result<String> {
+    let demo = setup::demo_tenant(cluster, "realtime", 16).await?;
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT p.executive_id, c.conversation_id FROM prospects p JOIN conversations c USING (tenant_id, prospect_id)
          WHERE p.tenant_id = $1 AND p.executive_id IS NOT NULL ORDER BY c.conversation_id",
     )
-    .bind(info.tenant_id.0)
-    .fetch_all(&pool)
+    .bind(demo.tenant.0)
+    .fetch_all(&demo.pool)
     .await?;
     let mut execs: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
     for (e, c) in &rows {
         execs.entry(*e).or_default().push(*c);
     }
     let w = World {
-        pool: pool.clone(),
-        url: url.clone(),
-        tenant: info.tenant_id,
-        admin: UserId(admin),
+        pool: demo.pool.clone(),
+        tenant: demo.tenant,
+        admin: demo.admin,
         execs: execs.into_iter().map(|(e, c)| (UserId(e), c)).collect(),
     };
     let pairs: Vec<(UserId, i64)> = rows.iter().map(|(e, c)| (UserId(*e), *c)).collect();
 
     // The server, as a process of its own.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let mut server = std::process::Command::new(&server_bin)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", &w.url])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .context("starting the server")?;
-    let pid = server.id();
-    let http = format!("http://127.0.0.1:{port}");
-    let ws_url = format!("ws://127.0.0.1:{port}/api/v1/ws");
-    let started = Instant::now();
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the server did not listen on {http}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_start = proc_field(pid, "VmRSS:");
+    let mut server = Server::spawn(server_bin, &demo.url, &[("RUST_LOG", "warn")], None)?;
+    let result = phases(args, &w, &pairs, &mut server).await;
+    server.stop().await?;
+    demo.pool.close().await;
+    result
+}
 
+async fn phases(args: &Args, w: &World, pairs: &[(UserId, i64)], server: &mut Server) -> anyhow::Result<String> {
+    server.wait_listening(Duration::from_secs(60)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = server.pid();
+    let ws_url = format!("ws://127.0.0.1:{}/api/v1/ws", server.port);
+    let rss_start = procfs::memory(pid).0 / 1024;
     // 1. Idle connections with 4 subscriptions each.
     let seen = Arc::new(Observed::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut specs = Vec::new();
     let per_exec = args.idle / w.execs.len().max(1) + 1;
     for (exec, convs) in &w.execs {
-        let tokens = sessions(&w, *exec, 1).await?;
+        let tokens = sessions(w, *exec, 1).await?;
         for k in 0..per_exec {
             if specs.len() == args.idle {
                 break;
@@ -497,22 +369,23 @@ async fn main() -> anyhow::Result<()> {
     let handles = open(&ws_url, specs, &seen, &stop).await?;
     let open_secs = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let rss_idle = proc_field(pid, "VmRSS:");
+    let rss_idle = procfs::memory(pid).0 / 1024;
     println!("idle: {idle_conns} connections, RSS {} MB (from {} MB)", rss_idle / 1024, rss_start / 1024);
+    let idle = Idle { connections: idle_conns, rss_start, rss_idle, open_secs };
     close(handles, stop_tx).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // 2. Active and 3. crowded.
     let hot: Vec<(UserId, i64)> = pairs.iter().take(args.active).copied().collect();
     let cold: Vec<(UserId, i64)> = pairs.iter().skip(args.active).copied().collect();
-    let active = active_phase("active", &w, &ws_url, pid, &args, &hot, &cold, 0).await?;
+    let active = active_phase("active", w, &ws_url, pid, args, &hot, &cold, 0).await?;
     let crowded_conns = (args.active * 9 / 2).min(args.idle);
-    let crowded = active_phase("crowded", &w, &ws_url, pid, &args, &hot, &cold, crowded_conns).await?;
+    let crowded = active_phase("crowded", w, &ws_url, pid, args, &hot, &cold, crowded_conns).await?;
 
     // 4. Broadcast: one system change seen by every connection.
     let seen = Arc::new(Observed::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let token = sessions(&w, w.admin, 1).await?.remove(0);
+    let token = sessions(w, w.admin, 1).await?.remove(0);
     let specs: Vec<(String, Vec<Value>)> =
         (0..args.broadcast).map(|_| (token.clone(), vec![sub("sys", "system", json!({}))])).collect();
     let handles = open(&ws_url, specs, &seen, &stop).await?;
@@ -533,31 +406,34 @@ async fn main() -> anyhow::Result<()> {
     close(handles, stop_tx).await;
     let mut l = seen.latencies_us.lock().await.clone();
     l.sort_unstable();
-    let expected = args.broadcast as u64 * 5;
     tokio::time::sleep(STATS_FLUSH).await;
     let bcast_xacts = db_xacts(&w.pool).await? - xacts_before;
+    Ok(report(args, &idle, [&active, &crowded], &l, bcast_xacts))
+}
 
-    let _ = server.kill();
-    let _ = server.wait();
-    pool.close().await;
-    let _ = stop_pg.send(());
-    let _ = pg_thread.join();
+/// The idle phase: connections, server RSS (kB) before and with them, seconds to open them.
+struct Idle {
+    connections: usize,
+    rss_start: u64,
+    rss_idle: u64,
+    open_secs: f64,
+}
 
-    // The report.
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
+/// The report's markdown; `bcast` holds the broadcast's sorted latencies (µs).
+fn report(args: &Args, idle: &Idle, active: [&Phase; 2], bcast: &[u64], bcast_xacts: i64) -> String {
+    let Idle { connections: idle_conns, rss_start, rss_idle, open_secs } = *idle;
+    let l = bcast;
+    let expected = args.broadcast as u64 * 5;
+    let machine = Machine::detect();
+    let cpu = machine.cpu.unwrap_or_default();
     let mut md = String::new();
     md.push_str(&format!(
-        "## Realtime gateway (platica-wsload)\n\nMeasured {} on {cpu}, {} cores, {} GB RAM; PostgreSQL 15 (fsync off, synchronous_commit on); \
+        "## Realtime gateway (platica-bench realtime)\n\nMeasured {} on {cpu}, {} cores, {} GB RAM; PostgreSQL 15 (fsync off, synchronous_commit on); \
          server `platica serve` (release) as its own process, clients in another process, all on loopback. \
          Data: the demo tenant (3,000 conversations, ~61,000 messages).\n\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        proc_meminfo_gb()
+        procfs::cores(),
+        machine.mem_total_kb.unwrap_or(0) / 1024 / 1024
     ));
     md.push_str("| scenario | connections | subscriptions | result | target |\n|---|---|---|---|---|\n");
     md.push_str(&format!(
@@ -567,7 +443,7 @@ async fn main() -> anyhow::Result<()> {
         rss_start / 1024,
         (rss_idle.saturating_sub(rss_start)) as f64 / idle_conns.max(1) as f64
     ));
-    for p in [&active, &crowded] {
+    for p in active {
         md.push_str(&format!(
             "| {} ({} changes/s for {} s) | {} | {} | commit-to-client p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} frames; server CPU {:.0}% of one core; {} client errors; {} database transactions for {} committed writes | p99 <= 50 ms, no query per event |\n",
             p.name, args.rate, args.seconds, p.connections, p.subscriptions, p.p50_ms, p.p99_ms, p.max_ms, p.frames, p.cpu_pct, p.errors, p.xacts, p.committed
@@ -578,8 +454,8 @@ async fn main() -> anyhow::Result<()> {
         args.broadcast,
         args.broadcast,
         l.len(),
-        percentile(&l, 0.5) as f64 / 1000.0,
-        percentile(&l, 0.99) as f64 / 1000.0,
+        percentile(l, 0.5) as f64 / 1000.0,
+        percentile(l, 0.99) as f64 / 1000.0,
         l.last().copied().unwrap_or(0) as f64 / 1000.0
     ));
     md.push_str(&format!(
@@ -590,21 +466,5 @@ async fn main() -> anyhow::Result<()> {
          `fan_out_issues_no_database_query` proves the server's own pool hands out no connection during fan-out.\n",
         args.broadcast
     ));
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&args.out, &md)?;
-    if let Some(path) = &args.benchmarks_md {
-        merge_section(path, &md)?;
-    }
-    println!("{md}");
-    Ok(())
-}
-
-fn proc_meminfo_gb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .map(|kb| kb / 1024 / 1024)
-        .unwrap_or(0)
+    md
 }

@@ -6,10 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use platica_changes::load::LoadStats;
 
-use crate::generate::{Dataset, EXECUTIVES, TEAMS};
-use crate::live::{ApplyResult, VisibleResult};
-use crate::scenario::{Role, Viewer, Which};
-use crate::sqlalt::{ReadCell, SetupTimes};
+use super::generate::{Dataset, EXECUTIVES, TEAMS};
+use super::inbox::{ApplyResult, VisibleResult};
+use super::scenario::{Role, Viewer, Which};
+use super::sqlalt::{ReadCell, SetupTimes};
+use crate::procfs::Machine;
 use crate::stats::{Samples, fmt, thousands};
 
 /// The size the targets are stated for.
@@ -122,35 +123,6 @@ impl SizeResult {
     }
 }
 
-pub struct Machine {
-    pub cpu: String,
-    pub logical_cpus: usize,
-    pub ram: String,
-    pub kernel: String,
-}
-
-impl Machine {
-    pub fn detect() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map_or("unknown".into(), |(_, v)| v.trim().to_owned());
-        let logical_cpus = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let ram = meminfo
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or("unknown".into(), |kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0));
-        let kernel =
-            std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or("unknown".into(), |s| s.trim().to_owned());
-        Machine { cpu, logical_cpus, ram, kernel }
-    }
-}
-
 pub struct Report {
     pub machine: Machine,
     pub pg_version: String,
@@ -198,7 +170,7 @@ impl Report {
         writeln!(s, "# Benchmarks: the live inbox against the SQL alternatives\n")?;
         writeln!(
             s,
-            "Written by `platica-bench` (`crates/platica-bench`, run with `scripts/bench`) from one run started \
+            "Written by `platica-bench live` (`crates/platica-bench`, run with `scripts/bench`) from one run started \
              {} and finished {}. Every number below was measured in that run, all alternatives side by side on \
              the same generated data; nothing is edited by hand. Re-run `scripts/bench` (all sizes) or \
              `scripts/bench --quick` (3,230 and 100,000) to reproduce.\n",
@@ -218,10 +190,12 @@ impl Report {
 
         writeln!(s, "## Machine\n")?;
         writeln!(s, "| what | value |\n| --- | --- |")?;
-        writeln!(s, "| CPU | {} |", self.machine.cpu)?;
-        writeln!(s, "| logical CPUs | {} |", self.machine.logical_cpus)?;
-        writeln!(s, "| RAM | {} |", self.machine.ram)?;
-        writeln!(s, "| kernel | {} |", self.machine.kernel)?;
+        let m = &self.machine;
+        writeln!(s, "| CPU | {} |", m.cpu.as_deref().unwrap_or("unknown"))?;
+        writeln!(s, "| logical CPUs | {} |", m.processors)?;
+        let ram = m.mem_total_kb.map_or("unknown".into(), |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0));
+        writeln!(s, "| RAM | {ram} |")?;
+        writeln!(s, "| kernel | {} |", m.kernel.as_deref().unwrap_or("unknown"))?;
         writeln!(s, "| PostgreSQL | {} |", self.pg_version)?;
         writeln!(
             s,
@@ -710,7 +684,7 @@ impl Report {
 
     fn write_alternatives(&self, s: &mut String) -> std::fmt::Result {
         writeln!(s, "## The SQL alternatives: what each got\n")?;
-        for (label, text) in crate::sqlalt::descriptions() {
+        for (label, text) in super::sqlalt::descriptions() {
             writeln!(s, "- **{label}**: {text}")?;
         }
         writeln!(

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use platica_store::conversations::InboxRow;
 use sqlx::{PgConnection, PgPool};
 
-use crate::generate::Dataset;
-use crate::scenario::{PAGE, Role, Viewer, Which};
+use super::generate::Dataset;
+use super::scenario::{PAGE, Role, Viewer, Which};
 use crate::stats::{Budget, Rng, Samples, measure};
 
 /// The reference inbox query of `platica_store::conversations` (every tenant). The bench checks

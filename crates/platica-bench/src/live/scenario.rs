@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::generate::Dataset;
+use super::generate::Dataset;
 
 /// Rows per page (the API's default).
 pub const PAGE: i64 = 50;

@@ -2,9 +2,6 @@
 //! commit-to-visible latency) and the real server over HTTP.
 
 use std::collections::{HashSet, VecDeque};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,9 +14,9 @@ use platica_inbox::scope::Key;
 use platica_inbox::{Engine, Filter, Transaction};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::generate::Dataset;
-use crate::scenario::{PAGE, Viewer, Which};
-use crate::sqlalt::ReadCell;
+use super::generate::Dataset;
+use super::scenario::{PAGE, Viewer, Which};
+use super::sqlalt::ReadCell;
 use crate::stats::{Budget, Rng, Samples, fmt, measure, measure_sync};
 
 /// A running in-process live inbox.
@@ -391,7 +388,7 @@ async fn write_loop(
     w: usize,
     writers: usize,
     mut conn: PgConnection,
-    main: crate::generate::Tenant,
+    main: super::generate::Tenant,
     target_rate: Option<f64>,
     start: Instant,
     duration: Duration,
@@ -495,93 +492,6 @@ async fn watch(
 type Seen = (Vec<(Instant, Duration)>, Instant, usize);
 
 // ---- the real server over HTTP ----
-
-/// A `platica serve` child process.
-pub struct Server {
-    child: Child,
-    pub port: u16,
-    pub started: Instant,
-}
-
-pub fn spawn_server(bin: &Path, url: &str, log: &Path) -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let out = std::fs::File::create(log)?;
-    let err = out.try_clone()?;
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    // SAFETY: prctl is async-signal-safe; it only asks the kernel to stop the child when the
-    // thread that spawned it (a runtime worker living as long as the bench) exits.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let started = Instant::now();
-    let child = cmd.spawn()?;
-    Ok(Server { child, port, started })
-}
-
-impl Server {
-    /// Waits until `GET /api/v1/conversations` answers 200; returns the time since spawn.
-    pub async fn wait_ready(&mut self, client: &reqwest::Client, token: &str) -> anyhow::Result<Duration> {
-        let url = format!("http://127.0.0.1:{}/api/v1/conversations?limit=1", self.port);
-        let deadline = Instant::now() + Duration::from_secs(900);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("platica serve exited with {status} before it was ready");
-            }
-            if let Ok(resp) = client.get(&url).bearer_auth(token).send().await
-                && resp.status().is_success()
-            {
-                return Ok(self.started.elapsed());
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!("platica serve was not ready within 15 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// VmRSS and VmHWM in bytes.
-    pub fn memory(&self) -> (u64, u64) {
-        memory_of(&format!("/proc/{}/status", self.child.id()))
-    }
-
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: our own child, not yet reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                self.child.kill()?;
-                self.child.wait()?;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(())
-    }
-}
-
-/// (VmRSS, VmHWM) in bytes from a `/proc/<pid>/status` file.
-pub fn memory_of(path: &str) -> (u64, u64) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 /// Round trips of `GET /health` (no authentication, no engine): the floor under every HTTP latency.
 pub async fn health_latency(client: &reqwest::Client, port: u16, budget: Budget) -> anyhow::Result<Samples> {
