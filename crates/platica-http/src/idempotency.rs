@@ -59,7 +59,8 @@ pub const ROUTES: &[&str] = &[
 
 /// A first request older than this that has not finished never will (the request timeout
 /// answers far earlier): the server running it stopped.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * crate::app::REQUEST_TIMEOUT.as_secs());
+const ABANDONED_AFTER: std::time::Duration =
+    std::time::Duration::from_secs(2 * crate::extract::REQUEST_TIMEOUT.as_secs());
 
 /// Whether an answer is stored for replay.
 fn stored(status: StatusCode) -> bool {
@@ -110,11 +111,11 @@ pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next
         TokenKind::Session => format!("user:{}", principal.viewer.user_id.0),
         TokenKind::Api => format!("token:{}", principal.credential_id),
     };
-    let Ok(bytes) = axum::body::to_bytes(body, crate::app::BODY_LIMIT).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, crate::extract::BODY_LIMIT).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the body is larger than the limit of {} bytes", crate::app::BODY_LIMIT),
+            format!("the body is larger than the limit of {} bytes", crate::extract::BODY_LIMIT),
         )
         .into_response();
     };

@@ -23,6 +23,7 @@ use platica_http::AppState;
 use platica_realtime::{Hub, HubConfig};
 use platica_scheduler::SchedulerConfig;
 use platica_store::PgPool;
+use platica_store::secrets::SecretKey;
 use platica_whatsapp::sender::SenderConfig;
 use platica_whatsapp::supervisor::SupervisorConfig;
 use tokio::net::TcpListener;
@@ -44,6 +45,10 @@ pub struct ServerOptions {
     pub whatsapp: Option<(SenderConfig, SupervisorConfig)>,
     /// The auto-reply bot answers what this server ingests.
     pub bot: bool,
+    /// The key sealing channel secrets at rest, handed to the HTTP state and the WhatsApp work
+    /// (nothing reads it from a global); without one the routes that need it answer 500 and the
+    /// WhatsApp work cannot start.
+    pub secret_key: Option<&'static SecretKey>,
 }
 
 impl ServerOptions {
@@ -56,6 +61,7 @@ impl ServerOptions {
             scheduler: None,
             whatsapp: None,
             bot: false,
+            secret_key: None,
         }
     }
 }
@@ -92,6 +98,7 @@ impl Server {
         let scheduler =
             options.scheduler.map(|config| crate::start_scheduler(pool.clone(), config, root.child_token()));
         let mut state = AppState::new(pool.clone());
+        state.secret_key = options.secret_key;
         state = match options.hub {
             Some(hub) => state.with_live_and_hub(Arc::clone(&live), hub),
             None => {
@@ -104,7 +111,9 @@ impl Server {
         }
         let channels = match options.whatsapp {
             Some((sender, sessions)) => {
-                let channels = Channels::start(&pool, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;
+                let key = options.secret_key.context("the WhatsApp work needs the secret key")?;
+                let channels =
+                    Channels::start(&pool, key, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;
                 state.sessions = Some(channels.readiness());
                 Some(channels)
             }

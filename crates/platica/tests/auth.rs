@@ -5,7 +5,7 @@
 
 mod support;
 
-use platica_http::auth::ACCOUNT_BURST;
+use platica_http::login_limits::ACCOUNT_BURST;
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -756,7 +756,7 @@ async fn trusted_proxies_give_the_client_address_and_https() {
 
     // One client exhausts its per-address budget; another behind the same proxy is unaffected.
     let mut refused = false;
-    for _ in 0..(platica_http::auth::ADDRESS_BURST + 5) {
+    for _ in 0..(platica_http::login_limits::ADDRESS_BURST + 5) {
         let r = app
             .client
             .post(app.url("/api/v1/auth/login"))

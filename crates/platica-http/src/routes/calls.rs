@@ -22,9 +22,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Admin, Auth};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, PathId, Query, limit};
-use crate::routes::channels::{MAX_SECRET_CHARS, secret_key};
-use crate::routes::nullable;
+use crate::extract::{Json, MAX_SECRET_CHARS, PathId, Query, limit, nullable};
 use crate::state::AppState;
 
 /// The signature header of call provider webhooks.
@@ -171,7 +169,7 @@ async fn set_provider_secret(
         return Err(ApiError::invalid("secret", format!("secret must be 16 to {MAX_SECRET_CHARS} characters")));
     }
     let v = admin.viewer();
-    calls::set_provider_secret(&state.pool, secret_key()?, v.tenant_id, &input.secret, v.user_id).await?;
+    calls::set_provider_secret(&state.pool, state.secret_key()?, v.tenant_id, &input.secret, v.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -279,7 +277,7 @@ async fn webhook(
         .ok_or_else(|| ApiError::unauthorized("the X-Platica-Tenant header is missing"))?;
     let body = body?;
     let wrong = || ApiError::unauthorized("the X-Platica-Signature signature does not match");
-    let (tenant, secret) = calls::provider_secret(&state.pool, secret_key()?, slug).await?.ok_or_else(wrong)?;
+    let (tenant, secret) = calls::provider_secret(&state.pool, state.secret_key()?, slug).await?.ok_or_else(wrong)?;
     if !signature::verify(&secret, &body, &sig) {
         tracing::warn!(tenant_id = tenant.0, "call webhook with a wrong signature");
         return Err(wrong());

@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for WsAuth {
                 .ok_or_else(|| ApiError::unauthorized("the token is invalid, expired or revoked: log in again"))?;
             if principal.kind == platica_store::auth::TokenKind::Session {
                 // A browser's login session: only from this server's own pages.
-                crate::edge::check_origin(state, parts)?;
+                crate::edge::check_origin(&state.edge, parts)?;
             }
             return Ok(WsAuth(principal));
         }
