@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use platica_changes::decode::{Op, RowEvent};
 use platica_changes::{ChangeSink, Committed};
-use platica_domain::{Role, TenantId};
+use platica_domain::TenantId;
+use platica_domain::policy::{self, Reach};
 use platica_inbox::{Engine, Row, Seat, TenantInbox};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -129,10 +130,10 @@ impl Touched {
 
     /// Whether a user's view of rows placed by seat may have changed.
     fn reaches(&self, inbox: &TenantInbox, user: i64) -> bool {
-        match inbox.role(user) {
-            Some(Role::Admin) => true,
-            Some(Role::Coordinator) => inbox.coordinated_teams(user).iter().any(|t| self.teams.contains(t)),
-            Some(Role::Executive) => self.executives.contains(&user),
+        match inbox.role(user).map(policy::reach) {
+            Some(Reach::Tenant) => true,
+            Some(Reach::Teams) => inbox.coordinated_teams(user).iter().any(|t| self.teams.contains(t)),
+            Some(Reach::Own) => self.executives.contains(&user),
             None => false,
         }
     }
@@ -642,18 +643,14 @@ impl Hub {
                             Some(Visibility::Owner) => {
                                 inbox.role(user).is_some() && change.int("user_id") == Some(user)
                             }
-                            Some(Visibility::Creator) => match inbox.role(user) {
-                                Some(Role::Admin) => true,
-                                Some(_) => change.int("created_by") == Some(user),
-                                None => false,
-                            },
-                            Some(Visibility::Ticket) => match inbox.role(user) {
-                                Some(Role::Admin) => true,
-                                Some(_) => {
-                                    change.int("opened_by") == Some(user) || change.int("assignee_id") == Some(user)
-                                }
-                                None => false,
-                            },
+                            Some(Visibility::Creator) => inbox.role(user).is_some_and(|role| {
+                                policy::sees_every_campaign(role) || change.int("created_by") == Some(user)
+                            }),
+                            Some(Visibility::Ticket) => inbox.role(user).is_some_and(|role| {
+                                policy::sees_every_ticket(role)
+                                    || change.int("opened_by") == Some(user)
+                                    || change.int("assignee_id") == Some(user)
+                            }),
                             _ => seat.is_some_and(|s| inbox.can_see(user, s)),
                         };
                         let mut cands: HashSet<&SubRef> = subs_of(&Key::TableAny(change.table.clone())).collect();
@@ -871,12 +868,12 @@ fn sub_topic<'a>(st: &'a State, sr: &SubRef) -> Option<(i64, &'a Topic)> {
 /// reaches: the whole tenant (admin), each coordinated team, or the executive's own seat.
 fn index_keys(inbox: Option<&TenantInbox>, user: i64, topic: &Topic) -> Vec<Key> {
     match topic {
-        Topic::Inbox(_) => match inbox.and_then(|i| i.role(user)) {
-            Some(Role::Admin) => vec![Key::InboxAll],
-            Some(Role::Coordinator) => {
+        Topic::Inbox(_) => match inbox.and_then(|i| i.role(user)).map(policy::reach) {
+            Some(Reach::Tenant) => vec![Key::InboxAll],
+            Some(Reach::Teams) => {
                 inbox.map(|i| i.coordinated_teams(user)).unwrap_or_default().into_iter().map(Key::InboxTeam).collect()
             }
-            Some(Role::Executive) => vec![Key::InboxExecutive(user)],
+            Some(Reach::Own) => vec![Key::InboxExecutive(user)],
             None => vec![],
         },
         Topic::Conversation(c) => vec![Key::Conversation(*c)],

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy;
 use platica_domain::{Role, TenantId, UserId, Viewer};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -417,14 +418,12 @@ pub async fn create_scheduled(pool: &PgPool, viewer: &Viewer, new: &NewScheduled
     push_visible(&mut qb, viewer, "p");
     let prospect: Option<(i64, Option<i64>)> = qb.build_query_as().fetch_optional(&mut *tx).await?;
     let (_, prospect_exec) = prospect.ok_or_else(|| StoreError::missing_ref("prospect", "prospect_id"))?;
-    let executive = match (viewer.role, new.executive_id) {
-        (Role::Executive, None) => viewer.user_id.0,
-        (Role::Executive, Some(e)) if e == viewer.user_id.0 => e,
-        (Role::Executive, Some(_)) => {
-            return Err(StoreError::Forbidden("executives schedule calls for themselves only"));
-        }
-        (_, Some(e)) => e,
-        (_, None) => prospect_exec.ok_or_else(|| StoreError::Refused {
+    let executive = match new.executive_id {
+        Some(e) if policy::may_schedule_for(viewer, UserId(e)) => e,
+        Some(_) => return Err(StoreError::Forbidden("executives schedule calls for themselves only")),
+        // An executive's own calls by default.
+        None if policy::takes_assignments(viewer.role) => viewer.user_id.0,
+        None => prospect_exec.ok_or_else(|| StoreError::Refused {
             code: "executive_required",
             message: "the prospect has no executive: name one in executive_id".into(),
             field: Some("executive_id"),
@@ -456,7 +455,7 @@ async fn check_executive(tx: &mut sqlx::PgConnection, tenant: TenantId, user: i6
             .fetch_optional(tx)
             .await?;
     match role.as_deref() {
-        Some("executive") => Ok(()),
+        Some(r) if Role::parse(r).is_some_and(policy::takes_assignments) => Ok(()),
         Some(_) => Err(StoreError::Refused {
             code: "not_an_executive",
             message: "calls are scheduled for executives".into(),
@@ -486,7 +485,7 @@ pub async fn update_scheduled(
     let mut tx = pool.begin().await?;
     fetch_scheduled(&mut *tx, viewer, id, true).await?;
     if let Some(e) = ch.executive_id {
-        if viewer.role == Role::Executive && e != viewer.user_id.0 {
+        if !policy::may_schedule_for(viewer, UserId(e)) {
             return Err(StoreError::Forbidden("executives schedule calls for themselves only"));
         }
         check_executive(&mut tx, viewer.tenant_id, e).await?;
