@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pg_walstream::{LogicalReplicationStream, ReplicationSlotOptions, ReplicationStreamConfig};
+use platica_domain::inbox::InboxRow;
+use platica_domain::policy;
 use platica_domain::visibility::{Placement, can_see};
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
 use platica_inbox::{Engine, Filter, Row};
-use platica_store::conversations::InboxRow;
-use sqlx::{Connection, PgConnection, Row as _};
+use sqlx::{Connection, PgConnection};
 
 use crate::live::{LiveInbox, MARKER_PREFIX, StreamError};
 
@@ -53,6 +54,15 @@ static NEXT_SLOT: AtomicU32 = AtomicU32::new(1);
 ///
 /// Concurrent calls take turns (each waits for the one before it), so each caller gets its own
 /// report: the engine runs one comparison at a time.
+/// An active user as the verification reads them: whom each viewer is.
+#[derive(sqlx::FromRow)]
+struct ViewerRow {
+    tenant_id: i64,
+    user_id: i64,
+    role: String,
+    teams: Vec<i64>,
+}
+
 pub async fn verify(live: &LiveInbox, only: Option<TenantId>) -> Result<Report, StreamError> {
     let _turn = live.verifying.lock().await;
     // A degraded engine is not following the database: comparing it would only say "stale".
@@ -116,7 +126,7 @@ async fn prepare(live: &LiveInbox, only: Option<TenantId>) -> Result<(u64, Refer
             .map_err(|e| StreamError::Setup(format!("reference inbox: {e}")))?;
         rows.insert(TenantId(*t), r);
     }
-    let users = sqlx::query(
+    let users: Vec<ViewerRow> = sqlx::query_as(
         "SELECT u.tenant_id, u.user_id, u.role,
                 ARRAY(SELECT ct.team_id FROM coordinator_teams ct
                       WHERE ct.tenant_id = u.tenant_id AND ct.user_id = u.user_id) AS teams
@@ -127,16 +137,15 @@ async fn prepare(live: &LiveInbox, only: Option<TenantId>) -> Result<(u64, Refer
     .await?;
     tx.commit().await?;
     let viewers = users
-        .iter()
-        .filter_map(|r| {
-            let role = Role::parse(r.get::<String, _>(2).as_str())?;
-            let teams: Vec<i64> = r.get(3);
+        .into_iter()
+        .filter_map(|u| {
+            let role = Role::parse(&u.role)?;
             Some(Viewer {
-                tenant_id: TenantId(r.get(0)),
-                user_id: UserId(r.get(1)),
+                tenant_id: TenantId(u.tenant_id),
+                user_id: UserId(u.user_id),
                 role,
-                teams: if role == Role::Coordinator {
-                    teams.into_iter().map(TeamId).collect()
+                teams: if policy::coordinates_teams(role) {
+                    u.teams.into_iter().map(TeamId).collect()
                 } else {
                     BTreeSet::new()
                 },

@@ -1,6 +1,9 @@
 //! Platica's domain: the words every other crate speaks.
 //!
 //! This crate is pure (no I/O, no async). It owns:
+//! - [`cursor`]: the one page cursor of the API (`(time, id)`, newest first);
+//! - [`inbox`]: the inbox's rows and pages as clients see them (from SQL, the live inbox or a
+//!   realtime frame);
 //! - [`ids`]: typed identifiers, so a team id can never be passed where a prospect id is expected;
 //! - [`role`]: user roles and the [`Viewer`] (who is asking);
 //! - [`visibility`]: the one rule that decides what a viewer may see, as a Rust predicate and as
@@ -11,7 +14,9 @@
 //! - [`policy`]: what each role may do (capabilities), asked by name;
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
 
+pub mod cursor;
 pub mod ids;
+pub mod inbox;
 pub mod policy;
 pub mod role;
 pub mod signature;

@@ -2,13 +2,14 @@
 //! shows only what the user may use and never compares roles itself).
 //!
 //! Which *objects* a viewer may see is [`crate::visibility`] (prospects and what follows them) and
-//! [`crate::support`] (tickets and notifications); this module is about *actions*. Each check in
-//! the store and the HTTP layer that depends only on the role asks [`may`].
+//! [`crate::support`] (tickets and notifications); this module is about *actions* and about what
+//! a role reaches. Every check in the store, the realtime hub and the HTTP layer that depends on
+//! the role asks it ([`may`] and the predicates below); nothing else compares roles.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::UserId;
+use crate::ids::{TeamId, UserId};
 use crate::role::{Role, Viewer};
 
 /// An action some roles may take.
@@ -69,9 +70,88 @@ pub fn capabilities(role: Role) -> Vec<Capability> {
     Capability::ALL.into_iter().filter(|c| role_may(role, *c)).collect()
 }
 
+/// How far a role sees over prospects (and what follows them: conversations, messages, calls):
+/// the reach [`crate::visibility::can_see`] and its SQL form apply, for callers that index by it
+/// (the realtime hub places a subscription where its user's reach is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Every prospect of the tenant.
+    Tenant,
+    /// The prospects of the teams the user coordinates.
+    Teams,
+    /// The prospects assigned to the user.
+    Own,
+}
+
+/// The reach of `role` over prospects.
+pub fn reach(role: Role) -> Reach {
+    match role {
+        Role::Admin => Reach::Tenant,
+        Role::Coordinator => Reach::Teams,
+        Role::Executive => Reach::Own,
+    }
+}
+
+/// Whether users of `role` coordinate teams (a user of another role coordinates none).
+pub fn coordinates_teams(role: Role) -> bool {
+    reach(role) == Reach::Teams
+}
+
+/// Whether users of `role` are given prospects and calls (the role a prospect's `executive_id` and
+/// a scheduled call's executive must have).
+pub fn takes_assignments(role: Role) -> bool {
+    reach(role) == Reach::Own
+}
+
+/// Whether `viewer` may move prospects into `team`: admins into any team of the tenant,
+/// coordinators into teams they coordinate, executives nowhere.
+pub fn may_move_into(viewer: &Viewer, team: TeamId) -> bool {
+    may(viewer, Capability::Reassign)
+        && match reach(viewer.role) {
+            Reach::Tenant => true,
+            Reach::Teams => viewer.teams.contains(&team),
+            Reach::Own => false,
+        }
+}
+
+/// Whether `viewer` may schedule a call for (or hand one to) `executive`: an executive only for
+/// themselves, the other roles for any executive.
+pub fn may_schedule_for(viewer: &Viewer, executive: UserId) -> bool {
+    !takes_assignments(viewer.role) || executive == viewer.user_id
+}
+
+/// Whether users of `role` see every campaign of their tenant; the other roles see the campaigns
+/// they created.
+pub fn sees_every_campaign(role: Role) -> bool {
+    role_may(role, Capability::Administer)
+}
+
+/// Whether users of `role` see every template of their tenant (drafts and refused ones too); the
+/// other roles see the approved ones, which they can send.
+pub fn sees_every_template(role: Role) -> bool {
+    role_may(role, Capability::Administer)
+}
+
+/// Whether users of `role` see every ticket of their tenant (those who manage tickets); the other
+/// roles see the tickets they opened or are assigned (see [`crate::support`]).
+pub fn sees_every_ticket(role: Role) -> bool {
+    role_may(role, Capability::ManageTickets)
+}
+
+/// Whether a user of `role` may be a ticket's assignee: those who manage tickets.
+pub fn takes_tickets(role: Role) -> bool {
+    role_may(role, Capability::ManageTickets)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::ids::TenantId;
+    use crate::visibility::{Placement, can_see};
 
     fn viewer(role: Role, user: i64) -> Viewer {
         Viewer { tenant_id: crate::TenantId(1), user_id: UserId(user), role, teams: Default::default() }
@@ -107,5 +187,69 @@ mod tests {
     fn capabilities_serialise_in_snake_case() {
         let json = serde_json::to_string(&capabilities(Role::Coordinator)).unwrap();
         assert_eq!(json, r#"["reassign","bulk_reassign","run_campaigns","see_teams"]"#);
+    }
+
+    fn role() -> impl Strategy<Value = Role> {
+        prop_oneof![Just(Role::Admin), Just(Role::Coordinator), Just(Role::Executive)]
+    }
+
+    #[test]
+    fn each_role_has_one_reach_and_one_kind_of_assignment() {
+        assert_eq!(reach(Role::Admin), Reach::Tenant);
+        assert_eq!(reach(Role::Coordinator), Reach::Teams);
+        assert_eq!(reach(Role::Executive), Reach::Own);
+        assert!(coordinates_teams(Role::Coordinator) && !coordinates_teams(Role::Admin));
+        assert!(!coordinates_teams(Role::Executive));
+        assert!(takes_assignments(Role::Executive) && !takes_assignments(Role::Coordinator));
+        assert!(!takes_assignments(Role::Admin));
+        assert!(takes_tickets(Role::Admin) && !takes_tickets(Role::Coordinator) && !takes_tickets(Role::Executive));
+    }
+
+    #[test]
+    fn only_admins_see_everything_created_in_the_tenant() {
+        for role in [Role::Admin, Role::Coordinator, Role::Executive] {
+            let admin = role == Role::Admin;
+            assert_eq!(sees_every_campaign(role), admin, "{role}");
+            assert_eq!(sees_every_template(role), admin, "{role}");
+            assert_eq!(sees_every_ticket(role), admin, "{role}");
+        }
+    }
+
+    proptest! {
+        /// The predicates written out by cases equal the predicates as implemented, and agree with
+        /// the visibility rule: a reach covers exactly the placements `can_see` allows, and
+        /// whoever may move prospects into a team may reassign and sees that team's prospects.
+        #[test]
+        fn predicates_match_their_definitions(
+            role in role(),
+            user in 1i64..6,
+            teams in proptest::collection::btree_set(1i64..5, 0..4),
+            team in 1i64..5,
+            exec in proptest::option::of(1i64..6),
+            target in 1i64..6,
+        ) {
+            let teams: BTreeSet<TeamId> =
+                if role == Role::Coordinator { teams.into_iter().map(TeamId).collect() } else { BTreeSet::new() };
+            let v = Viewer { tenant_id: TenantId(1), user_id: UserId(user), role, teams };
+            let placement = Placement { tenant_id: TenantId(1), team_id: TeamId(team), executive_id: exec.map(UserId) };
+            let in_reach = match reach(role) {
+                Reach::Tenant => true,
+                Reach::Teams => v.teams.contains(&TeamId(team)),
+                Reach::Own => exec == Some(user),
+            };
+            prop_assert_eq!(can_see(&v, &placement), in_reach);
+            let moves = match role {
+                Role::Admin => true,
+                Role::Coordinator => v.teams.contains(&TeamId(team)),
+                Role::Executive => false,
+            };
+            prop_assert_eq!(may_move_into(&v, TeamId(team)), moves);
+            if moves {
+                prop_assert!(may(&v, Capability::Reassign));
+                let unassigned = Placement { executive_id: None, ..placement };
+                prop_assert!(can_see(&v, &unassigned));
+            }
+            prop_assert_eq!(may_schedule_for(&v, UserId(target)), role != Role::Executive || target == user);
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! Tests check on random data that the two always agree.
 
 use crate::ids::{TeamId, TenantId, UserId};
+use crate::policy::{self, Capability, Reach};
 use crate::role::{Role, Viewer};
 
 /// Where a prospect sits: the facts the visibility rule looks at.
@@ -28,10 +29,10 @@ pub fn can_see(viewer: &Viewer, placement: &Placement) -> bool {
     if viewer.tenant_id != placement.tenant_id {
         return false;
     }
-    match viewer.role {
-        Role::Admin => true,
-        Role::Coordinator => viewer.teams.contains(&placement.team_id),
-        Role::Executive => placement.executive_id == Some(viewer.user_id),
+    match policy::reach(viewer.role) {
+        Reach::Tenant => true,
+        Reach::Teams => viewer.teams.contains(&placement.team_id),
+        Reach::Own => placement.executive_id == Some(viewer.user_id),
     }
 }
 
@@ -54,9 +55,9 @@ pub enum SqlPart {
 pub fn sql_predicate(role: Role, prospect: &str) -> Vec<SqlPart> {
     use SqlPart::{Sql, TenantParam, UserParam};
     let mut parts = vec![Sql(format!("({prospect}.tenant_id = ")), TenantParam];
-    match role {
-        Role::Admin => {}
-        Role::Coordinator => parts.extend([
+    match policy::reach(role) {
+        Reach::Tenant => {}
+        Reach::Teams => parts.extend([
             Sql(format!(
                 " AND {prospect}.team_id IN (SELECT ct.team_id FROM coordinator_teams ct WHERE ct.tenant_id = "
             )),
@@ -65,7 +66,7 @@ pub fn sql_predicate(role: Role, prospect: &str) -> Vec<SqlPart> {
             UserParam,
             Sql(")".into()),
         ]),
-        Role::Executive => parts.extend([Sql(format!(" AND {prospect}.executive_id = ")), UserParam]),
+        Reach::Own => parts.extend([Sql(format!(" AND {prospect}.executive_id = ")), UserParam]),
     }
     parts.push(Sql(")".into()));
     parts
@@ -103,12 +104,13 @@ pub fn can_reassign(viewer: &Viewer, from: &Placement, to_team: TeamId) -> Resul
     if !can_see(viewer, from) {
         return Err(Denied::NotVisible);
     }
-    match viewer.role {
-        Role::Admin => Ok(()),
-        Role::Coordinator if viewer.teams.contains(&to_team) => Ok(()),
-        Role::Coordinator => Err(Denied::Forbidden("coordinators may only move prospects into teams they coordinate")),
-        Role::Executive => Err(Denied::Forbidden("executives may not reassign prospects")),
+    if !policy::may(viewer, Capability::Reassign) {
+        return Err(Denied::Forbidden("executives may not reassign prospects"));
     }
+    if !policy::may_move_into(viewer, to_team) {
+        return Err(Denied::Forbidden("coordinators may only move prospects into teams they coordinate"));
+    }
+    Ok(())
 }
 
 /// Whether `viewer` may create a prospect in `team_id`, assigned to `executive_id`.

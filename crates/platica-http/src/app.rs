@@ -1,4 +1,6 @@
-//! The router: every route under `/api/v1`, documented in one OpenAPI document.
+//! The router: every route under `/api/v1`, documented in one OpenAPI document, and the layers
+//! every request passes (request ids, tracing, panic guard, time limit, body limit, security
+//! headers, read-your-writes barrier, freshness).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,15 +19,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
+use crate::extract::BODY_LIMIT;
 use crate::routes;
 use crate::state::AppState;
-
-/// Largest request body accepted, in bytes.
-pub const BODY_LIMIT: usize = 1024 * 1024;
-
-/// Every request is answered within this (503 `timeout` otherwise): no route holds a connection
-/// forever. (A WebSocket's upgrade answers at once; the socket itself lives on.)
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(OpenApi)]
 #[openapi(
@@ -123,7 +119,7 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/metrics",
             get(crate::metrics::scrape)
-                .layer(axum::middleware::from_fn_with_state(state.clone(), crate::edge::metrics_guard)),
+                .layer(axum::middleware::from_fn_with_state(state.edge.clone(), crate::edge::metrics_guard)),
         )
         .route("/static/platica-client.js", get(client_js))
         .merge(crate::web::router())
@@ -138,10 +134,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), barrier))
         .layer(axum::middleware::from_fn_with_state(state.clone(), freshness))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::edge::headers))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.edge.clone(), crate::edge::headers))
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(request_timeout))
+        // Outside every route, the fallbacks and the layers above: nothing escapes the limit.
+        .layer(axum::middleware::from_fn_with_state(state.request_timeout, request_timeout))
         .layer(CatchPanicLayer::custom(|_| -> Response {
             tracing::error!("handler panicked");
             ApiError::internal().into_response()
@@ -155,9 +152,14 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, ids))
 }
 
-/// Answers 503 `timeout` when a request takes longer than [`REQUEST_TIMEOUT`].
-async fn request_timeout(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+/// Answers 503 `timeout` when a request takes longer than `limit` (the state's
+/// `request_timeout`, by default [`crate::extract::REQUEST_TIMEOUT`]).
+async fn request_timeout(
+    State(limit): State<std::time::Duration>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
             tracing::warn!("request timed out");

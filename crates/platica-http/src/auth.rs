@@ -1,16 +1,15 @@
-//! Who is calling: the [`Auth`] extractor, and the login rate limits.
+//! Who is calling: the [`Auth`] and [`Admin`] extractors, and the client's address and cookie
+//! security as the edge settings see them ([`ClientIp`], [`SecureCookie`]).
 //!
 //! A request authenticates with `Authorization: Bearer <token>` (a session or API token) or with
 //! the `platica_session` cookie set at login. Every handler that takes [`Auth`] gets the
 //! [`Viewer`] the visibility rule needs; handlers that take [`Admin`] also require the admin role.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use platica_domain::Viewer;
 use platica_store::auth::Principal;
 
@@ -38,17 +37,10 @@ impl Admin {
     }
 }
 
-/// The token of an `Authorization: Bearer` header, if any.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 /// The token a request presents, if any: the Bearer header wins over the cookie.
 pub fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
     if headers.contains_key(header::AUTHORIZATION) {
-        return bearer(headers).map(str::to_owned);
+        return crate::edge::bearer(headers).map(str::to_owned);
     }
     cookie_token(headers)
 }
@@ -73,7 +65,7 @@ impl FromRequestParts<AppState> for Auth {
             .ok_or_else(|| ApiError::unauthorized("log in first: send Authorization: Bearer <token>"))?;
         if !parts.headers.contains_key(header::AUTHORIZATION) {
             // Authenticated by the browser's cookie: only from this server's own pages.
-            crate::edge::check_origin(state, parts)?;
+            crate::edge::check_origin(&state.edge, parts)?;
         }
         let reads = parts.method == Method::GET || parts.method == Method::HEAD;
         let principal = authenticate(state, &token, reads).await?;
@@ -126,55 +118,26 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Login attempt limits: per account (tenant + e-mail) from one client address, and per client
-/// address. Keyed per address, a stranger's trickle of wrong attempts from elsewhere never locks
-/// the owner out; the limits refill, so a correct password after the wait always works.
-pub struct LoginLimits {
-    account: DefaultKeyedRateLimiter<String>,
-    address: DefaultKeyedRateLimiter<IpAddr>,
-}
+/// The client's address, through trusted proxies (for rate limits and logs).
+pub struct ClientIp(pub IpAddr);
 
-/// Attempts an account may make in a burst, then one more per `ACCOUNT_PERIOD_SECS`.
-pub const ACCOUNT_BURST: u32 = 10;
-const ACCOUNT_PERIOD_SECS: u64 = 30;
-/// Attempts one address may make in a burst, then one more per second.
-pub const ADDRESS_BURST: u32 = 60;
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
 
-impl Default for LoginLimits {
-    fn default() -> Self {
-        let burst = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        let account = Quota::with_period(std::time::Duration::from_secs(ACCOUNT_PERIOD_SECS))
-            .map(|q| q.allow_burst(burst(ACCOUNT_BURST)))
-            .unwrap_or_else(|| Quota::per_minute(burst(2)));
-        let address = Quota::per_second(burst(1)).allow_burst(burst(ADDRESS_BURST));
-        LoginLimits { account: RateLimiter::keyed(account), address: RateLimiter::keyed(address) }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(state.edge.client_ip(crate::edge::peer(&parts.extensions), &parts.headers)))
     }
 }
 
-impl LoginLimits {
-    /// Counts one attempt; refuses with 429 and a `Retry-After` when a limit is exceeded.
-    pub fn check(&self, account: &str, address: IpAddr) -> Result<(), ApiError> {
-        if self.account.len() > 100_000 {
-            self.account.retain_recent();
-            self.address.retain_recent();
-        }
-        let clock = governor::clock::DefaultClock::default();
-        let refuse = |wait: std::time::Duration| {
-            let mut err = ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                "too many login attempts: wait and try again",
-            );
-            err.retry_after = Some(wait.as_secs().max(1));
-            err
-        };
-        use governor::clock::Clock;
-        if let Err(not_until) = self.address.check_key(&address) {
-            return Err(refuse(not_until.wait_time_from(clock.now())));
-        }
-        if let Err(not_until) = self.account.check_key(&format!("{account}@{address}")) {
-            return Err(refuse(not_until.wait_time_from(clock.now())));
-        }
-        Ok(())
+/// Whether a session cookie set in answer to this request must be `Secure`.
+pub struct SecureCookie(pub bool);
+
+impl FromRequestParts<AppState> for SecureCookie {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(SecureCookie(
+            state.secure_cookies || state.edge.over_https(crate::edge::peer(&parts.extensions), &parts.headers),
+        ))
     }
 }

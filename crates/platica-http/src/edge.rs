@@ -1,6 +1,7 @@
 //! The server's edge: who the client is behind trusted proxies, whether the request came over
 //! HTTPS, which browser origins may use a session cookie, the security headers of every answer,
-//! and the token `/metrics` may require.
+//! and the token `/metrics` may require. It reads only its own settings ([`Edge`]), never the
+//! whole application state.
 //!
 //! - The client's address is the peer's, unless the peer is a trusted proxy: then the rightmost
 //!   address of `X-Forwarded-For` that is not itself a trusted proxy. A request that did not come
@@ -14,15 +15,15 @@
 //!   `server.allowed_origins`. The same holds for WebSocket upgrades with a session.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How the server meets the outside: proxies, origins, the metrics token.
 #[derive(Clone, Debug, Default)]
@@ -163,30 +164,8 @@ pub fn peer(parts_extensions: &axum::http::Extensions) -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// The client's address, through trusted proxies (for rate limits and logs).
-pub struct ClientIp(pub IpAddr);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(state.edge.client_ip(peer(&parts.extensions), &parts.headers)))
-    }
-}
-
-/// Whether a session cookie set in answer to this request must be `Secure`.
-pub struct SecureCookie(pub bool);
-
-impl FromRequestParts<AppState> for SecureCookie {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(SecureCookie(state.secure_cookies || state.edge.over_https(peer(&parts.extensions), &parts.headers)))
-    }
-}
-
 /// Refuses a cookie-authenticated request from a page of another origin (see module docs).
-pub fn check_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
+pub fn check_origin(edge: &Edge, parts: &Parts) -> Result<(), ApiError> {
     let headers = &parts.headers;
     let cross_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("cross-site");
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
@@ -194,7 +173,7 @@ pub fn check_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
         // A page that hides its origin ("null": sandboxed frames, some redirects) is not trusted.
         Some(o) => {
             let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-            o != "null" && state.edge.origin_allowed(o, host, state.edge.over_https(peer(&parts.extensions), headers))
+            o != "null" && edge.origin_allowed(o, host, edge.over_https(peer(&parts.extensions), headers))
         }
         // No Origin: not a cross-origin browser request (browsers send it on those), unless the
         // browser says the request is cross-site.
@@ -212,14 +191,14 @@ pub fn check_origin(state: &AppState, parts: &Parts) -> Result<(), ApiError> {
 }
 
 /// Security headers on every answer, and `Cache-Control: no-store` on the API's.
-pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn headers(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
     let api = req.uri().path().starts_with("/api/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    if let Ok(csp) = HeaderValue::from_str(&state.edge.csp()) {
+    if let Ok(csp) = HeaderValue::from_str(&edge.csp()) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     if api && !h.contains_key(header::CACHE_CONTROL) {
@@ -229,9 +208,9 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
 }
 
 /// `/metrics` behind its token, when one is configured.
-pub async fn metrics_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Some(token) = &state.edge.metrics_token {
-        let given = crate::auth::bearer(req.headers());
+pub async fn metrics_guard(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
+    if let Some(token) = &edge.metrics_token {
+        let given = bearer(req.headers());
         let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
         if !ok {
             return axum::response::IntoResponse::into_response(ApiError::new(
@@ -244,6 +223,14 @@ pub async fn metrics_guard(State(state): State<AppState>, req: Request, next: Ne
     next.run(req).await
 }
 
+/// The token of an `Authorization: Bearer` header, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Compares two secrets in time independent of where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,13 +1,31 @@
-//! Request extractors whose rejections are [`ApiError`]s, so malformed input always gets the
-//! API's JSON error shape.
+//! The request inputs every route shares: extractors whose rejections are [`ApiError`]s (so
+//! malformed input always gets the API's JSON error shape), page sizes, path ids, nullable fields,
+//! and the limits a request is held to (body size, answer time). Routes import from here, never
+//! from each other's modules or from the router.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use serde::{Deserialize, Deserializer};
+
 use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Every request is answered within this by default (503 `timeout` otherwise; see
+/// `AppState::request_timeout`): no route holds a connection forever. (A WebSocket's upgrade
+/// answers at once; the socket itself lives on.)
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest accepted secret, in characters (Cloud API access tokens are a few hundred).
+pub const MAX_SECRET_CHARS: usize = 4096;
 
 /// A JSON object body; unknown fields are refused by the target types (`deny_unknown_fields`).
 ///
@@ -95,5 +113,103 @@ pub fn id(raw: i64, what: &str) -> Result<i64, ApiError> {
         Ok(raw)
     } else {
         Err(ApiError::bad_request(format!("invalid {what} id {raw}: ids are positive integers")))
+    }
+}
+
+/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::unsupported_media_type(),
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("malformed JSON: {}", source_text(&e))),
+            JsonRejection::JsonDataError(e) => {
+                let text = source_text(&e);
+                let mut err =
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("invalid body: {text}"));
+                if let Some(f) = field_of(&text) {
+                    err = err.with_field(f);
+                }
+                err
+            }
+            JsonRejection::BytesRejection(e) => e.into(),
+            other => ApiError::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than the limit of {} bytes", BODY_LIMIT),
+            )
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    }
+}
+
+/// The request field a deserialisation error is about. serde_path_to_error renders
+/// `<path>: <message>` (no path at the top level); unknown, missing and repeated fields are named
+/// in the message, missing and repeated ones relative to the path.
+fn field_of(text: &str) -> Option<String> {
+    let (path, message) = match text.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') && path != "." => (Some(path), msg),
+        _ => (None, text),
+    };
+    let inner = quoted_after(message, "missing field `").or_else(|| quoted_after(message, "duplicate field `"));
+    if let Some(name) = inner {
+        return Some(match path {
+            Some(p) => format!("{p}.{name}"),
+            None => name,
+        });
+    }
+    path.map(str::to_owned).or_else(|| quoted_after(message, "unknown field `"))
+}
+
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(src) = inner.source() {
+        inner = src;
+    }
+    inner.to_string()
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let text = match &r {
+            QueryRejection::FailedToDeserializeQueryString(e) => source_text(e),
+            other => other.body_text(),
+        };
+        let mut err = ApiError::bad_request(format!("invalid query string: {text}"));
+        if let Some(f) = field_of(&text) {
+            err = err.with_field(f);
+        }
+        err
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        let text = match &r {
+            PathRejection::FailedToDeserializePathParams(e) => e.body_text(),
+            other => other.body_text(),
+        };
+        ApiError::bad_request(format!("invalid path: {text}"))
     }
 }

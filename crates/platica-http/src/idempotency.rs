@@ -60,7 +60,8 @@ pub const ROUTES: &[&str] = &[
 
 /// A first request older than this that has not finished never will (the request timeout
 /// answers far earlier): the server running it stopped.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * crate::app::REQUEST_TIMEOUT.as_secs());
+const ABANDONED_AFTER: std::time::Duration =
+    std::time::Duration::from_secs(2 * crate::extract::REQUEST_TIMEOUT.as_secs());
 
 /// Whether an answer is stored for replay.
 fn stored(status: StatusCode) -> bool {
@@ -113,7 +114,7 @@ pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next
     };
     // Uploads are larger than other bodies (see routes::media).
     let limit =
-        if parts.uri.path() == "/api/v1/media" { crate::routes::media::UPLOAD_LIMIT } else { crate::app::BODY_LIMIT };
+        if parts.uri.path() == "/api/v1/media" { crate::routes::media::UPLOAD_LIMIT } else { crate::extract::BODY_LIMIT };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,9 +6,10 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use platica_changes::LiveInbox;
+use platica_domain::cursor::Cursor;
 use platica_inbox::Filter;
 use platica_inbox::scope::Key;
-use platica_store::conversations::{Cursor, InboxFilter};
+use platica_store::conversations::InboxFilter;
 
 use crate::error::ApiError;
 

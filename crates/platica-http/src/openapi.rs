@@ -17,7 +17,7 @@
 //! - The creating operations ([`crate::idempotency::ROUTES`]) take the optional `Idempotency-Key`
 //!   header, and answer 400 `invalid_idempotency_key`, 409 `idempotency_in_progress` /
 //!   `idempotency_interrupted` and 422 `idempotency_key_reused` because of it.
-//! - 503: every operation (`timeout`: the request took longer than [`crate::app::REQUEST_TIMEOUT`];
+//! - 503: every operation (`timeout`: the request took longer than [`crate::extract::REQUEST_TIMEOUT`];
 //!   `unavailable`: the database pool is exhausted; with `min_lsn`, `stream_degraded` or
 //!   `not_caught_up` while the live inbox is behind).
 //!
@@ -105,7 +105,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Operation) {
         add("404", "`not_found`: nothing the caller can see has this id (in the path, or the body's `field`)".into());
     }
     if has_body {
-        add("413", format!("`payload_too_large`: the body is larger than {} bytes", crate::app::BODY_LIMIT));
+        add("413", format!("`payload_too_large`: the body is larger than {} bytes", crate::extract::BODY_LIMIT));
         add("415", "`unsupported_media_type`: the body is not sent as `application/json`".into());
     }
     if has_body || has_query {
@@ -116,7 +116,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Operation) {
     }
     let mut unavailable = format!(
         "`timeout`: no answer within {} s; `unavailable`: the server is busy. `Retry-After` says when to try again",
-        crate::app::REQUEST_TIMEOUT.as_secs()
+        crate::extract::REQUEST_TIMEOUT.as_secs()
     );
     if has_min_lsn {
         unavailable.push_str(

@@ -4,8 +4,9 @@
 //! migration the binary knows is applied, the live inbox is streaming and not far behind the WAL.
 //! Each check is reported with what it saw, so a failing probe explains itself.
 //!
-//! Channel sessions (the WhatsApp session supervisor) plug in through [`ChannelSessions`]: set
-//! `AppState::sessions` and `/ready` and `/metrics` report its states. Without one, `/ready`
+//! Channel sessions (the WhatsApp session supervisor) plug in through
+//! [`crate::state::ChannelSessions`]: set `AppState::sessions` and `/ready` and `/metrics` report
+//! its states. Without one, `/ready`
 //! reports the channel accounts configured.
 
 use std::time::Duration;
@@ -15,20 +16,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// WAL the live inbox may trail the server by and still be ready.
 pub const MAX_READY_LAG_BYTES: u64 = 64 * 1024 * 1024;
 /// How long each database check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What a channel session supervisor tells operators.
-pub trait ChannelSessions: Send + Sync {
-    /// How many sessions are in each state (e.g. `connected`, `reconnecting`, `logged_out`).
-    fn states(&self) -> std::collections::BTreeMap<String, u64>;
-    /// Whether sessions are in a state the server can serve in; `detail` explains a `false`.
-    fn ready(&self) -> Result<(), String>;
-}
 
 pub async fn health() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
@@ -166,11 +160,10 @@ async fn channels_check(state: &AppState) -> Value {
 /// the server has none, 401 for a wrong one, 503 when the verification cannot run (the live
 /// inbox is not streaming), else 200 with the report (`clean` says whether it found nothing).
 pub async fn verify(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    use crate::error::ApiError;
     let Some(token) = &state.ops_token else {
         return ApiError::not_found("no such route").into_response();
     };
-    let given = crate::auth::bearer(&headers);
+    let given = crate::edge::bearer(&headers);
     if !given.is_some_and(|g| crate::edge::constant_time_eq(g.as_bytes(), token.as_bytes())) {
         return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "/ops/verify needs the server's ops token")
             .into_response();

@@ -7,7 +7,7 @@
 //! closed at once, so one address holding thousands of half-sent requests can neither exhaust the
 //! process's file descriptors nor crowd out other clients. A connection must send its request
 //! headers within [`Limits::header_read_timeout`] (hyper closes it otherwise), and every request
-//! is answered within the router's request timeout ([`crate::app::REQUEST_TIMEOUT`]). WebSockets
+//! is answered within the router's request timeout (`AppState::request_timeout`). WebSockets
 //! per user are capped by the realtime endpoint.
 //!
 //! On shutdown the listener closes, in-flight requests are answered (for at most

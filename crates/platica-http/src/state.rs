@@ -1,12 +1,28 @@
-//! What every handler shares.
+//! What every handler shares. Everything the state holds is defined in a module below it (none of
+//! them imports the state back), so the crate's modules form a tree.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use platica_changes::LiveInbox;
 use platica_realtime::{Hub, HubConfig};
 use platica_store::PgPool;
+use platica_store::secrets::SecretKey;
 
-use crate::auth::LoginLimits;
+use crate::edge::Edge;
+use crate::error::{ApiError, ApiResult};
+use crate::login_limits::LoginLimits;
+use crate::serve::Limits;
+use crate::webhook_accounts::WebhookAccounts;
+
+/// What a channel session supervisor tells operators (`/ready` and `/metrics` report it).
+pub trait ChannelSessions: Send + Sync {
+    /// How many sessions are in each state (e.g. `connected`, `reconnecting`, `logged_out`).
+    fn states(&self) -> BTreeMap<String, u64>;
+    /// Whether sessions are in a state the server can serve in; `detail` explains a `false`.
+    fn ready(&self) -> Result<(), String>;
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,9 +31,15 @@ pub struct AppState {
     /// Mark the session cookie `Secure` always (otherwise: when a trusted proxy says HTTPS).
     pub secure_cookies: bool,
     /// Trusted proxies, allowed origins, the metrics token.
-    pub edge: Arc<crate::edge::Edge>,
+    pub edge: Arc<Edge>,
     /// Connection limits of the accept loop.
-    pub limits: crate::serve::Limits,
+    pub limits: Limits,
+    /// Every request is answered within this (503 `timeout` otherwise); default
+    /// [`crate::extract::REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// The server's key for channel and provider secrets at rest; without one the routes that
+    /// need it answer 500 (and log why).
+    pub secret_key: Option<&'static SecretKey>,
     /// The live inbox; without it inbox reads fall back to the SQL reference.
     pub live: Option<Arc<LiveInbox>>,
     /// The realtime hub (with the live inbox).
@@ -27,9 +49,9 @@ pub struct AppState {
     /// Turns true when the server shuts down: WebSockets close with a proper close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Channel sessions' states for /ready and /metrics (set by a session supervisor).
-    pub sessions: Option<Arc<dyn crate::ops::ChannelSessions>>,
+    pub sessions: Option<Arc<dyn ChannelSessions>>,
     /// The channel accounts webhooks name, cached for a few seconds.
-    pub webhook_accounts: Arc<crate::webhook_accounts::WebhookAccounts>,
+    pub webhook_accounts: Arc<WebhookAccounts>,
     /// Webhook ingestion: webhooks of messages are stored in batches.
     pub ingestor: Arc<platica_whatsapp::ingest::Ingestor>,
     /// Credentials recently verified: reads answer from them while PostgreSQL cannot.
@@ -50,7 +72,9 @@ impl AppState {
             login_limits: Arc::new(LoginLimits::default()),
             secure_cookies: false,
             edge: Arc::default(),
-            limits: crate::serve::Limits::default(),
+            limits: Limits::default(),
+            request_timeout: crate::extract::REQUEST_TIMEOUT,
+            secret_key: None,
             live: None,
             hub: None,
             bot: None,
@@ -75,5 +99,14 @@ impl AppState {
         self.hub = Some(hub);
         self.live = Some(live);
         self
+    }
+
+    /// The server's key for secrets; a server started without one has a configuration error
+    /// (logged, 500).
+    pub fn secret_key(&self) -> ApiResult<&'static SecretKey> {
+        self.secret_key.ok_or_else(|| {
+            tracing::error!("the server was started without its secret key: channel secrets cannot be read");
+            ApiError::internal()
+        })
     }
 }

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use platica_changes::decode::{Op, RowEvent};
 use platica_changes::{ChangeSink, Committed};
-use platica_domain::{Role, TenantId};
+use platica_domain::TenantId;
+use platica_domain::policy::{self, Reach};
 use platica_inbox::{Engine, Row, Seat, TenantInbox};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -129,10 +130,10 @@ impl Touched {
 
     /// Whether a user's view of rows placed by seat may have changed.
     fn reaches(&self, inbox: &TenantInbox, user: i64) -> bool {
-        match inbox.role(user) {
-            Some(Role::Admin) => true,
-            Some(Role::Coordinator) => inbox.coordinated_teams(user).iter().any(|t| self.teams.contains(t)),
-            Some(Role::Executive) => self.executives.contains(&user),
+        match inbox.role(user).map(policy::reach) {
+            Some(Reach::Tenant) => true,
+            Some(Reach::Teams) => inbox.coordinated_teams(user).iter().any(|t| self.teams.contains(t)),
+            Some(Reach::Own) => self.executives.contains(&user),
             None => false,
         }
     }
@@ -528,186 +529,41 @@ impl Hub {
         lsn: u64,
         events: &[Event],
         only: Option<&SubRef>,
-        mut capture: Option<&mut Vec<String>>,
+        capture: Option<&mut Vec<String>>,
     ) {
         let Some(inbox) = engine.tenant(tenant) else { return };
-        let lsn_s = lsn_text(lsn);
-        let mut sends: Vec<(ConnId, Arc<str>, String)> = Vec::new();
-        let mut revoke: Vec<SubRef> = Vec::new();
-        let mut resets: Vec<SubRef> = Vec::new();
-        // Counts are computed once per inbox subscription per transaction.
-        let mut counted: HashMap<SubRef, String> = HashMap::new();
-        {
+        let routed = {
             let Some(index) = st.tenants.get(&tenant) else { return };
-            let subs_of = |k: &Key| index.keys.get(k).into_iter().flatten();
+            let router = Router { st: &*st, index, inbox, only };
+            let mut out = Routed::default();
             for ev in events {
                 self.stats.events_routed.fetch_add(1, Ordering::Relaxed);
                 match ev {
                     Event::Inbox { conversation_id, before, after, payload } => {
-                        let after_seat =
-                            after.as_ref().map(|r| Seat { team_id: r.team_id, executive_id: r.executive_id });
-                        let mut cands: HashSet<&SubRef> = subs_of(&Key::InboxAll).collect();
-                        for seat in [*before, after_seat].into_iter().flatten() {
-                            cands.extend(subs_of(&Key::InboxTeam(seat.team_id)));
-                            if let Some(e) = seat.executive_id {
-                                cands.extend(subs_of(&Key::InboxExecutive(e)));
-                            }
-                        }
-                        for sr in cands {
-                            if only.is_some_and(|o| o != sr) {
-                                continue;
-                            }
-                            let Some((user, Topic::Inbox(filter))) = sub_topic(st, sr) else { continue };
-                            let now = after.as_ref().filter(|r| {
-                                inbox.can_see(user, Seat { team_id: r.team_id, executive_id: r.executive_id })
-                                    && inbox.matches(r, filter)
-                            });
-                            let was = before.is_some_and(|b| inbox.can_see(user, b));
-                            let body = match (now, payload) {
-                                (Some(_), Some(p)) => p.to_string(),
-                                _ if was => format!(r#"{{"kind":"remove","conversation_id":{conversation_id}}}"#),
-                                _ => continue,
-                            };
-                            let counts = counted
-                                .entry(sr.clone())
-                                .or_insert_with(|| {
-                                    let p = inbox.page(user, filter, None, 0);
-                                    format!(r#""counts":{{"total":{},"unread":{}}}"#, p.total, p.unread)
-                                })
-                                .clone();
-                            let body = format!("{},{counts}}}", &body[..body.len() - 1]);
-                            sends.push((sr.0, sr.1.clone(), body));
-                        }
-                        // A conversation moved out of a subscriber's sight: revoke it.
-                        for sr in subs_of(&Key::Conversation(*conversation_id)) {
-                            if only.is_some_and(|o| o != sr) {
-                                continue;
-                            }
-                            let Some((user, _)) = sub_topic(st, sr) else { continue };
-                            if !after_seat.is_some_and(|s| inbox.can_see(user, s)) {
-                                revoke.push(sr.clone());
-                            }
-                        }
+                        router.inbox(&mut out, *conversation_id, *before, after.as_deref(), payload.as_deref());
                     }
-                    Event::Reset(touched) => {
-                        let mut cands: HashSet<&SubRef> = HashSet::new();
-                        if touched.inbox {
-                            cands.extend(subs_of(&Key::InboxAll));
-                            cands.extend(touched.teams.iter().flat_map(|t| subs_of(&Key::InboxTeam(*t))));
-                            cands.extend(touched.executives.iter().flat_map(|e| subs_of(&Key::InboxExecutive(*e))));
-                        }
-                        for c in &touched.conversations {
-                            for sr in subs_of(&Key::Conversation(*c)) {
-                                let Some((user, _)) = sub_topic(st, sr) else { continue };
-                                if only.is_some_and(|o| o != sr) {
-                                    continue;
-                                }
-                                if inbox.seat(*c).is_some_and(|s| inbox.can_see(user, s)) {
-                                    resets.push(sr.clone());
-                                } else {
-                                    revoke.push(sr.clone());
-                                }
-                            }
-                        }
-                        for (key, subs) in &index.keys {
-                            let table = match key {
-                                Key::TableAny(t) | Key::TableValue(t, _, _) => t,
-                                _ => continue,
-                            };
-                            if !touched.tables.contains(table) {
-                                continue;
-                            }
-                            for sr in subs {
-                                let Some((user, _)) = sub_topic(st, sr) else { continue };
-                                let concerned = match table_visibility(table) {
-                                    Some(Visibility::Prospect | Visibility::ProspectRef | Visibility::Conversation) => {
-                                        touched.reaches(inbox, user)
-                                    }
-                                    _ => inbox.role(user).is_some(),
-                                };
-                                if concerned {
-                                    cands.insert(sr);
-                                }
-                            }
-                        }
-                        for sr in cands {
-                            if only.is_none_or(|o| o == sr) && sub_topic(st, sr).is_some() {
-                                resets.push(sr.clone());
-                            }
-                        }
-                    }
+                    Event::Reset(touched) => router.reset(&mut out, touched),
                     Event::Row { change, seat, conversation_id, payload } => {
-                        let visible = |user: i64| match table_visibility(&change.table) {
-                            Some(Visibility::Tenant) => inbox.role(user).is_some(),
-                            Some(Visibility::Owner) => {
-                                inbox.role(user).is_some() && change.int("user_id") == Some(user)
-                            }
-                            Some(Visibility::Creator) => match inbox.role(user) {
-                                Some(Role::Admin) => true,
-                                Some(_) => change.int("created_by") == Some(user),
-                                None => false,
-                            },
-                            Some(Visibility::Ticket) => match inbox.role(user) {
-                                Some(Role::Admin) => true,
-                                Some(_) => {
-                                    change.int("opened_by") == Some(user) || change.int("assignee_id") == Some(user)
-                                }
-                                None => false,
-                            },
-                            _ => seat.is_some_and(|s| inbox.can_see(user, s)),
-                        };
-                        let mut cands: HashSet<&SubRef> = subs_of(&Key::TableAny(change.table.clone())).collect();
-                        if let Some(row) = change.row() {
-                            for (col, v) in row {
-                                cands.extend(subs_of(&Key::TableValue(
-                                    change.table.clone(),
-                                    col.clone(),
-                                    index_text(v),
-                                )));
-                            }
-                        }
-                        if let Some(c) = conversation_id {
-                            cands.extend(subs_of(&Key::Conversation(*c)));
-                        }
-                        if change.table == "system_config" {
-                            cands.extend(subs_of(&Key::System));
-                        }
-                        for sr in cands {
-                            if only.is_some_and(|o| o != sr) {
-                                continue;
-                            }
-                            let Some((user, topic)) = sub_topic(st, sr) else { continue };
-                            if !visible(user) {
-                                continue;
-                            }
-                            let ok = match topic {
-                                Topic::Table { events, filters, .. } => {
-                                    let e = match change.op {
-                                        Op::Insert => events[0],
-                                        Op::Update => events[1],
-                                        Op::Delete => events[2],
-                                    };
-                                    e && change.row().is_some_and(|r| filters.iter().all(|f| f.matches(r)))
-                                }
-                                Topic::Conversation(c) => Some(*c) == *conversation_id,
-                                Topic::System => change.table == "system_config",
-                                Topic::Inbox(_) => false,
-                            };
-                            if ok {
-                                sends.push((sr.0, sr.1.clone(), payload.to_string()));
-                            }
-                        }
+                        router.row(&mut out, change, *seat, *conversation_id, payload);
                     }
                 }
             }
-        }
-        // A connection whose queue overflowed gets nothing more: it is dropped below.
+            out
+        };
+        self.send(st, &lsn_text(lsn), routed, capture);
+    }
+
+    /// Sends what [`Hub::deliver`] routed: events, then resets, then revocations (each
+    /// subscription revoked leaves its indexes); a connection whose queue overflows gets nothing
+    /// more and is dropped.
+    fn send(&self, st: &mut State, lsn: &str, routed: Routed, mut capture: Option<&mut Vec<String>>) {
+        let Routed { sends, mut resets, revoke, .. } = routed;
         let mut slow: HashSet<ConnId> = HashSet::new();
         for (conn, id, body) in sends {
             if slow.contains(&conn) {
                 continue;
             }
-            if emit(st, conn, capture.as_deref_mut(), |seq| frame::event(&id, seq, &lsn_s, &body)) {
+            if emit(st, conn, capture.as_deref_mut(), |seq| frame::event(&id, seq, lsn, &body)) {
                 if capture.is_none() {
                     self.stats.frames.fetch_add(1, Ordering::Relaxed);
                 }
@@ -719,7 +575,7 @@ impl Hub {
         resets.dedup();
         for (conn, id) in resets {
             if !slow.contains(&conn)
-                && !emit(st, conn, capture.as_deref_mut(), |seq| frame::reset(Some(&id), seq, &lsn_s, LARGE_CHANGE))
+                && !emit(st, conn, capture.as_deref_mut(), |seq| frame::reset(Some(&id), seq, lsn, LARGE_CHANGE))
             {
                 slow.insert(conn);
             }
@@ -731,7 +587,7 @@ impl Hub {
             unindex(st, tenant, conn, &id, &sub.keys);
             if !slow.contains(&conn)
                 && !emit(st, conn, capture.as_deref_mut(), |seq| {
-                    frame::revoked(&id, seq, &lsn_s, "the conversation is no longer visible to you")
+                    frame::revoked(&id, seq, lsn, "the conversation is no longer visible to you")
                 })
             {
                 slow.insert(conn);
@@ -862,6 +718,216 @@ fn emit(st: &mut State, conn: ConnId, capture: Option<&mut Vec<String>>, make: i
     }
 }
 
+/// What one transaction's events ask of a tenant's subscriptions, before any frame is sent.
+#[derive(Default)]
+struct Routed {
+    /// Event frames: connection, subscription id, body.
+    sends: Vec<(ConnId, Arc<str>, String)>,
+    /// Subscriptions whose conversation left their user's sight.
+    revoke: Vec<SubRef>,
+    /// Subscriptions a large change concerns: they refetch.
+    resets: Vec<SubRef>,
+    /// The counts of each inbox subscription, computed once per transaction.
+    counted: HashMap<SubRef, String>,
+}
+
+/// Routes the events of one transaction among one tenant's subscriptions (`only`: a single one,
+/// when a resume replays to it), authorising each against the live engine's view of the tenant.
+struct Router<'a> {
+    st: &'a State,
+    index: &'a TenantIndex,
+    inbox: &'a TenantInbox,
+    only: Option<&'a SubRef>,
+}
+
+impl<'a> Router<'a> {
+    fn subs_of(&self, key: &Key) -> std::iter::Flatten<std::option::IntoIter<&'a HashSet<SubRef>>> {
+        self.index.keys.get(key).into_iter().flatten()
+    }
+
+    /// Whether `sr` is one this delivery is for.
+    fn wanted(&self, sr: &SubRef) -> bool {
+        self.only.is_none_or(|o| o == sr)
+    }
+
+    /// A conversation of the inbox changed: inbox subscriptions that see it (now or before) get
+    /// its row or its removal with their counts; conversation subscriptions that no longer see it
+    /// are revoked.
+    fn inbox(
+        &self,
+        out: &mut Routed,
+        conversation_id: i64,
+        before: Option<Seat>,
+        after: Option<&Row>,
+        payload: Option<&str>,
+    ) {
+        let inbox = self.inbox;
+        let after_seat = after.map(|r| Seat { team_id: r.team_id, executive_id: r.executive_id });
+        let mut cands: HashSet<&SubRef> = self.subs_of(&Key::InboxAll).collect();
+        for seat in [before, after_seat].into_iter().flatten() {
+            cands.extend(self.subs_of(&Key::InboxTeam(seat.team_id)));
+            if let Some(e) = seat.executive_id {
+                cands.extend(self.subs_of(&Key::InboxExecutive(e)));
+            }
+        }
+        for sr in cands {
+            if !self.wanted(sr) {
+                continue;
+            }
+            let Some((user, Topic::Inbox(filter))) = sub_topic(self.st, sr) else { continue };
+            let now = after.filter(|r| {
+                inbox.can_see(user, Seat { team_id: r.team_id, executive_id: r.executive_id })
+                    && inbox.matches(r, filter)
+            });
+            let was = before.is_some_and(|b| inbox.can_see(user, b));
+            let body = match (now, payload) {
+                (Some(_), Some(p)) => p.to_owned(),
+                _ if was => format!(r#"{{"kind":"remove","conversation_id":{conversation_id}}}"#),
+                _ => continue,
+            };
+            let counts = out
+                .counted
+                .entry(sr.clone())
+                .or_insert_with(|| {
+                    let p = inbox.page(user, filter, None, 0);
+                    format!(r#""counts":{{"total":{},"unread":{}}}"#, p.total, p.unread)
+                })
+                .clone();
+            let body = format!("{},{counts}}}", &body[..body.len() - 1]);
+            out.sends.push((sr.0, sr.1.clone(), body));
+        }
+        // A conversation moved out of a subscriber's sight: revoke it.
+        for sr in self.subs_of(&Key::Conversation(conversation_id)) {
+            if !self.wanted(sr) {
+                continue;
+            }
+            let Some((user, _)) = sub_topic(self.st, sr) else { continue };
+            if !after_seat.is_some_and(|s| inbox.can_see(user, s)) {
+                out.revoke.push(sr.clone());
+            }
+        }
+    }
+
+    /// A change too large to send row by row: every subscription it may concern refetches;
+    /// conversation subscriptions whose conversation left their user's sight are revoked.
+    fn reset(&self, out: &mut Routed, touched: &Touched) {
+        let inbox = self.inbox;
+        let mut cands: HashSet<&SubRef> = HashSet::new();
+        if touched.inbox {
+            cands.extend(self.subs_of(&Key::InboxAll));
+            cands.extend(touched.teams.iter().flat_map(|t| self.subs_of(&Key::InboxTeam(*t))));
+            cands.extend(touched.executives.iter().flat_map(|e| self.subs_of(&Key::InboxExecutive(*e))));
+        }
+        for c in &touched.conversations {
+            for sr in self.subs_of(&Key::Conversation(*c)) {
+                let Some((user, _)) = sub_topic(self.st, sr) else { continue };
+                if !self.wanted(sr) {
+                    continue;
+                }
+                if inbox.seat(*c).is_some_and(|s| inbox.can_see(user, s)) {
+                    out.resets.push(sr.clone());
+                } else {
+                    out.revoke.push(sr.clone());
+                }
+            }
+        }
+        for (key, subs) in &self.index.keys {
+            let table = match key {
+                Key::TableAny(t) | Key::TableValue(t, _, _) => t,
+                _ => continue,
+            };
+            if !touched.tables.contains(table) {
+                continue;
+            }
+            for sr in subs {
+                let Some((user, _)) = sub_topic(self.st, sr) else { continue };
+                let concerned = match table_visibility(table) {
+                    Some(Visibility::Prospect | Visibility::ProspectRef | Visibility::Conversation) => {
+                        touched.reaches(inbox, user)
+                    }
+                    _ => inbox.role(user).is_some(),
+                };
+                if concerned {
+                    cands.insert(sr);
+                }
+            }
+        }
+        for sr in cands {
+            if self.wanted(sr) && sub_topic(self.st, sr).is_some() {
+                out.resets.push(sr.clone());
+            }
+        }
+    }
+
+    /// Whether `user` may see the row `change` is about (placed at `seat` when it follows a
+    /// prospect).
+    fn sees_row(&self, user: i64, change: &RowEvent, seat: Option<Seat>) -> bool {
+        let inbox = self.inbox;
+        match table_visibility(&change.table) {
+            Some(Visibility::Tenant) => inbox.role(user).is_some(),
+            Some(Visibility::Owner) => inbox.role(user).is_some() && change.int("user_id") == Some(user),
+            Some(Visibility::Creator) => inbox
+                .role(user)
+                .is_some_and(|role| policy::sees_every_campaign(role) || change.int("created_by") == Some(user)),
+            Some(Visibility::Ticket) => inbox.role(user).is_some_and(|role| {
+                policy::sees_every_ticket(role)
+                    || change.int("opened_by") == Some(user)
+                    || change.int("assignee_id") == Some(user)
+            }),
+            _ => seat.is_some_and(|s| inbox.can_see(user, s)),
+        }
+    }
+
+    /// A row of a followed table changed: table, conversation and system subscriptions whose
+    /// user sees the row and whose topic matches it get the payload.
+    fn row(
+        &self,
+        out: &mut Routed,
+        change: &RowEvent,
+        seat: Option<Seat>,
+        conversation_id: Option<i64>,
+        payload: &str,
+    ) {
+        let mut cands: HashSet<&SubRef> = self.subs_of(&Key::TableAny(change.table.clone())).collect();
+        if let Some(row) = change.row() {
+            for (col, v) in row {
+                cands.extend(self.subs_of(&Key::TableValue(change.table.clone(), col.clone(), index_text(v))));
+            }
+        }
+        if let Some(c) = conversation_id {
+            cands.extend(self.subs_of(&Key::Conversation(c)));
+        }
+        if change.table == "system_config" {
+            cands.extend(self.subs_of(&Key::System));
+        }
+        for sr in cands {
+            if !self.wanted(sr) {
+                continue;
+            }
+            let Some((user, topic)) = sub_topic(self.st, sr) else { continue };
+            if !self.sees_row(user, change, seat) {
+                continue;
+            }
+            let ok = match topic {
+                Topic::Table { events, filters, .. } => {
+                    let e = match change.op {
+                        Op::Insert => events[0],
+                        Op::Update => events[1],
+                        Op::Delete => events[2],
+                    };
+                    e && change.row().is_some_and(|r| filters.iter().all(|f| f.matches(r)))
+                }
+                Topic::Conversation(c) => Some(*c) == conversation_id,
+                Topic::System => change.table == "system_config",
+                Topic::Inbox(_) => false,
+            };
+            if ok {
+                out.sends.push((sr.0, sr.1.clone(), payload.to_owned()));
+            }
+        }
+    }
+}
+
 fn sub_topic<'a>(st: &'a State, sr: &SubRef) -> Option<(i64, &'a Topic)> {
     let c = st.conns.get(&sr.0)?;
     Some((c.user, &c.subs.get(&sr.1)?.topic))
@@ -871,12 +937,12 @@ fn sub_topic<'a>(st: &'a State, sr: &SubRef) -> Option<(i64, &'a Topic)> {
 /// reaches: the whole tenant (admin), each coordinated team, or the executive's own seat.
 fn index_keys(inbox: Option<&TenantInbox>, user: i64, topic: &Topic) -> Vec<Key> {
     match topic {
-        Topic::Inbox(_) => match inbox.and_then(|i| i.role(user)) {
-            Some(Role::Admin) => vec![Key::InboxAll],
-            Some(Role::Coordinator) => {
+        Topic::Inbox(_) => match inbox.and_then(|i| i.role(user)).map(policy::reach) {
+            Some(Reach::Tenant) => vec![Key::InboxAll],
+            Some(Reach::Teams) => {
                 inbox.map(|i| i.coordinated_teams(user)).unwrap_or_default().into_iter().map(Key::InboxTeam).collect()
             }
-            Some(Role::Executive) => vec![Key::InboxExecutive(user)],
+            Some(Reach::Own) => vec![Key::InboxExecutive(user)],
             None => vec![],
         },
         Topic::Conversation(c) => vec![Key::Conversation(*c)],

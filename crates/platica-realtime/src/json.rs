@@ -2,8 +2,9 @@
 //! SQL reference inbox's).
 
 use chrono::{DateTime, Utc};
+use platica_domain::cursor::Cursor;
+use platica_domain::inbox::{InboxPage, InboxRow};
 use platica_inbox::{Page, Row};
-use platica_store::conversations::{Cursor, InboxPage, InboxRow};
 
 pub fn time(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()

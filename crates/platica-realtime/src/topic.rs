@@ -109,42 +109,7 @@ pub fn parse(topic: &str, filters: &BTreeMap<String, Value>, events: Option<&[St
         return Err(Refusal::new("bad_subscription", "events apply to table: topics only"));
     }
     match topic {
-        "inbox" => {
-            let mut f = Filter::default();
-            for (name, v) in filters {
-                match name.as_str() {
-                    "team_id" => f.team_id = Some(int(name, v)?),
-                    "executive_id" => f.executive_id = Some(int(name, v)?),
-                    "unread" => {
-                        f.unread = Some(
-                            v.as_bool()
-                                .ok_or_else(|| Refusal::new("bad_filter", "filter unread must be true or false"))?,
-                        )
-                    }
-                    "status" => {
-                        f.open = Some(match v.as_str() {
-                            Some("open") => true,
-                            Some("closed") => false,
-                            _ => return Err(Refusal::new("bad_filter", "filter status must be open or closed")),
-                        })
-                    }
-                    "q" => {
-                        let q = v.as_str().ok_or_else(|| Refusal::new("bad_filter", "filter q must be a string"))?;
-                        if q.chars().count() > 100 {
-                            return Err(Refusal::new("bad_filter", "filter q must be at most 100 characters"));
-                        }
-                        f.q = Some(q.trim().to_owned()).filter(|q| !q.is_empty());
-                    }
-                    other => {
-                        return Err(Refusal::new(
-                            "bad_filter",
-                            format!("unknown inbox filter {other:?}: use one of {}", INBOX_FILTERS.join(", ")),
-                        ));
-                    }
-                }
-            }
-            Ok(Topic::Inbox(f))
-        }
+        "inbox" => inbox_filter(filters).map(Topic::Inbox),
         "system" => {
             if !filters.is_empty() {
                 return Err(Refusal::new("bad_filter", "the system topic takes no filters"));
@@ -161,68 +126,101 @@ pub fn parse(topic: &str, filters: &BTreeMap<String, Value>, events: Option<&[St
             }
             Ok(Topic::Conversation(id))
         }
-        _ if topic.starts_with("table:") => {
-            let table = &topic["table:".len()..];
-            if table_visibility(table).is_none() {
-                let known: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
-                return Err(Refusal::new(
-                    "unknown_table",
-                    format!("unknown table {table:?}: realtime follows {}", known.join(", ")),
-                ));
-            }
-            let mut mask = [events.is_none(); 3];
-            for e in events.unwrap_or_default() {
-                match e.as_str() {
-                    "insert" => mask[0] = true,
-                    "update" => mask[1] = true,
-                    "delete" => mask[2] = true,
-                    other => {
-                        return Err(Refusal::new(
-                            "bad_subscription",
-                            format!("unknown event {other:?}: use insert, update, delete"),
-                        ));
-                    }
-                }
-            }
-            let mut cols = Vec::new();
-            for (column, v) in filters {
-                if !column.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                    || column.is_empty()
-                {
-                    return Err(Refusal::new("bad_filter", format!("invalid column name {column:?}")));
-                }
-                let text = v.as_str().ok_or_else(|| {
-                    Refusal::new(
-                        "bad_filter",
-                        format!("filter {column} must be a string like \"eq.5\" or \"in.(1,2)\""),
-                    )
-                })?;
-                let values = if let Some(x) = text.strip_prefix("eq.") {
-                    vec![Value::String(x.to_owned())]
-                } else if let Some(list) = text.strip_prefix("in.(").and_then(|r| r.strip_suffix(')')) {
-                    let vals: Vec<Value> = list.split(',').map(|x| Value::String(x.trim().to_owned())).collect();
-                    if vals.is_empty() || vals.len() > 100 {
-                        return Err(Refusal::new(
-                            "bad_filter",
-                            format!("filter {column}: in.(...) takes 1 to 100 values"),
-                        ));
-                    }
-                    vals
-                } else {
-                    return Err(Refusal::new(
-                        "bad_filter",
-                        format!("filter {column}: {text:?} is not eq.<value> or in.(<v1>,<v2>,...)"),
-                    ));
-                };
-                cols.push(ColumnFilter { column: column.clone(), values });
-            }
-            Ok(Topic::Table { table: table.to_owned(), events: mask, filters: cols })
-        }
+        _ if topic.starts_with("table:") => table_topic(&topic["table:".len()..], filters, events),
         _ => Err(Refusal::new(
             "bad_topic",
             format!("unknown topic {topic:?}: use inbox, conversation:<id>, table:<name> or system"),
         )),
     }
+}
+
+/// The filters of an `inbox` topic.
+fn inbox_filter(filters: &BTreeMap<String, Value>) -> Result<Filter, Refusal> {
+    let mut f = Filter::default();
+    for (name, v) in filters {
+        match name.as_str() {
+            "team_id" => f.team_id = Some(int(name, v)?),
+            "executive_id" => f.executive_id = Some(int(name, v)?),
+            "unread" => {
+                f.unread =
+                    Some(v.as_bool().ok_or_else(|| Refusal::new("bad_filter", "filter unread must be true or false"))?)
+            }
+            "status" => {
+                f.open = Some(match v.as_str() {
+                    Some("open") => true,
+                    Some("closed") => false,
+                    _ => return Err(Refusal::new("bad_filter", "filter status must be open or closed")),
+                })
+            }
+            "q" => {
+                let q = v.as_str().ok_or_else(|| Refusal::new("bad_filter", "filter q must be a string"))?;
+                if q.chars().count() > 100 {
+                    return Err(Refusal::new("bad_filter", "filter q must be at most 100 characters"));
+                }
+                f.q = Some(q.trim().to_owned()).filter(|q| !q.is_empty());
+            }
+            other => {
+                return Err(Refusal::new(
+                    "bad_filter",
+                    format!("unknown inbox filter {other:?}: use one of {}", INBOX_FILTERS.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// A `table:<name>` topic: a followed table, the events wanted (all when none are named) and
+/// column filters.
+fn table_topic(table: &str, filters: &BTreeMap<String, Value>, events: Option<&[String]>) -> Result<Topic, Refusal> {
+    if table_visibility(table).is_none() {
+        let known: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+        return Err(Refusal::new(
+            "unknown_table",
+            format!("unknown table {table:?}: realtime follows {}", known.join(", ")),
+        ));
+    }
+    let mut mask = [events.is_none(); 3];
+    for e in events.unwrap_or_default() {
+        match e.as_str() {
+            "insert" => mask[0] = true,
+            "update" => mask[1] = true,
+            "delete" => mask[2] = true,
+            other => {
+                return Err(Refusal::new(
+                    "bad_subscription",
+                    format!("unknown event {other:?}: use insert, update, delete"),
+                ));
+            }
+        }
+    }
+    let filters = filters.iter().map(|(column, v)| column_filter(column, v)).collect::<Result<_, _>>()?;
+    Ok(Topic::Table { table: table.to_owned(), events: mask, filters })
+}
+
+/// One column filter of a table topic: `eq.<value>` or `in.(<v1>,<v2>,...)`.
+fn column_filter(column: &str, v: &Value) -> Result<ColumnFilter, Refusal> {
+    if !column.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') || column.is_empty() {
+        return Err(Refusal::new("bad_filter", format!("invalid column name {column:?}")));
+    }
+    let text = v.as_str().ok_or_else(|| {
+        Refusal::new("bad_filter", format!("filter {column} must be a string like \"eq.5\" or \"in.(1,2)\""))
+    })?;
+    let values = if let Some(x) = text.strip_prefix("eq.") {
+        vec![Value::String(x.to_owned())]
+    } else if let Some(list) = text.strip_prefix("in.(").and_then(|r| r.strip_suffix(')')) {
+        let vals: Vec<Value> = list.split(',').map(|x| Value::String(x.trim().to_owned())).collect();
+        if vals.is_empty() || vals.len() > 100 {
+            return Err(Refusal::new("bad_filter", format!("filter {column}: in.(...) takes 1 to 100 values")));
+        }
+        vals
+    } else {
+        return Err(Refusal::new(
+            "bad_filter",
+            format!("filter {column}: {text:?} is not eq.<value> or in.(<v1>,<v2>,...)"),
+        ));
+    };
+    Ok(ColumnFilter { column: column.to_owned(), values })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use platica_domain::policy;
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -149,7 +150,7 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> StoreResult<Option<Prin
     let role =
         Role::parse(&row.role).ok_or_else(|| StoreError::Config(format!("unknown role {:?} in users", row.role)))?;
     let teams: BTreeSet<TeamId> =
-        if role == Role::Coordinator { row.teams.into_iter().map(TeamId).collect() } else { BTreeSet::new() };
+        if policy::coordinates_teams(role) { row.teams.into_iter().map(TeamId).collect() } else { BTreeSet::new() };
     Ok(Some(Principal {
         viewer: Viewer { tenant_id: tenant, user_id: UserId(row.user_id), role, teams },
         kind,

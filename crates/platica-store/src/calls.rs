@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy;
 use platica_domain::{Role, TenantId, UserId, Viewer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
@@ -199,19 +200,26 @@ pub async fn provider_secret(pool: &PgPool, key: &SecretKey, slug: &str) -> Stor
     }
 }
 
-/// One call event reported by the provider (already validated).
-#[derive(Clone, Debug, Default)]
-pub struct CallReport {
+/// One call event reported by the provider: the body of its webhook (`POST /calls/webhook`, which
+/// validates it before [`ingest`] stores it).
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct CallEvent {
+    /// The provider's name, e.g. `voicebot` (lowercase letters, digits, `_.-`).
+    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
     pub provider: String,
+    /// The provider's id of the call: events of one call share it.
+    #[serde(rename = "call_id")]
+    #[schema(min_length = 1, max_length = 200)]
     pub provider_call_id: String,
     pub status: String,
-    /// Which prospect: by id, or by E.164 phone. Needed when the call is new.
+    /// The prospect called: by id or by E.164 phone (required for a call's first event).
     pub prospect_id: Option<i64>,
     pub prospect_phone: Option<String>,
-    /// Defaults to the prospect's executive when the call is new.
+    /// The executive the call is made for; default the prospect's executive.
     pub executive_id: Option<i64>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 0)]
     pub duration_secs: Option<i32>,
     pub outcome: Option<String>,
     pub summary: Option<String>,
@@ -232,7 +240,7 @@ pub enum IngestOutcome {
 
 /// Stores a provider report: creates the call, or moves it forward. One statement, so
 /// concurrent deliveries of the same call cannot both create it, and the status never regresses.
-pub async fn ingest(pool: &PgPool, tenant: TenantId, r: &CallReport) -> StoreResult<(i64, IngestOutcome)> {
+pub async fn ingest(pool: &PgPool, tenant: TenantId, r: &CallEvent) -> StoreResult<(i64, IngestOutcome)> {
     let mut tx = pool.begin().await?;
     let existing: Option<(i64,)> =
         sqlx::query_as("SELECT call_id FROM calls WHERE tenant_id = $1 AND provider_call_id = $2")
@@ -417,14 +425,12 @@ pub async fn create_scheduled(pool: &PgPool, viewer: &Viewer, new: &NewScheduled
     push_visible(&mut qb, viewer, "p");
     let prospect: Option<(i64, Option<i64>)> = qb.build_query_as().fetch_optional(&mut *tx).await?;
     let (_, prospect_exec) = prospect.ok_or_else(|| StoreError::missing_ref("prospect", "prospect_id"))?;
-    let executive = match (viewer.role, new.executive_id) {
-        (Role::Executive, None) => viewer.user_id.0,
-        (Role::Executive, Some(e)) if e == viewer.user_id.0 => e,
-        (Role::Executive, Some(_)) => {
-            return Err(StoreError::Forbidden("executives schedule calls for themselves only"));
-        }
-        (_, Some(e)) => e,
-        (_, None) => prospect_exec.ok_or_else(|| StoreError::Refused {
+    let executive = match new.executive_id {
+        Some(e) if policy::may_schedule_for(viewer, UserId(e)) => e,
+        Some(_) => return Err(StoreError::Forbidden("executives schedule calls for themselves only")),
+        // An executive's own calls by default.
+        None if policy::takes_assignments(viewer.role) => viewer.user_id.0,
+        None => prospect_exec.ok_or_else(|| StoreError::Refused {
             code: "executive_required",
             message: "the prospect has no executive: name one in executive_id".into(),
             field: Some("executive_id"),
@@ -456,7 +462,7 @@ async fn check_executive(tx: &mut sqlx::PgConnection, tenant: TenantId, user: i6
             .fetch_optional(tx)
             .await?;
     match role.as_deref() {
-        Some("executive") => Ok(()),
+        Some(r) if Role::parse(r).is_some_and(policy::takes_assignments) => Ok(()),
         Some(_) => Err(StoreError::Refused {
             code: "not_an_executive",
             message: "calls are scheduled for executives".into(),
@@ -486,7 +492,7 @@ pub async fn update_scheduled(
     let mut tx = pool.begin().await?;
     fetch_scheduled(&mut *tx, viewer, id, true).await?;
     if let Some(e) = ch.executive_id {
-        if viewer.role == Role::Executive && e != viewer.user_id.0 {
+        if !policy::may_schedule_for(viewer, UserId(e)) {
             return Err(StoreError::Forbidden("executives schedule calls for themselves only"));
         }
         check_executive(&mut tx, viewer.tenant_id, e).await?;

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use platica_domain::policy::{self, Capability};
-use platica_domain::{Role, TenantId, Viewer};
+use platica_domain::{TenantId, Viewer};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
@@ -178,7 +178,7 @@ pub fn personalise(param: &str, name: &str) -> String {
 
 fn push_mine(qb: &mut QueryBuilder<sqlx::Postgres>, viewer: &Viewer) {
     qb.push(" WHERE tenant_id = ").push_bind(viewer.tenant_id.0);
-    if viewer.role != Role::Admin {
+    if !policy::sees_every_campaign(viewer.role) {
         qb.push(" AND created_by = ").push_bind(viewer.user_id.0);
     }
 }

@@ -4,9 +4,10 @@
 //! `messages` and `bot_pause` on each call. It is always right and gets slower as the tenant
 //! grows; the live inbox engine serves the same rows from memory and is verified against it.
 
-use chrono::{DateTime, Datelike, Utc};
+use platica_domain::cursor::Cursor;
+use platica_domain::inbox::{InboxPage, InboxRow};
 use platica_domain::{ConversationId, Role, TenantId, UserId, Viewer};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
@@ -14,34 +15,6 @@ use crate::prospects::push_visible;
 
 /// Characters of the last message shown in a preview.
 pub const PREVIEW_CHARS: i32 = 120;
-
-/// One row of the inbox: a conversation with what the list shows of it.
-#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct InboxRow {
-    pub conversation_id: i64,
-    pub prospect_id: i64,
-    pub prospect_name: String,
-    /// `null` for a prospect known only by its business-scoped user id.
-    pub prospect_phone: Option<String>,
-    pub team_id: i64,
-    pub executive_id: Option<i64>,
-    pub channel: String,
-    pub status: String,
-    pub last_message_id: Option<i64>,
-    /// The last message's body, cut to 120 characters.
-    pub last_message_preview: Option<String>,
-    pub last_message_at: Option<DateTime<Utc>>,
-    pub last_message_direction: Option<String>,
-    pub last_message_sender: Option<String>,
-    /// The last message's time, or the conversation's creation time when it has none: the order
-    /// of the inbox.
-    pub last_activity_at: DateTime<Utc>,
-    /// Inbound messages not yet read.
-    pub unread_count: i64,
-    pub message_count: i64,
-    pub bot_paused: bool,
-    pub created_at: DateTime<Utc>,
-}
 
 /// The reference inbox query: every visible conversation of the tenant with its derived fields.
 /// Callers append filters on the columns of `InboxRow` (as `i.<column>`).
@@ -86,33 +59,6 @@ pub struct InboxFilter {
     pub q: Option<String>,
 }
 
-/// A position in the inbox order: `(last_activity_at, conversation_id)`, both descending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl Cursor {
-    /// The cursor after `row`.
-    pub fn after(row: &InboxRow) -> Cursor {
-        Cursor { at: row.last_activity_at, id: row.conversation_id }
-    }
-
-    /// Encodes as `<microseconds since epoch>_<conversation id>` (treat as opaque).
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.at.timestamp_micros(), self.id)
-    }
-
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let (micros, id) = s.split_once('_')?;
-        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-        let id: i64 = id.parse().ok()?;
-        // Cursors hold times of real rows; far-off years are forged and beyond PostgreSQL's range.
-        (id > 0 && (1..=9999).contains(&at.year())).then_some(Cursor { at, id })
-    }
-}
-
 /// `SELECT <projection> FROM (<inbox of viewer>) i WHERE <filters>`: callers may append more
 /// conditions on `i`, an ORDER BY and a LIMIT.
 fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> QueryBuilder<Postgres> {
@@ -150,21 +96,6 @@ fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> Query
     qb
 }
 
-/// A page of the inbox and the counts of the whole filtered list.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct InboxPage {
-    pub items: Vec<InboxRow>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-    /// Conversations matching the filters.
-    pub total: i64,
-    /// Of those, conversations with unread messages.
-    pub unread: i64,
-    /// Set while live updates are paused (the change stream is reconnecting): since when this
-    /// page may be stale. `null` when it is live.
-    pub stale_since: Option<DateTime<Utc>>,
-}
-
 /// The reference inbox: one page of visible conversations by last activity (newest first).
 pub async fn list(
     pool: &PgPool,
@@ -186,7 +117,7 @@ pub async fn list(
     let mut items: Vec<InboxRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
-        items.last().map(|r| Cursor::after(r).encode())
+        items.last().map(|r| r.cursor().encode())
     } else {
         None
     };

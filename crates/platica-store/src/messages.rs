@@ -1,7 +1,8 @@
 //! Messages of a conversation: reading pages, sending, marking read, inbound ingestion and
 //! delivery status.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
+use platica_domain::cursor::Cursor;
 use platica_domain::{ConversationId, MessageId, TenantId, UserId, Viewer};
 use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
@@ -94,27 +95,6 @@ pub fn retryable_code(code: Option<i64>) -> bool {
 }
 
 const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at, m.reaction";
-
-/// A position in a conversation, newest first: `(created_at, message_id)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.at.timestamp_micros(), self.id)
-    }
-
-    pub fn decode(s: &str) -> Option<Cursor> {
-        let (micros, id) = s.split_once('_')?;
-        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-        let id: i64 = id.parse().ok()?;
-        // Cursors hold times of real rows; far-off years are forged and beyond PostgreSQL's range.
-        (id > 0 && (1..=9999).contains(&at.year())).then_some(Cursor { at, id })
-    }
-}
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {

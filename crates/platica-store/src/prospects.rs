@@ -4,6 +4,7 @@
 //! "not found". Creating a prospect also opens its WhatsApp conversation, in one transaction.
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy::{self, Capability};
 use platica_domain::visibility::{self, Denied, Placement};
 use platica_domain::{ProspectId, Role, TeamId, TenantId, UserId, Viewer};
 use serde::{Deserialize, Serialize};
@@ -331,12 +332,11 @@ pub async fn bulk_reassign(
     selection: &Selection,
     target: &Target,
 ) -> StoreResult<BulkOutcome> {
-    if viewer.role == Role::Executive {
+    if !policy::may(viewer, Capability::BulkReassign) {
         return Err(StoreError::Forbidden("executives may not reassign prospects"));
     }
     if let Some(team) = target.team_id
-        && viewer.role == Role::Coordinator
-        && !viewer.teams.contains(&team)
+        && !policy::may_move_into(viewer, team)
     {
         return Err(StoreError::Forbidden("coordinators may only move prospects into teams they coordinate"));
     }

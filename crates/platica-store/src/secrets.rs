@@ -6,7 +6,9 @@
 //! 24-byte nonce (XChaCha's nonces are long enough to draw at random), and its associated data
 //! names the tenant and the field, so a ciphertext copied to another row or column fails to open.
 //!
-//! The running server installs its key once ([`install`]); handlers read it with [`global`].
+//! The running server loads its key once ([`SecretKey::load`]), installs it ([`install`]: one key
+//! per process) and hands it to what needs it (the HTTP state, the WhatsApp work); nothing reads
+//! it back from a global.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -176,18 +178,6 @@ static KEY: OnceLock<SecretKey> = OnceLock::new();
 pub fn install(key: SecretKey) -> Result<&'static SecretKey, SecretError> {
     let installed = KEY.get_or_init(|| key.clone());
     if *installed == key { Ok(installed) } else { Err(SecretError::AlreadyInstalled) }
-}
-
-/// The process's key: the installed one, else loaded once with [`SecretKey::load`] from
-/// `PLATICA_SECRET_KEY` or the data dir (`PLATICA_DATA_DIR`, default `.platica`, as the CLI).
-pub fn global() -> Result<&'static SecretKey, SecretError> {
-    if let Some(k) = KEY.get() {
-        return Ok(k);
-    }
-    let dir = std::env::var_os("PLATICA_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".platica"));
-    let key = SecretKey::load(&dir)?;
-    // A concurrent first call may have won; either way the installed key is the one to use.
-    Ok(KEY.get_or_init(|| key))
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! parameters of a send and to store a readable copy of what the prospect received.
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy;
 use platica_domain::validate::Invalid;
-use platica_domain::{Role, TenantId, Viewer};
+use platica_domain::{TenantId, Viewer};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -119,7 +120,7 @@ pub async fn list(pool: &PgPool, viewer: &Viewer) -> StoreResult<Vec<Template>> 
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(viewer.tenant_id.0)
-        .bind(viewer.role == Role::Admin)
+        .bind(policy::sees_every_template(viewer.role))
         .fetch_all(pool)
         .await?)
 }

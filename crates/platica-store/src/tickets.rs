@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use platica_domain::policy::{self, Capability};
 use platica_domain::support::ticket_predicate;
 use platica_domain::visibility::SqlPart;
-use platica_domain::{TenantId, Viewer};
+use platica_domain::{Role, TenantId, Viewer};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
@@ -118,7 +118,7 @@ async fn check_admin(conn: &mut PgConnection, tenant: TenantId, user: i64) -> St
             .fetch_optional(conn)
             .await?;
     match role.as_deref() {
-        Some("admin") => Ok(()),
+        Some(r) if Role::parse(r).is_some_and(policy::takes_tickets) => Ok(()),
         Some(_) => Err(StoreError::Refused {
             code: "not_an_admin",
             message: "tickets are assigned to admins".into(),

@@ -2,6 +2,7 @@
 //! change it.
 
 use chrono::{DateTime, Utc};
+use platica_domain::policy;
 use platica_domain::{Role, TeamId, TenantId, UserId};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -57,7 +58,7 @@ pub struct NewUser<'a> {
 }
 
 pub async fn create(pool: &PgPool, tenant: TenantId, new: &NewUser<'_>) -> StoreResult<User> {
-    if new.role != Role::Coordinator && !new.team_ids.is_empty() {
+    if !policy::coordinates_teams(new.role) && !new.team_ids.is_empty() {
         return Err(platica_domain::validate::Invalid::new("team_ids", "only coordinators coordinate teams").into());
     }
     let hash = password::hash_blocking(new.password).await;
@@ -103,7 +104,7 @@ pub async fn update(pool: &PgPool, tenant: TenantId, user: UserId, changes: &Use
     let current = get(&mut tx, tenant, user).await?;
     let role = changes.role.or(Role::parse(&current.role)).unwrap_or(Role::Executive);
     if let Some(teams) = changes.team_ids {
-        if role != Role::Coordinator && !teams.is_empty() {
+        if !policy::coordinates_teams(role) && !teams.is_empty() {
             return Err(platica_domain::validate::Invalid::new("team_ids", "only coordinators coordinate teams").into());
         }
         teams::ensure_exist(&mut tx, tenant, teams, "team_ids").await?;
@@ -129,7 +130,7 @@ pub async fn update(pool: &PgPool, tenant: TenantId, user: UserId, changes: &Use
     .await?;
     if let Some(teams) = changes.team_ids {
         set_teams(&mut tx, tenant, user, teams).await?;
-    } else if role != Role::Coordinator {
+    } else if !policy::coordinates_teams(role) {
         // A user who stops being a coordinator stops coordinating.
         set_teams(&mut tx, tenant, user, &[]).await?;
     }
@@ -193,7 +194,9 @@ pub async fn ensure_assignable(
     let invalid = |m: &str| StoreError::Invalid(platica_domain::validate::Invalid::new(field, m));
     match row {
         None => Err(StoreError::missing_ref("executive", field)),
-        Some((role, _, _)) if role != "executive" => Err(invalid("prospects can only be assigned to executives")),
+        Some((role, _, _)) if !Role::parse(&role).is_some_and(policy::takes_assignments) => {
+            Err(invalid("prospects can only be assigned to executives"))
+        }
         Some((_, _, false)) => Err(invalid("this executive is deactivated")),
         Some((_, false, _)) => Err(invalid("this executive is not operational: new assignments are paused")),
         Some(_) => Ok(()),

@@ -6,6 +6,7 @@ use anyhow::Context;
 use platica_domain::TenantId;
 use platica_simulator::{InboundConfig, SimAccount, SimConfig, SimHandle, Simulator};
 use platica_store::PgPool;
+use platica_store::secrets::SecretKey;
 use platica_whatsapp::bot::Bot;
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use platica_whatsapp::supervisor::{Supervisor, SupervisorConfig};
@@ -24,12 +25,12 @@ impl Channels {
     /// campaign dispatcher; webhooks reach the bot through [`platica_http::AppState::bot`].
     pub fn start(
         pool: &PgPool,
+        key: &'static SecretKey,
         sender: SenderConfig,
         sessions: SupervisorConfig,
         bot: Option<Bot>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Channels> {
-        let key = platica_store::secrets::global().context("loading the secret key")?;
         let supervisor = Supervisor::start(pool.clone(), key, sessions, bot, shutdown.clone())
             .context("starting the session supervisor")?;
         let sender = Sender::start(pool.clone(), key, sender, shutdown.clone());
@@ -38,7 +39,7 @@ impl Channels {
     }
 
     /// The sessions' states, for /ready and /metrics.
-    pub fn readiness(&self) -> std::sync::Arc<dyn platica_http::ops::ChannelSessions> {
+    pub fn readiness(&self) -> std::sync::Arc<dyn platica_http::state::ChannelSessions> {
         std::sync::Arc::new(SessionsReadiness(self.supervisor.view()))
     }
 
@@ -57,6 +58,7 @@ impl Channels {
 /// nobody writes in unprompted (`demo --rate 0`: no simulated traffic at all).
 pub async fn start_demo_simulator(
     pool: &PgPool,
+    key: &SecretKey,
     tenant: TenantId,
     webhook_base: &str,
     write_in: bool,
@@ -71,20 +73,20 @@ pub async fn start_demo_simulator(
         }),
         ..SimConfig::default()
     };
-    start_simulator_for_demo_number(pool, tenant, webhook_base, config).await
+    start_simulator_for_demo_number(pool, key, tenant, webhook_base, config).await
 }
 
 /// [`start_demo_simulator`] with the simulator's settings given (the browser tests run campaigns
 /// against the demo's number with no simulated prospects writing in).
 pub async fn start_simulator_for_demo_number(
     pool: &PgPool,
+    key: &SecretKey,
     tenant: TenantId,
     webhook_base: &str,
     config: SimConfig,
 ) -> anyhow::Result<SimHandle> {
     use platica_demo::whatsapp as demo;
     let sim = Simulator::start(config).await.context("starting the WhatsApp simulator")?;
-    let key = platica_store::secrets::global().context("loading the secret key")?;
     demo::ensure_account(pool, key, tenant, &sim.base_url()).await.context("setting up the demo's WhatsApp number")?;
     sim.add_account(SimAccount {
         phone_number_id: demo::PHONE_NUMBER_ID.to_owned(),
@@ -102,7 +104,7 @@ pub async fn start_simulator_for_demo_number(
 /// again) makes the server not ready; reconnecting ones do not (their messages wait at the source).
 struct SessionsReadiness(platica_whatsapp::supervisor::SessionsView);
 
-impl platica_http::ops::ChannelSessions for SessionsReadiness {
+impl platica_http::state::ChannelSessions for SessionsReadiness {
     fn states(&self) -> std::collections::BTreeMap<String, u64> {
         self.0.states()
     }

@@ -142,11 +142,10 @@ async fn main() -> std::process::ExitCode {
 
 /// Loads the key that encrypts channel secrets at rest (`PLATICA_SECRET_KEY`, else
 /// `<data dir>/secret.key`, created once) before anything may need it.
-fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<()> {
+fn install_secret_key(data_dir: &std::path::Path) -> anyhow::Result<&'static platica_store::secrets::SecretKey> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let key = platica_store::secrets::SecretKey::load(data_dir).context("loading the secret key")?;
-    platica_store::secrets::install(key).context("installing the secret key")?;
-    Ok(())
+    platica_store::secrets::install(key).context("installing the secret key")
 }
 
 /// The media store the configuration names (`<data dir>/media` by default).
@@ -160,9 +159,11 @@ fn open_media(config: &Config, data_dir: &std::path::Path) -> anyhow::Result<pla
 fn server_options(
     config: &Config,
     database_url: &str,
+    key: &'static platica_store::secrets::SecretKey,
     media_store: &platica_whatsapp::media::MediaStore,
 ) -> platica::server::ServerOptions {
     platica::server::ServerOptions {
+        secret_key: Some(key),
         slot: config.database.replication_slot.clone(),
         scheduler: config.scheduler.enabled.then(|| config.scheduler_config()),
         whatsapp: Some((config.sender_config(), config.supervisor_config())),
@@ -296,14 +297,14 @@ async fn verify(source: &DatabaseSource, data_dir: &std::path::Path, follow: f64
 /// `platica serve`: the server until SIGTERM or Ctrl-C.
 async fn serve(config: &Config, source: &DatabaseSource, data_dir: &std::path::Path) -> anyhow::Result<()> {
     let (listen, pool_size) = (config.server.listen, config.database.max_connections);
-    install_secret_key(data_dir)?;
+    let key = install_secret_key(data_dir)?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let db = Database::open_for_server(source, data_dir, pool_size).await?;
     let file = platica::server_file::ServerFile::new(listener.local_addr()?, &db.url)?;
     let server = platica::server::Server::start(
         db.pool.clone(),
         listener,
-        server_options(config, &db.url, &open_media(config, data_dir)?),
+        server_options(config, &db.url, key, &open_media(config, data_dir)?),
         |state| configure_http(config, &file, state),
         platica::shutdown_signal(),
     )
@@ -322,7 +323,7 @@ async fn demo(config: &Config, source: &DatabaseSource, data_dir: &std::path::Pa
     if !(rate.is_finite() && (0.0..=10_000.0).contains(&rate)) {
         anyhow::bail!("--rate must be between 0 and 10000 events per second, got {rate}");
     }
-    install_secret_key(data_dir)?;
+    let key = install_secret_key(data_dir)?;
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let db = Database::open_for_server(source, data_dir, pool_size).await?;
     let info = platica_demo::seed(&db.pool).await.context("seeding the demo tenant")?;
@@ -340,7 +341,7 @@ async fn demo(config: &Config, source: &DatabaseSource, data_dir: &std::path::Pa
     let server = platica::server::Server::start(
         db.pool.clone(),
         listener,
-        server_options(config, &db.url, &open_media(config, data_dir)?),
+        server_options(config, &db.url, key, &open_media(config, data_dir)?),
         |state| configure_http(config, &file, state),
         shutdown,
     )
@@ -348,7 +349,7 @@ async fn demo(config: &Config, source: &DatabaseSource, data_dir: &std::path::Pa
     let announced = file.write(data_dir)?;
     // --rate 0: no simulated traffic at all (neither events nor prospects writing in).
     let wa_sim =
-        platica::channels::start_demo_simulator(&db.pool, info.tenant_id, &format!("http://{listen}"), rate > 0.0)
+        platica::channels::start_demo_simulator(&db.pool, key, info.tenant_id, &format!("http://{listen}"), rate > 0.0)
             .await?;
     println!("{}", info.banner(&format!("http://{listen}")));
     let route = platica_demo::WhatsAppRoute {

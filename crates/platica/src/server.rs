@@ -23,6 +23,7 @@ use platica_http::AppState;
 use platica_realtime::{Hub, HubConfig};
 use platica_scheduler::SchedulerConfig;
 use platica_store::PgPool;
+use platica_store::secrets::SecretKey;
 use platica_whatsapp::media::{Fetcher, FetcherConfig, MediaStore};
 use platica_whatsapp::sender::SenderConfig;
 use platica_whatsapp::supervisor::SupervisorConfig;
@@ -45,6 +46,10 @@ pub struct ServerOptions {
     pub whatsapp: Option<(SenderConfig, SupervisorConfig)>,
     /// The auto-reply bot answers what this server ingests.
     pub bot: bool,
+    /// The key sealing channel secrets at rest, handed to the HTTP state and the WhatsApp work
+    /// (nothing reads it from a global); without one the routes that need it answer 500 and the
+    /// WhatsApp work cannot start.
+    pub secret_key: Option<&'static SecretKey>,
     /// Media: where the bytes are kept (served by the API, read by the sender to upload
     /// attachments) and, when given, the fetcher of inbound media.
     pub media: Option<MediaOptions>,
@@ -68,6 +73,7 @@ impl ServerOptions {
             whatsapp: None,
             bot: false,
             media: None,
+            secret_key: None,
         }
     }
 }
@@ -105,6 +111,7 @@ impl Server {
         let scheduler =
             options.scheduler.map(|config| crate::start_scheduler(pool.clone(), config, root.child_token()));
         let mut state = AppState::new(pool.clone());
+        state.secret_key = options.secret_key;
         state = match options.hub {
             Some(hub) => state.with_live_and_hub(Arc::clone(&live), hub),
             None => {
@@ -119,14 +126,16 @@ impl Server {
         if let Some(media) = options.media {
             state.media = Some(media.store.clone());
             if let Some(config) = media.fetcher {
-                let key = platica_store::secrets::global().context("loading the secret key")?;
+                let key = options.secret_key.context("the media fetcher needs the secret key")?;
                 fetcher = Some(Fetcher::start(pool.clone(), key, media.store, config, state.shutdown.subscribe()));
             }
         }
         let channels = match options.whatsapp {
             Some((mut sender, sessions)) => {
                 sender.media_store = state.media.clone();
-                let channels = Channels::start(&pool, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;
+                let key = options.secret_key.context("the WhatsApp work needs the secret key")?;
+                let channels =
+                    Channels::start(&pool, key, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;
                 state.sessions = Some(channels.readiness());
                 Some(channels)
             }

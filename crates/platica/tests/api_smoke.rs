@@ -162,3 +162,29 @@ async fn metrics_are_prometheus_text() {
     );
     assert!(text.contains(r#"route="/api/v1/prospects/{prospect_id}""#), "routes are templates, not raw paths");
 }
+
+/// Every route is under the request time limit: a request held up (here by a lock on the table
+/// it reads) is answered 503 `timeout` with `Retry-After` once the limit passes, in the API's
+/// error shape, instead of holding the connection; once the lock goes, the same request works.
+#[tokio::test]
+async fn a_slow_request_is_answered_with_a_clear_timeout_error() {
+    let limit = std::time::Duration::from_secs(1);
+    let app = TestApp::spawn_configured(move |s| s.request_timeout = limit).await;
+    let w = world(&app, "slow", 1).await;
+    let token = w.token(w.admin).to_owned();
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE prospects IN ACCESS EXCLUSIVE MODE").execute(&mut *lock).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let r = app.get("/api/v1/prospects", &token).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.body["error"]["code"], "timeout", "{:?}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("too long"), "{:?}", r.body);
+    assert_eq!(r.headers["retry-after"], "1");
+    assert!(took >= limit && took < limit * 10, "answered after {took:?}");
+
+    lock.rollback().await.unwrap();
+    let r = app.get("/api/v1/prospects", &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}

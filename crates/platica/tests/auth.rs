@@ -5,7 +5,7 @@
 
 mod support;
 
-use platica_http::auth::ACCOUNT_BURST;
+use platica_http::login_limits::ACCOUNT_BURST;
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -758,7 +758,7 @@ async fn trusted_proxies_give_the_client_address_and_https() {
     // All at once, and well past the burst: each wrong attempt verifies a (dummy) password hash,
     // so on a loaded machine 60 attempts can take longer than the refill of one per second needs
     // to keep up with a burst + 5.
-    let attempts = (0..(platica_http::auth::ADDRESS_BURST + 30)).map(|_| {
+    let attempts = (0..(platica_http::login_limits::ADDRESS_BURST + 30)).map(|_| {
         app.client
             .post(app.url("/api/v1/auth/login"))
             .header("x-forwarded-for", "198.51.100.1")

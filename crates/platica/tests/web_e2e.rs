@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use platica::channels::Channels;
 use platica_simulator::{DurRange, SimConfig, StatusDelays};
-use platica_store::secrets::{self, SecretKey};
 use platica_whatsapp::sender::SenderConfig;
 use platica_whatsapp::supervisor::SupervisorConfig;
 use reqwest::StatusCode;
@@ -132,7 +131,7 @@ async fn person(app: &TestApp, tenant: i64, email: &str, password: &str) -> Valu
 async fn the_web_app_works_end_to_end_in_chromium() {
     let root = repo_root();
     require_tools(&root);
-    secrets::install(SecretKey::from_bytes([7; 32])).unwrap();
+    support::install_test_key();
     // The live inbox streams through a proxy the browser script can cut ("stream_cut").
     let (app, proxy) = TestApp::spawn_proxied().await;
     let demo = platica_demo::seed(&app.pool).await.unwrap();
@@ -443,6 +442,7 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     };
                     let sim = platica::channels::start_simulator_for_demo_number(
                         &app.pool,
+                        support::install_test_key(),
                         demo.tenant_id,
                         &app.url(""),
                         config,
@@ -452,9 +452,15 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     // The test's other number has no URL of its own: it sends to the simulator too
                     // (which refuses it), never to the Internet.
                     let sender = SenderConfig { default_base_url: sim.base_url(), ..SenderConfig::default() };
-                    let channels =
-                        Channels::start(&app.pool, sender, SupervisorConfig::default(), None, channels_stopped.clone())
-                            .unwrap();
+                    let channels = Channels::start(
+                        &app.pool,
+                        support::install_test_key(),
+                        sender,
+                        SupervisorConfig::default(),
+                        None,
+                        channels_stopped.clone(),
+                    )
+                    .unwrap();
                     let r = app
                         .post(
                             "/api/v1/templates",

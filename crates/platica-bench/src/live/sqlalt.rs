@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use platica_store::conversations::InboxRow;
+use platica_domain::inbox::InboxRow;
 use sqlx::{PgConnection, PgPool};
 
 use super::generate::Dataset;
@@ -459,7 +459,7 @@ pub async fn bench_reads(pool: &PgPool, alt: Alt, viewers: &[Viewer], budget: Bu
 
 /// The reference (`conversations::list`) page ids and counts, to check (a) against.
 pub async fn reference(pool: &PgPool, v: &Viewer, which: Which) -> anyhow::Result<(Vec<i64>, i64, i64)> {
-    let after = v.cursor(which).map(|c| platica_store::conversations::Cursor { at: c.at, id: c.id });
+    let after = v.cursor(which).map(|c| platica_domain::cursor::Cursor { at: c.at, id: c.id });
     let page = platica_store::conversations::list(
         pool,
         &v.domain(),

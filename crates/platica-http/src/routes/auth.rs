@@ -10,8 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Auth, SESSION_COOKIE, presented_token};
-use crate::edge::{ClientIp, SecureCookie};
+use crate::auth::{Auth, ClientIp, SESSION_COOKIE, SecureCookie, presented_token};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use platica_domain::{signature, validate};
 use platica_store::calls::{
-    self, CALL_STATUSES, Call, CallFilter, CallReport, CallSummary, IngestOutcome, NewScheduled, SCHEDULED_STATUSES,
+    self, CALL_STATUSES, Call, CallEvent, CallFilter, CallSummary, IngestOutcome, NewScheduled, SCHEDULED_STATUSES,
     ScheduledCall, ScheduledChanges, ScheduledFilter,
 };
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Admin, Auth};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, PathId, Query, limit};
-use crate::routes::channels::{MAX_SECRET_CHARS, secret_key};
-use crate::routes::nullable;
+use crate::extract::{Json, MAX_SECRET_CHARS, PathId, Query, limit, nullable};
 use crate::state::AppState;
 
 /// The signature header of call provider webhooks.
@@ -171,32 +169,8 @@ async fn set_provider_secret(
         return Err(ApiError::invalid("secret", format!("secret must be 16 to {MAX_SECRET_CHARS} characters")));
     }
     let v = admin.viewer();
-    calls::set_provider_secret(&state.pool, secret_key()?, v.tenant_id, &input.secret, v.user_id).await?;
+    calls::set_provider_secret(&state.pool, state.secret_key()?, v.tenant_id, &input.secret, v.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A call event from the provider.
-#[derive(Deserialize, ToSchema)]
-pub struct CallEvent {
-    /// The provider's name, e.g. `voicebot` (lowercase letters, digits, `_.-`).
-    #[schema(pattern = "^[a-z0-9_.-]{1,40}$")]
-    pub provider: String,
-    /// The provider's id of the call: events of one call share it.
-    #[schema(min_length = 1, max_length = 200)]
-    pub call_id: String,
-    pub status: String,
-    /// The prospect called: by id or by E.164 phone (required for a call's first event).
-    pub prospect_id: Option<i64>,
-    pub prospect_phone: Option<String>,
-    /// The executive the call is made for; default the prospect's executive.
-    pub executive_id: Option<i64>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
-    #[schema(minimum = 0)]
-    pub duration_secs: Option<i32>,
-    pub outcome: Option<String>,
-    pub summary: Option<String>,
-    pub recording_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,14 +188,15 @@ fn text(field: &str, v: Option<String>, max: usize) -> ApiResult<Option<String>>
     }
 }
 
-fn report(e: CallEvent) -> ApiResult<CallReport> {
+/// The event checked and normalised (blank texts dropped, the phone in E.164).
+fn validated(e: CallEvent) -> ApiResult<CallEvent> {
     if e.provider.is_empty()
         || e.provider.len() > 40
         || !e.provider.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
     {
         return Err(ApiError::invalid("provider", "provider must be 1 to 40 lowercase letters, digits, _ . or -"));
     }
-    if e.call_id.is_empty() || e.call_id.len() > 200 {
+    if e.provider_call_id.is_empty() || e.provider_call_id.len() > 200 {
         return Err(ApiError::invalid("call_id", "call_id must be 1 to 200 bytes"));
     }
     one_of("status", &e.status, &CALL_STATUSES)?;
@@ -234,19 +209,12 @@ fn report(e: CallEvent) -> ApiResult<CallReport> {
     {
         return Err(ApiError::invalid("recording_url", "recording_url must be an http(s) URL"));
     }
-    Ok(CallReport {
-        provider: e.provider,
-        provider_call_id: e.call_id,
-        status: e.status,
-        prospect_id: e.prospect_id,
+    Ok(CallEvent {
         prospect_phone: e.prospect_phone.map(|p| validate::phone("prospect_phone", &p)).transpose()?,
-        executive_id: e.executive_id,
-        started_at: e.started_at,
-        ended_at: e.ended_at,
-        duration_secs: e.duration_secs,
         outcome: text("outcome", e.outcome, 200)?,
         summary: text("summary", e.summary, 20_000)?,
         recording_url,
+        ..e
     })
 }
 
@@ -279,14 +247,14 @@ async fn webhook(
         .ok_or_else(|| ApiError::unauthorized("the X-Platica-Tenant header is missing"))?;
     let body = body?;
     let wrong = || ApiError::unauthorized("the X-Platica-Signature signature does not match");
-    let (tenant, secret) = calls::provider_secret(&state.pool, secret_key()?, slug).await?.ok_or_else(wrong)?;
+    let (tenant, secret) = calls::provider_secret(&state.pool, state.secret_key()?, slug).await?.ok_or_else(wrong)?;
     if !signature::verify(&secret, &body, &sig) {
         tracing::warn!(tenant_id = tenant.0, "call webhook with a wrong signature");
         return Err(wrong());
     }
     tracing::Span::current().record("tenant_id", tenant.0);
     let axum::Json(event) = axum::Json::<CallEvent>::from_bytes(&body)?;
-    let (call_id, outcome) = calls::ingest(&state.pool, tenant, &report(event)?).await?;
+    let (call_id, outcome) = calls::ingest(&state.pool, tenant, &validated(event)?).await?;
     Ok(axum::Json(CallReceipt { call_id, outcome }))
 }
 

@@ -6,23 +6,19 @@ use axum::http::StatusCode;
 use platica_domain::validate::{self, Invalid};
 use platica_domain::{TeamId, TenantId};
 use platica_store::channels::{self, ChannelAccount, ChannelChanges, NewChannelAccount};
-use platica_store::secrets::{self, SecretKey};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Admin;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, PathId};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{Json, MAX_SECRET_CHARS, PathId};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete)).routes(routes!(events))
 }
-
-/// Longest accepted secret, in characters (Cloud API access tokens are a few hundred).
-pub const MAX_SECRET_CHARS: usize = 4096;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,21 +71,13 @@ pub struct UpdateChannel {
     #[schema(minimum = 1)]
     pub default_team_id: Option<i64>,
     /// `null` returns to the server's default.
-    #[serde(default, deserialize_with = "crate::routes::nullable")]
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
     #[schema(value_type = Option<String>)]
     pub base_url: Option<Option<String>>,
     /// `null` returns to the server's default.
-    #[serde(default, deserialize_with = "crate::routes::nullable")]
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
     #[schema(value_type = Option<i32>)]
     pub send_rate_per_sec: Option<Option<i32>>,
-}
-
-/// The server's key for secrets; failing to load it is a configuration error (logged, 500).
-pub(crate) fn secret_key() -> ApiResult<&'static SecretKey> {
-    secrets::global().map_err(|e| {
-        tracing::error!(error = %e, "the secret key is not available");
-        ApiError::internal()
-    })
 }
 
 fn phone_number_id(raw: &str) -> Result<String, Invalid> {
@@ -170,7 +158,7 @@ async fn create(
         base_url: input.base_url.as_deref().map(base_url).transpose()?,
         send_rate_per_sec: input.send_rate_per_sec.map(send_rate).transpose()?,
     };
-    let key = secret_key()?;
+    let key = state.secret_key()?;
     let created = channels::create(&state.pool, key, tenant_of(&admin), &new).await?;
     state.webhook_accounts.clear();
     Ok((StatusCode::CREATED, Json(created)))
@@ -204,7 +192,7 @@ async fn update(
         base_url: input.base_url.map(|v| v.as_deref().map(base_url).transpose()).transpose()?,
         send_rate_per_sec: input.send_rate_per_sec.map(|v| v.map(send_rate).transpose()).transpose()?,
     };
-    let key = secret_key()?;
+    let key = state.secret_key()?;
     let updated = channels::update(&state.pool, key, tenant_of(&admin), id, &changes).await;
     state.webhook_accounts.clear();
     Ok(Json(updated?))

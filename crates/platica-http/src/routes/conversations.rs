@@ -3,9 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platica_domain::cursor::Cursor;
+use platica_domain::inbox::{InboxPage, InboxRow};
 use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, MessageId, validate};
-use platica_store::conversations::{self, Cursor, InboxFilter, InboxPage, InboxRow};
+use platica_store::conversations::{self, InboxFilter};
 use platica_store::messages::{self, MarkedRead, Message, MessagePage, Outbound};
 use platica_store::outbox::TemplateSend;
 use serde::Deserialize;
@@ -161,7 +163,7 @@ async fn list_messages(
     let limit = limit(q.limit, 50, 200)?;
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(messages::Cursor::decode(c).ok_or_else(|| {
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
             ApiError::bad_request("invalid cursor: pass next_cursor from the previous page").with_field("cursor")
         })?),
     };

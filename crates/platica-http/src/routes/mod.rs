@@ -20,14 +20,3 @@ pub mod tokens;
 pub mod users;
 pub mod whatsapp;
 pub mod ws;
-
-use serde::{Deserialize, Deserializer};
-
-/// Deserialises a field that may be absent (`None`), `null` (`Some(None)`) or a value.
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}

@@ -139,7 +139,7 @@ async fn graph_access(state: &AppState, tenant: platica_domain::TenantId, accoun
     let channel = channels::get(&state.pool, tenant, account)
         .await
         .map_err(|e| ApiError::from(e).with_field("channel_account_id"))?;
-    let token = channels::access_token(&state.pool, crate::routes::channels::secret_key()?, tenant, account).await?;
+    let token = channels::access_token(&state.pool, state.secret_key()?, tenant, account).await?;
     let base = channel.base_url.unwrap_or_else(|| platica_whatsapp::cloud::DEFAULT_BASE_URL.to_owned());
     Ok((base, token))
 }

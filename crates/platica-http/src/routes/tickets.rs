@@ -11,8 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, PathId, Query, limit};
-use crate::routes::nullable;
+use crate::extract::{Json, PathId, Query, limit, nullable};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

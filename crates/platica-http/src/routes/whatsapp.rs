@@ -36,7 +36,6 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
-use crate::routes::channels::secret_key;
 use crate::state::AppState;
 use crate::webhook_accounts::{Source, Verifier};
 
@@ -78,7 +77,7 @@ async fn verify(State(state): State<AppState>, Query(q): Query<VerifyQuery>) -> 
         };
         err.with_field(e.field())
     })?;
-    let key = secret_key()?;
+    let key = state.secret_key()?;
     let stored = channels::verify_tokens(&state.pool, key).await?;
     let Some((t, account)) =
         webhook::matching_token(token, stored.into_iter().map(|(t, account, token)| ((t, account), token)))
@@ -132,7 +131,7 @@ async fn receive(
 ) -> ApiResult<axum::Json<WebhookReceipt>> {
     let signature = signature(&headers)?;
     let body = body?;
-    let key = secret_key()?;
+    let key = state.secret_key()?;
     let json: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
     let ids = webhook::named_numbers(json.as_ref().ok());
 

@@ -44,7 +44,7 @@ impl FromRequestParts<AppState> for WsAuth {
             let principal = crate::auth::authenticate(state, &token, true).await?;
             if principal.kind == platica_store::auth::TokenKind::Session {
                 // A browser's login session: only from this server's own pages.
-                crate::edge::check_origin(state, parts)?;
+                crate::edge::check_origin(&state.edge, parts)?;
             }
             return Ok(WsAuth(principal));
         }

@@ -191,6 +191,7 @@ impl TestApp {
             slot: Some(platica::slot_name(&db_url)),
             hub: Some(hub),
             bot,
+            secret_key: Some(install_test_key()),
             ..platica::server::ServerOptions::new(live_url)
         };
         let server = platica::server::Server::start(app_pool, listener, options, configure, std::future::pending())

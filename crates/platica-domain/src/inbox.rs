@@ -1,0 +1,59 @@
+//! The inbox as clients see it: one row per conversation and a page of rows, the same JSON whether
+//! the SQL reference inbox (platica-store), the live inbox (platica-http) or a realtime frame
+//! (platica-realtime) produced it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cursor::Cursor;
+
+/// One row of the inbox: a conversation with what the list shows of it.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
+pub struct InboxRow {
+    pub conversation_id: i64,
+    pub prospect_id: i64,
+    pub prospect_name: String,
+    /// `null` for a prospect known only by its business-scoped user id.
+    pub prospect_phone: Option<String>,
+    pub team_id: i64,
+    pub executive_id: Option<i64>,
+    pub channel: String,
+    pub status: String,
+    pub last_message_id: Option<i64>,
+    /// The last message's body, cut to 120 characters.
+    pub last_message_preview: Option<String>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub last_message_direction: Option<String>,
+    pub last_message_sender: Option<String>,
+    /// The last message's time, or the conversation's creation time when it has none: the order
+    /// of the inbox.
+    pub last_activity_at: DateTime<Utc>,
+    /// Inbound messages not yet read.
+    pub unread_count: i64,
+    pub message_count: i64,
+    pub bot_paused: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl InboxRow {
+    /// The cursor of the page after this row.
+    pub fn cursor(&self) -> Cursor {
+        Cursor { at: self.last_activity_at, id: self.conversation_id }
+    }
+}
+
+/// A page of the inbox and the counts of the whole filtered list.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InboxPage {
+    pub items: Vec<InboxRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Conversations matching the filters.
+    pub total: i64,
+    /// Of those, conversations with unread messages.
+    pub unread: i64,
+    /// Set while live updates are paused (the change stream is reconnecting): since when this
+    /// page may be stale. `null` when it is live.
+    pub stale_since: Option<DateTime<Utc>>,
+}
