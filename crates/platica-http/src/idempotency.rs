@@ -113,8 +113,11 @@ pub async fn layer(State(state): State<AppState>, req: Request<Body>, next: Next
         TokenKind::Api => format!("token:{}", principal.credential_id),
     };
     // Uploads are larger than other bodies (see routes::media).
-    let limit =
-        if parts.uri.path() == "/api/v1/media" { crate::routes::media::UPLOAD_LIMIT } else { crate::extract::BODY_LIMIT };
+    let limit = if parts.uri.path() == "/api/v1/media" {
+        crate::routes::media::UPLOAD_LIMIT
+    } else {
+        crate::extract::BODY_LIMIT
+    };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -419,20 +419,27 @@ async fn only_the_owner_opening_a_conversation_marks_it_read_and_sends_a_receipt
     for supervisor in [w.admin, w.coord_boom] {
         let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), w.token(supervisor), json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        assert_eq!((&r.body["marked"], &r.body["kept_for_owner"], &r.body["unread_count"]), (&json!(0), &json!(true), &json!(1)));
+        assert_eq!(
+            (&r.body["marked"], &r.body["kept_for_owner"], &r.body["unread_count"]),
+            (&json!(0), &json!(true), &json!(1))
+        );
     }
     let row = rig.app.get(&format!("/api/v1/conversations/{conv}"), w.token(w.exec_ana)).await;
     assert_eq!(row.body["unread_count"], 1, "a supervisor's look cleared the owner's unread: {:?}", row.body);
-    let receipts: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE tenant_id = $1 AND kind = 'mark_read'")
-            .bind(w.tenant.0)
-            .fetch_one(&rig.app.pool)
-            .await
-            .unwrap();
+    let receipts: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE tenant_id = $1 AND kind = 'mark_read'")
+        .bind(w.tenant.0)
+        .fetch_one(&rig.app.pool)
+        .await
+        .unwrap();
     assert_eq!(receipts, 0, "a supervisor's look queued a read receipt");
     // The owner opens it: read, and the prospect's phone shows the blue ticks, once.
     let r = rig.app.post(&format!("/api/v1/conversations/{conv}/read"), w.token(w.exec_ana), json!({})).await;
-    assert_eq!((r.status, &r.body["marked"], &r.body["kept_for_owner"]), (StatusCode::OK, &json!(1), &json!(false)), "{:?}", r.body);
+    assert_eq!(
+        (r.status, &r.body["marked"], &r.body["kept_for_owner"]),
+        (StatusCode::OK, &json!(1), &json!(false)),
+        "{:?}",
+        r.body
+    );
     until(10, "the read receipt", || async { (reads().await > 0).then_some(()) }).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(reads().await, 1, "one read receipt");
