@@ -60,6 +60,7 @@ assets!(
     "bell.js",
     "tickets.js",
     "campaigns.js",
+    "drafts.js",
 );
 
 fn content_type(path: &str) -> &'static str {
