@@ -1016,6 +1016,19 @@ await test('Spanish: the tickets and campaigns screens show no English', async (
   await es.context().close();
 });
 
+await test('notifications speak the reader\'s language and group repeats', async () => {
+  // Verónica coordinates VEN, where the bulk reassignment above moved 1,000+ prospects: one
+  // notification counts them, in Spanish for a Spanish reader.
+  const vero = await newPage({ locale: 'es-MX' });
+  await login(vero, U.veronica);
+  await vero.click('.bell');
+  const item = vero.locator('.bell-item', { hasText: /\d+ prospectos se reasignaron en tu equipo/ });
+  await item.first().waitFor();
+  assert.equal(await item.count(), 1, 'one notification for the whole move');
+  await shot(vero, '23-bell-es');
+  await vero.context().close();
+});
+
 await test('phone width: the inbox and a conversation are usable at 390 px', async () => {
   const phone = await newPage({ viewport: { width: 390, height: 844 } });
   await login(phone, U.ana);
