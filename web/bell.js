@@ -8,6 +8,35 @@ import { h, showError } from './ui.js';
 
 const BELL_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>')}`;
 
+const REASSIGNMENTS = new Set(['prospect_assigned', 'prospect_removed', 'team_reassignment']);
+
+/**
+ * A notification in the reader's language, from its kind and parameters (the server's `title`
+ * and `body` are English, and stay the words of kinds this version does not know).
+ */
+export function said(n) {
+  const p = n.params ?? {};
+  if (REASSIGNMENTS.has(n.kind)) {
+    return {
+      title: n.item_count === 1 && p.prospect ? t(`bell.${n.kind}.one`, { prospect: p.prospect }) : t(`bell.${n.kind}.many`, { n: n.item_count }),
+      body: null,
+    };
+  }
+  if (n.kind === 'ticket_update' && p.subject) {
+    return {
+      title: t(p.event === 'new' ? 'bell.ticket_new' : 'bell.ticket_updated', { subject: p.subject }),
+      body: p.status ? t('bell.ticket_status', { status: t(`tickets.status.${p.status}`) }) : null,
+    };
+  }
+  if (n.kind === 'ticket_comment' && p.subject) return { title: t('bell.ticket_comment', { subject: p.subject }), body: n.body };
+  if (n.kind === 'call_missed' && p.prospect) return { title: t('bell.call_missed', { prospect: p.prospect }), body: null };
+  if (n.kind === 'force_update' && p.version) return { title: t('bell.force_update', { version: p.version }), body: t('bell.force_update_body') };
+  if (n.kind === 'campaign_finished' && p.campaign) {
+    return { title: t('bell.campaign_finished', { campaign: p.campaign }), body: t('bell.campaign_queued', { n: p.queued ?? 0 }) };
+  }
+  return { title: n.title, body: n.body };
+}
+
 /** Builds the bell; returns { el, destroy }. */
 export function mountBell() {
   const badge = h('span', { class: 'bell-badge', hidden: true });
@@ -51,8 +80,8 @@ export function mountBell() {
     list.replaceChildren(...(page.items.length
       ? page.items.map((n) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
         h('button', { type: 'button', class: 'bell-open', onclick: () => open(n) },
-          h('span', { class: 'bell-item-title' }, n.title),
-          n.body ? h('span', { class: 'bell-item-body muted' }, n.body) : null,
+          h('span', { class: 'bell-item-title' }, said(n).title),
+          said(n).body ? h('span', { class: 'bell-item-body muted' }, said(n).body) : null,
           h('span', { class: 'bell-item-time muted' }, fmtShort(n.created_at)))))
       : [h('li', { class: 'muted bell-empty' }, t('bell.empty'))]));
   }

@@ -7,9 +7,11 @@ import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
 import { loadDraft, saveDraft } from './drafts.js';
-import { clear, field, h, hue, initials, select, showError, toast } from './ui.js';
+import { clear, field, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
+// WhatsApp's customer service window: free replies this long after the prospect's last message.
+const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 };
 // Queued is a small clock drawn in CSS (.tick-queued): no emoji font is needed to show it.
 // Read differs from delivered in shape too (heavy checks), not only in colour.
@@ -24,6 +26,8 @@ function older(a, b) {
 export function mountConversation(pane, id, { row, back }) {
   const canReassign = can('reassign');
   const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null,
+    // When the 24-hour window closes (ms), null when the prospect never wrote, undefined until known.
+    windowClosesAt: undefined,
     // Media files loaded with the session's token, by URL: { url } (an object URL) or { failed }.
     blobs: new Map(), mediaTimer: null, mediaTries: 0 };
 
@@ -49,8 +53,12 @@ export function mountConversation(pane, id, { row, back }) {
   const sendBtn = h('button', { class: 'btn btn-primary send', type: 'submit', 'aria-label': t('conv.send') }, t('conv.send'));
   const composer = h('form', { class: 'composer' }, input, sendBtn);
   const hint = h('div', { class: 'composer-hint' }, t('conv.replyHint'));
+  // The 24-hour window: time left, or (closed) why free text is refused and the template picker.
+  const windowText = h('span', {});
+  const templateBtn = h('button', { class: 'btn btn-small', type: 'button', hidden: true, onclick: () => pickTemplate() }, t('conv.template.send'));
+  const windowNote = h('div', { class: 'window-note', hidden: true, 'aria-live': 'polite' }, windowText, templateBtn);
   const info = h('aside', { class: 'info', 'aria-label': t('conv.details') });
-  const main = h('div', { class: 'conv-main' }, header, scroller, notice, composer, hint);
+  const main = h('div', { class: 'conv-main' }, header, scroller, notice, windowNote, composer, hint);
   const view = h('div', { class: 'conv', dataset: { state: 'loading' } }, main, info);
   clear(pane, view);
 
@@ -70,9 +78,97 @@ export function mountConversation(pane, id, { row, back }) {
     statusBtn.textContent = closed ? t('conv.reopen') : t('conv.close');
     notice.hidden = !(closed || st.revoked);
     notice.textContent = st.revoked ? t('conv.revoked') : closed ? t('conv.closed') : '';
-    input.disabled = st.revoked;
-    sendBtn.disabled = st.revoked;
     document.title = `${name} · ${t('app.name')}`;
+    renderWindow();
+  }
+
+  function windowOpen() {
+    return st.windowClosesAt === undefined || (st.windowClosesAt !== null && st.windowClosesAt > Date.now());
+  }
+
+  function renderWindow() {
+    const known = st.windowClosesAt !== undefined && !st.revoked;
+    const open = windowOpen();
+    windowNote.hidden = !known;
+    windowNote.dataset.state = open ? 'open' : 'closed';
+    if (known) {
+      windowText.textContent = open
+        ? t('conv.window.open', { left: timeLeft(st.windowClosesAt - Date.now()) })
+        : t(st.windowClosesAt === null ? 'conv.window.never' : 'conv.window.closed');
+    }
+    templateBtn.hidden = !known || open;
+    input.disabled = st.revoked || !open;
+    sendBtn.disabled = st.revoked || !open;
+    input.placeholder = open ? t('conv.reply') : t('conv.window.closedPlaceholder');
+  }
+
+  function timeLeft(ms) {
+    const minutes = Math.max(1, Math.ceil(ms / 60000));
+    if (minutes < 60) return t('conv.window.minutesLeft', { n: minutes });
+    return t('conv.window.hoursLeft', { h: Math.floor(minutes / 60), m: minutes % 60 });
+  }
+  // The time left counts down; the window closing locks the reply box.
+  const windowTimer = setInterval(renderWindow, 30000);
+
+  // Outside the window: an approved template, its parameters and a live preview.
+  async function pickTemplate() {
+    let templates;
+    try {
+      templates = (await get('/templates')).filter((x) => x.status === 'approved');
+    } catch (e) {
+      showError(e);
+      return;
+    }
+    const m = modal(t('conv.template.send'), { wide: true });
+    if (!templates.length) {
+      m.body.append(h('p', {}, t('conv.template.none')),
+        h('div', { class: 'actions' }, h('button', { class: 'btn', type: 'button', onclick: () => m.close() }, t('common.close'))));
+      return;
+    }
+    const which = select(templates.map((x, i) => ({ value: i, label: `${x.name} (${x.language})` })), 0, { name: 'template' });
+    const params = h('div', { class: 'param-list' });
+    const preview = h('p', { class: 'template-preview', 'aria-live': 'polite' });
+    const send = h('button', { class: 'btn btn-primary', type: 'submit' }, t('conv.send'));
+    const chosen = () => templates[Number(which.value)];
+    const inputs = (kind) => [...params.querySelectorAll(`input[data-kind=${kind}]`)].map((i) => i.value);
+    const fill = (text, values) => text.replace(/\{\{(\d+)\}\}/g, (all, n) => values[Number(n) - 1] || all);
+    function renderPreview() {
+      const x = chosen();
+      preview.textContent = [x.header ? fill(x.header, inputs('header')) : null, fill(x.body, inputs('body'))].filter(Boolean).join('\n\n');
+    }
+    function renderParams() {
+      const x = chosen();
+      clear(params,
+        Array.from({ length: x.header_params }, () => field(t('conv.template.header'),
+          h('input', { name: 'header_parameters', dataset: { kind: 'header' }, required: true, oninput: renderPreview }))),
+        Array.from({ length: x.params }, (_, i) => field(t('campaigns.param', { n: i + 1 }),
+          h('input', { name: 'parameters', dataset: { kind: 'body' }, required: true, oninput: renderPreview }))));
+      renderPreview();
+    }
+    which.addEventListener('change', renderParams);
+    const form = h('form', { class: 'stack template-form' },
+      field(t('conv.template.choose'), which), params,
+      h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('conv.template.preview')), preview),
+      h('div', { class: 'actions' }, h('button', { class: 'btn', type: 'button', onclick: () => m.close() }, t('common.cancel')), send));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const x = chosen();
+      send.disabled = true;
+      try {
+        const sent = await post(`/conversations/${id}/messages`, {
+          template: { name: x.name, language: x.language, parameters: inputs('body'), header_parameters: inputs('header') },
+        });
+        upsert(sent);
+        renderMessages({ stick: true });
+        m.close();
+      } catch (err) {
+        showError(err);
+      } finally {
+        send.disabled = false;
+      }
+    });
+    m.body.append(form);
+    renderParams();
   }
 
   // --- messages ---
@@ -224,6 +320,8 @@ export function mountConversation(pane, id, { row, back }) {
     try {
       const page = await get(`/conversations/${id}/messages${query({ limit: 50 })}`);
       for (const m of page.items) if (!st.msgs.has(m.message_id)) st.msgs.set(m.message_id, m);
+      st.windowClosesAt = page.service_window_closes_at ? Date.parse(page.service_window_closes_at) : null;
+      renderWindow();
       st.cursor = page.next_cursor ?? null;
       st.hasMore = Boolean(page.next_cursor);
       renderMessages({ stick: true });
@@ -308,10 +406,14 @@ export function mountConversation(pane, id, { row, back }) {
       input.style.height = 'auto';
       renderMessages({ stick: true });
     } catch (err) {
-      showError(err);
+      // The window closed meanwhile: say so in the user's language, and offer a template.
+      if (err.code === 'outside_service_window') {
+        st.windowClosesAt = st.windowClosesAt && Math.min(st.windowClosesAt, Date.now());
+        renderWindow();
+      } else showError(err);
     } finally {
-      sendBtn.disabled = st.revoked;
-      input.focus();
+      renderWindow();
+      if (!input.disabled) input.focus();
     }
   });
 
@@ -364,11 +466,20 @@ export function mountConversation(pane, id, { row, back }) {
   }
 
   // --- prospect panel ---
-  function toggleInfo() {
-    const open = !view.classList.contains('info-open');
+  // Below 1180 px the prospect panel is a drawer: its button, its close button and Escape.
+  function toggleInfo(open = !view.classList.contains('info-open')) {
     view.classList.toggle('info-open', open);
     infoBtn.setAttribute('aria-expanded', String(open));
+    if (open) infoClose.focus();
   }
+  const infoClose = h('button', { class: 'icon-btn info-close', type: 'button', 'aria-label': t('common.close'), onclick: () => { toggleInfo(false); infoBtn.focus(); } }, '×');
+  const onInfoKey = (e) => {
+    if (e.key === 'Escape' && view.classList.contains('info-open')) {
+      toggleInfo(false);
+      infoBtn.focus();
+    }
+  };
+  document.addEventListener('keydown', onInfoKey);
 
   async function loadProspect() {
     const pid = st.row?.prospect_id;
@@ -423,6 +534,7 @@ export function mountConversation(pane, id, { row, back }) {
       });
     }
     clear(info,
+      infoClose,
       h('div', { class: 'info-head' }, h('div', { class: 'avatar avatar-xl', style: `--h:${hue(p.name)}`, 'aria-hidden': 'true' }, initials(p.name)),
         h('h3', {}, p.name)),
       h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
@@ -439,39 +551,88 @@ export function mountConversation(pane, id, { row, back }) {
         : h('p', { class: 'muted' }, t('prospect.noHistory')));
   }
 
+  // --- live ---
+  const client = liveClient();
+
+  // Out of the user's sight (moved to a team or executive they do not see): the conversation
+  // locks, and an inbox subscription watches for its row, so it unlocks live when it comes back.
+  let watch = null;
   function revoked() {
     st.revoked = true;
     renderHeader();
+    if (watch || st.destroyed) return;
+    watch = client.subscribe('inbox', {
+      // Back before the watch began? Ask once it is in place.
+      onSubscribed: () => get(`/conversations/${id}`).then(visibleAgain, () => {}),
+      onEvent: (e) => {
+        if (e.kind === 'upsert' && e.row.conversation_id === id) visibleAgain(e.row);
+      },
+    });
   }
 
-  // --- live ---
-  const client = liveClient();
-  st.unsubs.push(client.subscribe(`conversation:${id}`, {
-    onSubscribed: ({ resumed }) => {
-      if (!resumed) loadMessages();
-    },
-    onEvent: (e) => {
-      if (e.table === 'messages') {
-        if (e.op === 'delete') st.msgs.delete(e.row.message_id);
-        else upsert(e.row);
-        // Row events carry no media: read it (for a new message) from the page.
-        if (e.op === 'insert') {
-          st.mediaTries = 0;
-          refreshMediaSoon();
+  function visibleAgain(row) {
+    if (!st.revoked || st.destroyed) return;
+    watch?.();
+    watch = null;
+    st.revoked = false;
+    st.row = { ...st.row, ...row };
+    renderHeader();
+    followConversation();
+    followProspect();
+    loadProspect();
+    loadBot();
+  }
+
+  function followConversation() {
+    st.unsubs.push(client.subscribe(`conversation:${id}`, {
+      onSubscribed: ({ resumed }) => {
+        if (!resumed) loadMessages();
+      },
+      onEvent: (e) => {
+        if (e.table === 'messages') {
+          if (e.op === 'delete') st.msgs.delete(e.row.message_id);
+          else upsert(e.row);
+          // Row events carry no media: read it (for a new message) from the page.
+          if (e.op === 'insert') {
+            st.mediaTries = 0;
+            refreshMediaSoon();
+          }
+          renderMessages();
+          if (e.op === 'insert' && e.row.direction === 'in') {
+          // The prospect wrote: the 24-hour window (re)opens from this message.
+          st.windowClosesAt = Date.parse(e.row.created_at) + SERVICE_WINDOW_MS;
+          renderWindow();
+          if (document.visibilityState === 'visible') markRead();
         }
-        renderMessages();
-        if (e.op === 'insert' && e.row.direction === 'in' && document.visibilityState === 'visible') markRead();
-      } else if (e.table === 'conversations' && e.op === 'update' && st.row) {
-        st.row = { ...st.row, status: e.row.status };
+        } else if (e.table === 'conversations' && e.op === 'update' && st.row) {
+          st.row = { ...st.row, status: e.row.status };
+          renderHeader();
+        } else if (e.table === 'bot_pause') {
+          loadBot();
+        }
+      },
+      onReset: () => loadMessages(),
+      onRevoked: () => revoked(),
+      onError: (e) => (e.code === 'not_found' ? revoked() : showError(e)),
+    }));
+  }
+
+  let prospectSub = null;
+  function followProspect() {
+    if (!st.row?.prospect_id) return;
+    prospectSub?.();
+    prospectSub = client.subscribe('table:prospects', {
+      filters: { prospect_id: `eq.${st.row.prospect_id}` },
+      events: ['update'],
+      onEvent: (e) => {
+        st.row = { ...st.row, team_id: e.row.team_id, executive_id: e.row.executive_id, prospect_name: e.row.name };
         renderHeader();
-      } else if (e.table === 'bot_pause') {
-        loadBot();
-      }
-    },
-    onReset: () => loadMessages(),
-    onRevoked: () => revoked(),
-    onError: (e) => (e.code === 'not_found' ? revoked() : showError(e)),
-  }));
+        loadProspect();
+      },
+    });
+    st.unsubs.push(() => prospectSub?.());
+  }
+  followConversation();
 
   // Without a live connection (yet), load the messages anyway.
   const fallback = setTimeout(() => {
@@ -492,17 +653,7 @@ export function mountConversation(pane, id, { row, back }) {
     markRead();
     loadBot();
     await loadProspect();
-    if (st.row?.prospect_id) {
-      st.unsubs.push(client.subscribe('table:prospects', {
-        filters: { prospect_id: `eq.${st.row.prospect_id}` },
-        events: ['update'],
-        onEvent: (e) => {
-          st.row = { ...st.row, team_id: e.row.team_id, executive_id: e.row.executive_id, prospect_name: e.row.name };
-          renderHeader();
-          loadProspect();
-        },
-      }));
-    }
+    followProspect();
   }
   renderHeader();
   start();
@@ -517,8 +668,11 @@ export function mountConversation(pane, id, { row, back }) {
       clearTimeout(st.mediaTimer);
       for (const b of st.blobs.values()) if (b.url) URL.revokeObjectURL(b.url);
       clearTimeout(readTimer);
+      clearInterval(windowTimer);
       clearTimeout(fallback);
       document.removeEventListener('visibilitychange', onVisible);
+      document.removeEventListener('keydown', onInfoKey);
+      watch?.();
       for (const u of st.unsubs) u();
     },
   };

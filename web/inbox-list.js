@@ -1,6 +1,7 @@
 // The inbox's rows in order, with no DOM: what a keyset page loads, what a live `upsert` or
-// `remove` changes, and which live frames that arrived while a page was loading still apply.
-// Pure, so `node --test tests/web` checks it; `inbox.js` renders it.
+// `remove` changes, which live frames that arrived while a page was loading still apply, and the
+// order frozen while someone selects rows. Pure, so `node --test tests/web` checks it; `inbox.js`
+// renders it.
 
 /** Newest first, ties by id (the server's order): whether `a` comes before `b`. */
 export function before(a, b) {
@@ -22,13 +23,54 @@ export function createInboxList(compareLsn) {
     hasMore: false,
     counts: { total: 0, unread: 0 },
     buffered: null, // live frames received while a first page loads, or null
+    // While frozen (selecting rows for bulk reassignment) no row moves under the pointer: rows
+    // shown keep their place with their content kept current, removed ones stay as `gone`,
+    // new ones wait; the events are held and replayed in order by `thaw`.
+    frozen: false,
+    held: [],
+    gone: new Set(), // conversation ids removed while frozen
+    fresh: new Set(), // conversation ids that came or moved while frozen: the "N new" pill
+    placedAt: new Map(), // conversation id -> last_activity_at when frozen
 
-    /** Forgets every row (new filters). */
+    /** Forgets every row (new filters); a frozen order stays frozen, with nothing held. */
     clear() {
       list.rows.clear();
       list.order = [];
       list.cursor = null;
       list.hasMore = false;
+      list.held = [];
+      list.gone.clear();
+      list.fresh.clear();
+      list.placedAt.clear();
+    },
+
+    /** Stops rows moving: later events change rows in place or wait (see `frozen`). */
+    freeze() {
+      if (list.frozen) return;
+      list.frozen = true;
+      list.placedAt = new Map(list.order.map((id) => [id, list.rows.get(id).last_activity_at]));
+    },
+
+    /** Applies what was held, in order, and lets rows move again. Returns the ids now on top. */
+    thaw() {
+      if (!list.frozen) return [];
+      list.frozen = false;
+      const held = list.held;
+      list.held = [];
+      list.gone.clear();
+      list.fresh.clear();
+      list.placedAt.clear();
+      const flashed = [];
+      for (const event of held) {
+        const top = list.apply(event);
+        if (top != null) flashed.push(top);
+      }
+      return flashed;
+    },
+
+    /** How many conversations came or moved while frozen. */
+    freshCount() {
+      return list.fresh.size;
     },
 
     /** A first page is on its way: live frames are kept until it arrives. */
@@ -51,6 +93,13 @@ export function createInboxList(compareLsn) {
     finishLoad(body, readAt) {
       list.rows = new Map(body.items.map((row) => [row.conversation_id, row]));
       list.order = body.items.map((row) => row.conversation_id);
+      if (list.frozen) {
+        // A new page is the new frozen order: nothing held before it still applies.
+        list.held = [];
+        list.gone.clear();
+        list.fresh.clear();
+        list.placedAt = new Map(list.order.map((id) => [id, list.rows.get(id).last_activity_at]));
+      }
       list.cursor = body.next_cursor ?? null;
       list.hasMore = Boolean(body.next_cursor);
       list.counts = { total: body.total, unread: body.unread };
@@ -75,6 +124,7 @@ export function createInboxList(compareLsn) {
         if (!list.rows.has(row.conversation_id)) {
           list.rows.set(row.conversation_id, row);
           list.order.push(row.conversation_id);
+          if (list.frozen) list.placedAt.set(row.conversation_id, row.last_activity_at);
         }
       }
       list.cursor = page.next_cursor ?? null;
@@ -87,6 +137,22 @@ export function createInboxList(compareLsn) {
      */
     apply(event) {
       if (event.counts) list.counts = event.counts;
+      if (list.frozen) {
+        list.held.push(event);
+        if (event.kind === 'upsert') {
+          const id = event.row.conversation_id;
+          if (list.rows.has(id)) {
+            list.rows.set(id, event.row);
+            list.gone.delete(id); // back again (moved away and back)
+          }
+          if (list.placedAt.get(id) !== event.row.last_activity_at) list.fresh.add(id);
+          else list.fresh.delete(id);
+        } else if (event.kind === 'remove') {
+          if (list.rows.has(event.conversation_id)) list.gone.add(event.conversation_id);
+          list.fresh.delete(event.conversation_id);
+        }
+        return null;
+      }
       if (event.kind === 'upsert') {
         const row = event.row;
         const id = row.conversation_id;

@@ -75,12 +75,15 @@ export function mountInbox(container) {
   const selReassign = h('button', { class: 'btn btn-primary btn-small', type: 'button', onclick: () => bulk() }, t('inbox.reassignSelected'));
   const selbar = h('div', { class: 'selbar', hidden: true }, selCount, selAll, selHint, h('div', { class: 'spacer' }), selReassign,
     h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(false) }, t('inbox.cancelSelect')));
+  // While selecting, rows keep their place (inbox-list.js `freeze`); what came or moved meanwhile
+  // waits behind this pill.
+  const newPill = h('button', { class: 'new-pill', type: 'button', hidden: true, onclick: () => showNew() });
   const list = h('ul', { class: 'rows', role: 'listbox', 'aria-label': t('inbox.list'), tabindex: '0' });
   const foot = h('div', { class: 'list-foot' });
   const scroller = h('div', { class: 'scroller' }, list, foot);
   const listPane = h('section', { class: 'list-pane', 'aria-label': t('inbox.title') },
     h('div', { class: 'list-head' }, h('div', {}, h('h1', {}, t('inbox.title')), countsEl), selectBtn),
-    filters, selbar, scroller);
+    filters, selbar, newPill, scroller);
   const convPane = h('section', { class: 'conv-pane' });
   const split = h('div', { class: 'split' }, listPane, convPane);
   container.append(split);
@@ -187,8 +190,13 @@ export function mountInbox(container) {
     render();
   }
 
-  // Selections are prospect ids: a removed row leaves them valid.
+  // Selections are prospect ids: a removed row leaves them valid, except that a row gone while
+  // selecting (no longer visible) is no longer selected.
   function applyEvent(event) {
+    if (event.kind === 'remove' && model.frozen) {
+      const gone = model.rows.get(event.conversation_id);
+      if (gone) st.selected.delete(gone.prospect_id);
+    }
     const top = model.apply(event);
     if (top != null) st.flash.add(top);
     scheduleRender();
@@ -209,6 +217,22 @@ export function mountInbox(container) {
     renderRows();
     renderFoot();
     renderSelbar();
+    renderPill();
+  }
+
+  function renderPill() {
+    const n = model.freshCount();
+    newPill.hidden = !model.frozen || n === 0;
+    newPill.textContent = t('inbox.newPill', { n });
+    newPill.setAttribute('aria-label', t('inbox.newPillLabel', { n }));
+  }
+
+  /** The pill: what waited comes into place; the order stays frozen while selecting. */
+  function showNew() {
+    for (const id of model.thaw()) st.flash.add(id);
+    if (st.selecting) model.freeze();
+    scroller.scrollTop = 0;
+    render();
   }
 
   function renderCounts() {
@@ -217,7 +241,7 @@ export function mountInbox(container) {
 
   function rowKey(row) {
     return [row.last_message_id, row.unread_count, row.status, row.team_id, row.executive_id, row.prospect_name,
-      row.last_activity_at, st.selecting, st.allMatching || st.selected.has(row.prospect_id), st.openId === row.conversation_id].join('|');
+      row.last_activity_at, st.selecting, model.gone.has(row.conversation_id), st.allMatching || st.selected.has(row.prospect_id), st.openId === row.conversation_id].join('|');
   }
 
   function rowEl(row) {
@@ -229,16 +253,18 @@ export function mountInbox(container) {
     const who = row.last_message_direction === 'out'
       ? (row.last_message_sender === 'bot' ? `${t('inbox.bot')}: ` : '↪ ')
       : '';
-    const checked = st.allMatching || st.selected.has(row.prospect_id);
+    const gone = model.gone.has(id);
+    const checked = !gone && (st.allMatching || st.selected.has(row.prospect_id));
     const box = st.selecting
       ? h('input', {
-        type: 'checkbox', class: 'row-check', checked, disabled: st.allMatching, tabindex: '-1',
+        type: 'checkbox', class: 'row-check', checked, disabled: st.allMatching || gone, tabindex: '-1',
         'aria-label': t('inbox.selectRow', { name: row.prospect_name }),
         onclick: (e) => { e.stopPropagation(); toggle(row); },
       })
       : null;
     const fresh = h('li', {
-      id: `row-${id}`, role: 'option', class: `row${unread ? ' unread' : ''}${row.status === 'closed' ? ' closed' : ''}`,
+      id: `row-${id}`, role: 'option', class: `row${unread ? ' unread' : ''}${row.status === 'closed' ? ' closed' : ''}${gone ? ' gone' : ''}`,
+      'aria-disabled': gone ? 'true' : null,
       'aria-selected': st.openId === id ? 'true' : 'false', tabindex: '-1', dataset: { id: String(id), key },
     },
     box,
@@ -314,12 +340,14 @@ export function mountInbox(container) {
     st.selecting = on;
     st.selected.clear();
     st.allMatching = false;
+    if (on) model.freeze();
+    else for (const id of model.thaw()) st.flash.add(id);
     split.classList.toggle('selecting', on);
     render();
   }
 
   function toggle(row) {
-    if (st.allMatching) return;
+    if (st.allMatching || model.gone.has(row.conversation_id)) return;
     if (st.selected.has(row.prospect_id)) st.selected.delete(row.prospect_id);
     else st.selected.add(row.prospect_id);
     renderRows();

@@ -1,7 +1,6 @@
 // The realtime connection of this tab (one WebSocket, through /static/platica-client.js), the
 // connection banner, and the web version check (app_version in system_config).
 import { connect } from '/static/platica-client.js';
-import { session } from './api.js';
 
 let client = null;
 let loadedVersion; // the app_version this page was loaded under (undefined until the first hello)
@@ -68,8 +67,9 @@ function versionSeen(value) {
 /** Opens the tab's connection (after login). */
 export function startLive() {
   if (client) return client;
+  // No token: the browser sends the HttpOnly session cookie set at login with the upgrade (from
+  // this server's own pages only), so the token never shows in a URL, a log or the history.
   client = connect({
-    token: () => session()?.token ?? '',
     onStatus: (s, info) => {
       status = s;
       if (s === 'open') versionSeen(info?.app_version ?? null);

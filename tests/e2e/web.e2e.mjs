@@ -52,11 +52,15 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
 });
 
+// Every WebSocket URL the pages opened: none may carry a token.
+const socketUrls = [];
+
 async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820 } } = {}) {
   const context = await browser.newContext({ locale, viewport, timezoneId: 'America/Mexico_City' });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
+  page.on('websocket', (ws) => socketUrls.push(ws.url()));
   return page;
 }
 
@@ -98,6 +102,23 @@ async function api(page, path) {
 }
 
 const fmt = (n) => new Intl.NumberFormat('en-US').format(n);
+
+/** Visible controls smaller than a 44 x 44 px target (a checkbox counts by its label or row). */
+function smallTargets(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('a[href], button, select, input, textarea, [role=button]')) {
+      const target = el.matches('input[type=checkbox], input[type=radio]') ? (el.closest('label, li.row') ?? el) : el;
+      const r = target.getBoundingClientRect();
+      if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden' || el.closest('.sr-only')) continue;
+      if (r.width < 44 || r.height < 44) {
+        const name = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('name') || '').trim().slice(0, 24);
+        out.push(`${el.tagName.toLowerCase()}.${el.className} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`);
+      }
+    }
+    return out;
+  });
+}
 const U = EXPECT.users;
 
 /** Fails when the page shows English text (any English message of the UI) or a raw message key. */
@@ -224,6 +245,29 @@ await test('live: a raw SQL reassignment reaches the new coordinator and executi
   assert.notEqual(await countsText(mariana), before.mariana, 'the old coordinator\'s count changed');
   for (const p of [mariana, vero, ricardo]) assert.equal(await p.evaluate(() => window.__stillHere), true, 'no reload');
   await vero.context().close();
+  await ricardo.context().close();
+});
+
+await test('an open conversation moved out of sight locks, and unlocks live when it is moved back', async () => {
+  const r = EXPECT.reassign; // Ricardo's (VEN) since the test above
+  const ricardo = await newPage();
+  await login(ricardo, U.ricardo);
+  await ricardo.goto(`${BASE}/#/c/${r.conversation_id}`);
+  await ricardo.waitForSelector('.conv[data-state=ready]');
+  await ricardo.evaluate(() => { window.__stillHere = true; });
+  assert.equal(await ricardo.isEnabled('textarea[name=body]'), true);
+  await step('reassign_sql', { prospect_id: r.prospect_id, team_id: EXPECT.boom, executive_id: U.ana.user_id });
+  await ricardo.waitForSelector('.conv-notice:has-text("no longer visible")', { timeout: 5000 });
+  assert.equal(await ricardo.isEnabled('textarea[name=body]'), false, 'locked while out of sight');
+  await step('reassign_sql', { prospect_id: r.prospect_id, team_id: EXPECT.ven, executive_id: U.ricardo.user_id });
+  await ricardo.waitForSelector('.conv-notice', { state: 'hidden', timeout: 5000 });
+  assert.equal(await ricardo.isEnabled('textarea[name=body]'), true, 'unlocked live');
+  assert.equal(await ricardo.evaluate(() => window.__stillHere), true, 'no reload, no navigation');
+  // Live again: a reply goes out and shows.
+  const text = `De vuelta ${Date.now()}`;
+  await ricardo.fill('textarea[name=body]', text);
+  await ricardo.click('button.send');
+  await ricardo.waitForSelector(`.msg.out:has-text("${text}")`, { timeout: 5000 });
   await ricardo.context().close();
 });
 
@@ -367,6 +411,46 @@ await test('a refused reply says why, in the user\'s language, and Retry queues 
   assert.equal(r.status, 403, 'an executive may not read channels');
   await exec.context().close();
   await admin.context().close();
+});
+
+await test('selecting rows freezes their order: what came or moved waits behind an "N new" pill', async () => {
+  await admin.goto(`${BASE}/#/inbox`);
+  await admin.fill('input[name=q]', '');
+  await admin.selectOption('select[name=status]', '');
+  await admin.uncheck('input[name=unread]');
+  await admin.selectOption('select[name=team_id]', '');
+  await admin.selectOption('select[name=executive_id]', '');
+  await admin.waitForSelector('li.row:nth-child(20)');
+  await admin.click('.list-head button:has-text("Select")');
+  await admin.click('li.row:nth-child(3)');
+  const before = await rowIds(admin);
+  const third = before[2];
+  // A new prospect writes in: its conversation would be the first row.
+  const fresh = await step('inbound', { phone: `+52155${String(Date.now()).slice(-8)}`, text: `Nuevo contacto ${Date.now()}` });
+  await admin.waitForSelector('.new-pill:not([hidden])', { timeout: 5000 });
+  assert.equal(await admin.textContent('.new-pill'), '↑ 1 new');
+  assert.deepEqual(await rowIds(admin), before, 'no row moved under the pointer');
+  assert.equal(await admin.locator(`#row-${fresh.conversation_id}`).count(), 0, 'the new row waits');
+  assert.equal(await admin.isChecked(`#row-${third} .row-check`), true, 'the third row is still the one selected');
+  await shot(admin, '05a-selecting-new-pill');
+  await admin.click('.new-pill');
+  await admin.waitForFunction((id) => document.querySelector('li.row')?.dataset.id === String(id), fresh.conversation_id, { timeout: 5000 });
+  assert.equal(await admin.locator('.new-pill').isVisible(), false);
+  assert.equal(await admin.textContent('.sel-count'), '1 selected', 'the selection stays');
+  assert.equal(await admin.isChecked(`#row-${third} .row-check`), true);
+  // A shown row with a new message keeps its place and shows the message; it counts as new.
+  const after = await rowIds(admin);
+  const m = EXPECT.inbound;
+  const text = `Sigo interesado ${Date.now()}`;
+  await step('inbound', { phone: m.phone, text });
+  await admin.waitForSelector('.new-pill:not([hidden])', { timeout: 5000 });
+  if (after.includes(m.conversation_id) && after[0] !== m.conversation_id) {
+    assert.deepEqual(await rowIds(admin), after, 'still no row moved');
+    await admin.waitForFunction(([id, t]) => document.querySelector(`#row-${id} .row-preview`)?.textContent.includes(t), [m.conversation_id, text]);
+  }
+  await admin.click('.selbar button:has-text("Cancel selection")');
+  await admin.waitForFunction((id) => document.querySelector('li.row')?.dataset.id === String(id), m.conversation_id, { timeout: 5000 });
+  assert.equal(await admin.locator('.new-pill').isVisible(), false);
 });
 
 await test('bulk reassign: every prospect matching a filter (1,000+) moves from the UI', async () => {
@@ -862,6 +946,39 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   await phone.context().close();
 });
 
+await test('the 24-hour window: time left while open; closed, the reply box says why and a template goes out', async () => {
+  // Open: Ana's conversation the prospect wrote in minutes ago.
+  await ana.goto(`${BASE}/#/c/${EXPECT.inbound.conversation_id}`);
+  await ana.waitForSelector('.window-note[data-state=open]');
+  assert.match(await ana.textContent('.window-note'), /^WhatsApp window open: (23 h \d+ min|24 h 0 min) left to reply freely$/);
+  assert.equal(await ana.isEnabled('textarea[name=body]'), true);
+  // Closed: the reply box is locked with the reason, and the template picker sends instead.
+  const c = await step('closed_window', { executive_id: U.ana.user_id });
+  await ana.goto(`${BASE}/#/c/${c.conversation_id}`);
+  await ana.waitForSelector('.window-note[data-state=closed]');
+  assert.equal(await ana.isEnabled('textarea[name=body]'), false, 'no free text outside the window');
+  assert.match(await ana.textContent('.window-note'), /More than 24 hours since the prospect's last message/);
+  await ana.click('.window-note button:has-text("Send a template")');
+  await ana.waitForSelector('dialog select[name=template]');
+  await ana.selectOption('dialog select[name=template]', { label: 'promo_fin_de_mes (es_MX)' });
+  await ana.locator('dialog input[name=parameters]').nth(0).fill('Lucía');
+  await ana.locator('dialog input[name=parameters]').nth(1).fill('10%');
+  assert.equal(await ana.textContent('dialog .template-preview'), 'Hola Lucía, este fin de mes tu auto nuevo tiene 10% de enganche.');
+  await shot(ana, '22-template-picker');
+  await ana.click('dialog button[type=submit]');
+  await ana.waitForSelector('dialog', { state: 'detached' });
+  await ana.waitForSelector('.msg.out:has-text("Hola Lucía, este fin de mes")', { timeout: 5000 });
+  // In Spanish, the same conversation says it in Spanish.
+  const es = await newPage({ locale: 'es-MX' });
+  await login(es, U.ana);
+  await es.goto(`${BASE}/#/c/${c.conversation_id}`);
+  await es.waitForSelector('.window-note[data-state=closed]');
+  assert.match(await es.textContent('.window-note'), /Pasaron más de 24 horas desde el último mensaje del prospecto/);
+  assert.equal(await es.textContent('.window-note button'), 'Enviar una plantilla');
+  await shot(es, '22b-window-closed-es');
+  await es.context().close();
+});
+
 await test('Spanish: the tickets and campaigns screens show no English', async () => {
   const es = await newPage({ locale: 'es-MX' });
   await login(es, U.admin);
@@ -899,17 +1016,53 @@ await test('Spanish: the tickets and campaigns screens show no English', async (
   await es.context().close();
 });
 
+await test('notifications speak the reader\'s language and group repeats', async () => {
+  // Verónica coordinates VEN, where the bulk reassignment above moved 1,000+ prospects: one
+  // notification counts them, in Spanish for a Spanish reader.
+  const vero = await newPage({ locale: 'es-MX' });
+  await login(vero, U.veronica);
+  await vero.click('.bell');
+  const item = vero.locator('.bell-item', { hasText: /\d+ prospectos se reasignaron en tu equipo/ });
+  await item.first().waitFor();
+  assert.equal(await item.count(), 1, 'one notification for the whole move');
+  await shot(vero, '23-bell-es');
+  await vero.context().close();
+});
+
 await test('phone width: the inbox and a conversation are usable at 390 px', async () => {
   const phone = await newPage({ viewport: { width: 390, height: 844 } });
   await login(phone, U.ana);
   await shot(phone, '09-inbox-phone');
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  assert.deepEqual(await smallTargets(phone), [], 'every control of the inbox is a 44 px target');
+  // The notifications panel fits the screen, and Escape closes it.
+  await phone.click('button.bell');
+  await phone.waitForSelector('.bell-panel', { state: 'visible' });
+  const panel = await phone.locator('.bell-panel').boundingBox();
+  assert.ok(panel.x >= 0 && panel.x + panel.width <= 390, `the panel is on screen (${panel.x}..${panel.x + panel.width})`);
+  assert.deepEqual(await smallTargets(phone), [], 'every control with the panel open is a 44 px target');
+  await shot(phone, '09b-bell-phone');
+  await phone.keyboard.press('Escape');
+  await phone.waitForSelector('.bell-panel', { state: 'hidden' });
   await phone.click('li.row:nth-child(1)');
   await phone.waitForSelector('.msg');
   assert.equal(await phone.locator('.list-pane').isVisible(), false, 'one pane at a time');
   assert.equal(await phone.locator('textarea[name=body]').isVisible(), true);
+  assert.deepEqual(await smallTargets(phone), [], 'every control of the conversation is a 44 px target');
   await shot(phone, '10-conversation-phone');
+  // The prospect panel opens as a drawer and closes by its button and by Escape.
+  await phone.click('.info-btn');
+  await phone.waitForSelector('.info', { state: 'visible' });
+  await phone.waitForSelector('.info .info-close', { state: 'visible' });
+  await shot(phone, '10b-prospect-phone');
+  await phone.click('.info .info-close');
+  await phone.waitForSelector('.info', { state: 'hidden' });
+  await phone.click('.info-btn');
+  await phone.waitForSelector('.info', { state: 'visible' });
+  await phone.keyboard.press('Escape');
+  await phone.waitForSelector('.info', { state: 'hidden' });
+  assert.equal(await phone.getAttribute('.info-btn', 'aria-expanded'), 'false');
   await phone.click('.back-btn');
   await phone.waitForSelector('.list-pane', { state: 'visible' });
   await phone.context().close();
@@ -930,6 +1083,11 @@ await test('inbox filters belong to who set them: the next user in the tab start
   assert.ok(all.total > 0);
   await page.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(all.total));
   await page.context().close();
+});
+
+await test('no WebSocket URL carries the session token (the cookie authenticates the upgrade)', async () => {
+  assert.ok(socketUrls.length > 10, `the pages opened WebSockets (${socketUrls.length})`);
+  for (const u of socketUrls) assert.doesNotMatch(u, /token=/, u);
 });
 
 await test('logout ends the session', async () => {

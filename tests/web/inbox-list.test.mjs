@@ -110,3 +110,66 @@ test('random upserts and removes keep the order strict and the rows in step', ()
     for (let i = 1; i < l.order.length; i++) assert.ok(before(l.rows.get(l.order[i - 1]), l.rows.get(l.order[i])), 'strictly ordered');
   }
 });
+
+test('frozen while selecting: rows keep their place, content stays current, new and moved ones are counted', () => {
+  const l = createInboxList(compareLsn);
+  l.startLoad();
+  l.finishLoad(page([row(3, 30), row(2, 20), row(1, 10)]), null);
+  l.freeze();
+  assert.equal(l.apply(upsert(row(1, 40, { last_message_preview: 'hola' }))), null, 'nothing comes to the top');
+  assert.deepEqual(l.order, [3, 2, 1], 'no row moved');
+  assert.equal(l.rows.get(1).last_message_preview, 'hola', 'the row shows its new content in place');
+  l.apply(upsert(row(9, 50)));
+  assert.equal(l.rows.has(9), false, 'a new conversation waits');
+  l.apply({ kind: 'remove', conversation_id: 2 });
+  assert.deepEqual(l.order, [3, 2, 1], 'a removed row stays in place');
+  assert.ok(l.gone.has(2), 'marked gone');
+  assert.equal(l.freshCount(), 2, 'one moved and one new');
+  l.apply(upsert(row(3, 30, { unread_count: 1 })));
+  assert.equal(l.freshCount(), 2, 'a change that does not move a row is not new');
+  assert.deepEqual(l.thaw(), [1, 9], 'each that reached the top on its turn');
+  assert.deepEqual(l.order, [9, 1, 3]);
+  assert.equal(l.freshCount(), 0);
+  assert.equal(l.gone.size, 0);
+});
+
+test('a row moved away and back while frozen is shown again', () => {
+  const l = createInboxList(compareLsn);
+  l.startLoad();
+  l.finishLoad(page([row(2, 20), row(1, 10)]), null);
+  l.freeze();
+  l.apply({ kind: 'remove', conversation_id: 1 });
+  l.apply(upsert(row(1, 10, { team_id: 5 })));
+  assert.equal(l.gone.has(1), false);
+  assert.equal(l.rows.get(1).team_id, 5);
+  assert.equal(l.freshCount(), 0, 'it did not move');
+  l.thaw();
+  assert.deepEqual(l.order, [2, 1]);
+});
+
+test('random events while frozen, then thawed, end as if never frozen', () => {
+  let seed = 11;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  for (let round = 0; round < 200; round++) {
+    const live = createInboxList(compareLsn);
+    const frozen = createInboxList(compareLsn);
+    const first = page(Array.from({ length: 8 }, (_, i) => row(20 - i, 100 - i)), rand(2) === 0);
+    for (const l of [live, frozen]) {
+      l.startLoad();
+      l.finishLoad(structuredClone(first), null);
+    }
+    const freezeAt = rand(30);
+    for (let i = 0; i < 40; i++) {
+      if (i === freezeAt) frozen.freeze();
+      const id = 1 + rand(25);
+      const event = rand(4) === 0 ? { kind: 'remove', conversation_id: id } : upsert(row(id, 50 + rand(80)));
+      live.apply(structuredClone(event));
+      const before = [...frozen.order];
+      frozen.apply(event);
+      if (frozen.frozen) assert.deepEqual(frozen.order, before, 'no row moves while frozen');
+    }
+    frozen.thaw();
+    assert.deepEqual(frozen.order, live.order);
+    assert.deepEqual([...frozen.rows.entries()].sort(), [...live.rows.entries()].sort());
+  }
+});

@@ -461,12 +461,15 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
             .await?;
             // Its creator hears of it (the bell), in the same transaction.
             sqlx::query(
-                "INSERT INTO notifications (tenant_id, user_id, kind, title, body, link)
+                "INSERT INTO notifications (tenant_id, user_id, kind, title, body, link, params)
                  SELECT tenant_id, created_by, 'campaign_finished', 'Campaign finished: ' || name,
-                        (SELECT count(*) FROM campaign_recipients r
-                          WHERE r.tenant_id = c.tenant_id AND r.campaign_id = c.campaign_id AND r.state = 'queued')
-                        || ' messages queued', '#/campaigns/' || campaign_id
-                 FROM campaigns c WHERE tenant_id = $1 AND campaign_id = $2",
+                        queued || ' messages queued', '#/campaigns/' || campaign_id,
+                        jsonb_build_object('campaign', name, 'queued', queued)
+                 FROM campaigns c,
+                      LATERAL (SELECT count(*) AS queued FROM campaign_recipients r
+                                WHERE r.tenant_id = c.tenant_id AND r.campaign_id = c.campaign_id
+                                  AND r.state = 'queued') q
+                 WHERE tenant_id = $1 AND campaign_id = $2",
             )
             .bind(c.tenant_id)
             .bind(c.campaign_id)

@@ -101,6 +101,10 @@ pub struct MessagePage {
     /// Newest first.
     pub items: Vec<Message>,
     pub next_cursor: Option<String>,
+    /// When WhatsApp's 24-hour customer service window closes: the prospect's last message plus
+    /// 24 hours (`null` when the prospect has never written). Free text and attachments are
+    /// accepted before it; after it only an approved template.
+    pub service_window_closes_at: Option<DateTime<Utc>>,
 }
 
 /// A page of a visible conversation's messages, newest first.
@@ -135,7 +139,10 @@ pub async fn list(
     } else {
         None
     };
-    Ok(MessagePage { items, next_cursor })
+    let service_window_closes_at = outbox::last_inbound_at(&mut conn, viewer.tenant_id, conversation)
+        .await?
+        .map(|t| t + chrono::TimeDelta::seconds(outbox::SERVICE_WINDOW.as_secs() as i64));
+    Ok(MessagePage { items, next_cursor, service_window_closes_at })
 }
 
 /// What an executive sends.

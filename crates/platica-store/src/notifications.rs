@@ -16,8 +16,15 @@ pub struct Notification {
     pub title: String,
     pub body: Option<String>,
     pub link: Option<String>,
-    /// How many causes it stands for (e.g. prospects of one bulk reassignment).
+    /// How many causes it stands for (e.g. prospects of one bulk reassignment, or unread
+    /// reassignments merged into one).
     pub item_count: i32,
+    /// What it is about, for rendering in the reader's language (`title` and `body` are English):
+    /// `prospect`, `prospect_id`, `conversation_id` (a reassignment of one prospect, a missed
+    /// call), `event` (`new` / `updated`), `subject`, `status` (tickets), `version` (a forced
+    /// release), `campaign`, `queued` (a finished campaign). Empty for merged notifications.
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
     pub read_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -31,7 +38,7 @@ pub async fn list(
     limit: i64,
 ) -> StoreResult<(Vec<Notification>, i64)> {
     let items = sqlx::query_as(
-        "SELECT notification_id, kind, title, body, link, item_count, read_at, created_at FROM notifications
+        "SELECT notification_id, kind, title, body, link, item_count, params, read_at, created_at FROM notifications
           WHERE tenant_id = $1 AND user_id = $2 AND (NOT $3 OR read_at IS NULL)
             AND ($4::bigint IS NULL OR notification_id < $4)
           ORDER BY notification_id DESC LIMIT $5",
@@ -58,7 +65,7 @@ pub async fn mark_read(pool: &PgPool, viewer: &Viewer, id: i64) -> StoreResult<N
     let row: Option<Notification> = sqlx::query_as(
         "UPDATE notifications SET read_at = coalesce(read_at, now())
           WHERE tenant_id = $1 AND user_id = $2 AND notification_id = $3
-          RETURNING notification_id, kind, title, body, link, item_count, read_at, created_at",
+          RETURNING notification_id, kind, title, body, link, item_count, params, read_at, created_at",
     )
     .bind(viewer.tenant_id.0)
     .bind(viewer.user_id.0)

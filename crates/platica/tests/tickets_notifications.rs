@@ -44,6 +44,40 @@ async fn feed(app: &TestApp, token: &str) -> (Vec<(String, i64)>, i64) {
     (items, r.body["unread"].as_i64().unwrap())
 }
 
+/// Moves `prospect` (in BOOM, Luis's since the bulk reassignment) to `to` by raw SQL with its
+/// history row, as an operator with psql would.
+async fn reassign_by_sql(app: &TestApp, w: &World, prospect: i64, to: UserId) {
+    let mut tx = app.pool.begin().await.unwrap();
+    let from: Option<i64> =
+        sqlx::query_scalar("SELECT executive_id FROM prospects WHERE tenant_id = $1 AND prospect_id = $2")
+            .bind(w.tenant.0)
+            .bind(prospect)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    sqlx::query("UPDATE prospects SET executive_id = $3 WHERE tenant_id = $1 AND prospect_id = $2")
+        .bind(w.tenant.0)
+        .bind(prospect)
+        .bind(to.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO assignment_history (tenant_id, prospect_id, from_team_id, to_team_id, from_executive_id, to_executive_id, actor_user_id, kind)
+         VALUES ($1, $2, $3, $3, $4, $5, $6, 'single')",
+    )
+    .bind(w.tenant.0)
+    .bind(prospect)
+    .bind(w.boom.0)
+    .bind(from)
+    .bind(to.0)
+    .bind(w.admin.0)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 fn ids(r: &support::Resp) -> Vec<i64> {
     let mut v: Vec<i64> = r.body.as_array().unwrap().iter().map(|t| t["ticket_id"].as_i64().unwrap()).collect();
     v.sort();
@@ -230,6 +264,46 @@ async fn a_bulk_reassignment_notifies_each_affected_user_once() {
     tx.commit().await.unwrap();
     assert_eq!(feed(&app, w.token(w.exec_sofia)).await, (vec![("prospect_assigned".into(), 1)], 1));
     assert_eq!(feed(&app, w.token(w.exec_luis)).await.1, 2);
+    // One prospect: the notification names it and links to its conversation, with parameters the
+    // web app renders in the reader's language.
+    let (name, conversation): (String, i64) = sqlx::query_as(
+        "SELECT p.name, c.conversation_id FROM prospects p JOIN conversations c USING (tenant_id, prospect_id)
+          WHERE p.tenant_id = $1 AND p.prospect_id = $2",
+    )
+    .bind(w.tenant.0)
+    .bind(p)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let r = app.get("/api/v1/notifications", w.token(w.exec_sofia)).await;
+    let n = &r.body["items"][0];
+    assert_eq!(n["title"], format!("{name} was assigned to you"));
+    assert_eq!(n["link"], format!("#/c/{conversation}"));
+    assert_eq!(n["params"], json!({"prospect": name, "prospect_id": p, "conversation_id": conversation}));
+    // BOOM's coordinator was told of it in the notification she had not read yet: one notification
+    // counting eleven, not a second one.
+    assert_eq!(feed(&app, w.token(w.coord_boom)).await.0, vec![("team_reassignment".into(), 11)]);
+    // Two more for Sofia while she has not read the first: one notification counting three, to
+    // the inbox, with no single prospect's parameters.
+    for q in &anas[1..3] {
+        reassign_by_sql(&app, &w, *q, w.exec_sofia).await;
+    }
+    let r = app.get("/api/v1/notifications", w.token(w.exec_sofia)).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{:?}", r.body);
+    let n = &r.body["items"][0];
+    assert_eq!((n["item_count"].as_i64(), n["link"].as_str()), (Some(3), Some("#/inbox")));
+    assert_eq!((n["title"].as_str(), &n["params"]), (Some("3 prospects were assigned to you"), &json!({})));
+    // Once read, the next reassignment starts a notification of its own.
+    let first = n["notification_id"].as_i64().unwrap();
+    assert_eq!(
+        app.post(&format!("/api/v1/notifications/{first}/read"), w.token(w.exec_sofia), json!({})).await.status,
+        StatusCode::OK
+    );
+    reassign_by_sql(&app, &w, anas[3], w.exec_sofia).await;
+    assert_eq!(
+        feed(&app, w.token(w.exec_sofia)).await,
+        (vec![("prospect_assigned".into(), 1), ("prospect_assigned".into(), 3)], 1)
+    );
 
     // Mark read: one (mine only), then all.
     let r = app.get("/api/v1/notifications", w.token(w.exec_luis)).await;

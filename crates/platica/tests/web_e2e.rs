@@ -379,6 +379,25 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"count": prospects, "conversations": conversations})
                 }
+                "closed_window" => {
+                    // An open conversation of the executive's whose prospect last wrote more than
+                    // 24 hours ago: WhatsApp's customer service window is closed.
+                    let conversation_id: i64 = sqlx::query_scalar(
+                        "SELECT c.conversation_id FROM conversations c
+                           JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+                          WHERE c.tenant_id = $1 AND p.executive_id = $2 AND c.status = 'open'
+                            AND (SELECT max(m.created_at) FROM messages m WHERE m.tenant_id = c.tenant_id
+                                    AND m.conversation_id = c.conversation_id AND m.direction = 'in')
+                                < now() - interval '25 hours'
+                          ORDER BY c.conversation_id LIMIT 1",
+                    )
+                    .bind(tenant)
+                    .bind(step["executive_id"].as_i64().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"conversation_id": conversation_id})
+                }
                 "call_sql" => {
                     // A call the provider reported, written by raw SQL: for a prospect of the
                     // given executive.
