@@ -192,7 +192,7 @@ export const es = {
   'conv.replyHint': 'Intro envía, Mayús+Intro agrega una línea',
   'conv.send': 'Enviar',
   'conv.window.open': 'Ventana de WhatsApp abierta: quedan {left} para responder libremente',
-  'conv.window.hoursLeft': '{h} h {m} min',
+  'conv.window.hoursLeft': '{h} h y {m} min',
   'conv.window.minutesLeft': { one: '{n} minuto', other: '{n} minutos' },
   'conv.window.closed': 'Pasaron más de 24 horas desde el último mensaje del prospecto: WhatsApp solo acepta una plantilla aprobada.',
   'conv.window.never': 'El prospecto aún no ha escrito: WhatsApp solo acepta una plantilla aprobada para empezar.',

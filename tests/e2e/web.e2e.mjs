@@ -255,19 +255,17 @@ await test('an open conversation moved out of sight locks, and unlocks live when
   await ricardo.goto(`${BASE}/#/c/${r.conversation_id}`);
   await ricardo.waitForSelector('.conv[data-state=ready]');
   await ricardo.evaluate(() => { window.__stillHere = true; });
-  assert.equal(await ricardo.isEnabled('textarea[name=body]'), true);
   await step('reassign_sql', { prospect_id: r.prospect_id, team_id: EXPECT.boom, executive_id: U.ana.user_id });
   await ricardo.waitForSelector('.conv-notice:has-text("no longer visible")', { timeout: 5000 });
   assert.equal(await ricardo.isEnabled('textarea[name=body]'), false, 'locked while out of sight');
   await step('reassign_sql', { prospect_id: r.prospect_id, team_id: EXPECT.ven, executive_id: U.ricardo.user_id });
   await ricardo.waitForSelector('.conv-notice', { state: 'hidden', timeout: 5000 });
-  assert.equal(await ricardo.isEnabled('textarea[name=body]'), true, 'unlocked live');
   assert.equal(await ricardo.evaluate(() => window.__stillHere), true, 'no reload, no navigation');
-  // Live again: a reply goes out and shows.
-  const text = `De vuelta ${Date.now()}`;
-  await ricardo.fill('textarea[name=body]', text);
-  await ricardo.click('button.send');
-  await ricardo.waitForSelector(`.msg.out:has-text("${text}")`, { timeout: 5000 });
+  // Live again: the prospect's next message shows at once, and opens the reply box.
+  const text = `Sigo aquí ${Date.now()}`;
+  await step('inbound', { phone: r.phone, text });
+  await ricardo.waitForSelector(`.msg.in:has-text("${text}")`, { timeout: 5000 });
+  await ricardo.waitForFunction(() => !document.querySelector('textarea[name=body]').disabled, null, { timeout: 5000 });
   await ricardo.context().close();
 });
 
@@ -554,9 +552,13 @@ await test('publish a new web version: a banner offers reload, force update relo
   assert.equal(await ana.evaluate(() => window.__stillHere), true, 'no reload without force');
   await admin.waitForSelector('form.publish :text("Current version: 2.0.0")');
   await shot(admin, '07-admin-settings');
-  // Ana is typing a reply when a forced update comes: the reload keeps her draft.
-  await ana.click('li.row');
+  // Ana is typing a reply when a forced update comes: the reload keeps her draft. (The
+  // conversation a prospect of hers wrote in today, so the reply box is open.)
+  const fresh = await step('inbound', { phone: `+52155${String(Date.now()).slice(-8)}`, text: 'Hola' });
+  await step('reassign_sql', { prospect_id: fresh.prospect_id, team_id: EXPECT.boom, executive_id: U.ana.user_id });
+  await ana.goto(`${BASE}/#/c/${fresh.conversation_id}`);
   await ana.waitForSelector('.conv[data-state=ready]');
+  await ana.waitForSelector('.window-note[data-state=open]');
   const draftUrl = ana.url();
   await ana.fill('textarea[name=body]', 'Borrador: le confirmo mañana');
   await admin.evaluate(() => { window.__publisherStillHere = true; });
@@ -590,7 +592,9 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   assert.deepEqual(missing, [], 'keys without a Spanish message');
   assert.deepEqual(Object.keys(esTable).filter((k) => !(k in en)), [], 'Spanish keys unknown in English');
   const same = keys.filter((k) => esTable[k] === en[k]);
-  assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'inbox.bot', 'prospect.historyRow'].sort(),
+  // "Audio", "Sticker" and "Video" are Spanish words too.
+  assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
+    'conv.media.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
   const webDir = new URL('../../web/', import.meta.url);
@@ -946,12 +950,7 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   await phone.context().close();
 });
 
-await test('the 24-hour window: time left while open; closed, the reply box says why and a template goes out', async () => {
-  // Open: Ana's conversation the prospect wrote in minutes ago.
-  await ana.goto(`${BASE}/#/c/${EXPECT.inbound.conversation_id}`);
-  await ana.waitForSelector('.window-note[data-state=open]');
-  assert.match(await ana.textContent('.window-note'), /^WhatsApp window open: (23 h \d+ min|24 h 0 min) left to reply freely$/);
-  assert.equal(await ana.isEnabled('textarea[name=body]'), true);
+await test('the 24-hour window: closed, the reply box says why and a template goes out; the prospect writing opens it live', async () => {
   // Closed: the reply box is locked with the reason, and the template picker sends instead.
   const c = await step('closed_window', { executive_id: U.ana.user_id });
   await ana.goto(`${BASE}/#/c/${c.conversation_id}`);
@@ -976,6 +975,13 @@ await test('the 24-hour window: time left while open; closed, the reply box says
   assert.match(await es.textContent('.window-note'), /Pasaron más de 24 horas desde el último mensaje del prospecto/);
   assert.equal(await es.textContent('.window-note button'), 'Enviar una plantilla');
   await shot(es, '22b-window-closed-es');
+  // The prospect writes: the window opens live, with the time left, in each reader's language.
+  await step('inbound', { phone: c.phone, text: `Me interesa ${Date.now()}` });
+  await ana.waitForSelector('.window-note[data-state=open]', { timeout: 5000 });
+  assert.match(await ana.textContent('.window-note > span'), /^WhatsApp window open: (23 h \d+ min|24 h 0 min) left to reply freely$/);
+  assert.equal(await ana.isEnabled('textarea[name=body]'), true);
+  await es.waitForSelector('.window-note[data-state=open]', { timeout: 5000 });
+  assert.match(await es.textContent('.window-note > span'), /^Ventana de WhatsApp abierta: quedan (23 h y \d+ min|24 h y 0 min) para responder libremente$/);
   await es.context().close();
 });
 

@@ -199,6 +199,13 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     .unwrap();
     // The inbound message goes to Ana's tenth conversation.
     let inbound_conv = ids(&ana)[9];
+    let reassign_phone: String =
+        sqlx::query_scalar("SELECT phone FROM prospects WHERE tenant_id = $1 AND prospect_id = $2")
+            .bind(tenant)
+            .bind(reassign_prospect)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     let inbound_phone: String = sqlx::query_scalar(
         "SELECT p.phone FROM conversations c JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
          WHERE c.tenant_id = $1 AND c.conversation_id = $2",
@@ -225,7 +232,7 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let expect = json!({
         "tenant": "demo", "boom": boom, "ven": ven, "user_count": user_count,
         "users": {"admin": admin, "ana": ana, "mariana": mariana, "jorge": jorge, "ricardo": ricardo, "veronica": veronica},
-        "reassign": {"prospect_id": reassign_prospect, "conversation_id": reassign_conv},
+        "reassign": {"prospect_id": reassign_prospect, "conversation_id": reassign_conv, "phone": reassign_phone},
         "inbound": {"conversation_id": inbound_conv, "phone": inbound_phone},
         "search": {"name": search_name},
     });
@@ -303,15 +310,17 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                                           "type": "text", "text": {"body": step["text"]}}]}}]}]});
                     let (status, receipt) = app.whatsapp_webhook(APP_SECRET, &payload).await;
                     assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
-                    let (message_id, conversation_id): (i64, i64) = sqlx::query_as(
-                        "SELECT message_id, conversation_id FROM messages WHERE tenant_id = $1 AND external_id = $2",
+                    let (message_id, conversation_id, prospect_id): (i64, i64, i64) = sqlx::query_as(
+                        "SELECT m.message_id, m.conversation_id, c.prospect_id FROM messages m
+                           JOIN conversations c ON c.tenant_id = m.tenant_id AND c.conversation_id = m.conversation_id
+                          WHERE m.tenant_id = $1 AND m.external_id = $2",
                     )
                     .bind(tenant)
                     .bind(&wamid)
                     .fetch_one(&app.pool)
                     .await
                     .unwrap();
-                    json!({"message_id": message_id, "conversation_id": conversation_id})
+                    json!({"message_id": message_id, "conversation_id": conversation_id, "prospect_id": prospect_id})
                 }
                 "message_status" => {
                     // A delivery receipt, as the WhatsApp status webhook stores it.
@@ -382,13 +391,14 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                 "closed_window" => {
                     // An open conversation of the executive's whose prospect last wrote more than
                     // 24 hours ago: WhatsApp's customer service window is closed.
-                    let conversation_id: i64 = sqlx::query_scalar(
-                        "SELECT c.conversation_id FROM conversations c
+                    let (conversation_id, phone): (i64, String) = sqlx::query_as(
+                        "SELECT c.conversation_id, p.phone FROM conversations c
                            JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
                           WHERE c.tenant_id = $1 AND p.executive_id = $2 AND c.status = 'open'
                             AND (SELECT max(m.created_at) FROM messages m WHERE m.tenant_id = c.tenant_id
                                     AND m.conversation_id = c.conversation_id AND m.direction = 'in')
                                 < now() - interval '25 hours'
+                            AND p.phone IS NOT NULL
                           ORDER BY c.conversation_id LIMIT 1",
                     )
                     .bind(tenant)
@@ -396,7 +406,7 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .fetch_one(&app.pool)
                     .await
                     .unwrap();
-                    json!({"conversation_id": conversation_id})
+                    json!({"conversation_id": conversation_id, "phone": phone})
                 }
                 "call_sql" => {
                     // A call the provider reported, written by raw SQL: for a prospect of the
