@@ -75,7 +75,18 @@ async function login(page, who) {
   await page.fill('input[name=email]', who.email);
   await page.fill('input[name=password]', who.password);
   await page.click('form.login-form button[type=submit]');
-  await page.waitForSelector('.list-foot[data-state=end], .list-foot[data-state=more], .list-foot[data-state=empty]');
+  try {
+    await page.waitForSelector('.list-foot[data-state=end], .list-foot[data-state=more], .list-foot[data-state=empty]');
+  } catch (e) {
+    // Say where it stood: the inbox's footer, the live connection, any error shown.
+    const where = await page.evaluate(() => ({
+      url: location.href,
+      foot: document.querySelector('.list-foot')?.dataset.state ?? null,
+      live: document.querySelector('.conn-dot')?.dataset.status ?? null,
+      toasts: [...document.querySelectorAll('.toast')].map((x) => x.textContent),
+    })).catch(() => null);
+    throw new Error(`${who.email}'s inbox did not load: ${JSON.stringify(where)}\n${e.message}`);
+  }
 }
 
 const rowIds = (page) => page.$$eval('li.row', (els) => els.map((e) => Number(e.dataset.id)));
