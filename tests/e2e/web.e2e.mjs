@@ -61,6 +61,7 @@ async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
   page.on('websocket', (ws) => socketUrls.push(ws.url()));
+  page.on('response', (r) => { if (r.status() >= 500) log(`${r.status()} ${r.request().method()} ${r.url()}`); });
   return page;
 }
 
