@@ -309,6 +309,7 @@ async fn media_survive_a_restart_and_pending_ones_are_fetched_after_it() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let options = platica::server::ServerOptions {
         slot: Some(format!("{}_restarted", platica::slot_name(&rig.app.db_url))),
+        secret_key: Some(support::install_test_key()),
         media: Some(platica::server::MediaOptions {
             store: MediaStore::open(rig.dir.to_str().unwrap()).unwrap(),
             fetcher: Some(fetcher_config(5)),
