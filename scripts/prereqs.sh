@@ -66,7 +66,7 @@ ensure_chromium() {
   exit 1
 }
 
-# The API contract test (crates/platica/tests/contract.rs) runs schemathesis, a property-based API
+# The API contract test (crates/platica/tests/it/contract.rs) runs schemathesis, a property-based API
 # fuzzer from PyPI, from a virtualenv beside the build (pinned: a new release may check more).
 SCHEMATHESIS_VERSION=4.32.5
 

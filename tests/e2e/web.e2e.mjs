@@ -1,5 +1,5 @@
 // End-to-end tests of the web app in a real browser (Debian's chromium, driven by playwright-core),
-// against a real server and database. Started by crates/platica/tests/web_e2e.rs, which spawns
+// against a real server and database. Started by crates/platica/tests/it/web_e2e.rs, which spawns
 // the app on the demo data and answers this script's requests for things only the server side
 // can do (raw SQL, signed WhatsApp webhooks) over stdin/stdout:
 //   this script writes   @@step {"action": ..., ...}\n   and reads one JSON line back.

@@ -1,5 +1,5 @@
 // Tests of static/platica-client.js. The first group runs against a real Platica server started
-// by crates/platica/tests/js_client.rs (`cargo test -p platica --test js_client`, or
+// by crates/platica/tests/it/js_client.rs (`cargo test -p platica --test it js_client::`, or
 // `npm run test:js`), which passes its address and tokens in the environment; the second drives
 // the client with a fake socket to check what the server cannot be made to do on demand.
 import { strict as assert } from 'node:assert';
@@ -12,7 +12,7 @@ const TIMEOUT = 5000;
 
 function env(name) {
   const v = process.env[name];
-  assert.ok(v, `${name} is not set: run these tests with \`cargo test -p platica --test js_client\``);
+  assert.ok(v, `${name} is not set: run these tests with \`cargo test -p platica --test it js_client::\``);
   return v;
 }
 

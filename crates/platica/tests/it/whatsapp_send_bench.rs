@@ -7,20 +7,18 @@
 //! recipient must not stall the others: the p99s should stay within 100 ms of each other.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
+use platica_simulator::SimHandle;
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{TestApp, World, world};
+use support::{SimChannel, TestApp, World, world};
 use tokio::sync::watch;
 
-const PNID: &str = "106540352242922";
-const TOKEN: &str = "sim-access-token";
-const SECRET: &str = "sim-app-secret";
+const PNID: &str = support::SIM_PNID;
 
 struct Rig {
     app: TestApp,
@@ -35,36 +33,8 @@ async fn rig(slow: bool) -> Rig {
     let key = support::install_test_key();
     let app = TestApp::spawn().await;
     let w = world(&app, if slow { "slow" } else { "calm" }, 12).await;
-    let sim = Simulator::start(SimConfig {
-        status_delays: StatusDelays {
-            sent: DurRange::millis(10, 30),
-            delivered: DurRange::millis(10, 30),
-            read: DurRange::millis(10, 30),
-            read_probability: 0.0,
-        },
-        failure_rate: 0.0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let r = app
-        .post(
-            "/api/v1/channels",
-            w.token(w.admin),
-            json!({"kind": "cloud", "display_name": "Ventas", "phone_number_id": PNID, "app_secret": SECRET,
-                   "verify_token": "verify", "access_token": TOKEN, "default_team_id": w.boom.0,
-                   "base_url": sim.base_url()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    sim.add_account(SimAccount {
-        phone_number_id: PNID.into(),
-        display_phone_number: "+52 55 1234 5678".into(),
-        access_token: TOKEN.into(),
-        app_secret: SECRET.into(),
-        webhook_url: app.url("/api/v1/whatsapp/webhook"),
-        session_mode: false,
-    });
+    let channel = SimChannel { kind: "cloud", ..SimChannel::DEFAULT };
+    let (sim, _) = support::simulator_channel(&app, &w, support::quick_simulator(0.0), &channel).await;
     let convs: Vec<(i64, String)> = sqlx::query_as(
         "SELECT c.conversation_id, substr(p.phone, 2) FROM conversations c JOIN prospects p USING (tenant_id, prospect_id)
          WHERE c.tenant_id = $1 ORDER BY c.conversation_id",
@@ -147,6 +117,7 @@ async fn latencies(r: &Rig, posted: &[(String, chrono::DateTime<chrono::Utc>)], 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a benchmark: scripts/bench-send"]
 async fn one_slow_recipient_side_by_side() {
+    let _alone = support::exclusive().await;
     let n: usize = std::env::var("BENCH_SEND_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
     let rate: f64 = std::env::var("BENCH_SEND_RATE").ok().and_then(|v| v.parse().ok()).unwrap_or(20.0);
     let (calm, slow) = tokio::join!(rig(false), rig(true));

@@ -4,7 +4,7 @@
 //! garbage logged without touching the domain tables.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

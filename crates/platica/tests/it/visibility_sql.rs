@@ -5,7 +5,7 @@
 //! (`support::can_see_ticket`) in Rust and SQL alike.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

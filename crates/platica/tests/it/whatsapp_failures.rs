@@ -5,20 +5,19 @@
 //! admin endpoint and `/ready`.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
-use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
+use platica_simulator::SimHandle;
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, World, Ws, until, world};
+use support::{SimChannel, TestApp, World, Ws, until, world};
 use tokio::sync::watch;
 
-const PNID: &str = "106540352242922";
-const TOKEN: &str = "sim-access-token";
-const SECRET: &str = "sim-app-secret";
+const PNID: &str = support::SIM_PNID;
+const SECRET: &str = support::SIM_SECRET;
 
 struct Rig {
     app: TestApp,
@@ -33,37 +32,8 @@ impl Rig {
         support::install_test_key();
         let app = TestApp::spawn().await;
         let w = world(&app, "acme", 1).await;
-        let sim = Simulator::start(SimConfig {
-            status_delays: StatusDelays {
-                sent: DurRange::millis(10, 30),
-                delivered: DurRange::millis(10, 30),
-                read: DurRange::millis(10, 30),
-                read_probability: 0.0,
-            },
-            failure_rate: 0.0,
-            ..SimConfig::default()
-        })
-        .await
-        .unwrap();
-        let r = app
-            .post(
-                "/api/v1/channels",
-                w.token(w.admin),
-                json!({"kind": "simulator", "display_name": "Ventas", "phone_number_id": PNID, "app_secret": SECRET,
-                       "verify_token": "verify", "access_token": TOKEN, "default_team_id": w.boom.0,
-                       "base_url": sim.base_url()}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        sim.add_account(SimAccount {
-            phone_number_id: PNID.into(),
-            display_phone_number: "+52 55 1234 5678".into(),
-            access_token: TOKEN.into(),
-            app_secret: SECRET.into(),
-            webhook_url: app.url("/api/v1/whatsapp/webhook"),
-            session_mode: false,
-        });
-        let account = r.body["channel_account_id"].as_i64().unwrap();
+        let (sim, account) =
+            support::simulator_channel(&app, &w, support::quick_simulator(0.0), &SimChannel::DEFAULT).await;
         Rig { app, w, sim, account, stop: watch::channel(false).0 }
     }
 

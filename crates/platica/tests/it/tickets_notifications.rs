@@ -3,7 +3,7 @@
 //! ticket, and notification fan-out (one per affected user per bulk reassignment).
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -13,21 +13,7 @@ use serde_json::{Value, json};
 use support::{TestApp, World, Ws, world};
 
 async fn second_admin(app: &TestApp, w: &World) -> (UserId, String) {
-    let u = platica_store::users::create(
-        &app.pool,
-        w.tenant,
-        &platica_store::users::NewUser {
-            email: &format!("admin2@{}.test", w.slug),
-            display_name: "Admin 2",
-            role: Role::Admin,
-            operational: true,
-            password: support::PASSWORD,
-            team_ids: &[],
-        },
-    )
-    .await
-    .unwrap();
-    let id = UserId(u.user_id);
+    let id = support::add_user(app, w, &format!("admin2@{}.test", w.slug), "Admin 2", Role::Admin).await;
     (id, app.session(w.tenant, id).await)
 }
 

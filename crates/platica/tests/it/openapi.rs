@@ -1,7 +1,7 @@
 //! The OpenAPI document describes every route, and every route it describes exists.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

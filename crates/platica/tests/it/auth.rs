@@ -3,7 +3,7 @@
 //! garbage credentials.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use platica_http::login_limits::ACCOUNT_BURST;
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE};
@@ -730,6 +730,7 @@ async fn a_session_cookie_is_refused_from_another_origin() {
 /// the same headers from an untrusted peer are ignored. `/metrics` may require a token.
 #[tokio::test]
 async fn trusted_proxies_give_the_client_address_and_https() {
+    let _alone = support::exclusive().await;
     let edge = platica_http::edge::Edge {
         trusted_proxies: vec![platica_http::edge::Cidr::parse("127.0.0.1/32").unwrap()],
         metrics_token: Some("metrics-secret".into()),
@@ -816,6 +817,7 @@ async fn another_addresss_wrong_attempts_do_not_lock_the_owner_out() {
 /// throughout; a user may hold a bounded number of WebSockets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_sent_requests_from_one_address_do_not_stop_other_clients() {
+    let _alone = support::exclusive().await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let limits = platica_http::serve::Limits {
         max_connections: 2_000,
@@ -875,6 +877,7 @@ async fn half_sent_requests_from_one_address_do_not_stop_other_clients() {
 /// instead of being cut: every request is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_the_per_address_cap_waits_its_turn() {
+    let _alone = support::exclusive().await;
     let limits = platica_http::serve::Limits {
         max_connections: 2_000,
         max_per_address: 20,

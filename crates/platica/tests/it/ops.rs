@@ -3,7 +3,7 @@
 //! real binary under write load.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -258,6 +258,7 @@ fn free_port() -> u16 {
 /// write that was answered 2xx is in the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_under_load_loses_no_accepted_write() {
+    let _alone = support::exclusive().await;
     let db_url = support::fresh_database().await;
     let pool = platica_store::db::connect(&db_url, 4).await.unwrap();
     let tenant = platica_store::tenants::create(&pool, "shutdown", "Shutdown").await.unwrap();

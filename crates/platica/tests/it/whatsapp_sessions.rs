@@ -3,7 +3,7 @@
 //! loop that reconnects only the dead session.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

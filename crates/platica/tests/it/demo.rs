@@ -2,7 +2,7 @@
 //! traffic simulator.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,7 @@ async fn seed_timed(pool: &PgPool) -> DemoInfo {
 
 #[tokio::test]
 async fn seed_builds_the_demo_tenant() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let pool = &app.pool;
     let info = seed_timed(pool).await;
@@ -226,6 +227,7 @@ async fn seed_builds_the_demo_tenant() {
 
 #[tokio::test]
 async fn simulator_makes_traffic_and_stops_promptly() {
+    let _alone = support::exclusive().await;
     let url = support::fresh_database().await;
     let pool = platica_store::db::connect(&url, 8).await.unwrap();
     let info = seed_timed(&pool).await;

@@ -4,7 +4,7 @@
 //! Node.js >= 20 and `npm ci` at the repository root.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

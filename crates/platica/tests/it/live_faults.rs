@@ -14,7 +14,7 @@
 //! - every user's inbox counts through HTTP (`total`, `unread`) equal counts computed in SQL.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -33,9 +33,6 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection, Row};
 use support::TestApp;
 use support::proxy::Proxy;
-
-/// The 200,000-row test measures the process's memory: it runs alone; the others may share.
-static EXCLUSIVE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// How long the engine may take to catch up after a fault.
 const CATCH_UP: Duration = Duration::from_secs(60);
@@ -901,7 +898,7 @@ async fn walsender_pid(pool: &PgPool, slot: &str) -> Option<i32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walsender_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     let app = TestApp::spawn().await;
     let fx = seed(&app.pool, "kill", 30).await;
@@ -979,7 +976,7 @@ async fn expect_only_slot(pool: &PgPool, slot: &str, active: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platica_restarted_during_writes_resumes_from_a_fresh_snapshot() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
     let pool = platica_store::db::connect(&url, 2).await.unwrap();
@@ -1144,7 +1141,7 @@ fn remove_stale_cluster_roots() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restarted_during_writes_is_recovered_from() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     remove_stale_cluster_roots();
     let root = std::env::temp_dir().join(format!("platica-faults-pg-{}", std::process::id()));
@@ -1292,7 +1289,7 @@ const MAX_RSS_GROWTH_MB: u64 = 100;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200k_row_transaction_is_applied_whole_in_bounded_memory() {
     // Alone: the memory measured is the whole process's.
-    let _alone = EXCLUSIVE.write().await;
+    let _alone = support::exclusive().await;
     let started = Instant::now();
     // The live inbox and the HTTP API, without the realtime hub (see the next test).
     let url = support::fresh_database().await;
@@ -1323,7 +1320,7 @@ async fn a_200k_row_transaction_is_applied_whole_in_bounded_memory() {
 /// so memory stays bounded. (Before that cap: 565 MB of growth, about 2.8 KB per row.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200k_row_transaction_with_the_realtime_hub_is_applied_in_bounded_memory() {
-    let _alone = EXCLUSIVE.write().await;
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let growth_mb = big_transaction(&app.live, &Http::of(&app), &app.db_url, &app.pool, "bighub").await;
     assert!(
@@ -1359,7 +1356,7 @@ async fn previous_message(pool: &PgPool, tenant: i64, conversation: i64) -> (i64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncate_and_delete_are_reflected_in_every_inbox() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     let app = TestApp::spawn().await;
     let fx = seed(&app.pool, "trunc", 4).await;
@@ -1696,7 +1693,7 @@ async fn terminate(pool: &PgPool, pid: i32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_heals_after_bursts_of_walsender_kills() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
     let pool = platica_store::db::connect(&url, 2).await.unwrap();
@@ -1751,7 +1748,7 @@ async fn drop_slot(pool: &PgPool, slot: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
     let pool = platica_store::db::connect(&url, 2).await.unwrap();
@@ -1809,7 +1806,7 @@ async fn get_raw(base: &str, path: &str, token: &str) -> (u16, reqwest::header::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile() {
-    let _shared = EXCLUSIVE.read().await;
+    let _shared = support::shared().await;
     let started = Instant::now();
     remove_stale_cluster_roots();
     let root = std::env::temp_dir().join(format!("platica-faults-pg-{}-heal", std::process::id()));

@@ -3,7 +3,7 @@
 //! scheduling, overdue scheduled calls, and the live inbox ignoring the new tables.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

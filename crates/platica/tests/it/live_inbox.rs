@@ -3,7 +3,7 @@
 //! the writes.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -531,6 +531,7 @@ async fn deleting_the_newest_message_is_atomic_for_readers() {
 /// both through the API and in SQL.
 #[tokio::test]
 async fn a_read_after_an_event_sees_the_commit_it_announced() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let w = world(&app, "visible", 1).await;
     let token = w.token(w.admin).to_owned();

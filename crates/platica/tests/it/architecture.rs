@@ -1,5 +1,6 @@
 //! ARCHITECTURE.md is the map a newcomer finds owners with: it must name every crate and module,
-//! and every test it cites as enforcing an invariant must exist.
+//! every test it cites as enforcing an invariant must exist, and so must every source file it
+//! names by path.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -148,4 +149,17 @@ fn every_test_the_invariants_cite_exists() {
     }
     assert!(cited >= 10, "the document cites only {cited} tests as enforcing its invariants");
     assert!(missing.is_empty(), "ARCHITECTURE.md cites tests that do not exist: {missing:?}");
+}
+
+#[test]
+fn every_source_path_the_document_names_exists() {
+    let doc = document();
+    let mut missing = Vec::new();
+    for (i, part) in doc.split('`').enumerate() {
+        // Odd parts are inside backticks: `crates/platica/tests/it/live_faults.rs` and the like.
+        if i % 2 == 1 && part.starts_with("crates/") && part.ends_with(".rs") && !repo_root().join(part).is_file() {
+            missing.push(part.to_owned());
+        }
+    }
+    assert!(missing.is_empty(), "ARCHITECTURE.md names files that do not exist: {missing:?}");
 }

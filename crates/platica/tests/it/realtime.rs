@@ -2,7 +2,7 @@
 //! filters, system frames, resume, slow consumers, and no database query on the fan-out path.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -372,6 +372,7 @@ async fn resume_replays_what_was_missed_or_resets() {
 /// time meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_dropped_without_slowing_the_others() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn_with(platica_realtime::HubConfig { queue: 256, ..Default::default() }).await;
     let w = world(&app, "slow", 1).await;
     let convs: Vec<i64> =
@@ -570,6 +571,7 @@ fn resets_of(frames: &[Value]) -> Vec<String> {
 /// is kept, so a client resuming from before it gets the reset (if concerned) and what followed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_change_resets_only_the_subscriptions_it_concerns() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let w = world(&app, "big", 1).await;
     let n = platica_realtime::hub::MAX_FANOUT_CONVERSATIONS + 20;
@@ -654,6 +656,7 @@ async fn a_large_change_resets_only_the_subscriptions_it_concerns() {
 /// queue (1,024): they are replayed as one batch, in order, without dropping the client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_replays_more_than_a_queue_holds() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let w = world(&app, "longresume", 1).await;
     let conv = conv_of(&app, w.prospects.iter().find(|p| p.2 == Some(w.exec_luis)).unwrap().0).await;

@@ -14,12 +14,12 @@
 //! id is far from any id the fuzzer tries, and the executive may not change users.)
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use platica_domain::{Role, UserId};
+use platica_domain::Role;
 use serde_json::json;
 use support::TestApp;
 
@@ -36,7 +36,7 @@ fn schemathesis() -> PathBuf {
     if let Some(p) = std::env::var_os("SCHEMATHESIS") {
         return PathBuf::from(p);
     }
-    // target/debug/deps/contract-<hash>: the target directory (`$CARGO_TARGET_DIR`, wherever it
+    // target/debug/deps/it-<hash>: the target directory (`$CARGO_TARGET_DIR`, wherever it
     // is) is three levels up.
     let exe = std::env::current_exe().unwrap();
     let target = exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
@@ -114,6 +114,7 @@ async fn seed(app: &TestApp, admin: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
+    let _alone = support::exclusive().await;
     support::install_test_key();
     // With a media store, so uploads (and the files they make) are exercised too.
     let media = std::env::temp_dir().join(format!("platica-contract-media-{}", std::process::id()));
@@ -124,21 +125,8 @@ async fn the_api_keeps_its_openapi_contract_for_an_admin_and_an_executive() {
     // The fuzzing admin's id is one the fuzzer will not pick, so it cannot change its own password
     // or deactivate itself (which would revoke its session).
     sqlx::query("ALTER TABLE users ALTER COLUMN user_id RESTART WITH 7301234567").execute(&app.pool).await.unwrap();
-    let fuzzer = platica_store::users::create(
-        &app.pool,
-        w.tenant,
-        &platica_store::users::NewUser {
-            email: "fuzzer@contract.test",
-            display_name: "Fuzzer",
-            role: Role::Admin,
-            operational: true,
-            password: support::PASSWORD,
-            team_ids: &[],
-        },
-    )
-    .await
-    .unwrap();
-    assert!(UserId(fuzzer.user_id).0 > 7_000_000_000);
+    let fuzzer = support::add_user(&app, &w, "fuzzer@contract.test", "Fuzzer", Role::Admin).await;
+    assert!(fuzzer.0 > 7_000_000_000);
     seed(&app, w.token(w.admin)).await;
     app.sync().await;
     let admin = app.login(&w.slug, "fuzzer@contract.test", support::PASSWORD).await;

@@ -2,7 +2,7 @@
 //! clear refusals of unusable databases.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

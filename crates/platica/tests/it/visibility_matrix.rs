@@ -7,7 +7,7 @@
 //! prospect list, single reads, and the filters, before and after reassignments.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -5,7 +5,7 @@
 //! The requests are a table: adding an endpoint is one line.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

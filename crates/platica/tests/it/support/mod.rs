@@ -1,6 +1,11 @@
-//! The integration-test harness: one throwaway PostgreSQL cluster per test process, a migrated
-//! template database made once, and for each test a fresh clone of it with the app serving on a
-//! random loopback port. Tests talk to it over HTTP as a client would.
+//! The integration-test harness: one throwaway PostgreSQL cluster per test process (all the
+//! integration tests are one process, `tests/it`), a migrated template database made once, and
+//! for each test a fresh clone of it with the app serving on a random loopback port. Tests talk to
+//! it over HTTP as a client would.
+//!
+//! What else is process-wide is set once here too: the secret key channel secrets are sealed with
+//! ([`install_test_key`], installed before any database is handed out) and the gate heavy tests
+//! take ([`exclusive`], [`shared`]).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -29,7 +34,7 @@ static TEMPLATE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(1);
 const TEMPLATE_DB: &str = "platica_template";
 
-fn shared() -> &'static Shared {
+fn cluster() -> &'static Shared {
     SHARED.get_or_init(|| {
         remove_stale_roots();
         let root = std::env::temp_dir().join(format!("platica-test-{}", std::process::id()));
@@ -38,8 +43,9 @@ fn shared() -> &'static Shared {
             .name("test-postgres".into())
             .spawn(move || {
                 let mut opts = ClusterOptions::new(root, false);
-                // Every test database has its own slot (left behind, inactive, when its test ends).
-                opts.settings.extend(["max_replication_slots=200".into(), "max_wal_senders=100".into()]);
+                // Every test database has its own slot (left behind, inactive, when its test ends),
+                // and every integration test shares this cluster.
+                opts.settings.extend(["max_replication_slots=1000".into(), "max_wal_senders=100".into()]);
                 let cluster = PrivateCluster::start(&opts);
                 match cluster {
                     Ok(c) => {
@@ -73,7 +79,9 @@ fn remove_stale_roots() {
 
 /// A fresh, migrated database of its own. Returns its URL.
 pub async fn fresh_database() -> String {
-    let shared = shared();
+    // Before anything can load another key (`secrets::global`): one key for the whole process.
+    install_test_key();
+    let shared = cluster();
     TEMPLATE
         .get_or_init(|| async {
             platica_store::db::create_database(&shared.admin_url, TEMPLATE_DB, None).await.unwrap();
@@ -85,6 +93,23 @@ pub async fn fresh_database() -> String {
     let name = format!("test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
     platica_store::db::create_database(&shared.admin_url, &name, Some(TEMPLATE_DB)).await.unwrap();
     format!("{}{name}", shared.url_prefix)
+}
+
+/// The gate of tests that must not overlap: see [`exclusive`] and [`shared`].
+static GATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Runs the calling test alone among the tests that take [`exclusive`] or [`shared`]: the heavy
+/// ones (a browser, a fuzzer, thousands of rows or messages, many connections) and those that
+/// measure the process (its memory) or time under load. Take it first thing, and once; tests
+/// that take neither still run beside it.
+pub async fn exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    GATE.write().await
+}
+
+/// For tests that may run beside each other but not beside an [`exclusive`] one (the live
+/// inbox's fault matrix). Take it first thing, and once.
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    GATE.read().await
 }
 
 /// The app serving a fresh database on a random port.
@@ -458,6 +483,92 @@ pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
         send_rate_per_sec: None,
     };
     platica_store::channels::create(&app.pool, key, w.tenant, &new).await.unwrap().channel_account_id
+}
+
+/// Another user of the world's tenant (password [`PASSWORD`], no team), e.g. a second admin.
+pub async fn add_user(app: &TestApp, w: &World, email: &str, name: &str, role: Role) -> UserId {
+    user(&app.pool, w.tenant, email, name, role, &[]).await
+}
+
+/// The phone number id, access token and app secret of [`SimChannel::DEFAULT`].
+pub const SIM_PNID: &str = "106540352242922";
+pub const SIM_TOKEN: &str = "sim-access-token";
+pub const SIM_SECRET: &str = "sim-app-secret";
+
+/// A WhatsApp number for [`simulator_channel`]: the channel account the API creates and the
+/// simulator's account behind it share these.
+pub struct SimChannel<'a> {
+    /// `simulator` or `cloud` (both send to the simulator's `base_url`).
+    pub kind: &'a str,
+    pub display_name: &'a str,
+    pub phone_number_id: &'a str,
+    pub display_phone_number: &'a str,
+    pub access_token: &'a str,
+    pub app_secret: &'a str,
+    pub verify_token: &'a str,
+    pub send_rate_per_sec: Option<i64>,
+}
+
+impl SimChannel<'static> {
+    pub const DEFAULT: SimChannel<'static> = SimChannel {
+        kind: "simulator",
+        display_name: "Ventas",
+        phone_number_id: SIM_PNID,
+        display_phone_number: "+52 55 1234 5678",
+        access_token: SIM_TOKEN,
+        app_secret: SIM_SECRET,
+        verify_token: "verify",
+        send_rate_per_sec: None,
+    };
+}
+
+/// A simulator whose statuses (sent, delivered, read with `read_probability`) follow each send
+/// within 10-30 ms, and that fails nothing by itself.
+pub fn quick_simulator(read_probability: f64) -> platica_simulator::SimConfig {
+    use platica_simulator::{DurRange, SimConfig, StatusDelays};
+    SimConfig {
+        status_delays: StatusDelays {
+            sent: DurRange::millis(10, 30),
+            delivered: DurRange::millis(10, 30),
+            read: DurRange::millis(10, 30),
+            read_probability,
+        },
+        failure_rate: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+/// "A channel on the simulator": starts a Cloud API simulator with `config`, creates the world's
+/// channel account `ch` through the API (as its admin) pointing at it, and gives the simulator the
+/// same account, its webhooks going to the app. Returns the simulator and the account's id;
+/// nothing is sent unless the test starts a sender.
+pub async fn simulator_channel(
+    app: &TestApp,
+    w: &World,
+    config: platica_simulator::SimConfig,
+    ch: &SimChannel<'_>,
+) -> (platica_simulator::SimHandle, i64) {
+    let sim = platica_simulator::Simulator::start(config).await.unwrap();
+    let r = app
+        .post(
+            "/api/v1/channels",
+            w.token(w.admin),
+            serde_json::json!({"kind": ch.kind, "display_name": ch.display_name,
+                "phone_number_id": ch.phone_number_id, "app_secret": ch.app_secret,
+                "verify_token": ch.verify_token, "access_token": ch.access_token, "default_team_id": w.boom.0,
+                "base_url": sim.base_url(), "send_rate_per_sec": ch.send_rate_per_sec}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    sim.add_account(platica_simulator::SimAccount {
+        phone_number_id: ch.phone_number_id.into(),
+        display_phone_number: ch.display_phone_number.into(),
+        access_token: ch.access_token.into(),
+        app_secret: ch.app_secret.into(),
+        webhook_url: app.url("/api/v1/whatsapp/webhook"),
+        session_mode: false,
+    });
+    (sim, r.body["channel_account_id"].as_i64().unwrap())
 }
 
 pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {

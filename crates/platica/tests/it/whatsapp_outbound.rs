@@ -5,32 +5,22 @@
 //! 24-hour window and templates, read receipts, the send rate, and the bot with its pause.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
-use platica_simulator::{DurRange, SimAccount, SimConfig, SimHandle, Simulator, StatusDelays};
+use platica_simulator::{DurRange, SimConfig, SimHandle};
 use platica_whatsapp::sender::{Sender, SenderConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestApp, World, until, world};
+use support::{SimChannel, TestApp, World, until, world};
 use tokio::sync::watch;
 
-const PNID: &str = "106540352242922";
-const TOKEN: &str = "sim-access-token";
-const SECRET: &str = "sim-app-secret";
+const PNID: &str = support::SIM_PNID;
+const SECRET: &str = support::SIM_SECRET;
 
 fn sim_config() -> SimConfig {
-    SimConfig {
-        status_delays: StatusDelays {
-            sent: DurRange::millis(10, 30),
-            delivered: DurRange::millis(10, 30),
-            read: DurRange::millis(10, 30),
-            read_probability: 1.0,
-        },
-        failure_rate: 0.0,
-        ..SimConfig::default()
-    }
+    support::quick_simulator(1.0)
 }
 
 fn sender_config() -> SenderConfig {
@@ -58,26 +48,8 @@ impl Rig {
         support::install_test_key();
         let app = if bot { TestApp::spawn_with_bot().await } else { TestApp::spawn().await };
         let w = world(&app, "acme", per_cell).await;
-        let sim = Simulator::start(sim).await.unwrap();
-        let r = app
-            .post(
-                "/api/v1/channels",
-                w.token(w.admin),
-                json!({"kind": kind, "display_name": "Ventas", "phone_number_id": PNID, "app_secret": SECRET,
-                       "verify_token": "verify", "access_token": TOKEN, "default_team_id": w.boom.0,
-                       "base_url": sim.base_url(), "send_rate_per_sec": rate}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-        sim.add_account(SimAccount {
-            phone_number_id: PNID.into(),
-            display_phone_number: "+52 55 1234 5678".into(),
-            access_token: TOKEN.into(),
-            app_secret: SECRET.into(),
-            webhook_url: app.url("/api/v1/whatsapp/webhook"),
-            session_mode: false,
-        });
-        let account = r.body["channel_account_id"].as_i64().unwrap();
+        let channel = SimChannel { kind, send_rate_per_sec: rate.map(i64::from), ..SimChannel::DEFAULT };
+        let (sim, account) = support::simulator_channel(&app, &w, sim, &channel).await;
         Rig { app, w, sim, _account: account, stop: watch::channel(false).0 }
     }
 
@@ -447,6 +419,7 @@ async fn only_the_owner_opening_a_conversation_marks_it_read_and_sends_a_receipt
 
 #[tokio::test]
 async fn sends_keep_to_the_numbers_rate() {
+    let _alone = support::exclusive().await;
     let rig = Rig::new("simulator", false, sim_config(), Some(20), 12).await;
     let convs: Vec<i64> =
         sqlx::query_scalar("SELECT conversation_id FROM conversations WHERE tenant_id = $1 ORDER BY conversation_id")
@@ -797,6 +770,7 @@ async fn a_status_for_another_copy_attaches_to_the_message_and_cancels_the_resen
 /// order (the second waits for the first).
 #[tokio::test]
 async fn one_slow_recipient_does_not_stall_the_others_and_retries_go_out_on_time() {
+    let _alone = support::exclusive().await;
     let rig = Rig::new("simulator", false, sim_config(), None, 2).await;
     let convs: Vec<(i64, String)> = sqlx::query_as(
         "SELECT c.conversation_id, substr(p.phone, 2) FROM conversations c JOIN prospects p USING (tenant_id, prospect_id)

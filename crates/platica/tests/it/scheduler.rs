@@ -2,7 +2,7 @@
 //! with two scheduler instances on one database, failures, and the missed-occurrence policy.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A first end-to-end check of the harness: log in, list, send, read.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::json;

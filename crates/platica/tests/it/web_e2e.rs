@@ -8,7 +8,7 @@
 //! (`apt-get install chromium`; scripts/test installs it when missing and run as root).
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -129,8 +129,10 @@ async fn person(app: &TestApp, tenant: i64, email: &str, password: &str) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_app_works_end_to_end_in_chromium() {
+    let _alone = support::exclusive().await;
     let root = repo_root();
     require_tools(&root);
+    // The process's one test key (every test of this binary shares it).
     support::install_test_key();
     // The live inbox streams through a proxy the browser script can cut ("stream_cut").
     let (app, proxy) = TestApp::spawn_proxied().await;

@@ -3,7 +3,7 @@
 //! transaction (a trigger in the test database) that must leave nothing changed.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
@@ -74,6 +74,7 @@ fn assert_err(r: &Resp, status: StatusCode, code: &str, what: &str) {
 
 #[tokio::test]
 async fn a_thousand_prospects_move_in_one_call_with_one_batch() {
+    let _alone = support::exclusive().await;
     let app = TestApp::spawn().await;
     let w = world(&app, "bulk", 1).await;
     let ids = thousand(&app, &w, w.boom, Some(w.exec_luis)).await;
