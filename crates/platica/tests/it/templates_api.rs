@@ -5,7 +5,7 @@
 //! template status webhook calls). Only admins submit and sync; every role lists approved ones.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

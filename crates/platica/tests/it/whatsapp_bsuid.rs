@@ -6,7 +6,7 @@
 //! reaches the (simulated) Cloud API addressed by `recipient`, as WhatsApp documents.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! status and numeric timestamps. Real signed webhooks over HTTP against the spawned app.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! is uploaded to Graph once and sent by its id.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -16,7 +16,7 @@
 //! and prints the rate.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -589,6 +589,8 @@ fn describe(n: usize, i: &Input) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_webhooks_never_panic_fail_or_store_garbage() {
+    // Heavy (20,000 inputs in CI, a million from scripts/fuzz-webhooks) and timed: alone.
+    let _alone = support::exclusive().await;
     support::install_test_key();
     // The server's errors (a 5xx says why here), nothing else.
     let _ = tracing_subscriber::fmt().with_env_filter("platica_http=error").with_test_writer().try_init();

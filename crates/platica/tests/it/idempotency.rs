@@ -4,7 +4,7 @@
 //! malformed keys are a 400.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use crate::support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
