@@ -24,9 +24,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use platica_domain::signature;
-use platica_store::channels::{self, WebhookAccount};
 use platica_store::secrets::SecretKey;
-use platica_store::whatsapp::{self, IngestReport, WebhookEvent};
+use platica_store::whatsapp::channels::{self, WebhookAccount};
+use platica_store::whatsapp::ingest::{self as stored, IngestReport, WebhookEvent};
 use platica_whatsapp::webhook::{self, HandshakeError, Number, WebhookPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -189,7 +189,7 @@ async fn receive(
     // Template reviews name only the WhatsApp Business Account: they apply within the tenant
     // whose account's secret signed the notification, never another's.
     for t in &notification.template_statuses {
-        let applied = platica_store::templates::apply_template_status(
+        let applied = platica_store::whatsapp::templates::apply_template_status(
             &state.pool,
             authority.tenant_id,
             &t.waba_id,
@@ -220,8 +220,13 @@ async fn receive(
             tracing::warn!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
                 kind = e.kind, code = ?e.code, title = %e.title, "WhatsApp reports an error in a webhook");
         }
-        platica_store::channel_events::record(&state.pool, account.tenant_id, account.channel_account_id, &found)
-            .await?;
+        platica_store::whatsapp::channel_events::record(
+            &state.pool,
+            account.tenant_id,
+            account.channel_account_id,
+            &found,
+        )
+        .await?;
     }
     for (phone_number_id, batch) in notification.batches {
         let Some(account) = verified.get(&phone_number_id) else { continue };
@@ -238,10 +243,9 @@ async fn receive(
             }
         };
         // After the messages: a reaction or a number change may name one of them.
-        receipt.reactions_applied += whatsapp::react(&state.pool, account.tenant_id, &batch.reactions).await?;
+        receipt.reactions_applied += stored::react(&state.pool, account.tenant_id, &batch.reactions).await?;
         for change in &batch.number_changes {
-            receipt.numbers_changed +=
-                u32::from(whatsapp::change_number(&state.pool, account.tenant_id, change).await?);
+            receipt.numbers_changed += u32::from(stored::change_number(&state.pool, account.tenant_id, change).await?);
         }
         tracing::debug!(
             tenant_id = account.tenant_id.0,
@@ -272,7 +276,7 @@ async fn receive(
             + receipt.statuses_unknown
             > 0;
         let detail: Vec<&str> = problems.iter().take(20).map(|p| p.detail.as_str()).collect();
-        whatsapp::log_event(
+        stored::log_event(
             &state.pool,
             &WebhookEvent {
                 tenant: authority.tenant_id,
