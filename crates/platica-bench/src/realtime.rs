@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use platica_domain::{TenantId, UserId};
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
@@ -117,7 +117,7 @@ struct World {
 async fn sessions(w: &World, user: UserId, n: usize) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(platica_store::auth::create_session(&w.pool, w.tenant, user).await?.0);
+        out.push(platica_store::org::auth::create_session(&w.pool, w.tenant, user).await?.0);
     }
     Ok(out)
 }

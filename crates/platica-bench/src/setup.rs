@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use platica_domain::{TenantId, UserId};
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::Message;
@@ -266,10 +266,10 @@ pub struct Demo {
 /// Creates `database` in the cluster, migrates it and seeds the demo tenant (`platica_demo::seed`:
 /// teams, staff, 3,000 prospects with their conversations).
 pub async fn demo_tenant(cluster: &PrivateCluster, database: &str, pool_size: u32) -> anyhow::Result<Demo> {
-    platica_store::db::create_database(&cluster.url("postgres"), database, None).await?;
+    platica_store::pg::db::create_database(&cluster.url("postgres"), database, None).await?;
     let url = cluster.url(database);
-    let pool = platica_store::db::connect(&url, pool_size).await?;
-    platica_store::db::migrate(&pool).await?;
+    let pool = platica_store::pg::db::connect(&url, pool_size).await?;
+    platica_store::pg::db::migrate(&pool).await?;
     let info = platica_demo::seed(&pool).await.context("seeding")?;
     let admin: i64 = sqlx::query_scalar("SELECT user_id FROM users WHERE tenant_id = $1 AND role = 'admin' LIMIT 1")
         .bind(info.tenant_id.0)

@@ -520,13 +520,13 @@ impl Pipeline {
     }
 }
 
-/// Makes the publication what the code expects ([`platica_store::publication::repair`]); `Some`
+/// Makes the publication what the code expects ([`platica_store::pg::publication::repair`]); `Some`
 /// with what differed when it had to change it. Only Platica's own publication is guarded.
 async fn repair_publication(config: &StreamConfig, pool: &sqlx::PgPool) -> Result<Option<String>, StreamError> {
-    if config.publication != platica_store::publication::NAME {
+    if config.publication != platica_store::pg::publication::NAME {
         return Ok(None);
     }
-    let d = platica_store::publication::repair(pool)
+    let d = platica_store::pg::publication::repair(pool)
         .await
         .map_err(|e| StreamError::Setup(format!("checking the publication: {e}")))?;
     if d.is_clean() {

@@ -121,7 +121,7 @@ async fn prepare(live: &LiveInbox, only: Option<TenantId>) -> Result<(u64, Refer
             .await?;
     let mut rows = BTreeMap::new();
     for t in &tenants {
-        let r = platica_store::conversations::reference_rows(&mut tx, TenantId(*t))
+        let r = platica_store::inbox::conversations::reference_rows(&mut tx, TenantId(*t))
             .await
             .map_err(|e| StreamError::Setup(format!("reference inbox: {e}")))?;
         rows.insert(TenantId(*t), r);

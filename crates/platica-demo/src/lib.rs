@@ -98,8 +98,8 @@ pub mod whatsapp {
     use anyhow::Context;
     use platica_domain::{TeamId, TenantId};
     use platica_store::PgPool;
-    use platica_store::channels::{self, ChannelChanges, NewChannelAccount};
     use platica_store::secrets::SecretKey;
+    use platica_store::whatsapp::channels::{self, ChannelChanges, NewChannelAccount};
 
     pub const PHONE_NUMBER_ID: &str = "100000000000001";
     pub const DISPLAY_PHONE_NUMBER: &str = "+52 55 5000 0001";

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use platica_domain::{TeamId, TenantId, UserId};
 use platica_store::PgPool;
-use platica_store::users::NewUser;
+use platica_store::org::users::NewUser;
 use sqlx::{Postgres, Transaction};
 
 use crate::DemoInfo;
@@ -24,7 +24,7 @@ const CHUNK: usize = 10_000;
 pub async fn seed(pool: &PgPool) -> anyhow::Result<DemoInfo> {
     let started = Instant::now();
     if let Some(tenant) =
-        platica_store::tenants::find_by_slug(pool, TENANT_SLUG).await.context("looking for the demo tenant")?
+        platica_store::org::tenants::find_by_slug(pool, TENANT_SLUG).await.context("looking for the demo tenant")?
     {
         if finished(pool, tenant).await? {
             tracing::info!(tenant_id = tenant.0, "the demo tenant already exists: keeping its data");
@@ -43,12 +43,14 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<DemoInfo> {
     // The plan is CPU work: make it on a blocking thread while the staff's passwords are hashed.
     let planning = tokio::task::spawn_blocking(|| plan::generate(plan::SEED, plan::PROSPECTS));
 
-    let tenant =
-        platica_store::tenants::create(pool, TENANT_SLUG, TENANT_NAME).await.context("creating the demo tenant")?;
+    let tenant = platica_store::org::tenants::create(pool, TENANT_SLUG, TENANT_NAME)
+        .await
+        .context("creating the demo tenant")?;
     let mut teams = Vec::with_capacity(TEAMS.len());
     for name in TEAMS {
-        let team =
-            platica_store::teams::create(pool, tenant, name).await.with_context(|| format!("creating team {name}"))?;
+        let team = platica_store::org::teams::create(pool, tenant, name)
+            .await
+            .with_context(|| format!("creating team {name}"))?;
         teams.push(TeamId(team.team_id));
     }
     let mut staff_ids = Vec::new();
@@ -57,7 +59,7 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<DemoInfo> {
             platica_domain::Role::Coordinator => staff.teams.iter().map(|&t| teams[t]).collect(),
             _ => Vec::new(),
         };
-        let user = platica_store::users::create(
+        let user = platica_store::org::users::create(
             pool,
             tenant,
             &NewUser {

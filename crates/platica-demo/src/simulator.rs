@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use platica_domain::{ConversationId, MessageId, ProspectId, Role, TeamId, TenantId, UserId, Viewer};
 use platica_store::PgPool;
-use platica_store::prospects::Target;
+use platica_store::inbox::prospects::Target;
 use rand::seq::IndexedRandom;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -568,7 +568,7 @@ impl Simulator {
         let external_id = format!("sim-{}-{}-{:08x}", self.seed, self.sent_in, self.nonce);
         self.sent_in += 1;
         let stored =
-            platica_store::messages::ingest_inbound(&self.pool, self.tenant, conversation, &external_id, &body)
+            platica_store::inbox::messages::ingest_inbound(&self.pool, self.tenant, conversation, &external_id, &body)
                 .await
                 .context("ingesting an inbound message")?;
         if stored.is_none() {
@@ -594,11 +594,11 @@ impl Simulator {
         let Some(executive) = lead.executive else { return Ok(false) };
         let body = chat::live_reply(Self::cast_of(&self.world, &lead), &mut self.rng);
         let viewer = self.executive_viewer(executive);
-        let msg = platica_store::messages::send(
+        let msg = platica_store::inbox::messages::send(
             &self.pool,
             &viewer,
             conversation,
-            &platica_store::messages::Outbound::Text(body),
+            &platica_store::inbox::messages::Outbound::Text(body),
         )
         .await
         .with_context(|| format!("replying as executive {executive} in conversation {conversation}"))?;
@@ -618,7 +618,7 @@ impl Simulator {
             "sent" => "delivered",
             _ => "read",
         };
-        let changed = platica_store::messages::advance_status(&self.pool, self.tenant, message, next)
+        let changed = platica_store::inbox::messages::advance_status(&self.pool, self.tenant, message, next)
             .await
             .with_context(|| format!("moving message {message} to {next}"))?;
         let keep = changed && (next == "sent" || (next == "delivered" && self.rng.random_bool(0.8)));
@@ -638,7 +638,7 @@ impl Simulator {
             (None, Some(admin)) => admin.clone(),
             (None, None) => return Ok(false),
         };
-        platica_store::messages::mark_read(&self.pool, &viewer, conversation)
+        platica_store::inbox::messages::mark_read(&self.pool, &viewer, conversation)
             .await
             .with_context(|| format!("marking conversation {conversation} read"))?;
         Ok(true)
@@ -662,9 +662,10 @@ impl Simulator {
             return Ok(false);
         }
         let prospect = lead.prospect;
-        let moved = platica_store::prospects::reassign(&self.pool, &admin, prospect, &Target { team_id, executive_id })
-            .await
-            .with_context(|| format!("reassigning prospect {prospect}"))?;
+        let moved =
+            platica_store::inbox::prospects::reassign(&self.pool, &admin, prospect, &Target { team_id, executive_id })
+                .await
+                .with_context(|| format!("reassigning prospect {prospect}"))?;
         let lead = &mut self.world.leads[i];
         lead.team = TeamId(moved.team_id);
         lead.executive = moved.executive_id.map(UserId);

@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use platica_domain::Viewer;
-use platica_store::auth::Principal;
+use platica_store::org::auth::Principal;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -86,7 +86,7 @@ pub async fn authenticate(state: &AppState, token: &str, reads: bool) -> Result<
     {
         return Ok(p);
     }
-    match platica_store::auth::authenticate(&state.pool, token).await {
+    match platica_store::org::auth::authenticate(&state.pool, token).await {
         Ok(Some(p)) => {
             state.credentials.remember(token, &p);
             Ok(p)

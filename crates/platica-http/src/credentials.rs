@@ -1,6 +1,6 @@
 //! Credentials recently verified, so reads keep answering while PostgreSQL cannot be asked.
 //!
-//! Every request verifies its token in PostgreSQL ([`platica_store::auth::authenticate`]); what
+//! Every request verifies its token in PostgreSQL ([`platica_store::org::auth::authenticate`]); what
 //! it finds is remembered here. The memory is consulted only for reads (GET, HEAD, a WebSocket
 //! upgrade) and only when the database cannot answer: while the live inbox is degraded (the
 //! change stream is down, which a stopped or unreachable PostgreSQL always causes first), or when
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use platica_domain::{TenantId, UserId};
-use platica_store::auth::{Principal, TokenKind};
+use platica_store::org::auth::{Principal, TokenKind};
 use sha2::{Digest, Sha256};
 
 /// How long after its last verification an entry may stand in for PostgreSQL.

@@ -23,8 +23,8 @@ use axum::extract::{FromRequestParts, MatchedPath, State};
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use platica_store::auth::TokenKind;
 use platica_store::idempotency::{self, Claim, Fingerprint, Stored};
+use platica_store::org::auth::TokenKind;
 use tracing::Instrument;
 
 use crate::auth::Auth;

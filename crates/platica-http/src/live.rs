@@ -9,7 +9,7 @@ use platica_changes::LiveInbox;
 use platica_domain::cursor::Cursor;
 use platica_inbox::Filter;
 use platica_inbox::scope::Key;
-use platica_store::conversations::InboxFilter;
+use platica_store::inbox::conversations::InboxFilter;
 
 use crate::error::ApiError;
 

@@ -86,7 +86,8 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
     // for a status (sends by outcome are counted by the sender as
     // platica_outbox_sends_total{outcome}).
     let depth =
-        tokio::time::timeout(std::time::Duration::from_secs(1), platica_store::outbox::depth(&state.pool)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(1), platica_store::whatsapp::outbox::depth(&state.pool))
+            .await;
     if let Ok(Ok(depth)) = depth {
         for st in ["pending", "sending", "unconfirmed"] {
             let n = depth.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);

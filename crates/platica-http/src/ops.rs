@@ -56,7 +56,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
 
     if server_lsn.is_some() {
-        let known: Vec<i64> = platica_store::db::MIGRATOR.iter().map(|m| m.version).collect();
+        let known: Vec<i64> = platica_store::pg::db::MIGRATOR.iter().map(|m| m.version).collect();
         let applied = tokio::time::timeout(
             CHECK_TIMEOUT,
             sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
@@ -132,7 +132,11 @@ async fn channels_check(state: &AppState) -> Value {
     };
     // Errors WhatsApp reported about accounts in the last hour (informational: they do not make
     // the server unready).
-    let errors = match tokio::time::timeout(CHECK_TIMEOUT, platica_store::channel_events::last_hour(&state.pool)).await
+    let errors = match tokio::time::timeout(
+        CHECK_TIMEOUT,
+        platica_store::whatsapp::channel_events::last_hour(&state.pool),
+    )
+    .await
     {
         Ok(Ok(rows)) => json!(rows),
         Ok(Err(e)) => json!(format!("cannot read channel events: {e}")),

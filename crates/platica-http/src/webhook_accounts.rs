@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use platica_domain::signature;
-use platica_store::channels::{self, WebhookAccount};
 use platica_store::secrets::SecretKey;
+use platica_store::whatsapp::channels::{self, WebhookAccount};
 use platica_store::{PgPool, StoreResult};
 use sha2::Sha256;
 

@@ -392,19 +392,7 @@ impl Hub {
         let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
         let before: HashMap<(TenantId, i64), Option<Seat>> =
             tx.applied.touched.iter().map(|(t, c, s)| ((*t, *c), *s)).collect();
-        // A transaction too large to fan out row by row: its tenants' subscribers refetch.
-        let mut big: HashSet<TenantId> = tx.overflow.iter().map(|(t, _)| *t).collect();
-        let mut per_tenant: HashMap<TenantId, usize> = HashMap::new();
-        for (t, _, _) in &tx.applied.touched {
-            *per_tenant.entry(*t).or_default() += 1;
-        }
-        big.extend(per_tenant.into_iter().filter(|(_, n)| *n > MAX_FANOUT_CONVERSATIONS).map(|(t, _)| t));
-        let mut large: HashMap<TenantId, Touched> = big.iter().map(|t| (*t, Touched::default())).collect();
-        for (tenant, table) in &tx.overflow {
-            if let Some(t) = large.get_mut(tenant) {
-                t.tables.insert(table.clone());
-            }
-        }
+        let mut large = large_changes(tx);
         for (tenant, conv, before_seat) in &tx.applied.touched {
             if let Some(t) = large.get_mut(tenant) {
                 t.inbox = true;
@@ -415,17 +403,7 @@ impl Hub {
                 }
                 continue;
             }
-            let row = engine.tenant(*tenant).and_then(|i| i.row(*conv)).map(Arc::new);
-            let payload = row.as_ref().map(|r| {
-                let json = serde_json::to_string(&crate::json::row_json((**r).clone())).unwrap_or_default();
-                Arc::from(format!(r#"{{"kind":"upsert","row":{json}}}"#))
-            });
-            by_tenant.entry(*tenant).or_default().push(Event::Inbox {
-                conversation_id: *conv,
-                before: *before_seat,
-                after: row,
-                payload,
-            });
+            by_tenant.entry(*tenant).or_default().push(inbox_event(engine, *tenant, *conv, *before_seat));
         }
         let mut ended: Vec<(TenantId, Credential)> = Vec::new();
         for change in &tx.rows {
@@ -434,23 +412,11 @@ impl Hub {
                 continue;
             }
             let Some(vis) = table_visibility(&change.table) else { continue };
-            let inbox = engine.tenant(change.tenant_id);
             let conversation_id = match change.table.as_str() {
                 "conversations" | "messages" | "bot_pause" => change.int("conversation_id"),
                 _ => None,
             };
-            let seat = match vis {
-                Visibility::Tenant | Visibility::Ticket | Visibility::Owner | Visibility::Creator => None,
-                Visibility::Prospect => {
-                    change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
-                }
-                Visibility::ProspectRef => {
-                    change.int("prospect_id").and_then(|p| inbox.and_then(|i| i.prospect_seat(p)))
-                }
-                Visibility::Conversation => conversation_id.and_then(|c| {
-                    inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
-                }),
-            };
+            let seat = row_seat(engine, &before, change, vis, conversation_id);
             if let Some(t) = large.get_mut(&change.tenant_id) {
                 t.tables.insert(change.table.clone());
                 t.conversations.extend(conversation_id);
@@ -459,22 +425,7 @@ impl Hub {
                 }
                 continue;
             }
-            let mut body = serde_json::Map::new();
-            body.insert("table".into(), Value::String(change.table.clone()));
-            body.insert("op".into(), Value::String(change.op.as_str().into()));
-            body.insert("row".into(), change.row().cloned().map_or(Value::Null, Value::Object));
-            if change.op == Op::Update
-                && let Some(old) = &change.old
-            {
-                body.insert("old".into(), Value::Object(old.clone()));
-            }
-            let payload: Arc<str> = Arc::from(Value::Object(body).to_string());
-            by_tenant.entry(change.tenant_id).or_default().push(Event::Row {
-                change: Arc::new(change.clone()),
-                seat,
-                conversation_id,
-                payload,
-            });
+            by_tenant.entry(change.tenant_id).or_default().push(row_event(change, seat, conversation_id));
         }
         for (tenant, touched) in large {
             by_tenant.insert(tenant, vec![Event::Reset(Box::new(touched))]);
@@ -1021,4 +972,72 @@ impl ChangeSink for Hub {
             self.reset_tenant(&mut st, engine, t, lsn, "live updates are back: refetch");
         }
     }
+}
+
+/// The tenants a transaction changed too much to fan out row by row (rows past the stream's
+/// overflow, or more than [`MAX_FANOUT_CONVERSATIONS`] conversations): their subscribers get a
+/// reset naming what was touched instead, filled in by the caller.
+fn large_changes(tx: &Committed) -> HashMap<TenantId, Touched> {
+    let mut big: HashSet<TenantId> = tx.overflow.iter().map(|(t, _)| *t).collect();
+    let mut per_tenant: HashMap<TenantId, usize> = HashMap::new();
+    for (t, _, _) in &tx.applied.touched {
+        *per_tenant.entry(*t).or_default() += 1;
+    }
+    big.extend(per_tenant.into_iter().filter(|(_, n)| *n > MAX_FANOUT_CONVERSATIONS).map(|(t, _)| t));
+    let mut large: HashMap<TenantId, Touched> = big.iter().map(|t| (*t, Touched::default())).collect();
+    for (tenant, table) in &tx.overflow {
+        if let Some(t) = large.get_mut(tenant) {
+            t.tables.insert(table.clone());
+        }
+    }
+    large
+}
+
+/// A conversation's inbox event: its seat before, its row now (none when it is gone) and the
+/// `upsert` frame body every subscriber who sees it is sent.
+fn inbox_event(engine: &Engine, tenant: TenantId, conversation: i64, before: Option<Seat>) -> Event {
+    let row = engine.tenant(tenant).and_then(|i| i.row(conversation)).map(Arc::new);
+    let payload = row.as_ref().map(|r| {
+        let json = serde_json::to_string(&crate::json::row_json((**r).clone())).unwrap_or_default();
+        Arc::from(format!(r#"{{"kind":"upsert","row":{json}}}"#))
+    });
+    Event::Inbox { conversation_id: conversation, before, after: row, payload }
+}
+
+/// Where a changed row of a followed table sits for visibility: the seat of its prospect (now,
+/// or before the transaction when it moved or went), or none for rows seen by other rules.
+fn row_seat(
+    engine: &Engine,
+    before: &HashMap<(TenantId, i64), Option<Seat>>,
+    change: &RowEvent,
+    vis: Visibility,
+    conversation_id: Option<i64>,
+) -> Option<Seat> {
+    let inbox = engine.tenant(change.tenant_id);
+    match vis {
+        Visibility::Tenant | Visibility::Ticket | Visibility::Owner | Visibility::Creator => None,
+        Visibility::Prospect => {
+            change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
+        }
+        Visibility::ProspectRef => change.int("prospect_id").and_then(|p| inbox.and_then(|i| i.prospect_seat(p))),
+        Visibility::Conversation => conversation_id.and_then(|c| {
+            inbox.and_then(|i| i.seat(c)).or_else(|| before.get(&(change.tenant_id, c)).copied().flatten())
+        }),
+    }
+}
+
+/// A row event of a followed table, with the frame body (`table`, `op`, `row`, and `old` for an
+/// update) built once for every subscriber.
+fn row_event(change: &RowEvent, seat: Option<Seat>, conversation_id: Option<i64>) -> Event {
+    let mut body = serde_json::Map::new();
+    body.insert("table".into(), Value::String(change.table.clone()));
+    body.insert("op".into(), Value::String(change.op.as_str().into()));
+    body.insert("row".into(), change.row().cloned().map_or(Value::Null, Value::Object));
+    if change.op == Op::Update
+        && let Some(old) = &change.old
+    {
+        body.insert("old".into(), Value::Object(old.clone()));
+    }
+    let payload: Arc<str> = Arc::from(Value::Object(body).to_string());
+    Event::Row { change: Arc::new(change.clone()), seat, conversation_id, payload }
 }

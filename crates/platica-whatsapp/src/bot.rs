@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Utc};
 use platica_domain::TenantId;
 use platica_store::PgPool;
-use platica_store::bot::{self, BotRule, BotSettings};
-use platica_store::whatsapp::StoredInbound;
+use platica_store::whatsapp::bot::{self, BotRule, BotSettings};
+use platica_store::whatsapp::ingest::StoredInbound;
 use rand::{Rng, SeedableRng};
 use regex::{Regex, RegexBuilder};
 
@@ -272,7 +272,7 @@ async fn answer(
         {
             // The typing indicator (WhatsApp shows "typing…" until the reply or 25 s).
             let mut conn = pool.acquire().await?;
-            platica_store::outbox::enqueue_typing(&mut conn, tenant, m.conversation_id, m.message_id).await?;
+            platica_store::whatsapp::outbox::enqueue_typing(&mut conn, tenant, m.conversation_id, m.message_id).await?;
         }
         let mut rng = rand::rngs::StdRng::from_os_rng();
         let waited = type_out(s, &reply.text, &mut rng).await;

@@ -1,7 +1,7 @@
 //! The campaign dispatcher: starts scheduled campaigns when due and feeds running ones into the
 //! outbox in chunks, only while their number's outbox backlog is short, so a campaign never
 //! holds executives' replies back for long. The sender's per-number rate sets the pace; every
-//! chunk is one transaction (see [`platica_store::campaigns::dispatch_chunk`]), so a restart
+//! chunk is one transaction (see [`platica_store::whatsapp::campaigns::dispatch_chunk`]), so a restart
 //! queues nobody twice.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use platica_domain::TenantId;
 use platica_store::PgPool;
-use platica_store::campaigns;
+use platica_store::whatsapp::campaigns;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -4,20 +4,20 @@
 //! one, each costs PostgreSQL a statement, a commit and a WAL flush, and at a few thousand per
 //! second those fixed costs, not the rows, fill its CPU. The [`Ingestor`] queues webhooks of
 //! messages and a few workers store whatever has queued meanwhile as one statement
-//! ([`platica_store::whatsapp::store_known_batch`]), then answer each webhook. Nothing waits for
+//! ([`platica_store::whatsapp::ingest::store_known_batch`]), then answer each webhook. Nothing waits for
 //! a batch to fill: a worker takes what is there when it is free, so at low rates a batch is one
 //! webhook and at high rates batches grow with the load.
 //!
 //! Every webhook is still acknowledged only after its rows are committed. What a batch cannot
 //! store whole (a sender with no prospect yet) or when the batch statement fails (one bad row fails
 //! them all) goes back to its own handler, which stores it alone with
-//! [`platica_store::whatsapp::ingest`]: the batch never makes a webhook fail that would have
+//! [`platica_store::whatsapp::ingest::ingest`]: the batch never makes a webhook fail that would have
 //! succeeded alone. Webhooks with statuses take that path directly.
 
 use std::sync::{Arc, OnceLock};
 
-use platica_store::channels::WebhookAccount;
-use platica_store::whatsapp::{self, InboundMessage, IngestReport, KnownJob, StatusUpdate};
+use platica_store::whatsapp::channels::WebhookAccount;
+use platica_store::whatsapp::ingest::{self as stored, InboundMessage, IngestReport, KnownJob, StatusUpdate};
 use platica_store::{PgPool, StoreError, StoreResult};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -55,7 +55,7 @@ impl Ingestor {
     }
 
     /// Stores a webhook's messages and statuses for `account` (see
-    /// [`platica_store::whatsapp::ingest`]); a webhook of messages only goes through the queue.
+    /// [`platica_store::whatsapp::ingest::ingest`]); a webhook of messages only goes through the queue.
     pub async fn ingest(
         &self,
         account: &WebhookAccount,
@@ -68,19 +68,13 @@ impl Ingestor {
                 Some(Reply::Failed(e)) => return Err(e),
                 // The batch tried the single statement already: straight to the transaction.
                 Some(Reply::Alone) => {
-                    return whatsapp::ingest_in_transaction(
-                        &self.pool,
-                        account,
-                        messages,
-                        statuses,
-                        Default::default(),
-                    )
-                    .await;
+                    return stored::ingest_in_transaction(&self.pool, account, messages, statuses, Default::default())
+                        .await;
                 }
                 None => {}
             }
         }
-        whatsapp::ingest(&self.pool, account, messages, statuses).await
+        stored::ingest(&self.pool, account, messages, statuses).await
     }
 
     /// The worker's answer, or `None` when the webhook could not be queued or was not answered.
@@ -130,12 +124,12 @@ async fn store(pool: &PgPool, batch: Vec<Job>) {
     metrics::histogram!("platica_webhook_batch_size").record(batch.len() as f64);
     let result = match batch.as_slice() {
         [Job { account, messages, .. }] if messages.len() == 1 => {
-            whatsapp::store_known(pool, account, &messages[0]).await.map(|r| vec![r])
+            stored::store_known(pool, account, &messages[0]).await.map(|r| vec![r])
         }
         _ => {
             let jobs: Vec<KnownJob> =
                 batch.iter().map(|j| KnownJob { account: &j.account, messages: &j.messages }).collect();
-            whatsapp::store_known_batch(pool, &jobs).await
+            stored::store_known_batch(pool, &jobs).await
         }
     };
     match result {

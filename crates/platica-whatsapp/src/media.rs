@@ -13,7 +13,7 @@
 //! - **Limits**: as the Cloud API documents them: images 5 MB, audio and video 16 MB, documents
 //!   100 MB, stickers 500 KB (animated; 100 KB static). A larger file is refused before it is
 //!   downloaded (by Graph's `file_size`) and while it downloads (whatever Graph said).
-//! - **Fetcher**: claims pending inbound media (`platica_store::media::claim_due`, woken by
+//! - **Fetcher**: claims pending inbound media (`platica_store::whatsapp::media::claim_due`, woken by
 //!   `NOTIFY platica_media` from the trigger that creates them, polled as a safety net), at most
 //!   [`FetcherConfig::concurrency`] at once; a failure that may pass (no connection, a timeout, a
 //!   5xx, a 429, an expired URL) is retried with exponential backoff and jitter up to
@@ -29,8 +29,8 @@ use std::time::Duration;
 use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use platica_store::PgPool;
-use platica_store::media::{self as store, Due};
 use platica_store::secrets::SecretKey;
+use platica_store::whatsapp::media::{self as store, Due};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -541,10 +541,10 @@ async fn recv(listener: &mut Option<PgListener>) -> Option<()> {
 /// The endpoint of an account (its base URL or the default, its access token).
 async fn endpoint(ctx: &Ctx, tenant: i64, account: i64) -> Result<GraphEndpoint, Failure> {
     let tenant = platica_domain::TenantId(tenant);
-    let acc = platica_store::channels::get(&ctx.pool, tenant, account)
+    let acc = platica_store::whatsapp::channels::get(&ctx.pool, tenant, account)
         .await
         .map_err(|e| Failure::Transient(format!("cannot read the channel account: {e}")))?;
-    let access_token = platica_store::channels::access_token(&ctx.pool, ctx.key, tenant, account)
+    let access_token = platica_store::whatsapp::channels::access_token(&ctx.pool, ctx.key, tenant, account)
         .await
         .map_err(|e| Failure::Transient(format!("cannot open the channel's access token: {e}")))?;
     Ok(GraphEndpoint {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use platica_domain::validate;
-use platica_store::whatsapp::{DeliveryStatus, InboundMessage, NumberChange, Reaction, StatusUpdate};
+use platica_store::whatsapp::ingest::{DeliveryStatus, InboundMessage, NumberChange, Reaction, StatusUpdate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

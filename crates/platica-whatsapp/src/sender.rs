@@ -19,7 +19,7 @@
 //!   simulator) and for read receipts (marking read twice is harmless). To the Graph API its row
 //!   goes `unconfirmed` and waits for a status webhook naming it, which finishes it; only after
 //!   [`SenderConfig::unconfirmed_window`] without one is it sent again, as one more attempt
-//!   (later messages to the same recipient do not wait for it). See [`platica_store::outbox`],
+//!   (later messages to the same recipient do not wait for it). See [`platica_store::whatsapp::outbox`],
 //!   also for rows a crash left `sending`.
 
 use std::collections::{HashMap, HashSet};
@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use platica_domain::TenantId;
 use platica_store::PgPool;
-use platica_store::channels::{self, SenderAccount};
-use platica_store::outbox::{self, Claimed, Failure};
 use platica_store::secrets::SecretKey;
+use platica_store::whatsapp::channels::{self, SenderAccount};
+use platica_store::whatsapp::outbox::{self, Claimed, Failure};
 use rand::Rng;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgListener};
@@ -680,7 +680,7 @@ async fn settle(shared: &Shared, row: &Claimed, outcome: Outcome) {
                 code: r.code.and_then(|c| i32::try_from(c).ok()),
                 title: r.title,
                 detail: r.detail,
-                retryable: platica_store::messages::retryable_code(r.code),
+                retryable: platica_store::inbox::messages::retryable_code(r.code),
                 attempts: row.attempts,
             };
             record(|| outbox::fail(&shared.pool, row, &f)).await;

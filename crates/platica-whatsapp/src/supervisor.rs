@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use platica_domain::TenantId;
 use platica_store::PgPool;
-use platica_store::channels::{self, SenderAccount, WebhookAccount};
 use platica_store::secrets::SecretKey;
-use platica_store::whatsapp::{self, WebhookEvent};
+use platica_store::whatsapp::channels::{self, SenderAccount, WebhookAccount};
+use platica_store::whatsapp::ingest::{self as stored, WebhookEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify, Semaphore, watch};
@@ -310,7 +310,9 @@ async fn check_health(shared: &Arc<Shared>) {
             Ok(c) => c.health().await.is_ok_and(|id| id.is_some() && id == ours),
             Err(_) => false,
         };
-        let _ = platica_store::sessions::checked(&shared.pool, s.account.tenant_id, s.account.channel_account_id).await;
+        let _ =
+            platica_store::whatsapp::sessions::checked(&shared.pool, s.account.tenant_id, s.account.channel_account_id)
+                .await;
         metrics::counter!("platica_session_health_checks_total", "healthy" => healthy.to_string()).increment(1);
         if !healthy {
             unhealthy += 1;
@@ -453,7 +455,7 @@ impl Session {
         if let Ok(mut summary) = shared.summary.lock() {
             summary.insert((a.tenant_id.0, a.channel_account_id), state);
         }
-        if let Err(e) = platica_store::sessions::set_state(
+        if let Err(e) = platica_store::whatsapp::sessions::set_state(
             &shared.pool,
             a.tenant_id,
             a.channel_account_id,
@@ -478,7 +480,7 @@ async fn drive(shared: Arc<Shared>, s: Arc<Session>) {
     let a = s.account.clone();
     let (tenant, id) = (a.tenant_id, a.channel_account_id);
     let mut stop = s.stop.subscribe();
-    let mut cursor = match platica_store::sessions::load(&shared.pool, tenant, id).await {
+    let mut cursor = match platica_store::whatsapp::sessions::load(&shared.pool, tenant, id).await {
         Ok(row) => row.cursor,
         Err(e) => {
             tracing::error!(tenant_id = tenant.0, channel_account_id = id, error = %e, "cannot load the session's cursor");
@@ -618,21 +620,21 @@ async fn store(
             problems.push(format!("event {seq} carries neither a message nor a status"));
         }
     }
-    let report = whatsapp::ingest(&shared.pool, &account, &messages, &statuses)
+    let report = stored::ingest(&shared.pool, &account, &messages, &statuses)
         .await
         .map_err(|e| SessionError::Failed(format!("storing session events: {e}")))?;
     // After the messages, which a reaction or a number change may name.
-    whatsapp::react(&shared.pool, a.tenant_id, &reactions)
+    stored::react(&shared.pool, a.tenant_id, &reactions)
         .await
         .map_err(|e| SessionError::Failed(format!("storing session reactions: {e}")))?;
     for change in &number_changes {
-        whatsapp::change_number(&shared.pool, a.tenant_id, change)
+        stored::change_number(&shared.pool, a.tenant_id, change)
             .await
             .map_err(|e| SessionError::Failed(format!("storing a number change: {e}")))?;
     }
     if !problems.is_empty() {
         let payload = serde_json::to_vec(events).unwrap_or_default();
-        let _ = whatsapp::log_event(
+        let _ = stored::log_event(
             &shared.pool,
             &WebhookEvent {
                 tenant: a.tenant_id,
@@ -652,7 +654,7 @@ async fn store(
     if let Some(bot) = &shared.bot {
         bot.on_inbound(a.tenant_id, &report.stored);
     }
-    platica_store::sessions::advance(&shared.pool, a.tenant_id, a.channel_account_id, last)
+    platica_store::whatsapp::sessions::advance(&shared.pool, a.tenant_id, a.channel_account_id, last)
         .await
         .map_err(|e| SessionError::Failed(e.to_string()))?;
     *cursor = last;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use platica_store::templates::RemoteTemplate;
+use platica_store::whatsapp::templates::RemoteTemplate;
 use serde_json::{Value, json};
 
 /// Pages followed at most (100 templates a page): a WABA has at most a few thousand.

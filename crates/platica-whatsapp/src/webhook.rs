@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use platica_store::channel_events::NewChannelEvent;
-use platica_store::whatsapp::{InboundMessage, NumberChange, Reaction, StatusUpdate};
+use platica_store::whatsapp::channel_events::NewChannelEvent;
+use platica_store::whatsapp::ingest::{InboundMessage, NumberChange, Reaction, StatusUpdate};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -76,7 +76,7 @@ impl Default for DoctorOptions {
 /// Every check, in order. Connection failures end the list early (nothing else can be read).
 pub async fn examine(database_url: &str, opts: &DoctorOptions) -> Vec<Check> {
     let mut out = Vec::new();
-    let pool = match platica_store::db::connect(database_url, 2).await {
+    let pool = match platica_store::pg::db::connect(database_url, 2).await {
         Ok(p) => p,
         Err(e) => {
             out.push(fail(
@@ -165,7 +165,7 @@ async fn migrations(pool: &PgPool, out: &mut Vec<Check>) -> bool {
             return false;
         }
     };
-    let known: Vec<i64> = platica_store::db::MIGRATOR.iter().map(|m| m.version).collect();
+    let known: Vec<i64> = platica_store::pg::db::MIGRATOR.iter().map(|m| m.version).collect();
     let missing: Vec<i64> = known.iter().filter(|v| !applied.iter().any(|(a, ok)| a == *v && *ok)).copied().collect();
     let unknown: Vec<i64> = applied.iter().map(|(v, _)| *v).filter(|v| !known.contains(v)).collect();
     if !missing.is_empty() {
@@ -186,19 +186,19 @@ async fn migrations(pool: &PgPool, out: &mut Vec<Check>) -> bool {
 
 async fn publication(pool: &PgPool, out: &mut Vec<Check>) {
     let fix = format!(
-        "recreate it as the code expects (platica_store::publication): {}",
-        platica_store::publication::create_sql()
+        "recreate it as the code expects (platica_store::pg::publication): {}",
+        platica_store::pg::publication::create_sql()
     );
-    match platica_store::publication::check(pool).await {
+    match platica_store::pg::publication::check(pool).await {
         Err(e) => out.push(fail("publication", format!("cannot read it: {e}"), fix)),
         Ok(d) if !d.exists => out.push(fail(
             "publication",
-            format!("publication {:?} does not exist", platica_store::publication::NAME),
+            format!("publication {:?} does not exist", platica_store::pg::publication::NAME),
             fix,
         )),
         Ok(d) if d.is_clean() => out.push(ok(
             "publication",
-            format!("{} tables, as the code expects", platica_store::publication::TABLES.len()),
+            format!("{} tables, as the code expects", platica_store::pg::publication::TABLES.len()),
         )),
         Ok(d) => {
             let mut what = Vec::new();
@@ -482,7 +482,7 @@ pub fn print(checks: &[Check]) -> bool {
 /// The URL of a private cluster that is already running under `root` (a server owns it), read
 /// from its `postmaster.pid` and password file.
 pub fn running_private_url(root: &Path) -> Option<String> {
-    platica_store::cluster::RunningCluster::find(root).map(|c| c.url(crate::PRIVATE_DATABASE))
+    platica_store::pg::cluster::RunningCluster::find(root).map(|c| c.url(crate::PRIVATE_DATABASE))
 }
 
 /// The database to examine: the URL, or the private cluster under the data directory — the
@@ -490,7 +490,7 @@ pub fn running_private_url(root: &Path) -> Option<String> {
 /// Call from the main thread (see [`crate::Database::open`]).
 pub fn locate(
     source: &crate::DatabaseSource,
-) -> anyhow::Result<(String, Option<platica_store::cluster::PrivateCluster>)> {
+) -> anyhow::Result<(String, Option<platica_store::pg::cluster::PrivateCluster>)> {
     use anyhow::Context;
     match source {
         crate::DatabaseSource::Url(url) => Ok((url.clone(), None)),
@@ -498,8 +498,8 @@ pub fn locate(
             if let Some(url) = running_private_url(root) {
                 return Ok((url, None));
             }
-            let opts = platica_store::cluster::ClusterOptions::new(root.clone(), true);
-            let cluster = platica_store::cluster::PrivateCluster::start(&opts)
+            let opts = platica_store::pg::cluster::ClusterOptions::new(root.clone(), true);
+            let cluster = platica_store::pg::cluster::PrivateCluster::start(&opts)
                 .context("cannot start the private PostgreSQL cluster")?;
             Ok((cluster.url(crate::PRIVATE_DATABASE), Some(cluster)))
         }

@@ -11,7 +11,7 @@ pub mod channels;
 pub use platica_changes::live::CancellationToken;
 use platica_changes::{LiveInbox, StreamConfig};
 use platica_store::PgPool;
-use platica_store::cluster::{ClusterOptions, PrivateCluster, RunningCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster, RunningCluster};
 use tokio::net::TcpListener;
 
 pub mod config;
@@ -57,7 +57,7 @@ impl Database {
                 port = running.port,
                 "using the private PostgreSQL cluster that is already running on this data directory"
             );
-            platica_store::db::create_database(&running.url("postgres"), PRIVATE_DATABASE, None).await?;
+            platica_store::pg::db::create_database(&running.url("postgres"), PRIVATE_DATABASE, None).await?;
             return Self::connect(running.url(PRIVATE_DATABASE), None, max_connections).await;
         }
         Self::open_own(source, max_connections).await
@@ -90,7 +90,7 @@ impl Database {
                 tracing::info!(root = %root.display(), "starting the private PostgreSQL cluster");
                 let cluster = PrivateCluster::start(&ClusterOptions::new(root.clone(), true))
                     .context("cannot start the private PostgreSQL cluster")?;
-                platica_store::db::create_database(&cluster.url("postgres"), PRIVATE_DATABASE, None).await?;
+                platica_store::pg::db::create_database(&cluster.url("postgres"), PRIVATE_DATABASE, None).await?;
                 match cluster.adopted() {
                     Some(pid) => tracing::info!(
                         pid,
@@ -107,9 +107,9 @@ impl Database {
 
     async fn connect(url: String, cluster: Option<PrivateCluster>, max_connections: u32) -> anyhow::Result<Database> {
         // (On an error the process exits, and the kernel stops a cluster started here.)
-        let pool = platica_store::db::connect(&url, max_connections).await?;
-        platica_store::db::check_server(&pool).await?;
-        platica_store::db::migrate(&pool).await?;
+        let pool = platica_store::pg::db::connect(&url, max_connections).await?;
+        platica_store::pg::db::check_server(&pool).await?;
+        platica_store::pg::db::migrate(&pool).await?;
         Ok(Database { pool, url, cluster })
     }
 
@@ -180,7 +180,7 @@ pub async fn verify_once(
     };
     // The slot is ours alone: drop it so it retains no WAL.
     // Its walsender may take a moment to exit after the stream closes.
-    let pool = platica_store::db::connect(database_url, 1).await?;
+    let pool = platica_store::pg::db::connect(database_url, 1).await?;
     let mut attempts = 0;
     loop {
         let dropped = sqlx::query(

@@ -59,10 +59,10 @@ pub async fn run(pool: &PgPool, command: TenantCommand) -> anyhow::Result<()> {
                 Some(n) => validate::name("--admin-name", &n).map_err(invalid)?,
                 None => email.split('@').next().unwrap_or("admin").to_owned(),
             };
-            if platica_store::tenants::find_by_slug(pool, &slug).await?.is_some() {
+            if platica_store::org::tenants::find_by_slug(pool, &slug).await?.is_some() {
                 anyhow::bail!("a tenant with slug {slug:?} already exists (see: platica tenant list)");
             }
-            let tenant = match platica_store::tenants::create(pool, &slug, &name).await {
+            let tenant = match platica_store::org::tenants::create(pool, &slug, &name).await {
                 Ok(t) => t,
                 Err(platica_store::StoreError::Conflict { .. }) => {
                     anyhow::bail!("a tenant with slug {slug:?} already exists (see: platica tenant list)")
@@ -70,7 +70,7 @@ pub async fn run(pool: &PgPool, command: TenantCommand) -> anyhow::Result<()> {
                 Err(e) => return Err(e).context("creating the tenant"),
             };
             let password = one_time_password()?;
-            let admin = platica_store::users::NewUser {
+            let admin = platica_store::org::users::NewUser {
                 email: &email,
                 display_name: &admin_name,
                 role: Role::Admin,
@@ -78,7 +78,7 @@ pub async fn run(pool: &PgPool, command: TenantCommand) -> anyhow::Result<()> {
                 password: &password,
                 team_ids: &[],
             };
-            let user = match platica_store::users::create(pool, tenant, &admin).await {
+            let user = match platica_store::org::users::create(pool, tenant, &admin).await {
                 Ok(u) => u,
                 Err(e) => {
                     // No tenant without an admin: nobody could sign in to it.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use platica_domain::{TenantId, UserId};
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
@@ -186,7 +186,8 @@ async fn bench_size(
     eprintln!("  platica serve (HTTP)");
     let mut tokens = Vec::new();
     for v in &viewers {
-        let (token, _) = platica_store::auth::create_session(&pool, TenantId(v.tenant_id), UserId(v.user_id)).await?;
+        let (token, _) =
+            platica_store::org::auth::create_session(&pool, TenantId(v.tenant_id), UserId(v.user_id)).await?;
         tokens.push((v.clone(), token));
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(4).build()?;

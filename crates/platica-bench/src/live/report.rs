@@ -207,7 +207,7 @@ impl Report {
         writeln!(s, "## PostgreSQL configuration\n")?;
         writeln!(
             s,
-            "A private cluster (`platica_store::cluster`, PostgreSQL run as the `postgres` user) created by the \
+            "A private cluster (`platica_store::pg::cluster`, PostgreSQL run as the `postgres` user) created by the \
              tool, **durable** (fsync, synchronous_commit and full_page_writes on) for every measurement. Data \
              generation used `synchronous_commit = off` and `session_replication_role = replica` (no foreign-key \
              checks: the generator builds consistent rows) in its own session only. Settings in force:\n"
@@ -451,7 +451,7 @@ impl Report {
                     if r.reference.is_empty() {
                         ""
                     } else {
-                        ", and (a) matched `platica_store::conversations::list` (the reference)"
+                        ", and (a) matched `platica_store::inbox::conversations::list` (the reference)"
                     }
                 )?;
             } else {

@@ -1,7 +1,7 @@
 //! The SQL alternatives Platica is measured against, each with its best indexes and queries:
 //!
 //! - (a) `bench_inbox_view`: a plain view of the reference inbox query
-//!   (`platica_store::conversations`), computed live on every read;
+//!   (`platica_store::inbox::conversations`), computed live on every read;
 //! - (b) `bench_inbox_mv`: the same query as a materialized view with ordering indexes, refreshed
 //!   with `REFRESH MATERIALIZED VIEW CONCURRENTLY`;
 //! - (c) `bench_inbox_t`: a table kept current by row triggers on messages, prospects,
@@ -18,9 +18,9 @@ use super::generate::Dataset;
 use super::scenario::{PAGE, Role, Viewer, Which};
 use crate::stats::{Budget, Rng, Samples, measure};
 
-/// The reference inbox query of `platica_store::conversations` (every tenant). The bench checks
+/// The reference inbox query of `platica_store::inbox::conversations` (every tenant). The bench checks
 /// that (a) answers exactly what `conversations::list` answers.
-pub const INBOX_ALL: &str = platica_store::conversations::REFERENCE_INBOX_SQL;
+pub const INBOX_ALL: &str = platica_store::inbox::conversations::REFERENCE_INBOX_SQL;
 
 const COLS: &str = "i.conversation_id, i.prospect_id, i.prospect_name, i.prospect_phone, i.team_id, i.executive_id, \
     i.channel, i.status, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \
@@ -67,7 +67,7 @@ pub fn descriptions() -> Vec<(String, String)> {
         (
             Alt::View.label().into(),
             "`CREATE VIEW bench_inbox_view AS <reference query>` (the query of \
-             `platica_store::conversations`, plus `tenant_id`). Indexes: the schema's own, which are \
+             `platica_store::inbox::conversations`, plus `tenant_id`). Indexes: the schema's own, which are \
              the ones this query can use: `messages (tenant_id, conversation_id, created_at DESC, message_id DESC)` \
              (last message, message count), the partial `messages (tenant_id, conversation_id) WHERE direction = 'in' \
              AND read_at IS NULL` (unread count), `prospects (tenant_id, team_id)`, `prospects (tenant_id, executive_id)` \
@@ -460,10 +460,10 @@ pub async fn bench_reads(pool: &PgPool, alt: Alt, viewers: &[Viewer], budget: Bu
 /// The reference (`conversations::list`) page ids and counts, to check (a) against.
 pub async fn reference(pool: &PgPool, v: &Viewer, which: Which) -> anyhow::Result<(Vec<i64>, i64, i64)> {
     let after = v.cursor(which).map(|c| platica_domain::cursor::Cursor { at: c.at, id: c.id });
-    let page = platica_store::conversations::list(
+    let page = platica_store::inbox::conversations::list(
         pool,
         &v.domain(),
-        &platica_store::conversations::InboxFilter::default(),
+        &platica_store::inbox::conversations::InboxFilter::default(),
         after,
         PAGE,
     )

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use platica_domain::{TeamId, TenantId, UserId};
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use sqlx::PgPool;
 
 use crate::setup::{self, STATS_FLUSH, Server, Workspace, db_xacts};
@@ -160,11 +160,11 @@ async fn prepare(args: &Args, pool: &PgPool, tenant: TenantId) -> anyhow::Result
 
     let key = platica_store::secrets::SecretKey::generate();
     let key_b64 = key.to_base64();
-    platica_store::channels::create(
+    platica_store::whatsapp::channels::create(
         pool,
         &key,
         tenant,
-        &platica_store::channels::NewChannelAccount {
+        &platica_store::whatsapp::channels::NewChannelAccount {
             kind: "cloud".into(),
             display_name: "Ventas (platica-bench)".into(),
             phone_number_id: PHONE_NUMBER_ID.into(),
@@ -258,7 +258,7 @@ async fn drive(
         .build()
         .context("building the HTTP client")?;
     server.wait_ready(&http, "/ready", None, Duration::from_secs(90)).await?;
-    let token = platica_store::auth::create_session(pool, tenant, admin).await?.0;
+    let token = platica_store::org::auth::create_session(pool, tenant, admin).await?.0;
     let e2e = Arc::new(E2e::default());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let ws = tokio::spawn(ws_client(format!("ws://127.0.0.1:{port}/api/v1/ws?token={token}"), e2e.clone(), stop));

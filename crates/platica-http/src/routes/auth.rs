@@ -45,7 +45,7 @@ pub struct Me {
 }
 
 impl Me {
-    fn of(p: &platica_store::auth::Principal) -> Me {
+    fn of(p: &platica_store::org::auth::Principal) -> Me {
         Me {
             tenant_id: p.viewer.tenant_id.0,
             user_id: p.viewer.user_id.0,
@@ -88,7 +88,7 @@ async fn login(
             "tenant must be a tenant's slug: lower-case letters, digits and dashes",
         ));
     }
-    let found = platica_store::auth::find_logins(&state.pool, tenant, &email).await;
+    let found = platica_store::org::auth::find_logins(&state.pool, tenant, &email).await;
     // Attempts count against the account they reach (whether or not the tenant was named: keying
     // on the request's own words would give each account one burst per way of naming it) from
     // this client's address: a stranger's wrong attempts never lock the owner out elsewhere.
@@ -102,13 +102,13 @@ async fn login(
     // before anything about them is said: that an e-mail exists in several tenants is told only
     // to someone who knows its password there.
     let hashes: Vec<String> = if candidates.is_empty() {
-        vec![platica_store::password::dummy_hash().to_owned()]
+        vec![platica_store::org::password::dummy_hash().to_owned()]
     } else {
         candidates.iter().map(|c| c.password_hash.clone()).collect()
     };
     let password = req.password;
     let matched: Vec<bool> = tokio::task::spawn_blocking(move || {
-        hashes.iter().map(|h| platica_store::password::verify(&password, h)).collect()
+        hashes.iter().map(|h| platica_store::org::password::verify(&password, h)).collect()
     })
     .await
     .map_err(|_| ApiError::internal())?;
@@ -131,12 +131,12 @@ async fn login(
     };
     let tenant_id = platica_domain::TenantId(candidate.tenant_id);
     let user_id = platica_domain::UserId(candidate.user_id);
-    let (token, expires_at) = platica_store::auth::create_session(&state.pool, tenant_id, user_id).await?;
-    let principal = platica_store::auth::authenticate(&state.pool, &token).await?.ok_or_else(refuse)?;
+    let (token, expires_at) = platica_store::org::auth::create_session(&state.pool, tenant_id, user_id).await?;
+    let principal = platica_store::org::auth::authenticate(&state.pool, &token).await?.ok_or_else(refuse)?;
     tracing::info!(tenant_id = tenant_id.0, user_id = user_id.0, "login");
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        platica_store::auth::SESSION_TTL.num_seconds(),
+        platica_store::org::auth::SESSION_TTL.num_seconds(),
         if secure { "; Secure" } else { "" }
     );
     let body = LoginResponse { token, expires_at, user: Me::of(&principal) };
@@ -158,7 +158,7 @@ fn valid_slug(slug: &str) -> bool {
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, _auth: Auth, headers: axum::http::HeaderMap) -> ApiResult<Response> {
     if let Some(token) = presented_token(&headers) {
-        platica_store::auth::revoke_session(&state.pool, &token).await?;
+        platica_store::org::auth::revoke_session(&state.pool, &token).await?;
         state.credentials.forget(&token);
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::NaiveTime;
 use platica_domain::ConversationId;
 use platica_domain::validate::{self, Invalid};
-use platica_store::bot::{self, BotRule, BotSettings, PauseState};
+use platica_store::whatsapp::bot::{self, BotRule, BotSettings, PauseState};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

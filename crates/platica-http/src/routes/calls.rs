@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use platica_domain::{signature, validate};
-use platica_store::calls::{
+use platica_store::inbox::calls::{
     self, CALL_STATUSES, Call, CallEvent, CallFilter, CallSummary, IngestOutcome, NewScheduled, SCHEDULED_STATUSES,
     ScheduledCall, ScheduledChanges, ScheduledFilter,
 };

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use platica_domain::validate::{self, Invalid};
 use platica_domain::{TeamId, TenantId};
-use platica_store::channels::{self, ChannelAccount, ChannelChanges, NewChannelAccount};
+use platica_store::whatsapp::channels::{self, ChannelAccount, ChannelChanges, NewChannelAccount};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -211,14 +211,14 @@ async fn delete(State(state): State<AppState>, admin: Admin, PathId(id): PathId)
 /// The channel's event log, newest first (at most 100): errors WhatsApp reported in webhooks about
 /// the account (a 130429 throughput notice) or beside a message.
 #[utoipa::path(get, path = "/channels/{channel_account_id}/events", tag = "channels", params(("channel_account_id" = i64, Path)),
-    responses((status = 200, body = Vec<platica_store::channel_events::ChannelEvent>), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Vec<platica_store::whatsapp::channel_events::ChannelEvent>), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     admin: Admin,
     PathId(id): PathId,
-) -> ApiResult<Json<Vec<platica_store::channel_events::ChannelEvent>>> {
+) -> ApiResult<Json<Vec<platica_store::whatsapp::channel_events::ChannelEvent>>> {
     let tenant = tenant_of(&admin);
     channels::get(&state.pool, tenant, id).await?;
-    Ok(Json(platica_store::channel_events::recent(&state.pool, tenant, id, 100).await?))
+    Ok(Json(platica_store::whatsapp::channel_events::recent(&state.pool, tenant, id, 100).await?))
 }

@@ -4,7 +4,7 @@
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use platica_store::media::{self, MediaRef, MediaRow};
+use platica_store::whatsapp::media::{self, MediaRef, MediaRow};
 use platica_whatsapp::media::{self as wa, MediaStore};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -1,7 +1,7 @@
 //! The signed-in user's notifications: list (with the unread count), mark read, mark all read.
 
 use axum::extract::State;
-use platica_store::notifications::{self, Notification};
+use platica_store::support::notifications::{self, Notification};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use platica_domain::{ProspectId, TeamId, UserId, validate};
-use platica_store::prospects::{
+use platica_store::inbox::prospects::{
     self, Assignment, BulkOutcome, NewProspect, Prospect, ProspectChanges, ProspectFilter, Selection, Target,
 };
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use platica_domain::{TeamId, validate};
-use platica_store::teams::{self, Team};
+use platica_store::org::teams::{self, Team};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

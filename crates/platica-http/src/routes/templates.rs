@@ -6,8 +6,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use platica_domain::validate::Invalid;
-use platica_store::channels;
-use platica_store::templates::{self, RemoteTemplate, SyncReport, Template};
+use platica_store::whatsapp::channels;
+use platica_store::whatsapp::templates::{self, RemoteTemplate, SyncReport, Template};
 use platica_whatsapp::templates::{GraphFailure, NewTemplate, TemplatesClient};
 use serde::Deserialize;
 use utoipa::ToSchema;

@@ -3,7 +3,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use platica_store::tickets::{self, Comment, NewTicket, PRIORITIES, STATUSES, Ticket, TicketChanges, TicketFilter};
+use platica_store::support::tickets::{
+    self, Comment, NewTicket, PRIORITIES, STATUSES, Ticket, TicketChanges, TicketFilter,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use platica_domain::{UserId, validate};
-use platica_store::auth::ApiToken;
+use platica_store::org::auth::ApiToken;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -41,7 +41,7 @@ pub struct CreatedToken {
 /// Every API token of the tenant (never their secrets).
 #[utoipa::path(get, path = "/api-tokens", tag = "api tokens", responses((status = 200, body = Vec<ApiToken>), (status = 403, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, admin: Admin) -> ApiResult<Json<Vec<ApiToken>>> {
-    Ok(Json(platica_store::auth::list_api_tokens(&state.pool, admin.viewer().tenant_id).await?))
+    Ok(Json(platica_store::org::auth::list_api_tokens(&state.pool, admin.viewer().tenant_id).await?))
 }
 
 /// Creates an API token; the answer holds its secret, shown once.
@@ -58,7 +58,7 @@ async fn create(
     }
     let user = input.user_id.map(UserId).unwrap_or(admin.viewer().user_id);
     let (api_token, token) =
-        platica_store::auth::create_api_token(&state.pool, admin.viewer(), &name, user, input.expires_at).await?;
+        platica_store::org::auth::create_api_token(&state.pool, admin.viewer(), &name, user, input.expires_at).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, api_token })))
 }
 
@@ -67,7 +67,7 @@ async fn create(
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)))]
 async fn revoke(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<Json<ApiToken>> {
     let tenant = admin.viewer().tenant_id;
-    let revoked = platica_store::auth::revoke_api_token(&state.pool, tenant, id).await?;
-    state.credentials.forget_credential(tenant, platica_store::auth::TokenKind::Api, id);
+    let revoked = platica_store::org::auth::revoke_api_token(&state.pool, tenant, id).await?;
+    state.credentials.forget_credential(tenant, platica_store::org::auth::TokenKind::Api, id);
     Ok(Json(revoked))
 }

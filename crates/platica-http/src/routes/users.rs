@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use platica_domain::{Role, TeamId, UserId, validate};
-use platica_store::users::{self, NewUser, User, UserChanges};
+use platica_store::org::users::{self, NewUser, User, UserChanges};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

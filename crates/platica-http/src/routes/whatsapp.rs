@@ -24,9 +24,9 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use platica_domain::signature;
-use platica_store::channels::{self, WebhookAccount};
 use platica_store::secrets::SecretKey;
-use platica_store::whatsapp::{self, IngestReport, WebhookEvent};
+use platica_store::whatsapp::channels::{self, WebhookAccount};
+use platica_store::whatsapp::ingest::{self as stored, IngestReport, WebhookEvent};
 use platica_whatsapp::webhook::{self, HandshakeError, Number, WebhookPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,14 +134,58 @@ async fn receive(
     let key = state.secret_key()?;
     let json: Result<Value, serde_json::Error> = serde_json::from_slice(&body);
     let ids = webhook::named_numbers(json.as_ref().ok());
+    let signed = authenticate(&state, key, &ids, &body, &signature).await?;
+    tracing::Span::current().record("tenant_id", signed.authority.tenant_id.0);
 
-    // Authenticate: with the named accounts' secrets (cached ones first, then as the database has
-    // them now), else (nothing known named) with any account's.
-    let mut named = named_accounts(&state, key, &ids, false).await?;
-    let mut verified = verified_of(&named, &body, &signature);
+    let mut receipt = WebhookReceipt::default();
+    let notification = webhook::read(json, |id| {
+        if signed.verified.contains_key(id) {
+            Number::Verified
+        } else if signed.named.contains_key(id) {
+            Number::Unverified
+        } else {
+            Number::Unknown
+        }
+    });
+    let mut problems = notification.problems;
+    apply_template_reviews(&state, &signed.authority, &notification.template_statuses, &mut receipt, &mut problems)
+        .await?;
+    for (phone_number_id, found) in notification.events {
+        let Some(account) = signed.verified.get(&phone_number_id) else { continue };
+        record_channel_errors(&state, account, &found).await?;
+    }
+    for (phone_number_id, batch) in notification.batches {
+        let Some(account) = signed.verified.get(&phone_number_id) else { continue };
+        store_batch(&state, &phone_number_id, account, &batch, &mut receipt).await?;
+    }
+    if !problems.is_empty() {
+        log_problems(&state, &signed.authority, &problems, &body, &mut receipt).await?;
+    }
+    Ok(axum::Json(receipt))
+}
+
+/// Who signed a webhook: the accounts of the numbers it names, those whose secret verified it,
+/// and the account whose tenant it acts for.
+struct Signed {
+    named: BTreeMap<String, WebhookAccount>,
+    verified: BTreeMap<String, WebhookAccount>,
+    authority: WebhookAccount,
+}
+
+/// Authenticates a webhook with the named accounts' secrets (cached ones first, then as the
+/// database has them now), else (no known number named) with any account's, at a bounded rate.
+async fn authenticate(
+    state: &AppState,
+    key: &SecretKey,
+    ids: &BTreeSet<String>,
+    body: &[u8],
+    signature: &[u8; 32],
+) -> ApiResult<Signed> {
+    let mut named = named_accounts(state, key, ids, false).await?;
+    let mut verified = verified_of(&named, body, signature);
     if verified.is_empty() && named.values().any(|(_, source)| *source == Source::Cache) {
-        named = named_accounts(&state, key, &ids, true).await?;
-        verified = verified_of(&named, &body, &signature);
+        named = named_accounts(state, key, ids, true).await?;
+        verified = verified_of(&named, body, signature);
     }
     let named: BTreeMap<String, WebhookAccount> =
         named.into_iter().map(|(id, (v, _))| (id, v.account.clone())).collect();
@@ -165,7 +209,7 @@ async fn receive(
             return Err(err);
         }
         let all = state.webhook_accounts.all(&state.pool, key).await?;
-        match all.iter().find(|v| v.signed(&body, &signature)) {
+        match all.iter().find(|v| v.signed(body, signature)) {
             Some(v) => v.account.clone(),
             None => {
                 state.webhook_accounts.refused("signature matches no channel account");
@@ -173,23 +217,20 @@ async fn receive(
             }
         }
     };
-    tracing::Span::current().record("tenant_id", authority.tenant_id.0);
+    Ok(Signed { named, verified, authority })
+}
 
-    let mut receipt = WebhookReceipt::default();
-    let notification = webhook::read(json, |id| {
-        if verified.contains_key(id) {
-            Number::Verified
-        } else if named.contains_key(id) {
-            Number::Unverified
-        } else {
-            Number::Unknown
-        }
-    });
-    let mut problems = notification.problems;
-    // Template reviews name only the WhatsApp Business Account: they apply within the tenant
-    // whose account's secret signed the notification, never another's.
-    for t in &notification.template_statuses {
-        let applied = platica_store::templates::apply_template_status(
+/// Template reviews name only the WhatsApp Business Account: they apply within the tenant whose
+/// account's secret signed the notification, never another's.
+async fn apply_template_reviews(
+    state: &AppState,
+    authority: &WebhookAccount,
+    reviews: &[webhook::TemplateStatus],
+    receipt: &mut WebhookReceipt,
+    problems: &mut Vec<webhook::Problem>,
+) -> ApiResult<()> {
+    for t in reviews {
+        let applied = platica_store::whatsapp::templates::apply_template_status(
             &state.pool,
             authority.tenant_id,
             &t.waba_id,
@@ -212,80 +253,104 @@ async fn receive(
             Err(e) => return Err(e.into()),
         }
     }
-    for (phone_number_id, found) in notification.events {
-        let Some(account) = verified.get(&phone_number_id) else { continue };
-        for e in &found {
-            let code = e.code.map_or_else(|| "none".to_owned(), |c| c.to_string());
-            metrics::counter!("platica_whatsapp_webhook_errors_total", "code" => code).increment(1);
-            tracing::warn!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
-                kind = e.kind, code = ?e.code, title = %e.title, "WhatsApp reports an error in a webhook");
-        }
-        platica_store::channel_events::record(&state.pool, account.tenant_id, account.channel_account_id, &found)
-            .await?;
+    Ok(())
+}
+
+/// Errors WhatsApp reports in a webhook, for one account: counted, logged and kept in the
+/// channel's event log.
+async fn record_channel_errors(
+    state: &AppState,
+    account: &WebhookAccount,
+    found: &[platica_store::whatsapp::channel_events::NewChannelEvent],
+) -> ApiResult<()> {
+    for e in found {
+        let code = e.code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+        metrics::counter!("platica_whatsapp_webhook_errors_total", "code" => code).increment(1);
+        tracing::warn!(tenant_id = account.tenant_id.0, channel_account_id = account.channel_account_id,
+            kind = e.kind, code = ?e.code, title = %e.title, "WhatsApp reports an error in a webhook");
     }
-    for (phone_number_id, batch) in notification.batches {
-        let Some(account) = verified.get(&phone_number_id) else { continue };
-        let report = if batch.messages.is_empty() && batch.statuses.is_empty() {
-            IngestReport::default()
-        } else {
-            match state.ingestor.ingest(account, &batch.messages, &batch.statuses).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // Perhaps the account changed or went away: ask the database next time.
-                    state.webhook_accounts.forget(&phone_number_id);
-                    return Err(e.into());
-                }
-            }
-        };
-        // After the messages: a reaction or a number change may name one of them.
-        receipt.reactions_applied += whatsapp::react(&state.pool, account.tenant_id, &batch.reactions).await?;
-        for change in &batch.number_changes {
-            receipt.numbers_changed +=
-                u32::from(whatsapp::change_number(&state.pool, account.tenant_id, change).await?);
-        }
-        tracing::debug!(
-            tenant_id = account.tenant_id.0,
-            channel_account_id = account.channel_account_id,
-            stored = report.messages_stored,
-            duplicates = report.messages_duplicate,
-            prospects = report.prospects_created,
-            statuses = report.statuses_applied,
-            "webhook ingested"
-        );
-        ingested_summary(
-            u64::from(report.messages_stored),
-            u64::from(report.messages_duplicate),
-            u64::from(report.prospects_created),
-            u64::from(report.statuses_applied),
-        );
-        if let Some(bot) = &state.bot {
-            bot.on_inbound(account.tenant_id, &report.stored);
-        }
-        receipt.add(&report);
-    }
-    if !problems.is_empty() {
-        receipt.ignored = problems.len() as u32;
-        let stored = receipt.messages_stored
-            + receipt.messages_duplicate
-            + receipt.statuses_applied
-            + receipt.statuses_stale
-            + receipt.statuses_unknown
-            > 0;
-        let detail: Vec<&str> = problems.iter().take(20).map(|p| p.detail.as_str()).collect();
-        whatsapp::log_event(
-            &state.pool,
-            &WebhookEvent {
-                tenant: authority.tenant_id,
-                channel_account_id: Some(authority.channel_account_id),
-                kind: problems[0].kind,
-                outcome: if stored { "partial" } else { "ignored" },
-                error: Some(&detail.join("; ")),
-                payload: &body,
-            },
-        )
+    platica_store::whatsapp::channel_events::record(&state.pool, account.tenant_id, account.channel_account_id, found)
         .await?;
+    Ok(())
+}
+
+/// Stores one account's messages and statuses (through the group-committing ingestor), then the
+/// reactions and number changes that may name them, and hands new messages to the bot.
+async fn store_batch(
+    state: &AppState,
+    phone_number_id: &str,
+    account: &WebhookAccount,
+    batch: &webhook::Batch,
+    receipt: &mut WebhookReceipt,
+) -> ApiResult<()> {
+    let report = if batch.messages.is_empty() && batch.statuses.is_empty() {
+        IngestReport::default()
+    } else {
+        match state.ingestor.ingest(account, &batch.messages, &batch.statuses).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Perhaps the account changed or went away: ask the database next time.
+                state.webhook_accounts.forget(phone_number_id);
+                return Err(e.into());
+            }
+        }
+    };
+    // After the messages: a reaction or a number change may name one of them.
+    receipt.reactions_applied += stored::react(&state.pool, account.tenant_id, &batch.reactions).await?;
+    for change in &batch.number_changes {
+        receipt.numbers_changed += u32::from(stored::change_number(&state.pool, account.tenant_id, change).await?);
     }
-    Ok(axum::Json(receipt))
+    tracing::debug!(
+        tenant_id = account.tenant_id.0,
+        channel_account_id = account.channel_account_id,
+        stored = report.messages_stored,
+        duplicates = report.messages_duplicate,
+        prospects = report.prospects_created,
+        statuses = report.statuses_applied,
+        "webhook ingested"
+    );
+    ingested_summary(
+        u64::from(report.messages_stored),
+        u64::from(report.messages_duplicate),
+        u64::from(report.prospects_created),
+        u64::from(report.statuses_applied),
+    );
+    if let Some(bot) = &state.bot {
+        bot.on_inbound(account.tenant_id, &report.stored);
+    }
+    receipt.add(&report);
+    Ok(())
+}
+
+/// What of the payload was not stored, logged once for the webhook with its body.
+async fn log_problems(
+    state: &AppState,
+    authority: &WebhookAccount,
+    problems: &[webhook::Problem],
+    body: &[u8],
+    receipt: &mut WebhookReceipt,
+) -> ApiResult<()> {
+    receipt.ignored = problems.len() as u32;
+    let stored = receipt.messages_stored
+        + receipt.messages_duplicate
+        + receipt.statuses_applied
+        + receipt.statuses_stale
+        + receipt.statuses_unknown
+        > 0;
+    let detail: Vec<&str> = problems.iter().take(20).map(|p| p.detail.as_str()).collect();
+    stored::log_event(
+        &state.pool,
+        &WebhookEvent {
+            tenant: authority.tenant_id,
+            channel_account_id: Some(authority.channel_account_id),
+            kind: problems[0].kind,
+            outcome: if stored { "partial" } else { "ignored" },
+            error: Some(&detail.join("; ")),
+            payload: body,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The 32 bytes of `X-Hub-Signature-256: sha256=<64 hex digits>`.

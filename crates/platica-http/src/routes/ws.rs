@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use platica_realtime::hub::{CREDENTIAL_ENDED, Credential, Queued};
 use platica_realtime::protocol::{self, ClientMessage, frame};
-use platica_store::auth::Principal;
+use platica_store::org::auth::Principal;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for WsAuth {
         });
         if let Some(token) = query_token {
             let principal = crate::auth::authenticate(state, &token, true).await?;
-            if principal.kind == platica_store::auth::TokenKind::Session {
+            if principal.kind == platica_store::org::auth::TokenKind::Session {
                 // A browser's login session: only from this server's own pages.
                 crate::edge::check_origin(&state.edge, parts)?;
             }
@@ -104,8 +104,8 @@ async fn session(socket: WebSocket, state: AppState, principal: Principal) {
     let tenant = principal.viewer.tenant_id;
     let user = principal.viewer.user_id.0;
     let credential = match principal.kind {
-        platica_store::auth::TokenKind::Session => Credential::Session(principal.credential_id),
-        platica_store::auth::TokenKind::Api => Credential::Api(principal.credential_id),
+        platica_store::org::auth::TokenKind::Session => Credential::Session(principal.credential_id),
+        platica_store::org::auth::TokenKind::Api => Credential::Api(principal.credential_id),
     };
     let (conn, mut queue) = hub.connect(tenant, user, Some(credential));
     // The socket closes when its credential expires (revocation comes through the hub).

@@ -28,7 +28,7 @@ impl JobKind for ResumePausedBots {
 
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>, _args: &'a Value) -> BoxFuture<'a, RunResult> {
         Box::pin(async move {
-            let n = platica_store::bot::resume_idle_in(ctx.pool, ctx.tenant)
+            let n = platica_store::whatsapp::bot::resume_idle_in(ctx.pool, ctx.tenant)
                 .await
                 .map_err(|e| format!("resuming bots: {e}"))?;
             Ok(format!("resumed the bot in {n} conversations"))
@@ -79,7 +79,7 @@ impl JobKind for WebhookEventsRetention {
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>, args: &'a Value) -> BoxFuture<'a, RunResult> {
         Box::pin(async move {
             let a = retention_args(args).map_err(|e| e.message)?;
-            let n = platica_store::whatsapp::purge_webhook_events(ctx.pool, ctx.tenant, a.keep_days as i32)
+            let n = platica_store::whatsapp::ingest::purge_webhook_events(ctx.pool, ctx.tenant, a.keep_days as i32)
                 .await
                 .map_err(|e| format!("purging webhook payloads: {e}"))?;
             Ok(format!("deleted {n} webhook payloads older than {} days", a.keep_days))
@@ -106,7 +106,7 @@ impl JobKind for MarkOverdueScheduledCalls {
 
     fn run<'a>(&'a self, ctx: &'a JobContext<'a>, _args: &'a Value) -> BoxFuture<'a, RunResult> {
         Box::pin(async move {
-            let n = platica_store::calls::mark_overdue_scheduled_calls_in(ctx.pool, ctx.tenant)
+            let n = platica_store::inbox::calls::mark_overdue_scheduled_calls_in(ctx.pool, ctx.tenant)
                 .await
                 .map_err(|e| format!("marking overdue scheduled calls: {e}"))?;
             Ok(format!("{n} scheduled calls marked missed"))

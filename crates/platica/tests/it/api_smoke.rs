@@ -56,11 +56,13 @@ async fn an_inbound_message_reopens_a_closed_conversation_once() {
     assert_eq!(closed.body["status"], "closed");
 
     let cid = platica_domain::ConversationId(conv);
-    let first =
-        platica_store::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?").await.unwrap();
+    let first = platica_store::inbox::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?")
+        .await
+        .unwrap();
     assert!(first.is_some());
-    let again =
-        platica_store::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?").await.unwrap();
+    let again = platica_store::inbox::messages::ingest_inbound(&app.pool, w.tenant, cid, "wamid.1", "¿Siguen ahí?")
+        .await
+        .unwrap();
     assert!(again.is_none(), "a redelivered message is stored once");
 
     let row = app.get(&format!("/api/v1/conversations/{conv}"), admin).await;

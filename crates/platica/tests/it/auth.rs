@@ -619,7 +619,7 @@ async fn revocation_closes_open_sockets_within_a_second() {
     assert_eq!((r.status, r.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{:?}", r.body);
 
     // A session that expires while its socket is open.
-    let minted = platica_store::auth::mint(platica_store::auth::TokenKind::Session, w.tenant);
+    let minted = platica_store::org::auth::mint(platica_store::org::auth::TokenKind::Session, w.tenant);
     sqlx::query("INSERT INTO sessions (tenant_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, now() + interval '2 seconds')")
         .bind(w.tenant.0)
         .bind(w.exec_luis.0)

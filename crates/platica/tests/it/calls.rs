@@ -302,8 +302,8 @@ async fn calls_and_scheduled_calls_are_visible_as_their_prospect() {
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(platica_store::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 1);
-    assert_eq!(platica_store::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 0);
+    assert_eq!(platica_store::inbox::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 1);
+    assert_eq!(platica_store::inbox::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 0);
     let r = app.get(&format!("/api/v1/scheduled-calls/{sched}"), w.token(w.exec_ana)).await;
     assert_eq!(r.body["status"], "missed");
     let r = app.get(&format!("/api/v1/scheduled-calls/{luis_sched}"), w.token(w.exec_luis)).await;
@@ -393,7 +393,7 @@ type TestCall<'a> = (i64, platica_domain::TeamId, Option<platica_domain::UserId>
 
 /// The summary the call monitor expects for `calls` (id, team, executive, status, outcome).
 fn expected_summary(calls: &[TestCall<'_>]) -> Value {
-    let statuses = platica_store::calls::CALL_STATUSES;
+    let statuses = platica_store::inbox::calls::CALL_STATUSES;
     let mut by_status: serde_json::Map<String, Value> = statuses.iter().map(|s| ((*s).to_owned(), json!(0))).collect();
     let mut by_outcome = serde_json::Map::new();
     for (_, _, _, status, outcome) in calls {
@@ -414,7 +414,7 @@ async fn since_and_the_summary_count_exactly_the_visible_calls_of_each_role() {
     let app = TestApp::spawn().await;
     let w = world(&app, "cs", 1).await;
     let other = world(&app, "cs2", 1).await;
-    let statuses = platica_store::calls::CALL_STATUSES;
+    let statuses = platica_store::inbox::calls::CALL_STATUSES;
     // Every prospect gets calls in several statuses; terminal ones have outcomes.
     let mut calls = Vec::new();
     for (i, (p, team, exec)) in w.prospects.iter().enumerate() {

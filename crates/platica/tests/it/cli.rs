@@ -7,7 +7,7 @@ use crate::support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 
 const BIN: &str = env!("CARGO_BIN_EXE_platica");
 
@@ -507,7 +507,7 @@ fn help_and_output_are_plain() {
 async fn doctor_fixes_name_the_real_slot() {
     let url = support::fresh_database().await;
     let slot = platica::slot_name(&url);
-    let pool = platica_store::db::connect(&url, 1).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 1).await.unwrap();
     sqlx::query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')").bind(&slot).execute(&pool).await.unwrap();
     let u = url.clone();
     let (_, stdout, stderr) = tokio::task::spawn_blocking(move || {
@@ -529,8 +529,8 @@ async fn demo_at_rate_zero_is_quiet() {
     let server = tokio::task::spawn_blocking(move || Server::start_with(&d, "demo.log", &["demo", "--rate", "0"]))
         .await
         .unwrap();
-    let cluster = platica_store::cluster::RunningCluster::find(&data).expect("the demo's cluster runs");
-    let pool = platica_store::db::connect(&cluster.url("platica"), 1).await.unwrap();
+    let cluster = platica_store::pg::cluster::RunningCluster::find(&data).expect("the demo's cluster runs");
+    let pool = platica_store::pg::db::connect(&cluster.url("platica"), 1).await.unwrap();
     let count =
         || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messages").fetch_one(&pool).await.unwrap() };
     let before = count().await;

@@ -215,7 +215,7 @@ async fn seed_builds_the_demo_tenant() {
 
     // Another database gets exactly the same data.
     let other_url = support::fresh_database().await;
-    let other = platica_store::db::connect(&other_url, 4).await.unwrap();
+    let other = platica_store::pg::db::connect(&other_url, 4).await.unwrap();
     let other_info = seed_timed(&other).await;
     assert_eq!((other_info.prospects, other_info.messages), (info.prospects, info.messages));
     let mine = fingerprint(pool).await;
@@ -229,7 +229,7 @@ async fn seed_builds_the_demo_tenant() {
 async fn simulator_makes_traffic_and_stops_promptly() {
     let _alone = support::exclusive().await;
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 8).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 8).await.unwrap();
     let info = seed_timed(&pool).await;
     let t = info.tenant_id.0;
     let reference = platica_demo::reference();
@@ -326,9 +326,9 @@ async fn simulator_makes_traffic_and_stops_promptly() {
 async fn seed_replaces_a_half_seeded_tenant() {
     // A run stopped after creating the staff and before the bulk transaction committed.
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 4).await.unwrap();
-    let tenant = platica_store::tenants::create(&pool, "demo", "Platica Demo").await.unwrap();
-    platica_store::teams::create(&pool, tenant, "BOOM").await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 4).await.unwrap();
+    let tenant = platica_store::org::tenants::create(&pool, "demo", "Platica Demo").await.unwrap();
+    platica_store::org::teams::create(&pool, tenant, "BOOM").await.unwrap();
 
     let info = seed_timed(&pool).await;
     assert_ne!(info.tenant_id, tenant, "the half-seeded tenant was replaced");

@@ -25,7 +25,7 @@ use platica::CancellationToken;
 use platica_changes::LiveInbox;
 use platica_domain::{TenantId, UserId};
 use platica_store::PgPool;
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use rand::distr::Alphanumeric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -124,7 +124,7 @@ async fn seed(pool: &PgPool, slug: &str, per_cell: i64) -> Fixture {
                 .await
                 .unwrap();
         }
-        let token = platica_store::auth::create_session(pool, TenantId(tenant), UserId(id)).await.unwrap().0;
+        let token = platica_store::org::auth::create_session(pool, TenantId(tenant), UserId(id)).await.unwrap().0;
         users.push(User { id, role, token });
     }
     let executives: Vec<i64> = users.iter().filter(|u| u.role == "executive").map(|u| u.id).collect();
@@ -640,7 +640,7 @@ impl Server {
     /// `db_url`: the same database.
     async fn start_split(live_url: &str, db_url: &str) -> Server {
         let token = CancellationToken::new();
-        let pool = platica_store::db::connect(db_url, 4).await.unwrap();
+        let pool = platica_store::pg::db::connect(db_url, 4).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = platica::server::ServerOptions {
             slot: Some(platica::slot_name(db_url)),
@@ -979,7 +979,7 @@ async fn platica_restarted_during_writes_resumes_from_a_fresh_snapshot() {
     let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
     let fx = seed(&pool, "restart", 30).await;
     let slot = platica::slot_name(&url);
 
@@ -1148,10 +1148,10 @@ async fn postgres_restarted_during_writes_is_recovered_from() {
     let cluster_root = root.clone();
     let cluster = tokio::task::spawn_blocking(move || OwnCluster::start(cluster_root)).await.unwrap();
     println!("  own durable cluster up in {} ms", started.elapsed().as_millis());
-    platica_store::db::create_database(&cluster.admin_url, "faults", None).await.unwrap();
+    platica_store::pg::db::create_database(&cluster.admin_url, "faults", None).await.unwrap();
     let url = format!("{}faults", cluster.url_prefix);
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
-    platica_store::db::migrate(&pool).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
+    platica_store::pg::db::migrate(&pool).await.unwrap();
     let fx = seed(&pool, "pgrestart", 30).await;
     // Its connections would not survive the restart; the checks open their own.
     pool.close().await;
@@ -1293,12 +1293,12 @@ async fn a_200k_row_transaction_is_applied_whole_in_bounded_memory() {
     let started = Instant::now();
     // The live inbox and the HTTP API, without the realtime hub (see the next test).
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
     let token = CancellationToken::new();
     let (live, task) = platica::start_live(&url, token.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = Http::new(format!("http://{}", listener.local_addr().unwrap()));
-    let mut state = platica_http::AppState::new(platica_store::db::connect(&url, 4).await.unwrap());
+    let mut state = platica_http::AppState::new(platica_store::pg::db::connect(&url, 4).await.unwrap());
     state.live = Some(Arc::clone(&live));
     let stop = token.clone();
     let server =
@@ -1696,7 +1696,7 @@ async fn the_stream_heals_after_bursts_of_walsender_kills() {
     let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
     let fx = seed(&pool, "bursts", 20).await;
     let slot = platica::slot_name(&url);
     let server = Server::start(&url).await;
@@ -1751,7 +1751,7 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
     let _shared = support::shared().await;
     let started = Instant::now();
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
     let fx = seed(&pool, "slotpub", 20).await;
     let slot = platica::slot_name(&url);
     let server = Server::start(&url).await;
@@ -1787,7 +1787,7 @@ async fn the_stream_heals_after_its_slot_is_dropped_or_its_publication_altered()
             Some(_) => HEAL_WITHIN + platica_changes::live::PUBLICATION_CHECK,
         };
         m.healed(what, began, at, bound, writers, |s| s.rebuilds > rebuilds).await;
-        let publication = platica_store::publication::check(&pool).await.unwrap();
+        let publication = platica_store::pg::publication::check(&pool).await.unwrap();
         assert!(publication.is_clean(), "{what}: the publication was not repaired: {publication:?}");
     }
     drop(m);
@@ -1812,10 +1812,10 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
     let root = std::env::temp_dir().join(format!("platica-faults-pg-{}-heal", std::process::id()));
     let cluster_root = root.clone();
     let cluster = tokio::task::spawn_blocking(move || OwnCluster::start(cluster_root)).await.unwrap();
-    platica_store::db::create_database(&cluster.admin_url, "healing", None).await.unwrap();
+    platica_store::pg::db::create_database(&cluster.admin_url, "healing", None).await.unwrap();
     let url = format!("{}healing", cluster.url_prefix);
-    let pool = platica_store::db::connect(&url, 2).await.unwrap();
-    platica_store::db::migrate(&pool).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 2).await.unwrap();
+    platica_store::pg::db::migrate(&pool).await.unwrap();
     let fx = seed(&pool, "outage", 20).await;
     pool.close().await;
 
@@ -1833,7 +1833,7 @@ async fn the_stream_heals_after_postgres_outages_and_says_it_is_stale_meanwhile(
         let writers = spawn_writers(&url, &fx, &format!("h{round}"), 2, 400, Duration::from_secs(6));
         tokio::time::sleep(Duration::from_millis(300)).await;
         proxy.set_cut(true);
-        let pool = platica_store::db::connect(&url, 1).await.unwrap();
+        let pool = platica_store::pg::db::connect(&url, 1).await.unwrap();
         support::until(5, "the live inbox to say it is degraded", || async { server.live().stale_since().map(|_| ()) })
             .await;
         // Pages still answer, from memory, and say since when they may be stale.

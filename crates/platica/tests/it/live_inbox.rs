@@ -8,7 +8,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
-use platica_store::conversations::InboxFilter;
+use platica_store::inbox::conversations::InboxFilter;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use reqwest::StatusCode;
@@ -330,8 +330,9 @@ async fn assert_engine_equals_sql(app: &TestApp, worlds: &[&World]) -> Result<()
     prop_assert!(report.is_clean(), "verify found differences at {}:\n{}", report.lsn, report.differences.join("\n"));
     let tenants: Vec<i64> = worlds.iter().map(|w| w.tenant.0).collect();
     for v in viewers(app, &tenants).await {
-        let sql =
-            platica_store::conversations::list(&app.pool, &v, &InboxFilter::default(), None, 100_000).await.unwrap();
+        let sql = platica_store::inbox::conversations::list(&app.pool, &v, &InboxFilter::default(), None, 100_000)
+            .await
+            .unwrap();
         let expected: Vec<i64> = sql.items.iter().map(|r| r.conversation_id).collect();
         let token = app.session(v.tenant_id, v.user_id).await;
         let (got, total, unread) = inbox_ids(app, &token).await;

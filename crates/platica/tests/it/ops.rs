@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -82,12 +82,12 @@ async fn doctor_passes_a_healthy_database_and_detects_a_missing_publication() {
 
     // Recreated as the fix says: clean again.
     sqlx::query(sqlx::AssertSqlSafe(
-        platica_store::publication::create_sql().replace("DROP PUBLICATION IF EXISTS platica; ", ""),
+        platica_store::pg::publication::create_sql().replace("DROP PUBLICATION IF EXISTS platica; ", ""),
     ))
     .execute(&app.pool)
     .await
     .unwrap();
-    let d = platica_store::publication::check(&app.pool).await.unwrap();
+    let d = platica_store::pg::publication::check(&app.pool).await.unwrap();
     assert!(d.is_clean(), "{d:?}");
     // A table too many is reported too.
     sqlx::query("ALTER PUBLICATION platica ADD TABLE assignment_history").execute(&app.pool).await.unwrap();
@@ -199,10 +199,10 @@ async fn ready_turns_false_when_postgres_stops_and_true_after_it_restarts() {
     let root = scratch("ready-pg");
     let r = root.clone();
     let cluster = Arc::new(tokio::task::spawn_blocking(move || OwnCluster::start(r)).await.unwrap());
-    platica_store::db::create_database(&cluster.admin_url, "ready", None).await.unwrap();
+    platica_store::pg::db::create_database(&cluster.admin_url, "ready", None).await.unwrap();
     let url = format!("{}ready", cluster.url_prefix);
-    let pool = platica_store::db::connect(&url, 4).await.unwrap();
-    platica_store::db::migrate(&pool).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 4).await.unwrap();
+    platica_store::pg::db::migrate(&pool).await.unwrap();
     let stop = platica::CancellationToken::new();
     let (live, follower) = platica::start_live(&url, stop.clone()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -260,13 +260,13 @@ fn free_port() -> u16 {
 async fn shutdown_under_load_loses_no_accepted_write() {
     let _alone = support::exclusive().await;
     let db_url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&db_url, 4).await.unwrap();
-    let tenant = platica_store::tenants::create(&pool, "shutdown", "Shutdown").await.unwrap();
-    let team = platica_store::teams::create(&pool, tenant, "BOOM").await.unwrap().team_id;
-    let admin = platica_store::users::create(
+    let pool = platica_store::pg::db::connect(&db_url, 4).await.unwrap();
+    let tenant = platica_store::org::tenants::create(&pool, "shutdown", "Shutdown").await.unwrap();
+    let team = platica_store::org::teams::create(&pool, tenant, "BOOM").await.unwrap().team_id;
+    let admin = platica_store::org::users::create(
         &pool,
         tenant,
-        &platica_store::users::NewUser {
+        &platica_store::org::users::NewUser {
             email: "admin@shutdown.test",
             display_name: "Admin",
             role: platica_domain::Role::Admin,
@@ -278,7 +278,7 @@ async fn shutdown_under_load_loses_no_accepted_write() {
     .await
     .unwrap();
     let token =
-        platica_store::auth::create_session(&pool, tenant, platica_domain::UserId(admin.user_id)).await.unwrap().0;
+        platica_store::org::auth::create_session(&pool, tenant, platica_domain::UserId(admin.user_id)).await.unwrap().0;
     let mut conversations = Vec::new();
     for i in 0..4 {
         let prospect: i64 = sqlx::query_scalar(
@@ -311,7 +311,7 @@ async fn shutdown_under_load_loses_no_accepted_write() {
     // A number to send from, sealed with the key the server gets (its sends go to a closed port
     // and wait for retries: this test is about the writes).
     let key = support::install_test_key();
-    let new = platica_store::channels::NewChannelAccount {
+    let new = platica_store::whatsapp::channels::NewChannelAccount {
         kind: "cloud".into(),
         display_name: "Ventas".into(),
         phone_number_id: "7700000001".into(),
@@ -322,7 +322,7 @@ async fn shutdown_under_load_loses_no_accepted_write() {
         base_url: Some(format!("http://127.0.0.1:{}/v21.0", free_port())),
         send_rate_per_sec: None,
     };
-    platica_store::channels::create(&pool, key, tenant, &new).await.unwrap();
+    platica_store::whatsapp::channels::create(&pool, key, tenant, &new).await.unwrap();
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -466,12 +466,12 @@ async fn config_file_is_validated_and_json_logs_carry_request_and_tenant_ids() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 
     let db_url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&db_url, 2).await.unwrap();
-    let tenant = platica_store::tenants::create(&pool, "logs", "Logs").await.unwrap();
-    let admin = platica_store::users::create(
+    let pool = platica_store::pg::db::connect(&db_url, 2).await.unwrap();
+    let tenant = platica_store::org::tenants::create(&pool, "logs", "Logs").await.unwrap();
+    let admin = platica_store::org::users::create(
         &pool,
         tenant,
-        &platica_store::users::NewUser {
+        &platica_store::org::users::NewUser {
             email: "admin@logs.test",
             display_name: "Admin",
             role: platica_domain::Role::Admin,
@@ -483,7 +483,7 @@ async fn config_file_is_validated_and_json_logs_carry_request_and_tenant_ids() {
     .await
     .unwrap();
     let token =
-        platica_store::auth::create_session(&pool, tenant, platica_domain::UserId(admin.user_id)).await.unwrap().0;
+        platica_store::org::auth::create_session(&pool, tenant, platica_domain::UserId(admin.user_id)).await.unwrap().0;
     let port = free_port();
     let good = dir.join("platica.toml");
     std::fs::write(
@@ -543,8 +543,8 @@ async fn config_file_is_validated_and_json_logs_carry_request_and_tenant_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_database_run_each_occurrence_once() {
     let db_url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&db_url, 2).await.unwrap();
-    let tenant = platica_store::tenants::create(&pool, "two", "Two").await.unwrap();
+    let pool = platica_store::pg::db::connect(&db_url, 2).await.unwrap();
+    let tenant = platica_store::org::tenants::create(&pool, "two", "Two").await.unwrap();
     let job = platica_scheduler::store::create(
         &pool,
         tenant,

@@ -210,15 +210,15 @@ async fn jobs_api_create_alter_run_now_history_unschedule() {
 #[tokio::test]
 async fn two_schedulers_on_one_database_run_each_occurrence_once() {
     let app = TestApp::spawn().await;
-    let t1 = platica_store::tenants::create(&app.pool, "sched-a", "A").await.unwrap();
-    let t2 = platica_store::tenants::create(&app.pool, "sched-b", "B").await.unwrap();
+    let t1 = platica_store::org::tenants::create(&app.pool, "sched-a", "A").await.unwrap();
+    let t2 = platica_store::org::tenants::create(&app.pool, "sched-b", "B").await.unwrap();
     let jobs = vec![
         new_job(&app, t1, "every-minute", "* * * * *", "purge_expired_sessions").await,
         new_job(&app, t1, "every-2", "*/2 * * * *", "run_history_retention").await,
         new_job(&app, t2, "every-minute", "* * * * *", "purge_expired_sessions").await,
     ];
-    let pool_a = platica_store::db::connect(&app.db_url, 4).await.unwrap();
-    let pool_b = platica_store::db::connect(&app.db_url, 4).await.unwrap();
+    let pool_a = platica_store::pg::db::connect(&app.db_url, 4).await.unwrap();
+    let pool_b = platica_store::pg::db::connect(&app.db_url, 4).await.unwrap();
     let a = Scheduler::new(pool_a, config("server-a", 60));
     let b = Scheduler::new(pool_b, config("server-b", 60));
 
@@ -264,7 +264,7 @@ async fn two_schedulers_on_one_database_run_each_occurrence_once() {
 #[tokio::test]
 async fn a_failing_job_records_failed_and_the_scheduler_goes_on() {
     let app = TestApp::spawn().await;
-    let t = platica_store::tenants::create(&app.pool, "sched-fail", "F").await.unwrap();
+    let t = platica_store::org::tenants::create(&app.pool, "sched-fail", "F").await.unwrap();
     let bad = new_job(&app, t, "bad", "* * * * *", "close_idle_conversations").await;
     let good = new_job(&app, t, "good", "* * * * *", "purge_expired_sessions").await;
     // Arguments broken behind the API's back (a hand edit): the run must say what is wrong.
@@ -319,7 +319,7 @@ async fn a_failing_job_records_failed_and_the_scheduler_goes_on() {
 #[tokio::test]
 async fn after_downtime_only_the_latest_occurrence_within_grace_runs_once() {
     let app = TestApp::spawn().await;
-    let t = platica_store::tenants::create(&app.pool, "sched-missed", "M").await.unwrap();
+    let t = platica_store::org::tenants::create(&app.pool, "sched-missed", "M").await.unwrap();
     let job = new_job(&app, t, "hourly", "0 * * * *", "purge_expired_sessions").await;
     let h0 = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap() + TimeDelta::hours(2);
     let restart = |name: &str| Scheduler::new(app.pool.clone(), config(name, 60));

@@ -147,7 +147,7 @@ async fn sync_reads_every_page_with_review_states_and_records_changes() {
     let paused = find(&rig.list(rig.w.token(rig.w.admin)).await, "promo_000").clone();
     assert_eq!((paused["status"].as_str(), paused["status_reason"].as_str()), (Some("paused"), Some("low quality")));
     let id = paused["template_id"].as_i64().unwrap();
-    let changes = platica_store::templates::status_changes(&rig.app.pool, rig.w.tenant, id).await.unwrap();
+    let changes = platica_store::whatsapp::templates::status_changes(&rig.app.pool, rig.w.tenant, id).await.unwrap();
     let seen: Vec<(&str, &str)> = changes.iter().map(|(s, _, src, _)| (s.as_str(), src.as_str())).collect();
     assert_eq!(seen, [("approved", "sync"), ("paused", "sync")]);
 
@@ -251,7 +251,7 @@ async fn a_submitted_template_is_pending_until_approved_then_sends_with_paramete
 
     // WhatsApp approves it; the status webhook (here its store function) records it.
     rig.sim.set_template_status(&rig.waba, Some(&external), None, "APPROVED", None).unwrap();
-    let t = platica_store::templates::apply_template_status(
+    let t = platica_store::whatsapp::templates::apply_template_status(
         &rig.app.pool,
         rig.w.tenant,
         &rig.waba,
@@ -345,7 +345,7 @@ async fn apply_template_status_records_each_change_once_in_its_tenant() {
     let a = world(&app, "tpl-status-a", 1).await;
     let b = world(&app, "tpl-status-b", 1).await;
     let pool = &app.pool;
-    let remote = |id: &str| platica_store::templates::RemoteTemplate {
+    let remote = |id: &str| platica_store::whatsapp::templates::RemoteTemplate {
         external_id: id.into(),
         name: "bienvenida".into(),
         language: "es".into(),
@@ -354,11 +354,22 @@ async fn apply_template_status_records_each_change_once_in_its_tenant() {
         reason: None,
         components: body("Bienvenido {{1}}"),
     };
-    let ta = platica_store::templates::record_submitted(pool, a.tenant, "5550001", &remote("101")).await.unwrap();
-    let tb = platica_store::templates::record_submitted(pool, b.tenant, "5550002", &remote("202")).await.unwrap();
+    let ta =
+        platica_store::whatsapp::templates::record_submitted(pool, a.tenant, "5550001", &remote("101")).await.unwrap();
+    let tb =
+        platica_store::whatsapp::templates::record_submitted(pool, b.tenant, "5550002", &remote("202")).await.unwrap();
     let apply =
         |tenant, waba: &'static str, id: Option<&'static str>, status: &'static str, reason: Option<&'static str>| {
-            platica_store::templates::apply_template_status(pool, tenant, waba, id, "bienvenida", "es", status, reason)
+            platica_store::whatsapp::templates::apply_template_status(
+                pool,
+                tenant,
+                waba,
+                id,
+                "bienvenida",
+                "es",
+                status,
+                reason,
+            )
         };
 
     // Unknown template or WABA: nothing. Unknown status: refused.
@@ -374,7 +385,7 @@ async fn apply_template_status_records_each_change_once_in_its_tenant() {
     apply(a.tenant, "5550001", Some("101"), "REJECTED", Some("INVALID_FORMAT")).await.unwrap().unwrap();
     let t = apply(a.tenant, "5550001", None, "APPROVED", Some("NONE")).await.unwrap().unwrap();
     assert_eq!((t.status.as_str(), t.status_reason), ("approved", None));
-    let changes = platica_store::templates::status_changes(pool, a.tenant, ta.template_id).await.unwrap();
+    let changes = platica_store::whatsapp::templates::status_changes(pool, a.tenant, ta.template_id).await.unwrap();
     let seen: Vec<(&str, Option<&str>, &str)> =
         changes.iter().map(|(s, r, src, _)| (s.as_str(), r.as_deref(), src.as_str())).collect();
     assert_eq!(
@@ -383,11 +394,11 @@ async fn apply_template_status_records_each_change_once_in_its_tenant() {
     );
 
     // The other tenant's template of the same name is untouched.
-    let other = platica_store::templates::status_changes(pool, b.tenant, tb.template_id).await.unwrap();
+    let other = platica_store::whatsapp::templates::status_changes(pool, b.tenant, tb.template_id).await.unwrap();
     assert_eq!(other.len(), 1);
     // A webhook names only its WABA: the tenants that have its templates.
-    assert_eq!(platica_store::templates::tenants_of_waba(pool, "5550002").await.unwrap(), [b.tenant]);
-    assert!(platica_store::templates::tenants_of_waba(pool, "999").await.unwrap().is_empty());
+    assert_eq!(platica_store::whatsapp::templates::tenants_of_waba(pool, "5550002").await.unwrap(), [b.tenant]);
+    assert!(platica_store::whatsapp::templates::tenants_of_waba(pool, "999").await.unwrap().is_empty());
 }
 
 /// WhatsApp's review arrives as a signed `message_template_status_update` webhook: it names only

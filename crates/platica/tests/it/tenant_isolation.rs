@@ -424,7 +424,7 @@ async fn a_token_cannot_be_pointed_at_another_tenant() {
 #[tokio::test]
 async fn tenant_id_leads_every_key_and_index() {
     let url = support::fresh_database().await;
-    let pool = platica_store::db::connect(&url, 1).await.unwrap();
+    let pool = platica_store::pg::db::connect(&url, 1).await.unwrap();
     let exempt = ["_sqlx_migrations"];
     let routing = [
         // A login names its organisation by slug.

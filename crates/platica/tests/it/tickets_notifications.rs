@@ -319,7 +319,7 @@ async fn a_bulk_reassignment_notifies_each_affected_user_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    assert_eq!(platica_store::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 1);
+    assert_eq!(platica_store::inbox::calls::mark_overdue_scheduled_calls(&app.pool).await.unwrap(), 1);
     assert_eq!(feed(&app, w.token(w.exec_sofia)).await.0[0], ("call_missed".into(), 1));
 }
 

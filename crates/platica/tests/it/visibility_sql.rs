@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use platica_domain::support::{TicketParties, can_see_ticket};
 use platica_domain::visibility::{Placement, can_see, sql_predicate_text};
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
-use platica_store::conversations::InboxFilter;
+use platica_store::inbox::conversations::InboxFilter;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -70,7 +70,7 @@ async fn load(pool: &sqlx::PgPool, tenants: &[RandomTenant]) -> Loaded {
     let mut scheduled = BTreeMap::new();
     let mut tickets = BTreeMap::new();
     for (ti, t) in tenants.iter().enumerate() {
-        let tenant = platica_store::tenants::create(pool, &format!("t{ti}"), "T").await.unwrap();
+        let tenant = platica_store::org::tenants::create(pool, &format!("t{ti}"), "T").await.unwrap();
         let mut teams = Vec::new();
         for k in 0..t.teams {
             let id: i64 = sqlx::query_scalar("INSERT INTO teams (tenant_id, name) VALUES ($1, $2) RETURNING team_id")
@@ -199,25 +199,31 @@ async fn check(pool: &sqlx::PgPool, tenants: Vec<RandomTenant>) -> Result<(), Te
         prop_assert_eq!(&got, &expected, "SQL predicate vs Rust rule for {:?}", viewer);
 
         // The store's reference inbox, which builds its condition from the same predicate.
-        let page = platica_store::conversations::list(pool, viewer, &InboxFilter::default(), None, 1000).await.unwrap();
+        let page =
+            platica_store::inbox::conversations::list(pool, viewer, &InboxFilter::default(), None, 1000).await.unwrap();
         let got_convs: BTreeSet<i64> = page.items.iter().map(|r| r.conversation_id).collect();
         let expected_convs: BTreeSet<i64> = expected.iter().map(|id| placements[id].1).collect();
         prop_assert_eq!(got_convs, expected_convs, "inbox vs Rust rule for {:?}", viewer);
         prop_assert_eq!(page.total as usize, expected.len());
 
         // And the prospect list.
-        let listed = platica_store::prospects::list(pool, viewer, &Default::default(), None, 1000).await.unwrap();
+        let listed =
+            platica_store::inbox::prospects::list(pool, viewer, &Default::default(), None, 1000).await.unwrap();
         let listed: BTreeSet<i64> = listed.iter().map(|p| p.prospect_id).collect();
         prop_assert_eq!(listed, expected.clone());
 
         // Calls and scheduled calls: exactly those of the visible prospects.
-        let f = platica_store::calls::CallFilter::default();
-        let got: BTreeSet<i64> =
-            platica_store::calls::list(pool, viewer, &f, None, 1000).await.unwrap().iter().map(|c| c.call_id).collect();
+        let f = platica_store::inbox::calls::CallFilter::default();
+        let got: BTreeSet<i64> = platica_store::inbox::calls::list(pool, viewer, &f, None, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.call_id)
+            .collect();
         let want: BTreeSet<i64> = calls.iter().filter(|(_, p)| expected.contains(p)).map(|(c, _)| *c).collect();
         prop_assert_eq!(got, want, "calls for {:?}", viewer);
-        let f = platica_store::calls::ScheduledFilter::default();
-        let got: BTreeSet<i64> = platica_store::calls::list_scheduled(pool, viewer, &f, 1000)
+        let f = platica_store::inbox::calls::ScheduledFilter::default();
+        let got: BTreeSet<i64> = platica_store::inbox::calls::list_scheduled(pool, viewer, &f, 1000)
             .await
             .unwrap()
             .iter()
@@ -227,7 +233,7 @@ async fn check(pool: &sqlx::PgPool, tenants: Vec<RandomTenant>) -> Result<(), Te
         prop_assert_eq!(got, want, "scheduled calls for {:?}", viewer);
 
         // Tickets: their own rule, Rust against the store's SQL.
-        let got: BTreeSet<i64> = platica_store::tickets::list(pool, viewer, &Default::default(), 1000)
+        let got: BTreeSet<i64> = platica_store::support::tickets::list(pool, viewer, &Default::default(), 1000)
             .await
             .unwrap()
             .iter()
@@ -245,7 +251,7 @@ fn rust_and_sql_visibility_agree() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let pool = rt.block_on(async {
         let url = support::fresh_database().await;
-        platica_store::db::connect(&url, 2).await.unwrap()
+        platica_store::pg::db::connect(&url, 2).await.unwrap()
     });
     let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
     runner.run(&proptest::collection::vec(tenant(), 1..3), |tenants| rt.block_on(check(&pool, tenants))).unwrap();

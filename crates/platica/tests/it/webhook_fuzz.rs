@@ -667,7 +667,7 @@ async fn mutated_webhooks_never_panic_fail_or_store_garbage() {
 /// The harness's own checks catch what they look for (so a clean run means something).
 #[test]
 fn the_checks_catch_what_they_look_for() {
-    use platica_store::whatsapp::InboundMessage;
+    use platica_store::whatsapp::ingest::InboundMessage;
     let message = |phone: Option<&str>, bsuid: Option<&str>| InboundMessage {
         external_id: "wamid.X".into(),
         phone: phone.map(str::to_owned),

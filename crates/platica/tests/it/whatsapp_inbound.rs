@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use platica_domain::TeamId;
 use platica_domain::signature::sign;
-use platica_store::channels::{self, ChannelChanges};
 use platica_store::secrets::{self, SecretKey};
+use platica_store::whatsapp::channels::{self, ChannelChanges};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{TestApp, World, world};
@@ -296,7 +296,7 @@ async fn a_message_reopens_a_closed_conversation_and_a_redelivery_does_not() {
 /// platica_whatsapp::ingest): what one batch answers for each webhook, deterministically.
 #[tokio::test]
 async fn a_batch_stores_known_senders_once_and_hands_back_the_rest() {
-    use platica_store::whatsapp::{InboundMessage, KnownJob, store_known_batch};
+    use platica_store::whatsapp::ingest::{InboundMessage, KnownJob, store_known_batch};
     let app = spawn().await;
     let w = world(&app, "acme", 0).await;
     channel(&app, &w, PHONE_NUMBER_ID, w.boom).await;
@@ -778,11 +778,15 @@ async fn channel_accounts_are_admin_only_tenant_scoped_and_never_reveal_secrets(
             .collect::<Vec<_>>()
     ));
     assert_eq!(
-        platica_store::channels::access_token(&app.pool, &SecretKey::from_bytes([42; 32]), w.tenant, id).await.unwrap(),
+        platica_store::whatsapp::channels::access_token(&app.pool, &SecretKey::from_bytes([42; 32]), w.tenant, id)
+            .await
+            .unwrap(),
         ACCESS_TOKEN
     );
     assert!(
-        platica_store::channels::access_token(&app.pool, &SecretKey::from_bytes([1; 32]), w.tenant, id).await.is_err(),
+        platica_store::whatsapp::channels::access_token(&app.pool, &SecretKey::from_bytes([1; 32]), w.tenant, id)
+            .await
+            .is_err(),
         "another key cannot open it"
     );
 

@@ -305,7 +305,7 @@ async fn media_survive_a_restart_and_pending_ones_are_fetched_after_it() {
     assert_eq!(rig.media_row(pending_id).await.0, "pending");
 
     // A new server on the same database and data directory, as `platica serve` starts it.
-    let pool = platica_store::db::connect(&rig.app.db_url, 4).await.unwrap();
+    let pool = platica_store::pg::db::connect(&rig.app.db_url, 4).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let options = platica::server::ServerOptions {
         slot: Some(format!("{}_restarted", platica::slot_name(&rig.app.db_url))),

@@ -539,7 +539,7 @@ async fn the_bot_answers_stops_when_a_human_replies_and_resumes_after_idle() {
     .execute(&rig.app.pool)
     .await
     .unwrap();
-    assert_eq!(platica_store::bot::resume_idle_in(&rig.app.pool, rig.w.tenant).await.unwrap(), 1);
+    assert_eq!(platica_store::whatsapp::bot::resume_idle_in(&rig.app.pool, rig.w.tenant).await.unwrap(), 1);
     let state = rig.app.get(&format!("/api/v1/conversations/{conv}/bot"), admin).await;
     assert_eq!((&state.body["paused"], &state.body["reason"]), (&json!(false), &json!("idle")));
     rig.sim.inbound_text(PNID, from, "Marta Ruiz", "precio").unwrap();
@@ -879,14 +879,17 @@ async fn the_claim_takes_each_recipients_head_and_uses_the_recipient_index() {
     let tenant_id = platica_domain::TenantId(tenant);
     let started = Instant::now();
     let claimed =
-        platica_store::outbox::claim(&rig.app.pool, tenant_id, account, 100, Duration::from_secs(60)).await.unwrap();
+        platica_store::whatsapp::outbox::claim(&rig.app.pool, tenant_id, account, 100, Duration::from_secs(60))
+            .await
+            .unwrap();
     let took = started.elapsed();
     assert_eq!(claimed.len(), 100);
     let busy = claimed.iter().filter(|r| r.recipient() == Some("busy")).count();
     assert_eq!(busy, 1, "one head per recipient");
     // With the head in flight, none of that recipient's rows is claimed.
-    let more =
-        platica_store::outbox::claim(&rig.app.pool, tenant_id, account, 200, Duration::from_secs(60)).await.unwrap();
+    let more = platica_store::whatsapp::outbox::claim(&rig.app.pool, tenant_id, account, 200, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(more.len(), 200);
     assert!(more.iter().all(|r| r.recipient() != Some("busy")));
     let plan: Vec<String> = sqlx::query_scalar(

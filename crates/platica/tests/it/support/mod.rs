@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use platica_domain::{Role, TeamId, TenantId, UserId};
 use platica_store::PgPool;
-use platica_store::cluster::{ClusterOptions, PrivateCluster};
+use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -84,14 +84,14 @@ pub async fn fresh_database() -> String {
     let shared = cluster();
     TEMPLATE
         .get_or_init(|| async {
-            platica_store::db::create_database(&shared.admin_url, TEMPLATE_DB, None).await.unwrap();
-            let pool = platica_store::db::connect(&format!("{}{TEMPLATE_DB}", shared.url_prefix), 2).await.unwrap();
-            platica_store::db::migrate(&pool).await.unwrap();
+            platica_store::pg::db::create_database(&shared.admin_url, TEMPLATE_DB, None).await.unwrap();
+            let pool = platica_store::pg::db::connect(&format!("{}{TEMPLATE_DB}", shared.url_prefix), 2).await.unwrap();
+            platica_store::pg::db::migrate(&pool).await.unwrap();
             pool.close().await;
         })
         .await;
     let name = format!("test_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
-    platica_store::db::create_database(&shared.admin_url, &name, Some(TEMPLATE_DB)).await.unwrap();
+    platica_store::pg::db::create_database(&shared.admin_url, &name, Some(TEMPLATE_DB)).await.unwrap();
     format!("{}{name}", shared.url_prefix)
 }
 
@@ -197,7 +197,7 @@ impl TestApp {
                 (url.clone(), url)
             }
         };
-        let pool = platica_store::db::connect(&db_url, 8).await.unwrap();
+        let pool = platica_store::pg::db::connect(&db_url, 8).await.unwrap();
         let queries = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = queries.clone();
         let app_pool = sqlx::postgres::PgPoolOptions::new()
@@ -368,7 +368,7 @@ impl TestApp {
     /// A session token for `user`, made directly in the database (no password hashing, no rate
     /// limit): for tests about something other than logging in.
     pub async fn session(&self, tenant: TenantId, user: UserId) -> String {
-        platica_store::auth::create_session(&self.pool, tenant, user).await.unwrap().0
+        platica_store::org::auth::create_session(&self.pool, tenant, user).await.unwrap().0
     }
 
     /// A whole table's rows as JSON, ordered by its first column: to prove a request changed
@@ -443,10 +443,10 @@ impl World {
 }
 
 async fn user(pool: &PgPool, tenant: TenantId, email: &str, name: &str, role: Role, teams: &[TeamId]) -> UserId {
-    let u = platica_store::users::create(
+    let u = platica_store::org::users::create(
         pool,
         tenant,
-        &platica_store::users::NewUser {
+        &platica_store::org::users::NewUser {
             email,
             display_name: name,
             role,
@@ -471,7 +471,7 @@ pub fn install_test_key() -> &'static platica_store::secrets::SecretKey {
 /// key) so executives can send; nothing is sent unless the test starts a sender. Returns its id.
 pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
     let key = install_test_key();
-    let new = platica_store::channels::NewChannelAccount {
+    let new = platica_store::whatsapp::channels::NewChannelAccount {
         kind: "cloud".into(),
         display_name: "Ventas".into(),
         phone_number_id: format!("77{:010}", w.tenant.0),
@@ -482,7 +482,7 @@ pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
         base_url: None,
         send_rate_per_sec: None,
     };
-    platica_store::channels::create(&app.pool, key, w.tenant, &new).await.unwrap().channel_account_id
+    platica_store::whatsapp::channels::create(&app.pool, key, w.tenant, &new).await.unwrap().channel_account_id
 }
 
 /// Another user of the world's tenant (password [`PASSWORD`], no team), e.g. a second admin.
@@ -573,9 +573,9 @@ pub async fn simulator_channel(
 
 pub async fn world(app: &TestApp, slug: &str, per_cell: usize) -> World {
     let pool = &app.pool;
-    let tenant = platica_store::tenants::create(pool, slug, &format!("Tenant {slug}")).await.unwrap();
-    let boom = TeamId(platica_store::teams::create(pool, tenant, "BOOM").await.unwrap().team_id);
-    let ven = TeamId(platica_store::teams::create(pool, tenant, "VEN").await.unwrap().team_id);
+    let tenant = platica_store::org::tenants::create(pool, slug, &format!("Tenant {slug}")).await.unwrap();
+    let boom = TeamId(platica_store::org::teams::create(pool, tenant, "BOOM").await.unwrap().team_id);
+    let ven = TeamId(platica_store::org::teams::create(pool, tenant, "VEN").await.unwrap().team_id);
     let admin = user(pool, tenant, &format!("admin@{slug}.test"), "Admin", Role::Admin, &[]).await;
     let coord_boom =
         user(pool, tenant, &format!("coord.boom@{slug}.test"), "Coord BOOM", Role::Coordinator, &[boom]).await;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use platica_domain::TenantId;
 use sqlx::{PgConnection, PgPool};
 
-use crate::channels::WebhookAccount;
 use crate::error::{StoreError, StoreResult};
+use crate::whatsapp::channels::WebhookAccount;
 
 /// The name of a prospect known only by its business-scoped user id, without a profile name.
 pub const UNNAMED: &str = "WhatsApp user";
@@ -446,7 +446,7 @@ async fn conversation_for(
     report: &mut IngestReport,
 ) -> StoreResult<(i64, bool)> {
     let prospect = resolve_prospect(conn, account, m, report).await?;
-    crate::conversations::ensure_whatsapp(conn, account.tenant_id, prospect).await
+    crate::inbox::conversations::ensure_whatsapp(conn, account.tenant_id, prospect).await
 }
 
 /// The prospect a sender is, made to hold every key the message names:
@@ -661,7 +661,7 @@ async fn apply_status(
     // crash), but the callback data names the message, which then takes this id.
     if outcome.is_none()
         && let Some(cb) = &s.callback
-        && crate::outbox::resolve_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
+        && crate::whatsapp::outbox::resolve_by_callback(conn, tenant, cb, &s.external_id).await?.is_some()
     {
         outcome = status_by(&mut *conn, tenant, s).await?;
     }
@@ -727,11 +727,11 @@ async fn status_by<'e>(
     .bind(&s.error_title)
     .bind(&s.error_detail)
     .bind((s.status == DeliveryStatus::Failed).then(|| {
-        sqlx::types::Json(crate::messages::MessageError {
+        sqlx::types::Json(crate::inbox::messages::MessageError {
             code: s.error_code.map(i64::from),
             title: s.error_title.clone().unwrap_or_else(|| "failed".to_owned()),
             detail: s.error_detail.clone(),
-            retryable: crate::messages::retryable_code(s.error_code.map(i64::from)),
+            retryable: crate::inbox::messages::retryable_code(s.error_code.map(i64::from)),
             attempts: None,
         })
     }))

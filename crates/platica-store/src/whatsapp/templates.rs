@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::{StoreError, StoreResult};
-use crate::outbox::TemplateSend;
+use crate::whatsapp::outbox::TemplateSend;
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Template {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::prospects::push_visible;
+use crate::inbox::prospects::push_visible;
 
 /// Characters of the last message shown in a preview.
 pub const PREVIEW_CHARS: i32 = 120;

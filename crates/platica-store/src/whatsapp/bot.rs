@@ -7,8 +7,8 @@ use platica_domain::{ConversationId, TenantId, Viewer};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
-use crate::conversations;
 use crate::error::{StoreError, StoreResult};
+use crate::inbox::conversations;
 
 /// A tenant's bot settings (defaults when never set: the bot is off).
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -357,7 +357,7 @@ pub async fn store_reply(
     if newest != Some(answering) {
         return Ok(None);
     }
-    let Some(route) = crate::outbox::route(&mut tx, tenant, ConversationId(conversation)).await? else {
+    let Some(route) = crate::whatsapp::outbox::route(&mut tx, tenant, ConversationId(conversation)).await? else {
         return Ok(None);
     };
     let id: i64 = sqlx::query_scalar(
@@ -369,8 +369,8 @@ pub async fn store_reply(
     .bind(reply)
     .fetch_one(&mut *tx)
     .await?;
-    let payload = crate::outbox::text_payload(&route.recipient, reply);
-    crate::outbox::enqueue(&mut tx, tenant, &route, Some(id), "text", &payload, None).await?;
+    let payload = crate::whatsapp::outbox::text_payload(&route.recipient, reply);
+    crate::whatsapp::outbox::enqueue(&mut tx, tenant, &route, Some(id), "text", &payload, None).await?;
     if handover {
         let s = settings(&mut tx, tenant).await?;
         write_pause(&mut tx, tenant, conversation, true, "handover", None, s.resume_after_idle_secs).await?;

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::outbox::{self, Route, TemplateSend};
-use crate::prospects::{ProspectFilter, push_filter, push_visible};
-use crate::templates;
+use crate::inbox::prospects::{ProspectFilter, push_filter, push_visible};
+use crate::whatsapp::outbox::{self, Route, TemplateSend};
+use crate::whatsapp::templates;
 
 /// Most recipients one campaign may have.
 pub const MAX_RECIPIENTS: i64 = 100_000;
@@ -240,8 +240,8 @@ pub struct Recipient {
     /// Why the recipient was skipped.
     pub error: Option<String>,
     /// Why its message failed (as the message's `error`).
-    #[schema(value_type = Option<crate::messages::MessageError>)]
-    pub message_error: Option<sqlx::types::Json<crate::messages::MessageError>>,
+    #[schema(value_type = Option<crate::inbox::messages::MessageError>)]
+    pub message_error: Option<sqlx::types::Json<crate::inbox::messages::MessageError>>,
 }
 
 /// A page of a visible campaign's recipients, by prospect id.
@@ -417,7 +417,7 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
                 continue;
             }
         };
-        let (conversation, _) = crate::conversations::ensure_whatsapp(&mut tx, tenant, *prospect).await?;
+        let (conversation, _) = crate::inbox::conversations::ensure_whatsapp(&mut tx, tenant, *prospect).await?;
         let message: i64 = sqlx::query_scalar(
             "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
              VALUES ($1, $2, 'out', 'system', $3, 'queued') RETURNING message_id",

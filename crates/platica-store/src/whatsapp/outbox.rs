@@ -164,7 +164,7 @@ pub fn template_payload(recipient: &str, t: &TemplateSend) -> Value {
 /// sender uploads the file to WhatsApp (once) and replaces it with WhatsApp's media `id` before
 /// sending. A caption is kept for images, videos and documents (WhatsApp takes none for audio or
 /// stickers), a document's file name too.
-pub fn media_payload(recipient: &str, media: &crate::media::MediaRow, caption: Option<&str>) -> Value {
+pub fn media_payload(recipient: &str, media: &crate::whatsapp::media::MediaRow, caption: Option<&str>) -> Value {
     let mut object = json!({});
     if let Some(c) = caption.filter(|_| matches!(media.kind.as_str(), "image" | "video" | "document")) {
         object["caption"] = json!(c);
@@ -482,7 +482,7 @@ async fn fail_in(
         return Ok(());
     }
     if let Some(message) = message_id {
-        let reason = crate::messages::MessageError {
+        let reason = crate::inbox::messages::MessageError {
             code: f.code.map(i64::from),
             title: truncate(&f.title),
             detail: f.detail.as_deref().map(truncate),

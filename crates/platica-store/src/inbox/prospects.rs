@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::{teams, users};
+use crate::org::{teams, users};
 
 /// The stages a prospect moves through.
 pub const STAGES: [&str; 6] = ["new", "contacted", "interested", "negotiating", "won", "lost"];

@@ -12,8 +12,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::error::{StoreError, StoreResult};
+use crate::org::teams;
 use crate::secrets::{Sealed, SecretError, SecretKey};
-use crate::teams;
 
 /// The secret fields, as named in the associated data of their ciphertexts.
 pub const APP_SECRET: &str = "channel_accounts.app_secret";

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::prospects::push_visible;
+use crate::inbox::prospects::push_visible;
 use crate::secrets::{SecretError, SecretKey};
 
 /// Call statuses, in order; the last three are terminal and equal in rank.

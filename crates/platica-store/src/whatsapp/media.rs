@@ -5,7 +5,7 @@
 //! move `pending` → `stored` | `unavailable` as the fetcher (`platica_whatsapp::media`) works on
 //! them: [`claim_due`], [`mark_stored`], [`retry_later`], [`mark_unavailable`]. Outbound rows are
 //! uploads ([`create_upload`]), attached to the message that sends them
-//! ([`crate::messages::send`]) and uploaded to Graph once ([`record_upload`]).
+//! ([`crate::inbox::messages::send`]) and uploaded to Graph once ([`record_upload`]).
 //!
 //! A media file is seen by whoever sees its message's conversation (the same visibility rule);
 //! an upload not yet sent only by its uploader. Anyone else gets "not found" ([`for_viewer`]).
@@ -16,8 +16,8 @@ use platica_domain::{ConversationId, TenantId, Viewer};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 
-use crate::conversations;
 use crate::error::{StoreError, StoreResult};
+use crate::inbox::conversations;
 
 /// A message's media, as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::{StoreError, StoreResult};
-use crate::{password, teams};
+use crate::org::{password, teams};
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct User {

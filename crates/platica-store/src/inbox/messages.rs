@@ -8,9 +8,10 @@ use serde::Serialize;
 use sqlx::{PgPool, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::media::{self, MediaRef};
-use crate::outbox::{self, TemplateSend};
-use crate::{bot, conversations, templates};
+use crate::inbox::conversations;
+use crate::whatsapp::media::{self, MediaRef};
+use crate::whatsapp::outbox::{self, TemplateSend};
+use crate::whatsapp::{bot, templates};
 
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Message {

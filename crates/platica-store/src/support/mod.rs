@@ -1,0 +1,4 @@
+//! Support tickets and each user's notification feed.
+
+pub mod notifications;
+pub mod tickets;
