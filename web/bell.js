@@ -78,10 +78,10 @@ export function mountBell() {
     badge.textContent = page.unread > 99 ? '99+' : fmtNumber(page.unread);
     el.dataset.unread = String(page.unread);
     list.replaceChildren(...(page.items.length
-      ? page.items.map((n) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
+      ? page.items.map((n) => ({ n, text: said(n) })).map(({ n, text }) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
         h('button', { type: 'button', class: 'bell-open', onclick: () => open(n) },
-          h('span', { class: 'bell-item-title' }, said(n).title),
-          said(n).body ? h('span', { class: 'bell-item-body muted' }, said(n).body) : null,
+          h('span', { class: 'bell-item-title' }, text.title),
+          text.body ? h('span', { class: 'bell-item-body muted' }, text.body) : null,
           h('span', { class: 'bell-item-time muted' }, fmtShort(n.created_at)))))
       : [h('li', { class: 'muted bell-empty' }, t('bell.empty'))]));
   }

@@ -408,7 +408,9 @@ export function mountConversation(pane, id, { row, back }) {
     } catch (err) {
       // The window closed meanwhile: say so in the user's language, and offer a template.
       if (err.code === 'outside_service_window') {
-        st.windowClosesAt = st.windowClosesAt && Math.min(st.windowClosesAt, Date.now());
+        // Closed now (unless the prospect never wrote, which says so already); also when the
+        // window was not known yet, so the refusal is never silent.
+        if (st.windowClosesAt !== null) st.windowClosesAt = Math.min(st.windowClosesAt ?? Date.now(), Date.now());
         renderWindow();
       } else showError(err);
     } finally {
@@ -630,8 +632,8 @@ export function mountConversation(pane, id, { row, back }) {
         loadProspect();
       },
     });
-    st.unsubs.push(() => prospectSub?.());
   }
+  st.unsubs.push(() => prospectSub?.());
   followConversation();
 
   // Without a live connection (yet), load the messages anyway.
