@@ -39,6 +39,9 @@ enum Bench {
     /// The WhatsApp webhook under stepped open-loop load: ack latency, no loss, webhook to
     /// WebSocket latency.
     Webhooks(webhooks::Args),
+    /// Two `platica` binaries serving the same inbox pages at once, requests paired: whether a
+    /// change made the HTTP path slower, on a noisy machine (prints a Markdown table).
+    Compare(live::compare::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Bench::Live(args) => live::run(args),
         Bench::Realtime(args) => realtime::run(args),
         Bench::Webhooks(args) => webhooks::run(args),
+        Bench::Compare(args) => live::compare::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,6 +77,11 @@ mod tests {
         assert_eq!(a.sizes(), vec![3_230, 100_000]);
         let Bench::Live(a) = parse(&["live"]) else { panic!() };
         assert_eq!(a.sizes(), vec![3_230, 100_000, 1_000_000]);
+
+        let Bench::Compare(_) = parse(&["compare", "--a", "/x/platica", "--b", "/y/platica", "--pairs", "100"]) else {
+            panic!()
+        };
+        assert!(Cli::try_parse_from(["platica-bench", "compare", "--a", "/x/platica"]).is_err(), "--b is required");
 
         let Bench::Realtime(a) = parse(&["realtime", "--quick", "--benchmarks-md", "B.md"]) else { panic!() };
         let a = a.effective();

@@ -4,6 +4,7 @@
 //! database, builds the SQL alternatives, and measures them and Platica side by side on the same
 //! data; the report (`--out`, BENCHMARKS.md by default) is rewritten after each size.
 
+pub mod compare;
 mod generate;
 mod inbox;
 mod report;
@@ -62,7 +63,7 @@ impl Args {
 
 /// The PostgreSQL settings of the run (on top of Platica's private-cluster defaults:
 /// wal_level=logical, durable: fsync, synchronous_commit and full_page_writes on).
-const PG_SETTINGS: [&str; 10] = [
+pub(crate) const PG_SETTINGS: [&str; 10] = [
     "shared_buffers=2GB",
     "effective_cache_size=8GB",
     "work_mem=64MB",
@@ -106,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     setup::run_with_cluster(ws, async |cluster: &PrivateCluster| bench(&args, cluster, &bin).await)
 }
 
-async fn connect(url: &str, max: u32) -> anyhow::Result<PgPool> {
+pub(crate) async fn connect(url: &str, max: u32) -> anyhow::Result<PgPool> {
     let timeout = format!("{}s", sqlalt::STATEMENT_TIMEOUT.as_secs());
     let options =
         PgConnectOptions::from_str(url)?.options([("statement_timeout", timeout.as_str())]).disable_statement_logging();
