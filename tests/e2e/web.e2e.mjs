@@ -170,7 +170,7 @@ await test('login: a wrong password is explained; the admin signs in and sees th
   await admin.fill('input[name=password]', 'not-the-password');
   await admin.click('form.login-form button[type=submit]');
   await admin.waitForSelector('.field-error');
-  assert.match(await admin.textContent('.field-error'), /wrong e-mail or password/);
+  assert.equal(await admin.textContent('.field-error'), 'Wrong e-mail or password.');
   await login(admin, U.admin);
   const exp = U.admin.conversations;
   await admin.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(exp.length));
@@ -606,7 +606,7 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   const same = keys.filter((k) => esTable[k] === en[k]);
   // "Audio", "Sticker" and "Video" are Spanish words too.
   assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
-    'conv.media.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
+    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
   const webDir = new URL('../../web/', import.meta.url);
@@ -615,6 +615,19 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   assert.ok(used.length > 100);
   assert.deepEqual([...new Set(used)].filter((k) => !keys.includes(k)), [], 'keys used in web/ but not defined');
   assert.equal(await es.textContent('form.login-form h1'), 'Iniciar sesión');
+  // The server's refusals are codes the page words in Spanish: a malformed e-mail, then a wrong
+  // password (for an address no account has: no real account's login budget is spent).
+  await es.fill('input[name=tenant]', EXPECT.tenant);
+  await es.fill('input[name=email]', 'no-es-un-correo');
+  await es.fill('input[name=password]', 'cualquiera');
+  await es.click('form.login-form button[type=submit]');
+  await es.waitForSelector('.field-error');
+  assert.equal(await es.textContent('.field-error'), 'Escribe un correo como nombre@ejemplo.com.');
+  assert.equal(await es.getAttribute('input[name=email]', 'aria-invalid'), 'true', 'the field at fault is marked');
+  await es.fill('input[name=email]', 'nadie@demo.platica.test');
+  await es.click('form.login-form button[type=submit]');
+  await es.waitForFunction(() => document.querySelector('.field-error')?.textContent === 'Correo o contraseña incorrectos.');
+  await shot(es, '07-login-error-spanish');
   await login(es, U.jorge);
   const scan = (where) => scanSpanish(es, where);
   assert.match(await es.textContent('.counts'), /conversaciones/);
@@ -624,6 +637,12 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   await es.waitForSelector('.msg');
   await es.waitForSelector('.info .facts');
   await scan('conversation');
+  // A photo written by raw SQL reads as one in Spanish, in the inbox row and in the chat.
+  const open = Number(await es.getAttribute('li.row:nth-child(1)', 'data-id'));
+  const { message_id: photo } = await step('message_sql', { conversation_id: open, body: '[image] mi casa' });
+  await es.waitForFunction((id) => document.querySelector(`li.row[data-id="${id}"] .row-preview`)?.textContent.includes('Foto · mi casa'), open);
+  await es.waitForFunction(() => [...document.querySelectorAll('.msg')].some((m) => m.textContent.includes('Foto · mi casa')));
+  assert.ok(!(await es.textContent('.msgs')).includes('[image]'), `message ${photo}: no raw placeholder`);
   // The admin's screens too.
   await es.click('.topbar button.logout');
   await login(es, U.admin);
@@ -739,11 +758,12 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   for (const s of ['queued', 'ringing', 'in_progress', 'completed', 'no_answer', 'failed']) assert.equal(await n(s), summary.by_status[s], s);
   assert.equal(Number(await page.textContent('.active-total')), summary.active);
   await shot(page, '11-call-monitor');
-  await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'interested' });
+  await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'callback_requested' });
   await page.waitForSelector(`.active-call[data-id="${callId}"]`, { state: 'detached' });
   await page.waitForFunction((c) => document.querySelector('.call-count[data-status=completed] .n')?.textContent === String(c), before.completed + 1);
   assert.equal(await n('ringing'), before.ringing);
-  assert.match(await page.textContent('.call-outcomes'), /interested/);
+  // The outcome is a code, worded by the web app.
+  assert.match(await page.textContent('.call-outcomes'), /Call back requested/);
   // Her agenda follows too: a call scheduled by SQL appears without reload.
   const { scheduled_call_id: sched } = await step('schedule_sql', { executive_id: U.ana.user_id, note: 'Llamar a las 5' });
   await page.waitForSelector(`.agenda-item[data-id="${sched}"]`).catch(async (e) => {
@@ -1043,6 +1063,7 @@ await test('Spanish: the tickets and campaigns screens show no English', async (
   await es.goto(`${BASE}/#/calls`);
   await es.waitForSelector('.calls[data-state=ready]');
   await scanSpanish(es, 'call monitor');
+  assert.match(await es.textContent('.call-outcomes'), /Pidió que le llamen/, 'call outcome codes are translated');
   await es.click('.topbar button.logout');
   await es.waitForSelector('form.login-form');
   await login(es, U.ana);

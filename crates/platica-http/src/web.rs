@@ -61,6 +61,7 @@ assets!(
     "tickets.js",
     "campaigns.js",
     "drafts.js",
+    "errors.js",
 );
 
 fn content_type(path: &str) -> &'static str {
