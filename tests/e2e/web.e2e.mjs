@@ -35,7 +35,14 @@ async function step(action, args = {}) {
 
 const log = (...a) => console.error('[e2e]', ...a);
 let failures = 0;
+// While working on one test: PLATICA_E2E_ONLY=<part of its name> runs only the tests whose name
+// contains it (tests that build on earlier ones then fail; CI runs everything).
+const ONLY = process.env.PLATICA_E2E_ONLY;
 async function test(name, fn) {
+  if (ONLY && !name.includes(ONLY)) {
+    log(`skip ${name}`);
+    return;
+  }
   const t0 = Date.now();
   try {
     await fn();
@@ -55,8 +62,10 @@ const browser = await chromium.launch({
 // Every WebSocket URL the pages opened: none may carry a token.
 const socketUrls = [];
 
-async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820 } } = {}) {
-  const context = await browser.newContext({ locale, viewport, timezoneId: 'America/Mexico_City' });
+// `bypassCSP`: only to inject axe-core (the accessibility test); every other page meets the
+// server's Content-Security-Policy as users do.
+async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820 }, bypassCSP = false } = {}) {
+  const context = await browser.newContext({ locale, viewport, timezoneId: 'America/Mexico_City', bypassCSP });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
@@ -1146,6 +1155,70 @@ await test('inbox filters belong to who set them: the next user in the tab start
 await test('no WebSocket URL carries the session token (the cookie authenticates the upgrade)', async () => {
   assert.ok(socketUrls.length > 10, `the pages opened WebSockets (${socketUrls.length})`);
   for (const u of socketUrls) assert.doesNotMatch(u, /token=/, u);
+});
+
+// --- accessibility (issue 18) ---
+const AXE = new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname;
+/** axe-core's serious and critical violations on the page as it stands (WCAG 2.x A and AA). */
+async function axeProblems(page, where) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n')[1]?.trim() ?? ''}`) }));
+  });
+  return violations.map((v) => `${where}: ${v.impact} ${v.id} (${v.help})\n      ${v.nodes.join('\n      ')}`);
+}
+
+await test('accessibility: axe finds no serious or critical violation on the main screens, as each role, desktop and phone', async () => {
+  const problems = [];
+  const scan = async (page, where) => problems.push(...await axeProblems(page, where));
+  const pageAs = async (who, locale) => {
+    const page = await newPage({ locale, viewport: { width: 1440, height: 900 }, bypassCSP: true });
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector('form.login-form');
+    await scan(page, `login (${locale})`);
+    await login(page, who);
+    return page;
+  };
+  const screens = async (page, who, extra = []) => {
+    for (const [w, h] of [[1440, 900], [390, 844]]) {
+      const size = `${who} ${w}px`;
+      await page.setViewportSize({ width: w, height: h });
+      await page.goto(`${BASE}/#/inbox`);
+      await page.waitForSelector('li.row');
+      await scan(page, `inbox, ${size}`);
+      await page.click('li.row:nth-child(1)');
+      await page.waitForSelector('.msg');
+      await scan(page, `conversation, ${size}`);
+      if (w < 1180) {
+        await page.click('.info-btn');
+        await page.waitForSelector('.info .facts');
+        await scan(page, `prospect drawer, ${size}`);
+        await page.keyboard.press('Escape');
+      }
+      await page.click('.bell-wrap button');
+      await scan(page, `notifications, ${size}`);
+      await page.keyboard.press('Escape');
+      for (const [route, ready] of extra) {
+        await page.goto(`${BASE}/#/${route}`);
+        await page.waitForSelector(ready);
+        await scan(page, `${route}, ${size}`);
+      }
+    }
+  };
+  const admin = await pageAs(U.admin, 'es-MX');
+  await screens(admin, 'admin (es)', [['admin/users', '.admin-panel h2'], ['admin/teams', '.admin-panel h2'], ['admin/tokens', '.admin-panel h2'],
+    ['admin/settings', '.admin-panel h2'], ['admin/channels', '.admin-panel h2'], ['calls', '.calls[data-state=ready]'],
+    ['tickets', '.tickets[data-state=ready]'], ['campaigns', '.campaigns[data-state=ready]']]);
+  await admin.context().close();
+  const coordinator = await pageAs(U.veronica, 'en-US');
+  await screens(coordinator, 'coordinator (en)', [['calls', '.calls[data-state=ready]'], ['tickets', '.tickets[data-state=ready]']]);
+  await coordinator.context().close();
+  const executive = await pageAs(U.ricardo, 'es-MX');
+  await screens(executive, 'executive (es)', [['calls', '.calls[data-state=ready]']]);
+  await executive.context().close();
+  assert.deepEqual(problems, [], `${problems.length} serious or critical violations:\n${problems.join('\n')}`);
 });
 
 await test('logout ends the session', async () => {
