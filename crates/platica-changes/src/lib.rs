@@ -12,4 +12,4 @@ pub mod load;
 pub mod lsn;
 pub mod verify;
 
-pub use live::{ChangeSink, Committed, LiveInbox, Status, StreamConfig, StreamError};
+pub use live::{ChangeSink, Committed, Fanout, LiveInbox, Status, StreamConfig, StreamError};

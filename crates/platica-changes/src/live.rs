@@ -221,6 +221,29 @@ pub trait ChangeSink: Send + Sync {
     fn degraded(&self, since: DateTime<Utc>, reason: &str);
 }
 
+/// Several sinks fed as one, in order (the realtime hub, the HTTP layer's credentials, ...).
+pub struct Fanout(pub Vec<Arc<dyn ChangeSink>>);
+
+impl ChangeSink for Fanout {
+    fn committed(&self, engine: &Engine, tx: &Committed) {
+        for s in &self.0 {
+            s.committed(engine, tx);
+        }
+    }
+
+    fn reset(&self, engine: &Engine, lsn: u64) {
+        for s in &self.0 {
+            s.reset(engine, lsn);
+        }
+    }
+
+    fn degraded(&self, since: DateTime<Utc>, reason: &str) {
+        for s in &self.0 {
+            s.degraded(since, reason);
+        }
+    }
+}
+
 enum Control {
     /// Stop applying (after the current transaction) until `ResumeUntil`.
     Pause(oneshot::Sender<u64>),

@@ -76,19 +76,25 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Verifies `token` in PostgreSQL. For a read (`reads`), a credential verified recently stands in
-/// while the database cannot answer (see [`crate::credentials`]).
+/// Verifies `token`. A read (`reads`) answers from a recent verification while the change stream
+/// is live (it forgets what changes), or while the database cannot answer; otherwise, and for
+/// every write, PostgreSQL is asked (see [`crate::credentials`]).
 pub async fn authenticate(state: &AppState, token: &str, reads: bool) -> Result<Principal, ApiError> {
-    let degraded = state.live.as_ref().is_some_and(|l| l.stale_since().is_some());
-    if reads
-        && degraded
-        && let Some(p) = state.credentials.recall(token)
-    {
-        return Ok(p);
+    let stream = state.live.as_ref().map(|l| l.stale_since().is_none());
+    if reads {
+        let remembered = match stream {
+            Some(true) => state.credentials.recall_live(token),
+            Some(false) => state.credentials.recall(token),
+            None => None,
+        };
+        if let Some(p) = remembered {
+            return Ok(p);
+        }
     }
+    let epoch = state.credentials.epoch();
     match platica_store::org::auth::authenticate(&state.pool, token).await {
         Ok(Some(p)) => {
-            state.credentials.remember(token, &p);
+            state.credentials.remember_since(token, &p, epoch);
             Ok(p)
         }
         Ok(None) => {

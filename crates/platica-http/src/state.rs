@@ -95,7 +95,8 @@ impl AppState {
     /// [`AppState::with_live`] with the hub's limits.
     pub fn with_live_and_hub(mut self, live: Arc<LiveInbox>, config: HubConfig) -> Self {
         let hub = Arc::new(Hub::new(config, live.position()));
-        live.set_sink(hub.clone());
+        // The hub fans changes out to sockets; the credentials forget what they revoke.
+        live.set_sink(Arc::new(platica_changes::Fanout(vec![hub.clone(), self.credentials.watching()])));
         self.hub = Some(hub);
         self.live = Some(live);
         self

@@ -88,6 +88,8 @@ pub struct Server {
     scheduler: Option<JoinHandle<()>>,
     channels: Option<Channels>,
     fetcher: Option<Fetcher>,
+    /// Writes `last_used_at` of the API tokens reads authenticated from memory.
+    token_use: JoinHandle<()>,
     http: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -115,10 +117,13 @@ impl Server {
         state = match options.hub {
             Some(hub) => state.with_live_and_hub(Arc::clone(&live), hub),
             None => {
+                // Without realtime, the credentials still follow the stream.
+                live.set_sink(state.credentials.watching());
                 state.live = Some(Arc::clone(&live));
                 state
             }
         };
+        let token_use = tokio::spawn(write_token_use(pool.clone(), Arc::clone(&state.credentials), root.child_token()));
         if options.bot {
             state.bot = Some(platica_whatsapp::bot::Bot::new(pool.clone()));
         }
@@ -144,7 +149,7 @@ impl Server {
         configure(&mut state);
         let hub = state.hub.clone();
         let http = tokio::spawn(crate::serve(listener, state, shutdown));
-        Ok(Server { addr, live, hub, root, stream, scheduler, channels, fetcher, http })
+        Ok(Server { addr, live, hub, root, stream, scheduler, channels, fetcher, token_use, http })
     }
 
     /// The address HTTP is served on.
@@ -204,7 +209,34 @@ impl Server {
             let _ = scheduler.await;
         }
         let _ = self.stream.await;
+        let _ = self.token_use.await;
         crate::log_stopped(&self.live);
         served
+    }
+}
+
+/// How often the API tokens reads used from memory get their `last_used_at` written.
+const TOKEN_USE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Writes, every [`TOKEN_USE_EVERY`] and once more at shutdown, when the API tokens that reads
+/// authenticated from memory were last used (one statement per batch, instead of a write per
+/// request).
+async fn write_token_use(
+    pool: platica_store::PgPool,
+    credentials: Arc<platica_http::credentials::Credentials>,
+    stop: CancellationToken,
+) {
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(TOKEN_USE_EVERY) => false,
+            () = stop.cancelled() => true,
+        };
+        let used = credentials.take_used();
+        if let Err(e) = platica_store::org::auth::touch_api_tokens(&pool, &used).await {
+            tracing::warn!(error = %e, tokens = used.len(), "cannot write when API tokens were last used");
+        }
+        if stopping {
+            return;
+        }
     }
 }

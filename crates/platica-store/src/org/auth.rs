@@ -119,6 +119,29 @@ struct PrincipalRow {
     teams: Vec<i64>,
 }
 
+/// Writes when API tokens were last used (`(tenant, token_id, at)`, gathered by a server that
+/// authenticated them from memory): never moves `last_used_at` back. One statement for the batch.
+pub async fn touch_api_tokens(pool: &PgPool, used: &[(TenantId, i64, DateTime<Utc>)]) -> StoreResult<u64> {
+    if used.is_empty() {
+        return Ok(0);
+    }
+    let tenants: Vec<i64> = used.iter().map(|u| u.0.0).collect();
+    let ids: Vec<i64> = used.iter().map(|u| u.1).collect();
+    let ats: Vec<DateTime<Utc>> = used.iter().map(|u| u.2).collect();
+    let done = sqlx::query(
+        "UPDATE api_tokens t SET last_used_at = v.at
+         FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS v(tenant_id, token_id, at)
+         WHERE t.tenant_id = v.tenant_id AND t.token_id = v.token_id
+           AND (t.last_used_at IS NULL OR t.last_used_at < v.at)",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(&ats)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Resolves a bearer token; `None` when it is malformed, unknown, expired, revoked, or its user is
 /// deactivated.
 pub async fn authenticate(pool: &PgPool, token: &str) -> StoreResult<Option<Principal>> {

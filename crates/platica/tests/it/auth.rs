@@ -34,6 +34,23 @@ fn assert_unauthorized(r: &Resp, what: &str) {
     assert!(!r.body["error"]["message"].as_str().unwrap_or("").is_empty(), "{what}");
 }
 
+/// A read with `token` answers 401 within a second: a change written straight into PostgreSQL
+/// reaches the server's memory of verified credentials through the change stream. Returns how
+/// long it took.
+async fn unauthorized_within_a_second(app: &TestApp, path: &str, token: &str, what: &str) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let r = app.get(path, token).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            assert_unauthorized(&r, what);
+            return started.elapsed();
+        }
+        assert_eq!(r.status, StatusCode::OK, "{what}: {:?}", r.body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{what}: still accepted after a second");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn assert_forbidden(r: &Resp, what: &str) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}: {:?}", r.body);
     assert_eq!(r.code(), "forbidden", "{what}: {:?}", r.body);
@@ -228,7 +245,7 @@ async fn logout_expiry_and_revocation_end_access() {
     .execute(&app.pool)
     .await
     .unwrap();
-    assert_unauthorized(&app.get("/api/v1/auth/me", &three).await, "expired session");
+    unauthorized_within_a_second(&app, "/api/v1/auth/me", &three, "expired session").await;
     assert_unauthorized(&app.get("/api/v1/prospects", &three).await, "expired session");
 
     // API tokens: revoked and expired ones are refused.
@@ -255,7 +272,74 @@ async fn logout_expiry_and_revocation_end_access() {
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_unauthorized(&app.get("/api/v1/auth/me", &api).await, "expired API token");
+    unauthorized_within_a_second(&app, "/api/v1/auth/me", &api, "expired API token").await;
+}
+
+#[tokio::test]
+async fn reads_authenticate_from_memory_and_forget_what_sql_revokes_within_a_second() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, "a", 1).await;
+    let admin = w.token(w.admin);
+    // Each credential is verified in PostgreSQL once, then remembered; a change written by raw
+    // SQL (no API call to forget it) reaches the memory through the change stream.
+    let session = app.login("a", "ana@a.test", PASSWORD).await;
+    let other = app.login("a", "ana@a.test", PASSWORD).await;
+    assert_eq!(app.get("/api/v1/conversations", &session).await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/conversations", &other).await.status, StatusCode::OK);
+    // `session` is ana's second newest session (`other` the newest).
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = now() WHERE session_id =
+           (SELECT session_id FROM sessions WHERE user_id = $1 ORDER BY session_id DESC OFFSET 1 LIMIT 1)",
+    )
+    .bind(w.exec_ana.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let took = unauthorized_within_a_second(&app, "/api/v1/conversations", &session, "session revoked by SQL").await;
+    eprintln!("a session revoked by SQL failed after {took:?}");
+    assert_eq!(app.get("/api/v1/conversations", &other).await.status, StatusCode::OK, "only that session ended");
+
+    // A user deactivated by SQL: every credential of theirs.
+    let r = app.post("/api/v1/api-tokens", admin, json!({"name": "luis bot", "user_id": w.exec_luis.0})).await;
+    let luis_api = r.body["token"].as_str().unwrap().to_owned();
+    let token_id = r.body["api_token"]["token_id"].as_i64().unwrap();
+    let luis_session = app.login("a", "luis@a.test", PASSWORD).await;
+    for t in [&luis_api, &luis_session] {
+        assert_eq!(app.get("/api/v1/conversations", t).await.status, StatusCode::OK);
+    }
+    // Reads by API token from memory still say when the token was last used (written in
+    // batches, not per request).
+    let last_used = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT last_used_at FROM api_tokens WHERE token_id = $1",
+        )
+        .bind(token_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    let first = last_used().await.expect("the first use, verified in PostgreSQL, is written");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/api/v1/conversations", &luis_api).await.status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now = last_used().await.unwrap();
+        if now > first + chrono::Duration::seconds(1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "last_used_at never moved past {first} ({now})");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    sqlx::query("UPDATE users SET active = false WHERE tenant_id = $1 AND user_id = $2")
+        .bind(w.tenant.0)
+        .bind(w.exec_luis.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    unauthorized_within_a_second(&app, "/api/v1/conversations", &luis_api, "API token of a user deactivated by SQL")
+        .await;
+    unauthorized_within_a_second(&app, "/api/v1/conversations", &luis_session, "session of a user deactivated by SQL")
+        .await;
 }
 
 #[tokio::test]
