@@ -29,6 +29,7 @@ export function said(n) {
     };
   }
   if (n.kind === 'ticket_comment' && p.subject) return { title: t('bell.ticket_comment', { subject: p.subject }), body: n.body };
+  if (n.kind === 'note_mention' && p.author) return { title: t('bell.note_mention', { author: p.author, prospect: p.prospect ?? '' }), body: n.body };
   if (n.kind === 'call_missed' && p.prospect) return { title: t('bell.call_missed', { prospect: p.prospect }), body: null };
   if (n.kind === 'force_update' && p.version) return { title: t('bell.force_update', { version: p.version }), body: t('bell.force_update_body') };
   if (n.kind === 'campaign_finished' && p.campaign) {
