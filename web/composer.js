@@ -10,6 +10,9 @@ import { t } from './i18n.js';
 import { clear, field, h, modal, select, showError, toast } from './ui.js';
 import { ACCEPT, attachmentProblem, fmtSize, matchCanned, matchPeople, mentionsIn, tokenAt } from './composer-text.js';
 
+// A paperclip, drawn (no emoji font is needed to show it).
+const CLIP_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#0f766e" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="m21.44 11.05-9.19 9.19a6 6 0 0 1-8.49-8.49l8.57-8.57A4 4 0 1 1 18 8.84l-8.59 8.57a2 2 0 0 1-2.83-2.83l8.49-8.48"/></svg>')}`;
+
 /**
  * Adds the composer's tools to a conversation's reply box. `input` is its textarea, `form` its
  * form; `onNote(message)` is called with a written note; `onModeChange()` when the mode changes
@@ -18,7 +21,7 @@ import { ACCEPT, attachmentProblem, fmtSize, matchCanned, matchPeople, mentionsI
  * (the caller sends the reply).
  */
 export function mountComposer({ conversationId, input, form, dropTarget, onNote, onSent, onModeChange }) {
-  const st = { file: null, fileUrl: null, note: false, people: null, picked: [], items: [], active: 0, token: null, kind: null };
+  const st = { seq: 0, file: null, fileUrl: null, note: false, people: null, picked: [], items: [], active: 0, token: null, kind: null };
   const noteBtn = h('button', {
     class: 'btn btn-small composer-tool note-toggle', type: 'button', 'aria-pressed': 'false', title: t('composer.noteHint'),
     onclick: () => setNote(!st.note),
@@ -29,7 +32,7 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
   const fileInput = h('input', { type: 'file', accept: ACCEPT, class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true',
     onchange: () => { if (fileInput.files?.[0]) attach(fileInput.files[0]); fileInput.value = ''; } });
   const attachBtn = h('button', { class: 'btn btn-small composer-tool attach-btn', type: 'button', title: t('composer.attach'), 'aria-label': t('composer.attach'),
-    onclick: () => fileInput.click() }, '📎');
+    onclick: () => fileInput.click() }, h('img', { src: CLIP_ICON, alt: '', width: 18, height: 18 }));
   const chip = h('div', { class: 'attach-chip', hidden: true, 'aria-live': 'polite' });
   // Quote-reply: the message replied to, above the box, with its cancel button.
   const quoteBar = h('div', { class: 'quote-bar', hidden: true });
@@ -107,6 +110,8 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
 
   /** Looks at what is typed: `@name` in a note opens the teammates to mention. */
   async function lookup() {
+    // Only the newest lookup may change the list: an older one answering late is dropped.
+    const seq = ++st.seq;
     const caret = input.selectionStart ?? input.value.length;
     const mention = st.note ? tokenAt(input.value, caret, '@') : null;
     if (mention) {
@@ -117,7 +122,7 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
         return close();
       }
       const now = tokenAt(input.value, input.selectionStart ?? input.value.length, '@');
-      if (!now || now.start !== mention.start) return;
+      if (seq !== st.seq || !now || now.start !== mention.start) return;
       return show('mention', now, matchPeople(list, now.query).slice(0, 8).map((p) => ({
         label: `@${p.display_name}`, insert: `@${p.display_name} `, person: p,
       })));
@@ -132,7 +137,7 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
         return close();
       }
       const now = tokenAt(input.value, input.selectionStart ?? input.value.length, '/');
-      if (!now || now.start !== slash.start) return;
+      if (seq !== st.seq || !now || now.start !== slash.start) return;
       return show('canned', now, matchCanned(list, now.query).slice(0, 8).map((c) => ({
         label: `/${c.shortcut}`, detail: c.body, insert: c.body,
       })));
@@ -204,7 +209,8 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
   }
 
   input.addEventListener('input', () => { lookup(); });
-  input.addEventListener('blur', () => setTimeout(close, 150));
+  // Leaving the box closes the list (unless focus came back meanwhile, e.g. from a tool).
+  input.addEventListener('blur', () => setTimeout(() => { if (document.activeElement !== input) close(); }, 150));
   // Registered before the reply box's own Enter handler: with the list open, the arrows move in
   // it, Enter or Tab chooses, Escape closes it.
   input.addEventListener('keydown', (e) => {
@@ -236,7 +242,7 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
     const image = file.type.startsWith('image/');
     if (image) st.fileUrl = URL.createObjectURL(file);
     clear(chip,
-      image ? h('img', { class: 'attach-thumb', src: st.fileUrl, alt: '' }) : h('span', { class: 'attach-icon', 'aria-hidden': 'true' }, '📄'),
+      image ? h('img', { class: 'attach-thumb', src: st.fileUrl, alt: '' }) : h('img', { class: 'attach-icon', src: CLIP_ICON, alt: '', width: 18, height: 18 }),
       h('span', { class: 'attach-name' }, file.name || t('composer.pasted')),
       h('span', { class: 'attach-size muted small' }, fmtSize(file.size)),
       h('button', { class: 'icon-btn attach-remove', type: 'button', 'aria-label': t('composer.removeAttachment'), onclick: () => { detach(); input.focus(); } }, '×'));

@@ -374,7 +374,7 @@ export const es = {
   'composer.badType': 'WhatsApp no puede enviar este tipo de archivo: {name}',
   'composer.tooLarge': '{name} es demasiado grande: WhatsApp acepta como máximo {limit} para este tipo de archivo',
   'composer.tooLargeServer': '{name} es demasiado grande para WhatsApp',
-  'composer.emoji': 'Emoji',
+  'composer.emoji': 'Emojis',
   'composer.quote': 'Responder a este mensaje',
   'composer.replyingTo': 'Respondiendo a',
   'composer.cancelQuote': 'Cancelar la respuesta',
@@ -384,7 +384,7 @@ export const es = {
   'msg.orderItem': 'Producto',
   'msg.orderQty': 'Cant.',
   'msg.orderPrice': 'Precio',
-  'msg.orderTotal': 'Total',
+  'msg.orderTotal': 'Total del pedido',
   'msg.quotedProspect': 'Prospecto:',
   'msg.quotedYou': 'Nosotros:',
 };

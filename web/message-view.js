@@ -30,21 +30,21 @@ export function contentView(m) {
   if (loc) {
     return h('div', { class: 'msg-location' },
       h('a', { href: loc.url, target: '_blank', rel: 'noopener noreferrer', class: 'msg-map-link' },
-        `📍 ${loc.name ?? t('msg.location')}`),
+        loc.name ?? t('msg.location')),
       loc.address ? h('div', { class: 'small muted' }, loc.address) : null,
       h('div', { class: 'small muted' }, `${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}`));
   }
   const contacts = contactsOf(m);
   if (contacts) {
     return h('div', { class: 'msg-contacts' }, contacts.map((c) => h('div', { class: 'msg-contact', role: 'group', 'aria-label': t('msg.contact') },
-      h('div', { class: 'msg-contact-name' }, `👤 ${c.name || t('msg.contact')}`),
+      h('div', { class: 'msg-contact-name' }, c.name || t('msg.contact')),
       c.phones.map((p) => h('div', { class: 'small' }, h('a', { href: `tel:${p.phone.replace(/[^+\d]/g, '')}` }, p.phone),
         p.type ? h('span', { class: 'muted' }, ` · ${p.type.toLowerCase()}`) : null)))));
   }
   const order = orderOf(m);
   if (order) {
     return h('div', { class: 'msg-order' },
-      h('div', { class: 'msg-order-title' }, `🛒 ${t('msg.order', { n: order.items.length })}`),
+      h('div', { class: 'msg-order-title' }, t('msg.order', { n: order.items.length })),
       h('table', { class: 'msg-order-items' },
         h('thead', {}, h('tr', {}, h('th', {}, t('msg.orderItem')), h('th', {}, t('msg.orderQty')), h('th', {}, t('msg.orderPrice')))),
         h('tbody', {}, order.items.map((i) => h('tr', {}, h('td', {}, i.id), h('td', {}, i.quantity ?? '–'), h('td', {}, money(i.price, i.currency))))),
