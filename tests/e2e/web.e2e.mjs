@@ -1245,6 +1245,24 @@ await test('composer: a canned reply by "/", an image by the picker, emoji and a
   await ana.waitForSelector('dialog.viewer .viewer-img');
   await ana.keyboard.press('Escape');
   await ana.waitForSelector('dialog.viewer', { state: 'detached' });
+  // A file dropped on the messages, and an image pasted into the box, become the attachment;
+  // its remove button takes it away.
+  await ana.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['%PDF-1.4'], 'catalogo.pdf', { type: 'application/pdf' }));
+    const target = document.querySelector('.msg-scroll');
+    target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await ana.waitForSelector('.attach-chip:has-text("catalogo.pdf")');
+  await ana.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([137, 80, 78, 71])], 'captura.png', { type: 'image/png' }));
+    document.querySelector('textarea[name=body]').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await ana.waitForSelector('.attach-chip:has-text("captura.png")');
+  await ana.click('.attach-remove');
+  await ana.waitForSelector('.attach-chip', { state: 'hidden' });
   // A file WhatsApp does not take is refused before uploading, saying why.
   await ana.setInputFiles('.composer-tools input[type=file]', { name: 'anim.gif', mimeType: 'image/gif', buffer: Buffer.from('GIF89a') });
   await ana.locator('.toast', { hasText: 'WhatsApp cannot send this kind of file: anim.gif' }).waitFor();
@@ -1274,6 +1292,11 @@ await test('composer: a canned reply by "/", an image by the picker, emoji and a
   const wamid = out.payloads[0].context.message_id;
   await step('inbound_kind', { phone, type: 'reaction', object: { message_id: wamid, emoji: '❤️' } });
   await ana.locator(`#msg-${inbound.message_id} .msg-reaction`, { hasText: '❤️' }).waitFor();
+  await step('inbound_kind', { phone, type: 'order', object: { catalog_id: 'cat-1', text: 'Lo quiero ya',
+    product_items: [{ product_retailer_id: 'AUTO-ROJO', quantity: 1, item_price: 289900, currency: 'MXN' }, { product_retailer_id: 'TAPETES', quantity: 2, item_price: 750, currency: 'MXN' }] } });
+  const order = ana.locator('.msg-order', { hasText: 'AUTO-ROJO' });
+  await order.waitFor();
+  assert.match(await order.locator('tfoot').textContent(), /291,400/);
   await shot(ana, '44-composer-kinds');
 });
 
