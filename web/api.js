@@ -36,11 +36,13 @@ export function clearSession() {
 
 /** An error answered by the API (`{"error":{"code","message","field"?}}`) or a network failure. */
 export class ApiError extends Error {
-  constructor(status, code, message, field) {
+  constructor(status, code, message, field, { reason, params } = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field ?? null;
+    this.reason = reason ?? null;
+    this.params = params ?? {};
   }
 }
 
@@ -76,7 +78,7 @@ export async function request(method, path, body) {
   }
   if (!r.ok) {
     const e = data?.error ?? {};
-    const err = new ApiError(r.status, e.code ?? 'http_' + r.status, e.message ?? r.statusText, e.field);
+    const err = new ApiError(r.status, e.code ?? 'http_' + r.status, e.message ?? r.statusText, e.field, e);
     if (r.status === 401 && s && !path.startsWith('/auth/login')) onUnauthorized(err);
     throw err;
   }
@@ -104,7 +106,7 @@ export async function blob(path) {
     } catch {
       e = {};
     }
-    throw new ApiError(r.status, e.code ?? 'http_' + r.status, e.message ?? r.statusText, e.field);
+    throw new ApiError(r.status, e.code ?? 'http_' + r.status, e.message ?? r.statusText, e.field, e);
   }
   return r.blob();
 }

@@ -6,7 +6,7 @@
 // visibility included) and the summary is refetched, debounced. At local midnight it starts over.
 // Below, the pending scheduled calls the user sees, soonest first, live from `table:scheduled_calls`.
 import { ApiError, get, query } from './api.js';
-import { fmtDateTime, fmtNumber, fmtTime, t } from './i18n.js';
+import { callOutcome, fmtDateTime, fmtNumber, fmtTime, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
 import { teamName, userName } from './directory.js';
 import { clear, h } from './ui.js';
@@ -44,7 +44,7 @@ export function mountCalls(view) {
         h('span', { class: 'n' }, fmtNumber(byStatus[s] ?? 0)), h('span', { class: 'label' }, t(`calls.status.${s}`)))));
     const outcomeList = outcomes.length
       ? h('ul', { class: 'call-outcomes' }, ...outcomes.sort((a, b) => b[1] - a[1])
-        .map(([o, n]) => h('li', {}, h('span', {}, o), h('span', { class: 'n' }, fmtNumber(n)))))
+        .map(([o, n]) => h('li', {}, h('span', {}, callOutcome(o)), h('span', { class: 'n' }, fmtNumber(n)))))
       : h('p', { class: 'muted' }, t('calls.noOutcomes'));
     // Active calls by team, then executive.
     const groups = new Map();

@@ -2,7 +2,7 @@
 // the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
 // reassignment, assignment history).
 import { blob, get, patch, post, put, query } from './api.js';
-import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, prospectName, t } from './i18n.js';
+import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, messagePreview, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
@@ -233,7 +233,7 @@ export function mountConversation(pane, id, { row, back }) {
   // the caption stays.
   function bodyText(m) {
     const tag = m.media ? `[${m.media.kind}]` : null;
-    return tag && m.body.startsWith(tag) ? m.body.slice(tag.length).trim() : m.body;
+    return tag && m.body.startsWith(tag) ? m.body.slice(tag.length).trim() : messagePreview(m.body);
   }
 
   // --- media ---

@@ -72,6 +72,31 @@ export function prospectName(name) {
   return name === 'WhatsApp user' ? t('prospect.whatsappUser') : (name ?? '');
 }
 
+// A stored message body of a kind other than text is a placeholder: `[kind]` and a label
+// (platica_whatsapp::payload), e.g. "[image] mi casa", "[order] 3 item(s), 120.00 MXN".
+const PLACEHOLDER = /^\[([a-z_]+)\](?: ([\s\S]*))?$/;
+
+/** A message body or inbox preview as shown: the placeholder's kind in the reader's language
+ * ("Foto · mi casa"), other text as it is. */
+export function messagePreview(text) {
+  const m = PLACEHOLDER.exec(text ?? '');
+  if (!m || !(`msg.kind.${m[1]}` in MESSAGES.en)) return text ?? '';
+  let rest = (m[2] ?? '').trim();
+  if (m[1] === 'order') {
+    const o = /^(\d+) item\(s\)(?:, (.*))?$/.exec(rest);
+    if (o) rest = [t('msg.items', { n: Number(o[1]) }), o[2]].filter(Boolean).join(', ');
+  }
+  const kind = t(`msg.kind.${m[1]}`);
+  return rest ? `${kind} · ${rest}` : kind;
+}
+
+/** A call's outcome as shown: a known code ("callback_requested") in the reader's language,
+ * anything else (free text from the call provider) as it is. */
+export function callOutcome(outcome) {
+  const o = String(outcome ?? '');
+  return `calls.outcome.${o}` in MESSAGES.en ? t(`calls.outcome.${o}`) : o;
+}
+
 /** What a WhatsApp error reported on a channel (not about one message being sent) means, in the
  * current language: an account event is not "not sent". */
 export function channelEventReason(event) {

@@ -3,7 +3,7 @@
 // reassignment, keyboard navigation; the open conversation shows in the right pane.
 import { compareLsn } from '/static/platica-client.js';
 import { FILTERS_PREFIX, get, query, request } from './api.js';
-import { fmtDateTime, fmtNumber, fmtRelative, prospectName, t } from './i18n.js';
+import { fmtDateTime, fmtNumber, fmtRelative, messagePreview, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
@@ -274,7 +274,7 @@ export function mountInbox(container) {
         h('span', { class: 'row-name' }, prospectName(row.prospect_name)),
         h('time', { class: 'row-time', datetime: row.last_activity_at, title: fmtDateTime(row.last_activity_at) }, fmtRelative(row.last_activity_at))),
       h('div', { class: 'row-bottom' },
-        h('span', { class: 'row-preview' }, who, row.last_message_preview ?? ''),
+        h('span', { class: 'row-preview' }, who, messagePreview(row.last_message_preview)),
         unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),
           h('span', { class: 'sr-only' }, t('inbox.unreadBadge', { n: row.unread_count }))) : null),
       can('see_teams')

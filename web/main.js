@@ -117,7 +117,7 @@ function buildShell() {
   shell?.bell.destroy();
   const bell = mountBell();
   const topbar = h('header', { class: 'topbar' },
-    h('a', { class: 'brand', href: '#/inbox' }, h('img', { src: '/app/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, t('app.name'))),
+    h('a', { class: 'brand', href: '#/inbox', 'aria-label': t('app.name') }, h('img', { src: '/app/favicon.svg', alt: '', width: 26, height: 26 }), h('span', {}, t('app.name'))),
     nav,
     h('div', { class: 'spacer' }),
     bell.el,

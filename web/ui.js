@@ -1,4 +1,5 @@
 // Small DOM helpers shared by the views: element building, toasts, dialogs, error messages.
+import { apiErrorText } from './errors.js';
 import { t } from './i18n.js';
 
 /**
@@ -34,11 +35,11 @@ export function clear(el, ...children) {
   return el;
 }
 
-/** The message to show a person for an error of the API (or of the network). */
+/** The message to show a person for an error of the API (or of the network), in their language. */
 export function errorText(e) {
-  if (e?.code === 'network') return t('common.networkError');
-  if (e?.status === 401 && e?.code === 'unauthorized') return e.message;
-  return e?.message ? e.message : t('common.error', { message: String(e) });
+  if (e instanceof Error && !('code' in e)) return t('common.error', { message: String(e.message ?? e) });
+  if (typeof e !== 'object' || e === null) return t('common.error', { message: String(e) });
+  return apiErrorText(e);
 }
 
 let toastRegion;

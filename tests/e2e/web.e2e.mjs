@@ -35,10 +35,14 @@ async function step(action, args = {}) {
 
 const log = (...a) => console.error('[e2e]', ...a);
 let failures = 0;
-// PLATICA_E2E_ONLY=<text>: run only the tests whose name contains it (while working on them).
+// While working on one test: PLATICA_E2E_ONLY=<part of its name> runs only the tests whose name
+// contains it (tests that build on earlier ones then fail; CI runs everything).
 const ONLY = process.env.PLATICA_E2E_ONLY;
 async function test(name, fn) {
-  if (ONLY && !name.includes(ONLY)) return;
+  if (ONLY && !name.includes(ONLY)) {
+    log(`skip ${name}`);
+    return;
+  }
   const t0 = Date.now();
   try {
     await fn();
@@ -58,8 +62,10 @@ const browser = await chromium.launch({
 // Every WebSocket URL the pages opened: none may carry a token.
 const socketUrls = [];
 
-async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820 } } = {}) {
-  const context = await browser.newContext({ locale, viewport, timezoneId: 'America/Mexico_City' });
+// `bypassCSP`: only to inject axe-core (the accessibility test); every other page meets the
+// server's Content-Security-Policy as users do.
+async function newPage({ locale = 'en-US', viewport = { width: 1366, height: 820 }, bypassCSP = false } = {}) {
+  const context = await browser.newContext({ locale, viewport, timezoneId: 'America/Mexico_City', bypassCSP });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
@@ -173,7 +179,7 @@ await test('login: a wrong password is explained; the admin signs in and sees th
   await admin.fill('input[name=password]', 'not-the-password');
   await admin.click('form.login-form button[type=submit]');
   await admin.waitForSelector('.field-error');
-  assert.match(await admin.textContent('.field-error'), /wrong e-mail or password/);
+  assert.equal(await admin.textContent('.field-error'), 'Wrong e-mail or password.');
   await login(admin, U.admin);
   const exp = U.admin.conversations;
   await admin.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(exp.length));
@@ -609,7 +615,7 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   const same = keys.filter((k) => esTable[k] === en[k]);
   // "Audio", "Sticker" and "Video" are Spanish words too.
   assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
-    'conv.media.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
+    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
   const webDir = new URL('../../web/', import.meta.url);
@@ -618,6 +624,19 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   assert.ok(used.length > 100);
   assert.deepEqual([...new Set(used)].filter((k) => !keys.includes(k)), [], 'keys used in web/ but not defined');
   assert.equal(await es.textContent('form.login-form h1'), 'Iniciar sesión');
+  // The server's refusals are codes the page words in Spanish: a malformed e-mail, then a wrong
+  // password (for an address no account has: no real account's login budget is spent).
+  await es.fill('input[name=tenant]', EXPECT.tenant);
+  await es.fill('input[name=email]', 'no-es-un-correo');
+  await es.fill('input[name=password]', 'cualquiera');
+  await es.click('form.login-form button[type=submit]');
+  await es.waitForSelector('.field-error');
+  assert.equal(await es.textContent('.field-error'), 'Escribe un correo como nombre@ejemplo.com.');
+  assert.equal(await es.getAttribute('input[name=email]', 'aria-invalid'), 'true', 'the field at fault is marked');
+  await es.fill('input[name=email]', 'nadie@demo.platica.test');
+  await es.click('form.login-form button[type=submit]');
+  await es.waitForFunction(() => document.querySelector('.field-error')?.textContent === 'Correo o contraseña incorrectos.');
+  await shot(es, '07-login-error-spanish');
   await login(es, U.jorge);
   const scan = (where) => scanSpanish(es, where);
   assert.match(await es.textContent('.counts'), /conversaciones/);
@@ -627,6 +646,12 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   await es.waitForSelector('.msg');
   await es.waitForSelector('.info .facts');
   await scan('conversation');
+  // A photo written by raw SQL reads as one in Spanish, in the inbox row and in the chat.
+  const open = Number(await es.getAttribute('li.row:nth-child(1)', 'data-id'));
+  const { message_id: photo } = await step('message_sql', { conversation_id: open, body: '[image] mi casa' });
+  await es.waitForFunction((id) => document.querySelector(`li.row[data-id="${id}"] .row-preview`)?.textContent.includes('Foto · mi casa'), open);
+  await es.waitForFunction(() => [...document.querySelectorAll('.msg')].some((m) => m.textContent.includes('Foto · mi casa')));
+  assert.ok(!(await es.textContent('.msgs')).includes('[image]'), `message ${photo}: no raw placeholder`);
   // The admin's screens too.
   await es.click('.topbar button.logout');
   await login(es, U.admin);
@@ -742,11 +767,12 @@ await test('call monitor: today\'s calls update live when a call\'s status chang
   for (const s of ['queued', 'ringing', 'in_progress', 'completed', 'no_answer', 'failed']) assert.equal(await n(s), summary.by_status[s], s);
   assert.equal(Number(await page.textContent('.active-total')), summary.active);
   await shot(page, '11-call-monitor');
-  await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'interested' });
+  await step('call_status_sql', { call_id: callId, status: 'completed', outcome: 'callback_requested' });
   await page.waitForSelector(`.active-call[data-id="${callId}"]`, { state: 'detached' });
   await page.waitForFunction((c) => document.querySelector('.call-count[data-status=completed] .n')?.textContent === String(c), before.completed + 1);
   assert.equal(await n('ringing'), before.ringing);
-  assert.match(await page.textContent('.call-outcomes'), /interested/);
+  // The outcome is a code, worded by the web app.
+  assert.match(await page.textContent('.call-outcomes'), /Call back requested/);
   // Her agenda follows too: a call scheduled by SQL appears without reload.
   const { scheduled_call_id: sched } = await step('schedule_sql', { executive_id: U.ana.user_id, note: 'Llamar a las 5' });
   await page.waitForSelector(`.agenda-item[data-id="${sched}"]`).catch(async (e) => {
@@ -1046,6 +1072,7 @@ await test('Spanish: the tickets and campaigns screens show no English', async (
   await es.goto(`${BASE}/#/calls`);
   await es.waitForSelector('.calls[data-state=ready]');
   await scanSpanish(es, 'call monitor');
+  assert.match(await es.textContent('.call-outcomes'), /Pidió que le llamen/, 'call outcome codes are translated');
   await es.click('.topbar button.logout');
   await es.waitForSelector('form.login-form');
   await login(es, U.ana);
@@ -1298,6 +1325,70 @@ await test('composer: a canned reply by "/", an image by the picker, emoji and a
   await order.waitFor();
   assert.match(await order.locator('tfoot').textContent(), /291,400/);
   await shot(ana, '44-composer-kinds');
+});
+
+// --- accessibility (issue 18) ---
+const AXE = new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname;
+/** axe-core's serious and critical violations on the page as it stands (WCAG 2.x A and AA). */
+async function axeProblems(page, where) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n')[1]?.trim() ?? ''}`) }));
+  });
+  return violations.map((v) => `${where}: ${v.impact} ${v.id} (${v.help})\n      ${v.nodes.join('\n      ')}`);
+}
+
+await test('accessibility: axe finds no serious or critical violation on the main screens, as each role, desktop and phone', async () => {
+  const problems = [];
+  const scan = async (page, where) => problems.push(...await axeProblems(page, where));
+  const pageAs = async (who, locale) => {
+    const page = await newPage({ locale, viewport: { width: 1440, height: 900 }, bypassCSP: true });
+    await page.goto(`${BASE}/`);
+    await page.waitForSelector('form.login-form');
+    await scan(page, `login (${locale})`);
+    await login(page, who);
+    return page;
+  };
+  const screens = async (page, who, extra = []) => {
+    for (const [w, h] of [[1440, 900], [390, 844]]) {
+      const size = `${who} ${w}px`;
+      await page.setViewportSize({ width: w, height: h });
+      await page.goto(`${BASE}/#/inbox`);
+      await page.waitForSelector('li.row');
+      await scan(page, `inbox, ${size}`);
+      await page.click('li.row:nth-child(1)');
+      await page.waitForSelector('.msg');
+      await scan(page, `conversation, ${size}`);
+      if (w < 1180) {
+        await page.click('.info-btn');
+        await page.waitForSelector('.info .facts');
+        await scan(page, `prospect drawer, ${size}`);
+        await page.keyboard.press('Escape');
+      }
+      await page.click('.bell-wrap button');
+      await scan(page, `notifications, ${size}`);
+      await page.keyboard.press('Escape');
+      for (const [route, ready] of extra) {
+        await page.goto(`${BASE}/#/${route}`);
+        await page.waitForSelector(ready);
+        await scan(page, `${route}, ${size}`);
+      }
+    }
+  };
+  const admin = await pageAs(U.admin, 'es-MX');
+  await screens(admin, 'admin (es)', [['admin/users', '.admin-panel h2'], ['admin/teams', '.admin-panel h2'], ['admin/tokens', '.admin-panel h2'],
+    ['admin/settings', '.admin-panel h2'], ['admin/channels', '.admin-panel h2'], ['calls', '.calls[data-state=ready]'],
+    ['tickets', '.tickets[data-state=ready]'], ['campaigns', '.campaigns[data-state=ready]']]);
+  await admin.context().close();
+  const coordinator = await pageAs(U.veronica, 'en-US');
+  await screens(coordinator, 'coordinator (en)', [['calls', '.calls[data-state=ready]'], ['tickets', '.tickets[data-state=ready]']]);
+  await coordinator.context().close();
+  const executive = await pageAs(U.ricardo, 'es-MX');
+  await screens(executive, 'executive (es)', [['calls', '.calls[data-state=ready]']]);
+  await executive.context().close();
+  assert.deepEqual(problems, [], `${problems.length} serious or critical violations:\n${problems.join('\n')}`);
 });
 
 await test('logout ends the session', async () => {

@@ -1,16 +1,82 @@
 //! Checks on user input. Each returns the normalised value or an [`Invalid`] naming the field.
 
-/// A rejected input value: which field, and what is wrong with it.
+/// A rejected input value: which field, and what is wrong with it, as a sentence for the API's
+/// readers (`message`) and as a code with parameters (`reason`, `params`) that clients render in
+/// their reader's language.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct Invalid {
     pub field: &'static str,
     pub message: String,
+    /// What is wrong, as a stable code (see [`Reason`]).
+    pub reason: Reason,
+    /// The values the reason speaks of (e.g. `max` for `too_long`), as text.
+    pub params: Vec<(&'static str, String)>,
+}
+
+/// Why an input value is refused, as the API names it (`error.reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Refused for a reason only the message says.
+    Invalid,
+    /// Empty where a value is needed.
+    Required,
+    /// Longer than `max` characters.
+    TooLong,
+    /// Shorter than `min` characters.
+    TooShort,
+    /// Contains a control character.
+    ControlCharacter,
+    /// Not an e-mail address.
+    Email,
+    /// Not a phone number in international form.
+    Phone,
+    /// Not a slug (lower-case letters, digits, dashes).
+    Slug,
+}
+
+impl Reason {
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Invalid => "invalid",
+            Reason::Required => "required",
+            Reason::TooLong => "too_long",
+            Reason::TooShort => "too_short",
+            Reason::ControlCharacter => "control_character",
+            Reason::Email => "email",
+            Reason::Phone => "phone",
+            Reason::Slug => "slug",
+        }
+    }
 }
 
 impl Invalid {
+    /// Refused for a reason the message alone says.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Invalid { field, message: message.into() }
+        Invalid::because(field, Reason::Invalid, message)
+    }
+
+    /// Refused for `reason`, explained by `message`.
+    pub fn because(field: &'static str, reason: Reason, message: impl Into<String>) -> Self {
+        Invalid { field, message: message.into(), reason, params: Vec::new() }
+    }
+
+    /// Adds a value the reason speaks of.
+    pub fn with(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.params.push((name, value.to_string()));
+        self
+    }
+
+    /// Empty where a value is needed.
+    pub fn required(field: &'static str) -> Self {
+        Invalid::because(field, Reason::Required, "must not be empty")
+    }
+
+    /// Longer than `max` characters (`has` of them).
+    pub fn too_long(field: &'static str, max: usize, has: usize) -> Self {
+        Invalid::because(field, Reason::TooLong, format!("must be at most {max} characters, has {has}"))
+            .with("max", max)
+            .with("has", has)
     }
 }
 
@@ -26,21 +92,33 @@ pub fn phone(field: &'static str, raw: &str) -> Result<String, Invalid> {
     let mut chars = raw.trim().chars();
     match chars.next() {
         Some('+') => out.push('+'),
-        _ => return Err(Invalid::new(field, "must be in E.164 form, starting with + and the country code")),
+        _ => {
+            return Err(Invalid::because(
+                field,
+                Reason::Phone,
+                "must be in E.164 form, starting with + and the country code",
+            ));
+        }
     }
     for c in chars {
         match c {
             '0'..='9' => out.push(c),
             ' ' | '-' | '.' | '(' | ')' => {}
-            _ => return Err(Invalid::new(field, format!("unexpected character {c:?} in phone number"))),
+            _ => {
+                return Err(Invalid::because(
+                    field,
+                    Reason::Phone,
+                    format!("unexpected character {c:?} in phone number"),
+                ));
+            }
         }
     }
     let digits = out.len() - 1;
     if !(8..=15).contains(&digits) {
-        return Err(Invalid::new(field, format!("must have 8 to 15 digits, has {digits}")));
+        return Err(Invalid::because(field, Reason::Phone, format!("must have 8 to 15 digits, has {digits}")));
     }
     if out.as_bytes()[1] == b'0' {
-        return Err(Invalid::new(field, "country code cannot start with 0"));
+        return Err(Invalid::because(field, Reason::Phone, "country code cannot start with 0"));
     }
     Ok(out)
 }
@@ -80,16 +158,21 @@ pub fn body(field: &'static str, raw: &str) -> Result<String, Invalid> {
 fn text(field: &'static str, raw: &str, max: usize) -> Result<String, Invalid> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err(Invalid::new(field, "must not be empty"));
+        return Err(Invalid::required(field));
     }
     let chars = trimmed.chars().count();
     if chars > max {
-        return Err(Invalid::new(field, format!("must be at most {max} characters, has {chars}")));
+        return Err(Invalid::too_long(field, max, chars));
     }
     if let Some(c) = trimmed.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t' && *c != '\r') {
-        return Err(Invalid::new(field, format!("must not contain control character U+{:04X}", c as u32)));
+        return Err(control_character(field, c));
     }
     Ok(trimmed.to_owned())
+}
+
+fn control_character(field: &'static str, c: char) -> Invalid {
+    Invalid::because(field, Reason::ControlCharacter, format!("must not contain control character U+{:04X}", c as u32))
+        .with("char", format!("U+{:04X}", c as u32))
 }
 
 /// An e-mail address, lower-cased: one `@` with text on both sides, a dot in the domain, at most
@@ -108,17 +191,21 @@ pub fn email(field: &'static str, raw: &str) -> Result<String, Invalid> {
             }
             None => false,
         };
-    if ok { Ok(e) } else { Err(Invalid::new(field, "must be an e-mail address like name@example.com")) }
+    if ok {
+        Ok(e)
+    } else {
+        Err(Invalid::because(field, Reason::Email, "must be an e-mail address like name@example.com"))
+    }
 }
 
 /// A new password: 8 to 1,024 characters.
 pub fn password(field: &'static str, raw: &str) -> Result<(), Invalid> {
     let n = raw.chars().count();
     if n < 8 {
-        return Err(Invalid::new(field, "must be at least 8 characters"));
+        return Err(Invalid::because(field, Reason::TooShort, "must be at least 8 characters").with("min", 8));
     }
     if n > 1024 {
-        return Err(Invalid::new(field, "must be at most 1024 characters"));
+        return Err(Invalid::too_long(field, 1024, n));
     }
     Ok(())
 }
@@ -129,19 +216,20 @@ pub fn password(field: &'static str, raw: &str) -> Result<(), Invalid> {
 pub fn slug(field: &'static str, raw: &str) -> Result<String, Invalid> {
     let s = raw.trim();
     if s.is_empty() {
-        return Err(Invalid::new(field, "must not be empty"));
+        return Err(Invalid::required(field));
     }
     if s.len() > 63 {
-        return Err(Invalid::new(field, format!("must be at most 63 characters, has {}", s.chars().count())));
+        return Err(Invalid::too_long(field, 63, s.chars().count()));
     }
     if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Err(Invalid::new(
+        return Err(Invalid::because(
             field,
+            Reason::Slug,
             format!("may contain only lower-case letters a-z, digits and '-', not {c:?} (e.g. acme-sales)"),
         ));
     }
     if s.starts_with('-') {
-        return Err(Invalid::new(field, "must start with a letter or a digit"));
+        return Err(Invalid::because(field, Reason::Slug, "must start with a letter or a digit"));
     }
     Ok(s.to_owned())
 }
@@ -150,8 +238,10 @@ pub fn slug(field: &'static str, raw: &str) -> Result<String, Invalid> {
 pub fn search_prefix(field: &'static str, raw: Option<&str>) -> Result<Option<String>, Invalid> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) if s.chars().count() > 100 => Err(Invalid::new(field, "must be at most 100 characters")),
-        Some(s) if s.chars().any(char::is_control) => Err(Invalid::new(field, "must not contain control characters")),
+        Some(s) if s.chars().count() > 100 => Err(Invalid::too_long(field, 100, s.chars().count())),
+        Some(s) if s.chars().any(char::is_control) => {
+            Err(Invalid::because(field, Reason::ControlCharacter, "must not contain control characters"))
+        }
         Some(s) => Ok(Some(s.to_owned())),
     }
 }
@@ -159,6 +249,23 @@ pub fn search_prefix(field: &'static str, raw: Option<&str>) -> Result<Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_carry_a_reason_and_its_values() {
+        let long = "x".repeat(MAX_NAME_CHARS + 5);
+        let e = name("name", &long).unwrap_err();
+        assert_eq!((e.field, e.reason.code()), ("name", "too_long"));
+        assert_eq!(e.params, vec![("max", MAX_NAME_CHARS.to_string()), ("has", (MAX_NAME_CHARS + 5).to_string())]);
+        assert_eq!(e.message, format!("must be at most {MAX_NAME_CHARS} characters, has {}", MAX_NAME_CHARS + 5));
+        assert_eq!(name("name", "  ").unwrap_err().reason, Reason::Required);
+        assert_eq!(body("body", "a\u{7}b").unwrap_err().reason, Reason::ControlCharacter);
+        assert_eq!(email("email", "nope").unwrap_err().reason, Reason::Email);
+        assert_eq!(phone("phone", "12").unwrap_err().reason, Reason::Phone);
+        assert_eq!(slug("slug", "Acme").unwrap_err().reason, Reason::Slug);
+        let short = password("password", "short").unwrap_err();
+        assert_eq!((short.reason, short.params), (Reason::TooShort, vec![("min", "8".to_owned())]));
+        assert_eq!(Invalid::new("x", "anything").reason, Reason::Invalid);
+    }
 
     #[test]
     fn slugs() {

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use platica_domain::validate::Invalid;
 use platica_store::StoreError;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// An error answered to the client.
 #[derive(Debug)]
@@ -17,6 +18,18 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Seconds, for 429 and 503.
     pub retry_after: Option<u64>,
+    /// Finer than `code`, for clients to word (boxed: most errors have none, and a `Result`'s
+    /// error stays small).
+    pub finer: Option<Box<Finer>>,
+}
+
+/// Why, finer than an error's code, and the values that speak of it.
+#[derive(Debug, Default)]
+pub struct Finer {
+    /// A stable code clients render in their reader's language.
+    pub reason: Option<&'static str>,
+    /// The values `reason` (or the code) speaks of (e.g. `max` for `too_long`).
+    pub params: BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -33,13 +46,34 @@ pub struct ErrorDetail {
     /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Finer than `code`, when the server can say: e.g. `required`, `too_long`, `email` for
+    /// `invalid_input`; `wrong_credentials` for a refused login. A stable code, for clients to
+    /// word in their reader's language (`message` is English).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// The values `reason` (or `code`) speaks of, as text: e.g. `{"max": "200", "has": "230"}`
+    /// for `too_long`, `{"retry_after": "30"}` for `too_many_attempts`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<&'static str, String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None, retry_after: None }
+        ApiError { status, code, message: message.into(), field: None, retry_after: None, finer: None }
+    }
+
+    /// Says why, finer than the code (see [`ErrorDetail::reason`]).
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.finer.get_or_insert_default().reason = Some(reason);
+        self
+    }
+
+    /// Adds a value the reason speaks of.
+    pub fn with_param(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.finer.get_or_insert_default().params.insert(name, value.to_string());
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -82,7 +116,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message, field: self.field } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+                reason: self.finer.as_ref().and_then(|f| f.reason),
+                params: self.finer.map(|f| f.params).unwrap_or_default(),
+            },
+        };
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -95,7 +137,11 @@ impl IntoResponse for ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        ApiError::invalid(e.field, format!("{}: {}", e.field, e.message))
+        let mut err = ApiError::invalid(e.field, format!("{}: {}", e.field, e.message)).because(e.reason.code());
+        for (name, value) in e.params {
+            err = err.with_param(name, value);
+        }
+        err
     }
 }
 

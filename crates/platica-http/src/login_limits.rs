@@ -47,6 +47,7 @@ impl LoginLimits {
                 "too many login attempts: wait and try again",
             );
             err.retry_after = Some(wait.as_secs().max(1));
+            err = err.with_param("retry_after", wait.as_secs().max(1));
             err
         };
         use governor::clock::Clock;

@@ -66,6 +66,7 @@ assets!(
     "message-view.js",
     "emoji.js",
     "message-parts.js",
+    "errors.js",
 );
 
 fn content_type(path: &str) -> &'static str {

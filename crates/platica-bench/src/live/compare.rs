@@ -140,7 +140,11 @@ fn cases(a: &Side, b: &Side) -> Vec<Case> {
     out
 }
 
-async fn timed(client: &reqwest::Client, port: u16, (path, token): &(String, Option<String>)) -> anyhow::Result<Duration> {
+async fn timed(
+    client: &reqwest::Client,
+    port: u16,
+    (path, token): &(String, Option<String>),
+) -> anyhow::Result<Duration> {
     let mut req = client.get(format!("http://127.0.0.1:{port}{path}"));
     if let Some(t) = token {
         req = req.bearer_auth(t);

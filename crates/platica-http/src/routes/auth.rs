@@ -79,14 +79,20 @@ async fn login(
 ) -> ApiResult<Response> {
     let email = validate::email("email", &req.email)?;
     if req.password.is_empty() || req.password.len() > 4096 {
-        return Err(ApiError::invalid("password", "password must be 1 to 4096 bytes"));
+        let err = ApiError::invalid("password", "password must be 1 to 4096 bytes");
+        return Err(if req.password.is_empty() {
+            err.because("required")
+        } else {
+            err.because("too_long").with_param("max", 4096)
+        });
     }
     let tenant = req.tenant.as_deref().map(str::trim).filter(|t| !t.is_empty());
     if tenant.is_some_and(|t| !valid_slug(t)) {
         return Err(ApiError::invalid(
             "tenant",
             "tenant must be a tenant's slug: lower-case letters, digits and dashes",
-        ));
+        )
+        .because("slug"));
     }
     let found = platica_store::org::auth::find_logins(&state.pool, tenant, &email).await;
     // Attempts count against the account they reach (whether or not the tenant was named: keying
@@ -112,7 +118,7 @@ async fn login(
     })
     .await
     .map_err(|_| ApiError::internal())?;
-    let refuse = || ApiError::unauthorized("wrong e-mail or password");
+    let refuse = || ApiError::unauthorized("wrong e-mail or password").because("wrong_credentials");
     let mut opened = candidates.into_iter().zip(matched).filter(|(c, ok)| *ok && c.active).map(|(c, _)| c);
     let candidate = match (opened.next(), opened.next()) {
         (Some(c), None) => c,
@@ -122,7 +128,8 @@ async fn login(
                 "conflict",
                 "this e-mail address and password open accounts in several tenants: give the tenant",
             )
-            .with_field("tenant"));
+            .with_field("tenant")
+            .because("several_tenants"));
         }
         (None, _) => {
             tracing::info!(%email, %ip, "login refused");

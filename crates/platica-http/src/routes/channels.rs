@@ -91,7 +91,7 @@ fn phone_number_id(raw: &str) -> Result<String, Invalid> {
 fn secret(field: &'static str, raw: &str) -> Result<String, Invalid> {
     let v = raw.trim();
     if v.is_empty() {
-        return Err(Invalid::new(field, "must not be empty"));
+        return Err(Invalid::required(field));
     }
     if v.chars().count() > MAX_SECRET_CHARS {
         return Err(Invalid::new(field, format!("must be at most {MAX_SECRET_CHARS} characters")));

@@ -221,6 +221,10 @@ pub struct CallEvent {
     pub ended_at: Option<DateTime<Utc>>,
     #[schema(minimum = 0)]
     pub duration_secs: Option<i32>,
+    /// What came of the call, at most 200 characters. Send one of the codes the web app words in
+    /// each language (`interested`, `not_interested`, `callback_requested`, `follow_up`,
+    /// `voicemail`, `no_answer`, `busy`, `wrong_number`, `sale`, `do_not_call`); any other text
+    /// is kept and shown as given.
     pub outcome: Option<String>,
     pub summary: Option<String>,
     pub recording_url: Option<String>,

@@ -103,6 +103,8 @@ async fn wrong_password_unknown_email_and_unknown_tenant_look_the_same() {
         bodies.push(r.body);
     }
     assert!(bodies.windows(2).all(|b| b[0] == b[1]), "failed logins must not say why: {bodies:?}");
+    // The reason is a code clients word in their reader's language (the message is English).
+    assert_eq!(bodies[0]["error"]["reason"], "wrong_credentials", "{:?}", bodies[0]);
     assert_eq!(app.snapshot_all().await, before, "a failed login wrote something");
     // And the right password still works (six failures are within the burst).
     let _ = app.login("a", "ana@a.test", PASSWORD).await;
@@ -435,6 +437,11 @@ async fn login_attempts_are_limited_per_account() {
         assert_eq!(r.code(), "too_many_attempts", "{what}");
         assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
         let retry: u64 = r.headers.get(RETRY_AFTER).unwrap().to_str().unwrap().parse().unwrap();
+        assert_eq!(
+            r.body["error"]["params"]["retry_after"],
+            retry.to_string(),
+            "{what}: the wait, for the page to word"
+        );
         assert!(retry >= 1, "{what}: Retry-After {retry}");
         assert!(r.headers.get(SET_COOKIE).is_none());
     }

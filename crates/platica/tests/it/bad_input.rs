@@ -36,11 +36,23 @@ struct Row {
     status: u16,
     code: &'static str,
     field: Option<&'static str>,
+    /// The `reason` the answer must carry, when the row says.
+    reason: Option<&'static str>,
 }
 
 /// Builds the rows tersely: `row(what, method, path, body)` then `.expect(status, code, field)`.
 fn row(what: impl Into<String>, method: Method, path: impl Into<String>, body: Body) -> Row {
-    Row { what: what.into(), who: As::Admin, method, path: path.into(), body, status: 0, code: "", field: None }
+    Row {
+        what: what.into(),
+        who: As::Admin,
+        method,
+        path: path.into(),
+        body,
+        status: 0,
+        code: "",
+        field: None,
+        reason: None,
+    }
 }
 
 impl Row {
@@ -48,6 +60,10 @@ impl Row {
         self.status = status;
         self.code = code;
         self.field = field;
+        self
+    }
+    fn reason(mut self, reason: &'static str) -> Row {
+        self.reason = Some(reason);
         self
     }
     fn by(mut self, who: As) -> Row {
@@ -98,8 +114,19 @@ fn error_shape_problem(r: &Resp) -> Option<String> {
         return Some(format!("not an error body: {}", r.body));
     }
     let err = r.body["error"].as_object()?;
-    if let Some(k) = err.keys().find(|k| !["code", "message", "field"].contains(&k.as_str())) {
+    if let Some(k) = err.keys().find(|k| !["code", "message", "field", "reason", "params"].contains(&k.as_str())) {
         return Some(format!("unexpected key {k} in {}", r.body));
+    }
+    // A reason is a code (for clients to word), its params an object of texts.
+    if let Some(reason) = err.get("reason")
+        && !reason.as_str().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return Some(format!("reason is not a code: {}", r.body));
+    }
+    if let Some(params) = err.get("params")
+        && !params.as_object().is_some_and(|o| !o.is_empty() && o.values().all(Value::is_string))
+    {
+        return Some(format!("params are not an object of texts: {}", r.body));
     }
     if err.get("code").and_then(Value::as_str).unwrap_or("").is_empty() {
         return Some(format!("no code: {}", r.body));
@@ -208,7 +235,7 @@ fn rows(w: &World, p: i64, c: i64) -> Vec<Row> {
         row("phone without +", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("5512345678")))).expect(422, "invalid_input", Some("phone")),
         row("phone +0", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+0512345678")))).expect(422, "invalid_input", Some("phone")),
         row("phone too short", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+12")))).expect(422, "invalid_input", Some("phone")),
-        row("phone too long", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+1234567890123456")))).expect(422, "invalid_input", Some("phone")),
+        row("phone too long", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+1234567890123456")))).expect(422, "invalid_input", Some("phone")).reason("phone"),
         row("phone with letters", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+52abc12345678")))).expect(422, "invalid_input", Some("phone")),
         row("phone empty", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("")))).expect(422, "invalid_input", Some("phone")),
         row("phone SQL", M::POST, "/api/v1/prospects", j(prospect(json!("x"), json!("+52'; DROP TABLE prospects; --")))).expect(422, "invalid_input", Some("phone")),
@@ -260,11 +287,11 @@ fn rows(w: &World, p: i64, c: i64) -> Vec<Row> {
         row("unknown role filter", M::GET, "/api/v1/users?role=king", Body::None).expect(400, "bad_request", Some("role")),
         row("team_id filter not a number", M::GET, "/api/v1/conversations?team_id=boom", Body::None).expect(400, "bad_request", Some("team_id")),
         // Search strings.
-        row("q with NUL", M::GET, "/api/v1/prospects?q=a%00b", Body::None).expect(422, "invalid_input", Some("q")),
-        row("q too long", M::GET, format!("/api/v1/conversations?q={}", "a".repeat(101)), Body::None).expect(422, "invalid_input", Some("q")),
+        row("q with NUL", M::GET, "/api/v1/prospects?q=a%00b", Body::None).expect(422, "invalid_input", Some("q")).reason("control_character"),
+        row("q too long", M::GET, format!("/api/v1/conversations?q={}", "a".repeat(101)), Body::None).expect(422, "invalid_input", Some("q")).reason("too_long"),
         // E-mails and passwords.
         row("e-mail without @", M::POST, "/api/v1/users", j(json!({"email": "ana", "display_name": "A", "role": "executive", "password": "long-enough-1"})))
-            .expect(422, "invalid_input", Some("email")),
+            .expect(422, "invalid_input", Some("email")).reason("email"),
         row("e-mail without dot", M::POST, "/api/v1/users", j(json!({"email": "ana@x", "display_name": "A", "role": "executive", "password": "long-enough-1"})))
             .expect(422, "invalid_input", Some("email")),
         row("e-mail with space", M::POST, "/api/v1/users", j(json!({"email": "a b@x.test", "display_name": "A", "role": "executive", "password": "long-enough-1"})))
@@ -280,7 +307,7 @@ fn rows(w: &World, p: i64, c: i64) -> Vec<Row> {
         row("short password", M::POST, "/api/v1/users", j(json!({"email": "s@x.test", "display_name": "S", "role": "executive", "password": "short"})))
             .expect(422, "invalid_input", Some("password")),
         row("7-char password", M::PATCH, format!("/api/v1/users/{user}"), j(json!({"password": "1234567"}))).expect(422, "invalid_input", Some("password")),
-        row("huge password", M::PATCH, format!("/api/v1/users/{user}"), j(json!({"password": "p".repeat(1025)}))).expect(422, "invalid_input", Some("password")),
+        row("huge password", M::PATCH, format!("/api/v1/users/{user}"), j(json!({"password": "p".repeat(1025)}))).expect(422, "invalid_input", Some("password")).reason("too_long"),
         row("teams for an executive", M::POST, "/api/v1/users", j(json!({"email": "t@x.test", "display_name": "T", "role": "executive", "password": "long-enough-1", "team_ids": [boom]})))
             .expect(422, "invalid_input", Some("team_ids")),
         row("teams for an executive (PATCH)", M::PATCH, format!("/api/v1/users/{user}"), j(json!({"team_ids": [boom]})))
@@ -437,6 +464,11 @@ async fn bad_requests_get_the_right_error_and_change_nothing() {
         let want = (r.status, r.code.to_owned(), r.field.map(str::to_owned));
         if got != want {
             failures.push(format!("{what}: got {got:?}, want {want:?}: {}", resp.body["error"]["message"]));
+        }
+        if let Some(reason) = r.reason
+            && resp.body["error"]["reason"] != reason
+        {
+            failures.push(format!("{what}: reason {}, want {reason}", resp.body["error"]["reason"]));
         }
         let after = app.snapshot_all().await;
         if after != before {

@@ -414,6 +414,21 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"conversation_id": conversation_id, "phone": phone})
                 }
+                "message_sql" => {
+                    // A message written by raw SQL, as stored for a WhatsApp kind other than
+                    // text: the body is its placeholder ("[image] caption").
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
+                         VALUES ($1, $2, 'in', 'prospect', $3, 'delivered') RETURNING message_id",
+                    )
+                    .bind(tenant)
+                    .bind(step["conversation_id"].as_i64().unwrap())
+                    .bind(step["body"].as_str().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"message_id": id})
+                }
                 "call_sql" => {
                     // A call the provider reported, written by raw SQL: for a prospect of the
                     // given executive.
