@@ -70,7 +70,6 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
     st.items = [];
     st.token = null;
     input.removeAttribute('aria-activedescendant');
-    input.setAttribute('aria-expanded', 'false');
   }
 
   function show(kind, token, items) {
@@ -88,7 +87,6 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
       onpointerdown: (e) => { e.preventDefault(); choose(i); },
     }, it.label, it.detail ? h('span', { class: 'suggest-detail' }, it.detail) : null)));
     popup.hidden = false;
-    input.setAttribute('aria-expanded', 'true');
     input.setAttribute('aria-activedescendant', `${popup.id}-${st.active}`);
     popup.children[st.active]?.scrollIntoView?.({ block: 'nearest' });
   }
