@@ -78,6 +78,10 @@ export function mountBell() {
     badge.hidden = page.unread === 0;
     badge.textContent = page.unread > 99 ? '99+' : fmtNumber(page.unread);
     el.dataset.unread = String(page.unread);
+    // The visible count is part of the button's name (WCAG 2.5.3, label in name).
+    const name = page.unread ? `${t('bell.title')} ${badge.textContent}` : t('bell.title');
+    button.setAttribute('aria-label', name);
+    button.title = name;
     list.replaceChildren(...(page.items.length
       ? page.items.map((n) => ({ n, text: said(n) })).map(({ n, text }) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
         h('button', { type: 'button', class: 'bell-open', onclick: () => open(n) },
