@@ -473,4 +473,7 @@ export const en = {
   'msg.orderTotal': 'Total',
   'msg.quotedProspect': 'Prospect:',
   'msg.quotedYou': 'Us:',
+  'api.not_quotable': 'Only a message WhatsApp has (received, or sent and accepted) can be quoted.',
+  'api.unknown_user': 'No such user in this organisation.',
+  'api.mention_not_visible': 'Someone you mentioned cannot see this conversation.',
 };

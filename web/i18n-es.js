@@ -473,4 +473,7 @@ export const es = {
   'msg.orderTotal': 'Total del pedido',
   'msg.quotedProspect': 'Prospecto:',
   'msg.quotedYou': 'Nosotros:',
+  'api.not_quotable': 'Solo se puede citar un mensaje que WhatsApp tenga (recibido, o enviado y aceptado).',
+  'api.unknown_user': 'No existe ese usuario en esta organización.',
+  'api.mention_not_visible': 'Alguien a quien mencionaste no puede ver esta conversación.',
 };
