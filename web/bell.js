@@ -29,6 +29,7 @@ export function said(n) {
     };
   }
   if (n.kind === 'ticket_comment' && p.subject) return { title: t('bell.ticket_comment', { subject: p.subject }), body: n.body };
+  if (n.kind === 'note_mention' && p.author) return { title: t('bell.note_mention', { author: p.author, prospect: p.prospect ?? '' }), body: n.body };
   if (n.kind === 'call_missed' && p.prospect) return { title: t('bell.call_missed', { prospect: p.prospect }), body: null };
   if (n.kind === 'force_update' && p.version) return { title: t('bell.force_update', { version: p.version }), body: t('bell.force_update_body') };
   if (n.kind === 'campaign_finished' && p.campaign) {
@@ -77,6 +78,10 @@ export function mountBell() {
     badge.hidden = page.unread === 0;
     badge.textContent = page.unread > 99 ? '99+' : fmtNumber(page.unread);
     el.dataset.unread = String(page.unread);
+    // The visible count is part of the button's name (WCAG 2.5.3, label in name).
+    const name = page.unread ? `${t('bell.title')} ${badge.textContent}` : t('bell.title');
+    button.setAttribute('aria-label', name);
+    button.title = name;
     list.replaceChildren(...(page.items.length
       ? page.items.map((n) => ({ n, text: said(n) })).map(({ n, text }) => h('li', { class: `bell-item${n.read_at ? '' : ' unread'}`, dataset: { id: n.notification_id } },
         h('button', { type: 'button', class: 'bell-open', onclick: () => open(n) },

@@ -7,6 +7,9 @@ import { liveClient } from './live.js';
 import { can } from './capabilities.js';
 import { dir, executives, myTeams, teamName, userName } from './directory.js';
 import { loadDraft, saveDraft } from './drafts.js';
+import { mountComposer } from './composer.js';
+import { contentView, hasContentView, isNote, openViewer, quoteView } from './message-view.js';
+import { fmtSize } from './composer-text.js';
 import { clear, field, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
 const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
@@ -52,13 +55,17 @@ export function mountConversation(pane, id, { row, back }) {
   const input = h('textarea', { name: 'body', rows: 1, placeholder: t('conv.reply'), 'aria-label': t('conv.reply'), maxlength: 4096 });
   const sendBtn = h('button', { class: 'btn btn-primary send', type: 'submit', 'aria-label': t('conv.send') }, t('conv.send'));
   const composer = h('form', { class: 'composer' }, input, sendBtn);
+  // Notes, mentions (composer.js): its tools above the box, its suggestions under it.
+  const comp = mountComposer({ conversationId: id, input, form: composer, dropTarget: scroller,
+    onNote: (m) => { upsert(m); sent(); }, onSent: (m) => { upsert(m); sent(); }, onModeChange: () => renderWindow() });
+  composer.prepend(comp.popup);
   const hint = h('div', { class: 'composer-hint' }, t('conv.replyHint'));
   // The 24-hour window: time left, or (closed) why free text is refused and the template picker.
   const windowText = h('span', {});
   const templateBtn = h('button', { class: 'btn btn-small', type: 'button', hidden: true, onclick: () => pickTemplate() }, t('conv.template.send'));
   const windowNote = h('div', { class: 'window-note', hidden: true, 'aria-live': 'polite' }, windowText, templateBtn);
   const info = h('aside', { class: 'info', 'aria-label': t('conv.details') });
-  const main = h('div', { class: 'conv-main' }, header, scroller, notice, windowNote, composer, hint);
+  const main = h('div', { class: 'conv-main' }, header, scroller, notice, windowNote, comp.tools, composer, hint);
   const view = h('div', { class: 'conv', dataset: { state: 'loading' } }, main, info);
   clear(pane, view);
 
@@ -97,9 +104,11 @@ export function mountConversation(pane, id, { row, back }) {
         : t(st.windowClosesAt === null ? 'conv.window.never' : 'conv.window.closed');
     }
     templateBtn.hidden = !known || open;
-    input.disabled = st.revoked || !open;
-    sendBtn.disabled = st.revoked || !open;
-    input.placeholder = open ? t('conv.reply') : t('conv.window.closedPlaceholder');
+    // A private note is never sent to WhatsApp: the window does not apply to it.
+    const free = open || comp.noteMode();
+    input.disabled = st.revoked || !free;
+    sendBtn.disabled = st.revoked || !free;
+    if (!comp.noteMode()) input.placeholder = open ? t('conv.reply') : t('conv.window.closedPlaceholder');
   }
 
   function timeLeft(ms) {
@@ -193,20 +202,24 @@ export function mountConversation(pane, id, { row, back }) {
         items.push(h('li', { class: 'day' }, h('span', {}, fmtDay(m.created_at))));
       }
       const out = m.direction === 'out';
+      const note = isNote(m);
       // The send's answer was lost and no status has come: WhatsApp may or may not have it.
       const tick = out && m.unconfirmed && m.status === 'queued' ? 'unconfirmed' : m.status;
       const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
       // The message this one replies to (when loaded), and the prospect's reaction to it.
       const quoted = m.reply_to_message_id ? st.msgs.get(m.reply_to_message_id) : null;
-      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${m.reaction ? ' reacted' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status } },
-        who ? h('div', { class: 'msg-who' }, who) : null,
-        quoted ? h('div', { class: 'msg-quote', title: t('conv.replyTo') }, quoted.body) : null,
+      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${note ? ' note' : ''}${m.reaction ? ' reacted' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status, kind: m.kind ?? 'message' } },
+        who ? h('div', { class: 'msg-who' }, note ? h('span', { class: 'note-label' }, t('composer.noteLabel')) : null, who) : null,
+        quoted ? quoteView(quoted, () => document.getElementById(`msg-${quoted.message_id}`)?.scrollIntoView({ block: 'center' })) : null,
         mediaView(m),
-        bodyText(m) ? h('div', { class: 'msg-body' }, bodyText(m)) : null,
+        contentView(m),
+        bodyText(m) && !hasContentView(m) ? h('div', { class: 'msg-body' }, bodyText(m)) : null,
         h('div', { class: 'msg-meta' },
           h('time', { datetime: m.created_at, title: fmtDateTime(m.created_at) }, fmtTime(m.created_at)),
-          out ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
-          tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null),
+          out && !note ? h('span', { class: `tick tick-${tick}`, title: t(`conv.status.${tick}`), 'aria-label': t(`conv.status.${tick}`), role: 'img' }, TICKS[tick] ?? '') : null,
+          tick === 'unconfirmed' ? h('span', { class: 'msg-unconfirmed' }, t('conv.status.unconfirmed')) : null,
+          // Quote-reply: messages WhatsApp has (a note or a queued message has no WhatsApp id).
+          m.external_id && !note ? h('button', { class: 'msg-reply-btn', type: 'button', title: t('composer.quote'), 'aria-label': t('composer.quote'), onclick: () => comp.quote(m) }, '↩') : null),
         m.reaction ? h('span', { class: 'msg-reaction', title: t('conv.reaction'), 'aria-label': `${t('conv.reaction')}: ${m.reaction}` }, m.reaction) : null,
         out && m.status === 'failed' ? failure(m) : null));
     }
@@ -239,12 +252,31 @@ export function mountConversation(pane, id, { row, back }) {
     }
     if (md.thumbnail_url) {
       const thumb = loadBlob(md.thumbnail_url);
-      return h('button', { class: 'msg-media msg-media-image', type: 'button', title: t('conv.media.open'), 'aria-label': t('conv.media.open'), onclick: () => openMedia(md) },
+      return h('button', { class: 'msg-media msg-media-image', type: 'button', title: t('conv.media.open'), 'aria-label': t('conv.media.open'), onclick: () => viewImage(md) },
         thumb?.url ? h('img', { class: 'msg-thumb', src: thumb.url, alt: md.filename ?? t('conv.media.image') })
           : thumb?.failed ? t('conv.media.unavailable') : t('conv.media.loading'));
     }
+    if (md.kind === 'audio') {
+      const got = loadBlob(md.url);
+      return got?.url ? h('audio', { class: 'msg-media msg-audio', controls: true, preload: 'metadata', src: got.url, 'aria-label': t('conv.media.kind.audio') })
+        : h('div', { class: 'msg-media msg-media-pending' }, got?.failed ? t('conv.media.unavailable') : t('conv.media.loading'));
+    }
     return h('button', { class: 'msg-media msg-media-file', type: 'button', onclick: () => openMedia(md, true) },
-      `⤓ ${md.filename ?? t(`conv.media.kind.${md.kind}`)}`);
+      `⤓ ${md.filename ?? t(`conv.media.kind.${md.kind}`)}`, md.size != null ? h('span', { class: 'msg-media-size' }, ` · ${fmtSize(md.size)}`) : null);
+  }
+
+  // The full image in the viewer (Escape closes it).
+  async function viewImage(md) {
+    try {
+      let got = st.blobs.get(md.url);
+      if (!got?.url) {
+        got = { url: URL.createObjectURL(await blob(md.url.replace(/^\/api\/v1/, ''))) };
+        st.blobs.set(md.url, got);
+      }
+      openViewer(got.url, md.filename ?? t('conv.media.image'));
+    } catch (e) {
+      showError(e);
+    }
   }
 
   // The object URL of a media file, loading it (once) when not yet loaded.
@@ -393,18 +425,24 @@ export function mountConversation(pane, id, { row, back }) {
     fit();
     saveDraft(dir.me, id, input.value);
   });
+  // After a reply or a note: the box empties and the list shows the newest.
+  function sent() {
+    comp.clearQuote();
+    saveDraft(dir.me, id, '');
+    input.value = '';
+    input.style.height = 'auto';
+    renderMessages({ stick: true });
+  }
   composer.addEventListener('submit', async (e) => {
     e.preventDefault();
     const body = input.value.trim();
-    if (!body || sendBtn.disabled) return;
+    if ((!body && !comp.hasFile()) || sendBtn.disabled) return;
     sendBtn.disabled = true;
     try {
-      const m = await post(`/conversations/${id}/messages`, { body });
+      if (await comp.submit()) return;
+      const m = await post(`/conversations/${id}/messages`, { body, ...comp.replyTo() });
       upsert(m);
-      saveDraft(dir.me, id, '');
-      input.value = '';
-      input.style.height = 'auto';
-      renderMessages({ stick: true });
+      sent();
     } catch (err) {
       // The window closed meanwhile: say so in the user's language, and offer a template.
       if (err.code === 'outside_service_window') {
@@ -668,6 +706,7 @@ export function mountConversation(pane, id, { row, back }) {
       st.destroyed = true;
       keepPinned.disconnect();
       clearTimeout(st.mediaTimer);
+      comp.destroy();
       for (const b of st.blobs.values()) if (b.url) URL.revokeObjectURL(b.url);
       clearTimeout(readTimer);
       clearInterval(windowTimer);

@@ -1157,6 +1157,176 @@ await test('no WebSocket URL carries the session token (the cookie authenticates
   for (const u of socketUrls) assert.doesNotMatch(u, /token=/, u);
 });
 
+// --- composer (issue 18) ---
+// A 1 x 1 PNG, as the file picker would hand it over.
+const PNG_1PX = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+
+await test('composer: a note with an @mention reaches the teammate\'s bell live (in Spanish) and never WhatsApp', async () => {
+  if (!ana) {
+    ana = await newPage();
+    await login(ana, U.ana);
+  }
+  const setup = await step('composer_setup', { executive_id: U.ana.user_id });
+  const inbound = await step('inbound', { phone: setup.phone, text: `¿Tienen el modelo rojo? ${Date.now()}` });
+  const conv = inbound.conversation_id;
+  // Cora (a coordinator of both teams) reads Spanish and watches her bell.
+  const cora = await newPage({ locale: 'es-MX' });
+  await login(cora, setup.cora);
+  await ana.goto(`${BASE}/#/c/${conv}`);
+  await ana.waitForSelector(`#msg-${inbound.message_id}`);
+  await ana.click('.note-toggle');
+  assert.equal(await ana.getAttribute('.note-toggle', 'aria-pressed'), 'true');
+  const box = ana.locator('textarea[name=body]');
+  await box.fill('');
+  await box.pressSequentially('@Cor');
+  await ana.waitForSelector('.suggest-item:has-text("@Cora Méndez")');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), '@Cora Méndez ');
+  const noteText = `¿autorizas 5% de descuento? ${Date.now()}`;
+  await box.pressSequentially(noteText);
+  await box.press('Enter');
+  const note = ana.locator('.msg.note', { hasText: noteText });
+  await note.waitFor();
+  assert.match(await note.textContent(), /Note/);
+  await shot(ana, '40-composer-note');
+  // Live in Cora's bell, in Spanish.
+  await cora.waitForFunction(() => Number(document.querySelector('.bell-wrap')?.dataset.unread ?? 0) > 0);
+  await cora.click('.bell');
+  const item = cora.locator('.bell-item', { hasText: /te mencionó en una nota sobre/ });
+  await item.first().waitFor();
+  await shot(cora, '41-composer-mention-bell-es');
+  // Never handed to WhatsApp.
+  const noteId = Number((await note.getAttribute('id')).replace('msg-', ''));
+  const out = await step('outbox_of', { message_id: noteId, text: noteText });
+  assert.deepEqual(out.payloads, [], 'no outbox row for a note');
+  assert.ok(out.simulator_sent === null || out.simulator_sent === 0, `the simulator got the note: ${JSON.stringify(out)}`);
+  // Cora opens it: the note is labelled in Spanish, and nothing on the screen is English.
+  await cora.keyboard.press('Escape');
+  await cora.goto(`${BASE}/#/c/${conv}`);
+  await cora.locator('.msg.note', { hasText: noteText }).waitFor();
+  assert.match(await cora.locator('.msg.note .note-label').first().textContent(), /Nota/);
+  await scanSpanish(cora, 'conversation with a note');
+  // At phone width the composer's tools are 44 px targets, and nothing scrolls sideways.
+  await cora.setViewportSize({ width: 390, height: 844 });
+  await cora.waitForTimeout(300);
+  const width = await cora.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  const small = (await smallTargets(cora)).filter((x) => /composer-tool|note-toggle|emoji|attach|msg-reply|canned|quote/.test(x));
+  assert.deepEqual(small, [], 'the composer\'s controls are 44 px targets');
+  await shot(cora, '42-composer-phone-es');
+  await cora.context().close();
+  // Ana goes back to replies.
+  await ana.click('.note-toggle');
+  EXPECT.composer = { conv, inbound, phone: setup.phone };
+});
+
+await test('composer: a canned reply by "/", an image by the picker, emoji and a quote-reply carrying WhatsApp\'s context', async () => {
+  const { conv, inbound, phone } = EXPECT.composer;
+  const box = ana.locator('textarea[name=body]');
+  // A personal canned reply, made in its dialog.
+  await ana.click('.canned-manage');
+  const dlg = ana.locator('dialog');
+  await dlg.locator('input[name=shortcut]').fill('e2eprecio');
+  await dlg.locator('textarea[name=body]').fill('El precio de lista es de $289,900 MXN.');
+  await dlg.locator('button[type=submit]').click();
+  await dlg.locator('.canned-item', { hasText: '/e2eprecio' }).waitFor();
+  await ana.keyboard.press('Escape');
+  await dlg.waitFor({ state: 'detached' });
+  await box.fill('');
+  await box.pressSequentially('/e2ep');
+  await ana.waitForSelector('.suggest-item:has-text("/e2eprecio")');
+  await box.press('ArrowDown');
+  await box.press('ArrowUp');
+  await box.press('Enter');
+  assert.equal(await box.inputValue(), 'El precio de lista es de $289,900 MXN.');
+  await box.press('Enter');
+  await ana.locator('.msg.out', { hasText: '$289,900 MXN' }).waitFor();
+  // Escape closes the list without choosing.
+  await box.pressSequentially('/e2e');
+  await ana.waitForSelector('.suggest', { state: 'visible' });
+  await box.press('Escape');
+  await ana.waitForSelector('.suggest', { state: 'hidden' });
+  await box.fill('');
+
+  // An emoji from the picker, inserted at the caret.
+  await box.fill('Gracias ');
+  await ana.click('.emoji-btn');
+  await ana.waitForSelector('.emoji-panel', { state: 'visible' });
+  await shot(ana, '43b-composer-emoji');
+  await ana.click('.emoji-panel .emoji[aria-label="👍"]');
+  assert.equal(await box.inputValue(), 'Gracias 👍');
+  await box.fill('');
+
+  // An image by the picker, with a caption: the chip shows it, the bubble its thumbnail, which
+  // opens the viewer (Escape closes it).
+  await ana.setInputFiles('.composer-tools input[type=file]', { name: 'cotizacion.png', mimeType: 'image/png', buffer: PNG_1PX });
+  await ana.waitForSelector('.attach-chip:has-text("cotizacion.png")');
+  await shot(ana, '43-composer-attachment');
+  await box.pressSequentially('La cotización');
+  await box.press('Enter');
+  const sentImage = ana.locator('.msg.out', { hasText: 'La cotización' });
+  await sentImage.waitFor();
+  await sentImage.locator('.msg-media-image img').waitFor();
+  assert.equal(await ana.locator('.attach-chip').isVisible(), false, 'the chip is gone once sent');
+  await sentImage.locator('.msg-media-image').click();
+  await ana.waitForSelector('dialog.viewer .viewer-img');
+  await ana.keyboard.press('Escape');
+  await ana.waitForSelector('dialog.viewer', { state: 'detached' });
+  // A file dropped on the messages, and an image pasted into the box, become the attachment;
+  // its remove button takes it away.
+  await ana.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['%PDF-1.4'], 'catalogo.pdf', { type: 'application/pdf' }));
+    const target = document.querySelector('.msg-scroll');
+    target.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await ana.waitForSelector('.attach-chip:has-text("catalogo.pdf")');
+  await ana.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array([137, 80, 78, 71])], 'captura.png', { type: 'image/png' }));
+    document.querySelector('textarea[name=body]').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await ana.waitForSelector('.attach-chip:has-text("captura.png")');
+  await ana.click('.attach-remove');
+  await ana.waitForSelector('.attach-chip', { state: 'hidden' });
+  // A file WhatsApp does not take is refused before uploading, saying why.
+  await ana.setInputFiles('.composer-tools input[type=file]', { name: 'anim.gif', mimeType: 'image/gif', buffer: Buffer.from('GIF89a') });
+  await ana.locator('.toast', { hasText: 'WhatsApp cannot send this kind of file: anim.gif' }).waitFor();
+
+  // Quote-reply to the prospect's message: the bubble shows the quote, the outbox carries
+  // WhatsApp's context.message_id.
+  await ana.click(`#msg-${inbound.message_id} .msg-reply-btn`);
+  await ana.waitForSelector('.quote-bar:has-text("modelo rojo")');
+  const replyText = `Sí, en rojo hay dos ${Date.now()}`;
+  await box.pressSequentially(replyText);
+  await box.press('Enter');
+  const reply = ana.locator('.msg.out', { hasText: replyText });
+  await reply.locator('.msg-quote', { hasText: 'modelo rojo' }).waitFor();
+  assert.equal(await ana.locator('.quote-bar').isVisible(), false);
+  const replyId = Number((await reply.getAttribute('id')).replace('msg-', ''));
+  const out = await step('outbox_of', { message_id: replyId });
+  assert.equal(out.payloads.length, 1);
+  assert.ok(out.payloads[0].context?.message_id, `the outbox row carries WhatsApp's context: ${JSON.stringify(out.payloads[0])}`);
+
+  // The prospect shares a location and a contact and reacts to the quoted message: all shown live.
+  await step('inbound_kind', { phone, type: 'location', object: { latitude: 19.4326, longitude: -99.1332, name: 'Agencia Centro', address: 'Av. Juárez 10, CDMX' } });
+  await step('inbound_kind', { phone, type: 'contacts', object: [{ name: { formatted_name: 'Luis Pérez' }, phones: [{ phone: '+52 55 1234 5678', type: 'CELL' }] }] });
+  const mapLink = ana.locator('.msg-location a[href^="https://www.openstreetmap.org/?mlat=19.4326&mlon=-99.1332"]');
+  await mapLink.waitFor();
+  assert.match(await mapLink.textContent(), /Agencia Centro/);
+  await ana.locator('.msg-contact', { hasText: 'Luis Pérez' }).locator('a[href="tel:+525512345678"]').waitFor();
+  const wamid = out.payloads[0].context.message_id;
+  await step('inbound_kind', { phone, type: 'reaction', object: { message_id: wamid, emoji: '❤️' } });
+  await ana.locator(`#msg-${inbound.message_id} .msg-reaction`, { hasText: '❤️' }).waitFor();
+  await step('inbound_kind', { phone, type: 'order', object: { catalog_id: 'cat-1', text: 'Lo quiero ya',
+    product_items: [{ product_retailer_id: 'AUTO-ROJO', quantity: 1, item_price: 289900, currency: 'MXN' }, { product_retailer_id: 'TAPETES', quantity: 2, item_price: 750, currency: 'MXN' }] } });
+  const order = ana.locator('.msg-order', { hasText: 'AUTO-ROJO' });
+  await order.waitFor();
+  assert.match(await order.locator('tfoot').textContent(), /291,400/);
+  await shot(ana, '44-composer-kinds');
+});
+
 // --- accessibility (issue 18) ---
 const AXE = new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname;
 /** axe-core's serious and critical violations on the page as it stands (WCAG 2.x A and AA). */

@@ -44,6 +44,8 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/api-tokens",
     "/api/v1/prospects",
     "/api/v1/conversations/{conversation_id}/messages",
+    "/api/v1/conversations/{conversation_id}/notes",
+    "/api/v1/canned-replies",
     "/api/v1/messages/{message_id}/retry",
     "/api/v1/scheduled-calls",
     "/api/v1/campaigns",

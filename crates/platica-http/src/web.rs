@@ -61,6 +61,11 @@ assets!(
     "tickets.js",
     "campaigns.js",
     "drafts.js",
+    "composer.js",
+    "composer-text.js",
+    "message-view.js",
+    "emoji.js",
+    "message-parts.js",
     "errors.js",
 );
 

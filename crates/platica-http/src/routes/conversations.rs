@@ -8,7 +8,7 @@ use platica_domain::inbox::{InboxPage, InboxRow};
 use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, MessageId, validate};
 use platica_store::inbox::conversations::{self, InboxFilter};
-use platica_store::inbox::messages::{self, MarkedRead, Message, MessagePage, Outbound};
+use platica_store::inbox::messages::{self, MarkedRead, Mentionable, Message, MessagePage, Outbound};
 use platica_store::whatsapp::outbox::TemplateSend;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, send))
         .routes(routes!(mark_read))
         .routes(routes!(retry_message))
+        .routes(routes!(write_note))
+        .routes(routes!(mentionable))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -182,6 +184,11 @@ pub struct SendMessage {
     /// An attachment uploaded with `POST /media`, instead of `body` (within the 24-hour window,
     /// like free text): uploaded to WhatsApp once and sent by its media id.
     pub media: Option<MediaInput>,
+    /// Quote-reply: the id of a message of this conversation that WhatsApp has (received, or
+    /// sent and accepted); sent as WhatsApp's `context.message_id`. 404 with `field` `reply_to`
+    /// when it is not in this conversation, 422 `not_quotable` when WhatsApp does not have it.
+    #[schema(minimum = 1)]
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -222,6 +229,10 @@ async fn send(
     PathId(id): PathId,
     Json(input): Json<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<Message>)> {
+    if input.reply_to.is_some_and(|r| r < 1) {
+        return Err(Invalid::new("reply_to", "must be a message id").into());
+    }
+    let reply_to = input.reply_to.map(MessageId);
     let what = match (input.body, input.template, input.media) {
         (None, None, Some(m)) => {
             if m.id < 1 {
@@ -283,7 +294,8 @@ async fn send(
         (_, Some(_), _) => return Err(Invalid::new("template", "give one of body, template or media").into()),
         (Some(_), _, Some(_)) => return Err(Invalid::new("media", "give one of body, template or media").into()),
     };
-    Ok((StatusCode::CREATED, Json(messages::send(&state.pool, auth.viewer(), ConversationId(id), &what).await?)))
+    let sent = messages::send_replying(&state.pool, auth.viewer(), ConversationId(id), &what, reply_to).await?;
+    Ok((StatusCode::CREATED, Json(sent)))
 }
 
 /// Marks every inbound message of a visible conversation read, and tells WhatsApp, when the caller
@@ -303,4 +315,53 @@ async fn mark_read(State(state): State<AppState>, auth: Auth, PathId(id): PathId
         (status = 422, body = ErrorBody)))]
 async fn retry_message(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Message>> {
     Ok(Json(messages::retry(&state.pool, auth.viewer(), MessageId(id)).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WriteNote {
+    /// The note, 1 to 4,096 characters. Seen by everyone who sees the conversation; never sent
+    /// to the prospect.
+    #[schema(min_length = 1, max_length = 4096)]
+    pub body: String,
+    /// Teammates mentioned (user ids, at most 20): each must see the conversation (see `GET
+    /// /conversations/{id}/mentionable`) and is notified (`note_mention`).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub mentions: Vec<i64>,
+}
+
+/// Writes a private note in a visible conversation: a message of `kind` `note`, shown to
+/// everyone who sees the conversation and live like messages, never sent to WhatsApp, allowed
+/// whether or not the 24-hour window is open. 422 `mention_not_visible` names the mentioned
+/// teammates who do not see the conversation; 422 `unknown_user` ids that are nobody's.
+#[utoipa::path(post, path = "/conversations/{conversation_id}/notes", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = WriteNote,
+    responses((status = 201, body = Message), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn write_note(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+    Json(input): Json<WriteNote>,
+) -> ApiResult<(StatusCode, Json<Message>)> {
+    let body = validate::body("body", &input.body)?;
+    if input.mentions.len() > 20 {
+        return Err(Invalid::new("mentions", "at most 20 mentions").into());
+    }
+    if input.mentions.iter().any(|m| *m < 1) {
+        return Err(Invalid::new("mentions", "must be user ids").into());
+    }
+    let msg = messages::note(&state.pool, auth.viewer(), ConversationId(id), &body, &input.mentions).await?;
+    Ok((StatusCode::CREATED, Json(msg)))
+}
+
+/// The teammates who may be mentioned in a visible conversation's notes: the active users who
+/// see it, by name.
+#[utoipa::path(get, path = "/conversations/{conversation_id}/mentionable", tag = "conversations", params(("conversation_id" = i64, Path)),
+    responses((status = 200, body = Vec<Mentionable>), (status = 404, body = ErrorBody)))]
+async fn mentionable(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> ApiResult<Json<Vec<Mentionable>>> {
+    Ok(Json(messages::mentionable(&state.pool, auth.viewer(), ConversationId(id)).await?))
 }

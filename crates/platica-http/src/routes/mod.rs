@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bot;
 pub mod calls;
 pub mod campaigns;
+pub mod canned;
 pub mod channels;
 pub mod config;
 pub mod conversations;

@@ -21,6 +21,10 @@ pub struct Message {
     pub direction: String,
     /// `prospect`, `bot`, `executive` or `system`.
     pub sender_kind: String,
+    /// `message`, or `note`: a private note of the team (`POST /conversations/{id}/notes`), shown
+    /// to everyone who sees the conversation and never sent to WhatsApp.
+    #[sqlx(default)]
+    pub kind: String,
     pub sender_user_id: Option<i64>,
     pub body: String,
     pub external_id: Option<String>,
@@ -95,7 +99,7 @@ pub fn retryable_code(code: Option<i64>) -> bool {
     matches!(code, Some(1 | 2 | 4 | 190 | 80007 | 130429 | 131000 | 131016 | 131056 | 133004))
 }
 
-const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at, m.reaction";
+const COLUMNS: &str = "m.message_id, m.conversation_id, m.direction, m.sender_kind, m.sender_user_id, m.body, m.external_id, m.status, m.unconfirmed, m.error, m.created_at, m.read_at, m.reaction, m.kind";
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MessagePage {
@@ -121,7 +125,7 @@ pub async fn list(
     // With each WhatsApp message's type, structure and the message it replies to.
     let mut qb = QueryBuilder::new(format!(
         "SELECT {COLUMNS}, w.wa_type, w.content, w.context_external_id AS reply_to_external_id,
-                q.message_id AS reply_to_message_id, {media} AS media
+                coalesce(m.reply_to_message_id, q.message_id) AS reply_to_message_id, {media} AS media
          FROM messages m
          LEFT JOIN whatsapp_messages w ON w.tenant_id = m.tenant_id AND w.message_id = m.message_id
          LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.external_id = w.context_external_id
@@ -168,6 +172,20 @@ pub async fn send(
     conversation: ConversationId,
     what: &Outbound,
 ) -> StoreResult<Message> {
+    send_replying(pool, viewer, conversation, what, None).await
+}
+
+/// [`send`], quoting `reply_to` (a message of the same conversation that WhatsApp knows, i.e.
+/// with a WhatsApp id): the send carries WhatsApp's `context.message_id`, so the prospect sees
+/// the quote. A message of another conversation (or none) is `not_found` on `reply_to`; one not
+/// sent to WhatsApp (a note, a message still queued) is refused as `not_quotable`.
+pub async fn send_replying(
+    pool: &PgPool,
+    viewer: &Viewer,
+    conversation: ConversationId,
+    what: &Outbound,
+    reply_to: Option<MessageId>,
+) -> StoreResult<Message> {
     let tenant = viewer.tenant_id;
     let mut tx = pool.begin().await?;
     conversations::get(&mut tx, viewer, conversation).await?;
@@ -198,17 +216,52 @@ pub async fn send(
         }
         Outbound::Template(t) => templates::prepare(&mut tx, tenant, t).await?,
     };
+    let quoted = match reply_to {
+        None => None,
+        Some(q) => {
+            let found: Option<(Option<String>, String)> = sqlx::query_as(
+                "SELECT external_id, kind FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND message_id = $3",
+            )
+            .bind(tenant.0)
+            .bind(conversation.0)
+            .bind(q.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match found {
+                None => {
+                    return Err(StoreError::NotFound {
+                        message: "no such message in this conversation".to_owned(),
+                        field: Some("reply_to"),
+                    });
+                }
+                Some((Some(wamid), kind)) if kind == "message" => Some((q.0, wamid)),
+                Some(_) => {
+                    return Err(StoreError::Refused {
+                        code: "not_quotable",
+                        message: "only a message WhatsApp has (received, or sent and accepted) can be quoted"
+                            .to_owned(),
+                        field: Some("reply_to"),
+                    });
+                }
+            }
+        }
+    };
     let sql = format!(
-        "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status)
-         VALUES ($1, $2, 'out', 'executive', $3, $4, 'queued') RETURNING {COLUMNS}"
+        "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status, reply_to_message_id)
+         VALUES ($1, $2, 'out', 'executive', $3, $4, 'queued', $5) RETURNING {COLUMNS}"
     );
     let mut msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(conversation.0)
         .bind(viewer.user_id.0)
         .bind(&body)
+        .bind(quoted.as_ref().map(|q| q.0))
         .fetch_one(&mut *tx)
         .await?;
+    if let Some((id, wamid)) = &quoted {
+        msg.reply_to_message_id = Some(*id);
+        msg.reply_to_external_id = Some(wamid.clone());
+    }
     let (kind, payload) = match what {
         Outbound::Text(text) => ("text", outbox::text_payload(&route.recipient, text)),
         Outbound::Template(t) => ("template", outbox::template_payload(&route.recipient, t)),
@@ -233,6 +286,10 @@ pub async fn send(
             ("media", payload)
         }
     };
+    let mut payload = payload;
+    if let (Some((_, wamid)), Some(obj)) = (&quoted, payload.as_object_mut()) {
+        obj.insert("context".to_owned(), serde_json::json!({ "message_id": wamid }));
+    }
     outbox::enqueue(&mut tx, tenant, &route, Some(msg.message_id), kind, &payload, None).await?;
     sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")
         .bind(tenant.0)
@@ -426,4 +483,141 @@ pub async fn advance_status(pool: &PgPool, tenant: TenantId, message: MessageId,
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A teammate who may be mentioned in a conversation's notes: one who sees the conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Mentionable {
+    pub user_id: i64,
+    pub display_name: String,
+}
+
+/// The active users of the tenant who see `conversation` (the visibility rule, applied to each),
+/// by name. The caller has checked the viewer sees it.
+async fn who_sees(
+    conn: &mut sqlx::PgConnection,
+    tenant: TenantId,
+    row: &platica_domain::inbox::InboxRow,
+) -> StoreResult<Vec<(Mentionable, bool)>> {
+    let users: Vec<(i64, String, String, bool, Vec<i64>)> = sqlx::query_as(
+        "SELECT u.user_id, u.display_name, u.role, u.active,
+                ARRAY(SELECT ct.team_id FROM coordinator_teams ct
+                      WHERE ct.tenant_id = u.tenant_id AND ct.user_id = u.user_id ORDER BY 1)
+         FROM users u WHERE u.tenant_id = $1 ORDER BY lower(u.display_name), u.user_id",
+    )
+    .bind(tenant.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let placement = platica_domain::visibility::Placement {
+        tenant_id: tenant,
+        team_id: platica_domain::TeamId(row.team_id),
+        executive_id: row.executive_id.map(UserId),
+    };
+    Ok(users
+        .into_iter()
+        .map(|(user_id, display_name, role, active, teams)| {
+            let sees = active
+                && platica_domain::Role::parse(&role).is_some_and(|role| {
+                    let viewer = Viewer {
+                        tenant_id: tenant,
+                        user_id: UserId(user_id),
+                        role,
+                        teams: if platica_domain::policy::coordinates_teams(role) {
+                            teams.into_iter().map(platica_domain::TeamId).collect()
+                        } else {
+                            Default::default()
+                        },
+                    };
+                    platica_domain::visibility::can_see(&viewer, &placement)
+                });
+            (Mentionable { user_id, display_name }, sees)
+        })
+        .collect())
+}
+
+/// The teammates who may be mentioned in a visible conversation's notes: the active users who
+/// see it, by name.
+pub async fn mentionable(
+    pool: &PgPool,
+    viewer: &Viewer,
+    conversation: ConversationId,
+) -> StoreResult<Vec<Mentionable>> {
+    let mut conn = pool.acquire().await?;
+    let row = conversations::get(&mut conn, viewer, conversation).await?;
+    Ok(who_sees(&mut conn, viewer.tenant_id, &row)
+        .await?
+        .into_iter()
+        .filter(|(_, sees)| *sees)
+        .map(|(m, _)| m)
+        .collect())
+}
+
+/// Writes a private note in a visible conversation: a message of kind `note`, shown to everyone
+/// who sees the conversation and never handed to the outbox (the database refuses it there too).
+/// It is allowed whether or not the 24-hour window is open, and changes neither the window nor
+/// the unread count. Each mentioned teammate must see the conversation, else the note is refused
+/// (`mention_not_visible`, naming them); each is told by a notification (`note_mention`).
+pub async fn note(
+    pool: &PgPool,
+    viewer: &Viewer,
+    conversation: ConversationId,
+    body: &str,
+    mentions: &[i64],
+) -> StoreResult<Message> {
+    let tenant = viewer.tenant_id;
+    let mut tx = pool.begin().await?;
+    let row = conversations::get(&mut tx, viewer, conversation).await?;
+    let mut mentions = mentions.to_vec();
+    mentions.sort_unstable();
+    mentions.dedup();
+    if !mentions.is_empty() {
+        let people = who_sees(&mut tx, tenant, &row).await?;
+        let mut unknown = Vec::new();
+        let mut blind = Vec::new();
+        for id in &mentions {
+            match people.iter().find(|(m, _)| m.user_id == *id) {
+                None => unknown.push(id.to_string()),
+                Some((m, false)) => blind.push(m.display_name.clone()),
+                Some((_, true)) => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(StoreError::Refused {
+                code: "unknown_user",
+                message: format!("no such user in this organisation: {}", unknown.join(", ")),
+                field: Some("mentions"),
+            });
+        }
+        if !blind.is_empty() {
+            return Err(StoreError::Refused {
+                code: "mention_not_visible",
+                message: format!("cannot mention who does not see this conversation: {}", blind.join(", ")),
+                field: Some("mentions"),
+            });
+        }
+    }
+    let sql = format!(
+        "INSERT INTO messages AS m (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, status, kind)
+         VALUES ($1, $2, 'out', 'executive', $3, $4, 'sent', 'note') RETURNING {COLUMNS}"
+    );
+    let msg: Message = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(viewer.user_id.0)
+        .bind(body)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !mentions.is_empty() {
+        sqlx::query(
+            "INSERT INTO message_mentions (tenant_id, message_id, user_id) SELECT $1, $2, unnest($3::bigint[])",
+        )
+        .bind(tenant.0)
+        .bind(msg.message_id)
+        .bind(&mentions)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::debug!(tenant = tenant.0, conversation = conversation.0, mentions = mentions.len(), "note written");
+    Ok(msg)
 }

@@ -1,6 +1,7 @@
 //! The sales work every role sees by its reach: prospects, their conversations and messages, calls.
 
 pub mod calls;
+pub mod canned;
 pub mod conversations;
 pub mod messages;
 pub mod prospects;

@@ -17,6 +17,7 @@ mod bad_input;
 mod bulk_reassign;
 mod calls;
 mod cli;
+mod composer;
 mod contract;
 mod demo;
 mod idempotency;

@@ -105,6 +105,13 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/media/{media_id}"),
     ("get", "/api/v1/media/{media_id}/thumbnail"),
     ("post", "/api/v1/media"),
+    // The composer (issue 18).
+    ("post", "/api/v1/conversations/{conversation_id}/notes"),
+    ("get", "/api/v1/conversations/{conversation_id}/mentionable"),
+    ("get", "/api/v1/canned-replies"),
+    ("post", "/api/v1/canned-replies"),
+    ("patch", "/api/v1/canned-replies/{canned_reply_id}"),
+    ("delete", "/api/v1/canned-replies/{canned_reply_id}"),
 ];
 
 #[tokio::test]

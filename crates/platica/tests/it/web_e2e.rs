@@ -135,7 +135,11 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     // The process's one test key (every test of this binary shares it).
     support::install_test_key();
     // The live inbox streams through a proxy the browser script can cut ("stream_cut").
-    let (app, proxy) = TestApp::spawn_proxied().await;
+    // Uploads (the composer's attachments) are kept in a media store of this run's own.
+    let media_dir = std::env::temp_dir().join(format!("platica-web-e2e-media-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&media_dir);
+    let media = platica_whatsapp::media::MediaStore::open(media_dir.to_str().unwrap()).unwrap();
+    let (app, proxy) = TestApp::spawn_proxied_with(move |s| s.media = Some(media)).await;
     let demo = platica_demo::seed(&app.pool).await.unwrap();
     let tenant = demo.tenant_id.0;
     app.sync().await;
@@ -539,6 +543,76 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     json!({"channel_account_id": account, "template": "promo_fin_de_mes (es_MX)",
                            "executive_id": executive_id, "stage": stage, "count": count})
                 }
+                "composer_setup" => {
+                    // A coordinator of both teams (sees every conversation of the tenant) to be
+                    // mentioned, and one of the executive's conversations whose prospect just
+                    // wrote (a signed webhook: the window is open and the message has a WhatsApp
+                    // id, so it can be quoted).
+                    let password = "platica-composer";
+                    let r = app
+                        .post(
+                            "/api/v1/users",
+                            &admin_token,
+                            json!({"email": "cora.mendez@demo.platica.test", "display_name": "Cora Méndez",
+                                   "role": "coordinator", "password": password, "team_ids": [boom, ven]}),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                    let cora = person(&app, tenant, "cora.mendez@demo.platica.test", password).await;
+                    let phone: String = sqlx::query_scalar(
+                        "SELECT p.phone FROM prospects p WHERE p.tenant_id = $1 AND p.executive_id = $2 AND p.phone IS NOT NULL
+                          ORDER BY p.prospect_id DESC LIMIT 1",
+                    )
+                    .bind(tenant)
+                    .bind(step["executive_id"].as_i64().unwrap())
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"cora": cora, "phone": phone})
+                }
+                "inbound_kind" => {
+                    // A location, shared contacts or a reaction from the prospect, signed like
+                    // every WhatsApp webhook.
+                    inbound_n += 1;
+                    let wa_id = step["phone"].as_str().unwrap().trim_start_matches('+').to_owned();
+                    let wamid = format!("wamid.e2e.{}.{inbound_n}", std::process::id());
+                    let mut message = json!({"from": wa_id, "id": wamid,
+                        "timestamp": chrono::Utc::now().timestamp().to_string(), "type": step["type"]});
+                    message[step["type"].as_str().unwrap()] = step["object"].clone();
+                    if step["type"] == "contacts" {
+                        message["contacts"] = step["object"].clone();
+                        message.as_object_mut().unwrap().remove("object");
+                    }
+                    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                        "field": "messages", "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": "Prospecto"}, "wa_id": wa_id}],
+                            "messages": [message]}}]}]});
+                    let (status, receipt) = app.whatsapp_webhook(APP_SECRET, &payload).await;
+                    assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
+                    json!({"wamid": wamid})
+                }
+                "outbox_of" => {
+                    // What was handed to WhatsApp for a message: its outbox rows' payloads, and
+                    // whether the simulator (once campaigns started it) received its text.
+                    let payloads: Vec<Value> =
+                        sqlx::query_scalar("SELECT payload FROM outbox WHERE tenant_id = $1 AND message_id = $2")
+                            .bind(tenant)
+                            .bind(step["message_id"].as_i64().unwrap())
+                            .fetch_all(&app.pool)
+                            .await
+                            .unwrap();
+                    let text = step["text"].as_str().unwrap_or("");
+                    let simulated = whatsapp.as_ref().map(|(_, sim)| {
+                        sim.sent(platica_demo::whatsapp::PHONE_NUMBER_ID)
+                            .into_iter()
+                            .chain(sim.sent(PHONE_NUMBER_ID))
+                            .filter(|m| m.text.as_deref().is_some_and(|t| !text.is_empty() && t.contains(text)))
+                            .count()
+                    });
+                    json!({"payloads": payloads, "simulator_sent": simulated})
+                }
                 other => json!({"error": format!("unknown step {other}")}),
             };
             stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
@@ -555,6 +629,7 @@ async fn the_web_app_works_end_to_end_in_chromium() {
         channels.finished().await;
     }
     let _ = std::fs::remove_file(&expect_path);
+    let _ = std::fs::remove_dir_all(&media_dir);
     assert!(status.success(), "the web e2e tests failed ({status}; {failures:?} failing): see the log above");
     assert_eq!(failures, Some(0));
 }

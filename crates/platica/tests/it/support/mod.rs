@@ -175,12 +175,17 @@ impl TestApp {
     /// [`TestApp::spawn`] with the live inbox's stream going through a [`proxy::Proxy`] the test
     /// can cut or silence (the rest of the app reaches PostgreSQL directly).
     pub async fn spawn_proxied() -> (TestApp, proxy::Proxy) {
+        Self::spawn_proxied_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_proxied`] with the app's state changed by `configure` before it serves.
+    pub async fn spawn_proxied_with(configure: impl FnOnce(&mut platica_http::AppState)) -> (TestApp, proxy::Proxy) {
         let db_url = fresh_database().await;
         let port: u16 = db_url.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().parse().unwrap();
         let proxy = proxy::Proxy::start(port).await;
         let live_url = proxy.url(&db_url, port);
         let app =
-            Self::spawn_full(platica_realtime::HubConfig::default(), false, |_| {}, Some((db_url, live_url))).await;
+            Self::spawn_full(platica_realtime::HubConfig::default(), false, configure, Some((db_url, live_url))).await;
         (app, proxy)
     }
 
