@@ -17,6 +17,7 @@ mod bad_input;
 mod bulk_reassign;
 mod calls;
 mod cli;
+mod contact_panel;
 mod contract;
 mod demo;
 mod idempotency;
