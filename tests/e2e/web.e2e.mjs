@@ -150,7 +150,7 @@ async function scanSpanish(page, where) {
     for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
       for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
     }
-    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns)\.[a-zA-Z_.]+$/;
+    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact)\.[a-zA-Z_.]+$/;
     return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
   }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
   assert.deepEqual(found, [], `English text in the Spanish ${where}`);
@@ -1125,6 +1125,63 @@ await test('inbox filters belong to who set them: the next user in the tab start
 await test('no WebSocket URL carries the session token (the cookie authenticates the upgrade)', async () => {
   assert.ok(socketUrls.length > 10, `the pages opened WebSockets (${socketUrls.length})`);
   for (const u of socketUrls) assert.doesNotMatch(u, /token=/, u);
+});
+
+// --- contact panel (issue 18) ---
+await test('contact panel: a bad e-mail is explained in Spanish; e-mail and a contact field save; past conversations; phone drawer', async () => {
+  // The admin defines a contact field (through the API, as the admin screen would).
+  const adminToken = await tokenOf(admin);
+  const defined = await fetch(`${BASE}/api/v1/prospect-fields`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'presupuesto', label: 'Presupuesto', kind: 'number' }),
+  });
+  assert.equal(defined.status, 201, await defined.text());
+  const phone = await newPage({ locale: 'es-MX', viewport: { width: 390, height: 844 } });
+  await login(phone, U.veronica);
+  const conv = U.veronica.conversations[0];
+  await phone.goto(`${BASE}/#/c/${conv}`);
+  await phone.waitForSelector('.info-btn', { state: 'visible' });
+  await phone.click('.info-btn');
+  await phone.waitForSelector('.info .contact input[name=email]', { state: 'visible' });
+  const email = phone.locator('.info input[name=email]');
+  await email.fill('lucia-arroba-ejemplo');
+  await email.press('Tab');
+  const emailError = phone.locator('.contact-field[data-field=email] .field-error');
+  await emailError.waitFor({ state: 'visible' });
+  assert.match(await emailError.textContent(), /Escribe un correo como nombre@ejemplo\.com/);
+  assert.equal(await email.getAttribute('aria-invalid'), 'true');
+  await email.fill('Lucia@Ejemplo.mx');
+  await email.press('Tab');
+  await phone.waitForSelector('.contact-field[data-field=email] .save-state[data-state=saved]');
+  assert.equal(await email.inputValue(), 'lucia@ejemplo.mx', 'the server normalises the address');
+  assert.equal(await emailError.isVisible(), false);
+  const budget = phone.locator('.info input[name="custom.presupuesto"]');
+  await budget.fill('2500');
+  await budget.press('Tab');
+  await phone.waitForSelector('.contact-field[data-field="custom.presupuesto"] .save-state[data-state=saved]');
+  const row = await api(phone, `/conversations/${conv}`);
+  const p = await api(phone, `/prospects/${row.prospect_id}`);
+  assert.equal(p.email, 'lucia@ejemplo.mx');
+  assert.deepEqual(p.custom, { presupuesto: '2500' });
+  // The prospect's past conversations, this one marked.
+  const past = phone.locator('.info .past-convs li');
+  assert.ok(await past.count() >= 1);
+  assert.match(await past.first().textContent(), /WhatsApp/);
+  assert.match(await phone.textContent('.info .past-convs'), /esta/);
+  await scanSpanish(phone, 'prospect panel');
+  // Every control of the panel is a 44 px target on a phone.
+  const small = await phone.$$eval('.info button, .info input, .info select, .info textarea', (els) => els
+    .map((e) => [e.getAttribute('name') || e.className, e.getBoundingClientRect()])
+    .filter(([, r]) => r.width && r.height && (r.width < 44 || r.height < 44))
+    .map(([n, r]) => `${n} ${Math.round(r.width)}x${Math.round(r.height)}`));
+  assert.deepEqual(small, [], 'small targets in the panel');
+  await shot(phone, '60-contact-panel-phone');
+  await phone.locator('.info .past-convs').scrollIntoViewIfNeeded();
+  await shot(phone, '61-contact-panel-past-phone');
+  await phone.keyboard.press('Escape');
+  await phone.waitForSelector('.info', { state: 'hidden' });
+  await phone.context().close();
 });
 
 await test('logout ends the session', async () => {

@@ -54,6 +54,8 @@ assets!(
     "inbox.js",
     "inbox-list.js",
     "conversation.js",
+    "prospect-panel.js",
+    "contact.js",
     "bulk.js",
     "admin.js",
     "calls.js",
