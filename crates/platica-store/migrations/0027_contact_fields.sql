@@ -32,3 +32,6 @@ CREATE TABLE prospect_field_values (
     FOREIGN KEY (tenant_id, field_id) REFERENCES prospect_fields ON DELETE CASCADE
 );
 CREATE INDEX prospect_field_values_field ON prospect_field_values (tenant_id, field_id);
+
+-- The admin templates screen follows review states live (`table:whatsapp_templates`, admins only).
+ALTER PUBLICATION platica ADD TABLE whatsapp_templates;
