@@ -1184,6 +1184,47 @@ await test('contact panel: a bad e-mail is explained in Spanish; e-mail and a co
   await phone.context().close();
 });
 
+await test('templates: an admin submits a template for review and sees its approval arrive live; the campaign dialog links there', async () => {
+  const { waba_id: waba, channel_account_id: account } = await step('template_waba');
+  await admin.goto(`${BASE}/#/admin/templates`);
+  await admin.waitForSelector('.templates-table');
+  await admin.click('button:has-text("New template")');
+  const dlg = admin.locator('dialog[open]');
+  await dlg.locator('select[name=channel_account_id]').selectOption(String(account));
+  await dlg.locator('input[name=waba_id]').fill(waba);
+  await dlg.locator('input[name=name]').fill('recordatorio_cita');
+  await dlg.locator('select[name=category]').selectOption('UTILITY');
+  await dlg.locator('textarea[name=components]').fill('Hola {{1}}, tu cita es el {{2}}.');
+  await dlg.locator('input[name="example.1"]').fill('Lucía');
+  await dlg.locator('input[name="example.2"]').fill('lunes 3');
+  await dlg.locator('button[type=submit]').click();
+  await dlg.waitFor({ state: 'detached', timeout: 8000 }).catch(async (e) => {
+    throw new Error(`the dialog stayed open: ${await dlg.textContent().catch(() => '?')}\n${e.message}`);
+  });
+  const row = admin.locator('.templates-table tr[data-name=recordatorio_cita]');
+  await row.locator('.template-status[data-status=pending]').waitFor();
+  assert.match(await row.textContent(), /In review/);
+  await shot(admin, '62-templates-pending');
+  const review = await step('template_review', { name: 'recordatorio_cita', event: 'APPROVED' });
+  assert.equal(review.updated, 1);
+  // Live: no reload.
+  await row.locator('.template-status[data-status=approved]').waitFor({ timeout: 5000 });
+  assert.match(await row.textContent(), /Approved/);
+  await shot(admin, '63-templates-approved');
+  // The campaign dialog links to the templates screen.
+  await admin.goto(`${BASE}/#/campaigns`);
+  await admin.click('button:has-text("New campaign")');
+  await admin.locator('dialog[open] a.templates-link').click();
+  await admin.waitForSelector('.templates-table tr[data-name=recordatorio_cita]');
+  assert.match(admin.url(), /#\/admin\/templates$/);
+  // Delete, after a confirmation.
+  await admin.locator('.templates-table tr[data-name=recordatorio_cita] button:has-text("Delete")').click();
+  await admin.locator('dialog[open] .btn-primary:has-text("Delete")').click();
+  await admin.locator('.templates-table tr[data-name=recordatorio_cita]').waitFor({ state: 'detached' });
+  const left = await api(admin, '/templates');
+  assert.ok(!left.some((x) => x.name === 'recordatorio_cita'));
+});
+
 await test('logout ends the session', async () => {
   const token = await tokenOf(ana);
   await ana.click('.topbar button:has-text("Log out")');

@@ -56,6 +56,7 @@ assets!(
     "conversation.js",
     "prospect-panel.js",
     "contact.js",
+    "templates.js",
     "bulk.js",
     "admin.js",
     "calls.js",
