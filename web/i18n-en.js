@@ -408,4 +408,10 @@ export const en = {
   'templates.status.deleted': 'Deleted',
   'templates.status.limit_exceeded': 'Limit exceeded',
   'templates.status.archived': 'Archived',
+  // Attention (attention.js).
+  'attention.title': 'Alerts',
+  'attention.notify': 'Desktop notifications',
+  'attention.sound': 'Sound',
+  'attention.denied': 'The browser blocks notifications for this site: allow them in its settings.',
+  'attention.unsupported': 'This browser cannot show desktop notifications.',
 };

@@ -408,4 +408,10 @@ export const es = {
   'templates.status.deleted': 'Eliminada',
   'templates.status.limit_exceeded': 'Límite superado',
   'templates.status.archived': 'Archivada',
+  // Attention (attention.js).
+  'attention.title': 'Avisos',
+  'attention.notify': 'Notificaciones de escritorio',
+  'attention.sound': 'Sonido',
+  'attention.denied': 'El navegador bloquea las notificaciones de este sitio: permítelas en su configuración.',
+  'attention.unsupported': 'Este navegador no puede mostrar notificaciones de escritorio.',
 };

@@ -1225,6 +1225,53 @@ await test('templates: an admin submits a template for review and sees its appro
   assert.ok(!left.some((x) => x.name === 'recordatorio_cita'));
 });
 
+await test('attention: the tab title counts unread conversations and a new inbound message raises a desktop notification', async () => {
+  // Notifications allowed for the site, and every one the page raises recorded.
+  await ana.context().grantPermissions(['notifications'], { origin: BASE });
+  await ana.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notes = [];
+    function Recording(title, opts) {
+      window.__notes.push({ title, body: opts?.body ?? '' });
+      try {
+        return new Real(title, opts);
+      } catch {
+        return { close() {} };
+      }
+    }
+    Object.defineProperty(Recording, 'permission', { get: () => Real.permission });
+    Recording.requestPermission = (...a) => Real.requestPermission(...a);
+    window.Notification = Recording;
+  });
+  await ana.goto(`${BASE}/#/inbox`);
+  await ana.reload();
+  await ana.waitForSelector('.list-foot[data-state=end], .list-foot[data-state=more]');
+  // Opted in from the bell's panel (a user gesture), kept for this user.
+  await ana.click('.bell');
+  await ana.check('input[name=attention-notify]');
+  await ana.keyboard.press('Escape');
+  const me = await ana.evaluate(() => JSON.parse(localStorage.getItem('platica.user') ?? 'null')?.user_id ?? null);
+  const stored = await ana.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('platica.attention.')).map(([, v]) => v));
+  assert.deepEqual(stored.map((v) => JSON.parse(v).notify), [true], `preferences of user ${me}`);
+  // Read the conversation first, so the message makes it unread again.
+  // One of her conversations as it stands now (earlier tests moved some).
+  const mine = (await api(ana, '/inbox?limit=50')).items.find((r) => r.prospect_phone && r.executive_id === me);
+  assert.ok(mine, 'Ana owns a conversation with a phone number');
+  const conv = mine.conversation_id;
+  const token = await tokenOf(ana);
+  const read = await fetch(`${BASE}/api/v1/conversations/${conv}/read`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(read.status, 200);
+  const before = (await api(ana, '/inbox?limit=1')).unread;
+  const prefix = (n) => (n > 0 ? `(${n}) ` : '');
+  await ana.waitForFunction((p) => (p ? document.title.startsWith(p) : !/^\(\d+\+?\) /.test(document.title)), prefix(before));
+  await step('inbound', { phone: mine.prospect_phone, text: 'Hola, ¿sigue disponible el auto rojo?' });
+  await ana.waitForFunction(() => window.__notes.some((n) => n.body.includes('sigue disponible el auto rojo')), null, { timeout: 5000 });
+  await ana.waitForFunction((p) => document.title.startsWith(p), prefix(before + 1), { timeout: 5000 });
+  assert.equal((await api(ana, '/inbox?limit=1')).unread, before + 1);
+  assert.match(await ana.title(), /^\(\d+\) .*Platica$/);
+  await shot(ana, '64-attention-title');
+});
+
 await test('logout ends the session', async () => {
   const token = await tokenOf(ana);
   await ana.click('.topbar button:has-text("Log out")');

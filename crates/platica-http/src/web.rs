@@ -57,6 +57,8 @@ assets!(
     "prospect-panel.js",
     "contact.js",
     "templates.js",
+    "attention.js",
+    "attention-rules.js",
     "bulk.js",
     "admin.js",
     "calls.js",
