@@ -409,9 +409,10 @@ function mountCampaign(view, id) {
     }
   }
 
+  // Recipients are read after the progress, never before: a table older than the counts would
+  // stay behind once the counts settle and the status updates stop being followed.
   const refresh = refetcher(() => {
-    load().catch(showError);
-    loadRecipients().catch(() => {});
+    load().catch(showError).then(() => loadRecipients()).catch(() => {});
   }, 400);
 
   // While messages of this campaign are on their way, follow outbound system messages' status.

@@ -909,6 +909,9 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   // The recipients, by prospect, with their delivery status.
   const rows = admin.locator('.recipients-table tbody tr');
   assert.equal(await rows.count(), Math.min(setup.count, 50));
+  // The table is read after the counts: give its last read a moment to land.
+  await admin.waitForFunction(() => [...document.querySelectorAll('.recipients-table tbody tr')]
+    .every((tr) => ['delivered', 'read', 'failed'].includes(tr.dataset.status)), null, { timeout: 5000 }).catch(() => {});
   const statuses = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.status));
   assert.ok(statuses.every((x) => ['delivered', 'read', 'failed'].includes(x)), statuses.join());
   await shot(admin, '19-campaign-progress');
@@ -1249,6 +1252,7 @@ await test('attention: the tab title counts unread conversations and a new inbou
   // Opted in from the bell's panel (a user gesture), kept for this user.
   await ana.click('.bell');
   await ana.check('input[name=attention-notify]');
+  await shot(ana, '65-attention-bell-panel');
   await ana.keyboard.press('Escape');
   const me = await ana.evaluate(() => JSON.parse(localStorage.getItem('platica.user') ?? 'null')?.user_id ?? null);
   const stored = await ana.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('platica.attention.')).map(([, v]) => v));
