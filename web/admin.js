@@ -1,16 +1,18 @@
 // Administration (admins only): users, teams, API tokens, WhatsApp channels (with the errors
-// WhatsApp reported about each) and system settings, including
+// WhatsApp reported about each), message templates (templates.js) and system settings, including
 // publishing a new web version (app_version) that open tabs reload for.
 import { del, get, patch, post, put } from './api.js';
 import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 import { publishing } from './live.js';
+import { mountTemplates } from './templates.js';
 
-const TABS = ['users', 'teams', 'tokens', 'channels', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'settings'];
 const ROLES = ['admin', 'coordinator', 'executive'];
 
-/** The admin screens (`#/admin/<tab>`); nothing in them is live, so destroying stops nothing. */
+/** The admin screens (`#/admin/<tab>`); only the templates tab is live (templates.js), and
+ * destroying the screen stops it. */
 export function mountAdmin(container, tab) {
   if (!TABS.includes(tab)) tab = 'users';
   const panel = h('div', { class: 'admin-panel', role: 'tabpanel', id: 'admin-panel', 'aria-labelledby': `tab-${tab}` });
@@ -18,6 +20,10 @@ export function mountAdmin(container, tab) {
     TABS.map((x) => h('a', { href: `#/admin/${x}`, role: 'tab', id: `tab-${x}`, 'aria-selected': String(x === tab), 'aria-controls': 'admin-panel', class: 'tab' }, t(`admin.${x}`))));
   clear(container, h('div', { class: 'admin' }, h('h1', {}, t('admin.title')), tabs, panel));
   document.title = `${t(`admin.${tab}`)} · ${t('app.name')}`;
+  if (tab === 'templates') {
+    const screen = mountTemplates(panel);
+    return { destroy: () => screen.destroy() };
+  }
   ({ users, teams, tokens, channels, settings })[tab](panel).catch(showError);
   return { destroy() {} };
 }

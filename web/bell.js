@@ -1,10 +1,12 @@
 // The notifications bell in the top bar: the unread count, a panel with the newest
 // notifications (click one to mark it read and follow its link), "mark all read", kept live from
-// `table:notifications` (the server sends each user only their own rows).
+// `table:notifications` (the server sends each user only their own rows); its panel holds the
+// attention preferences (attention.js).
 import { get, post } from './api.js';
 import { fmtNumber, fmtShort, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
 import { h, showError } from './ui.js';
+import { startAttention } from './attention.js';
 
 const BELL_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9"/><path d="M10.3 21a1.94 1.94 0 0 0 3.4 0"/></svg>')}`;
 
@@ -47,6 +49,9 @@ export function mountBell() {
       h('strong', {}, t('bell.title')),
       h('button', { class: 'btn btn-small bell-all', type: 'button', onclick: () => readAll() }, t('bell.markAll'))),
     list);
+  // The tab title's count, desktop notifications and sound (attention.js): turned on here.
+  const attention = startAttention();
+  panel.append(attention.controls);
   const button = h('button', {
     class: 'btn btn-ghost bell', type: 'button', title: t('bell.title'), 'aria-label': t('bell.title'), 'aria-expanded': 'false',
     onclick: () => toggle(),
@@ -118,7 +123,10 @@ export function mountBell() {
   const refresh = refetcher(() => load().catch(() => {}), 50);
   const unsub = liveClient()?.subscribe('table:notifications', {
     onSubscribed: () => load().catch(() => {}),
-    onEvent: refresh,
+    onEvent: (e) => {
+      refresh();
+      if (e.op === 'insert' && !e.row.read_at) attention.notification(said(e.row), e.row.link);
+    },
     onReset: () => load().catch(() => {}),
   });
   if (!unsub) load().catch(() => {});
@@ -130,6 +138,7 @@ export function mountBell() {
       document.removeEventListener('pointerdown', onPointer);
       refresh.cancel();
       unsub?.();
+      attention.destroy();
     },
   };
 }

@@ -162,6 +162,7 @@ async function newCampaign() {
   const m = modal(t('campaigns.new'), { wide: true });
   if (!templates.length) {
     m.body.append(h('p', {}, t('campaigns.noTemplates')),
+      can('administer') ? h('p', {}, h('a', { href: '#/admin/templates', class: 'templates-link', onclick: () => m.close() }, t('campaigns.manageTemplates'))) : null,
       h('div', { class: 'actions' }, h('button', { class: 'btn', type: 'button', onclick: () => m.close() }, t('common.close'))));
     return;
   }
@@ -222,7 +223,8 @@ async function newCampaign() {
   const form = h('form', { class: 'stack campaign-form', novalidate: true },
     field(t('campaigns.name'), name),
     channel ? field(t('campaigns.channel'), channel) : null,
-    field(t('campaigns.template'), template),
+    field(t('campaigns.template'), template,
+      can('administer') ? h('a', { href: '#/admin/templates', class: 'templates-link', onclick: () => m.close() }, t('campaigns.manageTemplates')) : null),
     params,
     h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('campaigns.preview')), preview,
       h('span', { class: 'field-hint' }, t('campaigns.paramHint'))),
@@ -407,9 +409,10 @@ function mountCampaign(view, id) {
     }
   }
 
+  // Recipients are read after the progress, never before: a table older than the counts would
+  // stay behind once the counts settle and the status updates stop being followed.
   const refresh = refetcher(() => {
-    load().catch(showError);
-    loadRecipients().catch(() => {});
+    load().catch(showError).then(() => loadRecipients()).catch(() => {});
   }, 400);
 
   // While messages of this campaign are on their way, follow outbound system messages' status.

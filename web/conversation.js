@@ -1,18 +1,18 @@
 // One conversation: its messages, live (the `conversation:<id>` subscription) with delivery ticks,
-// the reply box, marking read, the bot pause toggle, and the prospect panel (placement, stage,
-// reassignment, assignment history).
+// the reply box, marking read, the bot pause toggle, and the place of the prospect panel (its own
+// module, prospect-panel.js).
 import { blob, get, patch, post, put, query } from './api.js';
 import { failureReason, fmtDateTime, fmtDay, fmtRelative, fmtTime, messagePreview, prospectName, t } from './i18n.js';
 import { liveClient } from './live.js';
 import { can } from './capabilities.js';
-import { dir, executives, myTeams, teamName, userName } from './directory.js';
+import { dir, teamName, userName } from './directory.js';
 import { loadDraft, saveDraft } from './drafts.js';
 import { mountComposer } from './composer.js';
 import { contentView, hasContentView, isNote, openViewer, quoteView } from './message-view.js';
 import { fmtSize } from './composer-text.js';
+import { mountProspectPanel } from './prospect-panel.js';
 import { clear, field, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
-const STAGES = ['new', 'contacted', 'interested', 'negotiating', 'won', 'lost'];
 // WhatsApp's customer service window: free replies this long after the prospect's last message.
 const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
 const STATUS_RANK = { queued: 0, sent: 1, delivered: 2, read: 3, played: 4, failed: 5 };
@@ -27,7 +27,6 @@ function older(a, b) {
 }
 
 export function mountConversation(pane, id, { row, back }) {
-  const canReassign = can('reassign');
   const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null,
     // When the 24-hour window closes (ms), null when the prospect never wrote, undefined until known.
     windowClosesAt: undefined,
@@ -505,14 +504,13 @@ export function mountConversation(pane, id, { row, back }) {
     }
   }
 
-  // --- prospect panel ---
+  // --- prospect panel (web/prospect-panel.js) ---
   // Below 1180 px the prospect panel is a drawer: its button, its close button and Escape.
   function toggleInfo(open = !view.classList.contains('info-open')) {
     view.classList.toggle('info-open', open);
     infoBtn.setAttribute('aria-expanded', String(open));
-    if (open) infoClose.focus();
+    if (open) panel?.focusClose();
   }
-  const infoClose = h('button', { class: 'icon-btn info-close', type: 'button', 'aria-label': t('common.close'), onclick: () => { toggleInfo(false); infoBtn.focus(); } }, '×');
   const onInfoKey = (e) => {
     if (e.key === 'Escape' && view.classList.contains('info-open')) {
       toggleInfo(false);
@@ -521,74 +519,17 @@ export function mountConversation(pane, id, { row, back }) {
   };
   document.addEventListener('keydown', onInfoKey);
 
-  async function loadProspect() {
+  let panel = null;
+  function loadProspect() {
     const pid = st.row?.prospect_id;
     if (!pid) return;
-    try {
-      const [p, history] = await Promise.all([get(`/prospects/${pid}`), get(`/prospects/${pid}/assignments`)]);
-      st.prospect = p;
-      renderInfo(history);
-    } catch (e) {
-      if (e.status !== 404) showError(e);
-    }
-  }
-
-  function renderInfo(history) {
-    const p = st.prospect;
-    const stageSel = select(STAGES.map((s) => ({ value: s, label: t(`stage.${s}`) })), p.stage, { name: 'stage' });
-    stageSel.addEventListener('change', async () => {
-      try {
-        st.prospect = await patch(`/prospects/${p.prospect_id}`, { stage: stageSel.value });
-        toast(t('common.saved'));
-      } catch (e) {
-        showError(e);
-        stageSel.value = st.prospect.stage;
-      }
+    if (panel) return panel.reload();
+    panel = mountProspectPanel(info, {
+      prospectId: pid,
+      conversationId: id,
+      onClose: () => { toggleInfo(false); infoBtn.focus(); },
+      onProspect: (p) => { st.prospect = p; },
     });
-    const rows = [
-      [t('prospect.phone'), p.phone ?? t('prospect.noPhone')],
-      [t('prospect.team'), teamName(p.team_id)],
-      [t('prospect.executive'), userName(p.executive_id)],
-    ];
-    let form = null;
-    if (canReassign) {
-      const teams = myTeams();
-      const teamSel = select([{ value: '', label: t('reassign.keep') }, ...teams.map((x) => ({ value: x.team_id, label: x.name }))], '', { name: 'team_id' });
-      const execSel = select([{ value: '', label: t('reassign.keep') }, ...executives().map((u) => ({ value: u.user_id, label: u.display_name }))], '', { name: 'executive_id' });
-      form = h('form', { class: 'reassign' }, h('h3', {}, t('reassign.title')),
-        field(t('reassign.team'), teamSel), field(t('reassign.executive'), execSel),
-        h('button', { class: 'btn btn-primary btn-small', type: 'submit' }, t('reassign.submit')));
-      form.addEventListener('submit', async (e) => {
-        e.preventDefault();
-        const body = {};
-        if (teamSel.value) body.team_id = Number(teamSel.value);
-        if (execSel.value) body.executive_id = Number(execSel.value);
-        if (!Object.keys(body).length) return toast(t('bulk.needTarget'), 'error');
-        try {
-          await post(`/prospects/${p.prospect_id}/reassign`, body);
-          toast(t('reassign.done'));
-          await loadProspect();
-        } catch (err) {
-          showError(err);
-        }
-      });
-    }
-    clear(info,
-      infoClose,
-      h('div', { class: 'info-head' }, h('div', { class: 'avatar avatar-xl', style: `--h:${hue(p.name)}`, 'aria-hidden': 'true' }, initials(p.name)),
-        h('h3', {}, p.name)),
-      h('dl', { class: 'facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
-        h('dt', {}, t('prospect.stage')), h('dd', {}, h('label', { class: 'sr-only', for: `stage-${id}` }, t('prospect.stage')), Object.assign(stageSel, { id: `stage-${id}` }))),
-      form,
-      h('h3', {}, t('prospect.history')),
-      history.length
-        ? h('ol', { class: 'history' }, history.map((a) => h('li', {},
-          h('div', {}, t('prospect.historyRow', {
-            from: `${a.from_team_id == null ? t('common.none') : teamName(a.from_team_id)} / ${a.from_executive_id == null ? t('inbox.unassigned') : userName(a.from_executive_id)}`,
-            to: `${teamName(a.to_team_id)} / ${userName(a.to_executive_id)}`,
-          })),
-          h('div', { class: 'muted small' }, fmtDateTime(a.created_at), a.actor_user_id ? ` · ${t('prospect.by', { name: userName(a.actor_user_id) })}` : ''))))
-        : h('p', { class: 'muted' }, t('prospect.noHistory')));
   }
 
   // --- live ---
@@ -714,6 +655,7 @@ export function mountConversation(pane, id, { row, back }) {
       document.removeEventListener('visibilitychange', onVisible);
       document.removeEventListener('keydown', onInfoKey);
       watch?.();
+      panel?.destroy();
       for (const u of st.unsubs) u();
     },
   };

@@ -159,7 +159,7 @@ async function scanSpanish(page, where) {
     for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
       for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
     }
-    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns)\.[a-zA-Z_.]+$/;
+    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact)\.[a-zA-Z_.]+$/;
     return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
   }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
   assert.deepEqual(found, [], `English text in the Spanish ${where}`);
@@ -938,6 +938,9 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   // The recipients, by prospect, with their delivery status.
   const rows = admin.locator('.recipients-table tbody tr');
   assert.equal(await rows.count(), Math.min(setup.count, 50));
+  // The table is read after the counts: give its last read a moment to land.
+  await admin.waitForFunction(() => [...document.querySelectorAll('.recipients-table tbody tr')]
+    .every((tr) => ['delivered', 'read', 'failed'].includes(tr.dataset.status)), null, { timeout: 5000 }).catch(() => {});
   const statuses = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.status));
   assert.ok(statuses.every((x) => ['delivered', 'read', 'failed'].includes(x)), statuses.join());
   await shot(admin, '19-campaign-progress');
@@ -1389,6 +1392,152 @@ await test('accessibility: axe finds no serious or critical violation on the mai
   await screens(executive, 'executive (es)', [['calls', '.calls[data-state=ready]']]);
   await executive.context().close();
   assert.deepEqual(problems, [], `${problems.length} serious or critical violations:\n${problems.join('\n')}`);
+});
+
+// --- contact panel (issue 18) ---
+await test('contact panel: a bad e-mail is explained in Spanish; e-mail and a contact field save; past conversations; phone drawer', async () => {
+  // The admin defines a contact field (through the API, as the admin screen would).
+  const adminToken = await tokenOf(admin);
+  const defined = await fetch(`${BASE}/api/v1/prospect-fields`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'presupuesto', label: 'Presupuesto', kind: 'number' }),
+  });
+  assert.equal(defined.status, 201, await defined.text());
+  const phone = await newPage({ locale: 'es-MX', viewport: { width: 390, height: 844 } });
+  await login(phone, U.veronica);
+  const conv = U.veronica.conversations[0];
+  await phone.goto(`${BASE}/#/c/${conv}`);
+  await phone.waitForSelector('.info-btn', { state: 'visible' });
+  await phone.click('.info-btn');
+  await phone.waitForSelector('.info .contact input[name=email]', { state: 'visible' });
+  const email = phone.locator('.info input[name=email]');
+  await email.fill('lucia-arroba-ejemplo');
+  await email.press('Tab');
+  const emailError = phone.locator('.contact-field[data-field=email] .field-error');
+  await emailError.waitFor({ state: 'visible' });
+  assert.match(await emailError.textContent(), /Escribe un correo como nombre@ejemplo\.com/);
+  assert.equal(await email.getAttribute('aria-invalid'), 'true');
+  await email.fill('Lucia@Ejemplo.mx');
+  await email.press('Tab');
+  await phone.waitForSelector('.contact-field[data-field=email] .save-state[data-state=saved]');
+  assert.equal(await email.inputValue(), 'lucia@ejemplo.mx', 'the server normalises the address');
+  assert.equal(await emailError.isVisible(), false);
+  const budget = phone.locator('.info input[name="custom.presupuesto"]');
+  await budget.fill('2500');
+  await budget.press('Tab');
+  await phone.waitForSelector('.contact-field[data-field="custom.presupuesto"] .save-state[data-state=saved]');
+  const row = await api(phone, `/conversations/${conv}`);
+  const p = await api(phone, `/prospects/${row.prospect_id}`);
+  assert.equal(p.email, 'lucia@ejemplo.mx');
+  assert.deepEqual(p.custom, { presupuesto: '2500' });
+  // The prospect's past conversations, this one marked.
+  const past = phone.locator('.info .past-convs li');
+  assert.ok(await past.count() >= 1);
+  assert.match(await past.first().textContent(), /WhatsApp/);
+  assert.match(await phone.textContent('.info .past-convs'), /esta/);
+  await scanSpanish(phone, 'prospect panel');
+  // Every control of the panel is a 44 px target on a phone.
+  const small = await phone.$$eval('.info button, .info input, .info select, .info textarea', (els) => els
+    .map((e) => [e.getAttribute('name') || e.className, e.getBoundingClientRect()])
+    .filter(([, r]) => r.width && r.height && (r.width < 44 || r.height < 44))
+    .map(([n, r]) => `${n} ${Math.round(r.width)}x${Math.round(r.height)}`));
+  assert.deepEqual(small, [], 'small targets in the panel');
+  await shot(phone, '60-contact-panel-phone');
+  await phone.locator('.info .past-convs').scrollIntoViewIfNeeded();
+  await shot(phone, '61-contact-panel-past-phone');
+  await phone.keyboard.press('Escape');
+  await phone.waitForSelector('.info', { state: 'hidden' });
+  await phone.context().close();
+});
+
+await test('templates: an admin submits a template for review and sees its approval arrive live; the campaign dialog links there', async () => {
+  const { waba_id: waba, channel_account_id: account } = await step('template_waba');
+  await admin.goto(`${BASE}/#/admin/templates`);
+  await admin.waitForSelector('.templates-table');
+  await admin.click('button:has-text("New template")');
+  const dlg = admin.locator('dialog[open]');
+  await dlg.locator('select[name=channel_account_id]').selectOption(String(account));
+  await dlg.locator('input[name=waba_id]').fill(waba);
+  await dlg.locator('input[name=name]').fill('recordatorio_cita');
+  await dlg.locator('select[name=category]').selectOption('UTILITY');
+  await dlg.locator('textarea[name=components]').fill('Hola {{1}}, tu cita es el {{2}}.');
+  await dlg.locator('input[name="example.1"]').fill('Lucía');
+  await dlg.locator('input[name="example.2"]').fill('lunes 3');
+  await dlg.locator('button[type=submit]').click();
+  await dlg.waitFor({ state: 'detached', timeout: 8000 }).catch(async (e) => {
+    throw new Error(`the dialog stayed open: ${await dlg.textContent().catch(() => '?')}\n${e.message}`);
+  });
+  const row = admin.locator('.templates-table tr[data-name=recordatorio_cita]');
+  await row.locator('.template-status[data-status=pending]').waitFor();
+  assert.match(await row.textContent(), /In review/);
+  await shot(admin, '62-templates-pending');
+  const review = await step('template_review', { name: 'recordatorio_cita', event: 'APPROVED' });
+  assert.equal(review.updated, 1);
+  // Live: no reload.
+  await row.locator('.template-status[data-status=approved]').waitFor({ timeout: 5000 });
+  assert.match(await row.textContent(), /Approved/);
+  await shot(admin, '63-templates-approved');
+  // The campaign dialog links to the templates screen.
+  await admin.goto(`${BASE}/#/campaigns`);
+  await admin.click('button:has-text("New campaign")');
+  await admin.locator('dialog[open] a.templates-link').click();
+  await admin.waitForSelector('.templates-table tr[data-name=recordatorio_cita]');
+  assert.match(admin.url(), /#\/admin\/templates$/);
+  // Delete, after a confirmation.
+  await admin.locator('.templates-table tr[data-name=recordatorio_cita] button:has-text("Delete")').click();
+  await admin.locator('dialog[open] .btn-primary:has-text("Delete")').click();
+  await admin.locator('.templates-table tr[data-name=recordatorio_cita]').waitFor({ state: 'detached' });
+  const left = await api(admin, '/templates');
+  assert.ok(!left.some((x) => x.name === 'recordatorio_cita'));
+});
+
+await test('attention: the tab title counts unread conversations and a new inbound message raises a desktop notification', async () => {
+  // Notifications allowed for the site, and every one the page raises recorded.
+  await ana.context().grantPermissions(['notifications'], { origin: BASE });
+  await ana.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notes = [];
+    function Recording(title, opts) {
+      window.__notes.push({ title, body: opts?.body ?? '' });
+      try {
+        return new Real(title, opts);
+      } catch {
+        return { close() {} };
+      }
+    }
+    Object.defineProperty(Recording, 'permission', { get: () => Real.permission });
+    Recording.requestPermission = (...a) => Real.requestPermission(...a);
+    window.Notification = Recording;
+  });
+  await ana.goto(`${BASE}/#/inbox`);
+  await ana.reload();
+  await ana.waitForSelector('.list-foot[data-state=end], .list-foot[data-state=more]');
+  // Opted in from the bell's panel (a user gesture), kept for this user.
+  await ana.click('.bell');
+  await ana.check('input[name=attention-notify]');
+  await shot(ana, '65-attention-bell-panel');
+  await ana.keyboard.press('Escape');
+  const me = await ana.evaluate(() => JSON.parse(localStorage.getItem('platica.user') ?? 'null')?.user_id ?? null);
+  const stored = await ana.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith('platica.attention.')).map(([, v]) => v));
+  assert.deepEqual(stored.map((v) => JSON.parse(v).notify), [true], `preferences of user ${me}`);
+  // Read the conversation first, so the message makes it unread again.
+  // One of her conversations as it stands now (earlier tests moved some).
+  const mine = (await api(ana, '/inbox?limit=50')).items.find((r) => r.prospect_phone && r.executive_id === me);
+  assert.ok(mine, 'Ana owns a conversation with a phone number');
+  const conv = mine.conversation_id;
+  const token = await tokenOf(ana);
+  const read = await fetch(`${BASE}/api/v1/conversations/${conv}/read`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(read.status, 200);
+  const before = (await api(ana, '/inbox?limit=1')).unread;
+  const prefix = (n) => (n > 0 ? `(${n}) ` : '');
+  await ana.waitForFunction((p) => (p ? document.title.startsWith(p) : !/^\(\d+\+?\) /.test(document.title)), prefix(before));
+  await step('inbound', { phone: mine.prospect_phone, text: 'Hola, ¿sigue disponible el auto rojo?' });
+  await ana.waitForFunction(() => window.__notes.some((n) => n.body.includes('sigue disponible el auto rojo')), null, { timeout: 5000 });
+  await ana.waitForFunction((p) => document.title.startsWith(p), prefix(before + 1), { timeout: 5000 });
+  assert.equal((await api(ana, '/inbox?limit=1')).unread, before + 1);
+  assert.match(await ana.title(), /^\(\d+\) .*Platica$/);
+  await shot(ana, '64-attention-title');
 });
 
 await test('logout ends the session', async () => {

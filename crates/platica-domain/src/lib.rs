@@ -15,6 +15,7 @@
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
 
 pub mod cursor;
+pub mod fields;
 pub mod ids;
 pub mod inbox;
 pub mod policy;

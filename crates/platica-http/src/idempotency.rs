@@ -43,6 +43,7 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/users",
     "/api/v1/api-tokens",
     "/api/v1/prospects",
+    "/api/v1/prospect-fields",
     "/api/v1/conversations/{conversation_id}/messages",
     "/api/v1/conversations/{conversation_id}/notes",
     "/api/v1/canned-replies",

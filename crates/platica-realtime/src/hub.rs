@@ -820,6 +820,7 @@ impl<'a> Router<'a> {
             Some(Visibility::Creator) => inbox
                 .role(user)
                 .is_some_and(|role| policy::sees_every_campaign(role) || change.int("created_by") == Some(user)),
+            Some(Visibility::EveryTemplate) => inbox.role(user).is_some_and(policy::sees_every_template),
             Some(Visibility::Ticket) => inbox.role(user).is_some_and(|role| {
                 policy::sees_every_ticket(role)
                     || change.int("opened_by") == Some(user)
@@ -1015,7 +1016,11 @@ fn row_seat(
 ) -> Option<Seat> {
     let inbox = engine.tenant(change.tenant_id);
     match vis {
-        Visibility::Tenant | Visibility::Ticket | Visibility::Owner | Visibility::Creator => None,
+        Visibility::Tenant
+        | Visibility::Ticket
+        | Visibility::Owner
+        | Visibility::Creator
+        | Visibility::EveryTemplate => None,
         Visibility::Prospect => {
             change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
         }

@@ -26,6 +26,9 @@ pub const TABLES: &[(&str, Visibility)] = &[
     ("notifications", Visibility::Owner),
     // WhatsApp campaigns: admins and their creator (progress snapshots arrive as updates).
     ("campaigns", Visibility::Creator),
+    // WhatsApp message templates and their review state (issue 18): those who see every
+    // template (admins), as `GET /templates` shows them.
+    ("whatsapp_templates", Visibility::EveryTemplate),
 ];
 
 /// How a table's rows are authorised.
@@ -45,6 +48,8 @@ pub enum Visibility {
     Owner,
     /// Admins, and the user in the row's `created_by` (campaigns).
     Creator,
+    /// Those who see every template of the tenant (`policy::sees_every_template`: admins).
+    EveryTemplate,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {

@@ -67,6 +67,7 @@ impl From<sqlx::Error> for StoreError {
                 Some("prospects_phone_unique") => ("a prospect with this phone number already exists", Some("phone")),
                 Some("users_email_unique") => ("a user with this e-mail address already exists", Some("email")),
                 Some("teams_name_unique") => ("a team with this name already exists", Some("name")),
+                Some("prospect_fields_key_unique") => ("a contact field with this key already exists", Some("key")),
                 Some("tenants_slug") => ("a tenant with this slug already exists", Some("slug")),
                 Some("conversations_one_per_channel") => {
                     ("the prospect already has a conversation on this channel", Some("channel"))

@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod jobs;
 pub mod media;
 pub mod notifications;
+pub mod prospect_fields;
 pub mod prospects;
 pub mod teams;
 pub mod templates;

@@ -2,7 +2,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use platica_domain::{ProspectId, TeamId, UserId, validate};
+use std::collections::BTreeMap;
+
+use platica_domain::inbox::InboxRow;
+use platica_domain::{ProspectId, TeamId, UserId, fields, validate};
+use platica_store::inbox::conversations;
 use platica_store::inbox::prospects::{
     self, Assignment, BulkOutcome, NewProspect, Prospect, ProspectChanges, ProspectFilter, Selection, Target,
 };
@@ -23,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reassign))
         .routes(routes!(bulk_reassign))
         .routes(routes!(history))
+        .routes(routes!(prospect_conversations))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -146,9 +151,59 @@ pub struct UpdateProspect {
     pub phone: Option<String>,
     #[schema(pattern = "^(new|contacted|interested|negotiating|won|lost)$")]
     pub stage: Option<String>,
+    /// Contact e-mail; `null` or `""` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 254)]
+    pub email: Option<Option<String>>,
+    /// Free notes (at most 4,000 characters); `null` or blank clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 4000)]
+    pub notes: Option<Option<String>>,
+    /// Contact field values by key (`GET /prospect-fields`): a string (a number or a date as text
+    /// too: `"1500"`, `"2026-12-31"`), or `null` to clear. Keys not given stay as they are.
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Option<String>>>)]
+    pub custom: Option<BTreeMap<String, Option<serde_json::Value>>>,
 }
 
-/// Changes a visible prospect's name, phone or stage (placement changes go through reassign).
+/// The stored text of one custom value as sent (a JSON string or number), or the 422.
+fn custom_text(key: &str, v: &serde_json::Value) -> ApiResult<String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        _ => Err(ApiError::invalid(&format!("custom.{key}"), format!("custom.{key}: must be a string or a number"))),
+    }
+}
+
+/// Checks the custom values against the tenant's definitions: `(field id, normalised value or
+/// None to clear)`, or a 422 naming the field (`custom.<key>`).
+async fn custom_changes(
+    state: &AppState,
+    tenant: platica_domain::TenantId,
+    custom: Option<BTreeMap<String, Option<serde_json::Value>>>,
+) -> ApiResult<Vec<(i64, Option<String>)>> {
+    let Some(custom) = custom.filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+    let defs = platica_store::inbox::fields::list(&state.pool, tenant).await?;
+    let mut out = Vec::with_capacity(custom.len());
+    for (key, value) in custom {
+        let field = format!("custom.{key}");
+        let Some(def) = defs.iter().find(|d| d.key == key) else {
+            return Err(ApiError::invalid(&field, format!("{field}: no contact field has this key")));
+        };
+        let value = match value.as_ref().map(|v| custom_text(&key, v)).transpose()? {
+            None => None,
+            Some(t) if t.trim().is_empty() => None,
+            Some(t) => Some(
+                platica_domain::fields::value(&def.kind, &def.options, &t)
+                    .map_err(|m| ApiError::invalid(&field, format!("{field}: {m}")))?,
+            ),
+        };
+        out.push((def.field_id, value));
+    }
+    Ok(out)
+}
+
+/// Changes a visible prospect's name, phone, stage, e-mail, notes or contact field values
+/// (placement changes go through reassign). Whoever sees the prospect may edit its contact.
 #[utoipa::path(patch, path = "/prospects/{prospect_id}", tag = "prospects", params(("prospect_id" = i64, Path)), request_body = UpdateProspect,
     responses((status = 200, body = Prospect), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
@@ -164,6 +219,19 @@ async fn update(
         name: input.name.as_deref().map(|n| validate::name("name", n)).transpose()?,
         phone: input.phone.as_deref().map(|p| validate::phone("phone", p)).transpose()?,
         stage: input.stage,
+        email: input
+            .email
+            .map(|e| match e.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(e) => validate::email("email", e).map(Some),
+            })
+            .transpose()?,
+        notes: input
+            .notes
+            .map(|n| n.as_deref().map(|n| fields::notes("notes", n)).transpose())
+            .transpose()?
+            .map(Option::flatten),
+        custom: custom_changes(&state, auth.viewer().tenant_id, input.custom).await?,
     };
     Ok(Json(prospects::update(&state.pool, auth.viewer(), ProspectId(id), &changes).await?))
 }
@@ -260,4 +328,16 @@ async fn bulk_reassign(
     responses((status = 200, body = Vec<Assignment>), (status = 404, body = ErrorBody)))]
 async fn history(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> ApiResult<Json<Vec<Assignment>>> {
     Ok(Json(prospects::history(&state.pool, auth.viewer(), ProspectId(id)).await?))
+}
+
+/// Every conversation of a visible prospect (one per channel), newest activity first, as inbox
+/// rows: the contact panel's past conversations. Its calls: `GET /calls?prospect_id=`.
+#[utoipa::path(get, path = "/prospects/{prospect_id}/conversations", tag = "prospects", params(("prospect_id" = i64, Path)),
+    responses((status = 200, body = Vec<InboxRow>), (status = 404, body = ErrorBody)))]
+async fn prospect_conversations(
+    State(state): State<AppState>,
+    auth: Auth,
+    PathId(id): PathId,
+) -> ApiResult<Json<Vec<InboxRow>>> {
+    Ok(Json(conversations::of_prospect(&state.pool, auth.viewer(), ProspectId(id)).await?))
 }

@@ -6,7 +6,7 @@
 
 use platica_domain::cursor::Cursor;
 use platica_domain::inbox::{InboxPage, InboxRow};
-use platica_domain::{ConversationId, Role, TenantId, UserId, Viewer};
+use platica_domain::{ConversationId, ProspectId, Role, TenantId, UserId, Viewer};
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
@@ -144,6 +144,19 @@ pub async fn get(conn: &mut PgConnection, viewer: &Viewer, id: ConversationId) -
     qb.push(" AND i.conversation_id = ").push_bind(id.0);
     let row: Option<InboxRow> = qb.build_query_as().fetch_optional(conn).await?;
     row.ok_or_else(|| StoreError::not_found("conversation"))
+}
+
+/// Every conversation of a visible prospect (one per channel), as inbox rows, by last activity;
+/// a prospect the viewer cannot see is not found.
+pub async fn of_prospect(pool: &PgPool, viewer: &Viewer, prospect: ProspectId) -> StoreResult<Vec<InboxRow>> {
+    let mut conn = pool.acquire().await?;
+    crate::inbox::prospects::get(&mut conn, viewer, prospect).await?;
+    let mut qb = QueryBuilder::new("SELECT i.* FROM (");
+    qb.push(INBOX);
+    push_visible(&mut qb, viewer, "p");
+    qb.push(" AND c.prospect_id = ").push_bind(prospect.0);
+    qb.push(") i ORDER BY i.last_activity_at DESC, i.conversation_id DESC");
+    Ok(qb.build_query_as().fetch_all(&mut *conn).await?)
 }
 
 /// Opens or closes a visible conversation.

@@ -3,5 +3,6 @@
 pub mod calls;
 pub mod canned;
 pub mod conversations;
+pub mod fields;
 pub mod messages;
 pub mod prospects;

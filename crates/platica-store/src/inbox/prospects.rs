@@ -3,6 +3,8 @@
 //! Every read and write goes through the visibility rule: a prospect the viewer cannot see is
 //! "not found". Creating a prospect also opens its WhatsApp conversation, in one transaction.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use platica_domain::policy::{self, Capability};
 use platica_domain::visibility::{self, Denied, Placement};
@@ -29,6 +31,14 @@ pub struct Prospect {
     pub stage: String,
     /// The prospect's WhatsApp conversation.
     pub conversation_id: Option<i64>,
+    /// Contact e-mail, lower-cased.
+    pub email: Option<String>,
+    /// Free notes about the prospect (at most 4,000 characters).
+    pub notes: Option<String>,
+    /// Values of the tenant's contact fields (`GET /prospect-fields`), by key; a field without a
+    /// value is absent.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub custom: sqlx::types::Json<BTreeMap<String, String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -40,7 +50,10 @@ impl Prospect {
 }
 
 const SELECT: &str = "SELECT p.prospect_id, p.name, p.phone, p.bsuid, p.team_id, p.executive_id, p.stage,
-        p.created_at, p.updated_at,
+        p.created_at, p.updated_at, p.email, p.notes,
+        (SELECT coalesce(jsonb_object_agg(f.key, v.value), '{}'::jsonb) FROM prospect_field_values v
+           JOIN prospect_fields f ON f.tenant_id = v.tenant_id AND f.field_id = v.field_id
+          WHERE v.tenant_id = p.tenant_id AND v.prospect_id = p.prospect_id) AS custom,
         (SELECT c.conversation_id FROM conversations c
           WHERE c.tenant_id = p.tenant_id AND c.prospect_id = p.prospect_id AND c.channel = 'whatsapp') AS conversation_id
     FROM prospects p";
@@ -187,6 +200,12 @@ pub struct ProspectChanges {
     pub name: Option<String>,
     pub phone: Option<String>,
     pub stage: Option<String>,
+    /// `Some(None)` clears the e-mail.
+    pub email: Option<Option<String>>,
+    /// `Some(None)` clears the notes.
+    pub notes: Option<Option<String>>,
+    /// Contact field values by field id (checked against their definitions); `None` clears one.
+    pub custom: Vec<(i64, Option<String>)>,
 }
 
 pub async fn update(pool: &PgPool, viewer: &Viewer, id: ProspectId, ch: &ProspectChanges) -> StoreResult<Prospect> {
@@ -194,7 +213,9 @@ pub async fn update(pool: &PgPool, viewer: &Viewer, id: ProspectId, ch: &Prospec
     fetch(&mut tx, viewer, id, true).await?;
     sqlx::query(
         "UPDATE prospects SET name = coalesce($3, name), phone = coalesce($4, phone),
-                stage = coalesce($5, stage), updated_at = now()
+                stage = coalesce($5, stage),
+                email = CASE WHEN $6 THEN $7 ELSE email END,
+                notes = CASE WHEN $8 THEN $9 ELSE notes END, updated_at = now()
          WHERE tenant_id = $1 AND prospect_id = $2",
     )
     .bind(viewer.tenant_id.0)
@@ -202,8 +223,38 @@ pub async fn update(pool: &PgPool, viewer: &Viewer, id: ProspectId, ch: &Prospec
     .bind(&ch.name)
     .bind(&ch.phone)
     .bind(&ch.stage)
+    .bind(ch.email.is_some())
+    .bind(ch.email.clone().flatten())
+    .bind(ch.notes.is_some())
+    .bind(ch.notes.clone().flatten())
     .execute(&mut *tx)
     .await?;
+    for (field_id, value) in &ch.custom {
+        match value {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO prospect_field_values (tenant_id, prospect_id, field_id, value) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (tenant_id, prospect_id, field_id) DO UPDATE SET value = excluded.value, updated_at = now()",
+                )
+                .bind(viewer.tenant_id.0)
+                .bind(id.0)
+                .bind(field_id)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM prospect_field_values WHERE tenant_id = $1 AND prospect_id = $2 AND field_id = $3",
+                )
+                .bind(viewer.tenant_id.0)
+                .bind(id.0)
+                .bind(field_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
     let updated = fetch(&mut tx, viewer, id, false).await?;
     tx.commit().await?;
     Ok(updated)

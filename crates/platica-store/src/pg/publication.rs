@@ -30,6 +30,7 @@ pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("tickets", None),
     ("tenants", Some(&["tenant_id"])),
     ("users", Some(&["tenant_id", "user_id", "role", "active"])),
+    ("whatsapp_templates", None),
 ];
 
 /// The table list of the publication, as `FOR TABLE` / `SET TABLE` take it.

@@ -18,6 +18,7 @@ mod bulk_reassign;
 mod calls;
 mod cli;
 mod composer;
+mod contact_panel;
 mod contract;
 mod demo;
 mod idempotency;

@@ -461,3 +461,49 @@ async fn a_signed_template_status_webhook_updates_the_review_in_its_tenant() {
     );
     assert!(rig.list(admin).await.iter().all(|t| t["name"] != "ajena"));
 }
+
+/// The admin templates screen follows review states live: a submitted template's approval,
+/// arriving by the signed review webhook, reaches an admin's `table:whatsapp_templates`
+/// subscription; an executive's subscription gets nothing (only admins see every template).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_review_reaches_admins_live_and_no_one_else() {
+    let rig = Rig::new("tpl-live").await;
+    let admin = rig.w.token(rig.w.admin);
+    let mut admin_ws = support::Ws::connect(&rig.app, admin).await;
+    admin_ws.subscribe("t", "table:whatsapp_templates", json!({})).await;
+    let mut ana_ws = support::Ws::connect(&rig.app, rig.w.token(rig.w.exec_ana)).await;
+    ana_ws.subscribe("t", "table:whatsapp_templates", json!({})).await;
+
+    let submit = json!({"channel_account_id": rig.account, "waba_id": rig.waba, "name": "cita_confirmada",
+                        "language": "es_MX", "category": "UTILITY",
+                        "components": [{"type": "BODY", "text": "Su cita es el {{1}}.",
+                                        "example": {"body_text": [["lunes 3"]]}}]});
+    let r = rig.app.post("/api/v1/templates/submit", admin, submit).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["template_id"].as_i64().unwrap();
+    let external = r.body["external_id"].as_str().unwrap().parse::<u64>().unwrap();
+    let status_of = |f: &Value| {
+        (f["type"] == "event" && f["event"]["table"] == "whatsapp_templates" && f["event"]["row"]["template_id"] == id)
+            .then(|| f["event"]["row"]["status"].as_str().unwrap_or_default().to_owned())
+    };
+    async fn until_status(ws: &mut support::Ws, want: &str, f: impl Fn(&Value) -> Option<String>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let frame = ws.next(left).await.unwrap_or_else(|| panic!("no {want} template event"));
+            if f(&frame).as_deref() == Some(want) {
+                return;
+            }
+        }
+    }
+    until_status(&mut admin_ws, "pending", status_of).await;
+    let hook = json!({"object": "whatsapp_business_account", "entry": [{"id": rig.waba, "time": 1_733_000_000, "changes": [{
+        "field": "message_template_status_update",
+        "value": {"event": "APPROVED", "message_template_id": external, "message_template_name": "cita_confirmada",
+                  "message_template_language": "es_MX", "reason": "NONE"}}]}]});
+    let (status, receipt) = rig.app.whatsapp_webhook(SECRET, &hook).await;
+    assert_eq!((status, receipt["templates_updated"].as_u64()), (StatusCode::OK, Some(1)), "{receipt}");
+    until_status(&mut admin_ws, "approved", status_of).await;
+    let frames = ana_ws.events(Duration::from_millis(500)).await;
+    assert!(frames.iter().all(|(table, _, _)| table != "whatsapp_templates"), "an executive got {frames:?}");
+}

@@ -613,6 +613,42 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     });
                     json!({"payloads": payloads, "simulator_sent": simulated})
                 }
+                "template_waba" => {
+                    // The WhatsApp Business Account of the demo number on the simulator (after
+                    // `campaign_setup`), as an admin would copy it from WhatsApp Manager.
+                    let (_, sim) = whatsapp.as_ref().expect("campaign_setup ran first");
+                    let waba = sim.waba_id(platica_demo::whatsapp::PHONE_NUMBER_ID).unwrap();
+                    let account: i64 = sqlx::query_scalar(
+                        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND phone_number_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(platica_demo::whatsapp::PHONE_NUMBER_ID)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"waba_id": waba, "channel_account_id": account})
+                }
+                "template_review" => {
+                    // WhatsApp's review of a submitted template, as its signed
+                    // `message_template_status_update` webhook brings it.
+                    let name = step["name"].as_str().unwrap();
+                    let (waba, external, language): (String, String, String) = sqlx::query_as(
+                        "SELECT waba_id, external_id, language FROM whatsapp_templates WHERE tenant_id = $1 AND name = $2",
+                    )
+                    .bind(tenant)
+                    .bind(name)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": waba,
+                        "time": chrono::Utc::now().timestamp(), "changes": [{"field": "message_template_status_update",
+                        "value": {"event": step["event"], "message_template_id": external.parse::<u64>().unwrap(),
+                                  "message_template_name": name, "message_template_language": language,
+                                  "reason": "NONE"}}]}]});
+                    let (status, receipt) = app.whatsapp_webhook(APP_SECRET, &payload).await;
+                    assert_eq!(status, 200, "the signed review webhook is accepted: {receipt}");
+                    json!({"updated": receipt["templates_updated"]})
+                }
                 other => json!({"error": format!("unknown step {other}")}),
             };
             stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
