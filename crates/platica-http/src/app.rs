@@ -53,6 +53,7 @@ fn parts() -> Vec<OpenApiRouter<AppState>> {
         routes::tokens::router(),
         routes::prospects::router(),
         routes::conversations::router(),
+        routes::labels::router(),
         routes::media::router(),
         routes::config::router(),
         routes::admin::router(),

@@ -77,7 +77,7 @@ pub fn engine_filter(f: &InboxFilter) -> Filter {
         team_id: f.team_id,
         executive_id: f.executive_id,
         unread: f.unread,
-        open: f.status.as_deref().map(|s| s == "open"),
+        status: f.status.as_deref().and_then(platica_inbox::Status::parse),
         q: f.q.clone(),
     }
 }

@@ -21,6 +21,7 @@ pub mod query;
 pub mod scope;
 pub mod tenant;
 
+pub use change::Status;
 pub use change::{Change, Transaction};
 pub use engine::{Applied, Engine, Newest};
 pub use query::{Filter, Page, Row};

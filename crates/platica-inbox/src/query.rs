@@ -1,6 +1,6 @@
 //! What a reader asks of the inbox and what it gets back.
 
-use crate::change::{Direction, Micros, SenderKind};
+use crate::change::{Direction, Micros, SenderKind, Status};
 use crate::scope::Key;
 
 /// Filters of an inbox query. `None` means "any".
@@ -9,8 +9,8 @@ pub struct Filter {
     pub team_id: Option<i64>,
     pub executive_id: Option<i64>,
     pub unread: Option<bool>,
-    /// `Some(true)`: open only; `Some(false)`: closed only.
-    pub open: Option<bool>,
+    /// Only conversations of this status.
+    pub status: Option<Status>,
     /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
 }
@@ -44,7 +44,12 @@ pub struct Row {
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub channel: String,
-    pub open: bool,
+    pub status: Status,
+    pub snoozed_until: Option<Micros>,
+    /// 0 none, 1 low, 2 medium, 3 high, 4 urgent.
+    pub priority: u8,
+    /// Its labels' ids, ascending.
+    pub labels: Vec<i64>,
     pub last_message: Option<LastMessage>,
     pub last_activity_at: Micros,
     pub unread_count: i64,

@@ -1,7 +1,7 @@
 //! Ordered indexes of conversations by last activity, and their counts.
 //!
 //! A [`Scope`] holds the conversations of one slice of a tenant (the whole tenant, one team, or
-//! one executive) in four ordered sets: open / closed, each all / with unread messages. Every
+//! one executive) in six ordered sets: open / snoozed / closed, each all / with unread messages. Every
 //! count the inbox shows is a set length (O(1)); a page is a range scan from the cursor, merged
 //! across sets and scopes.
 
@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::collections::btree_set;
 use std::ops::Bound;
 
-use crate::change::Micros;
+use crate::change::{Micros, Status};
 
 /// A conversation's place in the inbox order: newest activity first, ties by higher id first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,61 +35,63 @@ impl PartialOrd for Key {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub key: Key,
-    pub open: bool,
+    pub status: Status,
     pub unread: bool,
 }
 
 /// Which conversations of a scope a query wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// `Some(true)`: open only; `Some(false)`: closed only.
-    pub open: Option<bool>,
+    /// Only this status.
+    pub status: Option<Status>,
     /// `Some(true)`: with unread messages only; `Some(false)`: without.
     pub unread: Option<bool>,
 }
 
+/// All conversations of one status, and those of them with unread messages.
+#[derive(Clone, Debug, Default)]
+struct Sets {
+    all: BTreeSet<Key>,
+    unread: BTreeSet<Key>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    open_all: BTreeSet<Key>,
-    open_unread: BTreeSet<Key>,
-    closed_all: BTreeSet<Key>,
-    closed_unread: BTreeSet<Key>,
+    by_status: [Sets; 3],
 }
 
 impl Scope {
     pub fn insert(&mut self, e: Entry) {
-        let (all, unread) = self.sets_mut(e.open);
-        all.insert(e.key);
+        let sets = &mut self.by_status[e.status.index()];
+        sets.all.insert(e.key);
         if e.unread {
-            unread.insert(e.key);
+            sets.unread.insert(e.key);
         }
     }
 
     pub fn remove(&mut self, e: Entry) {
-        let (all, unread) = self.sets_mut(e.open);
-        all.remove(&e.key);
+        let sets = &mut self.by_status[e.status.index()];
+        sets.all.remove(&e.key);
         if e.unread {
-            unread.remove(&e.key);
+            sets.unread.remove(&e.key);
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open_all.is_empty() && self.closed_all.is_empty()
+        self.by_status.iter().all(|s| s.all.is_empty())
     }
 
-    fn sets_mut(&mut self, open: bool) -> (&mut BTreeSet<Key>, &mut BTreeSet<Key>) {
-        if open { (&mut self.open_all, &mut self.open_unread) } else { (&mut self.closed_all, &mut self.closed_unread) }
+    fn sets(&self, status: Status) -> (&BTreeSet<Key>, &BTreeSet<Key>) {
+        let s = &self.by_status[status.index()];
+        (&s.all, &s.unread)
     }
 
-    fn sets(&self, open: bool) -> (&BTreeSet<Key>, &BTreeSet<Key>) {
-        if open { (&self.open_all, &self.open_unread) } else { (&self.closed_all, &self.closed_unread) }
-    }
-
-    fn statuses(sel: Selection) -> &'static [bool] {
-        match sel.open {
-            None => &[true, false],
-            Some(true) => &[true],
-            Some(false) => &[false],
+    fn statuses(sel: Selection) -> &'static [Status] {
+        match sel.status {
+            None => &Status::ALL,
+            Some(Status::Open) => &[Status::Open],
+            Some(Status::Snoozed) => &[Status::Snoozed],
+            Some(Status::Closed) => &[Status::Closed],
         }
     }
 
@@ -97,8 +99,8 @@ impl Scope {
     pub fn counts(&self, sel: Selection) -> (usize, usize) {
         let mut total = 0;
         let mut unread = 0;
-        for &open in Self::statuses(sel) {
-            let (a, u) = self.sets(open);
+        for &status in Self::statuses(sel) {
+            let (a, u) = self.sets(status);
             match sel.unread {
                 None => {
                     total += a.len();
@@ -123,8 +125,8 @@ impl Scope {
         };
         Self::statuses(sel)
             .iter()
-            .map(|&open| {
-                let (a, u) = self.sets(open);
+            .map(|&status| {
+                let (a, u) = self.sets(status);
                 let set = if sel.unread == Some(true) { u } else { a };
                 set.range((lower, Bound::Unbounded))
             })
@@ -169,7 +171,7 @@ mod tests {
     use super::*;
 
     fn e(at: i64, id: i64, open: bool, unread: bool) -> Entry {
-        Entry { key: Key { at, id }, open, unread }
+        Entry { key: Key { at, id }, status: if open { Status::Open } else { Status::Closed }, unread }
     }
 
     #[test]
@@ -187,9 +189,9 @@ mod tests {
         s.insert(e(30, 3, true, false));
         s.insert(e(5, 4, false, true));
         assert_eq!(s.counts(Selection::default()), (4, 2));
-        assert_eq!(s.counts(Selection { open: Some(true), unread: None }), (2, 1));
-        assert_eq!(s.counts(Selection { open: None, unread: Some(true) }), (2, 2));
-        assert_eq!(s.counts(Selection { open: Some(false), unread: Some(false) }), (1, 0));
+        assert_eq!(s.counts(Selection { status: Some(Status::Open), unread: None }), (2, 1));
+        assert_eq!(s.counts(Selection { status: None, unread: Some(true) }), (2, 2));
+        assert_eq!(s.counts(Selection { status: Some(Status::Closed), unread: Some(false) }), (1, 0));
         let all: Vec<i64> = Merge::new(s.ranges(Selection::default(), None)).map(|k| k.id).collect();
         assert_eq!(all, vec![3, 2, 1, 4]);
         let after: Vec<i64> =

@@ -6,7 +6,7 @@ use std::ops::Bound;
 
 use platica_domain::Role;
 
-use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Table};
+use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Status, Table};
 use crate::query::{Filter, LastMessage, PREVIEW_CHARS, Page, Row};
 use crate::scope::{Entry, Key, Merge, Scope, Selection};
 
@@ -39,7 +39,11 @@ struct Placed {
 struct Conversation {
     prospect_id: i64,
     channel: Box<str>,
-    open: bool,
+    status: Status,
+    snoozed_until: Option<Micros>,
+    priority: u8,
+    /// Label ids, ascending.
+    labels: Vec<i64>,
     created_at: Micros,
     last: Option<LastMessage>,
     unread: u32,
@@ -168,6 +172,17 @@ impl TenantInbox {
                     c.bot_paused = *paused;
                 }
             }
+            Change::ConversationLabel { conversation_id, label_id, member, .. } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    match (c.labels.binary_search(label_id), *member) {
+                        (Err(at), true) => c.labels.insert(at, *label_id),
+                        (Ok(at), false) => {
+                            c.labels.remove(at);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Change::UserUpsert(u) => {
                 self.users.insert(u.user_id, u.role);
             }
@@ -262,7 +277,9 @@ impl TenantInbox {
                 let moved_from = (conv.prospect_id != c.prospect_id).then_some(conv.prospect_id);
                 conv.prospect_id = c.prospect_id;
                 conv.channel = c.channel.as_str().into();
-                conv.open = c.open;
+                conv.status = c.status;
+                conv.snoozed_until = c.snoozed_until;
+                conv.priority = c.priority;
                 conv.created_at = c.created_at;
                 if let Some(old) = moved_from {
                     self.detach(old, c.conversation_id);
@@ -275,7 +292,10 @@ impl TenantInbox {
                     Conversation {
                         prospect_id: c.prospect_id,
                         channel: c.channel.as_str().into(),
-                        open: c.open,
+                        status: c.status,
+                        snoozed_until: c.snoozed_until,
+                        priority: c.priority,
+                        labels: Vec::new(),
                         created_at: c.created_at,
                         last: None,
                         unread: 0,
@@ -402,6 +422,7 @@ impl TenantInbox {
                     }
                 }
                 Table::BotPause => self.conversations.values_mut().for_each(|c| c.bot_paused = false),
+                Table::ConversationLabels => self.conversations.values_mut().for_each(|c| c.labels.clear()),
             }
         }
     }
@@ -414,7 +435,7 @@ impl TenantInbox {
             executive_id: p.executive_id,
             entry: Entry {
                 key: Key { at: conv.activity(), id: conversation_id },
-                open: conv.open,
+                status: conv.status,
                 unread: conv.unread > 0,
             },
         });
@@ -495,7 +516,7 @@ impl TenantInbox {
         filter.team_id.is_none_or(|t| t == row.team_id)
             && filter.executive_id.is_none_or(|e| Some(e) == row.executive_id)
             && filter.unread.is_none_or(|u| u == (row.unread_count > 0))
-            && filter.open.is_none_or(|o| o == row.open)
+            && filter.status.is_none_or(|s| s == row.status)
             && filter.q.as_deref().filter(|q| !q.is_empty()).is_none_or(|q| match Search::parse(q) {
                 Search::Name(p) => row.prospect_name.to_lowercase().starts_with(&p),
                 Search::Phone(p) => row.prospect_phone.as_deref().is_some_and(|phone| phone.starts_with(&p)),
@@ -550,7 +571,7 @@ impl TenantInbox {
     /// One page of `user_id`'s inbox, newest activity first, strictly after `after`.
     pub fn page(&self, user_id: i64, filter: &Filter, after: Option<Key>, limit: usize) -> Page {
         let Some(plan) = self.plan(user_id, filter) else { return Page::default() };
-        let sel = Selection { open: filter.open, unread: filter.unread };
+        let sel = Selection { status: filter.status, unread: filter.unread };
         if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
             return self.search_page(&plan, sel, q, after, limit);
         }
@@ -630,7 +651,10 @@ impl TenantInbox {
             team_id: placed.team_id,
             executive_id: placed.executive_id,
             channel: c.channel.to_string(),
-            open: c.open,
+            status: c.status,
+            snoozed_until: c.snoozed_until,
+            priority: c.priority,
+            labels: c.labels.clone(),
             last_message: c.last.clone(),
             last_activity_at: c.activity(),
             unread_count: i64::from(c.unread),
@@ -647,5 +671,5 @@ impl TenantInbox {
 }
 
 fn selected(sel: Selection, e: Entry) -> bool {
-    sel.open.is_none_or(|o| o == e.open) && sel.unread.is_none_or(|u| u == e.unread)
+    sel.status.is_none_or(|s| s == e.status) && sel.unread.is_none_or(|u| u == e.unread)
 }

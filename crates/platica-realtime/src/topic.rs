@@ -146,11 +146,11 @@ fn inbox_filter(filters: &BTreeMap<String, Value>) -> Result<Filter, Refusal> {
                     Some(v.as_bool().ok_or_else(|| Refusal::new("bad_filter", "filter unread must be true or false"))?)
             }
             "status" => {
-                f.open = Some(match v.as_str() {
-                    Some("open") => true,
-                    Some("closed") => false,
-                    _ => return Err(Refusal::new("bad_filter", "filter status must be open or closed")),
-                })
+                f.status = Some(
+                    v.as_str()
+                        .and_then(platica_inbox::Status::parse)
+                        .ok_or_else(|| Refusal::new("bad_filter", "filter status must be open, snoozed or closed"))?,
+                )
             }
             "q" => {
                 let q = v.as_str().ok_or_else(|| Refusal::new("bad_filter", "filter q must be a string"))?;
@@ -242,7 +242,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((i.team_id, i.unread, i.open), (Some(3), Some(true), Some(true)));
+        assert_eq!((i.team_id, i.unread, i.status), (Some(3), Some(true), Some(platica_inbox::Status::Open)));
         let t = parse(
             "table:messages",
             &f(&[("conversation_id", json!("eq.5")), ("status", json!("in.(sent, read)"))]),

@@ -68,6 +68,7 @@ impl From<sqlx::Error> for StoreError {
                 Some("users_email_unique") => ("a user with this e-mail address already exists", Some("email")),
                 Some("teams_name_unique") => ("a team with this name already exists", Some("name")),
                 Some("tenants_slug") => ("a tenant with this slug already exists", Some("slug")),
+                Some("labels_name") => ("a label with this name already exists", Some("name")),
                 Some("conversations_one_per_channel") => {
                     ("the prospect already has a conversation on this channel", Some("channel"))
                 }

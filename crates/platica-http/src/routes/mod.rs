@@ -10,6 +10,7 @@ pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod jobs;
+pub mod labels;
 pub mod media;
 pub mod notifications;
 pub mod prospects;

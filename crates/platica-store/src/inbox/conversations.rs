@@ -4,8 +4,11 @@
 //! `messages` and `bot_pause` on each call. It is always right and gets slower as the tenant
 //! grows; the live inbox engine serves the same rows from memory and is verified against it.
 
+use chrono::{DateTime, Utc};
 use platica_domain::cursor::Cursor;
 use platica_domain::inbox::{InboxPage, InboxRow};
+use platica_domain::policy;
+use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, Role, TenantId, UserId, Viewer};
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -20,7 +23,10 @@ pub const PREVIEW_CHARS: i32 = 120;
 /// Callers append filters on the columns of `InboxRow` (as `i.<column>`).
 const INBOX: &str = "
     SELECT c.tenant_id, c.conversation_id, c.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone,
-           p.team_id, p.executive_id, c.channel, c.status,
+           p.team_id, p.executive_id, c.channel, c.status, c.snoozed_until,
+           (ARRAY['none', 'low', 'medium', 'high', 'urgent'])[c.priority + 1] AS priority,
+           ARRAY(SELECT cl.label_id FROM conversation_labels cl WHERE cl.tenant_id = c.tenant_id
+                 AND cl.conversation_id = c.conversation_id ORDER BY cl.label_id) AS label_ids,
            lm.message_id AS last_message_id, left(lm.body, 120) AS last_message_preview,
            lm.created_at AS last_message_at, lm.direction AS last_message_direction,
            lm.sender_kind AS last_message_sender,
@@ -53,7 +59,7 @@ pub struct InboxFilter {
     pub executive_id: Option<i64>,
     /// Only conversations with unread inbound messages (`true`), or only without (`false`).
     pub unread: Option<bool>,
-    /// `open` or `closed`.
+    /// `open`, `snoozed` or `closed`.
     pub status: Option<String>,
     /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
@@ -146,21 +152,106 @@ pub async fn get(conn: &mut PgConnection, viewer: &Viewer, id: ConversationId) -
     row.ok_or_else(|| StoreError::not_found("conversation"))
 }
 
-/// Opens or closes a visible conversation.
-pub async fn set_status(pool: &PgPool, viewer: &Viewer, id: ConversationId, status: &str) -> StoreResult<InboxRow> {
+/// A change of a conversation's triage state: each field set is changed, the others are left.
+#[derive(Clone, Debug, Default)]
+pub struct Triage {
+    /// `open`, `snoozed` (then `snoozed_until` is required) or `closed`.
+    pub status: Option<String>,
+    /// When a snooze ends (with `status: snoozed` only; must be in the future).
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// Rank 0 (none) to 4 (urgent).
+    pub priority: Option<u8>,
+    /// Labels to put on it (already there: nothing happens).
+    pub labels_add: Vec<i64>,
+    /// Labels to take off it (not there: nothing happens).
+    pub labels_remove: Vec<i64>,
+}
+
+/// Changes a visible conversation's status (open, snoozed until a time, closed), priority and
+/// labels, in one transaction.
+pub async fn update(pool: &PgPool, viewer: &Viewer, id: ConversationId, t: &Triage) -> StoreResult<InboxRow> {
+    if !policy::may_triage(viewer) {
+        return Err(StoreError::Forbidden("your role may not change conversations"));
+    }
+    match (t.status.as_deref(), t.snoozed_until) {
+        (Some("snoozed"), None) => {
+            return Err(Invalid::new("snoozed_until", "snoozed_until is required to snooze").into());
+        }
+        (Some("snoozed"), Some(until)) if until <= Utc::now() => {
+            return Err(Invalid::new("snoozed_until", "snoozed_until must be in the future").into());
+        }
+        (Some("snoozed"), Some(_)) => {}
+        (_, Some(_)) => {
+            return Err(Invalid::new("snoozed_until", "snoozed_until goes with status snoozed").into());
+        }
+        _ => {}
+    }
     let mut tx = pool.begin().await?;
     get(&mut tx, viewer, id).await?;
     sqlx::query(
-        "UPDATE conversations SET status = $3, updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2",
+        "UPDATE conversations SET status = coalesce($3, status),
+                snoozed_until = CASE WHEN $3 IS NULL THEN snoozed_until ELSE $4 END,
+                priority = coalesce($5, priority), updated_at = now()
+         WHERE tenant_id = $1 AND conversation_id = $2",
     )
     .bind(viewer.tenant_id.0)
     .bind(id.0)
-    .bind(status)
+    .bind(t.status.as_deref())
+    .bind(t.snoozed_until)
+    .bind(t.priority.map(i16::from))
     .execute(&mut *tx)
     .await?;
+    let named: Vec<i64> = t.labels_add.iter().chain(&t.labels_remove).copied().collect();
+    if !named.is_empty() {
+        let known: i64 = sqlx::query_scalar("SELECT count(*) FROM labels WHERE tenant_id = $1 AND label_id = ANY($2)")
+            .bind(viewer.tenant_id.0)
+            .bind(&named)
+            .fetch_one(&mut *tx)
+            .await?;
+        let distinct: std::collections::BTreeSet<i64> = named.iter().copied().collect();
+        if known != distinct.len() as i64 {
+            let field = if t.labels_add.is_empty() { "labels_remove" } else { "labels_add" };
+            return Err(StoreError::missing_ref("label", field));
+        }
+    }
+    if !t.labels_add.is_empty() {
+        sqlx::query(
+            "INSERT INTO conversation_labels (tenant_id, conversation_id, label_id)
+             SELECT $1, $2, unnest($3::bigint[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(viewer.tenant_id.0)
+        .bind(id.0)
+        .bind(&t.labels_add)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !t.labels_remove.is_empty() {
+        sqlx::query(
+            "DELETE FROM conversation_labels WHERE tenant_id = $1 AND conversation_id = $2 AND label_id = ANY($3)",
+        )
+        .bind(viewer.tenant_id.0)
+        .bind(id.0)
+        .bind(&t.labels_remove)
+        .execute(&mut *tx)
+        .await?;
+    }
     let row = get(&mut tx, viewer, id).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Opens every snoozed conversation whose time has come, in every tenant (the partial index
+/// `conversations_snoozed` holds only snoozed rows); returns how many. The scheduler's loop calls
+/// it every tick, so a snooze ends within a tick of its time, in SQL and (through the change
+/// stream) in the live inbox alike.
+pub async fn wake_snoozed(pool: &PgPool) -> StoreResult<u64> {
+    let woken = sqlx::query(
+        "UPDATE conversations SET status = 'open', updated_at = now()
+         WHERE status = 'snoozed' AND snoozed_until <= now()",
+    )
+    .execute(pool)
+    .await?;
+    Ok(woken.rows_affected())
 }
 
 /// The prospect's WhatsApp conversation, created when it has none; `true` when it was created.

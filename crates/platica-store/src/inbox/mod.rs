@@ -2,5 +2,6 @@
 
 pub mod calls;
 pub mod conversations;
+pub mod labels;
 pub mod messages;
 pub mod prospects;

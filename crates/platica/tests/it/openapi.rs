@@ -105,6 +105,11 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/media/{media_id}"),
     ("get", "/api/v1/media/{media_id}/thumbnail"),
     ("post", "/api/v1/media"),
+    // Triage labels (issue 18).
+    ("get", "/api/v1/labels"),
+    ("post", "/api/v1/labels"),
+    ("patch", "/api/v1/labels/{label_id}"),
+    ("delete", "/api/v1/labels/{label_id}"),
 ];
 
 #[tokio::test]
