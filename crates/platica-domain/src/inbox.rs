@@ -50,6 +50,30 @@ impl InboxRow {
     }
 }
 
+/// The inbox's page cursor: a [`Cursor`], and for `sort=unread_first` whether it is past the
+/// unread part (encoded with an `r` before it). Clients treat it as opaque.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxCursor {
+    pub cursor: Cursor,
+    /// Past the unread part of `unread_first`.
+    pub rest: bool,
+}
+
+impl InboxCursor {
+    pub fn encode(&self) -> String {
+        let c = self.cursor.encode();
+        if self.rest { format!("r{c}") } else { c }
+    }
+
+    /// Decodes what [`InboxCursor::encode`] made; `None` for anything else.
+    pub fn decode(s: &str) -> Option<InboxCursor> {
+        match s.strip_prefix('r') {
+            Some(rest) => Some(InboxCursor { cursor: Cursor::decode(rest)?, rest: true }),
+            None => Some(InboxCursor { cursor: Cursor::decode(s)?, rest: false }),
+        }
+    }
+}
+
 /// Priorities by rank (`conversations.priority` stores the rank, 0 to 4).
 pub const PRIORITIES: [&str; 5] = ["none", "low", "medium", "high", "urgent"];
 

@@ -11,7 +11,7 @@ use platica_inbox::change::{
     Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Status, Table, Transaction, UserRow,
 };
 use platica_inbox::query::{LastMessage, PREVIEW_CHARS};
-use platica_inbox::{Engine, Filter, Newest, Row};
+use platica_inbox::{Cursor, Engine, Filter, Newest, Row, Sort, View};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -312,7 +312,8 @@ impl Model {
     /// What `user` sees under `filter`, by the visibility rule and the filter written out.
     fn expected(&self, tenant: i64, user: i64, f: &Filter) -> Vec<Row> {
         let Some(v) = self.viewer(tenant, user) else { return vec![] };
-        self.rows(tenant)
+        let mut rows: Vec<Row> = self
+            .rows(tenant)
             .into_iter()
             .filter(|r| {
                 let pl = Placement {
@@ -325,6 +326,14 @@ impl Model {
                     && f.executive_id.is_none_or(|e| Some(e) == r.executive_id)
                     && f.unread.is_none_or(|u| u == (r.unread_count > 0))
                     && f.status.is_none_or(|s| s == r.status)
+                    && match f.view.unwrap_or_default() {
+                        View::All => true,
+                        View::Mine => r.executive_id == Some(user),
+                        View::Unassigned => r.executive_id.is_none(),
+                    }
+                    && f.label.is_none_or(|l| r.labels.contains(&l))
+                    && f.priority.is_none_or(|p| p == r.priority)
+                    && (f.sort != Sort::Waiting || r.waiting())
                     && f.q.as_deref().is_none_or(|q| {
                         if q.starts_with('+') {
                             r.prospect_phone.as_deref().is_some_and(|p| p.starts_with(q))
@@ -333,7 +342,16 @@ impl Model {
                         }
                     })
             })
-            .collect()
+            .collect();
+        // The sort written out: newest first; oldest first; unread ones first.
+        match f.sort {
+            Sort::Latest => {}
+            Sort::Waiting => rows.sort_by_key(|r| (r.last_activity_at, r.conversation_id)),
+            Sort::UnreadFirst => {
+                rows.sort_by_key(|r| (r.unread_count == 0, std::cmp::Reverse((r.last_activity_at, r.conversation_id))))
+            }
+        }
+        rows
     }
 }
 
@@ -356,6 +374,34 @@ fn filters() -> Vec<Filter> {
         out.push(Filter { q: Some(q.into()), ..Filter::default() });
         out.push(Filter { q: Some(q.into()), unread: Some(true), ..Filter::default() });
     }
+    // Triage: views, labels, priorities, sorts, alone and together.
+    let mut triage = vec![Filter::default()];
+    for view in [View::Mine, View::Unassigned, View::All] {
+        triage.push(Filter { view: Some(view), ..Filter::default() });
+        triage.push(Filter { view: Some(view), team_id: Some(1), ..Filter::default() });
+    }
+    triage.push(Filter { view: Some(View::Mine), executive_id: Some(3), ..Filter::default() });
+    for label in [1, 2] {
+        triage.push(Filter { label: Some(label), ..Filter::default() });
+        triage.push(Filter { label: Some(label), team_id: Some(2), status: Some(Status::Open), ..Filter::default() });
+        triage.push(Filter { label: Some(label), priority: Some(2), ..Filter::default() });
+        triage.push(Filter { label: Some(label), view: Some(View::Unassigned), ..Filter::default() });
+    }
+    for priority in [0, 1, 4] {
+        triage.push(Filter { priority: Some(priority), ..Filter::default() });
+        triage.push(Filter { priority: Some(priority), executive_id: Some(1), ..Filter::default() });
+    }
+    triage.push(Filter { status: Some(Status::Snoozed), unread: Some(true), ..Filter::default() });
+    for sort in [Sort::Waiting, Sort::UnreadFirst] {
+        for f in triage.clone() {
+            out.push(Filter { sort, ..f });
+        }
+        out.push(Filter { sort, unread: Some(false), ..Filter::default() });
+        out.push(Filter { sort, unread: Some(true), ..Filter::default() });
+        out.push(Filter { sort, q: Some("an".into()), ..Filter::default() });
+        out.push(Filter { sort, q: Some("+52155".into()), label: Some(1), ..Filter::default() });
+    }
+    out.extend(triage);
     out
 }
 
@@ -369,7 +415,7 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
                     continue;
                 };
                 let mut got = Vec::new();
-                let mut after = None;
+                let mut after: Option<Cursor> = None;
                 let mut first = None;
                 loop {
                     let page = inbox.page(user, &f, after, 3);

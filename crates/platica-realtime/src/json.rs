@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use platica_domain::cursor::Cursor;
-use platica_domain::inbox::{InboxPage, InboxRow};
+use platica_domain::inbox::{InboxCursor, InboxPage, InboxRow};
 use platica_inbox::{Page, Row};
 
 pub fn time(micros: i64) -> DateTime<Utc> {
@@ -39,7 +39,9 @@ pub fn row_json(r: Row) -> InboxRow {
 
 pub fn page_json(p: Page) -> InboxPage {
     InboxPage {
-        next_cursor: p.next.map(|k| Cursor { at: time(k.at), id: k.id }.encode()),
+        next_cursor: p
+            .next
+            .map(|k| InboxCursor { cursor: Cursor { at: time(k.key.at), id: k.key.id }, rest: k.rest }.encode()),
         items: p.rows.into_iter().map(row_json).collect(),
         total: p.total as i64,
         unread: p.unread as i64,

@@ -93,7 +93,7 @@ pub fn engine_reads(live: &LiveInbox, viewers: &[Viewer], budget: Budget) -> Vec
             let (samples, cpu, page) = measure_sync(budget, || {
                 live.read(|e| {
                     e.tenant(TenantId(v.tenant_id))
-                        .map(|t| t.page(v.user_id, &filter, after, PAGE as usize))
+                        .map(|t| t.page(v.user_id, &filter, after.map(Into::into), PAGE as usize))
                         .unwrap_or_default()
                 })
             });

@@ -459,7 +459,10 @@ pub async fn bench_reads(pool: &PgPool, alt: Alt, viewers: &[Viewer], budget: Bu
 
 /// The reference (`conversations::list`) page ids and counts, to check (a) against.
 pub async fn reference(pool: &PgPool, v: &Viewer, which: Which) -> anyhow::Result<(Vec<i64>, i64, i64)> {
-    let after = v.cursor(which).map(|c| platica_domain::cursor::Cursor { at: c.at, id: c.id });
+    let after = v.cursor(which).map(|c| platica_domain::inbox::InboxCursor {
+        cursor: platica_domain::cursor::Cursor { at: c.at, id: c.id },
+        rest: false,
+    });
     let page = platica_store::inbox::conversations::list(
         pool,
         &v.domain(),

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use platica_domain::cursor::Cursor;
-use platica_domain::inbox::{InboxPage, InboxRow, STATUSES, priority_rank};
+use platica_domain::inbox::{InboxCursor, InboxPage, InboxRow, PRIORITIES, STATUSES, priority_rank};
 use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, MessageId, validate};
 use platica_store::inbox::conversations::{self, InboxFilter};
@@ -43,6 +43,20 @@ pub struct InboxQuery {
     pub status: Option<String>,
     /// Prospect name prefix, or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
+    /// `mine` (assigned to the reader), `unassigned` (no executive) or `all` (default).
+    #[param(pattern = "^(mine|unassigned|all)$")]
+    pub view: Option<String>,
+    /// Only conversations with this label (`GET /labels`).
+    #[param(minimum = 1)]
+    pub label_id: Option<i64>,
+    /// Only conversations of this priority.
+    #[param(pattern = "^(none|low|medium|high|urgent)$")]
+    pub priority: Option<String>,
+    /// `latest` (default: newest activity first), `waiting` (only conversations whose last
+    /// message is inbound, the longest waiting first) or `unread_first` (with unread messages
+    /// first, each part newest first). Each sort has its own cursors.
+    #[param(pattern = "^(latest|waiting|unread_first)$")]
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -60,16 +74,17 @@ fn check_status(s: &str) -> ApiResult<()> {
     }
 }
 
-/// Visible conversations by last activity, newest first (keyset pages), with counts. Served from
-/// the live inbox (the same as `GET /inbox`).
+/// Visible conversations (keyset pages, newest activity first unless `sort` says otherwise), with
+/// counts. Served from the live inbox (the same as `GET /inbox`).
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list(state: State<AppState>, auth: Auth, q: Query<InboxQuery>) -> ApiResult<Response> {
     inbox(state, auth, q).await
 }
 
-/// The inbox: visible conversations by last activity, newest first (keyset pages), with the
-/// counts of the whole filtered list, served from memory.
+/// The inbox: visible conversations (keyset pages, newest activity first unless `sort` says
+/// otherwise; views, status, label and priority filters), with the counts of the whole filtered
+/// list, served from memory.
 #[utoipa::path(get, path = "/inbox", tag = "conversations", params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQuery>) -> ApiResult<Response> {
@@ -79,16 +94,34 @@ async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQ
     }
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+        Some(c) => Some(InboxCursor::decode(c).ok_or_else(|| {
             ApiError::bad_request("invalid cursor: pass next_cursor from the previous page").with_field("cursor")
         })?),
     };
+    let one_of = |field: &'static str, v: Option<&str>, allowed: &[&str]| -> ApiResult<()> {
+        match v {
+            Some(v) if !allowed.contains(&v) => {
+                Err(ApiError::bad_request(format!("{field} must be one of {}", allowed.join(", "))).with_field(field))
+            }
+            _ => Ok(()),
+        }
+    };
+    one_of("view", q.view.as_deref(), &["mine", "unassigned", "all"])?;
+    one_of("priority", q.priority.as_deref(), &PRIORITIES)?;
+    one_of("sort", q.sort.as_deref(), &["latest", "waiting", "unread_first"])?;
+    if q.label_id.is_some_and(|l| l < 1) {
+        return Err(ApiError::bad_request("label_id must be a positive id").with_field("label_id"));
+    }
     let filter = InboxFilter {
         team_id: q.team_id,
         executive_id: q.executive_id,
         unread: q.unread,
         status: q.status,
         q: validate::search_prefix("q", q.q.as_deref())?,
+        view: q.view,
+        label_id: q.label_id,
+        priority: q.priority,
+        sort: q.sort,
     };
     let Some(live) = &state.live else {
         let page = conversations::list(&state.pool, auth.viewer(), &filter, after, limit).await?;

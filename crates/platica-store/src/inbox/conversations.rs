@@ -5,8 +5,7 @@
 //! grows; the live inbox engine serves the same rows from memory and is verified against it.
 
 use chrono::{DateTime, Utc};
-use platica_domain::cursor::Cursor;
-use platica_domain::inbox::{InboxPage, InboxRow};
+use platica_domain::inbox::{InboxCursor, InboxPage, InboxRow};
 use platica_domain::policy;
 use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, Role, TenantId, UserId, Viewer};
@@ -63,6 +62,15 @@ pub struct InboxFilter {
     pub status: Option<String>,
     /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
+    /// `mine` (assigned to the viewer), `unassigned` (no executive) or `all` (the default).
+    pub view: Option<String>,
+    /// Only conversations with this label.
+    pub label_id: Option<i64>,
+    /// Only conversations of this priority (`none` ... `urgent`).
+    pub priority: Option<String>,
+    /// `latest` (default: newest activity first), `waiting` (only conversations whose last
+    /// message is inbound, the longest waiting first) or `unread_first`.
+    pub sort: Option<String>,
 }
 
 /// `SELECT <projection> FROM (<inbox of viewer>) i WHERE <filters>`: callers may append more
@@ -79,6 +87,23 @@ fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> Query
     }
     if let Some(s) = &filter.status {
         qb.push(" AND c.status = ").push_bind(s.clone());
+    }
+    match filter.view.as_deref() {
+        Some("mine") => {
+            qb.push(" AND p.executive_id = ").push_bind(viewer.user_id.0);
+        }
+        Some("unassigned") => {
+            qb.push(" AND p.executive_id IS NULL");
+        }
+        _ => {}
+    }
+    if let Some(l) = filter.label_id {
+        qb.push(" AND EXISTS (SELECT 1 FROM conversation_labels cl WHERE cl.tenant_id = c.tenant_id AND cl.conversation_id = c.conversation_id AND cl.label_id = ")
+            .push_bind(l)
+            .push(")");
+    }
+    if let Some(rank) = filter.priority.as_deref().and_then(platica_domain::inbox::priority_rank) {
+        qb.push(" AND c.priority = ").push_bind(i16::from(rank));
     }
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
         if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {
@@ -99,31 +124,64 @@ fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> Query
         }
         None => {}
     }
+    if filter.sort.as_deref() == Some("waiting") {
+        qb.push(" AND i.last_message_direction = 'in'");
+    }
     qb
 }
 
-/// The reference inbox: one page of visible conversations by last activity (newest first).
+/// The reference inbox: one page of visible conversations in `filter.sort`'s order.
 pub async fn list(
     pool: &PgPool,
     viewer: &Viewer,
     filter: &InboxFilter,
-    after: Option<Cursor>,
+    after: Option<InboxCursor>,
     limit: i64,
 ) -> StoreResult<InboxPage> {
     let mut conn = pool.acquire().await?;
     let mut qb = inbox_query("i.*", viewer, filter);
-    if let Some(c) = after {
-        qb.push(" AND (i.last_activity_at, i.conversation_id) < (")
-            .push_bind(c.at)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
+    let sort = filter.sort.as_deref().unwrap_or("latest");
+    match (sort, after) {
+        (_, None) => {}
+        ("waiting", Some(c)) => {
+            qb.push(" AND (i.last_activity_at, i.conversation_id) > (")
+                .push_bind(c.cursor.at)
+                .push(", ")
+                .push_bind(c.cursor.id)
+                .push(")");
+        }
+        ("unread_first", Some(c)) => {
+            // Unread part first (rest = false), then the rest; each newest first.
+            qb.push(" AND ((i.unread_count = 0) > ")
+                .push_bind(c.rest)
+                .push(" OR ((i.unread_count = 0) = ")
+                .push_bind(c.rest)
+                .push(" AND (i.last_activity_at, i.conversation_id) < (")
+                .push_bind(c.cursor.at)
+                .push(", ")
+                .push_bind(c.cursor.id)
+                .push(")))");
+        }
+        (_, Some(c)) => {
+            qb.push(" AND (i.last_activity_at, i.conversation_id) < (")
+                .push_bind(c.cursor.at)
+                .push(", ")
+                .push_bind(c.cursor.id)
+                .push(")");
+        }
     }
-    qb.push(" ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ").push_bind(limit + 1);
+    qb.push(match sort {
+        "waiting" => " ORDER BY i.last_activity_at, i.conversation_id LIMIT ",
+        "unread_first" => " ORDER BY i.unread_count = 0, i.last_activity_at DESC, i.conversation_id DESC LIMIT ",
+        _ => " ORDER BY i.last_activity_at DESC, i.conversation_id DESC LIMIT ",
+    })
+    .push_bind(limit + 1);
     let mut items: Vec<InboxRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
-        items.last().map(|r| r.cursor().encode())
+        items
+            .last()
+            .map(|r| InboxCursor { cursor: r.cursor(), rest: sort == "unread_first" && r.unread_count == 0 }.encode())
     } else {
         None
     };
