@@ -717,7 +717,7 @@ impl TenantInbox {
                 let rest_after = if in_rest { after.map(|c| c.key) } else { None };
                 let rest = (filter.unread != Some(true)).then(|| {
                     walk(Selection { unread: Some(false), ..sel }, rest_after, false)
-                        .filter(|k| accept(k) && !self.conversations.get(&k.id).is_some_and(|c| c.unread > 0))
+                        .filter(|k| accept(k) && self.conversations.get(&k.id).is_none_or(|c| c.unread == 0))
                         .map(|key| Cursor { key, rest: true })
                 });
                 let keys = first.into_iter().flatten().chain(rest.into_iter().flatten());

@@ -78,17 +78,22 @@ async fn snooze_priority_and_labels_through_the_api_and_the_live_inbox() {
     // Invisible is absent.
     assert_eq!(app.patch(&path, w.token(w.exec_luis), json!({"priority": "low"})).await.status, 404);
 
-    // The prospect writes: open again, snooze gone, priority kept.
-    platica_store::inbox::messages::ingest_inbound(
-        &app.pool,
-        w.tenant,
-        ConversationId(conv),
-        "wamid.triage-1",
-        "¿Sigue?",
-    )
-    .await
-    .unwrap();
+    // The prospect writes: open again, snooze gone, priority kept; the open view gets it live.
+    let mut ws = support::Ws::connect(&app, ana).await;
+    ws.subscribe("open", "inbox", json!({"status": "open"})).await;
+    platica_store::inbox::messages::ingest_inbound(&app.pool, w.tenant, ConversationId(conv), "wamid.triage-1", "¿Sigue?")
+        .await
+        .unwrap();
     app.sync().await;
+    let mut upserted = None;
+    while let Some(f) = ws.next(Duration::from_secs(3)).await {
+        if f["type"] == "event" && f["event"]["kind"] == "upsert" && f["event"]["row"]["conversation_id"] == conv {
+            upserted = Some(f["event"]["row"].clone());
+            break;
+        }
+    }
+    let upserted = upserted.expect("the woken conversation is pushed to the open view");
+    assert_eq!((upserted["status"].as_str(), upserted["priority"].as_str()), (Some("open"), Some("high")));
     let open = app.get("/api/v1/inbox?status=open", ana).await;
     let r = row(&open.body, conv);
     assert_eq!((r["status"].as_str(), r["priority"].as_str()), (Some("open"), Some("high")), "{r}");
