@@ -23,7 +23,7 @@ use crate::stats::{Budget, Rng, Samples, measure};
 pub const INBOX_ALL: &str = platica_store::inbox::conversations::REFERENCE_INBOX_SQL;
 
 const COLS: &str = "i.conversation_id, i.prospect_id, i.prospect_name, i.prospect_phone, i.team_id, i.executive_id, \
-    i.channel, i.status, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \
+    i.channel, i.status, i.snoozed_until, i.priority, i.label_ids, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \
     i.last_message_sender, i.last_activity_at, i.unread_count, i.message_count, i.bot_paused, i.created_at";
 
 /// The ordering indexes of (b) and (c): keyset pages per scope, counts by index-only scans.
