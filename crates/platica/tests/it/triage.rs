@@ -81,9 +81,15 @@ async fn snooze_priority_and_labels_through_the_api_and_the_live_inbox() {
     // The prospect writes: open again, snooze gone, priority kept; the open view gets it live.
     let mut ws = support::Ws::connect(&app, ana).await;
     ws.subscribe("open", "inbox", json!({"status": "open"})).await;
-    platica_store::inbox::messages::ingest_inbound(&app.pool, w.tenant, ConversationId(conv), "wamid.triage-1", "¿Sigue?")
-        .await
-        .unwrap();
+    platica_store::inbox::messages::ingest_inbound(
+        &app.pool,
+        w.tenant,
+        ConversationId(conv),
+        "wamid.triage-1",
+        "¿Sigue?",
+    )
+    .await
+    .unwrap();
     app.sync().await;
     let mut upserted = None;
     while let Some(f) = ws.next(Duration::from_secs(3)).await {
