@@ -1,5 +1,6 @@
 //! Triage (issue 18): status with snooze, priority and labels, through the API, the change
 //! stream and the live inbox, checked against SQL by `verify`.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
