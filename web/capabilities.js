@@ -4,7 +4,7 @@
 import { dir } from './directory.js';
 
 /** The capabilities the server knows (`Capability` in the OpenAPI document). */
-export const CAPABILITIES = ['administer', 'manage_tickets', 'reassign', 'bulk_reassign', 'run_campaigns', 'see_teams'];
+export const CAPABILITIES = ['administer', 'manage_tickets', 'reassign', 'bulk_reassign', 'run_campaigns', 'see_teams', 'manage_labels'];
 
 /** Whether the signed-in user has `capability`. */
 export function can(capability) {

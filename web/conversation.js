@@ -11,6 +11,7 @@ import { mountComposer } from './composer.js';
 import { contentView, hasContentView, isNote, openViewer, quoteView } from './message-view.js';
 import { fmtSize } from './composer-text.js';
 import { mountProspectPanel } from './prospect-panel.js';
+import { PRIORITIES, allLabels, loadLabels } from './labels.js';
 import { clear, field, h, hue, initials, modal, select, showError, toast } from './ui.js';
 
 // WhatsApp's customer service window: free replies this long after the prospect's last message.
@@ -40,6 +41,15 @@ export function mountConversation(pane, id, { row, back }) {
   const botBtn = h('button', { class: 'btn btn-small bot-btn', type: 'button', hidden: true, onclick: () => toggleBot() });
   const botState = h('span', { class: 'bot-state', hidden: true });
   const statusBtn = h('button', { class: 'btn btn-small', type: 'button', onclick: () => toggleStatus() });
+  // Triage: snooze (1 h, tomorrow 9:00, next week, custom), priority, labels.
+  const snoozeSel = h('select', { name: 'snooze', class: 'snooze-sel', 'aria-label': t('triage.snooze') },
+    h('option', { value: '' }, t('triage.snooze')),
+    ...['hour', 'tomorrow', 'week', 'custom'].map((v) => h('option', { value: v }, t(`triage.snooze.${v}`))));
+  const snoozeAt = h('input', { type: 'datetime-local', name: 'snooze_at', hidden: true, 'aria-label': t('triage.snooze.at') });
+  const prioSel = select(PRIORITIES.map((v) => ({ value: v, label: t(`triage.priority.${v}`) })), row?.priority ?? 'none',
+    { name: 'priority', class: 'prio-sel', 'aria-label': t('triage.priority') });
+  const labelBox = h('div', { class: 'label-toggles', role: 'group', 'aria-label': t('triage.labels') });
+  const triageBar = h('div', { class: 'triage-bar' }, snoozeSel, snoozeAt, prioSel, labelBox);
   const infoBtn = h('button', { class: 'btn btn-small info-btn', type: 'button', 'aria-expanded': 'false', onclick: () => toggleInfo() }, t('conv.details'));
   const header = h('header', { class: 'conv-head' },
     h('button', { class: 'icon-btn back-btn', type: 'button', 'aria-label': t('conv.back'), onclick: back }, '←'),
@@ -64,7 +74,7 @@ export function mountConversation(pane, id, { row, back }) {
   const templateBtn = h('button', { class: 'btn btn-small', type: 'button', hidden: true, onclick: () => pickTemplate() }, t('conv.template.send'));
   const windowNote = h('div', { class: 'window-note', hidden: true, 'aria-live': 'polite' }, windowText, templateBtn);
   const info = h('aside', { class: 'info', 'aria-label': t('conv.details') });
-  const main = h('div', { class: 'conv-main' }, header, scroller, notice, windowNote, comp.tools, composer, hint);
+  const main = h('div', { class: 'conv-main' }, header, triageBar, scroller, notice, windowNote, comp.tools, composer, hint);
   const view = h('div', { class: 'conv', dataset: { state: 'loading' } }, main, info);
   clear(pane, view);
 
@@ -81,9 +91,13 @@ export function mountConversation(pane, id, { row, back }) {
     if (can('see_teams') && r) bits.push(`${teamName(r.team_id)} · ${userName(r.executive_id)}`);
     subtitle.textContent = bits.filter(Boolean).join(' · ');
     const closed = r?.status === 'closed';
-    statusBtn.textContent = closed ? t('conv.reopen') : t('conv.close');
-    notice.hidden = !(closed || st.revoked);
-    notice.textContent = st.revoked ? t('conv.revoked') : closed ? t('conv.closed') : '';
+    const snoozed = r?.status === 'snoozed';
+    statusBtn.textContent = closed ? t('conv.reopen') : snoozed ? t('triage.unsnooze') : t('conv.close');
+    notice.hidden = !(closed || snoozed || st.revoked);
+    notice.textContent = st.revoked ? t('conv.revoked') : closed ? t('conv.closed')
+      : snoozed ? t('triage.snoozed', { time: fmtDateTime(r.snoozed_until) }) : '';
+    prioSel.value = r?.priority ?? 'none';
+    renderLabels();
     document.title = `${name} · ${t('app.name')}`;
     renderWindow();
   }
@@ -456,16 +470,65 @@ export function mountConversation(pane, id, { row, back }) {
     }
   });
 
-  // --- status and bot ---
-  async function toggleStatus() {
-    const next = st.row?.status === 'closed' ? 'open' : 'closed';
+  // --- status, snooze, priority, labels and bot ---
+  async function triage(body) {
     try {
-      st.row = await patch(`/conversations/${id}`, { status: next });
+      st.row = await patch(`/conversations/${id}`, body);
       renderHeader();
     } catch (e) {
       showError(e);
+      renderHeader();
     }
   }
+
+  async function toggleStatus() {
+    await triage({ status: st.row?.status === 'open' ? 'closed' : 'open' });
+  }
+
+  /** When a snooze choice ends, in the browser's time zone. */
+  function snoozeUntil(choice) {
+    const d = new Date();
+    if (choice === 'hour') return new Date(d.getTime() + 3600e3);
+    if (choice === 'tomorrow') return new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1, 9, 0);
+    if (choice === 'week') {
+      // Next Monday, 9:00.
+      const days = ((8 - d.getDay()) % 7) || 7;
+      return new Date(d.getFullYear(), d.getMonth(), d.getDate() + days, 9, 0);
+    }
+    return null;
+  }
+
+  snoozeSel.addEventListener('change', () => {
+    const choice = snoozeSel.value;
+    snoozeAt.hidden = choice !== 'custom';
+    if (choice === 'custom') {
+      snoozeAt.focus();
+      return;
+    }
+    snoozeSel.value = '';
+    const until = snoozeUntil(choice);
+    if (until) triage({ status: 'snoozed', snoozed_until: until.toISOString() });
+  });
+  snoozeAt.addEventListener('change', () => {
+    const until = new Date(snoozeAt.value);
+    if (Number.isNaN(until.getTime())) return;
+    snoozeAt.hidden = true;
+    snoozeSel.value = '';
+    triage({ status: 'snoozed', snoozed_until: until.toISOString() });
+  });
+  prioSel.addEventListener('change', () => triage({ priority: prioSel.value }));
+
+  function renderLabels() {
+    const on = new Set(st.row?.label_ids ?? []);
+    clear(labelBox, ...allLabels().map((l) => {
+      const b = h('button', { type: 'button', class: 'label-toggle', 'aria-pressed': String(on.has(l.label_id)), dataset: { labelId: String(l.label_id) },
+        onclick: () => triage(on.has(l.label_id) ? { labels_remove: [l.label_id] } : { labels_add: [l.label_id] }) },
+      h('span', { class: 'label-dot', 'aria-hidden': 'true' }), l.name);
+      b.style.setProperty('--label', l.colour);
+      return b;
+    }));
+  }
+  loadLabels(true).then(() => renderLabels()).catch(() => {});
 
   function renderBot() {
     const b = st.bot;
@@ -586,7 +649,8 @@ export function mountConversation(pane, id, { row, back }) {
           if (document.visibilityState === 'visible') markRead();
         }
         } else if (e.table === 'conversations' && e.op === 'update' && st.row) {
-          st.row = { ...st.row, status: e.row.status };
+          st.row = { ...st.row, status: e.row.status, snoozed_until: e.row.snoozed_until ?? null,
+            priority: PRIORITIES[e.row.priority] ?? st.row.priority };
           renderHeader();
         } else if (e.table === 'bot_pause') {
           loadBot();

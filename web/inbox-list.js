@@ -3,10 +3,23 @@
 // order frozen while someone selects rows. Pure, so `node --test tests/web` checks it; `inbox.js`
 // renders it.
 
-/** Newest first, ties by id (the server's order): whether `a` comes before `b`. */
-export function before(a, b) {
+/**
+ * Whether `a` comes before `b` in the server's order for `sort`: `latest` (newest first, ties by
+ * higher id), `waiting` (longest waiting first: oldest first, ties by lower id) or `unread_first`
+ * (rows with unread messages first, each part newest first).
+ */
+export function before(a, b, sort = 'latest') {
+  if (sort === 'unread_first') {
+    const ua = a.unread_count > 0;
+    const ub = b.unread_count > 0;
+    if (ua !== ub) return ua;
+  }
   const ta = Date.parse(a.last_activity_at);
   const tb = Date.parse(b.last_activity_at);
+  if (sort === 'waiting') {
+    if (ta !== tb) return ta < tb;
+    return a.conversation_id < b.conversation_id;
+  }
   if (ta !== tb) return ta > tb;
   return a.conversation_id > b.conversation_id;
 }
@@ -15,8 +28,9 @@ export function before(a, b) {
  * An empty list. `compareLsn(a, b)` orders two LSNs (`'0/16B3748'`), as the realtime client
  * exports it; it decides which buffered frames are newer than a loaded page.
  */
-export function createInboxList(compareLsn) {
+export function createInboxList(compareLsn, sort = 'latest') {
   const list = {
+    sort, // the order rows keep (see `before`); `setSort` changes it with the filters
     rows: new Map(), // conversation_id -> row
     order: [], // conversation ids, newest first
     cursor: null,
@@ -42,6 +56,12 @@ export function createInboxList(compareLsn) {
       list.gone.clear();
       list.fresh.clear();
       list.placedAt.clear();
+    },
+
+    /** Another order: the rows are forgotten (a new page comes in the new order). */
+    setSort(next) {
+      list.sort = next || 'latest';
+      list.clear();
     },
 
     /** Stops rows moving: later events change rows in place or wait (see `frozen`). */
@@ -159,14 +179,14 @@ export function createInboxList(compareLsn) {
         list.order = list.order.filter((x) => x !== id);
         // Beyond the loaded pages it will come with a later page.
         const last = list.order.length ? list.rows.get(list.order[list.order.length - 1]) : null;
-        if (list.hasMore && last && !before(row, last)) {
+        if (list.hasMore && last && !before(row, last, list.sort)) {
           list.rows.delete(id);
           return null;
         }
         const wasTop = list.order[0];
         list.rows.set(id, row);
         let i = 0;
-        while (i < list.order.length && before(list.rows.get(list.order[i]), row)) i++;
+        while (i < list.order.length && before(list.rows.get(list.order[i]), row, list.sort)) i++;
         list.order.splice(i, 0, id);
         return i === 0 && wasTop !== id ? id : null;
       }

@@ -12,6 +12,7 @@ import { clear, h, hue, initials, select, showError } from './ui.js';
 import { mountConversation } from './conversation.js';
 import { openBulkReassign } from './bulk.js';
 import { createInboxList } from './inbox-list.js';
+import { PRIORITIES, allLabels, labelChip, loadLabels, priorityBadge } from './labels.js';
 
 const PAGE = 50;
 /** Where this user's inbox filters are kept for the tab's session: per user, so whoever signs in
@@ -23,9 +24,10 @@ function filtersKey() {
 function savedFilters() {
   try {
     const f = JSON.parse(sessionStorage.getItem(filtersKey()) ?? '{}');
-    return { team_id: f.team_id ?? '', executive_id: f.executive_id ?? '', status: f.status ?? '', unread: Boolean(f.unread), q: f.q ?? '' };
+    return { team_id: f.team_id ?? '', executive_id: f.executive_id ?? '', status: f.status ?? '', unread: Boolean(f.unread), q: f.q ?? '',
+      view: f.view ?? 'all', sort: f.sort ?? 'latest', label_id: f.label_id ?? '', priority: f.priority ?? '' };
   } catch {
-    return { team_id: '', executive_id: '', status: '', unread: false, q: '' };
+    return { team_id: '', executive_id: '', status: '', unread: false, q: '', view: 'all', sort: 'latest', label_id: '', priority: '' };
   }
 }
 
@@ -33,6 +35,9 @@ export function mountInbox(container) {
   const canBulk = can('bulk_reassign');
   // The rows in order (inbox-list.js); `st` is the rest of the screen's state.
   const model = createInboxList(compareLsn);
+  // The views the user's policy offers (platica_domain::policy::inbox_views): whoever sees teams
+  // has Unassigned and All; an executive's inbox is Mine, so no tabs.
+  const views = can('see_teams') ? ['all', 'unassigned'] : [];
   const st = {
     filters: savedFilters(),
     loading: false,
@@ -59,8 +64,25 @@ export function mountInbox(container) {
   const statusSel = select([
     { value: '', label: t('inbox.statusAll') },
     { value: 'open', label: t('inbox.statusOpen') },
+    { value: 'snoozed', label: t('inbox.statusSnoozed') },
     { value: 'closed', label: t('inbox.statusClosed') },
   ], st.filters.status, { name: 'status', 'aria-label': t('inbox.status') });
+  const sortSel = select(['latest', 'waiting', 'unread_first'].map((v) => ({ value: v, label: t(`triage.sort.${v}`) })),
+    st.filters.sort, { name: 'sort', 'aria-label': t('triage.sort') });
+  const prioSel = select([{ value: '', label: t('triage.anyPriority') }, ...PRIORITIES.map((v) => ({ value: v, label: t(`triage.priority.${v}`) }))],
+    st.filters.priority, { name: 'priority', 'aria-label': t('triage.priority') });
+  const labelSel = select([{ value: '', label: t('triage.allLabels') }], st.filters.label_id, { name: 'label_id', 'aria-label': t('triage.label') });
+  loadLabels(true).then((list) => {
+    for (const l of list) labelSel.append(h('option', { value: String(l.label_id) }, l.name));
+    labelSel.value = String(st.filters.label_id ?? '');
+    render();
+  }).catch(() => {});
+  const tabs = views.length ? h('div', { class: 'view-tabs', role: 'tablist', 'aria-label': t('triage.views') },
+    ...views.map((v) => h('button', { class: 'view-tab', type: 'button', role: 'tab', dataset: { view: v }, 'aria-selected': String(st.filters.view === v),
+      onclick: () => { setFilter('view', v); renderTabs(); } }, t(`triage.view.${v}`)))) : null;
+  function renderTabs() {
+    for (const b of tabs?.children ?? []) b.setAttribute('aria-selected', String(b.dataset.view === st.filters.view));
+  }
   const unreadBox = h('input', { type: 'checkbox', name: 'unread', checked: st.filters.unread });
   const selectBtn = canBulk ? h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(!st.selecting) }, t('inbox.select')) : null;
   const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
@@ -68,7 +90,8 @@ export function mountInbox(container) {
     can('see_teams') ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
     h('div', { class: 'filter-row' },
       statusSel,
-      h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))));
+      h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))),
+    h('div', { class: 'filter-row' }, sortSel, labelSel, prioSel));
   const selCount = h('span', { class: 'sel-count' });
   const selAll = h('button', { class: 'link-btn', type: 'button', onclick: () => { st.allMatching = true; renderSelbar(); renderRows(); } });
   const selHint = h('span', { class: 'sel-hint' });
@@ -83,7 +106,7 @@ export function mountInbox(container) {
   const scroller = h('div', { class: 'scroller' }, list, foot);
   const listPane = h('section', { class: 'list-pane', 'aria-label': t('inbox.title') },
     h('div', { class: 'list-head' }, h('div', {}, h('h1', {}, t('inbox.title')), countsEl), selectBtn),
-    filters, selbar, newPill, scroller);
+    tabs, filters, selbar, newPill, scroller);
   const convPane = h('section', { class: 'conv-pane' });
   const split = h('div', { class: 'split' }, listPane, convPane);
   container.append(split);
@@ -97,6 +120,9 @@ export function mountInbox(container) {
   teamSel.addEventListener('change', () => setFilter('team_id', teamSel.value));
   execSel.addEventListener('change', () => setFilter('executive_id', execSel.value));
   statusSel.addEventListener('change', () => setFilter('status', statusSel.value));
+  sortSel.addEventListener('change', () => setFilter('sort', sortSel.value));
+  prioSel.addEventListener('change', () => setFilter('priority', prioSel.value));
+  labelSel.addEventListener('change', () => setFilter('label_id', labelSel.value));
   unreadBox.addEventListener('change', () => setFilter('unread', unreadBox.checked));
 
   function setFilter(k, v) {
@@ -120,6 +146,10 @@ export function mountInbox(container) {
     if (f.status) out.status = f.status;
     if (f.unread) out.unread = true;
     if (f.q) out.q = f.q;
+    if (f.view && f.view !== 'all') out.view = f.view;
+    if (f.sort && f.sort !== 'latest') out.sort = f.sort;
+    if (f.label_id !== '') out.label_id = Number(f.label_id);
+    if (f.priority) out.priority = f.priority;
     return out;
   }
 
@@ -127,7 +157,7 @@ export function mountInbox(container) {
   function subscribe() {
     st.unsub?.();
     st.loaded = false;
-    model.clear();
+    model.setSort(st.filters.sort);
     renderRows();
     const filtersNow = wireFilters();
     let mine = null;
@@ -240,7 +270,7 @@ export function mountInbox(container) {
   }
 
   function rowKey(row) {
-    return [row.last_message_id, row.unread_count, row.status, row.team_id, row.executive_id, row.prospect_name,
+    return [row.last_message_id, row.unread_count, row.status, row.priority, (row.label_ids ?? []).join(','), allLabels().length, row.team_id, row.executive_id, row.prospect_name,
       row.last_activity_at, st.selecting, model.gone.has(row.conversation_id), st.allMatching || st.selected.has(row.prospect_id), st.openId === row.conversation_id].join('|');
   }
 
@@ -272,11 +302,17 @@ export function mountInbox(container) {
     h('div', { class: 'row-main' },
       h('div', { class: 'row-top' },
         h('span', { class: 'row-name' }, prospectName(row.prospect_name)),
+        priorityBadge(row.priority),
         h('time', { class: 'row-time', datetime: row.last_activity_at, title: fmtDateTime(row.last_activity_at) }, fmtRelative(row.last_activity_at))),
       h('div', { class: 'row-bottom' },
         h('span', { class: 'row-preview' }, who, messagePreview(row.last_message_preview)),
         unread ? h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, fmtNumber(row.unread_count)),
           h('span', { class: 'sr-only' }, t('inbox.unreadBadge', { n: row.unread_count }))) : null),
+      (row.label_ids?.length || row.status === 'snoozed')
+        ? h('div', { class: 'row-labels' },
+          row.status === 'snoozed' ? h('span', { class: 'chip chip-muted snoozed-chip' }, t('inbox.snoozedChip', { time: fmtDateTime(row.snoozed_until) })) : null,
+          ...(row.label_ids ?? []).map(labelChip))
+        : null,
       can('see_teams')
         ? h('div', { class: 'row-meta' }, h('span', { class: 'chip' }, teamName(row.team_id)), h('span', {}, userName(row.executive_id)),
           row.status === 'closed' ? h('span', { class: 'chip chip-muted' }, t('inbox.closedChip')) : null)

@@ -1540,6 +1540,111 @@ await test('attention: the tab title counts unread conversations and a new inbou
   await shot(ana, '64-attention-title');
 });
 
+// --- triage (issue 18) ---
+await test('triage: a snoozed conversation leaves the open view and comes back live when the prospect writes', async () => {
+  // One of Ana's open conversations now (earlier tests move prospects around), with a phone.
+  const mine = (await api(ana, '/inbox?status=open&limit=50')).items.find((r) => r.prospect_phone);
+  assert.ok(mine, 'Ana has an open conversation with a phone');
+  const m = { conversation_id: mine.conversation_id, phone: mine.prospect_phone };
+  await ana.goto(`${BASE}/#/inbox`);
+  await ana.selectOption('select[name=status]', 'open');
+  // Narrowed to the prospect by phone, so the row is on the first page whatever happened before.
+  await ana.fill('input[name=q]', m.phone);
+  await ana.waitForSelector(`#row-${m.conversation_id}`);
+  await ana.goto(`${BASE}/#/c/${m.conversation_id}`);
+  await ana.waitForSelector('.triage-bar select[name=snooze]');
+  await ana.selectOption('select[name=snooze]', 'hour');
+  await ana.waitForFunction(() => /Snoozed until/.test(document.querySelector('.conv-notice')?.textContent ?? ''));
+  assert.equal((await api(ana, `/conversations/${m.conversation_id}`)).status, 'snoozed');
+  await ana.goto(`${BASE}/#/inbox`);
+  await ana.waitForSelector(`#row-${m.conversation_id}`, { state: 'detached' });
+  // In the snoozed view it shows with its time.
+  await ana.selectOption('select[name=status]', 'snoozed');
+  await ana.waitForSelector(`#row-${m.conversation_id} .snoozed-chip`);
+  await ana.selectOption('select[name=status]', 'open');
+  await ana.waitForSelector(`#row-${m.conversation_id}`, { state: 'detached' });
+  await ana.evaluate(() => { window.__stillHere = true; });
+  // The prospect writes (a signed webhook): the row comes back, live.
+  const got = await step('inbound', { phone: m.phone, text: `¿Me confirma la cita? ${Date.now()}` });
+  assert.equal(got.conversation_id, m.conversation_id);
+  let status = null;
+  for (let i = 0; i < 50 && status !== 'open'; i++) {
+    status = (await api(ana, `/conversations/${m.conversation_id}`)).status;
+    if (status !== 'open') await ana.waitForTimeout(100);
+  }
+  assert.equal(status, 'open', 'the prospect writing opened it');
+  try {
+    await ana.waitForSelector(`#row-${m.conversation_id}`, { timeout: 5000 });
+  } catch (e) {
+    const where = await ana.evaluate(() => ({ url: location.href, rows: [...document.querySelectorAll('li.row')].slice(0, 5).map((x) => x.dataset.id),
+      status: document.querySelector('select[name=status]')?.value, foot: document.querySelector('.list-foot')?.dataset.state }));
+    const open = await api(ana, '/inbox?status=open&limit=5');
+    throw new Error(`not back: ${JSON.stringify(where)}; API open: ${JSON.stringify(open.items.map((r) => r.conversation_id))}\n${e.message}`);
+  }
+  assert.equal(await ana.evaluate(() => window.__stillHere), true, 'no reload');
+  assert.equal((await api(ana, `/conversations/${m.conversation_id}`)).status, 'open');
+  await shot(ana, 'triage-01-woken');
+  await ana.fill('input[name=q]', '');
+  await ana.selectOption('select[name=status]', '');
+});
+
+await test('triage: an admin creates a label, applies it, filters by it; longest waiting comes first', async () => {
+  const m = EXPECT.inbound;
+  const r = await fetch(`${BASE}/api/v1/labels`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await tokenOf(admin)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Hot lead', colour: '#e4572e' }),
+  });
+  assert.equal(r.status, 201);
+  const label = await r.json();
+  await admin.goto(`${BASE}/#/inbox`);
+  await admin.goto(`${BASE}/#/c/${m.conversation_id}`);
+  const toggle = admin.locator(`.label-toggle[data-label-id="${label.label_id}"]`);
+  await toggle.waitFor();
+  await toggle.click();
+  await admin.waitForSelector(`.label-toggle[data-label-id="${label.label_id}"][aria-pressed=true]`);
+  await admin.selectOption('select[name=priority].prio-sel', 'urgent');
+  await admin.waitForFunction((id) => document.querySelector(`#row-${id} .prio-urgent`) !== null, m.conversation_id);
+  await admin.goto(`${BASE}/#/inbox`);
+  await admin.selectOption('select[name=label_id]', String(label.label_id));
+  await admin.waitForFunction((id) => {
+    const rows = [...document.querySelectorAll('li.row')];
+    return rows.length === 1 && rows[0].dataset.id === String(id);
+  }, m.conversation_id);
+  assert.equal(await admin.locator(`#row-${m.conversation_id} .label-chip`).textContent(), 'Hot lead');
+  await shot(admin, 'triage-02-label-filter');
+  await admin.selectOption('select[name=label_id]', '');
+  // Longest waiting: the first row is the API's first (oldest inbound last message).
+  const waiting = await api(admin, '/inbox?sort=waiting&limit=1');
+  await admin.selectOption('select[name=sort]', 'waiting');
+  await admin.waitForFunction((id) => document.querySelector('li.row')?.dataset.id === String(id), waiting.items[0].conversation_id);
+  assert.equal(waiting.items[0].last_message_direction, 'in');
+  await admin.click('.view-tab[data-view=unassigned]');
+  const unassigned = await api(admin, '/inbox?view=unassigned&sort=waiting&limit=1');
+  await admin.waitForFunction((n) => document.querySelector('.counts')?.textContent.startsWith(n), fmt(unassigned.total));
+  await admin.click('.view-tab[data-view=all]');
+  await admin.selectOption('select[name=sort]', 'latest');
+});
+
+await test('triage: Spanish and a phone: tabs, sorts, snooze and labels are translated and 44 px targets', async () => {
+  const phone = await newPage({ locale: 'es-MX', viewport: { width: 390, height: 844 } });
+  await login(phone, U.veronica);
+  assert.ok(await phone.locator('select[name=sort] option', { hasText: 'Más tiempo esperando' }).count());
+  assert.ok(await phone.locator('select[name=status] option', { hasText: 'Pospuestas' }).count());
+  await scanSpanish(phone, 'the triage filters');
+  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  assert.deepEqual(await smallTargets(phone), [], 'every triage control of the inbox is a 44 px target');
+  await shot(phone, 'triage-03-inbox-phone-es');
+  await phone.click('li.row:nth-child(1)');
+  await phone.waitForSelector('.triage-bar');
+  assert.ok(await phone.locator('select[name=snooze] option', { hasText: 'Mañana 9:00' }).count());
+  await scanSpanish(phone, 'the conversation triage bar');
+  assert.deepEqual(await smallTargets(phone), [], 'every triage control of the conversation is a 44 px target');
+  await shot(phone, 'triage-04-conversation-phone-es');
+  await phone.context().close();
+});
+
 await test('logout ends the session', async () => {
   const token = await tokenOf(ana);
   await ana.click('.topbar button:has-text("Log out")');

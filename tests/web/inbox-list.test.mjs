@@ -173,3 +173,37 @@ test('random events while frozen, then thawed, end as if never frozen', () => {
     assert.deepEqual([...frozen.rows.entries()].sort(), [...live.rows.entries()].sort());
   }
 });
+
+test('longest waiting: oldest first, ties by the smaller id', () => {
+  assert.equal(before(row(1, 4), row(2, 5), 'waiting'), true);
+  assert.equal(before(row(1, 5), row(2, 4), 'waiting'), false);
+  assert.equal(before(row(1, 4), row(2, 4), 'waiting'), true);
+  const l = createInboxList(compareLsn, 'waiting');
+  l.startLoad();
+  l.finishLoad(page([row(1, 10), row(2, 20), row(3, 30)]), null);
+  l.apply(upsert(row(4, 15)));
+  assert.deepEqual(l.order, [1, 4, 2, 3]);
+  // The prospect who was waiting longest is answered: it leaves the waiting list by a remove,
+  // and a new message moves a row to the end.
+  l.apply({ kind: 'remove', conversation_id: 1 });
+  l.apply(upsert(row(2, 40)));
+  assert.deepEqual(l.order, [4, 3, 2]);
+});
+
+test('unread first: rows with unread messages before the rest, each newest first', () => {
+  const u = (id, s) => row(id, s, { unread_count: 1 });
+  const r = (id, s) => row(id, s, { unread_count: 0 });
+  assert.equal(before(u(1, 4), r(2, 9), 'unread_first'), true);
+  assert.equal(before(r(1, 9), u(2, 4), 'unread_first'), false);
+  const l = createInboxList(compareLsn);
+  l.setSort('unread_first');
+  l.startLoad();
+  l.finishLoad(page([u(1, 10), r(3, 30), r(2, 20)]), null);
+  l.apply(upsert(u(4, 5)));
+  assert.deepEqual(l.order, [1, 4, 3, 2]);
+  // Read: it joins the rest at its place.
+  l.apply(upsert(r(1, 10)));
+  assert.deepEqual(l.order, [4, 3, 2, 1]);
+  l.setSort('latest');
+  assert.deepEqual(l.order, [], 'another order starts from a new page');
+});

@@ -6,7 +6,9 @@
 
 use pg_walstream::{ColumnValue, EventType, RowData};
 use platica_domain::{Role, TenantId};
-use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Table, UserRow};
+use platica_inbox::change::{
+    Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Status, Table, UserRow,
+};
 
 /// A row that cannot be decoded: the schema and the decoder disagree.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,18 @@ impl<'a> Cols<'a> {
 
     fn i64(&self, column: &str) -> Result<i64, DecodeError> {
         self.opt_i64(column)?.ok_or_else(|| self.err(column, "unexpected NULL"))
+    }
+
+    /// A `smallint` in 0..=255.
+    fn i16(&self, column: &str) -> Result<u8, DecodeError> {
+        match self.value(column)? {
+            ColumnValue::Null => Err(self.err(column, "unexpected NULL")),
+            v => {
+                let bytes: [u8; 2] =
+                    v.as_bytes().try_into().map_err(|_| self.err(column, "expected a 2-byte smallint"))?;
+                u8::try_from(i16::from_be_bytes(bytes)).map_err(|_| self.err(column, "out of range"))
+            }
+        }
     }
 
     fn text(&self, column: &str) -> Result<String, DecodeError> {
@@ -107,7 +121,12 @@ fn conversation(c: &Cols<'_>) -> Result<ConversationRow, DecodeError> {
         conversation_id: c.i64("conversation_id")?,
         prospect_id: c.i64("prospect_id")?,
         channel: c.text("channel")?,
-        open: c.text("status")? == "open",
+        status: {
+            let s = c.text("status")?;
+            Status::parse(&s).ok_or_else(|| c.err("status", format!("unknown status {s:?}")))?
+        },
+        snoozed_until: c.opt_micros("snoozed_until")?,
+        priority: c.i16("priority")?,
         created_at: c.micros("created_at")?,
     })
 }
@@ -201,6 +220,27 @@ pub fn decode(event: &EventType) -> Result<Vec<Change>, DecodeError> {
             Change::MessageUpdate { old: old_row, new: message(&cols)? }
         }
         (Table::Messages, Kind::Delete) => Change::MessageDelete(message(&cols)?),
+        (Table::ConversationLabels, kind) => {
+            let mut out = Vec::with_capacity(2);
+            if kind == Kind::Update
+                && let Some(o) = old
+            {
+                let oc = Cols { table, row: o, fallback: None };
+                out.push(Change::ConversationLabel {
+                    tenant_id: oc.tenant()?,
+                    conversation_id: oc.i64("conversation_id")?,
+                    label_id: oc.i64("label_id")?,
+                    member: false,
+                });
+            }
+            out.push(Change::ConversationLabel {
+                tenant_id: tenant,
+                conversation_id: cols.i64("conversation_id")?,
+                label_id: cols.i64("label_id")?,
+                member: kind != Kind::Delete,
+            });
+            return Ok(out);
+        }
         (Table::BotPause, Kind::Delete) => {
             Change::BotPause { tenant_id: tenant, conversation_id: cols.i64("conversation_id")?, paused: false }
         }

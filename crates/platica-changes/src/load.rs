@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use platica_domain::{Role, TenantId};
 use platica_inbox::Engine;
-use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, UserRow};
+use platica_inbox::change::{Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Status, UserRow};
 use sqlx::{Connection, PgConnection, Row};
 
 /// How much was loaded, and how long it took.
@@ -78,21 +78,39 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
     drop(rows);
 
     let mut rows = sqlx::query(
-        "SELECT tenant_id, conversation_id, prospect_id, channel, status = 'open', created_at FROM conversations",
+        "SELECT tenant_id, conversation_id, prospect_id, channel, status, created_at, snoozed_until, priority
+         FROM conversations",
     )
     .fetch(&mut *tx);
     while let Some(r) = rows.try_next().await? {
         let created: DateTime<Utc> = r.get(5);
+        let status: String = r.get(4);
+        let snoozed: Option<DateTime<Utc>> = r.get(6);
+        let priority: i16 = r.get(7);
         let c = ConversationRow {
             tenant_id: TenantId(r.get(0)),
             conversation_id: r.get(1),
             prospect_id: r.get(2),
             channel: r.get(3),
-            open: r.get(4),
+            status: Status::parse(&status).ok_or_else(|| LoadError::Data(format!("unknown status {status:?}")))?,
+            snoozed_until: snoozed.map(|t| t.timestamp_micros()),
+            priority: u8::try_from(priority).map_err(|_| LoadError::Data(format!("priority {priority}")))?,
             created_at: created.timestamp_micros(),
         };
         engine.load(&Change::ConversationUpsert(c));
         stats.conversations += 1;
+    }
+    drop(rows);
+
+    let mut rows = sqlx::query("SELECT tenant_id, conversation_id, label_id FROM conversation_labels").fetch(&mut *tx);
+    while let Some(r) = rows.try_next().await? {
+        let change = Change::ConversationLabel {
+            tenant_id: TenantId(r.get(0)),
+            conversation_id: r.get(1),
+            label_id: r.get(2),
+            member: true,
+        };
+        engine.load(&change);
     }
     drop(rows);
 

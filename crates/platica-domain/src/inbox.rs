@@ -19,7 +19,14 @@ pub struct InboxRow {
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub channel: String,
+    /// `open`, `snoozed` or `closed`.
     pub status: String,
+    /// While snoozed: when it opens again by itself (an inbound message opens it sooner).
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// `none`, `low`, `medium`, `high` or `urgent`.
+    pub priority: String,
+    /// The ids of its labels, ascending (`GET /labels` names and colours them).
+    pub label_ids: Vec<i64>,
     pub last_message_id: Option<i64>,
     /// The last message's body, cut to 120 characters.
     pub last_message_preview: Option<String>,
@@ -42,6 +49,46 @@ impl InboxRow {
         Cursor { at: self.last_activity_at, id: self.conversation_id }
     }
 }
+
+/// The inbox's page cursor: a [`Cursor`], and for `sort=unread_first` whether it is past the
+/// unread part (encoded with an `r` before it). Clients treat it as opaque.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InboxCursor {
+    pub cursor: Cursor,
+    /// Past the unread part of `unread_first`.
+    pub rest: bool,
+}
+
+impl InboxCursor {
+    pub fn encode(&self) -> String {
+        let c = self.cursor.encode();
+        if self.rest { format!("r{c}") } else { c }
+    }
+
+    /// Decodes what [`InboxCursor::encode`] made; `None` for anything else.
+    pub fn decode(s: &str) -> Option<InboxCursor> {
+        match s.strip_prefix('r') {
+            Some(rest) => Some(InboxCursor { cursor: Cursor::decode(rest)?, rest: true }),
+            None => Some(InboxCursor { cursor: Cursor::decode(s)?, rest: false }),
+        }
+    }
+}
+
+/// Priorities by rank (`conversations.priority` stores the rank, 0 to 4).
+pub const PRIORITIES: [&str; 5] = ["none", "low", "medium", "high", "urgent"];
+
+/// The name of a priority rank (`none` for an unknown one).
+pub fn priority_name(rank: u8) -> &'static str {
+    PRIORITIES.get(usize::from(rank)).copied().unwrap_or("none")
+}
+
+/// The rank of a priority name.
+pub fn priority_rank(name: &str) -> Option<u8> {
+    PRIORITIES.iter().position(|p| *p == name).and_then(|i| u8::try_from(i).ok())
+}
+
+/// Conversation statuses.
+pub const STATUSES: [&str; 3] = ["open", "snoozed", "closed"];
 
 /// A page of the inbox and the counts of the whole filtered list.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -29,17 +29,21 @@ pub enum Capability {
     RunCampaigns,
     /// See and filter by teams and executives (an executive's inbox holds only their own).
     SeeTeams,
+    /// Create, rename, recolour and delete the tenant's conversation labels (everyone who sees
+    /// the inbox lists them, and applies them to conversations they see: [`may_triage`]).
+    ManageLabels,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Administer,
         Capability::ManageTickets,
         Capability::Reassign,
         Capability::BulkReassign,
         Capability::RunCampaigns,
         Capability::SeeTeams,
+        Capability::ManageLabels,
     ];
 }
 
@@ -47,7 +51,7 @@ impl Capability {
 pub fn role_may(role: Role, capability: Capability) -> bool {
     use Capability::*;
     match capability {
-        Administer | ManageTickets => role == Role::Admin,
+        Administer | ManageTickets | ManageLabels => role == Role::Admin,
         Reassign | BulkReassign | RunCampaigns | SeeTeams => matches!(role, Role::Admin | Role::Coordinator),
     }
 }
@@ -63,6 +67,28 @@ pub fn may(viewer: &Viewer, capability: Capability) -> bool {
 /// reads it.
 pub fn reading_marks_read(viewer: &Viewer, owner: Option<UserId>) -> bool {
     owner.is_none_or(|owner| owner == viewer.user_id)
+}
+
+/// Whether `viewer` may triage a conversation it sees: change its status (close, snooze, open),
+/// its priority and its labels. Every role works the conversations it sees, so every role may;
+/// the conversation's visibility is checked by the store as for any write.
+pub fn may_triage(viewer: &Viewer) -> bool {
+    match reach(viewer.role) {
+        Reach::Tenant | Reach::Teams | Reach::Own => true,
+    }
+}
+
+/// The inbox views `role` is offered (`mine`: assigned to the viewer; `unassigned`: no
+/// executive; `all`: everything the viewer sees). Whoever takes assignments has `mine`; whoever
+/// sees teams has `unassigned` and `all`. An executive's `all` would equal `mine`, so it is not
+/// offered.
+pub fn inbox_views(role: Role) -> &'static [&'static str] {
+    match (takes_assignments(role), role_may(role, Capability::SeeTeams)) {
+        (true, true) => &["mine", "unassigned", "all"],
+        (true, false) => &["mine"],
+        (false, true) => &["unassigned", "all"],
+        (false, false) => &[],
+    }
 }
 
 /// Every capability `role` has, in a fixed order (what the API tells the web app).

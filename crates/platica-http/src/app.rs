@@ -55,6 +55,7 @@ fn parts() -> Vec<OpenApiRouter<AppState>> {
         routes::prospect_fields::router(),
         routes::conversations::router(),
         routes::canned::router(),
+        routes::labels::router(),
         routes::media::router(),
         routes::config::router(),
         routes::admin::router(),

@@ -50,6 +50,7 @@ pub const ROUTES: &[&str] = &[
     "/api/v1/messages/{message_id}/retry",
     "/api/v1/scheduled-calls",
     "/api/v1/campaigns",
+    "/api/v1/labels",
     "/api/v1/tickets",
     "/api/v1/tickets/{ticket_id}/comments",
     "/api/v1/templates",

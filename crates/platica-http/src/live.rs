@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use platica_changes::LiveInbox;
-use platica_domain::cursor::Cursor;
+use platica_domain::inbox::InboxCursor;
 use platica_inbox::Filter;
 use platica_inbox::scope::Key;
 use platica_store::inbox::conversations::InboxFilter;
@@ -77,13 +77,17 @@ pub fn engine_filter(f: &InboxFilter) -> Filter {
         team_id: f.team_id,
         executive_id: f.executive_id,
         unread: f.unread,
-        open: f.status.as_deref().map(|s| s == "open"),
+        status: f.status.as_deref().and_then(platica_inbox::Status::parse),
         q: f.q.clone(),
+        view: f.view.as_deref().and_then(platica_inbox::View::parse),
+        label: f.label_id,
+        priority: f.priority.as_deref().and_then(platica_domain::inbox::priority_rank),
+        sort: f.sort.as_deref().and_then(platica_inbox::Sort::parse).unwrap_or_default(),
     }
 }
 
-pub fn key(c: Cursor) -> Key {
-    Key { at: c.at.timestamp_micros(), id: c.id }
+pub fn key(c: InboxCursor) -> platica_inbox::Cursor {
+    platica_inbox::Cursor { key: Key { at: c.cursor.at.timestamp_micros(), id: c.cursor.id }, rest: c.rest }
 }
 
 pub use platica_realtime::json::{page_json, row_json};

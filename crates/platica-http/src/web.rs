@@ -53,6 +53,7 @@ assets!(
     "login.js",
     "inbox.js",
     "inbox-list.js",
+    "labels.js",
     "conversation.js",
     "prospect-panel.js",
     "contact.js",

@@ -18,6 +18,41 @@ pub struct ProspectRow {
     pub executive_id: Option<i64>,
 }
 
+/// A conversation's status (`conversations.status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Open,
+    /// Until `snoozed_until`: an inbound message or the time opens it again (migration 0025).
+    Snoozed,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Open, Status::Snoozed, Status::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Snoozed => "snoozed",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "open" => Status::Open,
+            "snoozed" => Status::Snoozed,
+            "closed" => Status::Closed,
+            _ => return None,
+        })
+    }
+
+    /// Its place in per-status arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// A `conversations` row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConversationRow {
@@ -25,7 +60,11 @@ pub struct ConversationRow {
     pub conversation_id: i64,
     pub prospect_id: i64,
     pub channel: String,
-    pub open: bool,
+    pub status: Status,
+    /// Set exactly while snoozed.
+    pub snoozed_until: Option<Micros>,
+    /// 0 none, 1 low, 2 medium, 3 high, 4 urgent.
+    pub priority: u8,
     pub created_at: Micros,
 }
 
@@ -113,6 +152,7 @@ pub enum Table {
     Conversations,
     Messages,
     BotPause,
+    ConversationLabels,
 }
 
 impl Table {
@@ -125,6 +165,7 @@ impl Table {
             "conversations" => Table::Conversations,
             "messages" => Table::Messages,
             "bot_pause" => Table::BotPause,
+            "conversation_labels" => Table::ConversationLabels,
             _ => return None,
         })
     }
@@ -155,6 +196,13 @@ pub enum Change {
         tenant_id: TenantId,
         conversation_id: i64,
         paused: bool,
+    },
+    /// A `conversation_labels` row inserted (`member`) or deleted.
+    ConversationLabel {
+        tenant_id: TenantId,
+        conversation_id: i64,
+        label_id: i64,
+        member: bool,
     },
     UserUpsert(UserRow),
     UserDelete {

@@ -42,6 +42,7 @@ fn tenant_of(change: &Change) -> Option<TenantId> {
         Change::ProspectDelete { tenant_id, .. }
         | Change::ConversationDelete { tenant_id, .. }
         | Change::BotPause { tenant_id, .. }
+        | Change::ConversationLabel { tenant_id, .. }
         | Change::ConversationStats { tenant_id, .. }
         | Change::UserDelete { tenant_id, .. }
         | Change::CoordinatorTeam { tenant_id, .. }
@@ -184,6 +185,7 @@ impl Engine {
             Change::ConversationUpsert(c) => touch(c.conversation_id),
             Change::ConversationDelete { conversation_id, .. }
             | Change::BotPause { conversation_id, .. }
+            | Change::ConversationLabel { conversation_id, .. }
             | Change::ConversationStats { conversation_id, .. } => touch(*conversation_id),
             Change::MessageInsert(m) | Change::MessageDelete(m) | Change::LastMessageHint(m) => {
                 touch(m.conversation_id)

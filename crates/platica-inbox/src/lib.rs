@@ -21,7 +21,8 @@ pub mod query;
 pub mod scope;
 pub mod tenant;
 
+pub use change::Status;
 pub use change::{Change, Transaction};
 pub use engine::{Applied, Engine, Newest};
-pub use query::{Filter, Page, Row};
+pub use query::{Cursor, Filter, Page, Row, Sort, View};
 pub use tenant::{Seat, TenantInbox};

@@ -1,22 +1,103 @@
 //! What a reader asks of the inbox and what it gets back.
 
-use crate::change::{Direction, Micros, SenderKind};
-use crate::scope::Key;
+use std::cmp::Ordering;
 
-/// Filters of an inbox query. `None` means "any".
+use crate::change::{Direction, Micros, SenderKind, Status};
+use crate::scope::{Entry, Key};
+
+/// Which conversations of those a user sees a view shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum View {
+    /// Assigned to the reader.
+    Mine,
+    /// Assigned to no executive.
+    Unassigned,
+    /// Everything the reader sees.
+    #[default]
+    All,
+}
+
+impl View {
+    pub fn parse(s: &str) -> Option<View> {
+        Some(match s {
+            "mine" => View::Mine,
+            "unassigned" => View::Unassigned,
+            "all" => View::All,
+            _ => return None,
+        })
+    }
+}
+
+/// The order of a page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Sort {
+    /// Newest activity first (ties: higher id first).
+    #[default]
+    Latest,
+    /// Only conversations whose last message is inbound, the longest waiting (oldest) first
+    /// (ties: lower id first).
+    Waiting,
+    /// Conversations with unread messages first, each part newest activity first.
+    UnreadFirst,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        Some(match s {
+            "latest" => Sort::Latest,
+            "waiting" => Sort::Waiting,
+            "unread_first" => Sort::UnreadFirst,
+            _ => return None,
+        })
+    }
+
+    /// The order of two positions under this sort (`Less`: `a` comes first).
+    pub fn cmp(self, a: &Cursor, b: &Cursor) -> Ordering {
+        match self {
+            Sort::Latest => a.key.cmp(&b.key),
+            Sort::Waiting => b.key.cmp(&a.key),
+            Sort::UnreadFirst => a.rest.cmp(&b.rest).then(a.key.cmp(&b.key)),
+        }
+    }
+
+    /// Where an entry sits under this sort.
+    pub fn position(self, e: &Entry) -> Cursor {
+        Cursor { key: e.key, rest: self == Sort::UnreadFirst && !e.unread }
+    }
+}
+
+/// Filters and order of an inbox query. `None` means "any".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Filter {
     pub team_id: Option<i64>,
     pub executive_id: Option<i64>,
     pub unread: Option<bool>,
-    /// `Some(true)`: open only; `Some(false)`: closed only.
-    pub open: Option<bool>,
+    /// Only conversations of this status.
+    pub status: Option<Status>,
     /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
+    /// `None` is [`View::All`].
+    pub view: Option<View>,
+    /// Only conversations with this label.
+    pub label: Option<i64>,
+    /// Only conversations of this priority (0 none ... 4 urgent).
+    pub priority: Option<u8>,
+    pub sort: Sort,
 }
 
-/// A position in the inbox order (see [`Key`]); pages continue strictly after it.
-pub type Cursor = Key;
+/// A position in a page's order; pages continue strictly after it. `rest` is set past the
+/// unread part of [`Sort::UnreadFirst`] (always `false` for the other sorts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub key: Key,
+    pub rest: bool,
+}
+
+impl From<Key> for Cursor {
+    fn from(key: Key) -> Cursor {
+        Cursor { key, rest: false }
+    }
+}
 
 /// The last message of a conversation, as the inbox shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +125,12 @@ pub struct Row {
     pub team_id: i64,
     pub executive_id: Option<i64>,
     pub channel: String,
-    pub open: bool,
+    pub status: Status,
+    pub snoozed_until: Option<Micros>,
+    /// 0 none, 1 low, 2 medium, 3 high, 4 urgent.
+    pub priority: u8,
+    /// Its labels' ids, ascending.
+    pub labels: Vec<i64>,
     pub last_message: Option<LastMessage>,
     pub last_activity_at: Micros,
     pub unread_count: i64,
@@ -56,6 +142,16 @@ pub struct Row {
 impl Row {
     pub fn key(&self) -> Key {
         Key { at: self.last_activity_at, id: self.conversation_id }
+    }
+
+    /// Whether the prospect is waiting for an answer: the last message is inbound.
+    pub fn waiting(&self) -> bool {
+        self.last_message.as_ref().is_some_and(|l| l.direction == Direction::In)
+    }
+
+    /// Where the row sits under `sort`.
+    pub fn position(&self, sort: Sort) -> Cursor {
+        Cursor { key: self.key(), rest: sort == Sort::UnreadFirst && self.unread_count == 0 }
     }
 }
 

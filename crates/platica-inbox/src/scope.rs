@@ -1,16 +1,17 @@
 //! Ordered indexes of conversations by last activity, and their counts.
 //!
-//! A [`Scope`] holds the conversations of one slice of a tenant (the whole tenant, one team, or
-//! one executive) in four ordered sets: open / closed, each all / with unread messages. Every
-//! count the inbox shows is a set length (O(1)); a page is a range scan from the cursor, merged
+//! A [`Scope`] holds the conversations of one slice of a tenant (the whole tenant, one team, one
+//! executive, the unassigned ones, one label, one priority) in ordered sets per status (open /
+//! snoozed / closed): all, with unread messages, waiting (the last message is inbound), and
+//! waiting with unread messages. Every count the inbox shows is a set length (O(1)); a page is a
+//! range scan from the cursor (forwards for newest first, backwards for longest waiting), merged
 //! across sets and scopes.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::collections::btree_set;
 use std::ops::Bound;
 
-use crate::change::Micros;
+use crate::change::{Micros, Status};
 
 /// A conversation's place in the inbox order: newest activity first, ties by higher id first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,61 +36,88 @@ impl PartialOrd for Key {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub key: Key,
-    pub open: bool,
+    pub status: Status,
     pub unread: bool,
+    /// The last message is inbound.
+    pub waiting: bool,
 }
 
 /// Which conversations of a scope a query wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
-    /// `Some(true)`: open only; `Some(false)`: closed only.
-    pub open: Option<bool>,
+    /// Only this status.
+    pub status: Option<Status>,
     /// `Some(true)`: with unread messages only; `Some(false)`: without.
     pub unread: Option<bool>,
+    /// Waiting ones only.
+    pub waiting: bool,
+}
+
+/// The conversations of one status.
+#[derive(Clone, Debug, Default)]
+struct Sets {
+    all: BTreeSet<Key>,
+    unread: BTreeSet<Key>,
+    waiting: BTreeSet<Key>,
+    waiting_unread: BTreeSet<Key>,
+}
+
+impl Sets {
+    fn sets_of(&mut self, e: Entry) -> impl Iterator<Item = &mut BTreeSet<Key>> {
+        let Sets { all, unread, waiting, waiting_unread } = self;
+        [
+            Some(all),
+            e.unread.then_some(unread),
+            e.waiting.then_some(waiting),
+            (e.unread && e.waiting).then_some(waiting_unread),
+        ]
+        .into_iter()
+        .flatten()
+    }
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    open_all: BTreeSet<Key>,
-    open_unread: BTreeSet<Key>,
-    closed_all: BTreeSet<Key>,
-    closed_unread: BTreeSet<Key>,
+    by_status: [Sets; 3],
 }
+
+/// Ordered keys, forwards or backwards.
+pub type Keys<'a> = Box<dyn Iterator<Item = Key> + 'a>;
 
 impl Scope {
     pub fn insert(&mut self, e: Entry) {
-        let (all, unread) = self.sets_mut(e.open);
-        all.insert(e.key);
-        if e.unread {
-            unread.insert(e.key);
+        for set in self.by_status[e.status.index()].sets_of(e) {
+            set.insert(e.key);
         }
     }
 
     pub fn remove(&mut self, e: Entry) {
-        let (all, unread) = self.sets_mut(e.open);
-        all.remove(&e.key);
-        if e.unread {
-            unread.remove(&e.key);
+        for set in self.by_status[e.status.index()].sets_of(e) {
+            set.remove(&e.key);
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open_all.is_empty() && self.closed_all.is_empty()
+        self.by_status.iter().all(|s| s.all.is_empty())
     }
 
-    fn sets_mut(&mut self, open: bool) -> (&mut BTreeSet<Key>, &mut BTreeSet<Key>) {
-        if open { (&mut self.open_all, &mut self.open_unread) } else { (&mut self.closed_all, &mut self.closed_unread) }
+    /// Conversations in the scope.
+    pub fn len(&self) -> usize {
+        self.by_status.iter().map(|s| s.all.len()).sum()
     }
 
-    fn sets(&self, open: bool) -> (&BTreeSet<Key>, &BTreeSet<Key>) {
-        if open { (&self.open_all, &self.open_unread) } else { (&self.closed_all, &self.closed_unread) }
+    /// (all, with unread) of `sel`'s kind in one status.
+    fn sets(&self, status: Status, waiting: bool) -> (&BTreeSet<Key>, &BTreeSet<Key>) {
+        let s = &self.by_status[status.index()];
+        if waiting { (&s.waiting, &s.waiting_unread) } else { (&s.all, &s.unread) }
     }
 
-    fn statuses(sel: Selection) -> &'static [bool] {
-        match sel.open {
-            None => &[true, false],
-            Some(true) => &[true],
-            Some(false) => &[false],
+    fn statuses(sel: Selection) -> &'static [Status] {
+        match sel.status {
+            None => &Status::ALL,
+            Some(Status::Open) => &[Status::Open],
+            Some(Status::Snoozed) => &[Status::Snoozed],
+            Some(Status::Closed) => &[Status::Closed],
         }
     }
 
@@ -97,8 +125,8 @@ impl Scope {
     pub fn counts(&self, sel: Selection) -> (usize, usize) {
         let mut total = 0;
         let mut unread = 0;
-        for &open in Self::statuses(sel) {
-            let (a, u) = self.sets(open);
+        for &status in Self::statuses(sel) {
+            let (a, u) = self.sets(status, sel.waiting);
             match sel.unread {
                 None => {
                     total += a.len();
@@ -114,39 +142,47 @@ impl Scope {
         (total, unread)
     }
 
-    /// Ordered iterators over the sets that hold `sel`, starting after `after`. With
-    /// `sel.unread == Some(false)` the caller must skip conversations that have unread messages.
-    pub fn ranges(&self, sel: Selection, after: Option<Key>) -> Vec<btree_set::Range<'_, Key>> {
-        let lower = match after {
+    /// Ordered iterators over the sets that hold `sel`, starting after `after`: newest first, or
+    /// oldest first when `backwards`. With `sel.unread == Some(false)` the caller must skip
+    /// conversations that have unread messages.
+    pub fn ranges(&self, sel: Selection, after: Option<Key>, backwards: bool) -> Vec<Keys<'_>> {
+        let bound = match after {
             Some(k) => Bound::Excluded(k),
             None => Bound::Unbounded,
         };
         Self::statuses(sel)
             .iter()
-            .map(|&open| {
-                let (a, u) = self.sets(open);
+            .map(|&status| {
+                let (a, u) = self.sets(status, sel.waiting);
                 let set = if sel.unread == Some(true) { u } else { a };
-                set.range((lower, Bound::Unbounded))
+                if backwards {
+                    Box::new(set.range((Bound::Unbounded, bound)).rev().copied()) as Keys<'_>
+                } else {
+                    Box::new(set.range((bound, Bound::Unbounded)).copied()) as Keys<'_>
+                }
             })
             .collect()
     }
 }
 
-/// Merges ordered iterators into one ordered stream (k is small: a few teams times two statuses).
+/// Merges ordered iterators into one ordered stream (k is small: a few teams times the
+/// statuses), in inbox order or, `backwards`, its reverse.
 pub struct Merge<'a> {
-    heads: Vec<(Option<Key>, btree_set::Range<'a, Key>)>,
+    heads: Vec<(Option<Key>, Keys<'a>)>,
+    backwards: bool,
 }
 
 impl<'a> Merge<'a> {
-    pub fn new(iters: Vec<btree_set::Range<'a, Key>>) -> Merge<'a> {
+    pub fn new(iters: Vec<Keys<'a>>, backwards: bool) -> Merge<'a> {
         Merge {
             heads: iters
                 .into_iter()
                 .map(|mut it| {
-                    let head = it.next().copied();
+                    let head = it.next();
                     (head, it)
                 })
                 .collect(),
+            backwards,
         }
     }
 }
@@ -155,11 +191,11 @@ impl Iterator for Merge<'_> {
     type Item = Key;
 
     fn next(&mut self) -> Option<Key> {
-        let (best, _) =
-            self.heads.iter().enumerate().filter_map(|(i, (h, _))| h.map(|k| (i, k))).min_by_key(|(_, k)| *k)?;
+        let heads = self.heads.iter().enumerate().filter_map(|(i, (h, _))| h.map(|k| (i, k)));
+        let (best, _) = if self.backwards { heads.max_by_key(|(_, k)| *k)? } else { heads.min_by_key(|(_, k)| *k)? };
         let (head, it) = &mut self.heads[best];
         let out = *head;
-        *head = it.next().copied();
+        *head = it.next();
         out
     }
 }
@@ -169,7 +205,7 @@ mod tests {
     use super::*;
 
     fn e(at: i64, id: i64, open: bool, unread: bool) -> Entry {
-        Entry { key: Key { at, id }, open, unread }
+        Entry { key: Key { at, id }, status: if open { Status::Open } else { Status::Closed }, unread, waiting: unread }
     }
 
     #[test]
@@ -186,16 +222,29 @@ mod tests {
         s.insert(e(20, 2, false, false));
         s.insert(e(30, 3, true, false));
         s.insert(e(5, 4, false, true));
+        let sel = |status, unread| Selection { status, unread, waiting: false };
         assert_eq!(s.counts(Selection::default()), (4, 2));
-        assert_eq!(s.counts(Selection { open: Some(true), unread: None }), (2, 1));
-        assert_eq!(s.counts(Selection { open: None, unread: Some(true) }), (2, 2));
-        assert_eq!(s.counts(Selection { open: Some(false), unread: Some(false) }), (1, 0));
-        let all: Vec<i64> = Merge::new(s.ranges(Selection::default(), None)).map(|k| k.id).collect();
+        assert_eq!(s.counts(sel(Some(Status::Open), None)), (2, 1));
+        assert_eq!(s.counts(sel(None, Some(true))), (2, 2));
+        assert_eq!(s.counts(sel(Some(Status::Closed), Some(false))), (1, 0));
+        assert_eq!(s.counts(Selection { waiting: true, ..Selection::default() }), (2, 2));
+        let all: Vec<i64> = Merge::new(s.ranges(Selection::default(), None, false), false).map(|k| k.id).collect();
         assert_eq!(all, vec![3, 2, 1, 4]);
-        let after: Vec<i64> =
-            Merge::new(s.ranges(Selection::default(), Some(Key { at: 20, id: 2 }))).map(|k| k.id).collect();
+        let after: Vec<i64> = Merge::new(s.ranges(Selection::default(), Some(Key { at: 20, id: 2 }), false), false)
+            .map(|k| k.id)
+            .collect();
         assert_eq!(after, vec![1, 4]);
+        let oldest: Vec<i64> = Merge::new(s.ranges(Selection::default(), None, true), true).map(|k| k.id).collect();
+        assert_eq!(oldest, vec![4, 1, 2, 3]);
+        let waiting_after: Vec<i64> = Merge::new(
+            s.ranges(Selection { waiting: true, ..Selection::default() }, Some(Key { at: 5, id: 4 }), true),
+            true,
+        )
+        .map(|k| k.id)
+        .collect();
+        assert_eq!(waiting_after, vec![1]);
         s.remove(e(10, 1, true, true));
         assert_eq!(s.counts(Selection::default()), (3, 1));
+        assert_eq!(s.len(), 3);
     }
 }

@@ -6,9 +6,10 @@ use std::ops::Bound;
 
 use platica_domain::Role;
 
-use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Table};
-use crate::query::{Filter, LastMessage, PREVIEW_CHARS, Page, Row};
-use crate::scope::{Entry, Key, Merge, Scope, Selection};
+use crate::change::Direction;
+use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Status, Table};
+use crate::query::{Cursor, Filter, LastMessage, PREVIEW_CHARS, Page, Row, Sort, View};
+use crate::scope::{Entry, Key, Keys, Merge, Scope, Selection};
 
 #[derive(Clone, Debug)]
 struct Prospect {
@@ -32,6 +33,7 @@ pub struct Seat {
 struct Placed {
     team_id: i64,
     executive_id: Option<i64>,
+    priority: u8,
     entry: Entry,
 }
 
@@ -39,7 +41,13 @@ struct Placed {
 struct Conversation {
     prospect_id: i64,
     channel: Box<str>,
-    open: bool,
+    status: Status,
+    snoozed_until: Option<Micros>,
+    priority: u8,
+    /// Label ids, ascending.
+    labels: Vec<i64>,
+    /// The label indexes it sits in (its labels as of its last placement).
+    labels_placed: Vec<i64>,
     created_at: Micros,
     last: Option<LastMessage>,
     unread: u32,
@@ -94,12 +102,13 @@ impl Search {
     }
 }
 
-/// One index of a tenant.
+/// One index of a tenant that visibility and the view filters use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ScopeKey {
     All,
     Team(i64),
     Executive(i64),
+    Unassigned,
 }
 
 impl ScopeKey {
@@ -108,8 +117,18 @@ impl ScopeKey {
             ScopeKey::All => true,
             ScopeKey::Team(t) => p.team_id == t,
             ScopeKey::Executive(e) => p.executive_id == Some(e),
+            ScopeKey::Unassigned => p.executive_id.is_none(),
         }
     }
+}
+
+/// Which index a page walks: the viewer's plan, or the (smaller) index of the label or priority
+/// asked for, the other conditions checked on each conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    Plan,
+    Label,
+    Priority,
 }
 
 /// Which conversations a viewer's query covers: the indexes to scan, plus an optional team
@@ -136,6 +155,12 @@ pub struct TenantInbox {
     all: Scope,
     teams: HashMap<i64, Scope>,
     executives: HashMap<i64, Scope>,
+    /// Conversations whose prospect has no executive.
+    unassigned: Scope,
+    /// By label.
+    labels: HashMap<i64, Scope>,
+    /// By priority, above none.
+    priorities: HashMap<u8, Scope>,
     names: BTreeSet<(Box<str>, i64)>,
     phones: BTreeSet<(Box<str>, i64)>,
     users: HashMap<i64, Role>,
@@ -166,6 +191,18 @@ impl TenantInbox {
             Change::BotPause { conversation_id, paused, .. } => {
                 if let Some(c) = self.conversations.get_mut(conversation_id) {
                     c.bot_paused = *paused;
+                }
+            }
+            Change::ConversationLabel { conversation_id, label_id, member, .. } => {
+                if let Some(c) = self.conversations.get_mut(conversation_id) {
+                    match (c.labels.binary_search(label_id), *member) {
+                        (Err(at), true) => c.labels.insert(at, *label_id),
+                        (Ok(at), false) => {
+                            c.labels.remove(at);
+                        }
+                        _ => {}
+                    }
+                    self.reindex(*conversation_id);
                 }
             }
             Change::UserUpsert(u) => {
@@ -262,7 +299,9 @@ impl TenantInbox {
                 let moved_from = (conv.prospect_id != c.prospect_id).then_some(conv.prospect_id);
                 conv.prospect_id = c.prospect_id;
                 conv.channel = c.channel.as_str().into();
-                conv.open = c.open;
+                conv.status = c.status;
+                conv.snoozed_until = c.snoozed_until;
+                conv.priority = c.priority;
                 conv.created_at = c.created_at;
                 if let Some(old) = moved_from {
                     self.detach(old, c.conversation_id);
@@ -275,7 +314,11 @@ impl TenantInbox {
                     Conversation {
                         prospect_id: c.prospect_id,
                         channel: c.channel.as_str().into(),
-                        open: c.open,
+                        status: c.status,
+                        snoozed_until: c.snoozed_until,
+                        priority: c.priority,
+                        labels: Vec::new(),
+                        labels_placed: Vec::new(),
                         created_at: c.created_at,
                         last: None,
                         unread: 0,
@@ -402,56 +445,82 @@ impl TenantInbox {
                     }
                 }
                 Table::BotPause => self.conversations.values_mut().for_each(|c| c.bot_paused = false),
+                Table::ConversationLabels => {
+                    let ids: Vec<i64> = self.conversations.keys().copied().collect();
+                    for id in ids {
+                        if let Some(c) = self.conversations.get_mut(&id) {
+                            c.labels.clear();
+                        }
+                        self.reindex(id);
+                    }
+                }
             }
         }
     }
 
-    /// Puts a conversation where its prospect and activity say it belongs.
+    /// Puts a conversation where its prospect, activity, priority and labels say it belongs.
     fn reindex(&mut self, conversation_id: i64) {
         let Some(conv) = self.conversations.get(&conversation_id) else { return };
         let want = self.prospects.get(&conv.prospect_id).map(|p| Placed {
             team_id: p.team_id,
             executive_id: p.executive_id,
+            priority: conv.priority,
             entry: Entry {
                 key: Key { at: conv.activity(), id: conversation_id },
-                open: conv.open,
+                status: conv.status,
                 unread: conv.unread > 0,
+                waiting: conv.last.as_ref().is_some_and(|l| l.direction == Direction::In),
             },
         });
         let have = conv.placed;
-        if want == have {
+        if want == have && (want.is_none() || conv.labels == conv.labels_placed) {
             return;
         }
+        let labels = conv.labels.clone();
         if let Some(h) = have {
             self.unplace(conversation_id, h);
         }
         if let Some(w) = want {
             self.all.insert(w.entry);
             self.teams.entry(w.team_id).or_default().insert(w.entry);
-            if let Some(e) = w.executive_id {
-                self.executives.entry(e).or_default().insert(w.entry);
+            match w.executive_id {
+                Some(e) => self.executives.entry(e).or_default().insert(w.entry),
+                None => self.unassigned.insert(w.entry),
+            }
+            if w.priority > 0 {
+                self.priorities.entry(w.priority).or_default().insert(w.entry);
+            }
+            for l in &labels {
+                self.labels.entry(*l).or_default().insert(w.entry);
             }
         }
         if let Some(conv) = self.conversations.get_mut(&conversation_id) {
             conv.placed = want;
+            conv.labels_placed = if want.is_some() { labels } else { Vec::new() };
         }
     }
 
     fn unplace(&mut self, conversation_id: i64, p: Placed) {
-        self.all.remove(p.entry);
-        if let Some(s) = self.teams.get_mut(&p.team_id) {
-            s.remove(p.entry);
-            if s.is_empty() {
-                self.teams.remove(&p.team_id);
+        fn take<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Scope>, k: K, e: Entry) {
+            if let Some(s) = map.get_mut(&k) {
+                s.remove(e);
+                if s.is_empty() {
+                    map.remove(&k);
+                }
             }
         }
-        if let Some(e) = p.executive_id
-            && let Some(s) = self.executives.get_mut(&e)
-        {
-            s.remove(p.entry);
-            if s.is_empty() {
-                self.executives.remove(&e);
-            }
+        self.all.remove(p.entry);
+        take(&mut self.teams, p.team_id, p.entry);
+        match p.executive_id {
+            Some(e) => take(&mut self.executives, e, p.entry),
+            None => self.unassigned.remove(p.entry),
+        }
+        if p.priority > 0 {
+            take(&mut self.priorities, p.priority, p.entry);
+        }
+        let placed = self.conversations.get_mut(&conversation_id).map(|c| std::mem::take(&mut c.labels_placed));
+        for l in placed.unwrap_or_default() {
+            take(&mut self.labels, l, p.entry);
         }
         if let Some(conv) = self.conversations.get_mut(&conversation_id) {
             conv.placed = None;
@@ -490,12 +559,20 @@ impl TenantInbox {
         }
     }
 
-    /// Whether a row of `filter`'s shape matches (visibility aside).
-    pub fn matches(&self, row: &Row, filter: &Filter) -> bool {
+    /// Whether a row matches `filter` for `user_id` (visibility aside: see [`Self::can_see`]).
+    pub fn matches(&self, user_id: i64, row: &Row, filter: &Filter) -> bool {
         filter.team_id.is_none_or(|t| t == row.team_id)
             && filter.executive_id.is_none_or(|e| Some(e) == row.executive_id)
+            && match filter.view.unwrap_or_default() {
+                View::All => true,
+                View::Mine => row.executive_id == Some(user_id),
+                View::Unassigned => row.executive_id.is_none(),
+            }
             && filter.unread.is_none_or(|u| u == (row.unread_count > 0))
-            && filter.open.is_none_or(|o| o == row.open)
+            && filter.status.is_none_or(|s| s == row.status)
+            && filter.label.is_none_or(|l| row.labels.contains(&l))
+            && filter.priority.is_none_or(|p| p == row.priority)
+            && (filter.sort != Sort::Waiting || row.waiting())
             && filter.q.as_deref().filter(|q| !q.is_empty()).is_none_or(|q| match Search::parse(q) {
                 Search::Name(p) => row.prospect_name.to_lowercase().starts_with(&p),
                 Search::Phone(p) => row.prospect_phone.as_deref().is_some_and(|phone| phone.starts_with(&p)),
@@ -512,26 +589,37 @@ impl TenantInbox {
         self.coordinates.get(&user_id).cloned().unwrap_or_default()
     }
 
-    /// The conversations a user's inbox covers under `filter` (visibility first, then filters).
+    /// The conversations a user's inbox covers under `filter`'s view, team and executive
+    /// (visibility first, then those filters); `None` when it covers none.
     fn plan(&self, user_id: i64, filter: &Filter) -> Option<Plan> {
         let role = self.role(user_id)?;
+        let view = filter.view.unwrap_or_default();
+        let executive = match (view, filter.executive_id) {
+            (View::Mine, Some(e)) if e != user_id => return None,
+            (View::Mine, _) => Some(user_id),
+            (View::Unassigned, Some(_)) => return None,
+            (_, e) => e,
+        };
+        let unassigned = view == View::Unassigned;
         let wanted_team = |t: i64| filter.team_id.is_none_or(|f| f == t);
         match role {
-            Role::Admin => Some(match (filter.executive_id, filter.team_id) {
-                (Some(e), team) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: team.map(|t| [t].into()) },
-                (None, Some(t)) => Plan { scopes: vec![ScopeKey::Team(t)], teams: None },
-                (None, None) => Plan { scopes: vec![ScopeKey::All], teams: None },
+            Role::Admin => Some(match (executive, unassigned, filter.team_id) {
+                (Some(e), _, team) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: team.map(|t| [t].into()) },
+                (None, true, team) => Plan { scopes: vec![ScopeKey::Unassigned], teams: team.map(|t| [t].into()) },
+                (None, false, Some(t)) => Plan { scopes: vec![ScopeKey::Team(t)], teams: None },
+                (None, false, None) => Plan { scopes: vec![ScopeKey::All], teams: None },
             }),
             Role::Coordinator => {
                 let allowed: BTreeSet<i64> =
                     self.coordinated_teams(user_id).into_iter().filter(|t| wanted_team(*t)).collect();
-                Some(match filter.executive_id {
-                    Some(e) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: Some(allowed) },
-                    None => Plan { scopes: allowed.iter().map(|t| ScopeKey::Team(*t)).collect(), teams: None },
+                Some(match (executive, unassigned) {
+                    (Some(e), _) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: Some(allowed) },
+                    (None, true) => Plan { scopes: vec![ScopeKey::Unassigned], teams: Some(allowed) },
+                    (None, false) => Plan { scopes: allowed.iter().map(|t| ScopeKey::Team(*t)).collect(), teams: None },
                 })
             }
             Role::Executive => {
-                if filter.executive_id.is_some_and(|e| e != user_id) {
+                if executive.is_some_and(|e| e != user_id) || unassigned {
                     return None;
                 }
                 Some(Plan { scopes: vec![ScopeKey::Executive(user_id)], teams: filter.team_id.map(|t| [t].into()) })
@@ -544,50 +632,121 @@ impl TenantInbox {
             ScopeKey::All => Some(&self.all),
             ScopeKey::Team(t) => self.teams.get(&t),
             ScopeKey::Executive(e) => self.executives.get(&e),
+            ScopeKey::Unassigned => Some(&self.unassigned),
         }
     }
 
-    /// One page of `user_id`'s inbox, newest activity first, strictly after `after`.
-    pub fn page(&self, user_id: i64, filter: &Filter, after: Option<Key>, limit: usize) -> Page {
+    /// One page of `user_id`'s inbox in `filter.sort`'s order, strictly after `after`.
+    pub fn page(&self, user_id: i64, filter: &Filter, after: Option<Cursor>, limit: usize) -> Page {
         let Some(plan) = self.plan(user_id, filter) else { return Page::default() };
-        let sel = Selection { open: filter.open, unread: filter.unread };
+        let sel = Selection { status: filter.status, unread: filter.unread, waiting: filter.sort == Sort::Waiting };
         if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-            return self.search_page(&plan, sel, q, after, limit);
+            return self.search_page(&plan, sel, filter, q, after, limit);
         }
-        let scopes: Vec<&Scope> = plan.scopes.iter().filter_map(|k| self.scope(*k)).collect();
-        let accept = |k: &Key| -> bool {
-            let Some(p) = self.conversations.get(&k.id).and_then(|c| c.placed) else { return false };
-            plan.teams.as_ref().is_none_or(|t| t.contains(&p.team_id)) && (sel.unread != Some(false) || !p.entry.unread)
+        let label_scope = match filter.label {
+            None => None,
+            Some(l) => match self.labels.get(&l) {
+                Some(s) => Some(s),
+                None => return Page::default(),
+            },
         };
-        let (total, unread) = if plan.teams.is_none() {
+        let priority_scope = match filter.priority {
+            Some(p) if p > 0 => match self.priorities.get(&p) {
+                Some(s) => Some(s),
+                None => return Page::default(),
+            },
+            _ => None,
+        };
+        let plan_scopes: Vec<&Scope> = plan.scopes.iter().filter_map(|k| self.scope(*k)).collect();
+        // Walk the smallest index; check the other conditions on each conversation.
+        let mut driver = (Driver::Plan, plan_scopes.iter().map(|s| s.len()).sum::<usize>());
+        for (d, s) in [(Driver::Label, label_scope), (Driver::Priority, priority_scope)] {
+            if let Some(s) = s
+                && s.len() < driver.1
+            {
+                driver = (d, s.len());
+            }
+        }
+        let (scopes, check_plan) = match (driver.0, label_scope, priority_scope) {
+            (Driver::Label, Some(s), _) | (Driver::Priority, _, Some(s)) => (vec![s], true),
+            _ => (plan_scopes, plan.teams.is_some()),
+        };
+        let check_label = filter.label.filter(|_| driver.0 != Driver::Label);
+        let check_priority = filter.priority.filter(|_| driver.0 != Driver::Priority);
+        let accept = |k: &Key| -> bool {
+            let Some(c) = self.conversations.get(&k.id) else { return false };
+            let Some(p) = c.placed else { return false };
+            (!check_plan || plan.covers(p))
+                && check_label.is_none_or(|l| c.labels_placed.binary_search(&l).is_ok())
+                && check_priority.is_none_or(|pr| p.priority == pr)
+                && (sel.unread != Some(false) || !p.entry.unread)
+        };
+        let exact = !check_plan && check_label.is_none() && check_priority.is_none();
+        let (total, unread) = if exact {
             scopes.iter().fold((0, 0), |(t, u), s| {
                 let (st, su) = s.counts(sel);
                 (t + st, u + su)
             })
         } else {
-            let ranges = scopes.iter().flat_map(|s| s.ranges(sel, None)).collect();
-            Merge::new(ranges).filter(|k| accept(k)).fold((0, 0), |(t, u), k| {
+            let ranges = scopes.iter().flat_map(|s| s.ranges(sel, None, false)).collect();
+            Merge::new(ranges, false).filter(|k| accept(k)).fold((0, 0), |(t, u), k| {
                 let unread = self.conversations.get(&k.id).is_some_and(|c| c.unread > 0);
                 (t + 1, u + usize::from(unread))
             })
         };
-        let ranges = scopes.iter().flat_map(|s| s.ranges(sel, after)).collect();
-        self.paginate(Merge::new(ranges).filter(|k| accept(k)), limit, total, unread)
+        let walk = |sel: Selection, after: Option<Key>, backwards: bool| -> Merge<'_> {
+            let ranges: Vec<Keys<'_>> = scopes.iter().flat_map(|s| s.ranges(sel, after, backwards)).collect();
+            Merge::new(ranges, backwards)
+        };
+        match filter.sort {
+            Sort::Latest => {
+                let keys = walk(sel, after.map(|c| c.key), false).filter(|k| accept(k)).map(Cursor::from);
+                self.paginate(keys, limit, total, unread)
+            }
+            Sort::Waiting => {
+                let keys = walk(sel, after.map(|c| c.key), true).filter(|k| accept(k)).map(Cursor::from);
+                self.paginate(keys, limit, total, unread)
+            }
+            Sort::UnreadFirst => {
+                let in_rest = after.is_some_and(|c| c.rest);
+                let first = (filter.unread != Some(false) && !in_rest).then(|| {
+                    walk(Selection { unread: Some(true), ..sel }, after.map(|c| c.key), false)
+                        .filter(|k| accept(k))
+                        .map(|key| Cursor { key, rest: false })
+                });
+                let rest_after = if in_rest { after.map(|c| c.key) } else { None };
+                let rest = (filter.unread != Some(true)).then(|| {
+                    walk(Selection { unread: Some(false), ..sel }, rest_after, false)
+                        .filter(|k| accept(k) && self.conversations.get(&k.id).is_none_or(|c| c.unread == 0))
+                        .map(|key| Cursor { key, rest: true })
+                });
+                let keys = first.into_iter().flatten().chain(rest.into_iter().flatten());
+                self.paginate(keys, limit, total, unread)
+            }
+        }
     }
 
-    /// The page of the first `limit` keys of an ordered stream, with the cursor of the next one.
-    fn paginate(&self, keys: impl Iterator<Item = Key>, limit: usize, total: usize, unread: usize) -> Page {
-        let mut keys: Vec<Key> = keys.take(limit + 1).collect();
+    /// The page of the first `limit` positions of an ordered stream, with the cursor of the next.
+    fn paginate(&self, keys: impl Iterator<Item = Cursor>, limit: usize, total: usize, unread: usize) -> Page {
+        let mut keys: Vec<Cursor> = keys.take(limit + 1).collect();
         let next = if keys.len() > limit {
             keys.truncate(limit);
             keys.last().copied()
         } else {
             None
         };
-        Page { rows: keys.iter().filter_map(|k| self.row(k.id)).collect(), next, total, unread }
+        Page { rows: keys.iter().filter_map(|k| self.row(k.key.id)).collect(), next, total, unread }
     }
 
-    fn search_page(&self, plan: &Plan, sel: Selection, q: &str, after: Option<Key>, limit: usize) -> Page {
+    fn search_page(
+        &self,
+        plan: &Plan,
+        sel: Selection,
+        filter: &Filter,
+        q: &str,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Page {
         let (set, prefix) = match Search::parse(q) {
             Search::Name(p) => (&self.names, p),
             Search::Phone(p) => (&self.phones, p),
@@ -600,16 +759,26 @@ impl TenantInbox {
             }
             let Some(p) = self.prospects.get(prospect_id) else { continue };
             for c in &p.conversations {
-                let Some(placed) = self.conversations.get(c).and_then(|c| c.placed) else { continue };
-                if plan.covers(placed) && selected(sel, placed.entry) {
+                let Some(conv) = self.conversations.get(c) else { continue };
+                let Some(placed) = conv.placed else { continue };
+                if plan.covers(placed)
+                    && selected(sel, placed.entry)
+                    && filter.label.is_none_or(|l| conv.labels_placed.binary_search(&l).is_ok())
+                    && filter.priority.is_none_or(|pr| placed.priority == pr)
+                {
                     entries.push(placed.entry);
                 }
             }
         }
-        entries.sort_by_key(|e| e.key);
+        let sort = filter.sort;
+        entries.sort_by(|a, b| sort.cmp(&sort.position(a), &sort.position(b)));
         let total = entries.len();
         let unread = entries.iter().filter(|e| e.unread).count();
-        self.paginate(entries.iter().map(|e| e.key).filter(|k| after.is_none_or(|a| *k > a)), limit, total, unread)
+        let keys = entries
+            .iter()
+            .map(|e| sort.position(e))
+            .filter(|p| after.is_none_or(|a| sort.cmp(p, &a) == std::cmp::Ordering::Greater));
+        self.paginate(keys, limit, total, unread)
     }
 
     /// The id of a conversation's newest message, as the engine knows it.
@@ -630,7 +799,10 @@ impl TenantInbox {
             team_id: placed.team_id,
             executive_id: placed.executive_id,
             channel: c.channel.to_string(),
-            open: c.open,
+            status: c.status,
+            snoozed_until: c.snoozed_until,
+            priority: c.priority,
+            labels: c.labels_placed.clone(),
             last_message: c.last.clone(),
             last_activity_at: c.activity(),
             unread_count: i64::from(c.unread),
@@ -642,10 +814,10 @@ impl TenantInbox {
 
     /// Every inbox row, in inbox order (for verification).
     pub fn rows(&self) -> Vec<Row> {
-        Merge::new(self.all.ranges(Selection::default(), None)).filter_map(|k| self.row(k.id)).collect()
+        Merge::new(self.all.ranges(Selection::default(), None, false), false).filter_map(|k| self.row(k.id)).collect()
     }
 }
 
 fn selected(sel: Selection, e: Entry) -> bool {
-    sel.open.is_none_or(|o| o == e.open) && sel.unread.is_none_or(|u| u == e.unread)
+    (!sel.waiting || e.waiting) && sel.status.is_none_or(|s| s == e.status) && sel.unread.is_none_or(|u| u == e.unread)
 }

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use platica_domain::visibility::{Placement, can_see};
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
 use platica_inbox::change::{
-    Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Table, Transaction, UserRow,
+    Change, ConversationRow, Direction, MessageRow, ProspectRow, SenderKind, Status, Table, Transaction, UserRow,
 };
 use platica_inbox::query::{LastMessage, PREVIEW_CHARS};
-use platica_inbox::{Engine, Filter, Newest, Row};
+use platica_inbox::{Cursor, Engine, Filter, Newest, Row, Sort, View};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -20,7 +20,8 @@ enum Op {
     Coord { tenant: i64, user: i64, team: i64, member: bool },
     Prospect { tenant: i64, id: i64, name: usize, team: i64, exec: Option<i64> },
     DeleteProspect { id: i64 },
-    Conversation { id: i64, prospect: i64, open: bool, at: i64 },
+    Conversation { id: i64, prospect: i64, status: usize, priority: u8, at: i64 },
+    Label { conv: i64, label: i64, member: bool },
     DeleteConversation { id: i64 },
     Message { conv: i64, inbound: bool, at: i64, read: bool, body: usize },
     ReadMessage { pick: usize, read: bool },
@@ -41,7 +42,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (1i64..3, 1i64..9, 0..NAMES.len(), 1i64..4, proptest::option::of(1i64..6))
             .prop_map(|(tenant, id, name, team, exec)| Op::Prospect { tenant, id, name, team, exec }),
         1 => (1i64..9).prop_map(|id| Op::DeleteProspect { id }),
-        4 => (1i64..12, 1i64..9, any::<bool>(), 0i64..50).prop_map(|(id, prospect, open, at)| Op::Conversation { id, prospect, open, at }),
+        4 => (1i64..12, 1i64..9, 0usize..3, 0u8..5, 0i64..50).prop_map(|(id, prospect, status, priority, at)| Op::Conversation { id, prospect, status, priority, at }),
+        2 => (1i64..12, 1i64..4, any::<bool>()).prop_map(|(conv, label, member)| Op::Label { conv, label, member }),
         1 => (1i64..12).prop_map(|id| Op::DeleteConversation { id }),
         8 => (1i64..12, any::<bool>(), 0i64..60, any::<bool>(), 0..BODIES.len())
             .prop_map(|(conv, inbound, at, read, body)| Op::Message { conv, inbound, at, read, body }),
@@ -49,7 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0i64..60).prop_map(|(pick, at)| Op::MoveMessageTime { pick, at }),
         2 => any::<usize>().prop_map(|pick| Op::DeleteMessage { pick }),
         1 => (1i64..12, proptest::option::of(any::<bool>())).prop_map(|(conv, paused)| Op::BotPause { conv, paused }),
-        1 => prop_oneof![Just(Table::Messages), Just(Table::BotPause), Just(Table::CoordinatorTeams)].prop_map(Op::Truncate),
+        1 => prop_oneof![Just(Table::Messages), Just(Table::BotPause), Just(Table::CoordinatorTeams), Just(Table::ConversationLabels)].prop_map(Op::Truncate),
     ]
 }
 
@@ -62,6 +64,8 @@ struct Model {
     conversations: BTreeMap<i64, ConversationRow>,
     messages: BTreeMap<i64, MessageRow>,
     bot_pause: BTreeMap<i64, bool>,
+    /// (conversation, label)
+    labels: BTreeSet<(i64, i64)>,
     next_message: i64,
 }
 
@@ -123,7 +127,7 @@ impl Model {
                 }
                 out
             }
-            Op::Conversation { id, prospect, open, at } => {
+            Op::Conversation { id, prospect, status, priority, at } => {
                 let Some(p) = self.prospects.get(&prospect) else { return vec![] };
                 if let Some(c) = self.conversations.get(&id)
                     && c.tenant_id != p.tenant_id
@@ -135,13 +139,25 @@ impl Model {
                     conversation_id: id,
                     prospect_id: prospect,
                     channel: "whatsapp".into(),
-                    open,
+                    status: Status::ALL[status],
+                    snoozed_until: (Status::ALL[status] == Status::Snoozed).then_some(at + 1000),
+                    priority,
                     created_at: at,
                 };
                 self.conversations.insert(id, row.clone());
                 vec![Change::ConversationUpsert(row)]
             }
             Op::DeleteConversation { id } => self.delete_conversation(id),
+            Op::Label { conv, label, member } => {
+                let Some(c) = self.conversations.get(&conv) else { return vec![] };
+                let tenant_id = c.tenant_id;
+                let changed =
+                    if member { self.labels.insert((conv, label)) } else { self.labels.remove(&(conv, label)) };
+                if !changed {
+                    return vec![];
+                }
+                vec![Change::ConversationLabel { tenant_id, conversation_id: conv, label_id: label, member }]
+            }
             Op::Message { conv, inbound, at, read, body } => {
                 let Some(c) = self.conversations.get(&conv) else { return vec![] };
                 self.next_message += 1;
@@ -186,6 +202,7 @@ impl Model {
                     Table::Messages => self.messages.clear(),
                     Table::BotPause => self.bot_pause.clear(),
                     Table::CoordinatorTeams => self.coord.clear(),
+                    Table::ConversationLabels => self.labels.clear(),
                     _ => unreachable!(),
                 }
                 vec![Change::Truncate(vec![table])]
@@ -217,6 +234,16 @@ impl Model {
         }
         if self.bot_pause.remove(&id).is_some() {
             out.push(Change::BotPause { tenant_id: c.tenant_id, conversation_id: id, paused: false });
+        }
+        let labels: Vec<i64> = self.labels.iter().filter(|(cv, _)| *cv == id).map(|(_, l)| *l).collect();
+        for l in labels {
+            self.labels.remove(&(id, l));
+            out.push(Change::ConversationLabel {
+                tenant_id: c.tenant_id,
+                conversation_id: id,
+                label_id: l,
+                member: false,
+            });
         }
         out
     }
@@ -255,7 +282,10 @@ impl Model {
                     team_id: p.team_id,
                     executive_id: p.executive_id,
                     channel: c.channel.clone(),
-                    open: c.open,
+                    status: c.status,
+                    snoozed_until: c.snoozed_until,
+                    priority: c.priority,
+                    labels: self.labels.iter().filter(|(cv, _)| *cv == c.conversation_id).map(|(_, l)| *l).collect(),
                     last_activity_at: last.as_ref().map_or(c.created_at, |l| l.at),
                     last_message: last,
                     unread_count: msgs.iter().filter(|m| m.is_unread()).count() as i64,
@@ -282,7 +312,8 @@ impl Model {
     /// What `user` sees under `filter`, by the visibility rule and the filter written out.
     fn expected(&self, tenant: i64, user: i64, f: &Filter) -> Vec<Row> {
         let Some(v) = self.viewer(tenant, user) else { return vec![] };
-        self.rows(tenant)
+        let mut rows: Vec<Row> = self
+            .rows(tenant)
             .into_iter()
             .filter(|r| {
                 let pl = Placement {
@@ -294,7 +325,15 @@ impl Model {
                     && f.team_id.is_none_or(|t| t == r.team_id)
                     && f.executive_id.is_none_or(|e| Some(e) == r.executive_id)
                     && f.unread.is_none_or(|u| u == (r.unread_count > 0))
-                    && f.open.is_none_or(|o| o == r.open)
+                    && f.status.is_none_or(|s| s == r.status)
+                    && match f.view.unwrap_or_default() {
+                        View::All => true,
+                        View::Mine => r.executive_id == Some(user),
+                        View::Unassigned => r.executive_id.is_none(),
+                    }
+                    && f.label.is_none_or(|l| r.labels.contains(&l))
+                    && f.priority.is_none_or(|p| p == r.priority)
+                    && (f.sort != Sort::Waiting || r.waiting())
                     && f.q.as_deref().is_none_or(|q| {
                         if q.starts_with('+') {
                             r.prospect_phone.as_deref().is_some_and(|p| p.starts_with(q))
@@ -303,7 +342,16 @@ impl Model {
                         }
                     })
             })
-            .collect()
+            .collect();
+        // The sort written out: newest first; oldest first; unread ones first.
+        match f.sort {
+            Sort::Latest => {}
+            Sort::Waiting => rows.sort_by_key(|r| (r.last_activity_at, r.conversation_id)),
+            Sort::UnreadFirst => {
+                rows.sort_by_key(|r| (r.unread_count == 0, std::cmp::Reverse((r.last_activity_at, r.conversation_id))))
+            }
+        }
+        rows
     }
 }
 
@@ -318,13 +366,42 @@ fn filters() -> Vec<Filter> {
     }
     for unread in [true, false] {
         out.push(Filter { unread: Some(unread), ..Filter::default() });
-        out.push(Filter { unread: Some(unread), open: Some(true), ..Filter::default() });
+        out.push(Filter { unread: Some(unread), status: Some(Status::Open), ..Filter::default() });
     }
-    out.push(Filter { open: Some(false), ..Filter::default() });
+    out.push(Filter { status: Some(Status::Closed), ..Filter::default() });
+    out.push(Filter { status: Some(Status::Snoozed), ..Filter::default() });
     for q in ["an", "Á", "+52155", "+521550001", "zz"] {
         out.push(Filter { q: Some(q.into()), ..Filter::default() });
         out.push(Filter { q: Some(q.into()), unread: Some(true), ..Filter::default() });
     }
+    // Triage: views, labels, priorities, sorts, alone and together.
+    let mut triage = vec![Filter::default()];
+    for view in [View::Mine, View::Unassigned, View::All] {
+        triage.push(Filter { view: Some(view), ..Filter::default() });
+        triage.push(Filter { view: Some(view), team_id: Some(1), ..Filter::default() });
+    }
+    triage.push(Filter { view: Some(View::Mine), executive_id: Some(3), ..Filter::default() });
+    for label in [1, 2] {
+        triage.push(Filter { label: Some(label), ..Filter::default() });
+        triage.push(Filter { label: Some(label), team_id: Some(2), status: Some(Status::Open), ..Filter::default() });
+        triage.push(Filter { label: Some(label), priority: Some(2), ..Filter::default() });
+        triage.push(Filter { label: Some(label), view: Some(View::Unassigned), ..Filter::default() });
+    }
+    for priority in [0, 1, 4] {
+        triage.push(Filter { priority: Some(priority), ..Filter::default() });
+        triage.push(Filter { priority: Some(priority), executive_id: Some(1), ..Filter::default() });
+    }
+    triage.push(Filter { status: Some(Status::Snoozed), unread: Some(true), ..Filter::default() });
+    for sort in [Sort::Waiting, Sort::UnreadFirst] {
+        for f in triage.clone() {
+            out.push(Filter { sort, ..f });
+        }
+        out.push(Filter { sort, unread: Some(false), ..Filter::default() });
+        out.push(Filter { sort, unread: Some(true), ..Filter::default() });
+        out.push(Filter { sort, q: Some("an".into()), ..Filter::default() });
+        out.push(Filter { sort, q: Some("+52155".into()), label: Some(1), ..Filter::default() });
+    }
+    out.extend(triage);
     out
 }
 
@@ -338,7 +415,7 @@ fn check(engine: &Engine, model: &Model) -> Result<(), TestCaseError> {
                     continue;
                 };
                 let mut got = Vec::new();
-                let mut after = None;
+                let mut after: Option<Cursor> = None;
                 let mut first = None;
                 loop {
                     let page = inbox.page(user, &f, after, 3);

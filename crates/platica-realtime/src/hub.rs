@@ -728,7 +728,7 @@ impl<'a> Router<'a> {
             let Some((user, Topic::Inbox(filter))) = sub_topic(self.st, sr) else { continue };
             let now = after.filter(|r| {
                 inbox.can_see(user, Seat { team_id: r.team_id, executive_id: r.executive_id })
-                    && inbox.matches(r, filter)
+                    && inbox.matches(user, r, filter)
             });
             let was = before.is_some_and(|b| inbox.can_see(user, b));
             let body = match (now, payload) {

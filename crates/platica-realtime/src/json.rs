@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use platica_domain::cursor::Cursor;
-use platica_domain::inbox::{InboxPage, InboxRow};
+use platica_domain::inbox::{InboxCursor, InboxPage, InboxRow};
 use platica_inbox::{Page, Row};
 
 pub fn time(micros: i64) -> DateTime<Utc> {
@@ -20,7 +20,10 @@ pub fn row_json(r: Row) -> InboxRow {
         team_id: r.team_id,
         executive_id: r.executive_id,
         channel: r.channel,
-        status: if r.open { "open" } else { "closed" }.to_owned(),
+        status: r.status.as_str().to_owned(),
+        snoozed_until: r.snoozed_until.map(time),
+        priority: platica_domain::inbox::priority_name(r.priority).to_owned(),
+        label_ids: r.labels,
         last_message_id: last.as_ref().map(|l| l.message_id),
         last_message_preview: last.as_ref().map(|l| l.preview.to_string()),
         last_message_at: last.as_ref().map(|l| time(l.at)),
@@ -36,7 +39,9 @@ pub fn row_json(r: Row) -> InboxRow {
 
 pub fn page_json(p: Page) -> InboxPage {
     InboxPage {
-        next_cursor: p.next.map(|k| Cursor { at: time(k.at), id: k.id }.encode()),
+        next_cursor: p
+            .next
+            .map(|k| InboxCursor { cursor: Cursor { at: time(k.key.at), id: k.key.id }, rest: k.rest }.encode()),
         items: p.rows.into_iter().map(row_json).collect(),
         total: p.total as i64,
         unread: p.unread as i64,

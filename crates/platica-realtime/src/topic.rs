@@ -100,7 +100,8 @@ pub enum Topic {
     System,
 }
 
-const INBOX_FILTERS: &[&str] = &["team_id", "executive_id", "unread", "status", "q"];
+const INBOX_FILTERS: &[&str] =
+    &["team_id", "executive_id", "unread", "status", "q", "view", "label_id", "priority", "sort"];
 
 fn int(name: &str, v: &Value) -> Result<i64, Refusal> {
     v.as_i64()
@@ -151,11 +152,30 @@ fn inbox_filter(filters: &BTreeMap<String, Value>) -> Result<Filter, Refusal> {
                     Some(v.as_bool().ok_or_else(|| Refusal::new("bad_filter", "filter unread must be true or false"))?)
             }
             "status" => {
-                f.open = Some(match v.as_str() {
-                    Some("open") => true,
-                    Some("closed") => false,
-                    _ => return Err(Refusal::new("bad_filter", "filter status must be open or closed")),
-                })
+                f.status = Some(
+                    v.as_str()
+                        .and_then(platica_inbox::Status::parse)
+                        .ok_or_else(|| Refusal::new("bad_filter", "filter status must be open, snoozed or closed"))?,
+                )
+            }
+            "view" => {
+                f.view = Some(
+                    v.as_str()
+                        .and_then(platica_inbox::View::parse)
+                        .ok_or_else(|| Refusal::new("bad_filter", "filter view must be mine, unassigned or all"))?,
+                )
+            }
+            "label_id" => f.label = Some(int(name, v)?),
+            "priority" => {
+                f.priority = Some(v.as_str().and_then(platica_domain::inbox::priority_rank).ok_or_else(|| {
+                    Refusal::new("bad_filter", "filter priority must be none, low, medium, high or urgent")
+                })?)
+            }
+            "sort" => {
+                f.sort = v
+                    .as_str()
+                    .and_then(platica_inbox::Sort::parse)
+                    .ok_or_else(|| Refusal::new("bad_filter", "filter sort must be latest, waiting or unread_first"))?
             }
             "q" => {
                 let q = v.as_str().ok_or_else(|| Refusal::new("bad_filter", "filter q must be a string"))?;
@@ -247,7 +267,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((i.team_id, i.unread, i.open), (Some(3), Some(true), Some(true)));
+        assert_eq!((i.team_id, i.unread, i.status), (Some(3), Some(true), Some(platica_inbox::Status::Open)));
         let t = parse(
             "table:messages",
             &f(&[("conversation_id", json!("eq.5")), ("status", json!("in.(sent, read)"))]),

@@ -16,6 +16,9 @@
 //! message; the loop goes on. A run left `running` by a server that stopped mid-run is marked
 //! `failed` (abandoned) once it is older than the run timeout. A stopping server waits up to
 //! [`SHUTDOWN_WAIT`] for its runs in flight.
+//!
+//! **Snoozes.** Each tick also opens the snoozed conversations whose time has come
+//! (`platica_store::inbox::conversations::wake_snoozed`), so no job needs installing for it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -207,6 +210,12 @@ impl Scheduler {
                         failing = true;
                     }
                 }
+            }
+            // Snoozes whose time has come end here, on every server (the update is idempotent).
+            match platica_store::inbox::conversations::wake_snoozed(&self.pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(conversations = n, "snoozed conversations woken"),
+                Err(e) => tracing::debug!(error = %e, "waking snoozed conversations failed"),
             }
             if last_sweep.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                 last_sweep = Some(std::time::Instant::now());

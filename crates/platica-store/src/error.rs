@@ -69,6 +69,7 @@ impl From<sqlx::Error> for StoreError {
                 Some("teams_name_unique") => ("a team with this name already exists", Some("name")),
                 Some("prospect_fields_key_unique") => ("a contact field with this key already exists", Some("key")),
                 Some("tenants_slug") => ("a tenant with this slug already exists", Some("slug")),
+                Some("labels_name") => ("a label with this name already exists", Some("name")),
                 Some("conversations_one_per_channel") => {
                     ("the prospect already has a conversation on this channel", Some("channel"))
                 }

@@ -93,7 +93,7 @@ pub fn engine_reads(live: &LiveInbox, viewers: &[Viewer], budget: Budget) -> Vec
             let (samples, cpu, page) = measure_sync(budget, || {
                 live.read(|e| {
                     e.tenant(TenantId(v.tenant_id))
-                        .map(|t| t.page(v.user_id, &filter, after, PAGE as usize))
+                        .map(|t| t.page(v.user_id, &filter, after.map(Into::into), PAGE as usize))
                         .unwrap_or_default()
                 })
             });
@@ -560,4 +560,114 @@ pub async fn http_reads(
         }
     }
     Ok(out)
+}
+
+/// One triage case timed on the engine (issue 18): the first page of a view, filter or sort.
+#[derive(Clone, Debug)]
+pub struct TriageCell {
+    pub case: &'static str,
+    pub role: super::scenario::Role,
+    pub full: Samples,
+    pub cpu: Samples,
+    pub total: usize,
+}
+
+/// Marks the dataset for triage before the engine loads it: per tenant the labels `Hot` (on every
+/// 10th conversation) and `VIP` (every 97th), priorities (1 in 20 each of urgent, high, medium,
+/// low), and every 50th open conversation snoozed for a day. Returns (hot, vip) label ids by
+/// tenant.
+pub async fn triage_marks(pool: &PgPool) -> anyhow::Result<std::collections::HashMap<i64, (i64, i64)>> {
+    let mut labels = std::collections::HashMap::new();
+    let tenants: Vec<i64> = sqlx::query_scalar("SELECT tenant_id FROM tenants").fetch_all(pool).await?;
+    for t in tenants {
+        let mut ids = Vec::new();
+        for (name, colour) in [("Hot", "#ff5500"), ("VIP", "#0055ff")] {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO labels (tenant_id, name, colour) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant_id, lower(name)) DO UPDATE SET colour = EXCLUDED.colour RETURNING label_id",
+            )
+            .bind(t)
+            .bind(name)
+            .bind(colour)
+            .fetch_one(pool)
+            .await?;
+            ids.push(id);
+        }
+        for (label, modulo, rest) in [(ids[0], 10i64, 0i64), (ids[1], 97, 1)] {
+            sqlx::query(
+                "INSERT INTO conversation_labels (tenant_id, conversation_id, label_id)
+                 SELECT tenant_id, conversation_id, $2 FROM conversations
+                 WHERE tenant_id = $1 AND conversation_id % $3 = $4 ON CONFLICT DO NOTHING",
+            )
+            .bind(t)
+            .bind(label)
+            .bind(modulo)
+            .bind(rest)
+            .execute(pool)
+            .await?;
+        }
+        labels.insert(t, (ids[0], ids[1]));
+    }
+    sqlx::query(
+        "UPDATE conversations SET priority = 4 - (conversation_id % 20)::smallint
+         WHERE conversation_id % 20 < 4 AND priority = 0",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "UPDATE conversations SET status = 'snoozed', snoozed_until = now() + interval '1 day'
+         WHERE status = 'open' AND conversation_id % 50 = 0",
+    )
+    .execute(pool)
+    .await?;
+    Ok(labels)
+}
+
+/// First pages of the triage views, filters and sorts, from the engine in-process (as
+/// [`engine_reads`] does for the default list).
+pub fn triage_reads(
+    live: &LiveInbox,
+    viewers: &[Viewer],
+    labels: &std::collections::HashMap<i64, (i64, i64)>,
+    budget: Budget,
+) -> Vec<TriageCell> {
+    use platica_inbox::{Sort, Status, View};
+    let mut out = Vec::new();
+    for v in viewers {
+        let (hot, vip) = labels.get(&v.tenant_id).copied().unwrap_or((0, 0));
+        let cases: [(&'static str, Filter); 9] = [
+            ("view=unassigned", Filter { view: Some(View::Unassigned), ..Filter::default() }),
+            ("view=mine", Filter { view: Some(View::Mine), ..Filter::default() }),
+            ("status=snoozed", Filter { status: Some(Status::Snoozed), ..Filter::default() }),
+            ("label=Hot (1 in 10)", Filter { label: Some(hot), ..Filter::default() }),
+            ("label=VIP (1 in 97)", Filter { label: Some(vip), ..Filter::default() }),
+            ("priority=urgent", Filter { priority: Some(4), ..Filter::default() }),
+            ("sort=waiting", Filter { sort: Sort::Waiting, ..Filter::default() }),
+            ("sort=unread_first", Filter { sort: Sort::UnreadFirst, ..Filter::default() }),
+            (
+                "label=Hot, priority=high, sort=waiting",
+                Filter { label: Some(hot), priority: Some(3), sort: Sort::Waiting, ..Filter::default() },
+            ),
+        ];
+        for (case, filter) in cases {
+            let (samples, cpu, page) = measure_sync(budget, || {
+                live.read(|e| {
+                    e.tenant(TenantId(v.tenant_id))
+                        .map(|t| t.page(v.user_id, &filter, None, PAGE as usize))
+                        .unwrap_or_default()
+                })
+            });
+            eprintln!(
+                "    triage {:<40} {:<24} p50 {:>9} p99 {:>9} (n={}, total {})",
+                case,
+                v.role.label(),
+                fmt(samples.p50()),
+                fmt(samples.p99()),
+                samples.n(),
+                page.total
+            );
+            out.push(TriageCell { case, role: v.role, full: samples, cpu, total: page.total });
+        }
+    }
+    out
 }

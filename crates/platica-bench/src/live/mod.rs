@@ -227,6 +227,7 @@ async fn bench_size(
 
     // ---- Platica in-process ----
     eprintln!("  live inbox in-process");
+    let labels = inbox::triage_marks(&pool).await?;
     let rss_before = crate::procfs::memory_of("/proc/self/status").0;
     let l = inbox::start(&url).await?;
     r.cold = l.cold;
@@ -234,6 +235,7 @@ async fn bench_size(
     r.bench_rss_growth = crate::procfs::memory_of("/proc/self/status").0 as i64 - rss_before as i64;
     eprintln!("    LiveInbox::start {:.2} s (load {} ms)", r.cold.as_secs_f64(), r.load.millis);
     r.reads.extend(inbox::engine_reads(&l.live, &viewers, Budget::new(200_000, 2.0, 1_000)));
+    r.triage = inbox::triage_reads(&l.live, &viewers, &labels, Budget::new(200_000, 1.0, 1_000));
     {
         let live = std::sync::Arc::clone(&l.live);
         let ds2 = ds.clone();

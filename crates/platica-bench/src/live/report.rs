@@ -31,6 +31,8 @@ pub struct SizeResult {
     pub viewers: Vec<Viewer>,
     pub setup: SetupTimes,
     pub reads: Vec<ReadCell>,
+    /// Triage pages from the engine (issue 18).
+    pub triage: Vec<super::inbox::TriageCell>,
     pub reference: Vec<Reference>,
     pub server_ready: Duration,
     /// (VmRSS, VmHWM) of `platica serve` once ready, and after the HTTP runs.
@@ -60,6 +62,7 @@ impl SizeResult {
             viewers: Vec::new(),
             setup: SetupTimes::default(),
             reads: Vec::new(),
+            triage: Vec::new(),
             reference: Vec::new(),
             server_ready: Duration::ZERO,
             server_memory: (0, 0),
@@ -466,6 +469,35 @@ impl Report {
     }
 
     fn write_writes(&self, s: &mut String) -> std::fmt::Result {
+        writeln!(s, "## Triage pages (engine, in-process)\n")?;
+        writeln!(
+            s,
+            "First pages of 50 with the triage views, filters and sorts (issue 18), from the engine in-process \
+             like the default list above, rows and counts. Before the engine loads, the dataset gets per tenant \
+             the labels Hot (every 10th conversation) and VIP (every 97th), priorities (1 in 20 each of urgent, \
+             high, medium, low) and every 50th open conversation snoozed.\n"
+        )?;
+        for r in &self.sizes {
+            if r.triage.is_empty() {
+                continue;
+            }
+            writeln!(s, "### N = {}\n", thousands(r.n as u64))?;
+            writeln!(s, "| case | viewer | total | p50 | p99 | thread CPU p99 |")?;
+            writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |")?;
+            for c in &r.triage {
+                writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    c.case,
+                    c.role.label(),
+                    thousands(c.total as u64),
+                    fmt(c.full.p50()),
+                    fmt(c.full.p99()),
+                    fmt(c.cpu.p99())
+                )?;
+            }
+            writeln!(s)?;
+        }
         writeln!(s, "## Write costs\n")?;
         writeln!(
             s,

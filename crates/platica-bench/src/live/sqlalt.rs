@@ -23,7 +23,7 @@ use crate::stats::{Budget, Rng, Samples, measure};
 pub const INBOX_ALL: &str = platica_store::inbox::conversations::REFERENCE_INBOX_SQL;
 
 const COLS: &str = "i.conversation_id, i.prospect_id, i.prospect_name, i.prospect_phone, i.team_id, i.executive_id, \
-    i.channel, i.status, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \
+    i.channel, i.status, i.snoozed_until, i.priority, i.label_ids, i.last_message_id, i.last_message_preview, i.last_message_at, i.last_message_direction, \
     i.last_message_sender, i.last_activity_at, i.unread_count, i.message_count, i.bot_paused, i.created_at";
 
 /// The ordering indexes of (b) and (c): keyset pages per scope, counts by index-only scans.
@@ -459,7 +459,10 @@ pub async fn bench_reads(pool: &PgPool, alt: Alt, viewers: &[Viewer], budget: Bu
 
 /// The reference (`conversations::list`) page ids and counts, to check (a) against.
 pub async fn reference(pool: &PgPool, v: &Viewer, which: Which) -> anyhow::Result<(Vec<i64>, i64, i64)> {
-    let after = v.cursor(which).map(|c| platica_domain::cursor::Cursor { at: c.at, id: c.id });
+    let after = v.cursor(which).map(|c| platica_domain::inbox::InboxCursor {
+        cursor: platica_domain::cursor::Cursor { at: c.at, id: c.id },
+        rest: false,
+    });
     let page = platica_store::inbox::conversations::list(
         pool,
         &v.domain(),

@@ -3,8 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use platica_domain::cursor::Cursor;
-use platica_domain::inbox::{InboxPage, InboxRow};
+use platica_domain::inbox::{InboxCursor, InboxPage, InboxRow, PRIORITIES, STATUSES, priority_rank};
 use platica_domain::validate::Invalid;
 use platica_domain::{ConversationId, MessageId, validate};
 use platica_store::inbox::conversations::{self, InboxFilter};
@@ -39,11 +40,25 @@ pub struct InboxQuery {
     pub executive_id: Option<i64>,
     /// `true`: only conversations with unread messages; `false`: only without.
     pub unread: Option<bool>,
-    /// `open` or `closed`.
-    #[param(pattern = "^(open|closed)$")]
+    /// `open`, `snoozed` or `closed`.
+    #[param(pattern = "^(open|snoozed|closed)$")]
     pub status: Option<String>,
     /// Prospect name prefix, or phone prefix when it starts with `+` or a digit.
     pub q: Option<String>,
+    /// `mine` (assigned to the reader), `unassigned` (no executive) or `all` (default).
+    #[param(pattern = "^(mine|unassigned|all)$")]
+    pub view: Option<String>,
+    /// Only conversations with this label (`GET /labels`).
+    #[param(minimum = 1)]
+    pub label_id: Option<i64>,
+    /// Only conversations of this priority.
+    #[param(pattern = "^(none|low|medium|high|urgent)$")]
+    pub priority: Option<String>,
+    /// `latest` (default: newest activity first), `waiting` (only conversations whose last
+    /// message is inbound, the longest waiting first) or `unread_first` (with unread messages
+    /// first, each part newest first). Each sort has its own cursors.
+    #[param(pattern = "^(latest|waiting|unread_first)$")]
+    pub sort: Option<String>,
     pub cursor: Option<String>,
     /// 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -54,23 +69,24 @@ pub struct InboxQuery {
 }
 
 fn check_status(s: &str) -> ApiResult<()> {
-    if s == "open" || s == "closed" {
+    if STATUSES.contains(&s) {
         Ok(())
     } else {
-        Err(ApiError::invalid("status", "status must be open or closed"))
+        Err(ApiError::invalid("status", "status must be open, snoozed or closed"))
     }
 }
 
-/// Visible conversations by last activity, newest first (keyset pages), with counts. Served from
-/// the live inbox (the same as `GET /inbox`).
+/// Visible conversations (keyset pages, newest activity first unless `sort` says otherwise), with
+/// counts. Served from the live inbox (the same as `GET /inbox`).
 #[utoipa::path(get, path = "/conversations", tag = "conversations", params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn list(state: State<AppState>, auth: Auth, q: Query<InboxQuery>) -> ApiResult<Response> {
     inbox(state, auth, q).await
 }
 
-/// The inbox: visible conversations by last activity, newest first (keyset pages), with the
-/// counts of the whole filtered list, served from memory.
+/// The inbox: visible conversations (keyset pages, newest activity first unless `sort` says
+/// otherwise; views, status, label and priority filters), with the counts of the whole filtered
+/// list, served from memory.
 #[utoipa::path(get, path = "/inbox", tag = "conversations", params(InboxQuery),
     responses((status = 200, body = InboxPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQuery>) -> ApiResult<Response> {
@@ -80,16 +96,34 @@ async fn inbox(State(state): State<AppState>, auth: Auth, Query(q): Query<InboxQ
     }
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+        Some(c) => Some(InboxCursor::decode(c).ok_or_else(|| {
             ApiError::bad_request("invalid cursor: pass next_cursor from the previous page").with_field("cursor")
         })?),
     };
+    let one_of = |field: &'static str, v: Option<&str>, allowed: &[&str]| -> ApiResult<()> {
+        match v {
+            Some(v) if !allowed.contains(&v) => {
+                Err(ApiError::bad_request(format!("{field} must be one of {}", allowed.join(", "))).with_field(field))
+            }
+            _ => Ok(()),
+        }
+    };
+    one_of("view", q.view.as_deref(), &["mine", "unassigned", "all"])?;
+    one_of("priority", q.priority.as_deref(), &PRIORITIES)?;
+    one_of("sort", q.sort.as_deref(), &["latest", "waiting", "unread_first"])?;
+    if q.label_id.is_some_and(|l| l < 1) {
+        return Err(ApiError::bad_request("label_id must be a positive id").with_field("label_id"));
+    }
     let filter = InboxFilter {
         team_id: q.team_id,
         executive_id: q.executive_id,
         unread: q.unread,
         status: q.status,
         q: validate::search_prefix("q", q.q.as_deref())?,
+        view: q.view,
+        label_id: q.label_id,
+        priority: q.priority,
+        sort: q.sort,
     };
     let Some(live) = &state.live else {
         let page = conversations::list(&state.pool, auth.viewer(), &filter, after, limit).await?;
@@ -123,15 +157,31 @@ async fn get(State(state): State<AppState>, auth: Auth, PathId(id): PathId) -> A
     Ok(Json(conversations::get(&mut conn, auth.viewer(), ConversationId(id)).await?))
 }
 
+/// A conversation's triage: every field is optional, at least one must be given.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversation {
-    /// `open` or `closed`.
-    #[schema(pattern = "^(open|closed)$")]
-    pub status: String,
+    /// `open`, `snoozed` (with `snoozed_until`) or `closed`. A snoozed conversation opens again
+    /// at `snoozed_until` or when the prospect writes; a closed one when the prospect writes.
+    #[schema(pattern = "^(open|snoozed|closed)$")]
+    pub status: Option<String>,
+    /// When the snooze ends (RFC 3339, in the future); only with `status: snoozed`.
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// `none`, `low`, `medium`, `high` or `urgent`.
+    #[schema(pattern = "^(none|low|medium|high|urgent)$")]
+    pub priority: Option<String>,
+    /// Label ids to put on the conversation (at most 50).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub labels_add: Vec<i64>,
+    /// Label ids to take off the conversation (at most 50).
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    pub labels_remove: Vec<i64>,
 }
 
-/// Opens or closes a visible conversation.
+/// Changes a visible conversation's triage: status (open, snoozed until a time, closed),
+/// priority, labels. Every role may, on the conversations it sees.
 #[utoipa::path(patch, path = "/conversations/{conversation_id}", tag = "conversations", params(("conversation_id" = i64, Path)), request_body = UpdateConversation,
     responses((status = 200, body = InboxRow), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn update(
@@ -140,8 +190,37 @@ async fn update(
     PathId(id): PathId,
     Json(input): Json<UpdateConversation>,
 ) -> ApiResult<Json<InboxRow>> {
-    check_status(&input.status)?;
-    Ok(Json(conversations::set_status(&state.pool, auth.viewer(), ConversationId(id), &input.status).await?))
+    if let Some(s) = &input.status {
+        check_status(s)?;
+    }
+    let priority =
+        match input.priority.as_deref() {
+            None => None,
+            Some(p) => Some(priority_rank(p).ok_or_else(|| {
+                ApiError::invalid("priority", "priority must be one of none, low, medium, high, urgent")
+            })?),
+        };
+    for (field, ids) in [("labels_add", &input.labels_add), ("labels_remove", &input.labels_remove)] {
+        if ids.len() > 50 {
+            return Err(ApiError::invalid(field, format!("{field} takes at most 50 label ids")));
+        }
+    }
+    if input.status.is_none()
+        && input.snoozed_until.is_none()
+        && priority.is_none()
+        && input.labels_add.is_empty()
+        && input.labels_remove.is_empty()
+    {
+        return Err(ApiError::invalid("status", "nothing to change: give status, priority or labels"));
+    }
+    let triage = conversations::Triage {
+        status: input.status,
+        snoozed_until: input.snoozed_until,
+        priority,
+        labels_add: input.labels_add,
+        labels_remove: input.labels_remove,
+    };
+    Ok(Json(conversations::update(&state.pool, auth.viewer(), ConversationId(id), &triage).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -11,6 +11,7 @@ pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod jobs;
+pub mod labels;
 pub mod media;
 pub mod notifications;
 pub mod prospect_fields;

@@ -166,6 +166,8 @@ pub enum Outbound {
 /// row, so it is sent exactly when it is committed. Free text outside the 24-hour window is
 /// refused (`outside_service_window`); a tenant without a WhatsApp number cannot send
 /// (`no_channel`). An executive's message pauses the bot when the tenant's bot is set to.
+/// Sending opens a closed conversation again; a snoozed one stays snoozed (its snooze waits for
+/// the prospect).
 pub async fn send(
     pool: &PgPool,
     viewer: &Viewer,
@@ -291,7 +293,7 @@ pub async fn send_replying(
         obj.insert("context".to_owned(), serde_json::json!({ "message_id": wamid }));
     }
     outbox::enqueue(&mut tx, tenant, &route, Some(msg.message_id), kind, &payload, None).await?;
-    sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status <> 'open'")
+    sqlx::query("UPDATE conversations SET status = 'open', updated_at = now() WHERE tenant_id = $1 AND conversation_id = $2 AND status = 'closed'")
         .bind(tenant.0)
         .bind(conversation.0)
         .execute(&mut *tx)
@@ -414,7 +416,7 @@ pub async fn mark_read(pool: &PgPool, viewer: &Viewer, conversation: Conversatio
 }
 
 /// An inbound message from a channel. Idempotent on `external_id`: `Ok(None)` when it was
-/// already stored. A closed conversation is opened again, as when an executive writes.
+/// already stored. A closed or snoozed conversation is opened again.
 pub async fn ingest_inbound(
     pool: &PgPool,
     tenant: TenantId,

@@ -4,5 +4,6 @@ pub mod calls;
 pub mod canned;
 pub mod conversations;
 pub mod fields;
+pub mod labels;
 pub mod messages;
 pub mod prospects;

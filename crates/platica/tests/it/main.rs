@@ -32,6 +32,7 @@ mod scheduler;
 mod templates_api;
 mod tenant_isolation;
 mod tickets_notifications;
+mod triage;
 mod visibility_matrix;
 mod visibility_sql;
 mod web_e2e;

@@ -117,6 +117,11 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/canned-replies"),
     ("patch", "/api/v1/canned-replies/{canned_reply_id}"),
     ("delete", "/api/v1/canned-replies/{canned_reply_id}"),
+    // Triage labels (issue 18).
+    ("get", "/api/v1/labels"),
+    ("post", "/api/v1/labels"),
+    ("patch", "/api/v1/labels/{label_id}"),
+    ("delete", "/api/v1/labels/{label_id}"),
 ];
 
 #[tokio::test]
