@@ -15,7 +15,7 @@ use platica_domain::{TenantId, UserId};
 use platica_store::pg::cluster::{ClusterOptions, PrivateCluster};
 
 use super::scenario::{self, Viewer, Which};
-use super::{PG_SETTINGS, connect, generate, sqlalt};
+use super::{PG_SETTINGS, connect, generate, migrate, sqlalt};
 use crate::setup::{self, Server, Workspace};
 use crate::stats::{Samples, fmt};
 
@@ -67,14 +67,7 @@ async fn side(cluster: &PrivateCluster, dir: &Path, name: &str, bin: &Path, n: i
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await?;
     admin.close().await;
     let url = cluster.url(&db);
-    let out = std::process::Command::new(bin)
-        .arg("migrate")
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("running {} migrate", bin.display()))?;
-    anyhow::ensure!(out.status.success(), "{} migrate failed: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+    migrate(bin, &url)?;
     let pool = connect(&url, 4).await?;
     // The same seed on both sides: the same rows, ids and times (up to the hour of the run).
     let t_end = chrono::Utc::now() - chrono::Duration::hours(1);

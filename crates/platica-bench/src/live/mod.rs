@@ -114,6 +114,20 @@ pub(crate) async fn connect(url: &str, max: u32) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new().max_connections(max).connect_with(options).await?)
 }
 
+/// Migrates the database at `url` with the server binary `bin` (its migrations are the ones
+/// `platica serve` checks).
+pub(crate) fn migrate(bin: &Path, url: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new(bin)
+        .arg("migrate")
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {} migrate", bin.display()))?;
+    anyhow::ensure!(out.status.success(), "{} migrate failed: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
 async fn bench(cli: &Args, cluster: &PrivateCluster, bin: &Path) -> anyhow::Result<()> {
     let admin = connect(&cluster.url("postgres"), 2).await?;
     let pg_version: String = sqlx::query_scalar("SELECT version()").fetch_one(&admin).await?;
@@ -150,15 +164,7 @@ async fn bench_size(
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(admin).await?;
     let url = cluster.url(&db);
     let pool = connect(&url, 8).await?;
-    // The server binary migrates (its migrations are the ones `platica serve` checks).
-    let out = std::process::Command::new(bin)
-        .arg("migrate")
-        .env("DATABASE_URL", &url)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .with_context(|| format!("running {} migrate", bin.display()))?;
-    anyhow::ensure!(out.status.success(), "platica migrate failed: {}", String::from_utf8_lossy(&out.stderr));
+    migrate(bin, &url)?;
     let mut r = SizeResult::new(n);
 
     // ---- data ----
