@@ -344,14 +344,8 @@ export function mountComposer({ conversationId, input, form, dropTarget, onNote,
     if (!st.note) return false;
     const body = input.value.trim();
     if (!body) return true;
-    let m;
-    try {
-      m = await post(`/conversations/${conversationId}/notes`, { body, mentions: mentionsIn(body, st.picked) });
-    } catch (e) {
-      // Said in the user's language, naming who (the server's message ends with the names).
-      if (e.code === 'mention_not_visible') e.message = t('composer.mentionNotVisible', { names: e.message.split(': ').slice(1).join(': ') });
-      throw e;
-    }
+    // A refusal (`mention_not_visible` names who in `params.names`) is worded by web/errors.js.
+    const m = await post(`/conversations/${conversationId}/notes`, { body, mentions: mentionsIn(body, st.picked) });
     st.picked = [];
     onNote?.(m);
     return true;

@@ -163,8 +163,11 @@ impl From<StoreError> for ApiError {
                     None => err,
                 }
             }
-            StoreError::Refused { code, message, field } => {
-                let err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+            StoreError::Refused { code, message, field, params } => {
+                let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+                for (name, value) in params {
+                    err = err.with_param(name, value);
+                }
                 match field {
                     Some(f) => err.with_field(f),
                     None => err,

@@ -16,9 +16,10 @@ pub enum StoreError {
     #[error("{message}")]
     Conflict { message: String, field: Option<&'static str> },
     /// A domain rule refuses the request as it stands (e.g. free text outside WhatsApp's 24-hour
-    /// window); `code` names the rule for clients.
+    /// window); `code` names the rule for clients, `params` the values it speaks of (for clients
+    /// to word in their reader's language).
     #[error("{message}")]
-    Refused { code: &'static str, message: String, field: Option<&'static str> },
+    Refused { code: &'static str, message: String, field: Option<&'static str>, params: Vec<(&'static str, String)> },
     /// The input is well-formed but not acceptable.
     #[error(transparent)]
     Invalid(#[from] Invalid),

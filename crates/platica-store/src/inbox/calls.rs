@@ -278,6 +278,7 @@ pub async fn ingest(pool: &PgPool, tenant: TenantId, r: &CallEvent) -> StoreResu
                     code: "prospect_required",
                     message: "a new call needs prospect_id or prospect_phone".into(),
                     field: Some("prospect_id"),
+                    params: vec![],
                 });
             }
         };
@@ -438,6 +439,7 @@ pub async fn create_scheduled(pool: &PgPool, viewer: &Viewer, new: &NewScheduled
             code: "executive_required",
             message: "the prospect has no executive: name one in executive_id".into(),
             field: Some("executive_id"),
+            params: vec![],
         })?,
     };
     check_executive(&mut tx, viewer.tenant_id, executive).await?;
@@ -471,6 +473,7 @@ async fn check_executive(tx: &mut sqlx::PgConnection, tenant: TenantId, user: i6
             code: "not_an_executive",
             message: "calls are scheduled for executives".into(),
             field: Some("executive_id"),
+            params: vec![],
         }),
         None => Err(StoreError::missing_ref("executive", "executive_id")),
     }

@@ -64,6 +64,7 @@ pub async fn create(pool: &PgPool, tenant: TenantId, f: &FieldInput) -> StoreRes
             code: "too_many_fields",
             message: format!("a tenant may define at most {} contact fields", platica_domain::fields::MAX_FIELDS),
             field: None,
+            params: vec![("max", platica_domain::fields::MAX_FIELDS.to_string())],
         });
     }
     let id: i64 = sqlx::query_scalar(

@@ -196,6 +196,7 @@ pub async fn send_replying(
         message: "this tenant has no WhatsApp number to send from: an admin adds one (POST /api/v1/channels)"
             .to_owned(),
         field: None,
+        params: vec![],
     })?;
     let body = match what {
         Outbound::Text(_) | Outbound::Media { .. } => {
@@ -208,6 +209,7 @@ pub async fn send_replying(
                         None => "the prospect has not written yet: WhatsApp only accepts an approved template to open a conversation".to_owned(),
                     },
                     field: Some(if matches!(what, Outbound::Text(_)) { "body" } else { "media" }),
+                    params: vec![],
                 });
             }
             match what {
@@ -243,6 +245,7 @@ pub async fn send_replying(
                         message: "only a message WhatsApp has (received, or sent and accepted) can be quoted"
                             .to_owned(),
                         field: Some("reply_to"),
+                        params: vec![],
                     });
                 }
             }
@@ -335,6 +338,7 @@ pub async fn retry(pool: &PgPool, viewer: &Viewer, message: MessageId) -> StoreR
             code: "not_retryable",
             message: "this failure is final: sending the message again would fail the same way".to_owned(),
             field: None,
+            params: vec![],
         });
     }
     let account: Option<i64> = sqlx::query_scalar(
@@ -588,6 +592,7 @@ pub async fn note(
                 code: "unknown_user",
                 message: format!("no such user in this organisation: {}", unknown.join(", ")),
                 field: Some("mentions"),
+                params: vec![],
             });
         }
         if !blind.is_empty() {
@@ -595,6 +600,7 @@ pub async fn note(
                 code: "mention_not_visible",
                 message: format!("cannot mention who does not see this conversation: {}", blind.join(", ")),
                 field: Some("mentions"),
+                params: vec![("names", blind.join(", "))],
             });
         }
     }

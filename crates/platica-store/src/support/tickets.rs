@@ -123,6 +123,7 @@ async fn check_admin(conn: &mut PgConnection, tenant: TenantId, user: i64) -> St
             code: "not_an_admin",
             message: "tickets are assigned to admins".into(),
             field: Some("assignee_id"),
+            params: vec![],
         }),
         None => Err(StoreError::missing_ref("assignee", "assignee_id")),
     }

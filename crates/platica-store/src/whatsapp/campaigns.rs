@@ -118,6 +118,7 @@ pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreR
             code: "no_channel",
             message: "this tenant has no WhatsApp number to send from".to_owned(),
             field: None,
+            params: vec![],
         },
     })?;
     let sql = format!(
@@ -283,6 +284,7 @@ pub async fn control(pool: &PgPool, viewer: &Viewer, id: i64, action: &str) -> S
             code: "invalid_state",
             message: format!("a {} campaign cannot {action}", current.campaign.status),
             field: None,
+            params: vec![],
         });
     }
     let tenant = viewer.tenant_id.0;

@@ -519,6 +519,7 @@ pub async fn prepare(conn: &mut PgConnection, tenant: TenantId, t: &TemplateSend
             code: "template_not_approved",
             message: format!("template {} ({}) is {status}, not approved", t.name, t.language),
             field: Some("template.name"),
+            params: vec![],
         });
     }
     if t.params.len() != params as usize {

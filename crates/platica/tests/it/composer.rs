@@ -109,6 +109,7 @@ async fn a_note_is_seen_live_notifies_its_mentions_and_is_never_sent() {
     assert_eq!(r.body["error"]["code"], "mention_not_visible");
     assert_eq!(r.body["error"]["field"], "mentions");
     assert!(r.body["error"]["message"].as_str().unwrap().contains("Luis"), "{:?}", r.body);
+    assert_eq!(r.body["error"]["params"]["names"], "Luis", "the web app words it from the names");
     let r = app
         .post(&format!("/api/v1/conversations/{conv}/notes"), ana, json!({"body": "x", "mentions": [999_999]}))
         .await;
