@@ -151,6 +151,15 @@ fn message(c: &Cols<'_>) -> Result<MessageRow, DecodeError> {
     })
 }
 
+/// Whether a message row is a private note (`kind = 'note'`); a row without the column (the
+/// schema before notes) is a message.
+fn is_note(c: &Cols<'_>) -> Result<bool, DecodeError> {
+    match c.row.get("kind").or_else(|| c.fallback.and_then(|f| f.get("kind"))) {
+        None => Ok(false),
+        Some(_) => Ok(c.opt_text("kind")?.as_deref() == Some("note")),
+    }
+}
+
 fn user(c: &Cols<'_>) -> Result<Option<UserRow>, DecodeError> {
     let role = c.text("role")?;
     let role = Role::parse(&role).ok_or_else(|| c.err("role", format!("unknown role {role:?}")))?;
@@ -211,14 +220,30 @@ pub fn decode(event: &EventType) -> Result<Vec<Change>, DecodeError> {
             Change::ConversationDelete { tenant_id: tenant, conversation_id: cols.i64("conversation_id")? }
         }
         (Table::Conversations, _) => Change::ConversationUpsert(conversation(&cols)?),
+        // A private note is part of the thread (realtime routes its rows) but not of the inbox:
+        // it is not the conversation's last message, never unread, and no reply to a waiting
+        // customer. The engine only hears of customer-facing messages.
+        (Table::Messages, Kind::Insert) if is_note(&cols)? => return Ok(vec![]),
         (Table::Messages, Kind::Insert) => Change::MessageInsert(message(&cols)?),
         (Table::Messages, Kind::Update) => {
-            let old_row = match old {
-                Some(o) => Some(message(&Cols { table, row: o, fallback: None })?),
-                None => None,
+            let old_cols = old.map(|o| Cols { table, row: o, fallback: None });
+            let was_note = match &old_cols {
+                Some(o) => is_note(o)?,
+                None => false,
             };
-            Change::MessageUpdate { old: old_row, new: message(&cols)? }
+            match (old_cols, was_note, is_note(&cols)?) {
+                (_, true, true) => return Ok(vec![]),
+                // A note turned into a message (or back) enters (or leaves) the inbox.
+                (_, true, false) => Change::MessageInsert(message(&cols)?),
+                (Some(o), false, true) => Change::MessageDelete(message(&o)?),
+                (None, false, true) => return Ok(vec![]),
+                (o, false, false) => {
+                    let old_row = o.as_ref().map(message).transpose()?;
+                    Change::MessageUpdate { old: old_row, new: message(&cols)? }
+                }
+            }
         }
+        (Table::Messages, Kind::Delete) if is_note(&cols)? => return Ok(vec![]),
         (Table::Messages, Kind::Delete) => Change::MessageDelete(message(&cols)?),
         (Table::ConversationLabels, kind) => {
             let mut out = Vec::with_capacity(2);
@@ -445,6 +470,55 @@ mod tests {
         assert!(old.as_ref().unwrap().is_unread());
         assert!(!new.is_unread());
         assert_eq!(new.body, "¿Hola?");
+    }
+
+    fn message_row(kind: &[u8]) -> RowData {
+        row(vec![
+            ("tenant_id", b(&7i64.to_be_bytes())),
+            ("message_id", b(&12i64.to_be_bytes())),
+            ("conversation_id", b(&3i64.to_be_bytes())),
+            ("direction", b(b"out")),
+            ("sender_kind", b(b"executive")),
+            ("body", b(b"call her after lunch")),
+            ("created_at", b(&0i64.to_be_bytes())),
+            ("read_at", ColumnValue::Null),
+            ("kind", b(kind)),
+        ])
+    }
+
+    fn update(old: RowData, new: RowData) -> EventType {
+        EventType::Update {
+            schema: "public".into(),
+            table: "messages".into(),
+            relation_oid: 1,
+            old_data: Some(old),
+            new_data: new,
+            replica_identity: pg_walstream::ReplicaIdentity::Full,
+            key_columns: vec![],
+        }
+    }
+
+    #[test]
+    fn private_notes_never_reach_the_inbox_engine() {
+        let insert =
+            |data| EventType::Insert { schema: "public".into(), table: "messages".into(), relation_oid: 1, data };
+        let delete = |old_data| EventType::Delete {
+            schema: "public".into(),
+            table: "messages".into(),
+            relation_oid: 1,
+            old_data,
+            replica_identity: pg_walstream::ReplicaIdentity::Full,
+            key_columns: vec![],
+        };
+        assert!(decode(&insert(message_row(b"note"))).unwrap().is_empty());
+        assert!(decode(&delete(message_row(b"note"))).unwrap().is_empty());
+        assert!(decode(&update(message_row(b"note"), message_row(b"note"))).unwrap().is_empty());
+        assert!(matches!(decode(&insert(message_row(b"message"))).unwrap()[..], [Change::MessageInsert(_)]));
+        // A message turned into a note leaves the inbox; a note turned into a message enters it.
+        let left = decode(&update(message_row(b"message"), message_row(b"note"))).unwrap();
+        assert!(matches!(&left[..], [Change::MessageDelete(m)] if m.message_id == 12));
+        let entered = decode(&update(message_row(b"note"), message_row(b"message"))).unwrap();
+        assert!(matches!(&entered[..], [Change::MessageInsert(m)] if m.message_id == 12));
     }
 
     #[test]

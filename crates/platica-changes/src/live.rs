@@ -1266,7 +1266,7 @@ async fn newest_messages(pool: &sqlx::PgPool, which: &[(TenantId, i64)]) -> Resu
              FROM unnest($2::bigint[]) AS c(id)
              LEFT JOIN LATERAL (
                  SELECT message_id, direction, sender_kind, body, created_at, read_at FROM messages
-                 WHERE tenant_id = $1 AND conversation_id = c.id
+                 WHERE tenant_id = $1 AND conversation_id = c.id AND kind = 'message'
                  ORDER BY created_at DESC, message_id DESC LIMIT 1
              ) m ON true",
         )

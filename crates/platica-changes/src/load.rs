@@ -126,7 +126,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
     let mut rows = sqlx::query(
         "SELECT tenant_id, conversation_id, count(*),
                 count(*) FILTER (WHERE direction = 'in' AND read_at IS NULL)
-         FROM messages GROUP BY tenant_id, conversation_id",
+         FROM messages WHERE kind = 'message' GROUP BY tenant_id, conversation_id",
     )
     .fetch(&mut *tx);
     while let Some(r) = rows.try_next().await? {
@@ -145,6 +145,7 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
              SELECT m.message_id, m.direction, m.sender_kind, left(m.body, 120) AS body, m.created_at,
                     m.read_at IS NOT NULL AS read
              FROM messages m WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id
+               AND m.kind = 'message'
              ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm",
     )
     .fetch(&mut *tx);

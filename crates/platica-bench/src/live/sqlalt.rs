@@ -161,14 +161,15 @@ const TRIGGER_FUNCTIONS: &str = r#"
 CREATE FUNCTION bench_inbox_recompute(p_tenant bigint, p_conv bigint) RETURNS void LANGUAGE sql AS $$
   UPDATE bench_inbox_t t SET
     unread_count = (SELECT count(*) FROM messages m WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conv
-                      AND m.direction = 'in' AND m.read_at IS NULL),
-    message_count = (SELECT count(*) FROM messages m WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conv),
+                      AND m.kind = 'message' AND m.direction = 'in' AND m.read_at IS NULL),
+    message_count = (SELECT count(*) FROM messages m WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conv
+                       AND m.kind = 'message'),
     last_message_id = lm.message_id, last_message_preview = left(lm.body, 120), last_message_at = lm.created_at,
     last_message_direction = lm.direction, last_message_sender = lm.sender_kind,
     last_activity_at = coalesce(lm.created_at, t.created_at)
   FROM (SELECT 1) one LEFT JOIN LATERAL (
     SELECT m.message_id, m.body, m.created_at, m.direction, m.sender_kind FROM messages m
-    WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conv
+    WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conv AND m.kind = 'message'
     ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm ON true
   WHERE t.tenant_id = p_tenant AND t.conversation_id = p_conv
 $$;
@@ -176,6 +177,7 @@ $$;
 CREATE FUNCTION bench_inbox_msg_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE newer boolean;
 BEGIN
+  IF NEW.kind = 'note' THEN RETURN NULL; END IF;
   SELECT t.last_message_at IS NULL OR (NEW.created_at, NEW.message_id) > (t.last_message_at, t.last_message_id)
     INTO newer FROM bench_inbox_t t
     WHERE t.tenant_id = NEW.tenant_id AND t.conversation_id = NEW.conversation_id FOR UPDATE;
@@ -198,7 +200,9 @@ END $$;
 CREATE FUNCTION bench_inbox_msg_upd() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD.tenant_id = NEW.tenant_id AND OLD.conversation_id = NEW.conversation_id AND OLD.created_at = NEW.created_at
-     AND OLD.body = NEW.body AND OLD.direction = NEW.direction AND OLD.sender_kind = NEW.sender_kind THEN
+     AND OLD.body = NEW.body AND OLD.direction = NEW.direction AND OLD.sender_kind = NEW.sender_kind
+     AND OLD.kind = NEW.kind THEN
+    IF NEW.kind = 'note' THEN RETURN NULL; END IF;
     IF (OLD.direction = 'in' AND OLD.read_at IS NULL) <> (NEW.direction = 'in' AND NEW.read_at IS NULL) THEN
       UPDATE bench_inbox_t SET unread_count = unread_count + CASE WHEN NEW.read_at IS NULL THEN 1 ELSE -1 END
       WHERE tenant_id = NEW.tenant_id AND conversation_id = NEW.conversation_id;

@@ -31,16 +31,16 @@ const INBOX: &str = "
            lm.sender_kind AS last_message_sender,
            coalesce(lm.created_at, c.created_at) AS last_activity_at,
            (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
-              AND m.conversation_id = c.conversation_id AND m.direction = 'in' AND m.read_at IS NULL) AS unread_count,
+              AND m.conversation_id = c.conversation_id AND m.kind = 'message' AND m.direction = 'in' AND m.read_at IS NULL) AS unread_count,
            (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id
-              AND m.conversation_id = c.conversation_id) AS message_count,
+              AND m.conversation_id = c.conversation_id AND m.kind = 'message') AS message_count,
            coalesce(bp.paused, false) AS bot_paused,
            c.created_at
     FROM conversations c
     JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
     LEFT JOIN LATERAL (
         SELECT m.message_id, m.body, m.created_at, m.direction, m.sender_kind FROM messages m
-        WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id
+        WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.conversation_id AND m.kind = 'message'
         ORDER BY m.created_at DESC, m.message_id DESC LIMIT 1) lm ON true
     LEFT JOIN bot_pause bp ON bp.tenant_id = c.tenant_id AND bp.conversation_id = c.conversation_id
     WHERE true";

@@ -224,6 +224,83 @@ async fn a_note_is_seen_live_notifies_its_mentions_and_is_never_sent() {
     assert_eq!(rig.sim.sent(PNID).len(), 1);
 }
 
+/// A note is the team talking among itself: the customer is still waiting, so the inbox keeps
+/// the customer's message as the conversation's last one and keeps it in "longest waiting",
+/// whether the note comes through the API or is written by SQL; the engine equals SQL after.
+#[tokio::test]
+async fn a_note_is_not_the_last_message_and_does_not_answer_a_waiting_customer() {
+    let rig = Rig::new("notes-inbox").await;
+    let (app, w) = (&rig.app, &rig.w);
+    let conv = rig.ana_boom_conversation().await;
+    let ana = w.token(w.exec_ana);
+    sqlx::query(
+        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, created_at)
+         VALUES ($1, $2, 'in', 'prospect', '¿Tienen envío a Puebla?', now())",
+    )
+    .bind(w.tenant.0)
+    .bind(conv)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    let row = |page: &Value| page["items"].as_array().unwrap().iter().find(|r| r["conversation_id"] == conv).cloned();
+    let waiting = app.get("/api/v1/inbox?sort=waiting", ana).await.body;
+    let before = row(&waiting).expect("the customer waits");
+    assert_eq!(before["last_message_preview"], "¿Tienen envío a Puebla?");
+
+    let r =
+        app.post(&format!("/api/v1/conversations/{conv}/notes"), ana, json!({"body": "Preguntar a logística"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    sqlx::query(
+        "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, sender_user_id, body, kind, status, created_at)
+         VALUES ($1, $2, 'out', 'executive', $3, 'nota escrita por SQL', 'note', 'sent', now() + interval '1 second')",
+    )
+    .bind(w.tenant.0)
+    .bind(conv)
+    .bind(w.exec_ana.0)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    for who in [w.exec_ana, w.admin, w.coord_boom] {
+        let page = app.get("/api/v1/inbox?sort=waiting", w.token(who)).await.body;
+        let after = row(&page).expect("still waiting after notes");
+        assert_eq!(after["last_message_preview"], "¿Tienen envío a Puebla?", "{after:?}");
+        assert_eq!(after["last_message_direction"], "in");
+        assert_eq!(after["last_message_at"], before["last_message_at"]);
+        assert_eq!(after["unread_count"], before["unread_count"]);
+    }
+    let report = platica_changes::verify::verify(&app.live, Some(w.tenant)).await.unwrap();
+    assert!(report.is_clean(), "{}", report.differences.join("\n"));
+
+    // A note turned into a message by SQL enters the inbox; a message turned into a note leaves it.
+    sqlx::query(
+        "UPDATE messages SET kind = 'message' WHERE tenant_id = $1 AND conversation_id = $2 AND body = 'nota escrita por SQL'",
+    )
+    .bind(w.tenant.0)
+    .bind(conv)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    let page = app.get("/api/v1/inbox", ana).await.body;
+    assert_eq!(row(&page).unwrap()["last_message_preview"], "nota escrita por SQL");
+    assert!(row(&app.get("/api/v1/inbox?sort=waiting", ana).await.body).is_none(), "answered by a message");
+    sqlx::query(
+        "UPDATE messages SET kind = 'note' WHERE tenant_id = $1 AND conversation_id = $2 AND body = 'nota escrita por SQL'",
+    )
+    .bind(w.tenant.0)
+    .bind(conv)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.sync().await;
+    let page = app.get("/api/v1/inbox?sort=waiting", ana).await.body;
+    assert_eq!(row(&page).expect("waiting again")["last_message_preview"], "¿Tienen envío a Puebla?");
+    let report = platica_changes::verify::verify(&app.live, Some(w.tenant)).await.unwrap();
+    assert!(report.is_clean(), "{}", report.differences.join("\n"));
+}
+
 #[tokio::test]
 async fn canned_replies_are_the_tenants_and_each_users_own() {
     let app = TestApp::spawn().await;
