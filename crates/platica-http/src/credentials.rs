@@ -283,6 +283,21 @@ mod tests {
     }
 
     #[test]
+    fn a_verification_that_raced_a_forgetting_is_not_remembered() {
+        let c = Credentials::default();
+        let p = principal(1, 7, 70, None);
+        // A request verifies the token in PostgreSQL (taking the epoch first)...
+        let epoch = c.epoch();
+        // ...while the stream applies the credential's revocation, committed after that read.
+        c.forget_credential(TenantId(1), TokenKind::Session, 70);
+        c.remember_since("t", &p, epoch);
+        assert!(c.recall("t").is_none(), "the raced verification would keep a revoked token alive");
+        // A verification begun after the forgetting is remembered.
+        c.remember_since("t", &p, c.epoch());
+        assert_eq!(c.recall("t").map(|p| p.credential_id), Some(70));
+    }
+
+    #[test]
     fn revoking_a_credential_or_changing_a_user_forgets_only_theirs() {
         let c = Credentials::default();
         c.remember("a", &principal(1, 7, 70, None));
