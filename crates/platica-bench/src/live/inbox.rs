@@ -633,9 +633,13 @@ pub fn triage_reads(
 ) -> Vec<TriageCell> {
     use platica_inbox::{Sort, Status, View};
     let mut out = Vec::new();
+    // The executive viewer (as a filter for the others) and the coordinator's first team.
+    let executive = viewers.iter().find(|v| v.role == super::scenario::Role::Executive).map(|v| v.user_id);
+    let team =
+        viewers.iter().find(|v| v.role == super::scenario::Role::Coordinator).and_then(|v| v.teams.first().copied());
     for v in viewers {
         let (hot, vip) = labels.get(&v.tenant_id).copied().unwrap_or((0, 0));
-        let cases: [(&'static str, Filter); 9] = [
+        let cases: [(&'static str, Filter); 13] = [
             ("view=unassigned", Filter { view: Some(View::Unassigned), ..Filter::default() }),
             ("view=mine", Filter { view: Some(View::Mine), ..Filter::default() }),
             ("status=snoozed", Filter { status: Some(Status::Snoozed), ..Filter::default() }),
@@ -644,9 +648,16 @@ pub fn triage_reads(
             ("priority=urgent", Filter { priority: Some(4), ..Filter::default() }),
             ("sort=waiting", Filter { sort: Sort::Waiting, ..Filter::default() }),
             ("sort=unread_first", Filter { sort: Sort::UnreadFirst, ..Filter::default() }),
+            ("priority=none (4 in 5)", Filter { priority: Some(0), ..Filter::default() }),
+            ("executive=the executive viewer", Filter { executive_id: executive, ..Filter::default() }),
+            ("team=BOOM, label=Hot", Filter { team_id: team, label: Some(hot), ..Filter::default() }),
             (
-                "label=Hot, priority=high, sort=waiting",
-                Filter { label: Some(hot), priority: Some(3), sort: Sort::Waiting, ..Filter::default() },
+                "view=unassigned, label=Hot",
+                Filter { view: Some(View::Unassigned), label: Some(hot), ..Filter::default() },
+            ),
+            (
+                "label=Hot, priority=urgent, sort=waiting",
+                Filter { label: Some(hot), priority: Some(4), sort: Sort::Waiting, ..Filter::default() },
             ),
         ];
         for (case, filter) in cases {

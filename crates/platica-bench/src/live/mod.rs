@@ -52,6 +52,12 @@ pub struct Args {
     /// Changes applied in the engine-alone throughput measurement.
     #[arg(long, default_value_t = 300_000)]
     apply_changes: usize,
+    /// Only the engine in-process: its cold start and its pages (the default list and the triage
+    /// cases). No HTTP, no SQL pages (the SQL table is still built: it gives the deep cursors),
+    /// no writes: a size's run takes minutes, not half an
+    /// hour, and the report lacks those parts (write it elsewhere with --out).
+    #[arg(long)]
+    engine_only: bool,
 }
 
 impl Args {
@@ -187,6 +193,12 @@ async fn bench_size(
         let mut conn = pool.acquire().await?;
         scenario::viewers(&mut conn, &ds).await?
     };
+    if cli.engine_only {
+        engine_pages(&pool, &url, &viewers, &mut r).await?.shutdown(&pool, &url).await?;
+        r.viewers = viewers;
+        r.dataset = Some(ds);
+        return finish(cli, admin, pool, &db, r).await;
+    }
     let next_message_id: i64 = sqlx::query_scalar("SELECT max(message_id) + 1 FROM messages").fetch_one(&pool).await?;
 
     // ---- Platica over HTTP: the real server in its own process ----
@@ -232,16 +244,7 @@ async fn bench_size(
     }
 
     // ---- Platica in-process ----
-    eprintln!("  live inbox in-process");
-    let labels = inbox::triage_marks(&pool).await?;
-    let rss_before = crate::procfs::memory_of("/proc/self/status").0;
-    let l = inbox::start(&url).await?;
-    r.cold = l.cold;
-    r.load = l.load.clone();
-    r.bench_rss_growth = crate::procfs::memory_of("/proc/self/status").0 as i64 - rss_before as i64;
-    eprintln!("    LiveInbox::start {:.2} s (load {} ms)", r.cold.as_secs_f64(), r.load.millis);
-    r.reads.extend(inbox::engine_reads(&l.live, &viewers, Budget::new(200_000, 2.0, 1_000)));
-    r.triage = inbox::triage_reads(&l.live, &viewers, &labels, Budget::new(200_000, 1.0, 1_000));
+    let l = engine_pages(&pool, &url, &viewers, &mut r).await?;
     {
         let live = std::sync::Arc::clone(&l.live);
         let ds2 = ds.clone();
@@ -364,6 +367,32 @@ async fn bench_size(
 
     r.viewers = viewers;
     r.dataset = Some(ds);
+    finish(cli, admin, pool, &db, r).await
+}
+
+/// Starts the engine in-process (marking the dataset for triage first) and times its pages: the
+/// default list and the triage cases. Returns the running engine.
+async fn engine_pages(
+    pool: &PgPool,
+    url: &str,
+    viewers: &[scenario::Viewer],
+    r: &mut SizeResult,
+) -> anyhow::Result<inbox::Live> {
+    eprintln!("  live inbox in-process");
+    let labels = inbox::triage_marks(pool).await?;
+    let rss_before = crate::procfs::memory_of("/proc/self/status").0;
+    let l = inbox::start(url).await?;
+    r.cold = l.cold;
+    r.load = l.load.clone();
+    r.bench_rss_growth = crate::procfs::memory_of("/proc/self/status").0 as i64 - rss_before as i64;
+    eprintln!("    LiveInbox::start {:.2} s (load {} ms)", r.cold.as_secs_f64(), r.load.millis);
+    r.reads.extend(inbox::engine_reads(&l.live, viewers, Budget::new(200_000, 2.0, 1_000)));
+    r.triage = inbox::triage_reads(&l.live, viewers, &labels, Budget::new(200_000, 1.0, 1_000));
+    Ok(l)
+}
+
+/// Closes the size's pool and drops its database (unless `--keep`).
+async fn finish(cli: &Args, admin: &PgPool, pool: PgPool, db: &str, r: SizeResult) -> anyhow::Result<SizeResult> {
     pool.close().await;
     if !cli.keep {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(admin).await?;
