@@ -1,7 +1,7 @@
 //! Ordered indexes of conversations by last activity, and their counts.
 //!
 //! A [`Scope`] holds the conversations of one slice of a tenant (the whole tenant, one team, one
-//! executive, the unassigned ones, one label, one priority) in ordered sets per status (open /
+//! executive, the unassigned ones, one cell, one tag alone or by team or cell) in ordered sets per status (open /
 //! snoozed / closed): all, with unread messages, waiting (the last message is inbound), and
 //! waiting with unread messages. Every count the inbox shows is a set length (O(1)); a page is a
 //! range scan from the cursor (forwards for newest first, backwards for longest waiting), merged

@@ -1,5 +1,6 @@
 //! One tenant's inbox: every conversation's row, the ordered indexes (whole tenant, per team, per
-//! executive), prefix search, and the users and coordinator teams that decide visibility.
+//! executive, per cell — team and executive —, and per tag — label or priority — alone, by team
+//! and by cell), prefix search, and the users and coordinator teams that decide visibility.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -102,48 +103,53 @@ impl Search {
     }
 }
 
-/// One index of a tenant that visibility and the view filters use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ScopeKey {
+/// The conversations a viewer's query covers, before labels and priority: visibility first, then
+/// the view, team and executive filters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Slice {
+    /// The whole tenant.
     All,
-    Team(i64),
-    Executive(i64),
-    Unassigned,
+    /// These teams.
+    Teams(BTreeSet<i64>),
+    /// One executive's, in these teams only (`None`: in any team).
+    Executive(i64, Option<BTreeSet<i64>>),
+    /// Those without an executive, in these teams only (`None`: in any team).
+    Unassigned(Option<BTreeSet<i64>>),
 }
 
-impl ScopeKey {
-    fn covers(self, p: Placed) -> bool {
+impl Slice {
+    fn covers(&self, p: Placed) -> bool {
+        let in_teams = |teams: &Option<BTreeSet<i64>>| teams.as_ref().is_none_or(|t| t.contains(&p.team_id));
         match self {
-            ScopeKey::All => true,
-            ScopeKey::Team(t) => p.team_id == t,
-            ScopeKey::Executive(e) => p.executive_id == Some(e),
-            ScopeKey::Unassigned => p.executive_id.is_none(),
+            Slice::All => true,
+            Slice::Teams(t) => t.contains(&p.team_id),
+            Slice::Executive(e, teams) => p.executive_id == Some(*e) && in_teams(teams),
+            Slice::Unassigned(teams) => p.executive_id.is_none() && in_teams(teams),
         }
     }
 }
 
-/// Which index a page walks: the viewer's plan, or the (smaller) index of the label or priority
-/// asked for, the other conditions checked on each conversation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Driver {
-    Plan,
-    Label,
-    Priority,
+/// A tag a conversation is filtered by: one of its labels, its priority (above none), or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Tag {
+    Label(i64),
+    Priority(u8),
+    Both(i64, u8),
 }
 
-/// Which conversations a viewer's query covers: the indexes to scan, plus an optional team
-/// condition for indexes that are not team indexes.
-struct Plan {
-    scopes: Vec<ScopeKey>,
-    /// Conversations must sit in one of these teams (`None`: any team).
-    teams: Option<BTreeSet<i64>>,
+/// The tags of a conversation placed with `priority` and `labels`.
+fn tags_of(priority: u8, labels: &[i64]) -> impl Iterator<Item = Tag> + '_ {
+    let both = labels.iter().filter(move |_| priority > 0).map(move |l| Tag::Both(*l, priority));
+    (priority > 0)
+        .then_some(Tag::Priority(priority))
+        .into_iter()
+        .chain(labels.iter().map(|l| Tag::Label(*l)))
+        .chain(both)
 }
 
-impl Plan {
-    fn covers(&self, p: Placed) -> bool {
-        self.scopes.iter().any(|s| s.covers(p)) && self.teams.as_ref().is_none_or(|t| t.contains(&p.team_id))
-    }
-}
+/// A conversation's cell: its team and its executive (`None`: unassigned). Every placed
+/// conversation sits in exactly one.
+type Cell = (i64, Option<i64>);
 
 /// One tenant's live inbox.
 #[derive(Clone, Debug, Default)]
@@ -157,10 +163,13 @@ pub struct TenantInbox {
     executives: HashMap<i64, Scope>,
     /// Conversations whose prospect has no executive.
     unassigned: Scope,
-    /// By label.
-    labels: HashMap<i64, Scope>,
-    /// By priority, above none.
-    priorities: HashMap<u8, Scope>,
+    /// By cell (team and executive): an executive's or the unassigned conversations of some teams.
+    cells: HashMap<Cell, Scope>,
+    /// By tag (label, priority, both); by tag and team; by tag and cell. So that every slice with
+    /// a tag is a union of whole indexes, and its counts are set lengths.
+    tags: HashMap<Tag, Scope>,
+    tag_teams: HashMap<(Tag, i64), Scope>,
+    tag_cells: HashMap<(Tag, Cell), Scope>,
     names: BTreeSet<(Box<str>, i64)>,
     phones: BTreeSet<(Box<str>, i64)>,
     users: HashMap<i64, Role>,
@@ -481,17 +490,18 @@ impl TenantInbox {
             self.unplace(conversation_id, h);
         }
         if let Some(w) = want {
+            let cell = (w.team_id, w.executive_id);
             self.all.insert(w.entry);
             self.teams.entry(w.team_id).or_default().insert(w.entry);
             match w.executive_id {
                 Some(e) => self.executives.entry(e).or_default().insert(w.entry),
                 None => self.unassigned.insert(w.entry),
             }
-            if w.priority > 0 {
-                self.priorities.entry(w.priority).or_default().insert(w.entry);
-            }
-            for l in &labels {
-                self.labels.entry(*l).or_default().insert(w.entry);
+            self.cells.entry(cell).or_default().insert(w.entry);
+            for tag in tags_of(w.priority, &labels) {
+                self.tags.entry(tag).or_default().insert(w.entry);
+                self.tag_teams.entry((tag, w.team_id)).or_default().insert(w.entry);
+                self.tag_cells.entry((tag, cell)).or_default().insert(w.entry);
             }
         }
         if let Some(conv) = self.conversations.get_mut(&conversation_id) {
@@ -509,18 +519,19 @@ impl TenantInbox {
                 }
             }
         }
+        let cell = (p.team_id, p.executive_id);
         self.all.remove(p.entry);
         take(&mut self.teams, p.team_id, p.entry);
         match p.executive_id {
             Some(e) => take(&mut self.executives, e, p.entry),
             None => self.unassigned.remove(p.entry),
         }
-        if p.priority > 0 {
-            take(&mut self.priorities, p.priority, p.entry);
-        }
+        take(&mut self.cells, cell, p.entry);
         let placed = self.conversations.get_mut(&conversation_id).map(|c| std::mem::take(&mut c.labels_placed));
-        for l in placed.unwrap_or_default() {
-            take(&mut self.labels, l, p.entry);
+        for tag in tags_of(p.priority, &placed.unwrap_or_default()) {
+            take(&mut self.tags, tag, p.entry);
+            take(&mut self.tag_teams, (tag, p.team_id), p.entry);
+            take(&mut self.tag_cells, (tag, cell), p.entry);
         }
         if let Some(conv) = self.conversations.get_mut(&conversation_id) {
             conv.placed = None;
@@ -591,7 +602,7 @@ impl TenantInbox {
 
     /// The conversations a user's inbox covers under `filter`'s view, team and executive
     /// (visibility first, then those filters); `None` when it covers none.
-    fn plan(&self, user_id: i64, filter: &Filter) -> Option<Plan> {
+    fn slice(&self, user_id: i64, filter: &Filter) -> Option<Slice> {
         let role = self.role(user_id)?;
         let view = filter.view.unwrap_or_default();
         let executive = match (view, filter.executive_id) {
@@ -601,98 +612,112 @@ impl TenantInbox {
             (_, e) => e,
         };
         let unassigned = view == View::Unassigned;
-        let wanted_team = |t: i64| filter.team_id.is_none_or(|f| f == t);
+        let team = filter.team_id.map(|t| BTreeSet::from([t]));
         match role {
-            Role::Admin => Some(match (executive, unassigned, filter.team_id) {
-                (Some(e), _, team) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: team.map(|t| [t].into()) },
-                (None, true, team) => Plan { scopes: vec![ScopeKey::Unassigned], teams: team.map(|t| [t].into()) },
-                (None, false, Some(t)) => Plan { scopes: vec![ScopeKey::Team(t)], teams: None },
-                (None, false, None) => Plan { scopes: vec![ScopeKey::All], teams: None },
+            Role::Admin => Some(match (executive, unassigned, team) {
+                (Some(e), _, team) => Slice::Executive(e, team),
+                (None, true, team) => Slice::Unassigned(team),
+                (None, false, Some(team)) => Slice::Teams(team),
+                (None, false, None) => Slice::All,
             }),
             Role::Coordinator => {
-                let allowed: BTreeSet<i64> =
-                    self.coordinated_teams(user_id).into_iter().filter(|t| wanted_team(*t)).collect();
+                let allowed: BTreeSet<i64> = self
+                    .coordinated_teams(user_id)
+                    .into_iter()
+                    .filter(|t| filter.team_id.is_none_or(|f| f == *t))
+                    .collect();
                 Some(match (executive, unassigned) {
-                    (Some(e), _) => Plan { scopes: vec![ScopeKey::Executive(e)], teams: Some(allowed) },
-                    (None, true) => Plan { scopes: vec![ScopeKey::Unassigned], teams: Some(allowed) },
-                    (None, false) => Plan { scopes: allowed.iter().map(|t| ScopeKey::Team(*t)).collect(), teams: None },
+                    (Some(e), _) => Slice::Executive(e, Some(allowed)),
+                    (None, true) => Slice::Unassigned(Some(allowed)),
+                    (None, false) => Slice::Teams(allowed),
                 })
             }
             Role::Executive => {
                 if executive.is_some_and(|e| e != user_id) || unassigned {
                     return None;
                 }
-                Some(Plan { scopes: vec![ScopeKey::Executive(user_id)], teams: filter.team_id.map(|t| [t].into()) })
+                Some(Slice::Executive(user_id, team))
             }
         }
     }
 
-    fn scope(&self, key: ScopeKey) -> Option<&Scope> {
-        match key {
-            ScopeKey::All => Some(&self.all),
-            ScopeKey::Team(t) => self.teams.get(&t),
-            ScopeKey::Executive(e) => self.executives.get(&e),
-            ScopeKey::Unassigned => Some(&self.unassigned),
+    /// The teams a slice's cells can be in: its own, or every team of the tenant.
+    fn teams_of<'a>(&'a self, teams: &'a Option<BTreeSet<i64>>) -> Box<dyn Iterator<Item = i64> + 'a> {
+        match teams {
+            Some(t) => Box::new(t.iter().copied()),
+            None => Box::new(self.teams.keys().copied()),
+        }
+    }
+
+    /// The whole indexes whose union is exactly `slice`'s conversations with `tag` (with every
+    /// conversation of the slice when `tag` is `None`).
+    fn indexes(&self, slice: &Slice, tag: Option<Tag>) -> Vec<&Scope> {
+        fn some(s: Option<&Scope>) -> Vec<&Scope> {
+            s.into_iter().collect()
+        }
+        let cells = |executive: Option<i64>, teams: &Option<BTreeSet<i64>>| -> Vec<&Scope> {
+            self.teams_of(teams)
+                .filter_map(|t| match tag {
+                    None => self.cells.get(&(t, executive)),
+                    Some(g) => self.tag_cells.get(&(g, (t, executive))),
+                })
+                .collect()
+        };
+        match (slice, tag) {
+            (Slice::All, None) => vec![&self.all],
+            (Slice::All, Some(g)) => some(self.tags.get(&g)),
+            (Slice::Teams(teams), None) => teams.iter().filter_map(|t| self.teams.get(t)).collect(),
+            (Slice::Teams(teams), Some(g)) => teams.iter().filter_map(|t| self.tag_teams.get(&(g, *t))).collect(),
+            (Slice::Executive(e, None), None) => some(self.executives.get(e)),
+            (Slice::Unassigned(None), None) => vec![&self.unassigned],
+            (Slice::Executive(e, teams), _) => cells(Some(*e), teams),
+            (Slice::Unassigned(teams), _) => cells(None, teams),
         }
     }
 
     /// One page of `user_id`'s inbox in `filter.sort`'s order, strictly after `after`.
+    ///
+    /// The slice with its label, priority or both is a union of whole indexes, so its counts are
+    /// set lengths and its pages range scans.
     pub fn page(&self, user_id: i64, filter: &Filter, after: Option<Cursor>, limit: usize) -> Page {
-        let Some(plan) = self.plan(user_id, filter) else { return Page::default() };
+        let Some(slice) = self.slice(user_id, filter) else { return Page::default() };
         let sel = Selection { status: filter.status, unread: filter.unread, waiting: filter.sort == Sort::Waiting };
         if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-            return self.search_page(&plan, sel, filter, q, after, limit);
+            return self.search_page(&slice, sel, filter, q, after, limit);
         }
-        let label_scope = match filter.label {
-            None => None,
-            Some(l) => match self.labels.get(&l) {
-                Some(s) => Some(s),
-                None => return Page::default(),
-            },
+        // Priority none is no tag: the conversations of the slice (with the label) less those with
+        // each priority, whose pages check each conversation's priority.
+        let none_priority = filter.priority == Some(0);
+        let tag = match (filter.label, filter.priority.filter(|p| *p > 0)) {
+            (Some(l), Some(p)) => Some(Tag::Both(l, p)),
+            (Some(l), None) => Some(Tag::Label(l)),
+            (None, Some(p)) => Some(Tag::Priority(p)),
+            (None, None) => None,
         };
-        let priority_scope = match filter.priority {
-            Some(p) if p > 0 => match self.priorities.get(&p) {
-                Some(s) => Some(s),
-                None => return Page::default(),
-            },
-            _ => None,
-        };
-        let plan_scopes: Vec<&Scope> = plan.scopes.iter().filter_map(|k| self.scope(*k)).collect();
-        // Walk the smallest index; check the other conditions on each conversation.
-        let mut driver = (Driver::Plan, plan_scopes.iter().map(|s| s.len()).sum::<usize>());
-        for (d, s) in [(Driver::Label, label_scope), (Driver::Priority, priority_scope)] {
-            if let Some(s) = s
-                && s.len() < driver.1
-            {
-                driver = (d, s.len());
-            }
-        }
-        let (scopes, check_plan) = match (driver.0, label_scope, priority_scope) {
-            (Driver::Label, Some(s), _) | (Driver::Priority, _, Some(s)) => (vec![s], true),
-            _ => (plan_scopes, plan.teams.is_some()),
-        };
-        let check_label = filter.label.filter(|_| driver.0 != Driver::Label);
-        let check_priority = filter.priority.filter(|_| driver.0 != Driver::Priority);
+        let scopes = self.indexes(&slice, tag);
         let accept = |k: &Key| -> bool {
             let Some(c) = self.conversations.get(&k.id) else { return false };
             let Some(p) = c.placed else { return false };
-            (!check_plan || plan.covers(p))
-                && check_label.is_none_or(|l| c.labels_placed.binary_search(&l).is_ok())
-                && check_priority.is_none_or(|pr| p.priority == pr)
-                && (sel.unread != Some(false) || !p.entry.unread)
+            (!none_priority || p.priority == 0) && (sel.unread != Some(false) || !p.entry.unread)
         };
-        let exact = !check_plan && check_label.is_none() && check_priority.is_none();
-        let (total, unread) = if exact {
+        let counts_of = |scopes: &[&Scope]| {
             scopes.iter().fold((0, 0), |(t, u), s| {
                 let (st, su) = s.counts(sel);
                 (t + st, u + su)
             })
-        } else {
-            let ranges = scopes.iter().flat_map(|s| s.ranges(sel, None, false)).collect();
-            Merge::new(ranges, false).filter(|k| accept(k)).fold((0, 0), |(t, u), k| {
-                let unread = self.conversations.get(&k.id).is_some_and(|c| c.unread > 0);
-                (t + 1, u + usize::from(unread))
+        };
+        let (total, unread) = if none_priority {
+            let priorities = self.tags.keys().filter_map(|t| match (t, filter.label) {
+                (Tag::Priority(p), None) => Some(Tag::Priority(*p)),
+                (Tag::Both(l, p), Some(want)) if *l == want => Some(Tag::Both(*l, *p)),
+                _ => None,
+            });
+            priorities.fold(counts_of(&scopes), |(t, u), p| {
+                let (pt, pu) = counts_of(&self.indexes(&slice, Some(p)));
+                (t.saturating_sub(pt), u.saturating_sub(pu))
             })
+        } else {
+            counts_of(&scopes)
         };
         let walk = |sel: Selection, after: Option<Key>, backwards: bool| -> Merge<'_> {
             let ranges: Vec<Keys<'_>> = scopes.iter().flat_map(|s| s.ranges(sel, after, backwards)).collect();
@@ -740,7 +765,7 @@ impl TenantInbox {
 
     fn search_page(
         &self,
-        plan: &Plan,
+        slice: &Slice,
         sel: Selection,
         filter: &Filter,
         q: &str,
@@ -761,7 +786,7 @@ impl TenantInbox {
             for c in &p.conversations {
                 let Some(conv) = self.conversations.get(c) else { continue };
                 let Some(placed) = conv.placed else { continue };
-                if plan.covers(placed)
+                if slice.covers(placed)
                     && selected(sel, placed.entry)
                     && filter.label.is_none_or(|l| conv.labels_placed.binary_search(&l).is_ok())
                     && filter.priority.is_none_or(|pr| placed.priority == pr)

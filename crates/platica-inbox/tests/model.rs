@@ -392,6 +392,15 @@ fn filters() -> Vec<Filter> {
         triage.push(Filter { priority: Some(priority), executive_id: Some(1), ..Filter::default() });
     }
     triage.push(Filter { status: Some(Status::Snoozed), unread: Some(true), ..Filter::default() });
+    // Each way the engine answers a tag: by tag and team, by tag and cell, two tags, priority none.
+    triage.push(Filter { label: Some(1), executive_id: Some(1), team_id: Some(1), ..Filter::default() });
+    triage.push(Filter { label: Some(2), view: Some(View::Mine), ..Filter::default() });
+    triage.push(Filter { priority: Some(0), label: Some(1), ..Filter::default() });
+    triage.push(Filter { priority: Some(3), view: Some(View::Unassigned), team_id: Some(1), ..Filter::default() });
+    triage.push(Filter { priority: Some(0), unread: Some(false), status: Some(Status::Open), ..Filter::default() });
+    triage.push(Filter { priority: Some(0), view: Some(View::Unassigned), ..Filter::default() });
+    triage.push(Filter { label: Some(1), priority: Some(3), executive_id: Some(1), ..Filter::default() });
+    triage.push(Filter { label: Some(2), priority: Some(0), view: Some(View::Mine), ..Filter::default() });
     for sort in [Sort::Waiting, Sort::UnreadFirst] {
         for f in triage.clone() {
             out.push(Filter { sort, ..f });
