@@ -15,9 +15,13 @@ export function mountFieldsAdmin(panel) {
   const st = { list: [], destroyed: false };
   const tbody = h('tbody', {});
   const empty = h('p', { class: 'muted', hidden: true }, t('fieldsAdmin.none'));
+  const tableWrap = h('div', { class: 'table-wrap', hidden: true }, h('table', { class: 'table fields-table cards-on-phone' },
+    h('thead', {}, h('tr', {}, [t('fieldsAdmin.label'), t('fieldsAdmin.key'), t('fieldsAdmin.kind'), t('fieldsAdmin.options'), ''].map((x) => h('th', { scope: 'col' }, x)))),
+    tbody));
 
   function render() {
     empty.hidden = st.list.length > 0;
+    tableWrap.hidden = st.list.length === 0;
     clear(tbody, st.list.map((f) => h('tr', { dataset: { id: String(f.field_id), key: f.key } },
       h('td', { class: 'strong', 'data-th': t('fieldsAdmin.label') }, f.label),
       h('td', { class: 'mono', 'data-th': t('fieldsAdmin.key') }, f.key),
@@ -34,6 +38,7 @@ export function mountFieldsAdmin(panel) {
       if (st.destroyed) return;
       st.list = list;
       render();
+      screen.dataset.state = 'ready';
     } catch (e) {
       showError(e);
     }
@@ -127,14 +132,14 @@ export function mountFieldsAdmin(panel) {
     await load();
   }
 
-  clear(panel,
+  // `data-state=ready` once the list is in.
+  clear(panel, h('div', { class: 'fields-admin', dataset: { state: 'loading' } },
     h('div', { class: 'panel-head' }, h('h2', {}, t('admin.fields')),
       h('button', { class: 'btn btn-primary field-new', type: 'button', onclick: () => create() }, t('fieldsAdmin.new'))),
     h('p', { class: 'muted' }, t('fieldsAdmin.intro')),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'table fields-table cards-on-phone' },
-      h('thead', {}, h('tr', {}, [t('fieldsAdmin.label'), t('fieldsAdmin.key'), t('fieldsAdmin.kind'), t('fieldsAdmin.options'), ''].map((x) => h('th', { scope: 'col' }, x)))),
-      tbody)),
-    empty);
+    tableWrap,
+    empty));
+  const screen = panel.firstElementChild;
   load();
   return { destroy() { st.destroyed = true; } };
 }

@@ -57,9 +57,13 @@ export function mountLabelsAdmin(panel) {
   const st = { list: [], destroyed: false };
   const tbody = h('tbody', {});
   const empty = h('p', { class: 'muted', hidden: true }, t('labelsAdmin.none'));
+  const tableWrap = h('div', { class: 'table-wrap', hidden: true }, h('table', { class: 'table labels-table cards-on-phone' },
+    h('thead', {}, h('tr', {}, [t('labelsAdmin.name'), t('labelsAdmin.colour'), ''].map((x) => h('th', { scope: 'col' }, x)))),
+    tbody));
 
   function render() {
     empty.hidden = st.list.length > 0;
+    tableWrap.hidden = st.list.length === 0;
     clear(tbody, st.list.map((l) => h('tr', { dataset: { id: String(l.label_id), name: l.name } },
       h('td', { 'data-th': t('labelsAdmin.name') }, solidChip(l.name, l.colour)),
       h('td', { 'data-th': t('labelsAdmin.colour') }, colourName(l.colour)),
@@ -75,6 +79,7 @@ export function mountLabelsAdmin(panel) {
       if (st.destroyed) return;
       st.list = list;
       render();
+      screen.dataset.state = 'ready';
     } catch (e) {
       showError(e);
     }
@@ -136,14 +141,14 @@ export function mountLabelsAdmin(panel) {
     }
   }
 
-  clear(panel,
+  // `data-state=ready` once the list is in.
+  clear(panel, h('div', { class: 'labels-admin', dataset: { state: 'loading' } },
     h('div', { class: 'panel-head' }, h('h2', {}, t('admin.labels'))),
     h('p', { class: 'muted' }, t('labelsAdmin.intro')),
     h('div', { class: 'card' }, createForm),
-    h('div', { class: 'table-wrap' }, h('table', { class: 'table labels-table cards-on-phone' },
-      h('thead', {}, h('tr', {}, [t('labelsAdmin.name'), t('labelsAdmin.colour'), ''].map((x) => h('th', { scope: 'col' }, x)))),
-      tbody)),
-    empty);
+    tableWrap,
+    empty));
+  const screen = panel.firstElementChild;
   load();
   return { destroy() { st.destroyed = true; } };
 }

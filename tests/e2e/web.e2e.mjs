@@ -1391,7 +1391,7 @@ await test('accessibility: axe finds no serious or critical violation on the mai
   const admin = await pageAs(U.admin, 'es-MX');
   await screens(admin, 'admin (es)', [['admin/users', '.admin-panel h2'], ['admin/teams', '.admin-panel h2'], ['admin/tokens', '.admin-panel h2'],
     ['admin/settings', '.admin-panel h2'], ['admin/channels', '.admin-panel h2'], ['admin/templates', '.admin-panel h2'],
-    ['admin/labels', '.label-create'], ['admin/fields', '.fields-table'], ['calls', '.calls[data-state=ready]'],
+    ['admin/labels', '.labels-admin[data-state=ready]'], ['admin/fields', '.fields-admin[data-state=ready]'], ['calls', '.calls[data-state=ready]'],
     ['tickets', '.tickets[data-state=ready]'], ['campaigns', '.campaigns[data-state=ready]']]);
   await admin.context().close();
   const coordinator = await pageAs(U.veronica, 'en-US');
@@ -1762,7 +1762,7 @@ await test('screens: an admin defines a contact field (Spanish), the contact dra
   await adminInSpanish({ width: 1440, height: 900 });
   await admin.click('.nav a[data-nav=admin]');
   await admin.click('a.tab#tab-fields');
-  await admin.waitForSelector('.fields-table');
+  await admin.waitForSelector('.fields-admin[data-state=ready]');
   await admin.click('.field-new');
   const dlg = admin.locator('dialog');
   await dlg.locator('input[name=label]').fill('Forma de pago');
