@@ -1,5 +1,6 @@
 // Administration (admins only): users, teams, API tokens, WhatsApp channels (with the errors
-// WhatsApp reported about each), message templates (templates.js) and system settings, including
+// WhatsApp reported about each), message templates (templates.js), conversation labels
+// (admin-labels.js), contact fields (admin-fields.js) and system settings, including
 // publishing a new web version (app_version) that open tabs reload for.
 import { del, get, patch, post, put } from './api.js';
 import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
@@ -7,21 +8,27 @@ import { dir, loadDirectory, teamList, teamName, userName } from './directory.js
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 import { publishing } from './live.js';
 import { mountTemplates } from './templates.js';
+import { mountLabelsAdmin } from './admin-labels.js';
+import { mountFieldsAdmin } from './admin-fields.js';
 
-const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'settings'];
+// Tabs with a module of their own: mounted into the panel, destroyed with the screen.
+const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin };
 const ROLES = ['admin', 'coordinator', 'executive'];
 
-/** The admin screens (`#/admin/<tab>`); only the templates tab is live (templates.js), and
- * destroying the screen stops it. */
+/** The admin screens (`#/admin/<tab>`); the templates, labels and fields tabs are modules of their
+ * own (the templates tab is live), and destroying the screen stops them. */
 export function mountAdmin(container, tab) {
   if (!TABS.includes(tab)) tab = 'users';
   const panel = h('div', { class: 'admin-panel', role: 'tabpanel', id: 'admin-panel', 'aria-labelledby': `tab-${tab}` });
   const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': t('admin.title') },
     TABS.map((x) => h('a', { href: `#/admin/${x}`, role: 'tab', id: `tab-${x}`, 'aria-selected': String(x === tab), 'aria-controls': 'admin-panel', class: 'tab' }, t(`admin.${x}`))));
   clear(container, h('div', { class: 'admin' }, h('h1', {}, t('admin.title')), tabs, panel));
+  // On a phone the tabs scroll sideways: the open one is brought into view.
+  tabs.querySelector('[aria-selected=true]')?.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
   document.title = `${t(`admin.${tab}`)} · ${t('app.name')}`;
-  if (tab === 'templates') {
-    const screen = mountTemplates(panel);
+  if (MODULES[tab]) {
+    const screen = MODULES[tab](panel);
     return { destroy: () => screen.destroy() };
   }
   ({ users, teams, tokens, channels, settings })[tab](panel).catch(showError);

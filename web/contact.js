@@ -46,3 +46,20 @@ export function contactError(err, defs = []) {
   if (def.kind === 'date') return { key: 'contact.err.date', vars: {} };
   return { key: 'contact.err.text', vars: { max: 500 } };
 }
+
+/**
+ * A contact field's key suggested from its label, as the API takes keys: lower-case a-z, digits
+ * and `_`, starting with a letter, at most 40 characters (`Fecha de visita` -> `fecha_de_visita`).
+ * An empty string when the label has nothing to make one from.
+ */
+export function fieldKey(label) {
+  let k = String(label ?? '').normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  if (k && !/^[a-z]/.test(k)) k = `f_${k}`;
+  return k.slice(0, 40).replace(/_+$/, '');
+}
+
+/** A select field's options from a textarea: one per line, trimmed, blank lines dropped. */
+export function optionLines(text) {
+  return String(text ?? '').split('\n').map((o) => o.trim()).filter(Boolean);
+}

@@ -13,6 +13,7 @@ import { fmtSize } from './composer-text.js';
 import { mountProspectPanel } from './prospect-panel.js';
 import { PRIORITIES, allLabels, loadLabels } from './labels.js';
 import { clear, field, h, hue, initials, modal, select, showError, toast } from './ui.js';
+import { menuButton } from './menu.js';
 
 // WhatsApp's customer service window: free replies this long after the prospect's last message.
 const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -40,7 +41,7 @@ export function mountConversation(pane, id, { row, back }) {
   const avatar = h('div', { class: 'avatar avatar-lg', 'aria-hidden': 'true' });
   const botBtn = h('button', { class: 'btn btn-small bot-btn', type: 'button', hidden: true, onclick: () => toggleBot() });
   const botState = h('span', { class: 'bot-state', hidden: true });
-  const statusBtn = h('button', { class: 'btn btn-small', type: 'button', onclick: () => toggleStatus() });
+  const statusBtn = h('button', { class: 'btn btn-small status-btn', type: 'button', onclick: () => toggleStatus() });
   // Triage: snooze (1 h, tomorrow 9:00, next week, custom), priority, labels.
   const snoozeSel = h('select', { name: 'snooze', class: 'snooze-sel', 'aria-label': t('triage.snooze') },
     h('option', { value: '' }, t('triage.snooze')),
@@ -50,11 +51,16 @@ export function mountConversation(pane, id, { row, back }) {
     { name: 'priority', class: 'prio-sel', 'aria-label': t('triage.priority') });
   const labelBox = h('div', { class: 'label-toggles', role: 'group', 'aria-label': t('triage.labels') });
   const triageBar = h('div', { class: 'triage-bar' }, snoozeSel, snoozeAt, prioSel, labelBox);
-  const infoBtn = h('button', { class: 'btn btn-small info-btn', type: 'button', 'aria-expanded': 'false', onclick: () => toggleInfo() }, t('conv.details'));
+  // On a phone the details button is an icon (its name stays for screen readers).
+  const infoBtn = h('button', { class: 'btn btn-small info-btn', type: 'button', 'aria-expanded': 'false', onclick: () => toggleInfo() },
+    h('span', { class: 'info-icon', 'aria-hidden': 'true' }, 'i'), h('span', { class: 'info-text' }, t('conv.details')));
+  // On a phone the status, bot, snooze and priority controls fold into one "More" menu (menu.js),
+  // so the header keeps to one row and the labels to a second; desktop shows them as they are.
+  const more = menuButton({ label: t('conv.moreActions'), content: '⋯', className: 'conv-more', items: () => moreItems() });
   const header = h('header', { class: 'conv-head' },
     h('button', { class: 'icon-btn back-btn', type: 'button', 'aria-label': t('conv.back'), onclick: back }, '←'),
     avatar, h('div', { class: 'conv-title' }, title, subtitle),
-    h('div', { class: 'conv-actions' }, botState, botBtn, statusBtn, infoBtn));
+    h('div', { class: 'conv-actions' }, botState, botBtn, statusBtn, infoBtn, more.el));
   const olderBtn = h('button', { class: 'btn btn-small older', type: 'button', hidden: true, onclick: () => loadOlder() }, t('conv.older'));
   const msgList = h('ol', { class: 'msgs', 'aria-live': 'polite', 'aria-relevant': 'additions' });
   // Shown until the first page of messages is in (a slow network shows something is coming).
@@ -250,9 +256,9 @@ export function mountConversation(pane, id, { row, back }) {
   }
 
   // --- media ---
-  // An image shows its thumbnail (a click opens the full image), other files a download link, a
-  // file WhatsApp did not give "media unavailable". Files are fetched with the session's token
-  // (object URLs); a pending one is looked at again shortly.
+  // An image shows its thumbnail (a click opens the full image), an audio its player, other files
+  // a download link, a file WhatsApp did not give "media unavailable". Images are fetched with the
+  // session's token (object URLs); a pending file is looked at again shortly.
   function mediaView(m) {
     const md = m.media;
     if (!md) return null;
@@ -269,12 +275,14 @@ export function mountConversation(pane, id, { row, back }) {
         thumb?.url ? h('img', { class: 'msg-thumb', src: thumb.url, alt: md.filename ?? t('conv.media.image') })
           : thumb?.failed ? t('conv.media.unavailable') : t('conv.media.loading'));
     }
+    // Audio plays from the file's own URL (the session cookie authenticates it): the
+    // Content-Security-Policy lets media load only from the server itself, never from blob: URLs.
     if (md.kind === 'audio') {
-      const got = loadBlob(md.url);
-      return got?.url ? h('audio', { class: 'msg-media msg-audio', controls: true, preload: 'metadata', src: got.url, 'aria-label': t('conv.media.kind.audio') })
-        : h('div', { class: 'msg-media msg-media-pending' }, got?.failed ? t('conv.media.unavailable') : t('conv.media.loading'));
+      return h('audio', { class: 'msg-media msg-audio', controls: true, preload: 'metadata', src: md.url, 'aria-label': t('conv.media.kind.audio') });
     }
-    return h('button', { class: 'msg-media msg-media-file', type: 'button', onclick: () => openMedia(md, true) },
+    // A plain link (the session cookie authenticates it): it downloads with its name, and opens
+    // or saves like any link.
+    return h('a', { class: 'msg-media msg-media-file', href: md.url, download: md.filename ?? `${md.kind}-${md.id}`, type: md.mime_type ?? null },
       `⤓ ${md.filename ?? t(`conv.media.kind.${md.kind}`)}`, md.size != null ? h('span', { class: 'msg-media-size' }, ` · ${fmtSize(md.size)}`) : null);
   }
 
@@ -302,21 +310,6 @@ export function mountConversation(pane, id, { row, back }) {
       .catch(() => st.blobs.set(url, { failed: true }))
       .finally(() => { if (!st.destroyed) renderMessages(); });
     return null;
-  }
-
-  async function openMedia(md, download = false) {
-    try {
-      let got = st.blobs.get(md.url);
-      if (!got?.url) {
-        got = { url: URL.createObjectURL(await blob(md.url.replace(/^\/api\/v1/, ''))) };
-        st.blobs.set(md.url, got);
-      }
-      const a = h('a', { href: got.url, target: '_blank', rel: 'noopener' });
-      if (download) a.download = md.filename ?? `${md.kind}-${md.id}`;
-      a.click();
-    } catch (e) {
-      showError(e);
-    }
   }
 
   // Media still being fetched from WhatsApp, or a live message whose media the event does not
@@ -498,8 +491,7 @@ export function mountConversation(pane, id, { row, back }) {
     return null;
   }
 
-  snoozeSel.addEventListener('change', () => {
-    const choice = snoozeSel.value;
+  function snooze(choice) {
     snoozeAt.hidden = choice !== 'custom';
     if (choice === 'custom') {
       snoozeAt.focus();
@@ -508,7 +500,8 @@ export function mountConversation(pane, id, { row, back }) {
     snoozeSel.value = '';
     const until = snoozeUntil(choice);
     if (until) triage({ status: 'snoozed', snoozed_until: until.toISOString() });
-  });
+  }
+  snoozeSel.addEventListener('change', () => snooze(snoozeSel.value));
   snoozeAt.addEventListener('change', () => {
     const until = new Date(snoozeAt.value);
     if (Number.isNaN(until.getTime())) return;
@@ -517,6 +510,19 @@ export function mountConversation(pane, id, { row, back }) {
     triage({ status: 'snoozed', snoozed_until: until.toISOString() });
   });
   prioSel.addEventListener('change', () => triage({ priority: prioSel.value }));
+
+  // The phone's "More" menu: the same actions as the status and bot buttons and the snooze and
+  // priority selects.
+  function moreItems() {
+    const b = st.bot;
+    const prio = st.row?.priority ?? 'none';
+    return [
+      { text: statusBtn.textContent, className: 'more-status', onSelect: () => toggleStatus() },
+      b ? { text: b.paused ? t('conv.botResume') : t('conv.botPause'), hint: botState.textContent, className: 'more-bot', onSelect: () => toggleBot() } : null,
+      { group: t('triage.snooze'), items: ['hour', 'tomorrow', 'week', 'custom'].map((v) => ({ text: t(`triage.snooze.${v}`), className: `more-snooze-${v}`, onSelect: () => snooze(v) })) },
+      { group: t('triage.priority'), items: PRIORITIES.map((v) => ({ text: t(`triage.priority.${v}`), checked: v === prio, className: `more-prio-${v}`, onSelect: () => triage({ priority: v }) })) },
+    ].filter(Boolean);
+  }
 
   function renderLabels() {
     const on = new Set(st.row?.label_ids ?? []);
@@ -709,6 +715,7 @@ export function mountConversation(pane, id, { row, back }) {
   return {
     destroy() {
       st.destroyed = true;
+      more.close();
       keepPinned.disconnect();
       clearTimeout(st.mediaTimer);
       comp.destroy();

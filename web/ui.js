@@ -140,7 +140,10 @@ export function fieldError(form, e) {
   const msg = h('p', { class: 'field-error', role: 'alert' }, errorText(e));
   if (control) {
     control.setAttribute('aria-invalid', 'true');
-    control.closest('.field')?.append(msg) ?? form.prepend(msg);
+    // Under the control (append returns nothing: `?.append(...) ?? prepend` moved it to the top).
+    const wrap = control.closest('.field');
+    if (wrap) wrap.append(msg);
+    else form.prepend(msg);
     control.focus();
   } else {
     form.prepend(msg);

@@ -43,3 +43,20 @@ test('refusals are explained by field and kind, in both languages', () => {
     assert.notEqual(en[key], es[key], `${key} is translated`);
   }
 });
+
+test('a field key is suggested from its label as the API takes keys', async () => {
+  const { fieldKey } = await import('../../web/contact.js');
+  assert.equal(fieldKey('Fecha de visita'), 'fecha_de_visita');
+  assert.equal(fieldKey('  Presupuesto (MXN)  '), 'presupuesto_mxn');
+  assert.equal(fieldKey('Año modelo'), 'ano_modelo');
+  assert.equal(fieldKey('2º vehículo'), 'f_2_vehiculo');
+  assert.equal(fieldKey('¿?'), '');
+  const long = fieldKey('a'.repeat(39) + ' b c');
+  assert.ok(long.length <= 40 && /^[a-z][a-z0-9_]*[a-z0-9]$/.test(long), long);
+});
+
+test('select options are read one per line', async () => {
+  const { optionLines } = await import('../../web/contact.js');
+  assert.deepEqual(optionLines(' Contado \n\nCrédito\n  '), ['Contado', 'Crédito']);
+  assert.deepEqual(optionLines(''), []);
+});

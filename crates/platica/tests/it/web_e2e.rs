@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use platica::channels::Channels;
 use platica_simulator::{DurRange, SimConfig, StatusDelays};
+use platica_whatsapp::media::{Fetcher, FetcherConfig};
 use platica_whatsapp::sender::SenderConfig;
 use platica_whatsapp::supervisor::SupervisorConfig;
 use reqwest::StatusCode;
@@ -139,6 +140,8 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let media_dir = std::env::temp_dir().join(format!("platica-web-e2e-media-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&media_dir);
     let media = platica_whatsapp::media::MediaStore::open(media_dir.to_str().unwrap()).unwrap();
+    // The media fetcher (started by `inbound_media`) stores into the same store the app serves.
+    let fetched_media = media.clone();
     let (app, proxy) = TestApp::spawn_proxied_with(move |s| s.media = Some(media)).await;
     let demo = platica_demo::seed(&app.pool).await.unwrap();
     let tenant = demo.tenant_id.0;
@@ -265,6 +268,7 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     // number sends to: started by the campaign test, stopped at the end.
     let (stop_channels, channels_stopped) = tokio::sync::watch::channel(false);
     let mut whatsapp: Option<(Channels, platica_simulator::SimHandle)> = None;
+    let mut fetcher: Option<Fetcher> = None;
 
     let run = async {
         let mut failures = None;
@@ -649,6 +653,92 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     assert_eq!(status, 200, "the signed review webhook is accepted: {receipt}");
                     json!({"updated": receipt["templates_updated"]})
                 }
+                "inbound_media" => {
+                    // A file from the prospect through the demo's number (on the simulator since
+                    // `campaign_setup`): the simulator holds the bytes behind a media id, the
+                    // signed webhook names it (with a document's filename), and the media fetcher
+                    // (started here once, as `platica serve` runs it) fetches it from the
+                    // simulator's Graph media endpoints into this run's store. Answers once the
+                    // file is stored or given up.
+                    match whatsapp.as_ref() {
+                        None => json!({"error": "inbound_media needs campaign_setup first"}),
+                        Some((_, sim)) => {
+                            let number = platica_demo::whatsapp::PHONE_NUMBER_ID;
+                            if fetcher.is_none() {
+                                let config = FetcherConfig {
+                                    default_base_url: sim.base_url(),
+                                    concurrency: 2,
+                                    backoff_base: Duration::from_millis(100),
+                                    backoff_max: Duration::from_millis(500),
+                                    request_timeout: Duration::from_secs(10),
+                                    poll: Duration::from_millis(200),
+                                    ..FetcherConfig::default()
+                                };
+                                fetcher = Some(Fetcher::start(
+                                    app.pool.clone(),
+                                    support::install_test_key(),
+                                    fetched_media.clone(),
+                                    config,
+                                    channels_stopped.clone(),
+                                ));
+                            }
+                            let kind = step["type"].as_str().unwrap();
+                            let mime = step["mime_type"].as_str().unwrap();
+                            let bytes: Vec<u8> = step["bytes"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|b| u8::try_from(b.as_u64().unwrap()).unwrap())
+                                .collect();
+                            let media_id = sim.add_media(number, bytes, mime);
+                            inbound_n += 1;
+                            let wa_id = step["phone"].as_str().unwrap().trim_start_matches('+').to_owned();
+                            let wamid = format!("wamid.e2e.{}.{inbound_n}", std::process::id());
+                            let mut object = json!({"id": media_id, "mime_type": mime});
+                            if let Some(name) = step["filename"].as_str() {
+                                object["filename"] = json!(name);
+                            }
+                            let mut message = json!({"from": wa_id, "id": wamid,
+                                "timestamp": chrono::Utc::now().timestamp().to_string(), "type": kind});
+                            message[kind] = object;
+                            let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                                "field": "messages", "value": {
+                                    "messaging_product": "whatsapp",
+                                    "metadata": {"display_phone_number": platica_demo::whatsapp::DISPLAY_PHONE_NUMBER,
+                                                 "phone_number_id": number},
+                                    "contacts": [{"profile": {"name": "Prospecto"}, "wa_id": wa_id}],
+                                    "messages": [message]}}]}]});
+                            let (status, receipt) =
+                                app.whatsapp_webhook(platica_demo::whatsapp::APP_SECRET, &payload).await;
+                            assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
+                            let mut settled = None;
+                            for _ in 0..100 {
+                                let row: Option<(i64, i64, i64, String)> = sqlx::query_as(
+                                    "SELECT m.message_id, m.conversation_id, md.media_id, md.state FROM messages m
+                                       JOIN media md ON md.tenant_id = m.tenant_id AND md.message_id = m.message_id
+                                      WHERE m.tenant_id = $1 AND m.external_id = $2",
+                                )
+                                .bind(tenant)
+                                .bind(&wamid)
+                                .fetch_optional(&app.pool)
+                                .await
+                                .unwrap();
+                                if let Some(row) = row.filter(|r| r.3 != "pending") {
+                                    settled = Some(row);
+                                    break;
+                                }
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                            match settled {
+                                Some((message_id, conversation_id, media_id, state)) => {
+                                    json!({"message_id": message_id,
+                                    "conversation_id": conversation_id, "media_id": media_id, "state": state})
+                                }
+                                None => json!({"error": "the media was not fetched within 20 s"}),
+                            }
+                        }
+                    }
+                }
                 other => json!({"error": format!("unknown step {other}")}),
             };
             stdin.write_all(format!("{answer}\n").as_bytes()).await.unwrap();
@@ -663,6 +753,9 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let _ = stop_channels.send(true);
     if let Some((channels, _sim)) = whatsapp {
         channels.finished().await;
+    }
+    if let Some(fetcher) = fetcher {
+        fetcher.finished().await;
     }
     let _ = std::fs::remove_file(&expect_path);
     let _ = std::fs::remove_dir_all(&media_dir);
