@@ -158,6 +158,8 @@ export const en = {
   'inbox.title': 'Conversations',
   'inbox.search': 'Search by name or phone',
   'inbox.filters': 'Filters',
+  'inbox.filtersButton': 'Filters',
+  'inbox.filtersSet': 'Filters ({set})',
   'inbox.allTeams': 'All teams',
   'inbox.allExecutives': 'All executives',
   'inbox.unassigned': 'Unassigned',

@@ -158,6 +158,8 @@ export const es = {
   'inbox.title': 'Conversaciones',
   'inbox.search': 'Buscar por nombre o teléfono',
   'inbox.filters': 'Filtros',
+  'inbox.filtersButton': 'Filtros',
+  'inbox.filtersSet': 'Filtros ({set})',
   'inbox.allTeams': 'Todos los equipos',
   'inbox.allExecutives': 'Todos los ejecutivos',
   'inbox.unassigned': 'Sin asignar',

@@ -85,13 +85,30 @@ export function mountInbox(container) {
   }
   const unreadBox = h('input', { type: 'checkbox', name: 'unread', checked: st.filters.unread });
   const selectBtn = canBulk ? h('button', { class: 'btn btn-small', type: 'button', onclick: () => setSelecting(!st.selecting) }, t('inbox.select')) : null;
-  const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
-    h('div', { class: 'search-wrap' }, search),
+  // On a phone the selects fold behind one button saying how many are set, so the list starts
+  // near the top; on a desktop they are always shown (the button is hidden by app.css).
+  const filterToggle = h('button', { class: 'btn btn-small filter-toggle', type: 'button', 'aria-expanded': 'false',
+    'aria-controls': 'inbox-filter-more', onclick: () => {
+      const open = filterToggle.getAttribute('aria-expanded') !== 'true';
+      filterToggle.setAttribute('aria-expanded', String(open));
+      filterMore.classList.toggle('open', open);
+    } });
+  const filterMore = h('div', { class: 'filter-more', id: 'inbox-filter-more' },
     can('see_teams') ? h('div', { class: 'filter-row' }, teamSel, execSel) : null,
     h('div', { class: 'filter-row' },
       statusSel,
       h('label', { class: 'check' }, unreadBox, h('span', {}, t('inbox.unreadOnly')))),
     h('div', { class: 'filter-row' }, sortSel, labelSel, prioSel));
+  function renderFilterToggle() {
+    const f = st.filters;
+    const n = [f.team_id !== '', f.executive_id !== '', Boolean(f.status), f.unread, f.sort && f.sort !== 'latest',
+      f.label_id !== '', Boolean(f.priority)].filter(Boolean).length;
+    filterToggle.textContent = n ? t('inbox.filtersSet', { set: n }) : t('inbox.filtersButton');
+  }
+  renderFilterToggle();
+  const filters = h('div', { class: 'filters', role: 'search', 'aria-label': t('inbox.filters') },
+    h('div', { class: 'search-row' }, h('div', { class: 'search-wrap' }, search), filterToggle),
+    filterMore);
   const selCount = h('span', { class: 'sel-count' });
   const selAll = h('button', { class: 'link-btn', type: 'button', onclick: () => { st.allMatching = true; renderSelbar(); renderRows(); } });
   const selHint = h('span', { class: 'sel-hint' });
@@ -128,6 +145,7 @@ export function mountInbox(container) {
   function setFilter(k, v) {
     if (st.filters[k] === v) return;
     st.filters[k] = v;
+    renderFilterToggle();
     try {
       sessionStorage.setItem(filtersKey(), JSON.stringify(st.filters));
     } catch {

@@ -94,7 +94,10 @@ function buildShell() {
     h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
     h('a', { href: '#/tickets', dataset: { nav: 'tickets' } }, t('nav.tickets')),
     can('run_campaigns') ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
-    can('administer') ? h('a', { href: '#/admin/users', dataset: { nav: 'admin' } }, t('nav.admin')) : null);
+    // On a phone the longest entry is a gear (its name stays for screen readers and as a tooltip),
+    // so every entry fits the row instead of hiding past its edge.
+    can('administer') ? h('a', { href: '#/admin/users', class: 'nav-admin', title: t('nav.admin'), dataset: { nav: 'admin' } },
+      h('span', { class: 'nav-text' }, t('nav.admin')), h('span', { class: 'nav-icon', 'aria-hidden': 'true' }, '⚙')) : null);
   const lang = select(LANGUAGES.map((l) => ({ value: l.code, label: l.name })), getLang(), {
     class: 'lang', 'aria-label': t('nav.language'), onchange: (e) => setLang(e.target.value),
   });

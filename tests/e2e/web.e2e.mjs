@@ -1643,8 +1643,20 @@ await test('triage: Spanish and a phone: tabs, sorts, snooze and labels are tran
   await scanSpanish(phone, 'the triage filters');
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  // The selects fold behind "Filtros", so the list starts in the top half of the screen.
+  assert.equal(await phone.locator('select[name=sort]').isVisible(), false);
+  const firstRow = await phone.locator('li.row').first().boundingBox();
+  assert.ok(firstRow.y < 844 / 2, `the list starts at ${firstRow.y} px`);
+  await phone.click('button.filter-toggle');
+  await phone.waitForSelector('select[name=sort]', { state: 'visible' });
+  assert.equal(await phone.getAttribute('button.filter-toggle', 'aria-expanded'), 'true');
+  await phone.selectOption('select[name=sort]', 'waiting');
+  await phone.waitForSelector('button.filter-toggle:text("Filtros (1)")');
   assert.deepEqual(await smallTargets(phone), [], 'every triage control of the inbox is a 44 px target');
   await shot(phone, 'triage-03-inbox-phone-es');
+  await phone.selectOption('select[name=sort]', 'latest');
+  await phone.click('button.filter-toggle');
+  await phone.waitForSelector('select[name=sort]', { state: 'hidden' });
   await phone.click('li.row:nth-child(1)');
   await phone.waitForSelector('.triage-bar');
   assert.ok(await phone.locator('select[name=snooze] option', { hasText: 'Mañana 9:00' }).count());
@@ -1744,6 +1756,13 @@ await test('screens: an admin creates, renames, recolours and deletes a label (S
   const width = await admin.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
   assert.deepEqual(await smallTargets(admin), [], 'every control of the labels screen is a 44 px target');
+  // Every entry of the main menu is on screen, none hidden past its edge (Administración is a
+  // gear on a phone, named for screen readers).
+  const navOff = await admin.evaluate(() => [...document.querySelectorAll('.nav a')]
+    .filter((a) => { const r = a.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth; })
+    .map((a) => a.textContent));
+  assert.deepEqual(navOff, [], 'every menu entry fits the phone width');
+  assert.equal(await admin.getAttribute('.nav a[data-nav=admin]', 'title'), 'Administración');
   await shot(admin, 'screens-02-labels-admin-390-es');
   // Deleting asks first and says the label leaves its conversations.
   await row(renamed).locator('.label-delete').click();
