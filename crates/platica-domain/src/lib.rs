@@ -12,6 +12,8 @@
 //!   webhook Platica receives or sends;
 //! - [`support`]: who sees support tickets and user notifications;
 //! - [`policy`]: what each role may do (capabilities), asked by name;
+//! - [`search`]: what a prospect search matches (accent- and case-insensitive words of the name,
+//!   phones in local or international form), for the engine and mirrored in SQL;
 //! - [`validate`]: checks on user input (phone numbers, names, e-mail addresses).
 
 pub mod cursor;
@@ -20,6 +22,7 @@ pub mod ids;
 pub mod inbox;
 pub mod policy;
 pub mod role;
+pub mod search;
 pub mod signature;
 pub mod support;
 pub mod validate;

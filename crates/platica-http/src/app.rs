@@ -52,6 +52,7 @@ fn parts() -> Vec<OpenApiRouter<AppState>> {
         routes::users::router(),
         routes::tokens::router(),
         routes::prospects::router(),
+        routes::search::router(),
         routes::prospect_fields::router(),
         routes::conversations::router(),
         routes::canned::router(),

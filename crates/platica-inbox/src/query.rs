@@ -74,7 +74,8 @@ pub struct Filter {
     pub unread: Option<bool>,
     /// Only conversations of this status.
     pub status: Option<Status>,
-    /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
+    /// Words starting words of the prospect's name (case and accents aside), or a phone's digits in
+    /// local or international form ([`platica_domain::search`]).
     pub q: Option<String>,
     /// `None` is [`View::All`].
     pub view: Option<View>,

@@ -1,11 +1,13 @@
 //! One tenant's inbox: every conversation's row, the ordered indexes (whole tenant, per team, per
 //! executive, per cell — team and executive —, and per tag — label or priority — alone, by team
-//! and by cell), prefix search, and the users and coordinator teams that decide visibility.
+//! and by cell), search by any word of the name or either form of the phone
+//! ([`platica_domain::search`]), and the users and coordinator teams that decide visibility.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use platica_domain::Role;
+use platica_domain::search::{self, Query};
 
 use crate::change::Direction;
 use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Status, Table};
@@ -15,7 +17,6 @@ use crate::scope::{Entry, Key, Keys, Merge, Scope, Selection};
 #[derive(Clone, Debug)]
 struct Prospect {
     name: Box<str>,
-    name_lower: Box<str>,
     phone: Option<Box<str>>,
     team_id: i64,
     executive_id: Option<i64>,
@@ -87,22 +88,6 @@ fn preview(body: &str) -> Box<str> {
     }
 }
 
-/// What a search term matches: a name prefix (lower-cased) or a phone prefix.
-enum Search {
-    Name(String),
-    Phone(String),
-}
-
-impl Search {
-    fn parse(q: &str) -> Search {
-        if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {
-            Search::Phone(format!("+{}", q.chars().filter(char::is_ascii_digit).collect::<String>()))
-        } else {
-            Search::Name(q.to_lowercase())
-        }
-    }
-}
-
 /// The conversations a viewer's query covers, before labels and priority: visibility first, then
 /// the view, team and executive filters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,7 +155,9 @@ pub struct TenantInbox {
     tags: HashMap<Tag, Scope>,
     tag_teams: HashMap<(Tag, i64), Scope>,
     tag_cells: HashMap<(Tag, Cell), Scope>,
-    names: BTreeSet<(Box<str>, i64)>,
+    /// Every folded word of every prospect's name, with the prospect.
+    words: BTreeSet<(Box<str>, i64)>,
+    /// Both keys (digits, national number) of every prospect's phone, with the prospect.
     phones: BTreeSet<(Box<str>, i64)>,
     users: HashMap<i64, Role>,
     coordinates: HashMap<i64, BTreeSet<i64>>,
@@ -238,28 +225,43 @@ impl TenantInbox {
         None
     }
 
+    /// The search keys of a prospect: its name's folded words and its phone's keys (recomputed
+    /// rather than kept, to keep memory to the indexes themselves).
+    fn search_keys(name: &str, phone: Option<&str>) -> (Vec<String>, Vec<String>) {
+        (search::name_words(name), phone.map(search::phone_keys).unwrap_or_default())
+    }
+
+    /// Takes a prospect's search keys out of the word and phone indexes.
+    fn unindex_search(&mut self, prospect_id: i64, old: &Prospect) {
+        let (words, phones) = Self::search_keys(&old.name, old.phone.as_deref());
+        for w in words {
+            self.words.remove(&(w.into_boxed_str(), prospect_id));
+        }
+        for k in phones {
+            self.phones.remove(&(k.into_boxed_str(), prospect_id));
+        }
+    }
+
     fn upsert_prospect(&mut self, p: &ProspectRow) {
-        let name_lower: Box<str> = p.name.to_lowercase().into();
+        let (words, phone_keys) = Self::search_keys(&p.name, p.phone.as_deref());
         let conversations = match self.prospects.remove(&p.prospect_id) {
             Some(old) => {
-                self.names.remove(&(old.name_lower, p.prospect_id));
-                if let Some(phone) = old.phone {
-                    self.phones.remove(&(phone, p.prospect_id));
-                }
+                self.unindex_search(p.prospect_id, &old);
                 old.conversations
             }
             None => self.orphans.remove(&p.prospect_id).unwrap_or_default(),
         };
-        self.names.insert((name_lower.clone(), p.prospect_id));
-        if let Some(phone) = &p.phone {
-            self.phones.insert((phone.as_str().into(), p.prospect_id));
+        for w in words {
+            self.words.insert((w.into_boxed_str(), p.prospect_id));
+        }
+        for k in phone_keys {
+            self.phones.insert((k.into_boxed_str(), p.prospect_id));
         }
         let convs = conversations.clone();
         self.prospects.insert(
             p.prospect_id,
             Prospect {
                 name: p.name.as_str().into(),
-                name_lower,
                 phone: p.phone.as_deref().map(Into::into),
                 team_id: p.team_id,
                 executive_id: p.executive_id,
@@ -273,10 +275,7 @@ impl TenantInbox {
 
     fn delete_prospect(&mut self, prospect_id: i64) {
         let Some(old) = self.prospects.remove(&prospect_id) else { return };
-        self.names.remove(&(old.name_lower, prospect_id));
-        if let Some(phone) = old.phone {
-            self.phones.remove(&(phone, prospect_id));
-        }
+        self.unindex_search(prospect_id, &old);
         for &c in &old.conversations {
             self.reindex(c);
         }
@@ -584,10 +583,11 @@ impl TenantInbox {
             && filter.label.is_none_or(|l| row.labels.contains(&l))
             && filter.priority.is_none_or(|p| p == row.priority)
             && (filter.sort != Sort::Waiting || row.waiting())
-            && filter.q.as_deref().filter(|q| !q.is_empty()).is_none_or(|q| match Search::parse(q) {
-                Search::Name(p) => row.prospect_name.to_lowercase().starts_with(&p),
-                Search::Phone(p) => row.prospect_phone.as_deref().is_some_and(|phone| phone.starts_with(&p)),
-            })
+            && filter
+                .q
+                .as_deref()
+                .filter(|q| !q.is_empty())
+                .is_none_or(|q| Query::parse(q).matches(&row.prospect_name, row.prospect_phone.as_deref()))
     }
 
     /// The role of a user, as the change stream last said.
@@ -772,17 +772,32 @@ impl TenantInbox {
         after: Option<Cursor>,
         limit: usize,
     ) -> Page {
-        let (set, prefix) = match Search::parse(q) {
-            Search::Name(p) => (&self.names, p),
-            Search::Phone(p) => (&self.phones, p),
+        let query = Query::parse(q);
+        // The candidates: every prospect with a key starting with the query's phone digits, or
+        // with its longest word (the fewest candidates); each then checked against every word.
+        let (set, prefix) = match &query {
+            Query::Phone(d) => (&self.phones, d.as_str()),
+            Query::Words(ws) => match ws.iter().max_by_key(|w| w.len()) {
+                Some(w) => (&self.words, w.as_str()),
+                None => return Page::default(),
+            },
+            Query::Nothing => return Page::default(),
         };
-        let start: (Box<str>, i64) = (prefix.as_str().into(), i64::MIN);
+        let start: (Box<str>, i64) = (prefix.into(), i64::MIN);
+        let mut candidates: Vec<i64> = set
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(text, _)| text.starts_with(prefix))
+            .map(|(_, prospect_id)| *prospect_id)
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut entries: Vec<Entry> = Vec::new();
-        for (text, prospect_id) in set.range((Bound::Included(start), Bound::Unbounded)) {
-            if !text.starts_with(prefix.as_str()) {
-                break;
-            }
+        for prospect_id in &candidates {
             let Some(p) = self.prospects.get(prospect_id) else { continue };
+            // One word or a phone: every candidate matches; more words: check the others.
+            if matches!(&query, Query::Words(ws) if ws.len() > 1) && !query.matches(&p.name, p.phone.as_deref()) {
+                continue;
+            }
             for c in &p.conversations {
                 let Some(conv) = self.conversations.get(c) else { continue };
                 let Some(placed) = conv.placed else { continue };

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use platica_domain::search;
 use platica_domain::visibility::{Placement, can_see};
 use platica_domain::{Role, TeamId, TenantId, UserId, Viewer};
 use platica_inbox::change::{
@@ -31,7 +32,17 @@ enum Op {
     Truncate(Table),
 }
 
-const NAMES: &[&str] = &["Ana López", "ángel Ruiz", "Beto", "ana maría", "Zoë", "Luis"];
+const NAMES: &[&str] = &[
+    "Ana López",
+    "ángel Ruiz",
+    "Beto",
+    "ana maría",
+    "Zoë",
+    "Luis",
+    "María Romero",
+    "ROMERO, Lucía",
+    "José Ángel Núñez",
+];
 const BODIES: &[&str] = &["hola", "¿Cómo estás?", "", "precio por favor", "ok 👍"];
 
 fn op() -> impl Strategy<Value = Op> {
@@ -110,7 +121,7 @@ impl Model {
                     tenant_id: t(tenant),
                     prospect_id: id,
                     name: NAMES[name].into(),
-                    phone: Some(format!("+52155{:04}{id}", name)),
+                    phone: Some(format!("+52155{name:04}{id:04}")),
                     team_id: team,
                     executive_id: exec,
                 };
@@ -334,13 +345,7 @@ impl Model {
                     && f.label.is_none_or(|l| r.labels.contains(&l))
                     && f.priority.is_none_or(|p| p == r.priority)
                     && (f.sort != Sort::Waiting || r.waiting())
-                    && f.q.as_deref().is_none_or(|q| {
-                        if q.starts_with('+') {
-                            r.prospect_phone.as_deref().is_some_and(|p| p.starts_with(q))
-                        } else {
-                            r.prospect_name.to_lowercase().starts_with(&q.to_lowercase())
-                        }
-                    })
+                    && f.q.as_deref().is_none_or(|q| naive_search(q, &r.prospect_name, r.prospect_phone.as_deref()))
             })
             .collect();
         // The sort written out: newest first; oldest first; unread ones first.
@@ -353,6 +358,28 @@ impl Model {
         }
         rows
     }
+}
+
+/// The search rule written out: a phone-like query's digits start the phone's digits or its
+/// national number; otherwise every folded word of the query starts some folded word of the name.
+fn naive_search(q: &str, name: &str, phone: Option<&str>) -> bool {
+    let phone_like =
+        q.chars().all(|c| c.is_ascii_digit() || " +-.()/".contains(c)) && q.chars().any(|c| c.is_ascii_digit());
+    if phone_like {
+        let d: String = q.chars().filter(char::is_ascii_digit).collect();
+        let Some(phone) = phone else { return false };
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        return digits.starts_with(&d) || search::national(&digits).is_some_and(|n| n.starts_with(&d));
+    }
+    let split = |s: &str| -> Vec<String> {
+        search::fold(s)
+            .split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (want, have) = (split(q), split(name));
+    !want.is_empty() && want.iter().all(|w| have.iter().any(|h| h.starts_with(w.as_str())))
 }
 
 fn filters() -> Vec<Filter> {
@@ -370,7 +397,25 @@ fn filters() -> Vec<Filter> {
     }
     out.push(Filter { status: Some(Status::Closed), ..Filter::default() });
     out.push(Filter { status: Some(Status::Snoozed), ..Filter::default() });
-    for q in ["an", "Á", "+52155", "+521550001", "zz"] {
+    for q in [
+        "an",
+        "Á",
+        "+52155",
+        "+521550001",
+        "zz",
+        "romero",
+        "ROM lu",
+        "lucia",
+        "jose ángel",
+        "ANGEL",
+        "ma ro",
+        "%",
+        "5500",
+        "55 0006",
+        "+52 1 55 0006",
+        "(55) 00-07",
+        "521550008",
+    ] {
         out.push(Filter { q: Some(q.into()), ..Filter::default() });
         out.push(Filter { q: Some(q.into()), unread: Some(true), ..Filter::default() });
     }
@@ -408,6 +453,8 @@ fn filters() -> Vec<Filter> {
         out.push(Filter { sort, unread: Some(false), ..Filter::default() });
         out.push(Filter { sort, unread: Some(true), ..Filter::default() });
         out.push(Filter { sort, q: Some("an".into()), ..Filter::default() });
+        out.push(Filter { sort, q: Some("maria r".into()), ..Filter::default() });
+        out.push(Filter { sort, q: Some("55 00".into()), unread: Some(true), ..Filter::default() });
         out.push(Filter { sort, q: Some("+52155".into()), label: Some(1), ..Filter::default() });
     }
     out.extend(triage);

@@ -43,7 +43,8 @@ pub struct InboxQuery {
     /// `open`, `snoozed` or `closed`.
     #[param(pattern = "^(open|snoozed|closed)$")]
     pub status: Option<String>,
-    /// Prospect name prefix, or phone prefix when it starts with `+` or a digit.
+    /// Words that start words of the prospect's name (accents and case aside), or a phone number
+    /// (local or international form, separators allowed).
     pub q: Option<String>,
     /// `mine` (assigned to the reader), `unassigned` (no executive) or `all` (default).
     #[param(pattern = "^(mine|unassigned|all)$")]

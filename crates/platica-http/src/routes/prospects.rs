@@ -33,7 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// Name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
+    /// Words that start words of the name (accents and case aside), or a phone number (local or
+    /// international form, separators allowed).
     pub q: Option<String>,
     pub team_id: Option<i64>,
     pub executive_id: Option<i64>,

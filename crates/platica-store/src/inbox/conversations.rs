@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::error::{StoreError, StoreResult};
-use crate::inbox::prospects::push_visible;
+use crate::inbox::prospects::{push_search, push_visible};
 
 /// Characters of the last message shown in a preview.
 pub const PREVIEW_CHARS: i32 = 120;
@@ -60,7 +60,8 @@ pub struct InboxFilter {
     pub unread: Option<bool>,
     /// `open`, `snoozed` or `closed`.
     pub status: Option<String>,
-    /// Prospect name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
+    /// Words starting words of the prospect's name (case and accents aside), or a phone's
+    /// digits, in local or international form (see `platica_domain::search`).
     pub q: Option<String>,
     /// `mine` (assigned to the viewer), `unassigned` (no executive) or `all` (the default).
     pub view: Option<String>,
@@ -106,13 +107,7 @@ fn inbox_query(projection: &str, viewer: &Viewer, filter: &InboxFilter) -> Query
         qb.push(" AND c.priority = ").push_bind(i16::from(rank));
     }
     if let Some(q) = filter.q.as_deref().filter(|q| !q.is_empty()) {
-        if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {
-            let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-            qb.push(" AND p.phone LIKE ").push_bind(format!("+{digits}%"));
-        } else {
-            let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            qb.push(" AND lower(p.name) LIKE lower(").push_bind(format!("{escaped}%")).push(")");
-        }
+        push_search(&mut qb, q, "p");
     }
     qb.push(") i WHERE true");
     match filter.unread {

@@ -7,3 +7,4 @@ pub mod fields;
 pub mod labels;
 pub mod messages;
 pub mod prospects;
+pub mod search;

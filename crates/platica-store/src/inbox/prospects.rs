@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use platica_domain::policy::{self, Capability};
+use platica_domain::search::Query;
 use platica_domain::visibility::{self, Denied, Placement};
 use platica_domain::{ProspectId, Role, TeamId, TenantId, UserId, Viewer};
 use serde::{Deserialize, Serialize};
@@ -71,11 +72,35 @@ pub(crate) fn push_visible(qb: &mut QueryBuilder<Postgres>, viewer: &Viewer, ali
     }
 }
 
+/// Pushes `AND <prospect alias matches the search q>`: the SQL form of
+/// [`platica_domain::search`] over the keys of migration 0028 (`platica_name_key`,
+/// `platica_phone_key`), which its trigram indexes answer.
+pub(crate) fn push_search(qb: &mut QueryBuilder<Postgres>, q: &str, alias: &str) {
+    let query = Query::parse(q);
+    let patterns = query.like_patterns();
+    match query {
+        Query::Nothing => {
+            qb.push(" AND false");
+        }
+        Query::Phone(_) => {
+            for p in patterns {
+                qb.push(format!(" AND platica_phone_key({alias}.phone) LIKE ")).push_bind(p);
+            }
+        }
+        Query::Words(_) => {
+            for p in patterns {
+                qb.push(format!(" AND platica_name_key({alias}.name) LIKE ")).push_bind(p);
+            }
+        }
+    }
+}
+
 /// Filters for listing prospects.
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ProspectFilter {
-    /// Name prefix (case-insensitive), or phone prefix when it starts with `+` or a digit.
+    /// Words starting words of the name (case and accents aside), or a phone's digits, in local
+    /// or international form (see `platica_domain::search`).
     pub q: Option<String>,
     pub team_id: Option<i64>,
     pub executive_id: Option<i64>,
@@ -84,13 +109,7 @@ pub struct ProspectFilter {
 
 pub(crate) fn push_filter(qb: &mut QueryBuilder<Postgres>, f: &ProspectFilter) {
     if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
-        let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        if q.starts_with('+') || q.starts_with(|c: char| c.is_ascii_digit()) {
-            let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-            qb.push(" AND p.phone LIKE ").push_bind(format!("+{digits}%"));
-        } else {
-            qb.push(" AND lower(p.name) LIKE lower(").push_bind(format!("{escaped}%")).push(")");
-        }
+        push_search(qb, q, "p");
     }
     if let Some(t) = f.team_id {
         qb.push(" AND p.team_id = ").push_bind(t);

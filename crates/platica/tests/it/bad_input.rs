@@ -577,9 +577,16 @@ async fn sql_looking_strings_are_just_data() {
     let r = app.post("/api/v1/teams", admin, json!({"name": "Robert'); DROP TABLE teams;--"})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
-    // As a search: no error; matches only a prospect whose name really starts with it.
+    // As a search: no error; matches only prospects whose name's words really start with its
+    // words (quotes, `%`, `_` and `\\` separate words, never act as wildcards or escapes).
     let before = app.snapshot_all().await;
     let search = |q: &str| format!("?q={}", urlencode(q));
+    let mut world_ids: Vec<i64> = w.prospects.iter().map(|p| p.0).collect();
+    world_ids.sort();
+    let first: i64 = sqlx::query_scalar("SELECT prospect_id FROM prospects WHERE name = 'Prospecto 1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     for (q, expect) in [
         ("'; DROP TABLE prospects; --", vec![id]),
         ("' OR '1'='1", vec![]),
@@ -587,13 +594,15 @@ async fn sql_looking_strings_are_just_data() {
         ("%", vec![]),
         ("_", vec![]),
         ("\\", vec![]),
-        ("Prospecto%", vec![]),
-        ("Prospect_ 1", vec![]),
+        ("Pros%o", vec![]),
+        ("Prospecto%", world_ids.clone()),
+        ("Prospect_ 1", vec![first]),
     ] {
         let r = app.get(&format!("/api/v1/prospects{}", search(q)), admin).await;
         assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);
-        let ids: Vec<i64> =
+        let mut ids: Vec<i64> =
             r.body["items"].as_array().unwrap().iter().map(|p| p["prospect_id"].as_i64().unwrap()).collect();
+        ids.sort();
         assert_eq!(ids, expect, "prospect search {q:?}");
         let r = app.get(&format!("/api/v1/conversations{}", search(q)), admin).await;
         assert_eq!(r.status, StatusCode::OK, "{q}: {:?}", r.body);

@@ -29,6 +29,7 @@ mod openapi;
 mod ops;
 mod realtime;
 mod scheduler;
+mod search;
 mod templates_api;
 mod tenant_isolation;
 mod tickets_notifications;

@@ -38,6 +38,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/api/v1/prospect-fields/{field_id}"),
     ("delete", "/api/v1/prospect-fields/{field_id}"),
     ("post", "/api/v1/prospects/bulk-reassign"),
+    ("get", "/api/v1/search/messages"),
     ("get", "/api/v1/conversations"),
     ("get", "/api/v1/inbox"),
     ("get", "/api/v1/admin/inbox-status"),
