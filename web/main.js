@@ -15,8 +15,11 @@ import { mountCalls } from './calls.js';
 import { mountBell } from './bell.js';
 import { mountTickets } from './tickets.js';
 import { mountCampaigns } from './campaigns.js';
+import { mountSearch } from './search.js';
+import { searchQuery } from './search-text.js';
 
 const root = document.getElementById('app');
+const SEARCH_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2.2" stroke-linecap="round"><circle cx="10.5" cy="10.5" r="6.5"/><path d="m15.5 15.5 5 5"/></svg>')}`;
 const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
 // The phone layout's breakpoint (app.css): the top bar is narrow below it.
 const PHONE = window.matchMedia('(max-width: 760px)');
@@ -47,14 +50,15 @@ async function route() {
   const [first, second] = parts;
   const campaigns = first === 'campaigns' && can('run_campaigns');
   const admin = first === 'admin' && can('administer');
-  highlightNav(['calls', 'tickets'].includes(first) || campaigns || admin ? first : 'inbox');
+  highlightNav(['calls', 'tickets', 'search'].includes(first) || campaigns || admin ? first : 'inbox');
   page?.destroy();
   page = null;
   const id = /^\d+$/.test(second ?? '') ? Number(second) : null;
-  if (first === 'calls' || first === 'tickets' || campaigns || admin) {
+  if (first === 'calls' || first === 'tickets' || first === 'search' || campaigns || admin) {
     inbox?.destroy();
     inbox = null;
     if (first === 'calls') page = mountCalls(shell.view);
+    else if (first === 'search') page = mountSearch(shell.view, searchQuery(second));
     else if (first === 'tickets') page = mountTickets(shell.view, id);
     else if (campaigns) page = mountCampaigns(shell.view, id);
     else page = mountAdmin(shell.view, second ?? 'users');
@@ -94,6 +98,9 @@ function buildShell() {
     h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
     h('a', { href: '#/tickets', dataset: { nav: 'tickets' } }, t('nav.tickets')),
     can('run_campaigns') ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
+    // On a phone, a magnifier (its name stays for screen readers and as a tooltip).
+    h('a', { href: '#/search', class: 'nav-search', title: t('nav.search'), dataset: { nav: 'search' } },
+      h('span', { class: 'nav-text' }, t('nav.search')), h('img', { class: 'nav-icon', src: SEARCH_ICON, alt: '', width: 20, height: 20 })),
     // On a phone the longest entry is a gear (its name stays for screen readers and as a tooltip),
     // so every entry fits the row instead of hiding past its edge.
     can('administer') ? h('a', { href: '#/admin/users', class: 'nav-admin', title: t('nav.admin'), dataset: { nav: 'admin' } },

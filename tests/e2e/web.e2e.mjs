@@ -160,7 +160,7 @@ async function scanSpanish(page, where) {
     for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
       for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
     }
-    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact|labelsAdmin|fieldsAdmin)\.[a-zA-Z_.]+$/;
+    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact|labelsAdmin|fieldsAdmin|search)\.[a-zA-Z_.]+$/;
     return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
   }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
   assert.deepEqual(found, [], `English text in the Spanish ${where}`);
@@ -2009,6 +2009,95 @@ await test('screens: at 390 px the conversation header takes two rows at most an
   assert.equal((await api(sofia, `/conversations/${conv}`)).status, 'snoozed');
   await shot(sofia, 'screens-07-header-phone');
   await sofia.context().close();
+});
+
+// --- search (issue 19) ---
+/** Lower case without accents, as the server folds names ("Lucía" -> "lucia"). */
+const folded = (text) => text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+/** The global search's results as the page shows them: conversation ids, message ids. */
+async function searchResults(page) {
+  await page.waitForSelector('.search-results .search-section');
+  return {
+    conversations: await page.$$eval('.search-conversations a.search-hit', (els) => els.map((e) => Number(e.getAttribute('href').split('/').pop()))),
+    messages: await page.$$eval('.search-messages a.search-hit', (els) => els.map((e) => Number(e.dataset.message))),
+    marks: await page.$$eval('.search-messages mark', (els) => els.map((e) => e.textContent)),
+  };
+}
+async function searchFor(page, q) {
+  await page.fill('.search-form input[name=q]', q);
+  await page.click('.search-form button[type=submit]');
+  await page.waitForFunction((want) => decodeURIComponent(location.hash) === `#/search/${want}`, q);
+  await page.waitForSelector('.search-results .search-section');
+}
+
+await test('search: an executive finds her prospects by any word without accents, by local phone, and messages by a stemmed word', async () => {
+  const conv = U.ana.conversations[0];
+  const { prospect_phone: phone } = await api(ana, `/conversations/${conv}`);
+  const word = `cotizacion${Date.now() % 100000}`;
+  const sent = await step('inbound', { phone, text: `Quisiera la cotización de los envíos a Querétaro (${word})` });
+  assert.equal(sent.conversation_id, conv);
+  const row = await api(ana, `/conversations/${conv}`);
+  await ana.goto(`${BASE}/#/inbox`);
+  await ana.click('.nav-search');
+  await ana.waitForSelector('.search-form input[name=q]');
+  // The last word of the name, unaccented and in capitals: the conversation is found.
+  const last = folded(row.prospect_name).split(/\s+/).pop().toUpperCase();
+  await searchFor(ana, last);
+  let got = await searchResults(ana);
+  let want = await api(ana, `/conversations?q=${encodeURIComponent(last)}&limit=20`);
+  assert.deepEqual(got.conversations, want.items.map((r) => r.conversation_id));
+  assert.ok(got.conversations.includes(conv), `${last} finds ${row.prospect_name}`);
+  // The phone in local form, with spaces (the last ten digits).
+  const local = row.prospect_phone.replace(/\D/g, '').slice(-10).replace(/^(\d{2})(\d{4})/, '$1 $2 ');
+  await searchFor(ana, local);
+  got = await searchResults(ana);
+  assert.ok(got.conversations.includes(conv), `${local} finds ${row.prospect_phone}`);
+  // The message, by other forms of its words ("envio" for "envíos", "queretaro"), marked.
+  let hit = null;
+  for (let i = 0; i < 50 && !hit; i++) {
+    const r = await api(ana, `/search/messages?q=${encodeURIComponent(`ENVIO queretaro ${word}`)}`);
+    hit = r.items.find((m) => m.conversation_id === conv) ?? null;
+    if (!hit) await ana.waitForTimeout(100);
+  }
+  assert.ok(hit, 'the inbound message is found');
+  await searchFor(ana, `ENVIO queretaro ${word}`);
+  got = await searchResults(ana);
+  assert.deepEqual(got.messages, [hit.message_id]);
+  assert.deepEqual(got.marks.map(folded), ['envios', 'queretaro', word]);
+  await shot(ana, 'search-01-executive-en');
+  // On a phone every control is a full target; the result opens its conversation.
+  await ana.setViewportSize({ width: 390, height: 844 });
+  assert.deepEqual((await smallTargets(ana)).filter((s) => /search/.test(s)), []);
+  await shot(ana, 'search-02-executive-phone');
+  await ana.click(`.search-messages a.search-hit[data-message="${hit.message_id}"]`);
+  await ana.waitForFunction((c) => location.hash === `#/c/${c}`, conv);
+  await ana.setViewportSize({ width: 1366, height: 820 });
+  EXPECT.searchWord = word;
+  EXPECT.searchConv = conv;
+});
+
+await test('search: a coordinator in Spanish finds only her teams\' messages and conversations', async () => {
+  const word = EXPECT.searchWord;
+  assert.ok(word, 'the previous search test ran');
+  await mariana.selectOption('.topbar select.lang', 'es');
+  await mariana.goto(`${BASE}/#/search/${encodeURIComponent(`envío ${word}`)}`);
+  const got = await searchResults(mariana);
+  const want = await api(mariana, `/search/messages?q=${encodeURIComponent(`envío ${word}`)}&limit=20`);
+  assert.deepEqual(got.messages, want.items.map((m) => m.message_id));
+  // She sees it exactly when the conversation is in her team (BOOM).
+  const sees = U.mariana.conversations.includes(EXPECT.searchConv);
+  assert.equal(got.messages.length, sees ? 1 : 0);
+  assert.equal(await mariana.textContent('#search-title'), 'Búsqueda');
+  await scanSpanish(mariana, 'search page');
+  // A name word without its accent, in Spanish too: what she sees is what the API answers.
+  const q = 'maria';
+  await searchFor(mariana, q);
+  const convs = await searchResults(mariana);
+  const api2 = await api(mariana, `/conversations?q=${q}&limit=20`);
+  assert.deepEqual(convs.conversations, api2.items.map((r) => r.conversation_id));
+  for (const r of api2.items) assert.match(folded(r.prospect_name), /(^|[^a-z0-9])maria/);
+  await shot(mariana, 'search-03-coordinator-es');
+  await mariana.selectOption('.topbar select.lang', 'en');
 });
 
 await test('logout ends the session', async () => {

@@ -71,6 +71,8 @@ assets!(
     "tickets.js",
     "campaigns.js",
     "drafts.js",
+    "search.js",
+    "search-text.js",
     "composer.js",
     "composer-text.js",
     "message-view.js",
