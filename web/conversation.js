@@ -28,8 +28,8 @@ function older(a, b) {
   return ta !== tb ? ta - tb : a.message_id - b.message_id;
 }
 
-export function mountConversation(pane, id, { row, back }) {
-  const st = { row: row ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null,
+export function mountConversation(pane, id, { row, back, message }) {
+  const st = { row: row ?? null, reveal: message ?? null, prospect: null, msgs: new Map(), cursor: null, hasMore: false, revoked: false, unsubs: [], destroyed: false, bot: null,
     // When the 24-hour window closes (ms), null when the prospect never wrote, undefined until known.
     windowClosesAt: undefined,
     // Media files loaded with the session's token, by URL: { url } (an object URL) or { failed }.
@@ -227,7 +227,7 @@ export function mountConversation(pane, id, { row, back }) {
       const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
       // The message this one replies to (when loaded), and the prospect's reaction to it.
       const quoted = m.reply_to_message_id ? st.msgs.get(m.reply_to_message_id) : null;
-      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${note ? ' note' : ''}${m.reaction ? ' reacted' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status, kind: m.kind ?? 'message' } },
+      items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${note ? ' note' : ''}${m.reaction ? ' reacted' : ''}${m.message_id === st.reveal ? ' msg-found' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status, kind: m.kind ?? 'message' } },
         who ? h('div', { class: 'msg-who' }, note ? h('span', { class: 'note-label' }, t('composer.noteLabel')) : null, who) : null,
         quoted ? quoteView(quoted, () => document.getElementById(`msg-${quoted.message_id}`)?.scrollIntoView({ block: 'center' })) : null,
         mediaView(m),
@@ -363,6 +363,7 @@ export function mountConversation(pane, id, { row, back }) {
       st.cursor = page.next_cursor ?? null;
       st.hasMore = Boolean(page.next_cursor);
       renderMessages({ stick: true });
+      if (st.reveal) reveal(st.reveal);
     } catch (e) {
       if (e.status === 404) revoked();
       else showError(e);
@@ -371,6 +372,18 @@ export function mountConversation(pane, id, { row, back }) {
       scroller.removeAttribute('aria-busy');
       view.dataset.state = 'ready';
     }
+  }
+
+  // A message to show (a search result's): older pages are loaded until it is there (at most 20
+  // pages of 50), then it is scrolled to the middle and marked.
+  async function reveal(messageId) {
+    st.reveal = messageId;
+    for (let i = 0; i < 20 && !st.msgs.has(messageId) && st.cursor && !st.destroyed; i++) await loadOlder();
+    renderMessages();
+    const el = document.getElementById(`msg-${messageId}`);
+    if (!el) return;
+    pinned = false;
+    el.scrollIntoView({ block: 'center' });
   }
 
   async function loadOlder() {
@@ -713,6 +726,11 @@ export function mountConversation(pane, id, { row, back }) {
   setTimeout(() => window.matchMedia('(pointer: fine)').matches && input.focus(), 0);
 
   return {
+    /** Shows message `messageId` (loading older pages as needed). */
+    reveal(messageId) {
+      if (st.msgs.size) reveal(messageId);
+      else st.reveal = messageId;
+    },
     destroy() {
       st.destroyed = true;
       more.close();

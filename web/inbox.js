@@ -475,8 +475,12 @@ export function mountInbox(container) {
   let opened = false;
 
   return {
-    open(id) {
-      if (opened && st.openId === id && (id === null || st.conv)) return;
+    /** Opens conversation `id` (null: none), showing `message` in it when given. */
+    open(id, message = null) {
+      if (opened && st.openId === id && (id === null || st.conv)) {
+        if (message) st.conv?.reveal(message);
+        return;
+      }
       opened = true;
       st.conv?.destroy();
       st.conv = null;
@@ -488,6 +492,7 @@ export function mountInbox(container) {
       } else {
         st.conv = mountConversation(convPane, id, {
           row: model.rows.get(id),
+          message,
           back: () => {
             navigate('#/inbox');
             setTimeout(() => st.els.get(id)?.focus(), 0);

@@ -68,7 +68,8 @@ async function route() {
     clear(shell.view);
     inbox = mountInbox(shell.view);
   }
-  if (first === 'c' && id) inbox.open(id);
+  // `#/c/<id>/m/<message id>`: a search result, shown in its conversation.
+  if (first === 'c' && id) inbox.open(id, /^\d+$/.test(parts[3] ?? '') && parts[2] === 'm' ? Number(parts[3]) : null);
   else inbox.open(null);
 }
 

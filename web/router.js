@@ -1,4 +1,4 @@
-// Hash routes: `#/inbox`, `#/c/<id>`, `#/search/<q>`, `#/calls`, `#/tickets[/<id>]`, `#/campaigns[/<id>]`,
+// Hash routes: `#/inbox`, `#/c/<id>[/m/<message id>]`, `#/search/<q>`, `#/calls`, `#/tickets[/<id>]`, `#/campaigns[/<id>]`,
 // `#/admin/<tab>`. The shell (main.js) registers the one handler; screens only navigate.
 let handler = () => {};
 

@@ -70,7 +70,7 @@ export function mountSearch(view, q) {
     const text = h('span', { class: 'search-hit-text' },
       snippetRuns(m.snippet).map((r) => (r.hit ? h('mark', {}, r.text) : r.text)));
     return h('li', {},
-      h('a', { class: 'search-hit', href: `#/c/${m.conversation_id}`, dataset: { message: String(m.message_id) } },
+      h('a', { class: 'search-hit', href: `#/c/${m.conversation_id}/m/${m.message_id}`, dataset: { message: String(m.message_id) } },
         h('span', { class: 'search-hit-name' }, prospectName(m.prospect_name),
           m.kind === 'note' ? h('span', { class: 'search-note' }, t('search.note')) : null),
         h('span', { class: 'search-hit-meta' }, fmtShort(m.created_at)),

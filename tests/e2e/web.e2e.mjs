@@ -2070,7 +2070,15 @@ await test('search: an executive finds her prospects by any word without accents
   assert.deepEqual((await smallTargets(ana)).filter((s) => /search/.test(s)), []);
   await shot(ana, 'search-02-executive-phone');
   await ana.click(`.search-messages a.search-hit[data-message="${hit.message_id}"]`);
-  await ana.waitForFunction((c) => location.hash === `#/c/${c}`, conv);
+  await ana.waitForFunction(([c, m]) => location.hash === `#/c/${c}/m/${m}`, [conv, hit.message_id]);
+  // The conversation opens with the message in view, marked.
+  await ana.waitForSelector(`#msg-${hit.message_id}.msg-found`, { state: 'visible' });
+  assert.ok(await ana.$eval(`#msg-${hit.message_id}`, (el) => {
+    const r = el.getBoundingClientRect();
+    const s = el.closest('.msg-scroll').getBoundingClientRect();
+    return r.top >= s.top && r.bottom <= s.bottom;
+  }), 'the found message is scrolled into view');
+  await shot(ana, 'search-03-found-message-phone');
   await ana.setViewportSize({ width: 1366, height: 820 });
   EXPECT.searchWord = word;
   EXPECT.searchConv = conv;
@@ -2096,7 +2104,7 @@ await test('search: a coordinator in Spanish finds only her teams\' messages and
   const api2 = await api(mariana, `/conversations?q=${q}&limit=20`);
   assert.deepEqual(convs.conversations, api2.items.map((r) => r.conversation_id));
   for (const r of api2.items) assert.match(folded(r.prospect_name), /(^|[^a-z0-9])maria/);
-  await shot(mariana, 'search-03-coordinator-es');
+  await shot(mariana, 'search-04-coordinator-es');
   await mariana.selectOption('.topbar select.lang', 'en');
 });
 
