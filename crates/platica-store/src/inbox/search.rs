@@ -2,8 +2,9 @@
 //! notes), through the GIN index of migration 0028.
 //!
 //! A text is indexed twice, under `platica_es` and `platica_en` (`unaccent`, then the Spanish or
-//! English Snowball stemmer), and a query (`websearch_to_tsquery`: words, `"a phrase"`, `or`,
-//! `-word`) matches when it matches in either language, so "envíos" finds "envío" and "Envio".
+//! English Snowball stemmer; the stored column `messages.search`, GIN-indexed), and a query
+//! (`websearch_to_tsquery`: words, `"a phrase"`, `or`, `-word`) matches when it matches in
+//! either language, so "envíos" finds "envío" and "Envio".
 //! Results are ranked by `ts_rank`, newest first among equals, and only ever come from
 //! conversations the viewer sees (the one visibility rule, on the conversation's prospect).
 //! Each carries a snippet (`ts_headline`) split into plain and matching segments, so the web
@@ -125,7 +126,7 @@ pub async fn messages(pool: &PgPool, viewer: &Viewer, q: &str, offset: i64, limi
          FROM (
             SELECT m.message_id, m.conversation_id, c.prospect_id, p.name AS prospect_name, m.kind, m.direction,
                    m.sender_kind, m.created_at, m.body,
-                   ts_rank(platica_message_tsv(m.body), platica_message_query(",
+                   ts_rank(m.search, platica_message_query(",
         )
         .push_bind(q.to_owned())
         .push(
@@ -137,7 +138,7 @@ pub async fn messages(pool: &PgPool, viewer: &Viewer, q: &str, offset: i64, limi
             WHERE m.tenant_id = ",
         )
         .push_bind(viewer.tenant_id.0)
-        .push(" AND platica_message_tsv(m.body) @@ platica_message_query(")
+        .push(" AND m.search @@ platica_message_query(")
         .push_bind(q.to_owned())
         .push(")");
     push_visible(&mut qb, viewer, "p");

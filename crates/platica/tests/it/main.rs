@@ -30,6 +30,7 @@ mod ops;
 mod realtime;
 mod scheduler;
 mod search;
+mod search_bench;
 mod templates_api;
 mod tenant_isolation;
 mod tickets_notifications;
