@@ -1,7 +1,8 @@
 // Administration (admins only): users, teams, API tokens, WhatsApp channels (with the errors
 // WhatsApp reported about each), message templates (templates.js), conversation labels
 // (admin-labels.js), contact fields (admin-fields.js) and system settings, including
-// publishing a new web version (app_version) that open tabs reload for.
+// publishing a new web version (app_version) that open tabs reload for. Scheduled jobs are
+// admin-jobs.js.
 import { del, get, patch, post, put } from './api.js';
 import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
@@ -10,10 +11,11 @@ import { publishing } from './live.js';
 import { mountTemplates } from './templates.js';
 import { mountLabelsAdmin } from './admin-labels.js';
 import { mountFieldsAdmin } from './admin-fields.js';
+import { mountJobsAdmin } from './admin-jobs.js';
 
-const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'settings'];
 // Tabs with a module of their own: mounted into the panel, destroyed with the screen.
-const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin };
+const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin };
 const ROLES = ['admin', 'coordinator', 'executive'];
 
 /** The admin screens (`#/admin/<tab>`); the templates, labels and fields tabs are modules of their

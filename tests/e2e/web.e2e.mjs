@@ -1771,7 +1771,8 @@ await test('screens: an admin creates, renames, recolours and deletes a label (S
   await row(renamed).waitFor({ state: 'detached' });
   assert.equal((await api(admin, '/labels')).some((l) => l.label_id === created.label_id), false);
   await admin.click('.nav a[data-nav=inbox]');
-  await admin.waitForSelector('select[name=label_id]');
+  // (On a phone the filter sits folded behind "Filtros": its options are there all the same.)
+  await admin.waitForSelector('select[name=label_id]', { state: 'attached' });
   assert.equal(await admin.locator(`select[name=label_id] option[value="${created.label_id}"]`).count(), 0, 'gone from the filter');
   assert.equal(await admin.evaluate(() => window.__sameLabelsPage), true, 'no reload');
   await adminBackToEnglish();
@@ -2106,6 +2107,176 @@ await test('search: a coordinator in Spanish finds only her teams\' messages and
   for (const r of api2.items) assert.match(folded(r.prospect_name), /(^|[^a-z0-9])maria/);
   await shot(mariana, 'search-04-coordinator-es');
   await mariana.selectOption('.topbar select.lang', 'en');
+// --- jobs (issue 24) ---
+await test('jobs: an admin in Spanish adds the recommended jobs, reads their schedules, runs one now, pauses, resumes, edits and deletes (1440 and 390 px); an executive has no Jobs tab and no /jobs', async () => {
+  // A page of its own (axe is injected, so the CSP is bypassed), in Spanish.
+  const jp = await newPage({ locale: 'es-MX', viewport: { width: 1440, height: 900 }, bypassCSP: true });
+  await login(jp, U.admin);
+  await jp.click('.nav a[data-nav=admin]');
+  await jp.click('a.tab#tab-jobs');
+  await jp.waitForSelector('.jobs-admin[data-state=ready]');
+  assert.equal(await jp.textContent('.admin-panel h2'), 'Tareas');
+  const kinds = await api(jp, '/jobs/kinds');
+  const recommended = kinds.filter((k) => k.recommended);
+  assert.ok(recommended.length >= 8, 'the server recommends a job of each kind');
+  assert.deepEqual(await api(jp, '/jobs'), [], 'the demo tenant starts with no jobs');
+  assert.match(await jp.textContent('.jobs-recommended-hint'), new RegExp(`^Faltan ${recommended.length} tareas recomendadas; se ejecutarán en tu zona horaria \\(America/Mexico_City\\)\\.$`));
+  await shot(jp, 'jobs-01-empty-1440-es');
+
+  // One click adds every recommended job, in the browser's time zone.
+  await jp.click('.jobs-recommended');
+  await jp.waitForFunction((n) => document.querySelectorAll('.job-card').length === n, recommended.length);
+  const jobs = await api(jp, '/jobs');
+  for (const k of recommended) {
+    const j = jobs.find((x) => x.name === k.recommended.name);
+    assert.ok(j, `${k.recommended.name} was created`);
+    assert.deepEqual([j.kind, j.schedule, j.time_zone, j.active, j.args], [k.name, k.recommended.schedule, 'America/Mexico_City', true, k.recommended.args]);
+    assert.ok(j.next_run, 'an active job has a next run');
+  }
+  assert.equal(await jp.isDisabled('.jobs-recommended'), true, 'nothing is left to add');
+  assert.equal(await jp.textContent('.jobs-recommended-hint'), 'Todas las tareas recomendadas están programadas.');
+  const card = (n) => jp.locator(`.job-card[data-name="${n}"]`);
+  // The schedules in Spanish words, with the expression under them.
+  for (const [name, words] of [
+    ['close-idle-conversations', 'todos los días a las 03:00'],
+    ['daily-stats-snapshot', 'todos los días a las 00:05'],
+    ['mark-overdue-scheduled-calls', 'cada 5 minutos'],
+    ['resume-paused-bots', 'cada minuto'],
+    ['purge-idempotency-keys', 'cada hora en el minuto 20'],
+  ]) {
+    assert.equal(await card(name).locator('.job-when-text').textContent(), words, name);
+  }
+  assert.equal(await card('close-idle-conversations').locator('.job-cron').textContent(), '0 3 * * *');
+  assert.equal(await card('close-idle-conversations').locator('.job-kind').textContent(), 'Cerrar conversaciones inactivas');
+  assert.equal(await card('close-idle-conversations').locator('.job-zone').textContent(), 'America/Mexico_City');
+  assert.equal(await card('close-idle-conversations').locator('.job-last').count(), 0, 'never run yet');
+
+  // A job whose last scheduled run failed shows the error; its history is paged.
+  const idem = jobs.find((x) => x.name === 'purge-idempotency-keys');
+  const failure = 'canceling statement due to statement timeout';
+  await step('job_runs_sql', { job_id: idem.job_id, count: 25, message: failure });
+  await jp.click('a.tab#tab-users');
+  await jp.click('a.tab#tab-jobs');
+  await jp.waitForSelector('.jobs-admin[data-state=ready]');
+  await card('purge-idempotency-keys').locator('.job-last .pill[data-status=failed]').waitFor();
+  assert.equal(await card('purge-idempotency-keys').locator('.job-last .pill').textContent(), 'Falló');
+  assert.equal(await card('purge-idempotency-keys').locator('.job-error').textContent(), failure);
+
+  // Run it now: the run succeeds, the card and the history show it first.
+  await card('purge-idempotency-keys').locator('.job-run-now').click();
+  await card('purge-idempotency-keys').locator('.job-last .pill[data-status=succeeded]').waitFor();
+  assert.equal(await card('purge-idempotency-keys').locator('.job-last .pill').textContent(), 'Correcta');
+  await jp.locator('.toast', { hasText: 'purge-idempotency-keys se ejecutó correctamente.' }).waitFor();
+  await card('purge-idempotency-keys').locator('.job-history').click();
+  const dlg = jp.locator('dialog');
+  await dlg.locator('.job-history[data-state=more]').waitFor();
+  const runs = dlg.locator('.job-run');
+  assert.equal(await runs.count(), 20, 'the first page');
+  assert.equal(await runs.first().getAttribute('data-status'), 'succeeded');
+  assert.match(await runs.first().textContent(), /Ejecutada a mano/);
+  assert.match(await runs.first().textContent(), /tardó \d/);
+  assert.equal(await runs.nth(1).getAttribute('data-status'), 'failed');
+  assert.match(await runs.nth(1).textContent(), /Según horario.*tardó 1,5 s/);
+  assert.equal(await runs.nth(1).locator('.job-error').textContent(), failure);
+  await scanSpanish(jp, 'job history');
+  await shot(jp, 'jobs-02-history-1440-es');
+  await dlg.locator('.job-runs-more').click();
+  await dlg.locator('.job-history[data-state=end]').waitFor();
+  assert.equal(await runs.count(), 26, 'every run, the older page after the first');
+  assert.equal(await dlg.locator('.job-runs-more').isHidden(), true);
+  await dlg.locator('.dialog-head .icon-btn').click();
+  await dlg.waitFor({ state: 'detached' });
+
+  // Pause and resume.
+  const bots = card('resume-paused-bots');
+  await bots.locator('.job-toggle').click();
+  await jp.waitForSelector('.job-card[data-name="resume-paused-bots"][data-active=false]');
+  assert.equal(await bots.locator('.job-state').textContent(), 'En pausa');
+  assert.equal(await bots.locator('.job-next').textContent(), 'Sin programar mientras está en pausa');
+  assert.equal((await api(jp, '/jobs')).find((x) => x.name === 'resume-paused-bots').active, false);
+  assert.equal(await bots.locator('.job-toggle').textContent(), 'Reanudar');
+  await bots.locator('.job-toggle').click();
+  await jp.waitForSelector('.job-card[data-name="resume-paused-bots"][data-active=true]');
+  assert.equal(await bots.locator('.job-state').textContent(), 'Activa');
+  assert.equal((await api(jp, '/jobs')).find((x) => x.name === 'resume-paused-bots').active, true);
+
+  // Change a schedule: a bad one is refused at its field, in Spanish; a good one reads in words.
+  await card('daily-stats-snapshot').locator('.job-edit').click();
+  const form = jp.locator('dialog .job-edit-form');
+  await form.locator('input[name=schedule]').fill('0 3 * *');
+  await form.locator('button[type=submit]').click();
+  await form.locator('.field-error').waitFor();
+  assert.equal(await form.locator('input[name=schedule]').getAttribute('aria-invalid'), 'true');
+  assert.equal(await form.locator('.field-error').textContent(), 'Revisa Horario: el servidor no lo aceptó.');
+  await form.locator('input[name=schedule]').fill('*/15 9-17 * * 1-5');
+  assert.equal(await form.locator('.job-words').textContent(), 'Se lee: cada 15 minutos entre las 09:00 y las 17:59, de lunes a viernes');
+  await form.locator('textarea[name=args]').fill('{"day": ');
+  await form.locator('button[type=submit]').click();
+  await form.locator('.field-error', { hasText: 'objeto JSON' }).waitFor();
+  await form.locator('textarea[name=args]').fill('{"day": "previous"}');
+  await scanSpanish(jp, 'job edit dialog');
+  await form.locator('button[type=submit]').click();
+  await form.waitFor({ state: 'detached' });
+  await jp.waitForFunction(() => document.querySelector('.job-card[data-name="daily-stats-snapshot"] .job-cron')?.textContent === '*/15 9-17 * * 1-5');
+  assert.equal((await api(jp, '/jobs')).find((x) => x.name === 'daily-stats-snapshot').schedule, '*/15 9-17 * * 1-5');
+
+  // Delete one, after saying so.
+  await card('webhook-events-retention').locator('.job-delete').click();
+  await jp.locator('dialog p', { hasText: '¿Eliminar la tarea «webhook-events-retention» y su historial?' }).waitFor();
+  await jp.click('dialog .btn-primary');
+  await card('webhook-events-retention').waitFor({ state: 'detached' });
+  assert.equal((await api(jp, '/jobs')).some((x) => x.name === 'webhook-events-retention'), false);
+  assert.equal(await jp.isDisabled('.jobs-recommended'), false, 'a recommended job is missing again');
+  await scanSpanish(jp, 'admin jobs');
+  const raw = await jp.evaluate(() => document.body.innerText.match(/jobsAdmin\.[\w.]+/g));
+  assert.equal(raw, null, 'no raw message key');
+  assert.deepEqual(await axeProblems(jp, 'jobs 1440px'), []);
+  await shot(jp, 'jobs-03-list-1440-es');
+
+  // The new-job dialog: a kind brings its description, default settings and recommended schedule.
+  await jp.click('.job-new');
+  const create = jp.locator('dialog .job-create-form');
+  await create.locator('select[name=kind]').selectOption('webhook_events_retention');
+  assert.equal(await create.locator('.job-kind-desc').textContent(), 'Borra los webhooks de WhatsApp registrados hace más de «keep_days» días (30 por omisión).');
+  assert.deepEqual(JSON.parse(await create.locator('textarea[name=args]').inputValue()), { keep_days: 30 });
+  assert.equal(await create.locator('input[name=name]').inputValue(), 'webhook-events-retention');
+  assert.equal(await create.locator('.job-words').textContent(), 'Se lee: todos los días a las 04:15');
+  await create.locator('input[name=name]').fill('webhooks-weekly');
+  await create.locator('input[name=schedule]').fill('0 4 * * 0');
+  assert.equal(await create.locator('.job-words').textContent(), 'Se lee: los domingos a las 04:00');
+  await scanSpanish(jp, 'new job dialog');
+  assert.deepEqual(await axeProblems(jp, 'new job dialog 1440px'), []);
+  await shot(jp, 'jobs-04-new-1440-es');
+  await create.locator('button[type=submit]').click();
+  await card('webhooks-weekly').waitFor();
+  assert.equal(await card('webhooks-weekly').locator('.job-when-text').textContent(), 'los domingos a las 04:00');
+
+  // At phone width: cards, no horizontal scrolling, 44 px targets, axe-clean.
+  await jp.setViewportSize({ width: 390, height: 844 });
+  await jp.click('a.tab#tab-users');
+  await jp.click('a.tab#tab-jobs');
+  await jp.waitForSelector('.jobs-admin[data-state=ready]');
+  const width = await jp.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  assert.deepEqual(await smallTargets(jp), [], 'every control of the jobs screen is a 44 px target');
+  assert.deepEqual(await axeProblems(jp, 'jobs 390px'), []);
+  await shot(jp, 'jobs-05-list-390-es');
+  await card('purge-idempotency-keys').locator('.job-history').click();
+  await jp.locator('dialog .job-history[data-state=more]').waitFor();
+  assert.deepEqual(await smallTargets(jp), [], 'the history dialog has 44 px targets');
+  await shot(jp, 'jobs-06-history-390-es');
+  await jp.locator('dialog .dialog-head .icon-btn').click();
+  await jp.context().close();
+
+  // An executive has no Jobs tab (nor the admin screens), and the API refuses her.
+  assert.equal(await ana.locator('.nav a[data-nav=admin]').count(), 0);
+  assert.equal(await ana.locator('a.tab#tab-jobs').count(), 0);
+  for (const path of ['/jobs', '/jobs/kinds', `/jobs/${idem.job_id}/runs`]) {
+    const r = await fetch(`${BASE}/api/v1${path}`, { headers: { authorization: `Bearer ${await tokenOf(ana)}` } });
+    assert.equal(r.status, 403, `GET ${path} as an executive`);
+  }
+  const r = await fetch(`${BASE}/api/v1/jobs/${idem.job_id}/run`, { method: 'POST', headers: { authorization: `Bearer ${await tokenOf(ana)}` } });
+  assert.equal(r.status, 403, 'run now as an executive');
 });
 
 await test('logout ends the session', async () => {

@@ -19,6 +19,12 @@ pub struct LoadStats {
     pub conversations: u64,
     pub messages: u64,
     pub millis: u128,
+    /// Users, teams, prospects, conversations, labels and bot pauses, read and applied.
+    pub structure_millis: u128,
+    /// The newest message of each conversation, read and applied.
+    pub newest_millis: u128,
+    /// The message counts per conversation, on their own connection while the rest loads.
+    pub counts_millis: u128,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,15 +35,61 @@ pub enum LoadError {
     Data(String),
 }
 
-/// Loads every followed row as of `snapshot` (an exported snapshot name) into `engine`.
-pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<LoadStats, LoadError> {
-    let started = Instant::now();
-    let mut conn = PgConnection::connect(url).await?;
-    let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+/// Message counts per conversation: (messages, unread inbound) by (tenant, conversation).
+type Counts = HashMap<(i64, i64), (u32, u32)>;
+
+/// Opens a read-only transaction on a new connection that sees exactly `snapshot`.
+async fn in_snapshot(conn: &mut PgConnection, snapshot: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *conn).await?;
     // The name comes from the server; quote it anyway.
     let set = format!("SET TRANSACTION SNAPSHOT '{}'", snapshot.replace('\'', "''"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *tx).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Counts every conversation's messages as of `snapshot`: one pass over the table, the longest
+/// query of the load, run on a connection of its own while the rest loads.
+async fn count_messages(url: String, snapshot: String) -> Result<(Counts, u128), sqlx::Error> {
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(&url).await?;
+    in_snapshot(&mut conn, &snapshot).await?;
+    let mut counts = Counts::new();
+    let mut rows = sqlx::query(
+        "SELECT tenant_id, conversation_id, count(*),
+                count(*) FILTER (WHERE direction = 'in' AND read_at IS NULL)
+         FROM messages WHERE kind = 'message' GROUP BY tenant_id, conversation_id",
+    )
+    .fetch(&mut conn);
+    while let Some(r) = rows.try_next().await? {
+        let (n, unread): (i64, i64) = (r.get(2), r.get(3));
+        counts.insert((r.get(0), r.get(1)), (n as u32, unread as u32));
+    }
+    drop(rows);
+    sqlx::query("COMMIT").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok((counts, started.elapsed().as_millis()))
+}
+
+/// A task stopped when its handle is dropped (the count, when the load fails before it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Loads every followed row as of `snapshot` (an exported snapshot name) into `engine`.
+///
+/// Two connections share the snapshot: one counts the messages (a pass over the whole table)
+/// while the other reads users, teams, prospects, conversations, labels and pauses; then the
+/// newest message of each conversation is read and applied with its counts.
+pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<LoadStats, LoadError> {
+    let started = Instant::now();
+    let mut counting = AbortOnDrop(tokio::spawn(count_messages(url.to_owned(), snapshot.to_owned())));
+    let mut conn = PgConnection::connect(url).await?;
+    in_snapshot(&mut conn, snapshot).await?;
+    let tx = &mut conn;
     let mut stats = LoadStats::default();
 
     let mut rows = sqlx::query("SELECT tenant_id, user_id, role FROM users WHERE active").fetch(&mut *tx);
@@ -121,22 +173,14 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
     }
     drop(rows);
 
-    // Message counts per conversation: one pass over the table.
-    let mut counts: HashMap<(i64, i64), (u32, u32)> = HashMap::new();
-    let mut rows = sqlx::query(
-        "SELECT tenant_id, conversation_id, count(*),
-                count(*) FILTER (WHERE direction = 'in' AND read_at IS NULL)
-         FROM messages WHERE kind = 'message' GROUP BY tenant_id, conversation_id",
-    )
-    .fetch(&mut *tx);
-    while let Some(r) = rows.try_next().await? {
-        let (n, unread): (i64, i64) = (r.get(2), r.get(3));
-        stats.messages += n as u64;
-        counts.insert((r.get(0), r.get(1)), (n as u32, unread as u32));
-    }
-    drop(rows);
+    stats.structure_millis = started.elapsed().as_millis();
+    let (mut counts, counts_millis) =
+        (&mut counting.0).await.map_err(|e| LoadError::Data(format!("the message count stopped: {e}")))??;
+    stats.counts_millis = counts_millis;
+    stats.messages = counts.values().map(|(n, _)| u64::from(*n)).sum();
 
     // The newest message of each conversation: one index probe each.
+    let newest_started = Instant::now();
     let mut rows = sqlx::query(
         "SELECT c.tenant_id, c.conversation_id, lm.message_id, lm.direction, lm.sender_kind, lm.body,
                 lm.created_at, lm.read
@@ -176,7 +220,8 @@ pub async fn load(url: &str, snapshot: &str, engine: &mut Engine) -> Result<Load
         engine.load(&change);
     }
     drop(rows);
-    tx.commit().await?;
+    stats.newest_millis = newest_started.elapsed().as_millis();
+    sqlx::query("COMMIT").execute(&mut conn).await?;
     conn.close().await?;
     stats.millis = started.elapsed().as_millis();
     Ok(stats)

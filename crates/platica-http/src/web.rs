@@ -64,6 +64,8 @@ assets!(
     "admin.js",
     "admin-labels.js",
     "admin-fields.js",
+    "admin-jobs.js",
+    "cron-text.js",
     "label-colours.js",
     "menu.js",
     "calls.js",

@@ -385,7 +385,14 @@ async fn engine_pages(
     r.cold = l.cold;
     r.load = l.load.clone();
     r.bench_rss_growth = crate::procfs::memory_of("/proc/self/status").0 as i64 - rss_before as i64;
-    eprintln!("    LiveInbox::start {:.2} s (load {} ms)", r.cold.as_secs_f64(), r.load.millis);
+    eprintln!(
+        "    LiveInbox::start {:.2} s (load {} ms: structure {} ms, message counts {} ms alongside, newest messages {} ms)",
+        r.cold.as_secs_f64(),
+        r.load.millis,
+        r.load.structure_millis,
+        r.load.counts_millis,
+        r.load.newest_millis
+    );
     r.reads.extend(inbox::engine_reads(&l.live, viewers, Budget::new(200_000, 2.0, 1_000)));
     r.triage = inbox::triage_reads(&l.live, viewers, &labels, Budget::new(200_000, 1.0, 1_000));
     Ok(l)

@@ -81,6 +81,30 @@ pub struct KindInfo {
     pub description: &'static str,
     #[schema(value_type = Object)]
     pub default_args: serde_json::Value,
+    /// The job of this kind the server recommends (absent when it recommends none).
+    pub recommended: Option<RecommendedJob>,
+}
+
+/// A recommended job: what an admin's "add the recommended jobs" creates for a kind (as
+/// `platica jobs recommended` does). The schedule is read in the zone the job gets.
+#[derive(Serialize, ToSchema)]
+pub struct RecommendedJob {
+    pub name: &'static str,
+    /// 5-field cron expression.
+    pub schedule: &'static str,
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
+}
+
+fn recommended(kind: &str) -> Option<RecommendedJob> {
+    let (name, schedule, _, args) = store::RECOMMENDED.iter().find(|r| r.2 == kind)?;
+    match serde_json::from_str(args) {
+        Ok(args) => Some(RecommendedJob { name, schedule, args }),
+        Err(e) => {
+            tracing::error!(kind, error = %e, "a recommended job has bad arguments");
+            None
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -137,14 +161,19 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(created))))
 }
 
-/// The job kinds this server runs, with their default arguments.
+/// The job kinds this server runs, with their default arguments and recommended job.
 #[utoipa::path(get, path = "/jobs/kinds", tag = "jobs",
     responses((status = 200, body = Vec<KindInfo>), (status = 403, body = ErrorBody)))]
 async fn kinds_list(_admin: Admin) -> Json<Vec<KindInfo>> {
     Json(
         kinds::REGISTRY
             .iter()
-            .map(|k| KindInfo { name: k.name(), description: k.description(), default_args: k.default_args() })
+            .map(|k| KindInfo {
+                name: k.name(),
+                description: k.description(),
+                default_args: k.default_args(),
+                recommended: recommended(k.name()),
+            })
             .collect(),
     )
 }

@@ -70,6 +70,24 @@ async fn jobs_api_create_alter_run_now_history_unschedule() {
     for k in ["close_idle_conversations", "purge_expired_sessions", "run_history_retention", "daily_stats_snapshot"] {
         assert!(names.contains(&k), "{names:?}");
     }
+    // Each kind says its recommended job (the web app's "add the recommended jobs" creates them),
+    // exactly the server's list, with arguments the kind accepts.
+    for k in kinds.body.as_array().unwrap() {
+        let rec = &k["recommended"];
+        let expected = platica_scheduler::store::RECOMMENDED.iter().find(|r| r.2 == k["name"]);
+        let Some((name, schedule, _, args)) = expected else {
+            assert!(rec.is_null(), "{k}");
+            continue;
+        };
+        assert_eq!(rec["name"], *name, "{k}");
+        assert_eq!(rec["schedule"], *schedule, "{k}");
+        assert_eq!(rec["args"], serde_json::from_str::<serde_json::Value>(args).unwrap(), "{k}");
+        platica_scheduler::kinds::find(k["name"].as_str().unwrap()).ok().unwrap().validate(&rec["args"]).unwrap();
+    }
+    assert_eq!(
+        kinds.body.as_array().unwrap().iter().filter(|k| !k["recommended"].is_null()).count(),
+        platica_scheduler::store::RECOMMENDED.len()
+    );
 
     // Bad input names the field.
     let cases = [

@@ -467,6 +467,27 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"scheduled_call_id": id})
                 }
+                "job_runs_sql" => {
+                    // Past scheduled runs of a job, as the scheduler records them, the newest of
+                    // them failed with `message`: enough for more than one history page.
+                    let count = step["count"].as_i64().unwrap();
+                    sqlx::query(
+                        "INSERT INTO job_runs (tenant_id, job_id, scheduled_for, trigger, status, message, instance,
+                                               started_at, ended_at)
+                         SELECT $1, $2, at, 'schedule', CASE WHEN i = $3 THEN 'failed' ELSE 'succeeded' END,
+                                CASE WHEN i = $3 THEN $4 ELSE 'done' END, 'e2e', at, at + interval '1.5 seconds'
+                           FROM generate_series(1, $3) AS i,
+                                LATERAL (SELECT date_trunc('minute', now()) - ($3 - i + 1) * interval '1 hour' AS at) x",
+                    )
+                    .bind(tenant)
+                    .bind(step["job_id"].as_i64().unwrap())
+                    .bind(count)
+                    .bind(step["message"].as_str().unwrap())
+                    .execute(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"ok": true})
+                }
                 "call_status_sql" => {
                     sqlx::query(
                         "UPDATE calls SET status = $3, outcome = $4, updated_at = now() WHERE tenant_id = $1 AND call_id = $2",
