@@ -2107,6 +2107,8 @@ await test('search: a coordinator in Spanish finds only her teams\' messages and
   for (const r of api2.items) assert.match(folded(r.prospect_name), /(^|[^a-z0-9])maria/);
   await shot(mariana, 'search-04-coordinator-es');
   await mariana.selectOption('.topbar select.lang', 'en');
+});
+
 // --- jobs (issue 24) ---
 await test('jobs: an admin in Spanish adds the recommended jobs, reads their schedules, runs one now, pauses, resumes, edits and deletes (1440 and 390 px); an executive has no Jobs tab and no /jobs', async () => {
   // A page of its own (axe is injected, so the CSP is bypassed), in Spanish.
