@@ -77,7 +77,7 @@ struct HitRow {
     headline: String,
 }
 
-/// Splits a `ts_headline` marked with [`START`] and [`STOP`] into segments.
+/// Splits a `ts_headline` marked with `START` and `STOP` into segments.
 pub fn segments(headline: &str) -> Vec<SnippetSegment> {
     let mut out: Vec<SnippetSegment> = Vec::new();
     let mut hit = false;
