@@ -477,6 +477,7 @@ pub fn install_test_key() -> &'static platica_store::secrets::SecretKey {
 pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
     let key = install_test_key();
     let new = platica_store::whatsapp::channels::NewChannelAccount {
+        business_account_id: None,
         kind: "cloud".into(),
         display_name: "Ventas".into(),
         phone_number_id: format!("77{:010}", w.tenant.0),
