@@ -20,6 +20,7 @@ import { limitWords, localMidnight, newVerifyToken, qualityWords, testFailureTex
 
 const WEBHOOK_PATH = '/api/v1/whatsapp/webhook';
 const COUNTS_EVERY_MS = 60_000;
+let seq = 0;
 
 /** Copies `text`; says so (or that it could not). */
 async function copy(text, what) {
@@ -201,6 +202,15 @@ export function mountChannelsAdmin(panel) {
     return { el: h('div', { class: 'secret-line' }, state, replace, input, extra ?? null), input };
   }
 
+  /** A secret's field: its label names the input (which may be hidden until "replace"). */
+  function secretField(name, control, hint) {
+    const id = `channel-${name}-${++seq}`;
+    control.input.id = id;
+    return h('div', { class: 'field secret-field', dataset: { name } },
+      h('label', { class: 'field-label', for: id }, t(`field.${name}`)), control.el,
+      h('span', { class: 'field-hint' }, hint));
+  }
+
   function form(c) {
     const isEdit = !!c;
     const m = modal(isEdit ? t('channelsAdmin.editTitle', { name: c.display_name }) : t('channelsAdmin.addTitle'), { wide: true });
@@ -227,12 +237,9 @@ export function mountChannelsAdmin(panel) {
       field(t('field.phone_number_id'), pnid, t('channelsAdmin.pnidHint')),
       field(t('field.business_account_id'), waba, t('channelsAdmin.wabaHint')),
       field(t('field.default_team_id'), team, t('channelsAdmin.teamHint')),
-      h('div', { class: 'field secret-field', dataset: { name: 'access_token' } }, h('span', { class: 'field-label' }, t('field.access_token')), access.el,
-        h('span', { class: 'field-hint' }, t('channelsAdmin.writeOnly'))),
-      h('div', { class: 'field secret-field', dataset: { name: 'app_secret' } }, h('span', { class: 'field-label' }, t('field.app_secret')), app.el,
-        h('span', { class: 'field-hint' }, t('channelsAdmin.appSecretHint'))),
-      h('div', { class: 'field secret-field', dataset: { name: 'verify_token' } }, h('span', { class: 'field-label' }, t('field.verify_token')), verify.el,
-        h('span', { class: 'field-hint' }, t('channelsAdmin.verifyHint'))),
+      secretField('access_token', access, t('channelsAdmin.writeOnly')),
+      secretField('app_secret', app, t('channelsAdmin.appSecretHint')),
+      secretField('verify_token', verify, t('channelsAdmin.verifyHint')),
       h('details', { class: 'channel-advanced', open: !!c?.base_url },
         h('summary', {}, t('channelsAdmin.advanced')),
         field(t('field.base_url'), base, t('channelsAdmin.baseUrlHint'))),

@@ -2276,7 +2276,7 @@ await test('channels: an admin adds a Cloud API number, tests it against the sim
     await edit.locator('button[type=submit]').click();
     await edit.waitFor({ state: 'detached' });
     await cp.locator('.toast', { hasText: w.saved }).waitFor();
-    assert.equal(await card.locator('.channel-name').textContent(), `${name} (2)`);
+    await cp.waitForFunction(([pnid, want]) => document.querySelector(`.channel-card[data-pnid="${pnid}"] .channel-name`)?.textContent === want, [n.phone_number_id, `${name} (2)`]);
     await card.locator('.channel-test').click();
     await card.locator('.channel-test-result[data-ok=false]').waitFor();
     assert.equal(await card.locator('.channel-test-error').textContent(), w.bad);
@@ -2315,6 +2315,7 @@ await test('channels: an admin adds a Cloud API number, tests it against the sim
     }
     assert.deepEqual(await axeProblems(cp, `channels ${lang} ${size.width}px`), []);
     await card.scrollIntoViewIfNeeded();
+    await cp.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10000 }); // toasts hide the card
     await shot(cp, `channels-05-health-${size.width}-${lang}`);
     return id;
   };
@@ -2322,6 +2323,7 @@ await test('channels: an admin adds a Cloud API number, tests it against the sim
   const first = await flow('en', { width: 1440, height: 900 }, setup.numbers[0], 'Ventas Norte');
   await cp.selectOption('.topbar select.lang', 'es');
   await cp.waitForSelector('.nav a[data-nav=inbox]:text("Bandeja")');
+  await cp.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10000 }); // the English toasts are gone
   await flow('es', { width: 390, height: 844 }, setup.numbers[1], 'Ventas Sur');
   await cp.selectOption('.topbar select.lang', 'en');
   await cp.context().close();

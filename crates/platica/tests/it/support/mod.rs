@@ -224,6 +224,12 @@ impl TestApp {
             secret_key: Some(install_test_key()),
             ..platica::server::ServerOptions::new(live_url)
         };
+        // "Test connection" of a number without a base URL of its own asks here: a closed local
+        // port, never the Internet (a test that wants Graph points the number at a simulator).
+        let configure = move |s: &mut platica_http::AppState| {
+            s.graph_base_url = "http://127.0.0.1:9/v21.0".to_owned();
+            configure(s);
+        };
         let server = platica::server::Server::start(app_pool, listener, options, configure, std::future::pending())
             .await
             .unwrap();
