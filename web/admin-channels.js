@@ -16,7 +16,7 @@ import { channelEventReason, fmtDateTime, fmtNumber, fmtRelative, t } from './i1
 import { liveClient, refetcher } from './live.js';
 import { loadDirectory, teamList, teamName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
-import { limitWords, localMidnight, newVerifyToken, qualityWords, testFailureText } from './channel-words.js';
+import { limitWords, localMidnight, newVerifyToken, qualityWords, sessionWords, testFailureText } from './channel-words.js';
 
 const WEBHOOK_PATH = '/api/v1/whatsapp/webhook';
 const COUNTS_EVERY_MS = 60_000;
@@ -79,7 +79,9 @@ export function mountChannelsAdmin(panel) {
         ' ', h('span', { class: 'muted small' }, fmtDateTime(x.checked_at)))
       : h('span', { class: 'muted' }, t('channelsAdmin.neverTested'));
     return h('dl', { class: 'job-facts channel-health', dataset: { webhook: x.last_webhook_at ? 'yes' : 'no', errorCode: String(x.last_error_code ?? '') } },
-      fact(t('channelsAdmin.connection'), check, 'channel-check'),
+      c.kind === 'session'
+        ? fact(t('channelsAdmin.session'), sessionWords(c.session_state), 'channel-session')
+        : fact(t('channelsAdmin.connection'), check, 'channel-check'),
       x.verified_name || x.display_phone_number
         ? fact(t('channelsAdmin.graphSays'), [x.verified_name ?? '', x.verified_name && x.display_phone_number ? ' · ' : '', x.display_phone_number ?? ''].join(''), 'channel-graph-name')
         : null,
@@ -131,7 +133,7 @@ export function mountChannelsAdmin(panel) {
       healthFacts(c),
       testResult(c),
       h('div', { class: 'row-actions job-actions' },
-        btn('btn-primary channel-test', t('channelsAdmin.test'), (e) => runTest(c, e.currentTarget)),
+        c.kind === 'session' ? null : btn('btn-primary channel-test', t('channelsAdmin.test'), (e) => runTest(c, e.currentTarget)),
         btn('channel-edit', t('common.edit'), () => form(c)),
         btn('channel-events', t('channelsAdmin.events'), () => events(c)),
         btn('btn-danger channel-delete', t('common.delete'), () => remove(c))));

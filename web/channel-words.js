@@ -50,3 +50,10 @@ export function testFailureText(error) {
   return t('channelsAdmin.fail.other');
 }
 
+
+/** A linked-device session's state (as the session supervisor records it) in words. */
+export function sessionWords(state) {
+  if (!state) return t('channelsAdmin.sessionState.none');
+  const key = `channelsAdmin.sessionState.${state}`;
+  return known(key) ? t(key) : state;
+}

@@ -773,4 +773,11 @@ export const en = {
   'field.default_team_id': 'Team for new prospects',
   'field.base_url': 'Graph API address',
   'field.since': 'Since',
+  'channelsAdmin.session': 'Session',
+  'channelsAdmin.sessionState.none': 'Not started yet',
+  'channelsAdmin.sessionState.connecting': 'Connecting',
+  'channelsAdmin.sessionState.connected': 'Connected',
+  'channelsAdmin.sessionState.reconnecting': 'Reconnecting',
+  'channelsAdmin.sessionState.open_circuit': 'Failing: paused after repeated connection errors',
+  'channelsAdmin.sessionState.stopped': 'Stopped',
 };

@@ -773,4 +773,11 @@ export const es = {
   'field.default_team_id': 'Equipo para prospectos nuevos',
   'field.base_url': 'Dirección de la Graph API',
   'field.since': 'Desde',
+  'channelsAdmin.session': 'Sesión',
+  'channelsAdmin.sessionState.none': 'Aún no inicia',
+  'channelsAdmin.sessionState.connecting': 'Conectando',
+  'channelsAdmin.sessionState.connected': 'Conectada',
+  'channelsAdmin.sessionState.reconnecting': 'Reconectando',
+  'channelsAdmin.sessionState.open_circuit': 'Con fallas: en pausa tras errores de conexión repetidos',
+  'channelsAdmin.sessionState.stopped': 'Detenida',
 };

@@ -52,3 +52,14 @@ test("the reader's day starts at their midnight; verify tokens are fresh", () =>
   assert.match(a, /^[0-9a-f]{36}$/);
   assert.notEqual(a, newVerifyToken());
 });
+
+test('linked-device session states read as words', async () => {
+  const { sessionWords } = await import('../../web/channel-words.js');
+  setLang('en');
+  assert.equal(sessionWords('connected'), 'Connected');
+  assert.equal(sessionWords(null), 'Not started yet');
+  assert.equal(sessionWords('brand_new_state'), 'brand_new_state');
+  setLang('es');
+  assert.equal(sessionWords('open_circuit'), 'Con fallas: en pausa tras errores de conexión repetidos');
+  setLang('en');
+});

@@ -37,7 +37,7 @@ pub struct ChannelHealth {
     pub last_error_code: Option<i32>,
     pub last_error_message: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
-    /// Messages (and read receipts excluded) the outbox finished sending since the period's start.
+    /// Messages the outbox finished sending since the period's start (read receipts aside).
     pub sent: i64,
     /// Messages the outbox gave up on since the period's start.
     pub failed: i64,
