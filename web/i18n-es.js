@@ -703,7 +703,7 @@ export const es = {
   'channelsAdmin.added': 'Número agregado. Ahora prueba su conexión.',
   'channelsAdmin.deleted': '{name} eliminado.',
   'channelsAdmin.confirmDelete': '¿Eliminar {name}? Sus mensajes se conservan, pero ya no se enviará ni recibirá nada por él.',
-  'channelsAdmin.kind.cloud': 'Cloud API',
+  'channelsAdmin.kind.cloud': 'API de la nube',
   'channelsAdmin.kind.simulator': 'Simulador',
   'channelsAdmin.kind.session': 'Dispositivo vinculado',
   'channelsAdmin.ids': 'Id del número {pnid} · Cuenta de negocio {waba} · Prospectos nuevos a {team}',
