@@ -676,6 +676,18 @@ mod tests {
     }
 
     #[test]
+    fn the_public_url_is_trimmed_and_checked() {
+        let c = Config::load_with(None, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(c.server.public_url, None);
+        let env = |name: &str| (name == "PLATICA_SERVER_PUBLIC_URL").then(|| " https://crm.example.com/ ".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.server.public_url.as_deref(), Some("https://crm.example.com"));
+        let f = file("[server]\npublic_url = \"crm.example.com\"\n");
+        let e = Config::load_with(Some(&f.0), &Overrides::default(), &no_env).unwrap_err().to_string();
+        assert!(e.contains("server.public_url"), "{e}");
+    }
+
+    #[test]
     fn file_then_environment_then_flags() {
         let f = file(
             "[server]\nlisten = \"0.0.0.0:9000\"\n[log]\nformat = \"json\"\n[scheduler]\ngrace_minutes = 15\ntick_ms = 500\n",
