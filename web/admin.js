@@ -1,10 +1,9 @@
-// Administration (admins only): users, teams, API tokens, WhatsApp channels (with the errors
-// WhatsApp reported about each), message templates (templates.js), conversation labels
-// (admin-labels.js), contact fields (admin-fields.js) and system settings, including
-// publishing a new web version (app_version) that open tabs reload for. Scheduled jobs are
-// admin-jobs.js.
+// Administration (admins only): users, teams, API tokens, WhatsApp channels (admin-channels.js),
+// message templates (templates.js), conversation labels (admin-labels.js), contact fields
+// (admin-fields.js) and system settings, including publishing a new web version (app_version)
+// that open tabs reload for. Scheduled jobs are admin-jobs.js.
 import { del, get, patch, post, put } from './api.js';
-import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
+import { fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 import { publishing } from './live.js';
@@ -12,10 +11,11 @@ import { mountTemplates } from './templates.js';
 import { mountLabelsAdmin } from './admin-labels.js';
 import { mountFieldsAdmin } from './admin-fields.js';
 import { mountJobsAdmin } from './admin-jobs.js';
+import { mountChannelsAdmin } from './admin-channels.js';
 
 const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'settings'];
 // Tabs with a module of their own: mounted into the panel, destroyed with the screen.
-const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin };
+const MODULES = { channels: mountChannelsAdmin, templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin };
 const ROLES = ['admin', 'coordinator', 'executive'];
 
 /** The admin screens (`#/admin/<tab>`); the templates, labels and fields tabs are modules of their
@@ -33,7 +33,7 @@ export function mountAdmin(container, tab) {
     const screen = MODULES[tab](panel);
     return { destroy: () => screen.destroy() };
   }
-  ({ users, teams, tokens, channels, settings })[tab](panel).catch(showError);
+  ({ users, teams, tokens, settings })[tab](panel).catch(showError);
   return { destroy() {} };
 }
 
@@ -256,26 +256,6 @@ async function revoke(k, panel) {
   } catch (err) {
     showError(err);
   }
-}
-
-// --- channels ---
-async function channels(panel) {
-  const list = await get('/channels');
-  const events = await Promise.all(list.map((c) => get(`/channels/${c.channel_account_id}/events`).catch(() => [])));
-  clear(panel,
-    h('div', { class: 'panel-head' }, h('h2', {}, t('admin.channels'))),
-    list.length ? null : h('p', { class: 'muted' }, t('admin.noChannels')),
-    list.map((c, i) => h('section', { class: 'channel', dataset: { id: c.channel_account_id } },
-      h('h3', {}, `${c.display_name} · ${c.phone_number_id}`),
-      h('h4', {}, t('admin.channelEvents')),
-      events[i].length
-        ? h('div', { class: 'table-wrap' }, h('table', { class: 'table channel-events' },
-          h('thead', {}, h('tr', {}, [t('admin.eventAt'), t('admin.eventCode'), t('admin.eventReason')].map((x) => h('th', { scope: 'col' }, x)))),
-          h('tbody', {}, events[i].map((e) => h('tr', { dataset: { code: e.code ?? '' } },
-            h('td', {}, fmtDateTime(e.occurred_at)),
-            h('td', {}, e.code ?? ''),
-            h('td', { title: e.detail ?? e.title }, channelEventReason(e)))))))
-        : h('p', { class: 'muted' }, t('admin.noChannelEvents')))));
 }
 
 // --- settings ---

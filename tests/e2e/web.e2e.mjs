@@ -425,7 +425,11 @@ await test('a refused reply says why, in the user\'s language, and Retry queues 
   const admin = await newPage();
   await login(admin, U.admin);
   await admin.goto(`${BASE}/#/admin/channels`);
-  const row = admin.locator('table.channel-events tr[data-code="131056"]').first();
+  // The number's card says it is its last error; its error log lists it (issue 24's screen).
+  const card = admin.locator('.channel-card', { has: admin.locator('.channel-health[data-error-code="131056"]') }).first();
+  await card.waitFor();
+  await card.locator('.channel-events').click();
+  const row = admin.locator('dialog table.channel-events tr[data-code="131056"]').first();
   await row.waitFor();
   // An account event is worded as one, not as a message that was not sent.
   assert.match(await row.textContent(), /Too many messages to one prospect in a short time/);
@@ -2292,6 +2296,160 @@ await test('jobs: an admin in Spanish adds the recommended jobs, reads their sch
   }
   const r = await fetch(`${BASE}/api/v1/jobs/${idem.job_id}/run`, { method: 'POST', headers: { authorization: `Bearer ${await tokenOf(ana)}` } });
   assert.equal(r.status, 403, 'run now as an executive');
+});
+
+// --- channels (issue 24) ---
+await test('channels: an admin adds a Cloud API number, tests it against the simulator, copies the webhook URL and verify token, edits it (secrets never shown) and watches its health change live (English 1440, Spanish 390 px); a coordinator has no Channels tab and gets 403', async () => {
+  const setup = await step('channels_setup');
+  const webhookUrl = `${setup.public_url}/api/v1/whatsapp/webhook`;
+  const cp = await newPage({ locale: 'en-US', viewport: { width: 1440, height: 900 }, bypassCSP: true });
+  await cp.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+  await login(cp, U.admin);
+  await cp.evaluate(() => { window.__sameChannelsPage = true; });
+  const words = {
+    en: { title: 'Channels', add: 'Add number', never: 'Not tested yet', ok: 'Meta answered: the number and its token work.', high: 'High', limit: '1,000 people a day',
+      connected: 'Connected', set: 'Set', bad: 'Meta refused the access token: it is wrong or expired. Replace it with a current one.', code: 'Meta code 190 · HTTP 401',
+      noHook: 'None received yet', copiedUrl: 'Webhook URL copied.', throttled: 'WhatsApp throttled this number: it is sending too fast.', saved: 'Saved.' },
+    es: { title: 'Canales', add: 'Agregar número', never: 'Sin probar', ok: 'Meta respondió: el número y su token funcionan.', high: 'Alta', limit: '1000 personas al día',
+      connected: 'Conectado', set: 'Configurado', bad: 'Meta rechazó el token de acceso: es incorrecto o caducó. Reemplázalo por uno vigente.', code: 'Código de Meta 190 · HTTP 401',
+      noHook: 'Aún no llega ninguno', copiedUrl: 'Copiado: URL del webhook.', throttled: 'WhatsApp limitó este número: está enviando demasiado rápido.', saved: 'Guardado.' },
+  };
+  const openTab = async () => {
+    await cp.click('a.tab#tab-users');
+    await cp.click('a.tab#tab-channels');
+    await cp.waitForSelector('.channels-admin[data-state=ready]');
+  };
+  const clipboard = () => cp.evaluate(() => navigator.clipboard.readText());
+
+  // One number, start to end, in one language at one size.
+  const flow = async (lang, size, n, name) => {
+    const w = words[lang];
+    await cp.setViewportSize(size);
+    await cp.click('.nav a[data-nav=admin]');
+    await openTab();
+    assert.equal(await cp.textContent('.admin-panel h2'), w.title);
+    // The webhook URL to paste into Meta's console, with its copy button.
+    assert.equal(await cp.inputValue('.channel-webhook input.webhook-url'), webhookUrl);
+    await cp.click('.channel-webhook .webhook-url-copy');
+    await cp.locator('.toast', { hasText: w.copiedUrl }).waitFor();
+    assert.equal(await clipboard(), webhookUrl);
+
+    // Add the number: its secrets typed once; the verify token generated here and copied.
+    await cp.click('.channel-add');
+    const form = cp.locator('dialog .channel-form');
+    await form.locator('input[name=display_name]').fill(name);
+    await form.locator('input[name=phone_number_id]').fill(n.phone_number_id);
+    await form.locator('input[name=business_account_id]').fill('102030405060');
+    await form.locator('input[name=access_token]').fill(n.access_token);
+    await form.locator('input[name=app_secret]').fill(n.app_secret);
+    const verifyToken = await form.locator('input[name=verify_token]').inputValue();
+    assert.match(verifyToken, /^[0-9a-f]{36}$/, 'a verify token is generated');
+    await form.locator('.verify-copy').click();
+    assert.equal(await clipboard(), verifyToken);
+    await form.locator('.channel-advanced summary').click();
+    await form.locator('input[name=base_url]').fill(setup.base_url);
+    if (size.width <= 390) {
+      assert.deepEqual(await smallTargets(cp), [], 'the add dialog has 44 px targets');
+      if (lang === 'es') await scanSpanish(cp, 'add number dialog');
+    }
+    assert.deepEqual(await axeProblems(cp, `add number dialog ${lang} ${size.width}px`), []);
+    await shot(cp, `channels-01-add-${size.width}-${lang}`);
+    await form.locator('button[type=submit]').click();
+    await form.waitFor({ state: 'detached' });
+    const card = cp.locator(`.channel-card[data-pnid="${n.phone_number_id}"]`);
+    await card.waitFor();
+    assert.equal(await card.locator('.channel-name').textContent(), name);
+    assert.equal(await card.locator('.channel-check').textContent(), w.never);
+    assert.equal(await card.locator('.channel-last-webhook').textContent(), w.noHook);
+
+    // Test the connection: the simulator's answer, as Graph gives it.
+    await card.locator('.channel-test').click();
+    await card.locator('.channel-test-result[data-ok=true]').waitFor();
+    assert.equal(await card.locator('.channel-test-ok').textContent(), w.ok);
+    assert.equal(await card.locator('.test-display').textContent(), n.display_phone_number);
+    assert.equal(await card.locator('.test-verified').textContent(), 'Platica Simulator');
+    assert.equal(await card.locator('.test-quality').textContent(), w.high);
+    assert.equal(await card.locator('.test-limit').textContent(), w.limit);
+    await card.locator(`.channel-check .pill:text("${w.connected}")`).waitFor();
+    await shot(cp, `channels-02-tested-${size.width}-${lang}`);
+
+    // Edit: the secrets say "set", never their text; a wrong token fails the test in words.
+    await card.locator('.channel-edit').click();
+    const edit = cp.locator('dialog .channel-form');
+    for (const s of ['access_token', 'app_secret', 'verify_token']) {
+      assert.equal(await edit.locator(`.secret-field[data-name=${s}] .secret-set`).textContent(), w.set);
+      assert.equal(await edit.locator(`input[name=${s}]`).isHidden(), true, `${s} is not shown`);
+      assert.equal(await edit.locator(`input[name=${s}]`).inputValue(), '', `${s} is empty`);
+    }
+    const html = await cp.content();
+    for (const secret of [n.access_token, n.app_secret, verifyToken]) assert.ok(!html.includes(secret), 'no secret in the page');
+    await edit.locator('input[name=display_name]').fill(`${name} (2)`);
+    await edit.locator('.secret-field[data-name=access_token] .secret-replace').click();
+    await edit.locator('input[name=access_token]').fill('not-the-token');
+    await shot(cp, `channels-03-edit-${size.width}-${lang}`);
+    await edit.locator('button[type=submit]').click();
+    await edit.waitFor({ state: 'detached' });
+    await cp.locator('.toast', { hasText: w.saved }).waitFor();
+    await cp.waitForFunction(([pnid, want]) => document.querySelector(`.channel-card[data-pnid="${pnid}"] .channel-name`)?.textContent === want, [n.phone_number_id, `${name} (2)`]);
+    await card.locator('.channel-test').click();
+    await card.locator('.channel-test-result[data-ok=false]').waitFor();
+    assert.equal(await card.locator('.channel-test-error').textContent(), w.bad);
+    assert.match(await card.locator('.channel-test-graph').textContent(), new RegExp(`^${w.code} · `));
+    assert.equal(await card.locator('.channel-health').getAttribute('data-error-code'), '190');
+    await shot(cp, `channels-04-bad-token-${size.width}-${lang}`);
+    await card.locator('.channel-edit').click();
+    await edit.locator('.secret-field[data-name=access_token] .secret-replace').click();
+    await edit.locator('input[name=access_token]').fill(n.access_token);
+    await edit.locator('button[type=submit]').click();
+    await edit.waitFor({ state: 'detached' });
+    await card.locator('.channel-test').click();
+    await card.locator('.channel-test-result[data-ok=true]').waitFor();
+
+    // The API never returns a secret either.
+    const id = Number(await card.getAttribute('data-id'));
+    const answers = JSON.stringify([await api(cp, '/channels'), await api(cp, `/channels/${id}`), await api(cp, '/channels/health')]);
+    for (const secret of [n.access_token, n.app_secret, verifyToken, 'not-the-token']) assert.ok(!answers.includes(secret), 'no secret in the API');
+
+    // A webhook arrives (Meta reports throttling): the health changes without a reload.
+    await step('channel_webhook', { phone_number_id: n.phone_number_id, app_secret: n.app_secret, code: 130429,
+      title: 'Rate limit hit', detail: 'Cloud API message throughput has been reached.' });
+    await cp.waitForSelector(`.channel-card[data-pnid="${n.phone_number_id}"] .channel-health[data-error-code="130429"][data-webhook=yes]`);
+    assert.notEqual(await card.locator('.channel-last-webhook').textContent(), w.noHook);
+    assert.match(await card.locator('.channel-last-error').textContent(), new RegExp(`^${w.throttled}`));
+    assert.equal(await cp.evaluate(() => window.__sameChannelsPage), true, 'no reload');
+    if (lang === 'es') {
+      await scanSpanish(cp, 'admin channels');
+      const raw = await cp.evaluate(() => document.body.innerText.match(/channelsAdmin\.[\w.]+/g));
+      assert.equal(raw, null, 'no raw message key');
+    }
+    if (size.width <= 390) {
+      const width = await cp.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+      assert.deepEqual(await smallTargets(cp), [], 'every control of the channels screen is a 44 px target');
+    }
+    assert.deepEqual(await axeProblems(cp, `channels ${lang} ${size.width}px`), []);
+    await card.scrollIntoViewIfNeeded();
+    await cp.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10000 }); // toasts hide the card
+    await shot(cp, `channels-05-health-${size.width}-${lang}`);
+    return id;
+  };
+
+  const first = await flow('en', { width: 1440, height: 900 }, setup.numbers[0], 'Ventas Norte');
+  await cp.selectOption('.topbar select.lang', 'es');
+  await cp.waitForSelector('.nav a[data-nav=inbox]:text("Bandeja")');
+  await cp.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10000 }); // the English toasts are gone
+  await flow('es', { width: 390, height: 844 }, setup.numbers[1], 'Ventas Sur');
+  await cp.selectOption('.topbar select.lang', 'en');
+  await cp.context().close();
+
+  // A coordinator has no Channels tab (nor the admin screens), and the API refuses her.
+  assert.equal(await mariana.locator('.nav a[data-nav=admin]').count(), 0);
+  assert.equal(await mariana.locator('a.tab#tab-channels').count(), 0);
+  const token = await tokenOf(mariana);
+  for (const [method, path] of [['GET', '/channels'], ['GET', '/channels/health'], ['GET', `/channels/${first}`], ['POST', `/channels/${first}/test`]]) {
+    const r = await fetch(`${BASE}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 403, `${method} ${path} as a coordinator`);
+  }
 });
 
 await test('logout ends the session', async () => {

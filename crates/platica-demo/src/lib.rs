@@ -127,6 +127,7 @@ pub mod whatsapp {
             .await
             .context("finding the demo's first team")?;
         let new = NewChannelAccount {
+            business_account_id: None,
             kind: "simulator".to_owned(),
             display_name: "Ventas Platica Demo".to_owned(),
             phone_number_id: PHONE_NUMBER_ID.to_owned(),

@@ -158,6 +158,12 @@ pub fn sees_every_template(role: Role) -> bool {
     role_may(role, Capability::Administer)
 }
 
+/// Whether users of `role` manage the tenant's WhatsApp numbers (settings, secrets, connection
+/// tests, health): admins.
+pub fn manages_channels(role: Role) -> bool {
+    role_may(role, Capability::Administer)
+}
+
 /// Whether users of `role` see every ticket of their tenant (those who manage tickets); the other
 /// roles see the tickets they opened or are assigned (see [`crate::support`]).
 pub fn sees_every_ticket(role: Role) -> bool {

@@ -62,6 +62,16 @@ pub struct AppState {
     /// Where media bytes are kept (inbound media, uploads); without it media routes answer 503
     /// `media_not_configured`.
     pub media: Option<platica_whatsapp::media::MediaStore>,
+    /// Where a channel without a base URL of its own asks Graph ("test connection"): the
+    /// configured `whatsapp.base_url`, by default [`platica_whatsapp::cloud::DEFAULT_BASE_URL`].
+    pub graph_base_url: String,
+    /// How long "test connection" waits for Graph.
+    pub graph_check_timeout: Duration,
+    /// The address the Internet reaches this server at (`server.public_url`): the channel screen
+    /// shows `{public_url}/api/v1/whatsapp/webhook` to paste into Meta's console.
+    pub public_url: Option<String>,
+    /// When a webhook last refreshed each number's health here (few writes per number).
+    pub webhook_touches: Arc<crate::webhook_accounts::Touches>,
 }
 
 impl AppState {
@@ -84,6 +94,10 @@ impl AppState {
             ops_token: None,
             credentials: Arc::default(),
             media: None,
+            graph_base_url: platica_whatsapp::cloud::DEFAULT_BASE_URL.to_owned(),
+            graph_check_timeout: platica_whatsapp::phone::DEFAULT_TIMEOUT,
+            public_url: None,
+            webhook_touches: Arc::default(),
         }
     }
 

@@ -65,6 +65,8 @@ assets!(
     "admin-labels.js",
     "admin-fields.js",
     "admin-jobs.js",
+    "admin-channels.js",
+    "channel-words.js",
     "cron-text.js",
     "label-colours.js",
     "menu.js",

@@ -187,3 +187,32 @@ impl WebhookAccounts {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// When this server last wrote each number's `last_webhook_at` (channel health): a number's
+/// webhooks refresh it at most once per [`Touches::EVERY`], so a busy number costs no write (and
+/// no query) per webhook.
+#[derive(Default)]
+pub struct Touches {
+    last: Mutex<HashMap<(i64, i64), Instant>>,
+}
+
+impl Touches {
+    pub const EVERY: Duration =
+        Duration::from_secs(platica_store::whatsapp::channel_health::WEBHOOK_TOUCH_EVERY_SECS as u64);
+    /// Entries kept at most (the map is emptied beyond it: at worst one more write per number).
+    const MAX: usize = 10_000;
+
+    /// Whether a webhook of `account` should refresh its health now (and, if so, that it did).
+    pub fn due(&self, tenant: i64, account: i64) -> bool {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.get(&(tenant, account)).is_some_and(|t| now.duration_since(*t) < Self::EVERY) {
+            return false;
+        }
+        if last.len() >= Self::MAX {
+            last.clear();
+        }
+        last.insert((tenant, account), now);
+        true
+    }
+}

@@ -821,6 +821,7 @@ impl<'a> Router<'a> {
                 .role(user)
                 .is_some_and(|role| policy::sees_every_campaign(role) || change.int("created_by") == Some(user)),
             Some(Visibility::EveryTemplate) => inbox.role(user).is_some_and(policy::sees_every_template),
+            Some(Visibility::Channels) => inbox.role(user).is_some_and(policy::manages_channels),
             Some(Visibility::Ticket) => inbox.role(user).is_some_and(|role| {
                 policy::sees_every_ticket(role)
                     || change.int("opened_by") == Some(user)
@@ -1020,7 +1021,8 @@ fn row_seat(
         | Visibility::Ticket
         | Visibility::Owner
         | Visibility::Creator
-        | Visibility::EveryTemplate => None,
+        | Visibility::EveryTemplate
+        | Visibility::Channels => None,
         Visibility::Prospect => {
             change.int("team_id").map(|t| Seat { team_id: t, executive_id: change.int("executive_id") })
         }

@@ -29,6 +29,8 @@ pub const TABLES: &[(&str, Visibility)] = &[
     // WhatsApp message templates and their review state (issue 18): those who see every
     // template (admins), as `GET /templates` shows them.
     ("whatsapp_templates", Visibility::EveryTemplate),
+    // Each WhatsApp number's health (issue 24): those who manage channels (admins).
+    ("channel_health", Visibility::Channels),
 ];
 
 /// How a table's rows are authorised.
@@ -50,6 +52,8 @@ pub enum Visibility {
     Creator,
     /// Those who see every template of the tenant (`policy::sees_every_template`: admins).
     EveryTemplate,
+    /// Those who manage the tenant's WhatsApp numbers (`policy::manages_channels`: admins).
+    Channels,
 }
 
 pub fn table_visibility(table: &str) -> Option<Visibility> {

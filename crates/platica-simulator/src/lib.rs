@@ -52,6 +52,12 @@
 //! instead. One account's webhooks are delivered one at a time, in order; a non-2xx answer or a
 //! connection error is retried with exponential backoff ([`WebhookRetry`]), then given up.
 //!
+//! `GET /{version}/{phone_number_id}[?fields=..]` (Bearer: the number's token) answers what Graph
+//! says about a business number: `id`, `display_phone_number`, `verified_name`,
+//! `quality_rating`, `messaging_limit_tier`, `code_verification_status`, `platform_type`,
+//! `throughput` (Platica's "test connection"); `POST /_sim/numbers/{phone_number_id}` changes
+//! what it says, and the number's `/_sim/faults` `delay_ms` slows it down.
+//!
 //! # Media (see [`media`])
 //!
 //! `GET /{version}/{media_id}` (Bearer: the number's token) answers `{"messaging_product",
@@ -126,6 +132,7 @@ pub mod generator;
 mod graph;
 pub mod media;
 mod net;
+mod phone;
 mod state;
 mod templates;
 
@@ -196,6 +203,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/media", get(media::stats))
         .route("/{version}/{phone_number_id}/message_templates", get(templates::list).post(templates::create))
         .route("/_sim/accounts", post(control::add_account))
+        .route("/_sim/numbers/{phone_number_id}", post(phone::set_profile))
         .route("/_sim/templates/status", post(templates::set_status))
         .route("/_sim/inbound", post(control::inbound))
         .route("/_sim/faults", post(control::faults))

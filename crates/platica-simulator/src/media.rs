@@ -155,14 +155,19 @@ fn url_hash(id: &str, expires: u64) -> String {
     hex::encode(&Sha256::digest(format!("platica-sim:{id}:{expires}"))[..8])
 }
 
-/// `GET /{version}/{media_id}`.
+/// `GET /{version}/{media_id}` (or a phone number id: [`crate::phone::info`]).
 pub(crate) async fn info(
     State(sim): State<Arc<Sim>>,
     Path((version, id)): Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     headers: HeaderMap,
 ) -> Response {
     if !crate::cloud::valid_version(&version) {
         return GraphError::new(StatusCode::NOT_FOUND, 2500, "Unknown path components").into_response();
+    }
+    // Graph reads any object at this path: a business number answers as one.
+    if sim.lock().accounts.contains_key(&id) {
+        return crate::phone::info(&sim, &headers, &id, query.as_deref()).await;
     }
     sim.lock().media_stats.info_requests += 1;
     if let Some(e) = sim.media_fault(MediaStage::Info) {

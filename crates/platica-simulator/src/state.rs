@@ -233,6 +233,8 @@ pub(crate) struct Account {
     pub recipient_delay: HashMap<String, Duration>,
     pub reads: VecDeque<String>,
     pub session: Session,
+    /// What `GET /{phone_number_id}` reports about the number (as Graph does).
+    pub profile: crate::phone::Profile,
 }
 
 impl Account {
@@ -251,6 +253,7 @@ impl Account {
             recipient_delay: HashMap::new(),
             reads: VecDeque::new(),
             session: Session::default(),
+            profile: crate::phone::Profile::default(),
         }
     }
 

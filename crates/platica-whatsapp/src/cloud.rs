@@ -133,7 +133,7 @@ impl CloudClient {
 
 /// An error and its causes, one line (reqwest's own message hides "connection reset" and the like
 /// in its sources).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -20,6 +20,7 @@ pub mod cloud;
 pub mod ingest;
 pub mod media;
 pub mod payload;
+pub mod phone;
 pub mod sender;
 pub mod supervisor;
 pub mod templates;

@@ -56,6 +56,11 @@ pub const KEYS: &[KeyDef] = &[
         doc: "a connection must send a request's headers within this",
     },
     KeyDef {
+        key: "server.public_url",
+        env: "PLATICA_SERVER_PUBLIC_URL",
+        doc: "the https:// address the Internet reaches this server at (the webhook URL for Meta's console)",
+    },
+    KeyDef {
         key: "server.metrics_token",
         env: "PLATICA_SERVER_METRICS_TOKEN",
         doc: "when set, /metrics requires Authorization: Bearer <token>",
@@ -145,6 +150,9 @@ pub enum LogFormat {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// The address the Internet reaches this server at (`server.public_url`), without a trailing
+    /// slash: the channel screen shows the webhook URL under it.
+    pub public_url: Option<String>,
     pub secure_cookies: bool,
     /// Trusted proxies, allowed origins, the metrics token.
     pub edge: platica_http::edge::Edge,
@@ -443,8 +451,17 @@ impl Config {
             }
         }
         let metrics_token = l.string("server.metrics_token").filter(|t| !t.is_empty());
+        let public_url = l.string("server.public_url").map(|u| u.trim().trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url
+            && (!(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace)
+                || u.len() > 500)
+        {
+            l.errors.push(format!("server.public_url: {u:?} is not an address like https://crm.example.com"));
+        }
         let server = ServerConfig {
             listen: o.listen.unwrap_or(listen),
+            public_url,
             secure_cookies: l.boolean("server.secure_cookies", false),
             edge: platica_http::edge::Edge { trusted_proxies, allowed_origins, metrics_token },
             limits: {
@@ -656,6 +673,18 @@ mod tests {
         let f = file("[whatsapp]\nunconfirmed_window_seconds = 0\n");
         let e = Config::load_with(Some(&f.0), &Overrides::default(), &no_env).unwrap_err().to_string();
         assert!(e.contains("whatsapp.unconfirmed_window_seconds = 0"), "{e}");
+    }
+
+    #[test]
+    fn the_public_url_is_trimmed_and_checked() {
+        let c = Config::load_with(None, &Overrides::default(), &no_env).unwrap();
+        assert_eq!(c.server.public_url, None);
+        let env = |name: &str| (name == "PLATICA_SERVER_PUBLIC_URL").then(|| " https://crm.example.com/ ".to_owned());
+        let c = Config::load_with(None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.server.public_url.as_deref(), Some("https://crm.example.com"));
+        let f = file("[server]\npublic_url = \"crm.example.com\"\n");
+        let e = Config::load_with(Some(&f.0), &Overrides::default(), &no_env).unwrap_err().to_string();
+        assert!(e.contains("server.public_url"), "{e}");
     }
 
     #[test]

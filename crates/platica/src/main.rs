@@ -168,6 +168,7 @@ fn server_options(
         scheduler: config.scheduler.enabled.then(|| config.scheduler_config()),
         whatsapp: Some((config.sender_config(), config.supervisor_config())),
         bot: true,
+        public_url: config.server.public_url.clone(),
         media: Some(platica::server::MediaOptions {
             store: media_store.clone(),
             fetcher: Some(config.fetcher_config()),

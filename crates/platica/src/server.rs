@@ -53,6 +53,9 @@ pub struct ServerOptions {
     /// Media: where the bytes are kept (served by the API, read by the sender to upload
     /// attachments) and, when given, the fetcher of inbound media.
     pub media: Option<MediaOptions>,
+    /// The address the Internet reaches this server at (`server.public_url`), for the webhook URL
+    /// the channel screen shows.
+    pub public_url: Option<String>,
 }
 
 /// A server's media (see [`ServerOptions::media`]).
@@ -74,6 +77,7 @@ impl ServerOptions {
             bot: false,
             media: None,
             secret_key: None,
+            public_url: None,
         }
     }
 }
@@ -114,6 +118,7 @@ impl Server {
             options.scheduler.map(|config| crate::start_scheduler(pool.clone(), config, root.child_token()));
         let mut state = AppState::new(pool.clone());
         state.secret_key = options.secret_key;
+        state.public_url = options.public_url.clone();
         state = match options.hub {
             Some(hub) => state.with_live_and_hub(Arc::clone(&live), hub),
             None => {
@@ -138,6 +143,8 @@ impl Server {
         let channels = match options.whatsapp {
             Some((mut sender, sessions)) => {
                 sender.media_store = state.media.clone();
+                // "Test connection" asks the Graph API the sender sends to.
+                state.graph_base_url = sender.default_base_url.clone();
                 let key = options.secret_key.context("the WhatsApp work needs the secret key")?;
                 let channels =
                     Channels::start(&pool, key, sender, sessions, state.bot.clone(), state.shutdown.subscribe())?;

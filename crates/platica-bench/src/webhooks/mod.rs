@@ -165,6 +165,7 @@ async fn prepare(args: &Args, pool: &PgPool, tenant: TenantId) -> anyhow::Result
         &key,
         tenant,
         &platica_store::whatsapp::channels::NewChannelAccount {
+            business_account_id: None,
             kind: "cloud".into(),
             display_name: "Ventas (platica-bench)".into(),
             phone_number_id: PHONE_NUMBER_ID.into(),

@@ -3,21 +3,30 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use platica_domain::validate::{self, Invalid};
 use platica_domain::{TeamId, TenantId};
+use platica_store::whatsapp::channel_health::{self, ChannelHealth, GraphNumber};
 use platica_store::whatsapp::channels::{self, ChannelAccount, ChannelChanges, NewChannelAccount};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use platica_whatsapp::phone::{self, CheckError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Admin;
+use crate::error::ApiError;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{Json, MAX_SECRET_CHARS, PathId};
+use crate::extract::{Json, MAX_SECRET_CHARS, PathId, Query};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get, update, delete)).routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(health))
+        .routes(routes!(get, update, delete))
+        .routes(routes!(events))
+        .routes(routes!(test))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -31,6 +40,9 @@ pub struct CreateChannel {
     /// The Cloud API's phone number id (digits).
     #[schema(pattern = "^\\s*[0-9]{1,32}\\s*$")]
     pub phone_number_id: String,
+    /// The WhatsApp Business Account id (digits) the number belongs to.
+    #[schema(pattern = "^\\s*[0-9]{1,32}\\s*$")]
+    pub business_account_id: Option<String>,
     /// The Meta app's secret: webhooks are signed with it. Write-only.
     #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub app_secret: String,
@@ -59,6 +71,10 @@ pub struct UpdateChannel {
     pub display_name: Option<String>,
     #[schema(pattern = "^\\s*[0-9]{1,32}\\s*$")]
     pub phone_number_id: Option<String>,
+    /// The WhatsApp Business Account id; `null` clears it.
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
+    #[schema(value_type = Option<String>, pattern = "^\\s*[0-9]{1,32}\\s*$")]
+    pub business_account_id: Option<Option<String>>,
     /// Write-only.
     #[schema(min_length = 1, max_length = 4096, pattern = "^\\s*\\S+\\s*$")]
     pub app_secret: Option<String>,
@@ -84,6 +100,14 @@ fn phone_number_id(raw: &str) -> Result<String, Invalid> {
     let v = raw.trim();
     if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Invalid::new("phone_number_id", "must be the Cloud API's phone number id: 1 to 32 digits"));
+    }
+    Ok(v.to_owned())
+}
+
+fn business_account_id(raw: &str) -> Result<String, Invalid> {
+    let v = raw.trim();
+    if v.is_empty() || v.len() > 32 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Invalid::new("business_account_id", "must be the WhatsApp Business Account id: 1 to 32 digits"));
     }
     Ok(v.to_owned())
 }
@@ -151,6 +175,7 @@ async fn create(
         kind: kind.to_owned(),
         display_name: validate::name("display_name", &input.display_name)?,
         phone_number_id: phone_number_id(&input.phone_number_id)?,
+        business_account_id: input.business_account_id.as_deref().map(business_account_id).transpose()?,
         app_secret: secret("app_secret", &input.app_secret)?,
         verify_token: secret("verify_token", &input.verify_token)?,
         access_token: secret("access_token", &input.access_token)?,
@@ -185,6 +210,10 @@ async fn update(
     let changes = ChannelChanges {
         display_name: input.display_name.as_deref().map(|v| validate::name("display_name", v)).transpose()?,
         phone_number_id: input.phone_number_id.as_deref().map(phone_number_id).transpose()?,
+        business_account_id: input
+            .business_account_id
+            .map(|v| v.as_deref().map(business_account_id).transpose())
+            .transpose()?,
         app_secret: input.app_secret.as_deref().map(|v| secret("app_secret", v)).transpose()?,
         verify_token: input.verify_token.as_deref().map(|v| secret("verify_token", v)).transpose()?,
         access_token: input.access_token.as_deref().map(|v| secret("access_token", v)).transpose()?,
@@ -221,4 +250,165 @@ async fn events(
     let tenant = tenant_of(&admin);
     channels::get(&state.pool, tenant, id).await?;
     Ok(Json(platica_store::whatsapp::channel_events::recent(&state.pool, tenant, id, 100).await?))
+}
+
+/// What Graph said about the number.
+#[derive(Serialize, ToSchema)]
+pub struct TestedNumber {
+    pub id: Option<String>,
+    pub display_phone_number: Option<String>,
+    pub verified_name: Option<String>,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
+    pub quality_rating: Option<String>,
+    /// Graph's `messaging_limit_tier` (`TIER_250`, `TIER_1K`, ..., `TIER_UNLIMITED`).
+    pub messaging_limit: Option<String>,
+    pub code_verification_status: Option<String>,
+}
+
+/// Why a test did not come back with the number.
+#[derive(Serialize, ToSchema)]
+pub struct TestFailure {
+    /// `graph_refused` (Graph answered with an error: `http_status`, `graph_code`,
+    /// `graph_subcode` and `message` are Graph's), `timeout`, `unreachable` or `invalid_answer`.
+    #[schema(pattern = "^(graph_refused|timeout|unreachable|invalid_answer)$")]
+    pub reason: &'static str,
+    pub http_status: Option<u16>,
+    /// Graph's error code: 190 a bad or expired access token, 100 an id this token cannot read.
+    pub graph_code: Option<i64>,
+    pub graph_subcode: Option<i64>,
+    /// Graph's message (English), or what went wrong reaching it.
+    pub message: String,
+}
+
+/// The outcome of "test connection". A failed test is an answer too (200, `ok: false`): the
+/// request was fine, Graph was not.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub checked_at: DateTime<Utc>,
+    /// Where the question went (the channel's base URL, else the server's configured one).
+    pub base_url: String,
+    pub number: Option<TestedNumber>,
+    pub error: Option<TestFailure>,
+}
+
+fn failure(e: &CheckError) -> TestFailure {
+    match e {
+        CheckError::Graph { http_status, code, subcode, message } => TestFailure {
+            reason: "graph_refused",
+            http_status: Some(*http_status),
+            graph_code: *code,
+            graph_subcode: *subcode,
+            message: message.clone(),
+        },
+        CheckError::Timeout(_) => TestFailure {
+            reason: "timeout",
+            http_status: None,
+            graph_code: None,
+            graph_subcode: None,
+            message: e.to_string(),
+        },
+        CheckError::Unreachable(_) => TestFailure {
+            reason: "unreachable",
+            http_status: None,
+            graph_code: None,
+            graph_subcode: None,
+            message: e.to_string(),
+        },
+        CheckError::InvalidAnswer(_) => TestFailure {
+            reason: "invalid_answer",
+            http_status: None,
+            graph_code: None,
+            graph_subcode: None,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// "Test connection" (admin): asks Graph (`GET {base}/{phone_number_id}`, with the number's
+/// access token, bounded by a timeout) what it knows about the number, records the answer (or
+/// the error) in the number's health, and returns it.
+#[utoipa::path(post, path = "/channels/{channel_account_id}/test", tag = "channels", params(("channel_account_id" = i64, Path)),
+    responses((status = 200, body = ConnectionTest), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn test(State(state): State<AppState>, admin: Admin, PathId(id): PathId) -> ApiResult<Json<ConnectionTest>> {
+    let tenant = tenant_of(&admin);
+    let channel = channels::get(&state.pool, tenant, id).await?;
+    let key = state.secret_key()?;
+    let token = channels::access_token(&state.pool, key, tenant, id).await?;
+    let base = channel.base_url.clone().unwrap_or_else(|| state.graph_base_url.clone());
+    let answer = phone::check(&base, &channel.phone_number_id, &token, state.graph_check_timeout).await;
+    let checked_at = Utc::now();
+    match answer {
+        Ok(n) => {
+            let seen = GraphNumber {
+                display_phone_number: n.display_phone_number.clone(),
+                verified_name: n.verified_name.clone(),
+                quality_rating: n.quality_rating.clone(),
+                messaging_limit: n.messaging_limit.clone(),
+            };
+            channel_health::record_check_ok(&state.pool, tenant, id, &seen).await?;
+            tracing::info!(tenant_id = tenant.0, channel_account_id = id, quality = ?n.quality_rating, "channel connection test passed");
+            let number = TestedNumber {
+                id: n.id,
+                display_phone_number: n.display_phone_number,
+                verified_name: n.verified_name,
+                quality_rating: n.quality_rating,
+                messaging_limit: n.messaging_limit,
+                code_verification_status: n.code_verification_status,
+            };
+            Ok(Json(ConnectionTest { ok: true, checked_at, base_url: base, number: Some(number), error: None }))
+        }
+        Err(e) => {
+            let f = failure(&e);
+            let code = f.graph_code.and_then(|c| i32::try_from(c).ok());
+            channel_health::record_check_failed(&state.pool, tenant, id, code, &f.message).await?;
+            tracing::warn!(tenant_id = tenant.0, channel_account_id = id, error = %e, "channel connection test failed");
+            Ok(Json(ConnectionTest { ok: false, checked_at, base_url: base, number: None, error: Some(f) }))
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    /// Start of the period `sent` and `failed` count (e.g. the reader's midnight), at most 31
+    /// days ago; default: midnight UTC today.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Every number's health, and what to paste into Meta's console.
+#[derive(Serialize, ToSchema)]
+pub struct ChannelsHealth {
+    /// `{server.public_url}/api/v1/whatsapp/webhook`; absent when the server has no public URL
+    /// configured (the web app then shows the address it was opened at).
+    pub webhook_url: Option<String>,
+    /// Start of the period `sent` and `failed` count.
+    pub since: DateTime<Utc>,
+    pub channels: Vec<ChannelHealth>,
+}
+
+/// The webhook path, under the server's public URL.
+pub const WEBHOOK_PATH: &str = "/api/v1/whatsapp/webhook";
+
+/// Each number's health (admin): last webhook received, last error with its code, messages sent
+/// and failed since `since`, and what the last connection test learnt (quality rating,
+/// messaging limit). Secrets are never part of it.
+#[utoipa::path(get, path = "/channels/health", tag = "channels", params(HealthQuery),
+    responses((status = 200, body = ChannelsHealth), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn health(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(q): Query<HealthQuery>,
+) -> ApiResult<Json<ChannelsHealth>> {
+    let now = Utc::now();
+    let since = match q.since {
+        Some(s) if s > now || now - s > chrono::Duration::days(31) => {
+            return Err(ApiError::invalid("since", "since must be a time in the last 31 days"));
+        }
+        Some(s) => s,
+        None => now.date_naive().and_hms_opt(0, 0, 0).map_or(now, |m| m.and_utc()),
+    };
+    let channels = channel_health::list(&state.pool, tenant_of(&admin), since).await?;
+    let webhook_url = state.public_url.as_deref().map(|u| format!("{}{WEBHOOK_PATH}", u.trim_end_matches('/')));
+    Ok(Json(ChannelsHealth { webhook_url, since, channels }))
 }

@@ -148,6 +148,7 @@ async fn receive(
         }
     });
     let mut problems = notification.problems;
+    touch_health(&state, &signed).await;
     apply_template_reviews(&state, &signed.authority, &notification.template_statuses, &mut receipt, &mut problems)
         .await?;
     for (phone_number_id, found) in notification.events {
@@ -220,6 +221,23 @@ async fn authenticate(
     Ok(Signed { named, verified, authority })
 }
 
+/// A webhook arrived for these numbers: their health says so (at most one write per number every
+/// few seconds). A failure to record it is logged, never a refused webhook.
+async fn touch_health(state: &AppState, signed: &Signed) {
+    let mut done = BTreeSet::new();
+    for a in signed.verified.values().chain(std::iter::once(&signed.authority)) {
+        let key = (a.tenant_id.0, a.channel_account_id);
+        if !done.insert(key) || !state.webhook_touches.due(key.0, key.1) {
+            continue;
+        }
+        if let Err(e) =
+            platica_store::whatsapp::channel_health::touch_webhook(&state.pool, a.tenant_id, a.channel_account_id).await
+        {
+            tracing::warn!(tenant_id = key.0, channel_account_id = key.1, error = %e, "cannot record a webhook's arrival");
+        }
+    }
+}
+
 /// Template reviews name only the WhatsApp Business Account: they apply within the tenant whose
 /// account's secret signed the notification, never another's.
 async fn apply_template_reviews(
@@ -271,6 +289,18 @@ async fn record_channel_errors(
     }
     platica_store::whatsapp::channel_events::record(&state.pool, account.tenant_id, account.channel_account_id, found)
         .await?;
+    // The newest becomes the number's last error (channel health).
+    if let Some(last) = found.last() {
+        let message = last.detail.as_deref().map_or_else(|| last.title.clone(), |d| format!("{}: {d}", last.title));
+        platica_store::whatsapp::channel_health::record_webhook_error(
+            &state.pool,
+            account.tenant_id,
+            account.channel_account_id,
+            last.code,
+            &message,
+        )
+        .await?;
+    }
     Ok(())
 }
 

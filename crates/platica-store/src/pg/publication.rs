@@ -17,6 +17,7 @@ pub const TABLES: &[(&str, Option<&[&str]>)] = &[
     ("bot_pause", None),
     ("calls", None),
     ("campaigns", None),
+    ("channel_health", None),
     ("conversation_labels", None),
     ("conversations", None),
     ("coordinator_teams", None),

@@ -33,6 +33,8 @@ pub struct ChannelAccount {
     pub display_name: String,
     /// The Cloud API's phone number id, which webhooks name.
     pub phone_number_id: String,
+    /// The WhatsApp Business Account the number belongs to (digits), when given.
+    pub business_account_id: Option<String>,
     /// New prospects writing to this number land in this team.
     pub default_team_id: i64,
     /// Where sends go (NULL: the server's configured Cloud API base URL).
@@ -51,7 +53,8 @@ pub struct ChannelAccount {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str = "SELECT channel_account_id, a.kind, a.display_name, a.phone_number_id, a.default_team_id,
+const SELECT: &str = "SELECT channel_account_id, a.kind, a.display_name, a.phone_number_id, a.business_account_id,
+        a.default_team_id,
         a.base_url, a.send_rate_per_sec, a.last_assigned_user_id, s.state AS session_state,
         s.last_error AS session_last_error, s.last_connected_at AS session_connected_at,
         s.last_checked_at AS session_checked_at, a.created_at, a.updated_at
@@ -92,6 +95,7 @@ pub struct NewChannelAccount {
     pub kind: String,
     pub display_name: String,
     pub phone_number_id: String,
+    pub business_account_id: Option<String>,
     pub app_secret: String,
     pub verify_token: String,
     pub access_token: String,
@@ -115,8 +119,9 @@ pub async fn create(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO channel_accounts (tenant_id, kind, display_name, phone_number_id,
              app_secret_ciphertext, app_secret_nonce, verify_token_ciphertext, verify_token_nonce,
-             access_token_ciphertext, access_token_nonce, default_team_id, base_url, send_rate_per_sec)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING channel_account_id",
+             access_token_ciphertext, access_token_nonce, default_team_id, base_url, send_rate_per_sec,
+             business_account_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING channel_account_id",
     )
     .bind(tenant.0)
     .bind(&new.kind)
@@ -131,6 +136,7 @@ pub async fn create(
     .bind(new.default_team_id.0)
     .bind(&new.base_url)
     .bind(new.send_rate_per_sec)
+    .bind(&new.business_account_id)
     .fetch_one(&mut *tx)
     .await
     .map_err(conflict_or)?;
@@ -144,6 +150,8 @@ pub async fn create(
 pub struct ChannelChanges {
     pub display_name: Option<String>,
     pub phone_number_id: Option<String>,
+    /// `Some(None)` clears it.
+    pub business_account_id: Option<Option<String>>,
     pub app_secret: Option<String>,
     pub verify_token: Option<String>,
     pub access_token: Option<String>,
@@ -187,6 +195,7 @@ pub async fn update(
              default_team_id = coalesce($11, default_team_id),
              base_url = CASE WHEN $12 THEN $13 ELSE base_url END,
              send_rate_per_sec = CASE WHEN $14 THEN $15 ELSE send_rate_per_sec END,
+             business_account_id = CASE WHEN $16 THEN $17 ELSE business_account_id END,
              updated_at = now()
          WHERE tenant_id = $1 AND channel_account_id = $2",
     )
@@ -205,6 +214,8 @@ pub async fn update(
     .bind(ch.base_url.clone().flatten())
     .bind(ch.send_rate_per_sec.is_some())
     .bind(ch.send_rate_per_sec.flatten())
+    .bind(ch.business_account_id.is_some())
+    .bind(ch.business_account_id.clone().flatten())
     .execute(&mut *tx)
     .await
     .map_err(conflict_or)?;

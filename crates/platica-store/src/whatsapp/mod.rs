@@ -4,6 +4,7 @@
 pub mod bot;
 pub mod campaigns;
 pub mod channel_events;
+pub mod channel_health;
 pub mod channels;
 pub mod ingest;
 pub mod media;

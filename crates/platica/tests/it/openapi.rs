@@ -58,6 +58,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("patch", "/api/v1/channels/{channel_account_id}"),
     ("delete", "/api/v1/channels/{channel_account_id}"),
     ("get", "/api/v1/channels/{channel_account_id}/events"),
+    ("post", "/api/v1/channels/{channel_account_id}/test"),
+    ("get", "/api/v1/channels/health"),
     ("post", "/api/v1/messages/{message_id}/retry"),
     ("get", "/api/v1/whatsapp/webhook"),
     ("post", "/api/v1/whatsapp/webhook"),

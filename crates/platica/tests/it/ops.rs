@@ -312,6 +312,7 @@ async fn shutdown_under_load_loses_no_accepted_write() {
     // and wait for retries: this test is about the writes).
     let key = support::install_test_key();
     let new = platica_store::whatsapp::channels::NewChannelAccount {
+        business_account_id: None,
         kind: "cloud".into(),
         display_name: "Ventas".into(),
         phone_number_id: "7700000001".into(),

@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const APP_SECRET: &str = "e2e-app-secret-0123456789abcdef";
 const PHONE_NUMBER_ID: &str = "109000000000777";
+const CHANNELS_PUBLIC_URL: &str = "https://crm.demo.platica.test";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -142,7 +143,12 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     let media = platica_whatsapp::media::MediaStore::open(media_dir.to_str().unwrap()).unwrap();
     // The media fetcher (started by `inbound_media`) stores into the same store the app serves.
     let fetched_media = media.clone();
-    let (app, proxy) = TestApp::spawn_proxied_with(move |s| s.media = Some(media)).await;
+    let (app, proxy) = TestApp::spawn_proxied_with(move |s| {
+        s.media = Some(media);
+        // The address Meta would reach the server at: the channels screen shows the webhook URL under it.
+        s.public_url = Some(CHANNELS_PUBLIC_URL.to_owned());
+    })
+    .await;
     let demo = platica_demo::seed(&app.pool).await.unwrap();
     let tenant = demo.tenant_id.0;
     app.sync().await;
@@ -268,6 +274,8 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     // number sends to: started by the campaign test, stopped at the end.
     let (stop_channels, channels_stopped) = tokio::sync::watch::channel(false);
     let mut whatsapp: Option<(Channels, platica_simulator::SimHandle)> = None;
+    // The Cloud API simulator of the numbers the channels test adds (started by `channels_setup`).
+    let mut channel_sim: Option<platica_simulator::SimHandle> = None;
     let mut fetcher: Option<Fetcher> = None;
 
     let run = async {
@@ -466,6 +474,47 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .await
                     .unwrap();
                     json!({"scheduled_call_id": id})
+                }
+                "channels_setup" => {
+                    // Two business numbers on a Cloud API simulator of their own (one per language
+                    // the channels test adds), their webhooks going to the app. The admin types
+                    // these ids and secrets into the screen.
+                    let sim =
+                        platica_simulator::Simulator::start(SimConfig { failure_rate: 0.0, ..SimConfig::default() })
+                            .await
+                            .unwrap();
+                    let mut numbers = Vec::new();
+                    for i in 1..=2 {
+                        let account = platica_simulator::SimAccount {
+                            phone_number_id: format!("10980000000{i}"),
+                            display_phone_number: format!("+52 55 8000 000{i}"),
+                            access_token: format!("e2e-channel-token-{i}-{}", std::process::id()),
+                            app_secret: format!("e2e-channel-secret-{i}-{}", std::process::id()),
+                            webhook_url: app.url("/api/v1/whatsapp/webhook"),
+                            session_mode: false,
+                        };
+                        numbers.push(json!({"phone_number_id": account.phone_number_id,
+                            "display_phone_number": account.display_phone_number,
+                            "access_token": account.access_token, "app_secret": account.app_secret}));
+                        sim.add_account(account);
+                    }
+                    let base_url = sim.base_url();
+                    channel_sim = Some(sim);
+                    json!({"base_url": base_url, "public_url": CHANNELS_PUBLIC_URL, "numbers": numbers})
+                }
+                "channel_webhook" => {
+                    // An account-level error WhatsApp reports about a number (a throughput
+                    // notice), signed with the number's app secret as Meta signs it.
+                    let pnid = step["phone_number_id"].as_str().unwrap();
+                    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                        "field": "messages", "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "525580000000", "phone_number_id": pnid},
+                            "errors": [{"code": step["code"], "title": step["title"], "message": step["title"],
+                                        "error_data": {"details": step["detail"]}}]}}]}]});
+                    let (status, receipt) = app.whatsapp_webhook(step["app_secret"].as_str().unwrap(), &payload).await;
+                    assert_eq!(status, 200, "the signed webhook is accepted: {receipt}");
+                    json!({"ok": true})
                 }
                 "job_runs_sql" => {
                     // Past scheduled runs of a job, as the scheduler records them, the newest of
@@ -777,6 +826,9 @@ async fn the_web_app_works_end_to_end_in_chromium() {
     }
     if let Some(fetcher) = fetcher {
         fetcher.finished().await;
+    }
+    if let Some(sim) = channel_sim {
+        sim.shutdown().await;
     }
     let _ = std::fs::remove_file(&expect_path);
     let _ = std::fs::remove_dir_all(&media_dir);

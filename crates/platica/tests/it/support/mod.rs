@@ -224,6 +224,12 @@ impl TestApp {
             secret_key: Some(install_test_key()),
             ..platica::server::ServerOptions::new(live_url)
         };
+        // "Test connection" of a number without a base URL of its own asks here: a closed local
+        // port, never the Internet (a test that wants Graph points the number at a simulator).
+        let configure = move |s: &mut platica_http::AppState| {
+            s.graph_base_url = "http://127.0.0.1:9/v21.0".to_owned();
+            configure(s);
+        };
         let server = platica::server::Server::start(app_pool, listener, options, configure, std::future::pending())
             .await
             .unwrap();
@@ -477,6 +483,7 @@ pub fn install_test_key() -> &'static platica_store::secrets::SecretKey {
 pub async fn sending_channel(app: &TestApp, w: &World) -> i64 {
     let key = install_test_key();
     let new = platica_store::whatsapp::channels::NewChannelAccount {
+        business_account_id: None,
         kind: "cloud".into(),
         display_name: "Ventas".into(),
         phone_number_id: format!("77{:010}", w.tenant.0),
