@@ -2,7 +2,7 @@
 // WhatsApp reported about each), message templates (templates.js), conversation labels
 // (admin-labels.js), contact fields (admin-fields.js) and system settings, including
 // publishing a new web version (app_version) that open tabs reload for. Scheduled jobs are
-// admin-jobs.js.
+// admin-jobs.js, the bot admin-bot.js.
 import { del, get, patch, post, put } from './api.js';
 import { channelEventReason, fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
@@ -12,10 +12,11 @@ import { mountTemplates } from './templates.js';
 import { mountLabelsAdmin } from './admin-labels.js';
 import { mountFieldsAdmin } from './admin-fields.js';
 import { mountJobsAdmin } from './admin-jobs.js';
+import { mountBotAdmin } from './admin-bot.js';
 
-const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'bot', 'settings'];
 // Tabs with a module of their own: mounted into the panel, destroyed with the screen.
-const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin };
+const MODULES = { templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin, bot: mountBotAdmin };
 const ROLES = ['admin', 'coordinator', 'executive'];
 
 /** The admin screens (`#/admin/<tab>`); the templates, labels and fields tabs are modules of their

@@ -65,6 +65,7 @@ assets!(
     "admin-labels.js",
     "admin-fields.js",
     "admin-jobs.js",
+    "admin-bot.js",
     "cron-text.js",
     "label-colours.js",
     "menu.js",
