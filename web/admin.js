@@ -1,7 +1,7 @@
 // Administration (admins only): users, teams, API tokens, WhatsApp channels (admin-channels.js),
 // message templates (templates.js), conversation labels (admin-labels.js), contact fields
 // (admin-fields.js) and system settings, including publishing a new web version (app_version)
-// that open tabs reload for. Scheduled jobs are admin-jobs.js.
+// that open tabs reload for. Scheduled jobs are admin-jobs.js, the bot admin-bot.js.
 import { del, get, patch, post, put } from './api.js';
 import { fmtDateTime, fmtNumber, t } from './i18n.js';
 import { dir, loadDirectory, teamList, teamName, userName } from './directory.js';
@@ -12,10 +12,11 @@ import { mountLabelsAdmin } from './admin-labels.js';
 import { mountFieldsAdmin } from './admin-fields.js';
 import { mountJobsAdmin } from './admin-jobs.js';
 import { mountChannelsAdmin } from './admin-channels.js';
+import { mountBotAdmin } from './admin-bot.js';
 
-const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'settings'];
+const TABS = ['users', 'teams', 'tokens', 'channels', 'templates', 'labels', 'fields', 'jobs', 'bot', 'settings'];
 // Tabs with a module of their own: mounted into the panel, destroyed with the screen.
-const MODULES = { channels: mountChannelsAdmin, templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin };
+const MODULES = { channels: mountChannelsAdmin, templates: mountTemplates, labels: mountLabelsAdmin, fields: mountFieldsAdmin, jobs: mountJobsAdmin, bot: mountBotAdmin };
 const ROLES = ['admin', 'coordinator', 'executive'];
 
 /** The admin screens (`#/admin/<tab>`); the templates, labels and fields tabs are modules of their

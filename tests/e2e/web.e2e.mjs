@@ -625,8 +625,8 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   assert.deepEqual(missing, [], 'keys without a Spanish message');
   assert.deepEqual(Object.keys(esTable).filter((k) => !(k in en)), [], 'Spanish keys unknown in English');
   const same = keys.filter((k) => esTable[k] === en[k]);
-  // "Audio", "Sticker" and "Video" are Spanish words too.
-  assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
+  // "Audio", "Sticker", "Video" and "Bot" are Spanish words too.
+  assert.deepEqual(same.sort(), ['admin.bot', 'app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
     'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
@@ -2450,6 +2450,201 @@ await test('channels: an admin adds a Cloud API number, tests it against the sim
     const r = await fetch(`${BASE}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}` } });
     assert.equal(r.status, 403, `${method} ${path} as a coordinator`);
   }
+});
+
+// --- bot (issue 24) ---
+await test('bot: an admin in Spanish (1440) and English (390 px) adds and reorders rules (buttons, keyboard, dragging), tries a message, edits office hours and resumes a paused conversation; an executive has no Bot tab and gets 403', async () => {
+  const bea = await step('bot_admin');
+  const send = async (page, method, path, body) => {
+    const r = await fetch(`${BASE}/api/v1${path}`, { method, headers: { authorization: `Bearer ${await tokenOf(page)}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    return { status: r.status, body: r.status === 204 ? null : await r.json() };
+  };
+  const bp = await newPage({ locale: 'es-MX', viewport: { width: 1440, height: 900 }, bypassCSP: true });
+  await login(bp, bea);
+  // A conversation paused by hand before the screen opens (through the API, as the conversation's toggle does).
+  const pausedConv = EXPECT.inbound.conversation_id;
+  assert.equal((await send(bp, 'PUT', `/conversations/${pausedConv}/bot`, { paused: true })).status, 200);
+  await bp.click('.nav a[data-nav=admin]');
+  await bp.click('a.tab#tab-bot');
+  await bp.waitForSelector('.bot-admin[data-state=ready]');
+  assert.equal(await bp.textContent('.admin-panel h2'), 'Bot');
+  assert.equal(await bp.locator('.bot-rule').count(), 0, 'the demo tenant has no rules');
+
+  // Settings: on, every day all day, Mexico City, an out-of-hours reply; a bad zone and a delay
+  // range upside down are refused at their fields, in Spanish.
+  const sf = bp.locator('.bot-settings-form');
+  await sf.locator('input[name=enabled]').check();
+  for (const d of [6, 7]) await sf.locator(`input[name=office_days][value="${d}"]`).check();
+  await sf.locator('input[name=office_open]').fill('00:00');
+  await sf.locator('input[name=office_close]').fill('23:59');
+  await sf.locator('textarea[name=out_of_hours_reply]').fill('Estamos cerrados; te respondemos mañana a primera hora.');
+  await sf.locator('input[name=typing_min_ms]').fill('3');
+  await sf.locator('input[name=typing_max_ms]').fill('1,5');
+  await sf.locator('.bot-settings-save').click();
+  await sf.locator('.field-error', { hasText: 'La demora máxima no puede ser menor que la mínima.' }).waitFor();
+  assert.equal(await sf.locator('input[name=typing_max_ms]').getAttribute('aria-invalid'), 'true');
+  await sf.locator('input[name=typing_max_ms]').fill('8');
+  await sf.locator('input[name=time_zone]').fill('America/Ciudad_Gotica');
+  await sf.locator('.bot-settings-save').click();
+  await sf.locator('input[name=time_zone][aria-invalid=true]').waitFor();
+  assert.match(await sf.locator('.field-error').textContent(), /Zona horaria/);
+  await sf.locator('input[name=time_zone]').fill('America/Mexico_City');
+  const saved = () => bp.waitForResponse((r) => r.url().endsWith('/api/v1/bot/settings') && r.request().method() === 'PUT' && r.status() === 200);
+  await Promise.all([saved(), sf.locator('.bot-settings-save').click()]);
+  await bp.locator('.toast', { hasText: 'Guardado.' }).first().waitFor();
+  let settings = await api(bp, '/bot/settings');
+  assert.deepEqual([settings.enabled, settings.office_days, settings.office_open, settings.office_close, settings.time_zone, settings.typing_min_ms, settings.typing_max_ms],
+    [true, [1, 2, 3, 4, 5, 6, 7], '00:00:00', '23:59:00', 'America/Mexico_City', 3000, 8000]);
+
+  // Two rules: a bad pattern is explained at its field, then both are added in order.
+  const add = async (kind, pattern, reply) => {
+    const f = bp.locator('.bot-rule-create');
+    await f.locator('select[name=match_kind]').selectOption(kind);
+    await f.locator('input[name=pattern]').fill(pattern);
+    await f.locator('textarea[name=reply]').fill(reply);
+    const before = await bp.locator('.bot-rule').count();
+    await f.locator('button[type=submit]').click();
+    await bp.waitForFunction((n) => document.querySelectorAll('.bot-rule').length === n, before + 1);
+  };
+  const cf = bp.locator('.bot-rule-create');
+  await cf.locator('select[name=match_kind]').selectOption('regex');
+  await cf.locator('input[name=pattern]').fill('(precio');
+  await cf.locator('textarea[name=reply]').fill('x');
+  await cf.locator('button[type=submit]').click();
+  await cf.locator('input[name=pattern][aria-invalid=true]').waitFor();
+  await add('keyword', 'precio, cuánto cuesta', 'Nuestros autos empiezan en $250,000.');
+  await add('regex', '\\bcr[eé]dito\\b', 'Con crédito, el enganche empieza en 10 %.');
+  const rules = await api(bp, '/bot/rules');
+  assert.deepEqual(rules.map((r) => [r.match_kind, r.pattern]), [['keyword', 'precio, cuánto cuesta'], ['regex', '\\bcr[eé]dito\\b']]);
+  const [precio, credito] = rules.map((r) => r.bot_rule_id);
+  const order = () => bp.$$eval('.bot-rule', (els) => els.map((e) => Number(e.dataset.id)));
+  assert.deepEqual(await order(), [precio, credito]);
+
+  // Try a message: the first matching rule answers, named on the screen and marked in the list.
+  const tf = bp.locator('.bot-try-form');
+  const question = '¿Cuánto cuesta con crédito?';
+  await tf.locator('input[name=text]').fill(question);
+  await tf.locator('.bot-try-run').click();
+  await bp.waitForSelector(`.bot-try-card[data-rule="${precio}"]`);
+  assert.equal(await bp.textContent('.bot-try-headline'), 'Responde la regla 1 (precio, cuánto cuesta).');
+  assert.deepEqual(await bp.locator('.bot-try-reply').allTextContents(), ['Nuestros autos empiezan en $250,000.']);
+  assert.equal(await bp.getAttribute('.bot-rule-hit', 'data-id'), String(precio));
+  const server = await send(bp, 'POST', '/bot/try', { text: question });
+  assert.equal(server.body.bot_rule_id, precio, 'the screen shows what the server decided');
+  await bp.locator('.bot-admin .panel-head').scrollIntoViewIfNeeded();
+  await shot(bp, 'bot-01-rules-1440-es');
+  await bp.locator('.bot-try-card').scrollIntoViewIfNeeded();
+  await shot(bp, 'bot-02-try-1440-es');
+
+  // Reordered (the second rule up): the same message is answered by the other rule.
+  await bp.locator(`.bot-rule[data-id="${credito}"] .bot-rule-up`).click();
+  await bp.waitForFunction((id) => document.querySelector('.bot-rule')?.dataset.id === String(id), credito);
+  assert.deepEqual(await order(), [credito, precio]);
+  assert.deepEqual((await api(bp, '/bot/rules')).map((r) => r.bot_rule_id), [credito, precio]);
+  assert.equal(await bp.evaluate(() => document.activeElement?.className), 'btn btn-small bot-rule-down', 'the keyboard stays on the moved rule');
+  await tf.locator('.bot-try-run').click();
+  await bp.waitForSelector(`.bot-try-card[data-rule="${credito}"]`);
+  assert.equal(await bp.textContent('.bot-try-headline'), 'Responde la regla 1 (\\bcr[eé]dito\\b).');
+  assert.deepEqual(await bp.locator('.bot-try-reply').allTextContents(), ['Con crédito, el enganche empieza en 10 %.']);
+
+  // Office hours edited to Monday to Friday, 9 to 18: a Sunday message gets the out-of-hours reply.
+  for (const d of [6, 7]) await sf.locator(`input[name=office_days][value="${d}"]`).uncheck();
+  await sf.locator('input[name=office_open]').fill('09:00');
+  await sf.locator('input[name=office_close]').fill('18:00');
+  await Promise.all([saved(), sf.locator('.bot-settings-save').click()]);
+  settings = await api(bp, '/bot/settings');
+  assert.deepEqual([settings.office_days, settings.office_open, settings.office_close], [[1, 2, 3, 4, 5], '09:00:00', '18:00:00']);
+  await tf.locator('input[name=at]').fill('2026-12-06T12:00');
+  await tf.locator('.bot-try-run').click();
+  await bp.waitForSelector('.bot-try-card[data-outcome=out_of_hours]');
+  assert.equal(await bp.textContent('.bot-try-headline'), 'Fuera del horario: solo se envía la respuesta fuera del horario.');
+  assert.deepEqual(await bp.locator('.bot-try-reply').allTextContents(), ['Estamos cerrados; te respondemos mañana a primera hora.']);
+  assert.equal(await bp.locator('.bot-rule-hit').count(), 0);
+  await tf.locator('input[name=at]').fill('2026-12-08T12:00');
+  await tf.locator('.bot-try-run').click();
+  await bp.waitForSelector(`.bot-try-card[data-rule="${credito}"]`);
+  // Dragged back (the mouse's way; the buttons are the keyboard's): the first rule answers again.
+  await bp.locator(`.bot-rule[data-id="${precio}"] .bot-rule-reply`).dragTo(bp.locator(`.bot-rule[data-id="${credito}"] .bot-rule-pattern`));
+  await bp.waitForFunction((id) => document.querySelector('.bot-rule')?.dataset.id === String(id), precio);
+  assert.deepEqual((await api(bp, '/bot/rules')).map((r) => r.bot_rule_id), [precio, credito]);
+  await tf.locator('.bot-try-run').click();
+  await bp.waitForSelector(`.bot-try-card[data-rule="${precio}"]`);
+
+  // The paused conversation, with a link to it; resumed from here.
+  const item = bp.locator(`.bot-paused-item[data-id="${pausedConv}"]`);
+  await item.waitFor();
+  assert.equal(await item.locator('a.bot-paused-link').getAttribute('href'), `#/c/${pausedConv}`);
+  assert.match(await item.textContent(), /Pausado a mano/);
+  await scanSpanish(bp, 'bot screen');
+  assert.equal(await bp.evaluate(() => document.body.innerText.match(/botAdmin\.[\w.]+/g)), null, 'no raw message key');
+  assert.deepEqual(await axeProblems(bp, 'bot 1440px'), []);
+  await bp.locator('.bot-paused-section').scrollIntoViewIfNeeded();
+  await shot(bp, 'bot-03-paused-1440-es');
+  await item.locator('.bot-resume').click();
+  await item.waitFor({ state: 'detached' });
+  await bp.locator('.toast', { hasText: 'El bot vuelve a responder a' }).waitFor();
+  assert.equal((await send(bp, 'GET', `/conversations/${pausedConv}/bot`)).body.paused, false);
+  assert.equal(await bp.locator('.bot-paused-section .muted', { hasText: 'El bot no está en pausa en ninguna conversación.' }).isVisible(), true);
+  await bp.context().close();
+
+  // English at phone width: one column, no sideways scrolling, 44 px targets, axe-clean; a rule
+  // moved down by keyboard, edited and deleted after a confirmation.
+  const ep = await newPage({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  await login(ep, bea);
+  await ep.goto(`${BASE}/#/admin/bot`);
+  await ep.waitForSelector('.bot-admin[data-state=ready]');
+  assert.equal(await ep.textContent('.bot-rules-section h3'), 'Rules');
+  const width = await ep.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  assert.deepEqual(await smallTargets(ep), [], 'every control of the bot screen is a 44 px target');
+  assert.deepEqual(await axeProblems(ep, 'bot 390px'), []);
+  await shot(ep, 'bot-04-rules-390-en');
+  await ep.locator(`.bot-rule[data-id="${precio}"] .bot-rule-down`).focus();
+  await ep.keyboard.press('Enter');
+  await ep.waitForFunction((id) => document.querySelector('.bot-rule')?.dataset.id === String(id), credito);
+  assert.deepEqual((await send(ep, 'GET', '/bot/rules')).body.map((r) => r.bot_rule_id), [credito, precio]);
+  // A Tuesday at noon in Mexico City: within office hours whenever the test runs.
+  await ep.locator('.bot-try-form input[name=at]').fill('2026-12-08T12:00');
+  await ep.locator('.bot-try-form input[name=text]').fill('How much? ¿precio con crédito?');
+  await ep.locator('.bot-try-run').click();
+  await ep.waitForSelector(`.bot-try-card[data-rule="${credito}"]`);
+  assert.equal(await ep.textContent('.bot-try-headline'), 'Rule 1 answers (\\bcr[eé]dito\\b).');
+  await ep.locator('.bot-try-form input[name=text]').fill('hello there');
+  await ep.locator('.bot-try-run').click();
+  await ep.waitForSelector('.bot-try-card[data-outcome=no_match]');
+  assert.equal(await ep.textContent('.bot-try-headline'), 'No rule matches and there is no fallback reply: the bot stays silent.');
+  await shot(ep, 'bot-05-try-390-en');
+  await ep.locator(`.bot-rule[data-id="${precio}"] .bot-rule-edit`).click();
+  const ef = ep.locator('dialog .bot-rule-edit-form');
+  await ef.locator('input[name=pattern]').fill('precio, cuánto cuesta, cuánto sale');
+  assert.deepEqual(await smallTargets(ep), [], 'the edit dialog has 44 px targets');
+  await ef.locator('button[type=submit]').click();
+  await ef.waitFor({ state: 'detached' });
+  await ep.waitForFunction((id) => document.querySelector(`.bot-rule[data-id="${id}"] code`)?.textContent === 'precio, cuánto cuesta, cuánto sale', precio);
+  await ep.locator(`.bot-rule[data-id="${credito}"] .bot-rule-delete`).click();
+  await ep.locator('dialog p', { hasText: 'Delete rule 1' }).waitFor();
+  await ep.click('dialog .btn-primary');
+  await ep.locator(`.bot-rule[data-id="${credito}"]`).waitFor({ state: 'detached' });
+  assert.deepEqual((await send(ep, 'GET', '/bot/rules')).body.map((r) => r.bot_rule_id), [precio]);
+  await shot(ep, 'bot-06-after-390-en');
+
+  // An executive: no admin screens, no Bot tab; every bot editing call is refused.
+  assert.equal(await ana.locator('.nav a[data-nav=admin]').count(), 0);
+  assert.equal(await ana.locator('a.tab#tab-bot').count(), 0);
+  for (const [method, path, body] of [
+    ['PUT', '/bot/settings', { enabled: false }],
+    ['POST', '/bot/rules', { match_kind: 'keyword', pattern: 'hola', reply: 'Hola' }],
+    ['PATCH', `/bot/rules/${precio}`, { reply: 'x' }],
+    ['PUT', '/bot/rules/order', { bot_rule_ids: [precio] }],
+    ['DELETE', `/bot/rules/${precio}`, undefined],
+    ['POST', '/bot/try', { text: 'precio' }],
+  ]) {
+    assert.equal((await send(ana, method, path, body)).status, 403, `${method} ${path} as an executive`);
+  }
+  assert.equal((await send(ana, 'GET', '/bot/paused')).status, 200, 'she may list the paused conversations she sees');
+  // The bot goes back off: the tests after this one expect no auto-replies.
+  assert.equal((await send(ep, 'PUT', '/bot/settings', { enabled: false })).status, 200);
+  await ep.context().close();
 });
 
 await test('logout ends the session', async () => {

@@ -67,6 +67,7 @@ assets!(
     "admin-jobs.js",
     "admin-channels.js",
     "channel-words.js",
+    "admin-bot.js",
     "cron-text.js",
     "label-colours.js",
     "menu.js",

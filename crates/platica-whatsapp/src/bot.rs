@@ -97,38 +97,113 @@ pub fn in_office_hours(s: &BotSettings, now: DateTime<Utc>) -> bool {
     s.office_days.contains(&day) && t >= s.office_open && t < s.office_close
 }
 
+/// A tenant's active rule, ready to match, in the order rules are tried.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    pub bot_rule_id: i64,
+    pub matcher: Matcher,
+    pub reply: String,
+}
+
+/// Why the bot answers what it answers (or nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The tenant's bot is off: nothing answers.
+    BotOff,
+    /// Outside office hours: only the out-of-hours reply.
+    OutOfHours,
+    /// This rule (its id) matched (after the greeting, on a new conversation's first message).
+    Rule(i64),
+    /// No rule matched; the greeting of a new conversation answered alone.
+    Greeting,
+    /// No rule matched: the fallback reply hands over to a human.
+    Fallback,
+    /// No rule matched and there is no fallback reply: nothing answers.
+    NoMatch,
+}
+
+impl Outcome {
+    /// The outcome as the API names it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Outcome::BotOff => "bot_off",
+            Outcome::OutOfHours => "out_of_hours",
+            Outcome::Rule(_) => "rule",
+            Outcome::Greeting => "greeting",
+            Outcome::Fallback => "fallback",
+            Outcome::NoMatch => "no_match",
+        }
+    }
+}
+
+/// What the bot answers and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub replies: Vec<Reply>,
+    /// Whether the moment was within office hours.
+    pub in_office_hours: bool,
+}
+
 /// What the bot answers to `text`: outside office hours only the out-of-hours reply; a new
 /// conversation's first message gets the greeting; then the first matching rule; with no match,
 /// the fallback reply hands over to a human (unless the greeting already answered).
 pub fn decide(
     s: &BotSettings,
-    rules: &[(Matcher, String)],
+    rules: &[CompiledRule],
     text: &str,
     new_conversation: bool,
     now: DateTime<Utc>,
 ) -> Vec<Reply> {
+    explain(s, rules, text, new_conversation, now).replies
+}
+
+/// [`decide`] with the reason: the bot and the "try a message" box both go through here.
+pub fn explain(
+    s: &BotSettings,
+    rules: &[CompiledRule],
+    text: &str,
+    new_conversation: bool,
+    now: DateTime<Utc>,
+) -> Decision {
+    let in_hours = in_office_hours(s, now);
+    let decision = |outcome, replies| Decision { outcome, replies, in_office_hours: in_hours };
     if !s.enabled {
-        return Vec::new();
+        return decision(Outcome::BotOff, Vec::new());
     }
-    if !in_office_hours(s, now)
-        && let Some(r) = &s.out_of_hours_reply
-    {
-        return vec![Reply { text: r.clone(), handover: false }];
+    if !in_hours && let Some(r) = &s.out_of_hours_reply {
+        return decision(Outcome::OutOfHours, vec![Reply { text: r.clone(), handover: false }]);
     }
     let mut out = Vec::new();
     if new_conversation && let Some(g) = &s.greeting {
         out.push(Reply { text: g.clone(), handover: false });
     }
-    match rules.iter().find(|(m, _)| m.matches(text)) {
-        Some((_, reply)) => out.push(Reply { text: reply.clone(), handover: false }),
-        None if out.is_empty() => {
-            if let Some(f) = &s.fallback_reply {
-                out.push(Reply { text: f.clone(), handover: true });
-            }
+    match rules.iter().find(|r| r.matcher.matches(text)) {
+        Some(r) => {
+            out.push(Reply { text: r.reply.clone(), handover: false });
+            decision(Outcome::Rule(r.bot_rule_id), out)
         }
-        None => {}
+        None if out.is_empty() => match &s.fallback_reply {
+            Some(f) => decision(Outcome::Fallback, vec![Reply { text: f.clone(), handover: true }]),
+            None => decision(Outcome::NoMatch, out),
+        },
+        None => decision(Outcome::Greeting, out),
     }
-    out
+}
+
+/// What the tenant's bot would answer to `text` at `at`, with its stored settings and rules, as
+/// it answers an inbound message (the same loading and the same [`explain`]), without sending.
+pub async fn try_message(
+    pool: &PgPool,
+    tenant: TenantId,
+    text: &str,
+    new_conversation: bool,
+    at: DateTime<Utc>,
+) -> platica_store::StoreResult<Decision> {
+    let mut conn = pool.acquire().await?;
+    let settings = bot::settings(&mut conn, tenant).await?;
+    let rules = bot::rules(&mut conn, tenant).await?;
+    Ok(explain(&settings, &compiled_rules(tenant, &rules), text, new_conversation, at))
 }
 
 /// How long the bot "types" a reply of `chars` characters: base + per character, ± jitter,
@@ -240,12 +315,13 @@ async fn answer_all(
     Ok(())
 }
 
-fn compiled_rules(tenant: TenantId, rules: &[BotRule]) -> Vec<(Matcher, String)> {
+/// The active rules that compile, in order (an invalid stored rule is skipped and logged).
+pub fn compiled_rules(tenant: TenantId, rules: &[BotRule]) -> Vec<CompiledRule> {
     rules
         .iter()
         .filter(|r| r.active)
         .filter_map(|r| match compile(&r.match_kind, &r.pattern) {
-            Ok(m) => Some((m, r.reply.clone())),
+            Ok(matcher) => Some(CompiledRule { bot_rule_id: r.bot_rule_id, matcher, reply: r.reply.clone() }),
             Err(e) => {
                 tracing::warn!(tenant_id = tenant.0, bot_rule_id = r.bot_rule_id, error = %e, "skipping an invalid bot rule");
                 None
@@ -258,7 +334,7 @@ async fn answer(
     pool: &PgPool,
     tenant: TenantId,
     s: &BotSettings,
-    rules: &[(Matcher, String)],
+    rules: &[CompiledRule],
     m: StoredInbound,
 ) -> platica_store::StoreResult<()> {
     {
@@ -320,10 +396,15 @@ mod tests {
         }
     }
 
-    fn rules() -> Vec<(Matcher, String)> {
+    fn rules() -> Vec<CompiledRule> {
+        let rule = |id, kind, pattern, reply: &str| CompiledRule {
+            bot_rule_id: id,
+            matcher: compile(kind, pattern).unwrap(),
+            reply: reply.into(),
+        };
         vec![
-            (compile("keyword", "precio, costo, cuánto cuesta").unwrap(), "Nuestros planes empiezan en $499.".into()),
-            (compile("regex", r"\bhorario(s)?\b").unwrap(), "Abrimos de 9 a 18 h.".into()),
+            rule(1, "keyword", "precio, costo, cuánto cuesta", "Nuestros planes empiezan en $499."),
+            rule(2, "regex", r"\bhorario(s)?\b", "Abrimos de 9 a 18 h."),
         ]
     }
 
@@ -362,6 +443,26 @@ mod tests {
         assert_eq!(texts(decide(&s, &r, "otra cosa", false, open)), [("Te comunico con un asesor.".into(), true)]);
         let off = BotSettings { enabled: false, ..settings() };
         assert!(decide(&off, &r, "precio", true, open).is_empty());
+    }
+
+    #[test]
+    fn explanations_name_the_rule_or_the_reason() {
+        let open = Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap();
+        let closed = Utc.with_ymd_and_hms(2026, 11, 25, 3, 0, 0).unwrap();
+        let s = settings();
+        let r = rules();
+        let outcome = |s: &BotSettings, text, new, at| explain(s, &r, text, new, at).outcome;
+        assert_eq!(outcome(&s, "¿horarios?", false, open), Outcome::Rule(2));
+        assert_eq!(outcome(&s, "precio y horario", true, open), Outcome::Rule(1), "the first rule wins");
+        assert_eq!(outcome(&s, "hola", true, open), Outcome::Greeting);
+        assert_eq!(outcome(&s, "hola", false, open), Outcome::Fallback);
+        assert_eq!(outcome(&s, "precio", false, closed), Outcome::OutOfHours);
+        assert!(!explain(&s, &r, "precio", false, closed).in_office_hours);
+        let quiet = BotSettings { fallback_reply: None, out_of_hours_reply: None, ..settings() };
+        assert_eq!(outcome(&quiet, "hola", false, open), Outcome::NoMatch);
+        assert_eq!(outcome(&quiet, "precio", false, closed), Outcome::Rule(1), "no out-of-hours reply: rules answer");
+        let off = BotSettings { enabled: false, ..settings() };
+        assert_eq!(outcome(&off, "precio", false, open), Outcome::BotOff);
     }
 
     #[test]

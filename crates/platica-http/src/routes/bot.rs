@@ -3,11 +3,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::NaiveTime;
+use chrono::{DateTime, NaiveTime, Utc};
 use platica_domain::ConversationId;
 use platica_domain::validate::{self, Invalid};
-use platica_store::whatsapp::bot::{self, BotRule, BotSettings, PauseState};
-use serde::Deserialize;
+use platica_store::whatsapp::bot::{self, BotRule, BotSettings, PauseState, PausedConversation};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,7 +22,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_pause, put_pause))
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(list_rules, create_rule))
-        .routes(routes!(delete_rule))
+        .routes(routes!(update_rule, delete_rule))
+        .routes(routes!(reorder_rules))
+        .routes(routes!(try_message))
+        .routes(routes!(list_paused))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -170,7 +173,7 @@ async fn list_rules(State(state): State<AppState>, admin: Admin) -> ApiResult<Js
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
-    /// Lower is tried first (default 0).
+    /// Lower is tried first (default: after the last rule).
     pub position: Option<i32>,
     /// `keyword` (comma-separated words or phrases, case- and accent-insensitive) or `regex`.
     #[schema(pattern = "^(keyword|regex)$")]
@@ -189,28 +192,158 @@ async fn create_rule(
     admin: Admin,
     Json(i): Json<RuleInput>,
 ) -> ApiResult<(StatusCode, Json<BotRule>)> {
-    if !["keyword", "regex"].contains(&i.match_kind.as_str()) {
-        return Err(Invalid::new("match_kind", "must be keyword or regex").into());
+    check_rule(&i.match_kind, &i.pattern)?;
+    let reply = validate::body("reply", &i.reply)?;
+    let rule =
+        bot::create_rule(&state.pool, admin.viewer().tenant_id, i.position, &i.match_kind, &i.pattern, &reply).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+/// A rule's kind and pattern, checked as the bot will compile them.
+fn check_rule(match_kind: &str, pattern: &str) -> Result<(), Invalid> {
+    if !["keyword", "regex"].contains(&match_kind) {
+        return Err(Invalid::new("match_kind", "must be keyword or regex"));
     }
-    if i.pattern.trim().is_empty() || i.pattern.chars().count() > 1000 {
-        return Err(Invalid::new("pattern", "must be 1 to 1,000 characters").into());
+    if pattern.trim().is_empty() || pattern.chars().count() > 1000 {
+        return Err(Invalid::new("pattern", "must be 1 to 1,000 characters"));
     }
     // PostgreSQL's text cannot hold NUL: refused here rather than failing in the database.
-    if i.pattern.contains('\0') {
-        return Err(Invalid::new("pattern", "must not contain NUL characters").into());
+    if pattern.contains('\0') {
+        return Err(Invalid::new("pattern", "must not contain NUL characters"));
     }
-    platica_whatsapp::bot::compile(&i.match_kind, &i.pattern).map_err(|e| Invalid::new("pattern", e))?;
-    let reply = validate::body("reply", &i.reply)?;
-    let rule = bot::create_rule(
+    platica_whatsapp::bot::compile(match_kind, pattern).map_err(|e| Invalid::new("pattern", e))?;
+    Ok(())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulePatch {
+    #[schema(pattern = "^(keyword|regex)$")]
+    pub match_kind: Option<String>,
+    #[schema(min_length = 1, max_length = 1000)]
+    pub pattern: Option<String>,
+    #[schema(min_length = 1, max_length = 4096)]
+    pub reply: Option<String>,
+    /// An inactive rule is kept but never answers.
+    pub active: Option<bool>,
+}
+
+/// Changes a rule's kind, pattern, reply or whether it is active (admin); absent fields stay.
+/// The order changes through `PUT /bot/rules/order`.
+#[utoipa::path(patch, path = "/bot/rules/{bot_rule_id}", tag = "bot", params(("bot_rule_id" = i64, Path)), request_body = RulePatch,
+    responses((status = 200, body = BotRule), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_rule(
+    State(state): State<AppState>,
+    admin: Admin,
+    PathId(id): PathId,
+    Json(i): Json<RulePatch>,
+) -> ApiResult<Json<BotRule>> {
+    let tenant = admin.viewer().tenant_id;
+    let reply = i.reply.as_deref().map(|r| validate::body("reply", r)).transpose()?;
+    if i.match_kind.is_some() || i.pattern.is_some() {
+        let current = {
+            let mut conn = state.pool.acquire().await.map_err(platica_store::StoreError::from)?;
+            bot::rule(&mut conn, tenant, id).await?
+        };
+        check_rule(
+            i.match_kind.as_deref().unwrap_or(&current.match_kind),
+            i.pattern.as_deref().unwrap_or(&current.pattern),
+        )?;
+    }
+    let change = bot::RuleChange { match_kind: i.match_kind, pattern: i.pattern, reply, active: i.active };
+    Ok(Json(bot::update_rule(&state.pool, tenant, id, &change).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleOrder {
+    /// Every rule of the tenant once, in the order they are to be tried.
+    pub bot_rule_ids: Vec<i64>,
+}
+
+/// Puts the rules in a new order (admin): the first rule that matches answers.
+#[utoipa::path(put, path = "/bot/rules/order", tag = "bot", request_body = RuleOrder,
+    responses((status = 200, body = Vec<BotRule>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reorder_rules(
+    State(state): State<AppState>,
+    admin: Admin,
+    Json(i): Json<RuleOrder>,
+) -> ApiResult<Json<Vec<BotRule>>> {
+    Ok(Json(bot::reorder_rules(&state.pool, admin.viewer().tenant_id, &i.bot_rule_ids).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryInput {
+    /// The message a prospect would send.
+    #[schema(min_length = 1, max_length = 4096)]
+    pub text: String,
+    /// As the first message of a new conversation (the greeting answers too). Default false.
+    pub new_conversation: Option<bool>,
+    /// When it arrives (default now): office hours are checked at this moment.
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TryReply {
+    pub text: String,
+    /// After this reply the bot pauses and a human takes over.
+    pub handover: bool,
+}
+
+/// What the bot would answer, from the same decision the bot makes for an inbound message.
+#[derive(Serialize, ToSchema)]
+pub struct TryResult {
+    /// `rule` (a rule matched), `greeting` (only the greeting of a new conversation),
+    /// `fallback` (no rule matched: the fallback reply hands over), `no_match` (nothing answers),
+    /// `out_of_hours` (the out-of-hours reply) or `bot_off`.
+    pub outcome: String,
+    /// The rule that answers (`rule`).
+    pub bot_rule_id: Option<i64>,
+    /// The replies, in the order they would be sent.
+    pub replies: Vec<TryReply>,
+    /// Whether `at` falls within office hours.
+    pub in_office_hours: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Tries a message against the tenant's bot as configured (admin): which rule would answer and
+/// what, or why nothing would. Nothing is sent or stored.
+#[utoipa::path(post, path = "/bot/try", tag = "bot", request_body = TryInput,
+    responses((status = 200, body = TryResult), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn try_message(
+    State(state): State<AppState>,
+    admin: Admin,
+    Json(i): Json<TryInput>,
+) -> ApiResult<Json<TryResult>> {
+    let text = validate::body("text", &i.text)?;
+    let at = i.at.unwrap_or_else(Utc::now);
+    let d = platica_whatsapp::bot::try_message(
         &state.pool,
         admin.viewer().tenant_id,
-        i.position.unwrap_or(0),
-        &i.match_kind,
-        &i.pattern,
-        &reply,
+        &text,
+        i.new_conversation.unwrap_or(false),
+        at,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(rule)))
+    Ok(Json(TryResult {
+        outcome: d.outcome.code().to_owned(),
+        bot_rule_id: match d.outcome {
+            platica_whatsapp::bot::Outcome::Rule(id) => Some(id),
+            _ => None,
+        },
+        replies: d.replies.into_iter().map(|r| TryReply { text: r.text, handover: r.handover }).collect(),
+        in_office_hours: d.in_office_hours,
+        at,
+    }))
+}
+
+/// The conversations the reader sees where the bot is paused, most recently paused first (at
+/// most 500). Resume one with `PUT /conversations/{id}/bot`.
+#[utoipa::path(get, path = "/bot/paused", tag = "bot",
+    responses((status = 200, body = Vec<PausedConversation>), (status = 401, body = ErrorBody)))]
+async fn list_paused(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<PausedConversation>>> {
+    Ok(Json(bot::paused_conversations(&state.pool, auth.viewer()).await?))
 }
 
 /// Removes a rule (admin).

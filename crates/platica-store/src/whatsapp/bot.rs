@@ -139,17 +139,19 @@ pub async fn rules(conn: &mut PgConnection, tenant: TenantId) -> StoreResult<Vec
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).fetch_all(conn).await?)
 }
 
-/// Adds a rule (its pattern already validated by the caller).
+/// Adds a rule (its pattern already validated by the caller), at `position`, or after the last
+/// rule when `None`.
 pub async fn create_rule(
     pool: &PgPool,
     tenant: TenantId,
-    position: i32,
+    position: Option<i32>,
     match_kind: &str,
     pattern: &str,
     reply: &str,
 ) -> StoreResult<BotRule> {
     let sql = format!(
-        "INSERT INTO bot_rules (tenant_id, position, match_kind, pattern, reply) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO bot_rules (tenant_id, position, match_kind, pattern, reply)
+         VALUES ($1, coalesce($2, (SELECT max(position) + 1 FROM bot_rules WHERE tenant_id = $1), 0), $3, $4, $5)
          RETURNING {RULE_COLUMNS}"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -160,6 +162,74 @@ pub async fn create_rule(
         .bind(reply)
         .fetch_one(pool)
         .await?)
+}
+
+/// A change to a rule: absent fields stay (the pattern already validated by the caller against
+/// the resulting kind).
+#[derive(Clone, Debug, Default)]
+pub struct RuleChange {
+    pub match_kind: Option<String>,
+    pub pattern: Option<String>,
+    pub reply: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// The rule `id` of the tenant.
+pub async fn rule(conn: &mut PgConnection, tenant: TenantId, id: i64) -> StoreResult<BotRule> {
+    let sql = format!("SELECT {RULE_COLUMNS} FROM bot_rules WHERE tenant_id = $1 AND bot_rule_id = $2");
+    let row: Option<BotRule> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tenant.0).bind(id).fetch_optional(conn).await?;
+    row.ok_or_else(|| StoreError::not_found("bot rule"))
+}
+
+/// Changes a rule's kind, pattern, reply or whether it is active.
+pub async fn update_rule(pool: &PgPool, tenant: TenantId, id: i64, c: &RuleChange) -> StoreResult<BotRule> {
+    let sql = format!(
+        "UPDATE bot_rules SET match_kind = coalesce($3, match_kind), pattern = coalesce($4, pattern),
+             reply = coalesce($5, reply), active = coalesce($6, active)
+         WHERE tenant_id = $1 AND bot_rule_id = $2 RETURNING {RULE_COLUMNS}"
+    );
+    let row: Option<BotRule> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.0)
+        .bind(id)
+        .bind(&c.match_kind)
+        .bind(&c.pattern)
+        .bind(&c.reply)
+        .bind(c.active)
+        .fetch_optional(pool)
+        .await?;
+    row.ok_or_else(|| StoreError::not_found("bot rule"))
+}
+
+/// Puts the tenant's rules in this order (`ids` names every rule once); returns them in order.
+pub async fn reorder_rules(pool: &PgPool, tenant: TenantId, ids: &[i64]) -> StoreResult<Vec<BotRule>> {
+    let mut tx = pool.begin().await?;
+    let mut current: Vec<i64> =
+        sqlx::query_scalar("SELECT bot_rule_id FROM bot_rules WHERE tenant_id = $1 ORDER BY bot_rule_id FOR UPDATE")
+            .bind(tenant.0)
+            .fetch_all(&mut *tx)
+            .await?;
+    current.sort_unstable();
+    let mut given = ids.to_vec();
+    given.sort_unstable();
+    if given != current {
+        return Err(platica_domain::validate::Invalid::new(
+            "bot_rule_ids",
+            "must name every rule of the tenant exactly once",
+        )
+        .into());
+    }
+    sqlx::query(
+        "UPDATE bot_rules r SET position = o.ord::int - 1 FROM unnest($2::bigint[]) WITH ORDINALITY AS o(id, ord)
+         WHERE r.tenant_id = $1 AND r.bot_rule_id = o.id",
+    )
+    .bind(tenant.0)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    let list = rules(&mut tx, tenant).await?;
+    tx.commit().await?;
+    Ok(list)
 }
 
 pub async fn delete_rule(pool: &PgPool, tenant: TenantId, id: i64) -> StoreResult<()> {
@@ -219,6 +289,43 @@ pub async fn pause_state(pool: &PgPool, viewer: &Viewer, conversation: Conversat
     let mut conn = pool.acquire().await?;
     conversations::get(&mut conn, viewer, conversation).await?;
     pause_row(&mut conn, viewer.tenant_id, conversation.0).await
+}
+
+/// A conversation where the bot is paused.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PausedConversation {
+    pub conversation_id: i64,
+    pub prospect_id: i64,
+    pub prospect_name: String,
+    /// Null for a prospect known only by its WhatsApp user id.
+    pub prospect_phone: Option<String>,
+    pub team_id: Option<i64>,
+    pub executive_id: Option<i64>,
+    /// `manual`, `human_reply` or `handover` (no rule matched).
+    pub reason: Option<String>,
+    pub changed_by: Option<i64>,
+    pub paused_at: DateTime<Utc>,
+    /// When an automatic pause lapses (null: until resumed by hand).
+    pub resumes_at: Option<DateTime<Utc>>,
+}
+
+/// Most paused conversations listed at once.
+pub const PAUSED_LIMIT: i64 = 500;
+
+/// The visible conversations where the bot is paused, most recently paused first.
+pub async fn paused_conversations(pool: &PgPool, viewer: &Viewer) -> StoreResult<Vec<PausedConversation>> {
+    let mut qb = sqlx::QueryBuilder::new(
+        "SELECT c.conversation_id, p.prospect_id, p.name AS prospect_name, p.phone AS prospect_phone, p.team_id,
+                p.executive_id, bp.reason, bp.changed_by, bp.updated_at AS paused_at, bp.resumes_at
+         FROM bot_pause bp
+         JOIN conversations c ON c.tenant_id = bp.tenant_id AND c.conversation_id = bp.conversation_id
+         JOIN prospects p ON p.tenant_id = c.tenant_id AND p.prospect_id = c.prospect_id
+         WHERE bp.tenant_id = ",
+    );
+    qb.push_bind(viewer.tenant_id.0).push(" AND bp.paused");
+    crate::inbox::prospects::push_visible(&mut qb, viewer, "p");
+    qb.push(" ORDER BY bp.updated_at DESC, c.conversation_id DESC LIMIT ").push_bind(PAUSED_LIMIT);
+    Ok(qb.build_query_as::<PausedConversation>().fetch_all(pool).await?)
 }
 
 /// Whether the bot is paused for a conversation (for the bot itself).

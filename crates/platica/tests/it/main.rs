@@ -14,6 +14,7 @@ mod api_smoke;
 mod architecture;
 mod auth;
 mod bad_input;
+mod bot_admin;
 mod bulk_reassign;
 mod calls;
 mod channels_admin;

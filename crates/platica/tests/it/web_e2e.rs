@@ -537,6 +537,21 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     .unwrap();
                     json!({"ok": true})
                 }
+                "bot_admin" => {
+                    // An admin of the bot's own (her logins leave the shared admin's rate limit
+                    // to the other tests).
+                    let password = "platica-bot-admin";
+                    let r = app
+                        .post(
+                            "/api/v1/users",
+                            &admin_token,
+                            json!({"email": "beatriz.robles@demo.platica.test", "display_name": "Beatriz Robles",
+                                   "role": "admin", "password": password}),
+                        )
+                        .await;
+                    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                    person(&app, tenant, "beatriz.robles@demo.platica.test", password).await
+                }
                 "call_status_sql" => {
                     sqlx::query(
                         "UPDATE calls SET status = $3, outcome = $4, updated_at = now() WHERE tenant_id = $1 AND call_id = $2",
