@@ -16,6 +16,7 @@ mod auth;
 mod bad_input;
 mod bulk_reassign;
 mod calls;
+mod campaign_safeguards;
 mod cli;
 mod composer;
 mod contact_panel;
