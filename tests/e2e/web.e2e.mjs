@@ -2207,7 +2207,7 @@ async function campaignThroughDialog(page, s, { name, team, lang }) {
   if (team) await page.selectOption('dialog select[name="filter.team_id"]', String(team));
   await page.selectOption('dialog select[name="filter.executive_id"]', String(s.segment.executive_id));
   await page.selectOption('dialog select[name="filter.stage"]', s.segment.stage);
-  await page.fill('dialog input[name=max_per_minute]', '600');
+  await page.fill('dialog input[name=max_per_minute]', '6000');
   await page.click('dialog button[type=submit]');
   await page.waitForSelector('dialog .campaign-confirm:not([hidden])');
   // The exact count: the segment as SQL counts it, less the one who opted out.
@@ -2216,13 +2216,10 @@ async function campaignThroughDialog(page, s, { name, team, lang }) {
   return page.textContent('dialog .campaign-summary [data-sum=excluded]');
 }
 
-async function campaignMessageShown(page, campaignIdOf, name, label) {
+async function campaignMessageShown(page, campaignIdOf, count, name, label) {
   await page.waitForSelector(`.campaign[data-id="${campaignIdOf}"][data-state=ready]`);
-  // Sent: every recipient handed to WhatsApp.
-  await page.waitForFunction(() => {
-    const n = (k) => Number(document.querySelector(`.campaign-counts [data-count=${k}] .n`)?.textContent.replace(/\D/g, '') ?? -1);
-    return n('pending') === 0 && n('queued') === 0;
-  }, null, { timeout: 60000 });
+  // Every recipient handed to WhatsApp (none pending, none waiting in the outbox).
+  await page.waitForFunction((n) => document.querySelector('.campaign')?.dataset.settled === String(n), count, { timeout: 60000 });
   const { conversation_id: cid } = await step('campaign_conversation', { campaign_id: campaignIdOf });
   assert.ok(cid, 'a recipient got the message');
   await page.goto(`${BASE}/#/c/${cid}`);
@@ -2242,7 +2239,7 @@ await test('campaigns: the dialog counts exactly, summarises, confirms, and the 
   await login(es, s.admin);
   const esEx = await campaignThroughDialog(es, { ...s, segment: s.admin_segment }, { name: 'Aviso de diciembre', lang: 'es' });
   assert.equal(esEx, '1 dejó de recibir mensajes de marketing');
-  assert.match(await es.textContent('dialog .campaign-summary [data-sum=pace]'), /600 mensajes por minuto/);
+  assert.match(await es.textContent('dialog .campaign-summary [data-sum=pace]'), /6[.,\s\u00a0]?000 mensajes por minuto/);
   assert.equal((await es.textContent('dialog button[name=confirm]')).trim(), `Enviar a ${s.admin_segment.count}`);
   await scanSpanish(es, 'campaign confirmation');
   assert.deepEqual(await axeProblems(es, 'campaign confirmation (es, 1440px)'), []);
@@ -2252,8 +2249,8 @@ await test('campaigns: the dialog counts exactly, summarises, confirms, and the 
   const esId = Number(new URL(es.url()).hash.split('/').pop());
   const esView = await api(es, `/campaigns/${esId}`);
   assert.equal(esView.progress.total, s.admin_segment.count, 'created for exactly the confirmed count');
-  assert.equal(esView.max_per_minute, 600);
-  await campaignMessageShown(es, esId, 'Aviso de diciembre', 'Campaña');
+  assert.equal(esView.max_per_minute, 6000);
+  await campaignMessageShown(es, esId, s.admin_segment.count, 'Aviso de diciembre', 'Campaña');
   await scanSpanish(es, 'conversation with a campaign message');
   await shot(es, 'campaigns24-02-message-es-1440');
   await es.context().close();
@@ -2287,7 +2284,7 @@ await test('campaigns: the dialog counts exactly, summarises, confirms, and the 
   await en.waitForURL(/#\/campaigns\/\d+$/);
   const enId = Number(new URL(en.url()).hash.split('/').pop());
   assert.equal((await api(en, `/campaigns/${enId}`)).progress.total, s.coordinator_segment.count);
-  await campaignMessageShown(en, enId, 'VEN December', 'Campaign');
+  await campaignMessageShown(en, enId, s.coordinator_segment.count, 'VEN December', 'Campaign');
   assert.deepEqual(await axeProblems(en, 'conversation with a campaign message (en, 390px)'), []);
   await shot(en, 'campaigns24-04-message-en-390');
   await en.context().close();
