@@ -131,7 +131,11 @@ async fn create(
 /// why, the number and the template's text. Nothing is written; a segment nobody matches counts 0.
 #[utoipa::path(post, path = "/campaigns/preview", tag = "campaigns", request_body = CreateCampaign,
     responses((status = 200, body = Preview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn preview(State(state): State<AppState>, auth: Auth, Json(input): Json<CreateCampaign>) -> ApiResult<Json<Preview>> {
+async fn preview(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(input): Json<CreateCampaign>,
+) -> ApiResult<Json<Preview>> {
     let new = new_campaign(input)?;
     Ok(Json(campaigns::preview(&state.pool, auth.viewer(), &new).await?))
 }

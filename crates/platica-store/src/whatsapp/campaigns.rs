@@ -262,7 +262,9 @@ pub async fn create(
     {
         return Err(StoreError::Refused {
             code: "recipients_changed",
-            message: format!("the segment now reaches {added} prospects, not the {confirmed} confirmed: review it again"),
+            message: format!(
+                "the segment now reaches {added} prospects, not the {confirmed} confirmed: review it again"
+            ),
             field: Some("confirm_count"),
             params: vec![("count", added.to_string())],
         });

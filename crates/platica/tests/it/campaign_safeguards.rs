@@ -175,10 +175,7 @@ fn sender_config() -> SenderConfig {
 
 /// A tenant with `n` prospects of Ana's on the simulator's number, the template, and the sender
 /// and campaign dispatcher running.
-async fn sending_world(
-    app: &TestApp,
-    per_cell: usize,
-) -> (World, platica_simulator::SimHandle, watch::Sender<bool>) {
+async fn sending_world(app: &TestApp, per_cell: usize) -> (World, platica_simulator::SimHandle, watch::Sender<bool>) {
     support::install_test_key();
     let w = world(app, "acme", per_cell).await;
     let (sim, _) = support::simulator_channel(app, &w, support::quick_simulator(0.0), &SimChannel::DEFAULT).await;
@@ -240,7 +237,10 @@ async fn a_scheduled_campaign_sends_nothing_before_its_time_and_its_messages_say
     let page = app.get(&format!("/api/v1/conversations/{conversation}/messages"), w.token(w.exec_ana)).await;
     assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
     let m = &page.body["items"][0];
-    assert_eq!((&m["campaign_id"], &m["campaign_name"], &m["sender_kind"]), (&json!(id), &json!("Buen fin"), &json!("system")));
+    assert_eq!(
+        (&m["campaign_id"], &m["campaign_name"], &m["sender_kind"]),
+        (&json!(id), &json!("Buen fin"), &json!("system"))
+    );
     let _ = stop.send(true);
 }
 
