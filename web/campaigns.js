@@ -13,7 +13,7 @@ import { get, post, query } from './api.js';
 import { failureReason, fmtDateTime, fmtNumber, fmtShort, t } from './i18n.js';
 import { liveClient, refetcher } from './live.js';
 import { can } from './capabilities.js';
-import { executives, myTeams, userName } from './directory.js';
+import { executives, myTeams, teamName, userName } from './directory.js';
 import { navigate } from './router.js';
 import { clear, confirmDialog, field, fieldError, h, modal, select, showError, toast } from './ui.js';
 
@@ -218,8 +218,10 @@ async function newCampaign() {
   const syncWhen = () => { at.disabled = !later.checked; };
   now.addEventListener('change', syncWhen);
   later.addEventListener('change', syncWhen);
+  // Pace: a large send can go out gradually.
+  const pace = h('input', { type: 'number', name: 'max_per_minute', min: 1, max: 100000, step: 1, inputmode: 'numeric', placeholder: t('campaigns.throttleNone') });
 
-  const submit = h('button', { class: 'btn btn-primary', type: 'submit' }, t('campaigns.create'));
+  const submit = h('button', { class: 'btn btn-primary', type: 'submit' }, t('campaigns.review'));
   const form = h('form', { class: 'stack campaign-form', novalidate: true },
     field(t('campaigns.name'), name),
     channel ? field(t('campaigns.channel'), channel) : null,
@@ -238,8 +240,11 @@ async function newCampaign() {
         h('label', { class: 'check' }, now, h('span', {}, t('campaigns.now'))),
         h('label', { class: 'check' }, later, h('span', {}, t('campaigns.later'))),
         at)),
+    field(t('campaigns.throttle'), pace, t('campaigns.throttleHint')),
     h('div', { class: 'actions' }, h('button', { class: 'btn', type: 'button', onclick: () => m.close() }, t('common.cancel')), submit));
   renderParams();
+  // The confirm step: the exact count and a summary, then "Send to N".
+  const confirmBox = h('div', { class: 'campaign-confirm', hidden: true });
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -272,21 +277,100 @@ async function newCampaign() {
       }
       body.scheduled_at = when.toISOString();
     }
+    if (pace.value.trim()) {
+      const n = Number(pace.value);
+      if (!Number.isInteger(n) || n < 1 || n > 100000) {
+        fieldError(form, { field: 'max_per_minute', message: t('campaigns.badThrottle') });
+        return;
+      }
+      body.max_per_minute = n;
+    }
     submit.disabled = true;
     try {
-      const created = await post('/campaigns', body);
-      m.close();
-      toast(t('campaigns.created', { n: created.progress.total }));
-      navigate(`#/campaigns/${created.campaign_id}`);
+      const preview = await post('/campaigns/preview', body);
+      showConfirm(body, preview);
     } catch (err) {
-      // "No prospect matches" names the segment: point at what the user filled in for it.
-      if (err.field === 'segment') err.field = segList.checked ? 'prospect_ids' : 'filter.q';
-      fieldError(form, err);
+      formError(err);
     } finally {
       submit.disabled = false;
     }
   });
-  m.body.append(form);
+
+  function formError(err) {
+    // "No prospect matches" names the segment: point at what the user filled in for it.
+    if (err.field === 'segment') err.field = segList.checked ? 'prospect_ids' : 'filter.q';
+    fieldError(form, err);
+  }
+
+  // The segment in words, as the dialog's choices read.
+  function segmentWords(body) {
+    if (body.prospect_ids) return t('campaigns.sum.list', { n: new Set(body.prospect_ids).size });
+    const f = body.filter ?? {};
+    const parts = [];
+    if (f.team_id) parts.push(t('campaigns.sum.team', { name: teamName(f.team_id) }));
+    if (f.executive_id) parts.push(t('campaigns.sum.executive', { name: userName(f.executive_id) }));
+    if (f.stage) parts.push(t('campaigns.sum.stage', { stage: t(`stage.${f.stage}`) }));
+    if (f.q) parts.push(t('campaigns.sum.q', { q: f.q }));
+    return parts.length ? t('campaigns.sum.filtered', { what: parts.join(', ') }) : t('campaigns.sum.everyone');
+  }
+
+  function showConfirm(body, p) {
+    const later = Boolean(body.scheduled_at);
+    const n = p.recipients;
+    const excluded = [
+      p.excluded.opted_out ? t('campaigns.sum.optedOut', { n: p.excluded.opted_out }) : null,
+      p.excluded.duplicates ? t('campaigns.sum.duplicates', { n: p.excluded.duplicates }) : null,
+    ].filter(Boolean);
+    const chan = channels?.find((c) => c.channel_account_id === p.channel_account_id);
+    const row = (k, label, ...value) => [h('dt', {}, label), h('dd', { dataset: { sum: k } }, ...value)];
+    const send = h('button', { class: 'btn btn-primary', type: 'button', name: 'confirm', disabled: n === 0 },
+      t(later ? 'campaigns.scheduleFor' : 'campaigns.sendTo', { n }));
+    const back = h('button', { class: 'btn', type: 'button', name: 'back' }, t('campaigns.back'));
+    clear(confirmBox,
+      h('h3', { class: 'confirm-title', tabindex: '-1' }, t('campaigns.confirmTitle')),
+      h('p', { class: 'confirm-count', dataset: { count: n } }, h('strong', {}, t('campaigns.recipientsWord', { n }))),
+      n === 0 ? h('p', { class: 'field-error', role: 'alert' }, t('campaigns.nobody')) : null,
+      h('dl', { class: 'facts campaign-summary' },
+        row('template', t('campaigns.template'), `${p.template_name} (${p.template_language})`),
+        row('sample', t('campaigns.preview'), h('span', { class: 'confirm-sample' }, p.sample)),
+        chan ? row('channel', t('campaigns.channel'), `${chan.display_name} · ${chan.phone_number_id}`) : [],
+        row('segment', t('campaigns.segment'), segmentWords(body)),
+        row('matched', t('campaigns.sum.matched'), fmtNumber(p.matched)),
+        row('excluded', t('campaigns.sum.excluded'), excluded.length ? excluded.join(' · ') : t('campaigns.sum.noneExcluded')),
+        row('when', t('campaigns.when'), later ? fmtDateTime(body.scheduled_at) : t('campaigns.sum.now')),
+        row('pace', t('campaigns.sum.pace'), body.max_per_minute ? t('campaigns.sum.perMinute', { n: body.max_per_minute }) : t('campaigns.sum.fullSpeed'))),
+      h('div', { class: 'actions' }, back, send));
+    form.hidden = true;
+    confirmBox.hidden = false;
+    confirmBox.dataset.count = String(n);
+    confirmBox.querySelector('.confirm-title').focus();
+    back.addEventListener('click', () => {
+      confirmBox.hidden = true;
+      form.hidden = false;
+      submit.focus();
+    });
+    send.addEventListener('click', async () => {
+      send.disabled = true;
+      back.disabled = true;
+      try {
+        const created = await post('/campaigns', { ...body, confirm_count: n });
+        m.close();
+        toast(t('campaigns.created', { n: created.progress.total }));
+        navigate(`#/campaigns/${created.campaign_id}`);
+      } catch (err) {
+        back.disabled = false;
+        if (err.code === 'recipients_changed') {
+          // The segment moved since the count: show the new one to confirm again.
+          showError(err);
+          post('/campaigns/preview', body).then((fresh) => showConfirm(body, fresh), (e2) => { back.click(); formError(e2); });
+          return;
+        }
+        back.click();
+        formError(err);
+      }
+    });
+  }
+  m.body.append(form, confirmBox);
   name.focus();
 }
 
@@ -336,6 +420,7 @@ function mountCampaign(view, id) {
         h('dt', {}, t('campaigns.parameters')), h('dd', {}, (c.parameters ?? []).join(' · ') || t('common.none')),
         h('dt', {}, t('campaigns.createdBy')), h('dd', {}, userName(c.created_by)),
         h('dt', {}, t('campaigns.scheduledAt')), h('dd', {}, fmtDateTime(c.scheduled_at)),
+        c.max_per_minute ? [h('dt', {}, t('campaigns.sum.pace')), h('dd', { class: 'campaign-pace' }, t('campaigns.sum.perMinute', { n: c.max_per_minute }))] : null,
         c.started_at ? [h('dt', {}, t('campaigns.startedAt')), h('dd', {}, fmtDateTime(c.started_at))] : null,
         c.finished_at ? [h('dt', {}, t('campaigns.finishedAt')), h('dd', {}, fmtDateTime(c.finished_at))] : null));
     clear(progress,

@@ -224,7 +224,13 @@ export function mountConversation(pane, id, { row, back, message }) {
       const note = isNote(m);
       // The send's answer was lost and no status has come: WhatsApp may or may not have it.
       const tick = out && m.unconfirmed && m.status === 'queued' ? 'unconfirmed' : m.status;
-      const who = out ? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id)) : null;
+      // A campaign's message is tagged with its campaign, not shown as nobody's ("Unassigned"); a
+      // live row has the campaign's id, its name comes with the page read after it.
+      const campaign = out && m.campaign_id != null
+        ? h('span', { class: 'msg-campaign', dataset: { campaignId: m.campaign_id } },
+          m.campaign_name ? t('conv.campaign', { name: m.campaign_name }) : t('conv.campaignTag'))
+        : null;
+      const who = out ? (campaign ?? (m.sender_kind === 'bot' ? t('inbox.bot') : userName(m.sender_user_id))) : null;
       // The message this one replies to (when loaded), and the prospect's reaction to it.
       const quoted = m.reply_to_message_id ? st.msgs.get(m.reply_to_message_id) : null;
       items.push(h('li', { class: `msg ${out ? 'out' : 'in'}${m.sender_kind === 'bot' ? ' bot' : ''}${note ? ' note' : ''}${m.reaction ? ' reacted' : ''}${m.message_id === st.reveal ? ' msg-found' : ''}`, id: `msg-${m.message_id}`, dataset: { status: m.status, kind: m.kind ?? 'message' } },
@@ -324,7 +330,7 @@ export function mountConversation(pane, id, { row, back, message }) {
         const page = await get(`/conversations/${id}/messages${query({ limit: 20 })}`);
         for (const m of page.items) {
           const prev = st.msgs.get(m.message_id);
-          if (prev) st.msgs.set(m.message_id, { ...prev, media: m.media, wa_type: m.wa_type, content: m.content });
+          if (prev) st.msgs.set(m.message_id, { ...prev, media: m.media, wa_type: m.wa_type, content: m.content, campaign_name: m.campaign_name });
         }
         if (!st.destroyed) renderMessages();
       } catch {

@@ -929,6 +929,10 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   await admin.selectOption('dialog select[name="filter.stage"]', setup.stage);
   await shot(admin, '18-campaign-new');
   await admin.click('dialog button[type=submit]');
+  // The confirm step: the exact count, then "Send to N".
+  await admin.waitForSelector(`dialog .campaign-confirm[data-count="${setup.count}"]`);
+  assert.equal((await admin.textContent('dialog button[name=confirm]')).trim(), `Send to ${setup.count}`);
+  await admin.click('dialog button[name=confirm]');
   await admin.waitForURL(/#\/campaigns\/\d+$/);
   campaignId = Number(new URL(admin.url()).hash.split('/').pop());
   await admin.waitForSelector(`.campaign[data-id="${campaignId}"][data-state=ready]`);
@@ -970,6 +974,7 @@ await test('campaigns: an admin creates one in the UI for the simulator number a
   await admin.check('dialog input[name=when][value=later]');
   await admin.fill('dialog input[name=scheduled_at]', '2031-12-01T10:00');
   await admin.click('dialog button[type=submit]');
+  await admin.click('dialog button[name=confirm]:has-text("Schedule for")');
   await admin.waitForSelector('.campaign[data-status=scheduled]');
   const later = await api(admin, `/campaigns/${new URL(admin.url()).hash.split('/').pop()}`);
   assert.equal(later.scheduled_at, '2031-12-01T16:00:00Z', '10:00 in Mexico City, the browser\'s time zone');
@@ -2645,6 +2650,116 @@ await test('bot: an admin in Spanish (1440) and English (390 px) adds and reorde
   // The bot goes back off: the tests after this one expect no auto-replies.
   assert.equal((await send(ep, 'PUT', '/bot/settings', { enabled: false })).status, 200);
   await ep.context().close();
+});
+
+// --- campaigns (issue 24) ---
+// Campaign safeguards: the dialog shows the exact recipient count (after filters, opt-outs and
+// duplicates) and a summary, asks for confirmation ("Send to N"), refuses a send to nobody; the
+// campaign's message shows in the recipient's conversation as "Campaign: <name>".
+async function campaignThroughDialog(page, s, { name, team, lang }) {
+  await page.goto(`${BASE}/#/campaigns`);
+  await page.waitForSelector('.campaigns[data-state=ready]');
+  await page.click('.page-head .btn-primary');
+  await page.waitForSelector('dialog form.campaign-form');
+  await page.fill('dialog input[name=name]', name);
+  if (await page.locator('dialog select[name=channel_account_id]').count()) {
+    await page.selectOption('dialog select[name=channel_account_id]', String(s.channel_account_id));
+  }
+  await page.selectOption('dialog select[name="template.name"]', { label: s.template });
+  await page.fill('dialog input[name="template.parameters"] >> nth=1', '12%');
+  if (team) await page.selectOption('dialog select[name="filter.team_id"]', String(team));
+  await page.selectOption('dialog select[name="filter.executive_id"]', String(s.segment.executive_id));
+  await page.selectOption('dialog select[name="filter.stage"]', s.segment.stage);
+  await page.fill('dialog input[name=max_per_minute]', '6000');
+  await page.click('dialog button[type=submit]');
+  await page.waitForSelector('dialog .campaign-confirm:not([hidden])');
+  // The exact count: the segment as SQL counts it, less the one who opted out.
+  assert.equal(Number(await page.getAttribute('dialog .campaign-confirm', 'data-count')), s.segment.count, `${lang}: the count`);
+  assert.equal(await page.textContent('dialog .campaign-summary [data-sum=matched]'), String(s.segment.matched));
+  return page.textContent('dialog .campaign-summary [data-sum=excluded]');
+}
+
+async function campaignMessageShown(page, campaignIdOf, count, name, label) {
+  await page.waitForSelector(`.campaign[data-id="${campaignIdOf}"][data-state=ready]`);
+  // Every recipient handed to WhatsApp (none pending, none waiting in the outbox).
+  await page.waitForFunction((n) => document.querySelector('.campaign')?.dataset.settled === String(n), count, { timeout: 60000 });
+  const { conversation_id: cid } = await step('campaign_conversation', { campaign_id: campaignIdOf });
+  assert.ok(cid, 'a recipient got the message');
+  await page.goto(`${BASE}/#/c/${cid}`);
+  const tag = page.locator(`.msg.out .msg-campaign[data-campaign-id="${campaignIdOf}"]`).first();
+  await tag.waitFor();
+  // The name arrives with the page of messages.
+  await page.waitForFunction(([id, text]) => [...document.querySelectorAll(`.msg-campaign[data-campaign-id="${id}"]`)]
+    .some((e) => e.textContent === text), [campaignIdOf, `${label}: ${name}`]);
+  assert.equal(await page.locator(`.msg.out:has(.msg-campaign[data-campaign-id="${campaignIdOf}"]) .msg-who`).first().textContent(), `${label}: ${name}`,
+    'marked as the campaign\'s, not "Unassigned"');
+}
+
+await test('campaigns: the dialog counts exactly, summarises, confirms, and the message shows as the campaign\'s (admin in Spanish at 1440, coordinator in English at 390, executive 403)', async () => {
+  const s = await step('campaign_safeguards_setup');
+  // The admin, in Spanish on a desktop.
+  const es = await newPage({ locale: 'es-MX', viewport: { width: 1440, height: 900 }, bypassCSP: true });
+  await login(es, s.admin);
+  const esEx = await campaignThroughDialog(es, { ...s, segment: s.admin_segment }, { name: 'Aviso de diciembre', lang: 'es' });
+  assert.equal(esEx, '1 dejó de recibir mensajes de marketing');
+  assert.match(await es.textContent('dialog .campaign-summary [data-sum=pace]'), /6[.,\s\u00a0]?000 mensajes por minuto/);
+  assert.equal((await es.textContent('dialog button[name=confirm]')).trim(), `Enviar a ${s.admin_segment.count}`);
+  await scanSpanish(es, 'campaign confirmation');
+  assert.deepEqual(await axeProblems(es, 'campaign confirmation (es, 1440px)'), []);
+  await shot(es, 'campaigns24-01-confirm-es-1440');
+  await es.click('dialog button[name=confirm]');
+  await es.waitForURL(/#\/campaigns\/\d+$/);
+  const esId = Number(new URL(es.url()).hash.split('/').pop());
+  const esView = await api(es, `/campaigns/${esId}`);
+  assert.equal(esView.progress.total, s.admin_segment.count, 'created for exactly the confirmed count');
+  assert.equal(esView.max_per_minute, 6000);
+  await campaignMessageShown(es, esId, s.admin_segment.count, 'Aviso de diciembre', 'Campaña');
+  await scanSpanish(es, 'conversation with a campaign message');
+  await shot(es, 'campaigns24-02-message-es-1440');
+  await es.context().close();
+
+  // The coordinator of VEN, in English on a phone: nobody to send to is refused, then her segment.
+  const en = await newPage({ viewport: { width: 390, height: 844 }, bypassCSP: true });
+  await login(en, s.coordinator);
+  await en.goto(`${BASE}/#/campaigns`);
+  await en.waitForSelector('.campaigns[data-state=ready]');
+  await en.click('.page-head .btn-primary');
+  await en.waitForSelector('dialog form.campaign-form');
+  await en.fill('dialog input[name=name]', 'Nadie');
+  await en.fill('dialog input[name="template.parameters"] >> nth=1', '5%');
+  await en.fill('dialog input[name="filter.q"]', 'Zzzz');
+  await en.click('dialog button[type=submit]');
+  await en.waitForSelector('dialog .campaign-confirm[data-count="0"]');
+  assert.ok(await en.isDisabled('dialog button[name=confirm]'), 'no send to nobody');
+  assert.equal(await en.textContent('dialog .campaign-confirm .field-error'), 'Nobody to send to: change the recipients.');
+  await en.click('dialog button[name=back]');
+  await en.keyboard.press('Escape');
+  const enEx = await campaignThroughDialog(en, { ...s, segment: s.coordinator_segment }, { name: 'VEN December', lang: 'en' });
+  assert.equal(enEx, '1 opted out of marketing messages');
+  assert.match(await en.textContent('dialog .campaign-summary [data-sum=segment]'), /^Prospects with executive .+, stage /);
+  assert.equal((await en.textContent('dialog button[name=confirm]')).trim(), `Send to ${s.coordinator_segment.count}`);
+  const width = await en.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no horizontal scrolling (${width} px)`);
+  assert.deepEqual(await smallTargets(en), [], 'every control of the confirmation is a 44 px target');
+  assert.deepEqual(await axeProblems(en, 'campaign confirmation (en, 390px)'), []);
+  await shot(en, 'campaigns24-03-confirm-en-390');
+  await en.click('dialog button[name=confirm]');
+  await en.waitForURL(/#\/campaigns\/\d+$/);
+  const enId = Number(new URL(en.url()).hash.split('/').pop());
+  assert.equal((await api(en, `/campaigns/${enId}`)).progress.total, s.coordinator_segment.count);
+  await campaignMessageShown(en, enId, s.coordinator_segment.count, 'VEN December', 'Campaign');
+  assert.deepEqual(await axeProblems(en, 'conversation with a campaign message (en, 390px)'), []);
+  await shot(en, 'campaigns24-04-message-en-390');
+  await en.context().close();
+
+  // An executive may not preview nor send.
+  const body = { name: 'x', template: { name: 'promo_fin_de_mes', language: 'es_MX', parameters: ['a', 'b'] }, filter: {} };
+  for (const path of ['/campaigns/preview', '/campaigns']) {
+    const r = await fetch(`${BASE}/api/v1${path}`, {
+      method: 'POST', headers: { authorization: `Bearer ${await tokenOf(ana)}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    assert.equal(r.status, 403, `POST ${path} as an executive`);
+  }
 });
 
 await test('logout ends the session', async () => {

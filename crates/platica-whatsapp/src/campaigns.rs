@@ -1,6 +1,8 @@
 //! The campaign dispatcher: starts scheduled campaigns when due and feeds running ones into the
 //! outbox in chunks, only while their number's outbox backlog is short, so a campaign never
-//! holds executives' replies back for long. The sender's per-number rate sets the pace; every
+//! holds executives' replies back for long. The sender's per-number rate sets the pace, and a
+//! campaign's own throttle (`max_per_minute`) slows it further; a scheduled campaign waits for
+//! its time (see [`platica_store::whatsapp::campaigns::active`]). Every
 //! chunk is one transaction (see [`platica_store::whatsapp::campaigns::dispatch_chunk`]), so a restart
 //! queues nobody twice.
 
@@ -64,8 +66,15 @@ async fn round(
     for c in &running {
         let tenant = TenantId(c.tenant_id);
         let backlog = campaigns::backlog(pool, tenant, c.channel_account_id).await?;
-        let room = (config.max_backlog - backlog).min(config.chunk);
-        if room > 0 {
+        let mut room = (config.max_backlog - backlog).min(config.chunk);
+        // A throttled campaign queues no more than its minute allows; when it allows nothing,
+        // the chunk of 0 still completes a campaign with nobody left pending.
+        let throttle = campaigns::throttle_room(pool, c).await?;
+        if let Some(allowed) = throttle {
+            room = room.min(allowed);
+        }
+        if room > 0 || throttle.is_some() {
+            let room = room.max(0);
             let queued = campaigns::dispatch_chunk(pool, c, room).await?;
             metrics::counter!("platica_campaign_queued_total").increment(queued);
         }

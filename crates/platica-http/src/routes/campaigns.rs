@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use platica_domain::validate::{self, Invalid};
-use platica_store::whatsapp::campaigns::{self, Campaign, CampaignView, NewCampaign, Recipient, Segment};
+use platica_store::whatsapp::campaigns::{self, Campaign, CampaignView, NewCampaign, Preview, Recipient, Segment};
 use platica_store::whatsapp::outbox::TemplateSend;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -22,6 +22,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(preview))
         .routes(routes!(get))
         .routes(routes!(recipients))
         .routes(routes!(pause))
@@ -42,25 +43,23 @@ pub struct CreateCampaign {
     pub prospect_ids: Option<Vec<i64>>,
     /// ...or every visible prospect matching this filter.
     pub filter: Option<BulkFilter>,
-    /// When to start (default: now).
+    /// When to start (default: now); not in the past.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// At most this many messages a minute, 1 to 100,000 (default: as fast as the number's rate
+    /// allows).
+    #[schema(minimum = 1, maximum = 100000)]
+    pub max_per_minute: Option<i32>,
+    /// The recipient count the user confirmed (from `POST /campaigns/preview`): when the segment
+    /// has changed since, nothing is created and the answer is 422 `recipients_changed` with the
+    /// new `count`. Ignored by the preview.
+    pub confirm_count: Option<i64>,
 }
 
-/// The campaigns the caller sees (admin: all; coordinator: their own), newest first.
-#[utoipa::path(get, path = "/campaigns", tag = "campaigns",
-    responses((status = 200, body = Vec<Campaign>), (status = 403, body = ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Campaign>>> {
-    Ok(Json(campaigns::list(&state.pool, auth.viewer()).await?))
-}
+/// A start more than this far in the past is refused (a clock a little behind is not).
+const PAST_SLACK: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
-/// Creates a campaign; its recipients are the segment as the caller sees it now.
-#[utoipa::path(post, path = "/campaigns", tag = "campaigns", request_body = CreateCampaign,
-    responses((status = 201, body = CampaignView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn create(
-    State(state): State<AppState>,
-    auth: Auth,
-    Json(input): Json<CreateCampaign>,
-) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+/// Validates a create (or preview) body into the campaign it describes.
+fn new_campaign(input: CreateCampaign) -> ApiResult<NewCampaign> {
     let name = validate::name("name", &input.name)?;
     let segment = match (input.prospect_ids, input.filter) {
         (Some(ids), None) => {
@@ -72,10 +71,23 @@ async fn create(
         (None, Some(f)) => Segment::Filter(filter(f.q.as_deref(), f.team_id, f.executive_id, f.stage)?),
         _ => return Err(Invalid::new("prospect_ids", "give either prospect_ids or filter").into()),
     };
+    if let Some(at) = input.scheduled_at
+        && at < Utc::now() - PAST_SLACK
+    {
+        return Err(Invalid::new("scheduled_at", "must not be in the past").into());
+    }
+    if let Some(n) = input.max_per_minute
+        && !(1..=100_000).contains(&n)
+    {
+        return Err(Invalid::new("max_per_minute", "must be 1 to 100,000 messages a minute").into());
+    }
     let t = input.template;
+    if t.name.trim().is_empty() {
+        return Err(Invalid::new("template.name", "must not be empty").into());
+    }
     let params =
         t.parameters.iter().map(|p| validate::body("template.parameters", p)).collect::<Result<Vec<_>, _>>()?;
-    let new = NewCampaign {
+    Ok(NewCampaign {
         name,
         channel_account_id: input.channel_account_id,
         template: TemplateSend {
@@ -86,8 +98,46 @@ async fn create(
         },
         segment,
         scheduled_at: input.scheduled_at,
-    };
-    Ok((StatusCode::CREATED, Json(campaigns::create(&state.pool, auth.viewer(), &new).await?)))
+        max_per_minute: input.max_per_minute,
+    })
+}
+
+/// The campaigns the caller sees (admin: all; coordinator: their own), newest first.
+#[utoipa::path(get, path = "/campaigns", tag = "campaigns",
+    responses((status = 200, body = Vec<Campaign>), (status = 403, body = ErrorBody)))]
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Campaign>>> {
+    Ok(Json(campaigns::list(&state.pool, auth.viewer()).await?))
+}
+
+/// Creates a campaign; its recipients are the segment as the caller sees it now, less the
+/// opted-out, each once (exactly what `POST /campaigns/preview` counts).
+#[utoipa::path(post, path = "/campaigns", tag = "campaigns", request_body = CreateCampaign,
+    responses((status = 201, body = CampaignView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(input): Json<CreateCampaign>,
+) -> ApiResult<(StatusCode, Json<CampaignView>)> {
+    if input.confirm_count.is_some_and(|n| n < 1) {
+        return Err(Invalid::new("confirm_count", "a campaign reaches at least one prospect").into());
+    }
+    let confirm = input.confirm_count;
+    let new = new_campaign(input)?;
+    Ok((StatusCode::CREATED, Json(campaigns::create(&state.pool, auth.viewer(), &new, confirm).await?)))
+}
+
+/// What `POST /campaigns` with this body would do, without doing it: the exact recipient count
+/// (after filters, opt-outs and duplicates, by the query creation uses), what is left out and
+/// why, the number and the template's text. Nothing is written; a segment nobody matches counts 0.
+#[utoipa::path(post, path = "/campaigns/preview", tag = "campaigns", request_body = CreateCampaign,
+    responses((status = 200, body = Preview), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn preview(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(input): Json<CreateCampaign>,
+) -> ApiResult<Json<Preview>> {
+    let new = new_campaign(input)?;
+    Ok(Json(campaigns::preview(&state.pool, auth.viewer(), &new).await?))
 }
 
 /// A campaign with its progress, counted now.

@@ -73,6 +73,13 @@ pub struct Message {
     #[sqlx(default)]
     #[schema(value_type = Option<MediaRef>)]
     pub media: Option<sqlx::types::Json<MediaRef>>,
+    /// The campaign this message was sent for (live message rows carry it too); the chat shows
+    /// "Campaign: <name>" on it rather than a sender.
+    #[sqlx(default)]
+    pub campaign_id: Option<i64>,
+    /// That campaign's name. Filled in message pages.
+    #[sqlx(default)]
+    pub campaign_name: Option<String>,
 }
 
 /// Why an outbound message failed: WhatsApp's error code and text, or Platica's own reason
@@ -125,10 +132,12 @@ pub async fn list(
     // With each WhatsApp message's type, structure and the message it replies to.
     let mut qb = QueryBuilder::new(format!(
         "SELECT {COLUMNS}, w.wa_type, w.content, w.context_external_id AS reply_to_external_id,
-                coalesce(m.reply_to_message_id, q.message_id) AS reply_to_message_id, {media} AS media
+                coalesce(m.reply_to_message_id, q.message_id) AS reply_to_message_id, {media} AS media,
+                m.campaign_id, cg.name AS campaign_name
          FROM messages m
          LEFT JOIN whatsapp_messages w ON w.tenant_id = m.tenant_id AND w.message_id = m.message_id
          LEFT JOIN messages q ON q.tenant_id = m.tenant_id AND q.external_id = w.context_external_id
+         LEFT JOIN campaigns cg ON cg.tenant_id = m.tenant_id AND cg.campaign_id = m.campaign_id
          WHERE m.tenant_id = ",
         media = media::MEDIA_JSON
     ));

@@ -36,13 +36,16 @@ pub struct Campaign {
     /// `scheduled`, `running`, `paused`, `completed` or `cancelled`.
     pub status: String,
     pub scheduled_at: DateTime<Utc>,
+    /// At most this many of its messages go to WhatsApp in any minute (`null`: as fast as the
+    /// number's rate allows).
+    pub max_per_minute: Option<i32>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "campaign_id, name, channel_account_id, template_name, template_language, parameters,
-    created_by, status, scheduled_at, started_at, finished_at, created_at";
+    created_by, status, scheduled_at, max_per_minute, started_at, finished_at, created_at";
 
 /// Recipients by delivery state, counted from the recipients and their messages.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -83,6 +86,8 @@ pub struct NewCampaign {
     pub template: TemplateSend,
     pub segment: Segment,
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// At most this many messages a minute (`None`: the number's own pace).
+    pub max_per_minute: Option<i32>,
 }
 
 fn may_run_campaigns(viewer: &Viewer) -> StoreResult<()> {
@@ -93,24 +98,72 @@ fn may_run_campaigns(viewer: &Viewer) -> StoreResult<()> {
     }
 }
 
-/// Creates a campaign and fixes its recipients.
-pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreResult<CampaignView> {
+/// Why a prospect the segment matches is left out, before anything is written: SQL over `p`,
+/// true for a prospect who stopped the business's marketing messages (WhatsApp refused a template
+/// to them with 131050; migration 0031 indexes exactly those failures).
+const OPTED_OUT: &str = "EXISTS (SELECT 1 FROM conversations oc JOIN messages om
+        ON om.tenant_id = oc.tenant_id AND om.conversation_id = oc.conversation_id
+        AND om.status = 'failed' AND om.direction = 'out' AND (om.error ->> 'code') = '131050'
+     WHERE oc.tenant_id = p.tenant_id AND oc.prospect_id = p.prospect_id)";
+
+/// `FROM prospects p WHERE ...`: the prospects a segment matches as the viewer sees them. The
+/// preview counts over it and creation inserts from it, so the two cannot drift apart.
+fn push_segment(qb: &mut QueryBuilder<sqlx::Postgres>, viewer: &Viewer, segment: &Segment) {
+    qb.push(" FROM prospects p WHERE true");
+    push_visible(qb, viewer, "p");
+    qb.push(" AND p.tenant_id = ").push_bind(viewer.tenant_id.0);
+    match segment {
+        Segment::Filter(f) => push_filter(qb, f),
+        Segment::List(ids) => {
+            qb.push(" AND p.prospect_id = ANY(").push_bind(ids.clone()).push(")");
+        }
+    }
+}
+
+/// Who a campaign would reach, counted the way creation fixes its recipients.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// Exactly the recipients the campaign gets if created now: the prospects the segment
+    /// matches, less the opted-out, each once.
+    pub recipients: i64,
+    /// Prospects the segment matches (each once).
+    pub matched: i64,
+    /// Left out, by reason.
+    pub excluded: Excluded,
+    /// The number it would send from.
+    pub channel_account_id: i64,
+    pub template_name: String,
+    pub template_language: String,
+    /// The template's text as a prospect named "Ana López" would read it.
+    pub sample: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Excluded {
+    /// Matched prospects who stopped the business's marketing messages (WhatsApp error 131050
+    /// on an earlier template).
+    pub opted_out: i64,
+    /// Prospect ids listed more than once (each gets one message).
+    pub duplicates: i64,
+}
+
+/// Checks a campaign as it would be created (template, number, segment) and counts it.
+async fn resolve(conn: &mut PgConnection, viewer: &Viewer, new: &NewCampaign) -> StoreResult<Preview> {
     may_run_campaigns(viewer)?;
     let tenant = viewer.tenant_id;
-    let mut tx = pool.begin().await?;
     // The template must exist and take these parameters (placeholders render per recipient).
     let probe = TemplateSend {
         params: new.template.params.iter().map(|p| personalise(p, "Ana López")).collect(),
         ..new.template.clone()
     };
-    templates::prepare(&mut tx, tenant, &probe).await?;
+    let sample = templates::prepare(&mut *conn, tenant, &probe).await?;
     let account: Option<i64> = sqlx::query_scalar(
         "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND ($2::bigint IS NULL OR channel_account_id = $2)
          ORDER BY channel_account_id LIMIT 1",
     )
     .bind(tenant.0)
     .bind(new.channel_account_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let account = account.ok_or_else(|| match new.channel_account_id {
         Some(_) => StoreError::missing_ref("channel account", "channel_account_id"),
@@ -121,32 +174,77 @@ pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreR
             params: vec![],
         },
     })?;
+    let mut qb = QueryBuilder::new(format!("SELECT count(*), count(*) FILTER (WHERE {OPTED_OUT})"));
+    push_segment(&mut qb, viewer, &new.segment);
+    let (matched, opted_out): (i64, i64) = qb.build_query_as().fetch_one(&mut *conn).await?;
+    let mut duplicates = 0;
+    if let Segment::List(ids) = &new.segment {
+        let distinct = ids.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
+        if matched < distinct {
+            return Err(StoreError::missing_ref("prospect (some listed prospects)", "prospect_ids"));
+        }
+        duplicates = ids.len() as i64 - distinct;
+    }
+    let recipients = matched - opted_out;
+    if recipients > MAX_RECIPIENTS {
+        return Err(platica_domain::validate::Invalid::new(
+            "segment",
+            format!("a campaign reaches at most {MAX_RECIPIENTS} prospects: narrow the segment"),
+        )
+        .into());
+    }
+    Ok(Preview {
+        recipients,
+        matched,
+        excluded: Excluded { opted_out, duplicates },
+        channel_account_id: account,
+        template_name: new.template.name.clone(),
+        template_language: new.template.language.clone(),
+        sample,
+    })
+}
+
+/// What creating this campaign would do, without doing it: the exact recipient count and what is
+/// left out (nothing is written; a segment nobody matches counts 0 rather than failing).
+pub async fn preview(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreResult<Preview> {
+    let mut conn = pool.acquire().await?;
+    resolve(&mut conn, viewer, new).await
+}
+
+/// Creates a campaign and fixes its recipients: the prospects [`preview`] counts, inserted by the
+/// same segment query. With `confirm_count` (the count the user confirmed), a segment that has
+/// changed since is refused (`recipients_changed`, with the new `count`) and nothing is created.
+pub async fn create(
+    pool: &PgPool,
+    viewer: &Viewer,
+    new: &NewCampaign,
+    confirm_count: Option<i64>,
+) -> StoreResult<CampaignView> {
+    let tenant = viewer.tenant_id;
+    let mut tx = pool.begin().await?;
+    let preview = resolve(&mut tx, viewer, new).await?;
     let sql = format!(
         "INSERT INTO campaigns (tenant_id, name, channel_account_id, template_name, template_language, parameters,
-             created_by, scheduled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now())) RETURNING {COLUMNS}"
+             created_by, scheduled_at, max_per_minute)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()), $9) RETURNING {COLUMNS}"
     );
     let campaign: Campaign = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.0)
         .bind(&new.name)
-        .bind(account)
+        .bind(preview.channel_account_id)
         .bind(&new.template.name)
         .bind(&new.template.language)
         .bind(json!(new.template.params))
         .bind(viewer.user_id.0)
         .bind(new.scheduled_at)
+        .bind(new.max_per_minute)
         .fetch_one(&mut *tx)
         .await?;
     let mut qb =
         QueryBuilder::new("INSERT INTO campaign_recipients (tenant_id, campaign_id, prospect_id) SELECT p.tenant_id, ");
-    qb.push_bind(campaign.campaign_id).push(", p.prospect_id FROM prospects p WHERE true");
-    push_visible(&mut qb, viewer, "p");
-    match &new.segment {
-        Segment::Filter(f) => push_filter(&mut qb, f),
-        Segment::List(ids) => {
-            qb.push(" AND p.prospect_id = ANY(").push_bind(ids.clone()).push(")");
-        }
-    }
+    qb.push_bind(campaign.campaign_id).push(", p.prospect_id");
+    push_segment(&mut qb, viewer, &new.segment);
+    qb.push(format!(" AND NOT {OPTED_OUT}"));
     qb.push(" ORDER BY p.prospect_id LIMIT ").push_bind(MAX_RECIPIENTS + 1);
     let added = qb.build().execute(&mut *tx).await?.rows_affected() as i64;
     if added > MAX_RECIPIENTS {
@@ -156,17 +254,30 @@ pub async fn create(pool: &PgPool, viewer: &Viewer, new: &NewCampaign) -> StoreR
         )
         .into());
     }
-    if let Segment::List(ids) = &new.segment {
-        let distinct = ids.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
-        if added < distinct {
-            return Err(StoreError::missing_ref("prospect (some listed prospects)", "prospect_ids"));
-        }
-    }
     if added == 0 {
         return Err(platica_domain::validate::Invalid::new("segment", "no visible prospect matches").into());
     }
+    if let Some(confirmed) = confirm_count
+        && confirmed != added
+    {
+        return Err(StoreError::Refused {
+            code: "recipients_changed",
+            message: format!(
+                "the segment now reaches {added} prospects, not the {confirmed} confirmed: review it again"
+            ),
+            field: Some("confirm_count"),
+            params: vec![("count", added.to_string())],
+        });
+    }
     tx.commit().await?;
-    tracing::info!(tenant_id = tenant.0, campaign_id = campaign.campaign_id, recipients = added, "campaign created");
+    tracing::info!(
+        tenant_id = tenant.0,
+        campaign_id = campaign.campaign_id,
+        recipients = added,
+        opted_out = preview.excluded.opted_out,
+        max_per_minute = new.max_per_minute,
+        "campaign created"
+    );
     let progress = progress(pool, tenant, campaign.campaign_id).await?;
     Ok(CampaignView { campaign, progress })
 }
@@ -343,6 +454,8 @@ pub struct Active {
     pub tenant_id: i64,
     pub campaign_id: i64,
     pub channel_account_id: i64,
+    /// The campaign's throttle (messages a minute), if it has one.
+    pub max_per_minute: Option<i32>,
 }
 
 /// Starts campaigns whose time has come and lists the running ones (all tenants), in one
@@ -353,12 +466,12 @@ pub async fn active(pool: &PgPool) -> StoreResult<Vec<Active>> {
         "WITH started AS (
              UPDATE campaigns SET status = 'running', started_at = now(), updated_at = now()
              WHERE status = 'scheduled' AND scheduled_at <= now()
-             RETURNING tenant_id, campaign_id, channel_account_id
+             RETURNING tenant_id, campaign_id, channel_account_id, max_per_minute
          )
-         SELECT tenant_id, campaign_id, channel_account_id FROM campaigns
+         SELECT tenant_id, campaign_id, channel_account_id, max_per_minute FROM campaigns
          WHERE status = 'running'
          UNION
-         SELECT tenant_id, campaign_id, channel_account_id FROM started
+         SELECT tenant_id, campaign_id, channel_account_id, max_per_minute FROM started
          ORDER BY tenant_id, campaign_id",
     )
     .fetch_all(pool)
@@ -374,6 +487,30 @@ pub async fn backlog(pool: &PgPool, tenant: TenantId, account: i64) -> StoreResu
     .bind(account)
     .fetch_one(pool)
     .await?)
+}
+
+/// How many more messages a throttled campaign may queue now: its limit less its last messages
+/// that are still in the outbox (waiting, being sent, retried) or went to WhatsApp within the last
+/// minute. A message counts from when it is queued until a minute after its send finished (the
+/// request reached WhatsApp before that), so in any minute WhatsApp receives at most the limit of
+/// the campaign's messages. Only the campaign's last `limit` messages are read (by index): when all
+/// of them count, the minute is full; an older message still waiting for a retry is not counted.
+pub async fn throttle_room(pool: &PgPool, c: &Active) -> StoreResult<Option<i64>> {
+    let Some(limit) = c.max_per_minute else { return Ok(None) };
+    let busy: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT message_id FROM messages WHERE tenant_id = $1 AND campaign_id = $2
+             ORDER BY message_id DESC LIMIT $3
+         ) last
+         JOIN outbox o ON o.tenant_id = $1 AND o.message_id = last.message_id
+         WHERE o.finished_at IS NULL OR o.finished_at > now() - interval '1 minute'",
+    )
+    .bind(c.tenant_id)
+    .bind(c.campaign_id)
+    .bind(i64::from(limit))
+    .fetch_one(pool)
+    .await?;
+    Ok(Some((i64::from(limit) - busy).max(0)))
 }
 
 /// Queues up to `limit` pending recipients of a running campaign: for each, in one transaction
@@ -421,12 +558,13 @@ pub async fn dispatch_chunk(pool: &PgPool, c: &Active, limit: i64) -> StoreResul
         };
         let (conversation, _) = crate::inbox::conversations::ensure_whatsapp(&mut tx, tenant, *prospect).await?;
         let message: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status)
-             VALUES ($1, $2, 'out', 'system', $3, 'queued') RETURNING message_id",
+            "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status, campaign_id)
+             VALUES ($1, $2, 'out', 'system', $3, 'queued', $4) RETURNING message_id",
         )
         .bind(c.tenant_id)
         .bind(conversation)
         .bind(&body)
+        .bind(c.campaign_id)
         .fetch_one(&mut *tx)
         .await?;
         let route = Route { recipient: recipient.clone(), ..route_base.clone() };

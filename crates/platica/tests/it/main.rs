@@ -17,6 +17,7 @@ mod bad_input;
 mod bot_admin;
 mod bulk_reassign;
 mod calls;
+mod campaign_safeguards;
 mod channels_admin;
 mod cli;
 mod composer;

@@ -81,6 +81,7 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/templates/sync"),
     ("get", "/api/v1/campaigns"),
     ("post", "/api/v1/campaigns"),
+    ("post", "/api/v1/campaigns/preview"),
     ("get", "/api/v1/campaigns/{campaign_id}"),
     ("get", "/api/v1/campaigns/{campaign_id}/recipients"),
     ("post", "/api/v1/campaigns/{campaign_id}/pause"),

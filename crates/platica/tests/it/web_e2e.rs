@@ -632,6 +632,108 @@ async fn the_web_app_works_end_to_end_in_chromium() {
                     json!({"channel_account_id": account, "template": "promo_fin_de_mes (es_MX)",
                            "executive_id": executive_id, "stage": stage, "count": count})
                 }
+                "campaign_safeguards_setup" => {
+                    // Campaign safeguards (issue 24), after `campaign_setup`: an admin and a
+                    // coordinator of VEN of their own (their logins spend nobody else's limit),
+                    // and for each a segment (one executive's prospects at one stage) of which
+                    // one prospect stopped marketing messages (an earlier template failed with
+                    // WhatsApp's 131050), counted here in SQL independently of the server.
+                    let mut users = Vec::new();
+                    for (email, name, role, teams) in [
+                        ("alba.campos@demo.platica.test", "Alba Campos", "admin", json!([])),
+                        ("ciro.ramos@demo.platica.test", "Ciro Ramos", "coordinator", json!([ven])),
+                    ] {
+                        let r = app
+                            .post(
+                                "/api/v1/users",
+                                &admin_token,
+                                json!({"email": email, "display_name": name, "role": role,
+                                       "password": "platica-campanas", "team_ids": teams}),
+                            )
+                            .await;
+                        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+                        users.push(json!({"email": email, "password": "platica-campanas"}));
+                    }
+                    // The coordinator's first (VEN), then the admin's of another executive: the
+                    // two do not overlap.
+                    let mut segments: Vec<Value> = Vec::new();
+                    for team in [Some(ven), None] {
+                        let skip = segments.first().and_then(|s| s["executive_id"].as_i64());
+                        let (executive_id, stage): (i64, String) = sqlx::query_as(
+                            "SELECT executive_id, stage::text FROM prospects
+                             WHERE tenant_id = $1 AND executive_id IS NOT NULL AND ($2::bigint IS NULL OR team_id = $2)
+                               AND ($3::bigint IS NULL OR executive_id <> $3)
+                             GROUP BY executive_id, stage HAVING count(*) BETWEEN 3 AND 300
+                             ORDER BY count(*), executive_id DESC, stage LIMIT 1",
+                        )
+                        .bind(tenant)
+                        .bind(team)
+                        .bind(skip)
+                        .fetch_one(&app.pool)
+                        .await
+                        .unwrap();
+                        let members: Vec<i64> = sqlx::query_scalar(
+                            "SELECT prospect_id FROM prospects WHERE tenant_id = $1 AND executive_id = $2 AND stage = $3
+                               AND ($4::bigint IS NULL OR team_id = $4) ORDER BY prospect_id",
+                        )
+                        .bind(tenant)
+                        .bind(executive_id)
+                        .bind(&stage)
+                        .bind(team)
+                        .fetch_all(&app.pool)
+                        .await
+                        .unwrap();
+                        let opted = members[0];
+                        let mut tx = app.pool.begin().await.unwrap();
+                        let (conversation, _) = platica_store::inbox::conversations::ensure_whatsapp(
+                            &mut tx,
+                            platica_domain::TenantId(tenant),
+                            opted,
+                        )
+                        .await
+                        .unwrap();
+                        sqlx::query(
+                            "INSERT INTO messages (tenant_id, conversation_id, direction, sender_kind, body, status, error)
+                             VALUES ($1, $2, 'out', 'system', 'Promo de octubre', 'failed',
+                                     '{\"code\": 131050, \"title\": \"User has stopped marketing messages\", \"retryable\": false}')",
+                        )
+                        .bind(tenant)
+                        .bind(conversation)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                        tx.commit().await.unwrap();
+                        segments.push(json!({"executive_id": executive_id, "stage": stage, "team_id": team,
+                                             "matched": members.len(), "count": members.len() - 1}));
+                    }
+                    let account: i64 = sqlx::query_scalar(
+                        "SELECT channel_account_id FROM channel_accounts WHERE tenant_id = $1 AND phone_number_id = $2",
+                    )
+                    .bind(tenant)
+                    .bind(platica_demo::whatsapp::PHONE_NUMBER_ID)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"channel_account_id": account, "admin": users[0], "coordinator": users[1], "admin_segment": segments[1],
+                           "coordinator_segment": segments[0], "template": "promo_fin_de_mes (es_MX)"})
+                }
+                "campaign_conversation" => {
+                    // A recipient's conversation with the campaign's message (sent or refused: a
+                    // coordinator's campaign goes from the tenant's first number, which the
+                    // simulator refuses in this run).
+                    let id: Option<i64> = sqlx::query_scalar(
+                        "SELECT m.conversation_id FROM campaign_recipients r
+                         JOIN messages m ON m.tenant_id = r.tenant_id AND m.message_id = r.message_id
+                         WHERE r.tenant_id = $1 AND r.campaign_id = $2
+                         ORDER BY m.status = 'failed', r.prospect_id LIMIT 1",
+                    )
+                    .bind(tenant)
+                    .bind(step["campaign_id"].as_i64().unwrap())
+                    .fetch_optional(&app.pool)
+                    .await
+                    .unwrap();
+                    json!({"conversation_id": id})
+                }
                 "composer_setup" => {
                     // A coordinator of both teams (sees every conversation of the tenant) to be
                     // mentioned, and one of the executive's conversations whose prospect just
