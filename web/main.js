@@ -16,10 +16,12 @@ import { mountBell } from './bell.js';
 import { mountTickets } from './tickets.js';
 import { mountCampaigns } from './campaigns.js';
 import { mountSearch } from './search.js';
+import { mountReports } from './reports.js';
 import { searchQuery } from './search-text.js';
 
 const root = document.getElementById('app');
 const SEARCH_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2.2" stroke-linecap="round"><circle cx="10.5" cy="10.5" r="6.5"/><path d="m15.5 15.5 5 5"/></svg>')}`;
+const REPORTS_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2.2" stroke-linecap="round"><path d="M4 20h16"/><path d="M7 16v-5"/><path d="M12 16V6"/><path d="M17 16v-8"/></svg>')}`;
 const LOGOUT_ICON = `data:image/svg+xml,${encodeURIComponent('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="#fff" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4"/><path d="m16 17 5-5-5-5"/><path d="M21 12H9"/></svg>')}`;
 // The phone layout's breakpoint (app.css): the top bar is narrow below it.
 const PHONE = window.matchMedia('(max-width: 760px)');
@@ -50,15 +52,16 @@ async function route() {
   const [first, second] = parts;
   const campaigns = first === 'campaigns' && can('run_campaigns');
   const admin = first === 'admin' && can('administer');
-  highlightNav(['calls', 'tickets', 'search'].includes(first) || campaigns || admin ? first : 'inbox');
+  highlightNav(['calls', 'tickets', 'search', 'reports'].includes(first) || campaigns || admin ? first : 'inbox');
   page?.destroy();
   page = null;
   const id = /^\d+$/.test(second ?? '') ? Number(second) : null;
-  if (first === 'calls' || first === 'tickets' || first === 'search' || campaigns || admin) {
+  if (first === 'calls' || first === 'tickets' || first === 'search' || first === 'reports' || campaigns || admin) {
     inbox?.destroy();
     inbox = null;
     if (first === 'calls') page = mountCalls(shell.view);
     else if (first === 'search') page = mountSearch(shell.view, searchQuery(second));
+    else if (first === 'reports') page = mountReports(shell.view);
     else if (first === 'tickets') page = mountTickets(shell.view, id);
     else if (campaigns) page = mountCampaigns(shell.view, id);
     else page = mountAdmin(shell.view, second ?? 'users');
@@ -98,6 +101,9 @@ function buildShell() {
     h('a', { href: '#/inbox', dataset: { nav: 'inbox' } }, t('nav.inbox')),
     h('a', { href: '#/calls', dataset: { nav: 'calls' } }, t('nav.calls')),
     h('a', { href: '#/tickets', dataset: { nav: 'tickets' } }, t('nav.tickets')),
+    // On a phone, a chart icon (its name stays for screen readers and as a tooltip).
+    h('a', { href: '#/reports', class: 'nav-reports', title: t('nav.reports'), dataset: { nav: 'reports' } },
+      h('span', { class: 'nav-text' }, t('nav.reports')), h('img', { class: 'nav-icon', src: REPORTS_ICON, alt: '', width: 20, height: 20 })),
     can('run_campaigns') ? h('a', { href: '#/campaigns', dataset: { nav: 'campaigns' } }, t('nav.campaigns')) : null,
     // On a phone, a magnifier (its name stays for screen readers and as a tooltip).
     h('a', { href: '#/search', class: 'nav-search', title: t('nav.search'), dataset: { nav: 'search' } },

@@ -167,7 +167,7 @@ async function scanSpanish(page, where) {
     for (const el of document.querySelectorAll('[placeholder],[aria-label],[title]')) {
       for (const a of ['placeholder', 'aria-label', 'title']) if (el.getAttribute(a)) texts.push(el.getAttribute(a).trim());
     }
-    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact|labelsAdmin|fieldsAdmin|search)\.[a-zA-Z_.]+$/;
+    const rawKey = /^(app|login|nav|role|conn|version|inbox|conv|prospect|stage|reassign|bulk|common|admin|users|teams|tokens|settings|calls|bell|tickets|campaigns|contact|labelsAdmin|fieldsAdmin|search|reports)\.[a-zA-Z_.]+$/;
     return texts.filter((t) => t && (rawKey.test(t) || res.some((r) => r.test(t))));
   }, english.map((v) => v.replace(/\{(\w+)\}/g, '{$1}')));
   assert.deepEqual(found, [], `English text in the Spanish ${where}`);
@@ -627,7 +627,8 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   const same = keys.filter((k) => esTable[k] === en[k]);
   // "Audio", "Sticker", "Video" and "Bot" are Spanish words too.
   assert.deepEqual(same.sort(), ['admin.bot', 'app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
-    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
+    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow',
+    'reports.total', 'reports.unit.s', 'reports.unit.min', 'reports.unit.h', 'reports.unit.d'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
   const webDir = new URL('../../web/', import.meta.url);
@@ -2760,6 +2761,54 @@ await test('campaigns: the dialog counts exactly, summarises, confirms, and the 
     });
     assert.equal(r.status, 403, `POST ${path} as an executive`);
   }
+});
+
+// --- reports (issue 19) ---
+await test('reports: an executive watches her figures move when a customer writes; a coordinator reads her teams in Spanish at 390 px and downloads the CSV', async () => {
+  const kpi = async (page, key) => (await page.textContent(`.kpi[data-figure=${key}] .kpi-value`)).trim();
+  await ana.setViewportSize({ width: 1366, height: 820 });
+  await ana.goto(`${BASE}/#/reports`);
+  await ana.waitForSelector('.kpi[data-figure=messagesIn] .kpi-value');
+  const before = await api(ana, '/reports');
+  assert.equal(await kpi(ana, 'messagesIn'), fmt(before.totals.messages_in));
+  assert.equal(await kpi(ana, 'open'), fmt(before.totals.open));
+  assert.equal(await kpi(ana, 'waiting'), fmt(before.totals.waiting));
+  // Only herself, and no team table (she does not see teams).
+  assert.deepEqual(await ana.$$eval('.reports-executives tbody th', (els) => els.map((e) => e.textContent)), before.executives.map((r) => r.name));
+  assert.ok(before.executives.every((r) => r.executive_id === before.executives[0].executive_id), 'one person');
+  assert.equal(await ana.locator('.reports-teams').count(), 0);
+  await ana.waitForSelector('.chart canvas');
+  await shot(ana, 'reports-01-executive-en');
+  // A customer writes: the figures move without a reload.
+  const conv = (await api(ana, '/conversations?limit=1')).items[0].conversation_id;
+  const { prospect_phone: phone } = await api(ana, `/conversations/${conv}`);
+  await step('inbound', { phone, text: `¿Tienen envío hoy? ${Date.now()}` });
+  await ana.waitForFunction((want) => document.querySelector('.kpi[data-figure=messagesIn] .kpi-value')?.textContent.trim() === want,
+    fmt(before.totals.messages_in + 1), { timeout: 10000 });
+  const after = await api(ana, '/reports');
+  assert.equal(after.totals.messages_in, before.totals.messages_in + 1);
+  assert.equal(await kpi(ana, 'waiting'), fmt(after.totals.waiting));
+  await shot(ana, 'reports-02-executive-after-message');
+
+  // A coordinator in Spanish on a phone: her teams, in Spanish, full-size targets, the CSV.
+  await mariana.selectOption('.topbar select.lang', 'es');
+  await mariana.setViewportSize({ width: 390, height: 844 });
+  await mariana.goto(`${BASE}/#/reports`);
+  await mariana.waitForSelector('.reports-teams tbody tr');
+  assert.equal(await mariana.textContent('#reports-title'), 'Informes');
+  const mine = await api(mariana, '/reports');
+  assert.deepEqual(await mariana.$$eval('.reports-teams tbody th', (els) => els.map((e) => e.textContent)), mine.teams.map((r) => r.name));
+  assert.equal(await kpi(mariana, 'messagesIn'), new Intl.NumberFormat('es-MX').format(mine.totals.messages_in));
+  await scanSpanish(mariana, 'reports page');
+  assert.deepEqual((await smallTargets(mariana)).filter((x) => /report|kpi|chart/.test(x)), []);
+  await shot(mariana, 'reports-03-coordinator-es-phone');
+  const [download] = await Promise.all([mariana.waitForEvent('download'), mariana.click('.reports-controls button')]);
+  const csv = readFileSync(await download.path(), 'utf8').replace(/^\ufeff/, '').split('\r\n');
+  assert.match(csv[0], /^Fila,Nombre,Desde,Hasta,Abiertas,/);
+  assert.match(csv[1], new RegExp(`^Total,,${mine.from},${mine.to},${mine.totals.open},`));
+  assert.equal(csv.filter((l) => l.startsWith('Equipo,')).length, mine.teams.length);
+  await mariana.setViewportSize({ width: 1366, height: 820 });
+  await mariana.selectOption('.topbar select.lang', 'en');
 });
 
 await test('logout ends the session', async () => {

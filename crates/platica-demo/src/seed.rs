@@ -46,6 +46,10 @@ pub async fn seed(pool: &PgPool) -> anyhow::Result<DemoInfo> {
     let tenant = platica_store::org::tenants::create(pool, TENANT_SLUG, TENANT_NAME)
         .await
         .context("creating the demo tenant")?;
+    // A Mexican sales team: its report days are Mexico City's.
+    platica_store::reports::set_time_zone(pool, tenant, "America/Mexico_City")
+        .await
+        .context("setting the demo tenant's time zone")?;
     let mut teams = Vec::with_capacity(TEAMS.len());
     for name in TEAMS {
         let team = platica_store::org::teams::create(pool, tenant, name)

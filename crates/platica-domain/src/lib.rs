@@ -21,6 +21,7 @@ pub mod fields;
 pub mod ids;
 pub mod inbox;
 pub mod policy;
+pub mod reports;
 pub mod role;
 pub mod search;
 pub mod signature;

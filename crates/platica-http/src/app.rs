@@ -53,6 +53,7 @@ fn parts() -> Vec<OpenApiRouter<AppState>> {
         routes::tokens::router(),
         routes::prospects::router(),
         routes::search::router(),
+        routes::reports::router(),
         routes::prospect_fields::router(),
         routes::conversations::router(),
         routes::canned::router(),

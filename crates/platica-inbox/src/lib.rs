@@ -25,4 +25,5 @@ pub use change::Status;
 pub use change::{Change, Transaction};
 pub use engine::{Applied, Engine, Newest};
 pub use query::{Cursor, Filter, Page, Row, Sort, View};
+pub use scope::Live;
 pub use tenant::{Seat, TenantInbox};

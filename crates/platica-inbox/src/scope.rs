@@ -76,6 +76,15 @@ impl Sets {
     }
 }
 
+/// A scope's figures for a report ([`Scope::live`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Live {
+    pub open: usize,
+    pub unread: usize,
+    pub waiting: usize,
+    pub waiting_long: usize,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
     by_status: [Sets; 3],
@@ -99,6 +108,20 @@ impl Scope {
 
     pub fn is_empty(&self) -> bool {
         self.by_status.iter().all(|s| s.all.is_empty())
+    }
+
+    /// What a report shows of the scope now: open conversations, those with unread messages,
+    /// those waiting (last message inbound), and those waiting since before `waiting_before`.
+    pub fn live(&self, waiting_before: Micros) -> Live {
+        let open = &self.by_status[Status::Open.index()];
+        // Keys run newest first: those older than the cutoff follow the cutoff's last key.
+        let cutoff = Key { at: waiting_before, id: i64::MIN };
+        Live {
+            open: open.all.len(),
+            unread: open.unread.len(),
+            waiting: open.waiting.len(),
+            waiting_long: open.waiting.range((Bound::Excluded(cutoff), Bound::Unbounded)).count(),
+        }
     }
 
     /// Conversations in the scope.

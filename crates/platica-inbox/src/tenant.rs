@@ -12,7 +12,7 @@ use platica_domain::search::{self, Query};
 use crate::change::Direction;
 use crate::change::{Change, ConversationRow, MessageRow, Micros, ProspectRow, Status, Table};
 use crate::query::{Cursor, Filter, LastMessage, PREVIEW_CHARS, Page, Row, Sort, View};
-use crate::scope::{Entry, Key, Keys, Merge, Scope, Selection};
+use crate::scope::{Entry, Key, Keys, Live, Merge, Scope, Selection};
 
 #[derive(Clone, Debug)]
 struct Prospect {
@@ -673,6 +673,18 @@ impl TenantInbox {
             (Slice::Executive(e, teams), _) => cells(Some(*e), teams),
             (Slice::Unassigned(teams), _) => cells(None, teams),
         }
+    }
+
+    /// Every cell's (team, executive) live figures for a report, conversations waiting since
+    /// before `waiting_before` counted apart. Cells without conversations are left out.
+    pub fn live_cells(&self, waiting_before: Micros) -> Vec<(Seat, Live)> {
+        self.cells
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|((team_id, executive_id), s)| {
+                (Seat { team_id: *team_id, executive_id: *executive_id }, s.live(waiting_before))
+            })
+            .collect()
     }
 
     /// One page of `user_id`'s inbox in `filter.sort`'s order, strictly after `after`.

@@ -8,6 +8,7 @@
 //! - [`whatsapp`]: the channel (accounts and their event log, webhook ingestion, the outbox,
 //!   templates, media, sessions, campaigns, the bot);
 //! - [`support`]: tickets and notifications;
+//! - [`reports`]: the counters per day and cell summed over a period, the live figures in SQL;
 //! - across areas: [`error`] (the one error type), [`config`] (`system_config`), [`secrets`]
 //!   (secrets sealed under the server key) and [`idempotency`] (the API's `Idempotency-Key`s).
 
@@ -17,6 +18,7 @@ pub mod idempotency;
 pub mod inbox;
 pub mod org;
 pub mod pg;
+pub mod reports;
 pub mod secrets;
 pub mod support;
 pub mod whatsapp;

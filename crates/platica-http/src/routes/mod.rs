@@ -16,6 +16,7 @@ pub mod media;
 pub mod notifications;
 pub mod prospect_fields;
 pub mod prospects;
+pub mod reports;
 pub mod search;
 pub mod teams;
 pub mod templates;

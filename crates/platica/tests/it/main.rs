@@ -31,6 +31,7 @@ mod live_inbox;
 mod openapi;
 mod ops;
 mod realtime;
+mod reports;
 mod scheduler;
 mod search;
 mod search_bench;

@@ -39,6 +39,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("delete", "/api/v1/prospect-fields/{field_id}"),
     ("post", "/api/v1/prospects/bulk-reassign"),
     ("get", "/api/v1/search/messages"),
+    ("get", "/api/v1/reports"),
+    ("put", "/api/v1/reports/time-zone"),
     ("get", "/api/v1/conversations"),
     ("get", "/api/v1/inbox"),
     ("get", "/api/v1/admin/inbox-status"),
