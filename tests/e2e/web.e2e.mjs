@@ -623,7 +623,8 @@ await test('Spanish: every key is translated and the rendered UI shows no Englis
   const same = keys.filter((k) => esTable[k] === en[k]);
   // "Audio", "Sticker" and "Video" are Spanish words too.
   assert.deepEqual(same.sort(), ['app.name', 'common.no', 'common.none', 'conv.media.kind.audio', 'conv.media.kind.sticker',
-    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow'].sort(),
+    'conv.media.kind.video', 'msg.kind.audio', 'msg.kind.sticker', 'msg.kind.video', 'inbox.bot', 'prospect.historyRow',
+    'reports.total', 'reports.unit.s', 'reports.unit.min', 'reports.unit.h', 'reports.unit.d'].sort(),
     'messages left in English (only names and symbols may be the same)');
   // Every key the code names exists (a missing one would show as its raw key).
   const webDir = new URL('../../web/', import.meta.url);
