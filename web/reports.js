@@ -129,9 +129,10 @@ export function mountReports(view) {
     const histTable = h('details', { class: 'chart-table' }, h('summary', {}, t('reports.asTable')),
       table([t('reports.col.band'), t('reports.col.replies'), t('reports.col.firstReplies')],
         x.responses.histogram.map((n, i) => [bucketText(r, i, w), fmtNumber(n), fmtNumber(x.first_responses.histogram[i])])));
-    const rowsOf = (rows) => rows.map((row) => {
+    // Team rows are named by their team; executive rows by the person (or "Unassigned (team)").
+    const rowsOf = (rows, teams) => rows.map((row) => {
       const f = row.figures;
-      return [rowName(r, row, w), fmtNumber(f.open), fmtNumber(f.unread), fmtNumber(f.waiting), fmtNumber(f.waiting_long),
+      return [teams ? row.name : rowName(r, row, w), fmtNumber(f.open), fmtNumber(f.unread), fmtNumber(f.waiting), fmtNumber(f.waiting_long),
         fmtNumber(f.messages_in), fmtNumber(f.messages_out), fmtNumber(f.new_prospects), fmtNumber(f.reassigned_in),
         band(f.responses.median, w), band(f.responses.p90, w), band(f.first_responses.median, w)];
     });
@@ -151,7 +152,7 @@ export function mountReports(view) {
           : h('p', { class: 'muted' }, t('reports.none'))),
       can('see_teams') ? h('section', { class: 'reports-table-box', 'aria-labelledby': 'reports-teams' },
         h('h2', { id: 'reports-teams' }, t('reports.teams')),
-        r.teams.length ? h('div', { class: 'table-scroll' }, table(head(t('reports.col.team')), rowsOf(r.teams), 'reports-teams'))
+        r.teams.length ? h('div', { class: 'table-scroll' }, table(head(t('reports.col.team')), rowsOf(r.teams, true), 'reports-teams'))
           : h('p', { class: 'muted' }, t('reports.none'))) : null);
     drawCharts(r, days, dayChart, histChart).catch(() => {});
   }

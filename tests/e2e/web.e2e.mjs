@@ -2101,7 +2101,7 @@ await test('search: an executive finds her prospects by any word without accents
     const r = el.getBoundingClientRect();
     const s = box.getBoundingClientRect();
     return r.top >= s.top && r.bottom <= s.bottom;
-  }, hit.message_id, { timeout: 5000 });
+  }, hit.message_id);
   await shot(ana, 'search-03-found-message-phone');
   await ana.setViewportSize({ width: 1366, height: 820 });
   EXPECT.searchWord = word;

@@ -32,6 +32,7 @@ mod openapi;
 mod ops;
 mod realtime;
 mod reports;
+mod reports_bench;
 mod scheduler;
 mod search;
 mod search_bench;

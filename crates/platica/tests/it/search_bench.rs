@@ -20,16 +20,19 @@ const WORDS: &str = "ARRAY['hola','precio','envío','envíos','cotización','gra
     'shipping','price','order','invoice','delivery','refund','warranty','tomorrow','thanks','payment',\
     'casa','crédito','enganche','mensualidad','visita','cita','domicilio','departamento','terreno','oferta']";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p`-th percentile (nearest rank) of sorted durations.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
     sorted[rank.min(sorted.len()) - 1]
 }
 
-fn ms(d: Duration) -> String {
+/// Milliseconds with two decimals.
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-async fn time<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)
+/// p50 and p99 of `n` runs of `f` (after one to warm up).
+pub(crate) async fn time<F, Fut>(n: usize, mut f: F) -> (Duration, Duration)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
