@@ -129,9 +129,16 @@ fn sees(v: &Viewer, team: i64, exec: i64) -> bool {
     }
 }
 
+/// A row of `platica_report_days_recomputed`: team, executive, five counters, two histograms.
+type RecomputedRow = (i64, i64, i64, i64, i64, i64, i64, Vec<i32>, Vec<i32>);
+
+/// A reply whose stored response facts differ from their recomputation: message, conversation,
+/// stored and recomputed seconds, stored and recomputed "first".
+type ResponseDiff = (i64, i64, Option<i32>, Option<i32>, bool, bool);
+
 /// The period's figures recomputed in SQL from the rows (not from the counters), for a viewer.
 async fn recomputed_totals(app: &TestApp, w: &World, v: &Viewer, from: &str, to: &str) -> Value {
-    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, Vec<i32>, Vec<i32>)> = sqlx::query_as(
+    let rows: Vec<RecomputedRow> = sqlx::query_as(
         "SELECT team_id, executive_id, messages_in, messages_out, new_prospects, reassigned_in, reassigned_out,
                 responses, first_responses
            FROM platica_report_days_recomputed($1) WHERE day BETWEEN $2::date AND $3::date",
@@ -206,7 +213,7 @@ async fn every_figure_equals_its_recomputation_in_sql_for_every_role() {
     // Append-only first: the stored response times equal their recomputation from message order.
     random_writes(&app, &w, 7, 200, false).await;
     assert_eq!(store::counter_differences(&app.pool, w.tenant).await.unwrap(), 0, "counters = recomputation");
-    let diffs: Vec<(i64, i64, Option<i32>, Option<i32>, bool, bool)> = sqlx::query_as(
+    let diffs: Vec<ResponseDiff> = sqlx::query_as(
         "SELECT m.message_id, m.conversation_id, m.response_secs, r.response_secs, m.first_response, r.first_response
            FROM messages m JOIN platica_message_responses_recomputed($1) r ON r.message_id = m.message_id
           WHERE m.tenant_id = $1 AND (m.response_secs IS DISTINCT FROM r.response_secs OR m.first_response <> r.first_response)

@@ -92,7 +92,9 @@ async fn reports_bench() {
         ("executive (Ana)", w.exec_ana, format!("m.report_executive_id = {}", w.exec_ana.0)),
     ];
     let iters = 100;
-    println!("| role | Platica `GET /reports` (30 days) p50 ms | p99 ms | SQL period from rows p50 ms | p99 ms | SQL live (reference inbox) p50 ms | p99 ms |");
+    println!(
+        "| role | Platica `GET /reports` (30 days) p50 ms | p99 ms | SQL period from rows p50 ms | p99 ms | SQL live (reference inbox) p50 ms | p99 ms |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for (role, user, visible) in &roles {
         let token = w.token(*user).to_owned();
@@ -168,10 +170,12 @@ async fn reports_bench() {
             }
         }
     }
-    sqlx::raw_sql("ALTER TABLE messages ENABLE TRIGGER messages_facts; ALTER TABLE messages ENABLE TRIGGER messages_report")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE messages ENABLE TRIGGER messages_facts; ALTER TABLE messages ENABLE TRIGGER messages_report",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
     with.sort();
     without.sort();
     let p = crate::search_bench::percentile;
