@@ -74,7 +74,7 @@ pub struct Message {
     #[schema(value_type = Option<MediaRef>)]
     pub media: Option<sqlx::types::Json<MediaRef>>,
     /// The campaign this message was sent for (live message rows carry it too); the chat shows
-    /// "Campaign: <name>" on it rather than a sender.
+    /// `Campaign: <name>` on it rather than a sender.
     #[sqlx(default)]
     pub campaign_id: Option<i64>,
     /// That campaign's name. Filled in message pages.
