@@ -2094,6 +2094,13 @@ await test('search: an executive finds her prospects by any word without accents
   // The conversation opens with the message in view, marked.
   await ana.waitForSelector(`#msg-${hit.message_id}.msg-found`, { state: 'visible' });
   // One check in the page (the list may be rendered again meanwhile, replacing the element).
+  const where = (id) => ana.evaluate((i) => {
+    const el = document.getElementById(`msg-${i}`);
+    const box = el?.closest('.msg-scroll');
+    const r = el?.getBoundingClientRect();
+    const s = box?.getBoundingClientRect();
+    return { found: Boolean(el), cls: el?.className, el: r && [r.top, r.bottom], box: s && [s.top, s.bottom], scrollTop: box?.scrollTop, scrollHeight: box?.scrollHeight, hash: location.hash };
+  }, id);
   await ana.waitForFunction((id) => {
     const el = document.getElementById(`msg-${id}`);
     const box = el?.closest('.msg-scroll');
@@ -2101,7 +2108,10 @@ await test('search: an executive finds her prospects by any word without accents
     const r = el.getBoundingClientRect();
     const s = box.getBoundingClientRect();
     return r.top >= s.top && r.bottom <= s.bottom;
-  }, hit.message_id);
+  }, hit.message_id).catch(async (e) => {
+    await shot(ana, 'search-03-found-message-phone-failed');
+    throw new Error(`the found message is not in view: ${JSON.stringify(await where(hit.message_id))}\n${e.message}`);
+  });
   await shot(ana, 'search-03-found-message-phone');
   await ana.setViewportSize({ width: 1366, height: 820 });
   EXPECT.searchWord = word;
