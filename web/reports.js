@@ -11,6 +11,9 @@ import { band, fillDays, reportCsv, rowName } from './report-text.js';
 import { clear, h, showError } from './ui.js';
 import { can } from './capabilities.js';
 
+// Tick steps for counts: whole numbers only.
+const COUNTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000];
+
 let uPlotModule = null;
 async function loadUPlot() {
   if (!document.querySelector('link[data-uplot]')) {
@@ -173,16 +176,17 @@ export function mountReports(view) {
     const accent = style.getPropertyValue('--accent').trim() || '#128c7e';
     charts.push(new uPlot({
       width, height: 200, scales: { x: { time: false } },
-      axes: [{ values: (_, ticks) => ticks.map((i) => (Number.isInteger(i) ? label(i) : '')) }, {}],
-      series: [{}, { label: t('reports.col.messagesIn'), stroke: accent, width: 2 },
+      axes: [{ values: (_, ticks) => ticks.map((i) => (Number.isInteger(i) ? label(i) : '')) }, { incrs: COUNTS }],
+      series: [{ label: t('reports.col.day'), value: (_, i) => (i == null ? '' : label(i)) }, { label: t('reports.col.messagesIn'), stroke: accent, width: 2 },
         { label: t('reports.col.messagesOut'), stroke: '#6b7280', width: 2, dash: [6, 4] }],
     }, [xs, days.map((d) => d.messages_in), days.map((d) => d.messages_out)], dayEl));
     const bars = uPlot.paths.bars({ size: [0.7, 40] });
     const hx = r.totals.responses.histogram.map((_, i) => i);
     charts.push(new uPlot({
       width, height: 200, scales: { x: { time: false, range: [-0.5, hx.length - 0.5] } },
-      axes: [{ values: (_, ticks) => ticks.map((i) => (Number.isInteger(i) ? bucketText(r, i, words()) : '')), rotate: 0 }, {}],
-      series: [{}, { label: t('reports.col.replies'), fill: accent, stroke: accent, paths: bars, points: { show: false } }],
+      axes: [{ values: (_, ticks) => ticks.map((i) => (Number.isInteger(i) ? bucketText(r, i, words()) : '')), rotate: 0 }, { incrs: COUNTS }],
+      series: [{ label: t('reports.col.band'), value: (_, i) => (i == null ? '' : bucketText(r, i, words())) },
+        { label: t('reports.col.replies'), fill: accent, stroke: accent, paths: bars, points: { show: false } }],
     }, [hx, r.totals.responses.histogram], histEl));
   }
 
