@@ -251,7 +251,8 @@ export function mountConversation(pane, id, { row, back, message }) {
     if (!sorted.length) items.push(h('li', { class: 'empty' }, t('conv.noMessages')));
     clear(msgList, items);
     olderBtn.hidden = !st.hasMore;
-    if (stick || nearBottom) scroller.scrollTop = scroller.scrollHeight;
+    if (st.revealHold) keepInView();
+    else if (stick || nearBottom) scroller.scrollTop = scroller.scrollHeight;
   }
 
   // A media message's body is WhatsApp's placeholder ("[image] caption"): the file shows itself,
@@ -389,7 +390,16 @@ export function mountConversation(pane, id, { row, back, message }) {
     const el = document.getElementById(`msg-${messageId}`);
     if (!el) return;
     pinned = false;
+    // Held in view while what is above it still loads (thumbnails), until the user scrolls.
+    st.revealHold = true;
     el.scrollIntoView({ block: 'center' });
+  }
+
+  // What must stay in view when the list's height changes without the user: the revealed message
+  // (until the user moves), else the newest one if it was showing.
+  function keepInView() {
+    if (st.revealHold) document.getElementById(`msg-${st.reveal}`)?.scrollIntoView({ block: 'center' });
+    else if (pinned) scroller.scrollTop = scroller.scrollHeight;
   }
 
   async function loadOlder() {
@@ -414,6 +424,12 @@ export function mountConversation(pane, id, { row, back, message }) {
     if (pinned) scroller.scrollTop = scroller.scrollHeight;
   });
   keepPinned.observe(scroller);
+
+  // A loaded image or media player changes the height of what is above: keep the place.
+  for (const type of ['load', 'loadedmetadata']) msgList.addEventListener(type, keepInView, true);
+  for (const type of ['wheel', 'touchstart', 'keydown', 'pointerdown']) {
+    scroller.addEventListener(type, () => { st.revealHold = false; }, { passive: true });
+  }
 
   scroller.addEventListener('scroll', () => {
     pinned = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
